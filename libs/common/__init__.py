@@ -1,0 +1,1 @@
+"""Shared building blocks: events, bus, pipeline definition, settings, telemetry, storage."""

@@ -1,0 +1,128 @@
+"""Kafka Bus adapter on aiokafka: idempotent producer, manual commits after the handler's effect."""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord
+
+from lockflow.common.bus.port import Bus, Handler, RawHandler, RawRecord, Subscription
+from lockflow.common.logging import get_logger
+from lockflow.common.telemetry import Headers
+
+log = get_logger(__name__)
+Deliver = Callable[[ConsumerRecord], Awaitable[None]]
+
+
+class KafkaBus(Bus):
+    """Publishes with acks=all and idempotence; each subscription is its own consumer in a group."""
+
+    def __init__(self, *, bootstrap: str, client_id: str = "lockflow", **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._subscriptions: list[Subscription] = []
+
+    async def start(self) -> None:
+        """Connect the producer."""
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                client_id=self.client_id,
+                acks="all",
+                enable_idempotence=True,
+                max_request_size=1_048_576,
+                linger_ms=0,
+            )
+            await self._producer.start()
+
+    async def stop(self) -> None:
+        """Stop consumers, then flush and stop the producer."""
+        for subscription in self._subscriptions:
+            await subscription.stop()
+        self._subscriptions.clear()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def publish_raw(self, topic: str, *, key: bytes, value: bytes, headers: Headers) -> None:
+        """Send and wait for the broker's acknowledgement."""
+        if self._producer is None:
+            await self.start()
+        assert self._producer is not None
+        await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+    async def ensure_topics(self, topics: list[str], *, partitions: int = 3) -> None:
+        """Create topics (and their DLQs) if missing, so consumers never wait on auto-creation."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-admin")
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            wanted = [t for name in topics for t in (name, f"{name}.dlq") if t not in existing]
+            if wanted:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(
+                        [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in wanted]
+                    )
+        finally:
+            await admin.close()
+
+    async def subscribe(self, *, topics: list[str], group: str, handler: Handler) -> Subscription:
+        """Join the group and consume valid events from the committed offsets (earliest for a new group)."""
+
+        async def deliver(record: ConsumerRecord) -> None:
+            await self._dispatch(topic=record.topic, partition=record.partition, offset=record.offset,
+                                 key=record.key, value=record.value, headers=list(record.headers or []),
+                                 handler=handler)
+
+        return await self._start(topics, group, deliver)
+
+    async def subscribe_raw(self, *, topics: list[str], group: str, handler: RawHandler) -> Subscription:
+        """Join the group and consume records as bytes."""
+
+        async def deliver(record: ConsumerRecord) -> None:
+            await handler(RawRecord(record.topic, record.partition, record.offset, record.key, record.value,
+                                    list(record.headers or [])))
+
+        return await self._start(topics, group, deliver)
+
+    async def _start(self, topics: list[str], group: str, deliver: "Deliver") -> Subscription:
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=group,
+            client_id=f"{self.client_id}-{group}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=1,
+            # A gate can hold a handler (e.g. a big analysis) for a while; keep the member alive.
+            max_poll_interval_ms=900_000,
+            session_timeout_ms=30_000,
+            heartbeat_interval_ms=3_000,
+        )
+        await consumer.start()
+        subscription = Subscription(topics=topics, group=group)
+        subscription.task = asyncio.create_task(self._consume(subscription, consumer, deliver))
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def _consume(self, subscription: Subscription, consumer: AIOKafkaConsumer, deliver: "Deliver") -> None:
+        try:
+            while not subscription.stopped.is_set():
+                batches = await consumer.getmany(timeout_ms=500)
+                for tp, records in batches.items():
+                    for record in records:
+                        await deliver(record)
+                        # Committed only after the handler's effect (or the DLQ write) is done.
+                        await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:
+            log.error("consumer_crashed", group=subscription.group, error=repr(exc))
+            raise
+        finally:
+            await consumer.stop()

@@ -1,0 +1,186 @@
+"""The Bus port: publish validated events keyed by run id; consume with an explicit error policy.
+
+Consumers commit an offset only after the handler's effect. An event that fails validation goes
+to `<topic>.dlq` with the reason in headers; a handler that keeps failing after the policy's
+retries also sends the event to the DLQ, so one poison event never blocks the partition.
+"""
+
+import abc
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind
+
+from lockflow.common.errors import InvalidEvent
+from lockflow.common.events import Event, parse_event, serialize_event
+from lockflow.common.logging import get_logger
+from lockflow.common.telemetry import Headers, context_from_headers, inject_headers, tracer
+
+log = get_logger(__name__)
+
+EVENTS_TOPIC = "events"
+
+
+def topic_for(event: Event, prefix: str = "lockflow") -> str:
+    """Commands go to their stage's topic; facts to the shared events topic."""
+    if event.is_command:
+        return f"{prefix}.commands.{event.stage}"
+    return f"{prefix}.{EVENTS_TOPIC}"
+
+
+@dataclass(frozen=True)
+class DeliveredEvent:
+    """An event as a consumer received it."""
+
+    event: Event
+    topic: str
+    partition: int
+    offset: int
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A message as bytes, unvalidated (for dead-letter inspection and tooling)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers
+
+    def header(self, name: str) -> str | None:
+        """The first header of that name, decoded."""
+        return next((v.decode(errors="replace") for k, v in self.headers if k == name), None)
+
+
+Handler = Callable[[DeliveredEvent], Awaitable[None]]
+RawHandler = Callable[[RawRecord], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ErrorPolicy:
+    """What a consumer does when its handler raises: retry, then dead-letter and move on."""
+
+    retries: int = 2
+    backoff_seconds: float = 0.2
+
+
+@dataclass
+class Subscription:
+    """A running consumer; stop() ends it."""
+
+    topics: list[str]
+    group: str
+    task: asyncio.Task[None] | None = None
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def stop(self) -> None:
+        """Stop consuming and wait for the loop to end."""
+        self.stopped.set()
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+
+class Bus(abc.ABC):
+    """Port for publishing and consuming events."""
+
+    def __init__(self, *, prefix: str = "lockflow", error_policy: ErrorPolicy | None = None) -> None:
+        self.prefix = prefix
+        self.error_policy = error_policy or ErrorPolicy()
+
+    async def start(self) -> None:
+        """Connect (no-op for in-memory)."""
+
+    async def stop(self) -> None:
+        """Disconnect and stop every subscription."""
+
+    def topic_for(self, event: Event) -> str:
+        """The topic this event belongs on."""
+        return topic_for(event, self.prefix)
+
+    async def publish(self, event: Event, *, topic: str | None = None) -> None:
+        """Validate and publish one event, keyed by its run id, with trace context in headers."""
+        target = topic or self.topic_for(event)
+        raw = serialize_event(event)
+        with tracer().start_as_current_span(f"publish {event.type}", kind=SpanKind.PRODUCER) as span:
+            span.set_attribute("lockflow.run_id", event.run_id)
+            span.set_attribute("messaging.destination.name", target)
+            headers = inject_headers([("event-type", event.type.encode())])
+            await self.publish_raw(target, key=event.run_id.encode(), value=raw, headers=headers)
+
+    @abc.abstractmethod
+    async def publish_raw(self, topic: str, *, key: bytes, value: bytes, headers: Headers) -> None:
+        """Send bytes as they are (used for DLQ and for tests of invalid events)."""
+
+    @abc.abstractmethod
+    async def subscribe(self, *, topics: list[str], group: str, handler: Handler) -> Subscription:
+        """Start consuming topics as a member of group, calling handler for each valid event."""
+
+    @abc.abstractmethod
+    async def subscribe_raw(self, *, topics: list[str], group: str, handler: RawHandler) -> Subscription:
+        """Consume records as bytes without validation (e.g. a DLQ); committed after the handler."""
+
+    async def _dispatch(
+        self, *, topic: str, partition: int, offset: int, key: bytes | None, value: bytes, headers: Headers,
+        handler: Handler,
+    ) -> None:
+        """Validate, trace and handle one record; dead-letter it if invalid or if the handler keeps failing."""
+        try:
+            event = parse_event(value)
+        except InvalidEvent as exc:
+            log.warning("event_invalid", topic=topic, offset=offset, reason=str(exc))
+            await self._dead_letter(topic, partition, offset, key, value, headers, f"invalid event: {exc}")
+            return
+        token = otel_context.attach(context_from_headers(headers))
+        try:
+            await self._handle_with_policy(
+                DeliveredEvent(event, topic, partition, offset, headers), handler, key, value
+            )
+        finally:
+            otel_context.detach(token)
+
+    async def _handle_with_policy(
+        self, delivered: DeliveredEvent, handler: Handler, key: bytes | None, value: bytes
+    ) -> None:
+        event = delivered.event
+        attempts = self.error_policy.retries + 1
+        for attempt in range(1, attempts + 1):
+            with tracer().start_as_current_span(f"process {event.type}", kind=SpanKind.CONSUMER) as span:
+                span.set_attribute("lockflow.run_id", event.run_id)
+                try:
+                    await handler(delivered)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    span.record_exception(exc)
+                    log.warning("handler_failed", run_id=event.run_id, event_type=event.type,
+                                attempt=attempt, error=repr(exc))
+                    if attempt == attempts:
+                        await self._dead_letter(
+                            delivered.topic, delivered.partition, delivered.offset, key, value,
+                            delivered.headers, f"handler failed after {attempts} attempts: {exc!r}",
+                        )
+                        return
+            await asyncio.sleep(self.error_policy.backoff_seconds * attempt)
+
+    async def _dead_letter(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes, headers: Headers,
+        reason: str,
+    ) -> None:
+        dlq_headers = [
+            *[(k, v) for k, v in headers if not k.startswith("dlq-")],
+            ("dlq-reason", reason[:2000].encode()),
+            ("dlq-original-topic", topic.encode()),
+            ("dlq-original-partition", str(partition).encode()),
+            ("dlq-original-offset", str(offset).encode()),
+        ]
+        await self.publish_raw(f"{topic}.dlq", key=key or b"", value=value, headers=dlq_headers)

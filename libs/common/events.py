@@ -1,0 +1,386 @@
+"""The event envelope and every event type: facts (past tense) and commands (imperative).
+
+Pydantic models are the contract's source; `schemas/` is exported from them
+(`python -m lockflow.common.schema_export`) and a test fails on drift.
+"""
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from lockflow.common.errors import InvalidEvent
+from lockflow.common.ids import new_id
+from lockflow.common.models import (
+    ActionItem,
+    AnalyticsParams,
+    AnalyticsResult,
+    AppliedResolution,
+    DatasetRef,
+    DecisionRecord,
+    Finding,
+    Goal,
+    Insight,
+    InsightParams,
+    PlannedAction,
+    ReportRef,
+    ResolutionChoice,
+    SourceSpec,
+)
+
+E = TypeVar("E", bound="Event")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current time in UTC."""
+    return datetime.now(UTC)
+
+
+class Payload(BaseModel):
+    """Base of every event payload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Event(BaseModel):
+    """The envelope shared by every event; subclasses fix `type` and `payload`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    is_command: ClassVar[bool] = False
+    stage: ClassVar[str | None] = None
+
+    event_id: str = Field(default_factory=new_id)
+    type: str
+    version: int = 1
+    run_id: str
+    occurred_at: datetime = Field(default_factory=utcnow)
+    producer: str = "unknown"
+    causation_id: str | None = None
+    correlation_id: str | None = None
+    payload: Payload
+
+    def follow(self, event_type: type[E], payload: Payload, *, producer: str) -> E:
+        """Build the next event of this run, caused by this one."""
+        return event_type(
+            run_id=self.run_id,
+            producer=producer,
+            causation_id=self.event_id,
+            correlation_id=self.correlation_id or self.run_id,
+            payload=payload,  # type: ignore[arg-type]
+        )
+
+
+class Command(Event):
+    """An instruction to one stage's workers."""
+
+    is_command: ClassVar[bool] = True
+
+
+# ---- payloads ---------------------------------------------------------------------------------
+
+
+class RunRequestedPayload(Payload):
+    name: str
+    source: SourceSpec
+    goal: Goal
+    requested_by: str
+
+
+class StageCommandPayload(Payload):
+    attempt_id: str
+
+
+class IngestSourcePayload(StageCommandPayload):
+    source: SourceSpec
+
+
+class SourceIngestedPayload(StageCommandPayload):
+    source: SourceSpec
+    dataset: DatasetRef
+    sample: list[dict[str, Any]]
+    bytes_read: int
+
+
+class AssessQualityPayload(StageCommandPayload):
+    dataset: DatasetRef
+
+
+class QualityAssessedPayload(StageCommandPayload):
+    dataset: DatasetRef
+    findings: list[Finding]
+    score: float
+
+
+class ApplyResolutionsPayload(StageCommandPayload):
+    dataset: DatasetRef
+    findings: list[Finding]
+    choices: list[ResolutionChoice]
+
+
+class ResolutionsAppliedPayload(StageCommandPayload):
+    dataset_before: DatasetRef
+    dataset: DatasetRef
+    applied: list[AppliedResolution]
+    findings_after: list[Finding]
+    score_before: float
+    score_after: float
+
+
+class RunAnalyticsPayload(StageCommandPayload):
+    dataset: DatasetRef
+    params: AnalyticsParams
+
+
+class AnalyticsCompletedPayload(StageCommandPayload):
+    dataset: DatasetRef
+    result: AnalyticsResult
+    cached: bool
+
+
+class GenerateInsightsPayload(StageCommandPayload):
+    dataset: DatasetRef
+    analytics: AnalyticsResult
+    params: InsightParams
+
+
+class InsightsGeneratedPayload(StageCommandPayload):
+    params: InsightParams
+    insights: list[Insight]
+
+
+class RecommendActionsPayload(StageCommandPayload):
+    goal: Goal
+    unresolved_findings: list[Finding]
+    insights: list[Insight]
+
+
+class ActionsRecommendedPayload(StageCommandPayload):
+    items: list[ActionItem]
+
+
+class CompileReportPayload(StageCommandPayload):
+    name: str
+    source: SourceSpec
+    goal: Goal
+    dataset_ingested: DatasetRef
+    dataset_final: DatasetRef
+    findings: list[Finding]
+    applied: list[AppliedResolution]
+    score_before: float
+    score_after: float
+    analytics: AnalyticsResult
+    insights: list[Insight]
+    plan: list[PlannedAction]
+    decisions: list[DecisionRecord]
+    requested_by: str
+
+
+class ReportCompiledPayload(StageCommandPayload):
+    report: ReportRef
+
+
+class StageFailedPayload(Payload):
+    attempt_id: str
+    stage: str
+    error: str
+
+
+class GateOptionSpec(Payload):
+    name: str
+    description: str
+    params_schema: dict[str, Any] | None = None
+
+
+class DecisionRequestedPayload(Payload):
+    request_id: str
+    gate: str
+    title: str
+    options: list[GateOptionSpec]
+    context: dict[str, Any]
+
+
+class DecisionMadePayload(Payload):
+    request_id: str
+    gate: str
+    option: str
+    params: dict[str, Any]
+    decided_by: str
+    rationale: str
+    decided_at: datetime
+
+
+class RunCompletedPayload(Payload):
+    report: ReportRef
+
+
+class RunEndedPayload(Payload):
+    reason: str
+
+
+# ---- facts ------------------------------------------------------------------------------------
+
+
+class RunRequested(Event):
+    type: Literal["RunRequested"] = "RunRequested"
+    payload: RunRequestedPayload
+
+
+class SourceIngested(Event):
+    type: Literal["SourceIngested"] = "SourceIngested"
+    payload: SourceIngestedPayload
+
+
+class QualityAssessed(Event):
+    type: Literal["QualityAssessed"] = "QualityAssessed"
+    payload: QualityAssessedPayload
+
+
+class ResolutionsApplied(Event):
+    type: Literal["ResolutionsApplied"] = "ResolutionsApplied"
+    payload: ResolutionsAppliedPayload
+
+
+class AnalyticsCompleted(Event):
+    type: Literal["AnalyticsCompleted"] = "AnalyticsCompleted"
+    payload: AnalyticsCompletedPayload
+
+
+class InsightsGenerated(Event):
+    type: Literal["InsightsGenerated"] = "InsightsGenerated"
+    payload: InsightsGeneratedPayload
+
+
+class ActionsRecommended(Event):
+    type: Literal["ActionsRecommended"] = "ActionsRecommended"
+    payload: ActionsRecommendedPayload
+
+
+class ReportCompiled(Event):
+    type: Literal["ReportCompiled"] = "ReportCompiled"
+    payload: ReportCompiledPayload
+
+
+class StageFailed(Event):
+    type: Literal["StageFailed"] = "StageFailed"
+    payload: StageFailedPayload
+
+
+class DecisionRequested(Event):
+    type: Literal["DecisionRequested"] = "DecisionRequested"
+    payload: DecisionRequestedPayload
+
+
+class DecisionMade(Event):
+    type: Literal["DecisionMade"] = "DecisionMade"
+    payload: DecisionMadePayload
+
+
+class RunCompleted(Event):
+    type: Literal["RunCompleted"] = "RunCompleted"
+    payload: RunCompletedPayload
+
+
+class RunFailed(Event):
+    type: Literal["RunFailed"] = "RunFailed"
+    payload: RunEndedPayload
+
+
+class RunAborted(Event):
+    type: Literal["RunAborted"] = "RunAborted"
+    payload: RunEndedPayload
+
+
+# ---- commands ---------------------------------------------------------------------------------
+
+
+class IngestSource(Command):
+    stage: ClassVar[str | None] = "ingest"
+    type: Literal["IngestSource"] = "IngestSource"
+    payload: IngestSourcePayload
+
+
+class AssessQuality(Command):
+    stage: ClassVar[str | None] = "quality"
+    type: Literal["AssessQuality"] = "AssessQuality"
+    payload: AssessQualityPayload
+
+
+class ApplyResolutions(Command):
+    stage: ClassVar[str | None] = "quality"
+    type: Literal["ApplyResolutions"] = "ApplyResolutions"
+    payload: ApplyResolutionsPayload
+
+
+class RunAnalytics(Command):
+    stage: ClassVar[str | None] = "analytics"
+    type: Literal["RunAnalytics"] = "RunAnalytics"
+    payload: RunAnalyticsPayload
+
+
+class GenerateInsights(Command):
+    stage: ClassVar[str | None] = "insights"
+    type: Literal["GenerateInsights"] = "GenerateInsights"
+    payload: GenerateInsightsPayload
+
+
+class RecommendActions(Command):
+    stage: ClassVar[str | None] = "recommendations"
+    type: Literal["RecommendActions"] = "RecommendActions"
+    payload: RecommendActionsPayload
+
+
+class CompileReport(Command):
+    stage: ClassVar[str | None] = "reporting"
+    type: Literal["CompileReport"] = "CompileReport"
+    payload: CompileReportPayload
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    RunRequested,
+    SourceIngested,
+    QualityAssessed,
+    ResolutionsApplied,
+    AnalyticsCompleted,
+    InsightsGenerated,
+    ActionsRecommended,
+    ReportCompiled,
+    StageFailed,
+    DecisionRequested,
+    DecisionMade,
+    RunCompleted,
+    RunFailed,
+    RunAborted,
+    IngestSource,
+    AssessQuality,
+    ApplyResolutions,
+    RunAnalytics,
+    GenerateInsights,
+    RecommendActions,
+    CompileReport,
+)
+EVENTS_BY_TYPE: dict[str, type[Event]] = {t.model_fields["type"].default: t for t in EVENT_TYPES}
+
+
+@cache
+def _adapter() -> TypeAdapter[Any]:
+    union = Annotated[Union[EVENT_TYPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+    return TypeAdapter(union)
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Validate raw JSON against the contract of its type, or raise InvalidEvent with the reason."""
+    try:
+        event: Event = _adapter().validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidEvent(f"{where}: {first['msg']} ({exc.error_count()} error(s))") from exc
+    return event
+
+
+def serialize_event(event: Event) -> bytes:
+    """Validate an outgoing event again and return its JSON bytes."""
+    raw = event.model_dump_json().encode()
+    parse_event(raw)  # produced events are validated exactly as consumers will
+    return raw

@@ -1,0 +1,46 @@
+"""structlog JSON logging with run_id and trace_id bound from context."""
+
+import logging
+import sys
+
+import structlog
+from opentelemetry import trace
+
+_configured = False
+
+
+def _add_trace_id(_logger: object, _name: str, event_dict: dict) -> dict:
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        event_dict.setdefault("trace_id", format(span.trace_id, "032x"))
+    return event_dict
+
+
+def configure_logging(*, service: str, level: str = "INFO", stream: object = None) -> None:
+    """Set JSON logs for this process once; later calls are no-ops."""
+    global _configured
+    if _configured:
+        return
+    logging.basicConfig(level=level, stream=stream or sys.stderr, format="%(message)s")
+    for noisy in ("aiokafka", "kafka", "faust", "uvicorn.access", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _add_trace_id,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    _configured = True
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A structlog logger for a module."""
+    return structlog.get_logger(name)

@@ -1,0 +1,262 @@
+"""Value objects that travel inside events: dataset references, findings, results, parameters.
+
+Pure pydantic models, no I/O. Parameters that a person may change at a gate validate themselves
+with messages meant for that person.
+"""
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LogicalType = Literal["integer", "float", "boolean", "datetime", "string"]
+Severity = Literal["low", "medium", "high"]
+FindingCategory = Literal["missing_values", "duplicate_rows", "type_mismatch", "outliers"]
+Direction = Literal["increase", "decrease"]
+SourceFormat = Literal["csv", "jsonl", "parquet"]
+
+
+class Model(BaseModel):
+    """Base for every contract model: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnSchema(Model):
+    """One column as inferred (or as approved) at ingest."""
+
+    name: str
+    dtype: LogicalType
+    nullable: bool
+    null_count: int = 0
+    examples: list[str] = Field(default_factory=list)
+
+
+class DatasetRef(Model):
+    """A claim check for an immutable, content-addressed Parquet artifact."""
+
+    uri: str
+    fingerprint: str
+    rows: int
+    columns: list[ColumnSchema]
+
+
+class SourceOptions(Model):
+    """How to read a source; changed at gate 1 by 'reconfigure'."""
+
+    delimiter: str | None = Field(default=None, max_length=1)
+    column_types: dict[str, LogicalType] = Field(default_factory=dict)
+    chunk_rows: int = Field(default=100_000, ge=1_000, le=5_000_000)
+
+
+class SourceSpec(Model):
+    """Where a run's data comes from. Only local files in this version."""
+
+    kind: Literal["file"] = "file"
+    path: str
+    format: SourceFormat | None = None
+    options: SourceOptions = Field(default_factory=SourceOptions)
+
+
+class Goal(Model):
+    """What the user wants to move: a target column and the direction that is good."""
+
+    target: str | None = None
+    direction: Direction = "increase"
+    description: str = Field(default="", max_length=500)
+
+
+class Resolution(Model):
+    """One way to fix a finding, ranked by the detector."""
+
+    strategy: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    rationale: str
+
+
+class Finding(Model):
+    """A data quality problem with its evidence and ranked resolutions."""
+
+    id: str
+    category: FindingCategory
+    severity: Severity
+    columns: list[str]
+    count: int
+    share: float
+    sample_rows: list[int]
+    explanation: str
+    resolutions: list[Resolution]
+
+
+class ResolutionChoice(Model):
+    """The user's pick for one finding at gate 2."""
+
+    finding_id: str
+    strategy: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class AppliedResolution(Model):
+    """What applying one resolution did."""
+
+    finding_id: str
+    strategy: str
+    rows_removed: int = 0
+    cells_changed: int = 0
+    note: str = ""
+
+
+class ColumnStats(Model):
+    """Descriptive statistics for one column."""
+
+    name: str
+    kind: Literal["numeric", "categorical", "datetime", "boolean"]
+    count: int
+    missing: int
+    distinct: int
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    p25: float | None = None
+    median: float | None = None
+    p75: float | None = None
+    max: float | None = None
+    top: list[tuple[str, int]] = Field(default_factory=list)
+
+
+class CorrelationPair(Model):
+    """Pearson correlation of two numeric columns."""
+
+    a: str
+    b: str
+    pearson: float
+    n: int
+
+
+class ClusterProfile(Model):
+    """One cluster: its size and the mean of each feature."""
+
+    cluster: int
+    size: int
+    centroid: dict[str, float]
+
+
+class Clustering(Model):
+    """KMeans on standardised numeric features."""
+
+    k: int
+    chosen_by: Literal["silhouette", "user"]
+    silhouette: float | None
+    features: list[str]
+    clusters: list[ClusterProfile]
+    labels_uri: str | None = None
+
+
+class AnalyticsParams(Model):
+    """What the user may change at gate 3."""
+
+    n_clusters: int | None = Field(default=None, ge=2, le=20)
+    max_clusters: int = Field(default=8, ge=2, le=20)
+    features: list[str] | None = None
+    random_state: int = 0
+    sample_rows: int = Field(default=200_000, ge=1_000, le=5_000_000)
+
+    @model_validator(mode="after")
+    def _k_within_search(self) -> "AnalyticsParams":
+        if self.n_clusters is not None and self.n_clusters > 20:
+            raise ValueError("n_clusters must be at most 20")
+        return self
+
+
+class AnalyticsResult(Model):
+    """Everything stage 4 computed, with how much of the data it used."""
+
+    rows_total: int
+    rows_used: int
+    sampled: bool
+    seed: int
+    columns: list[ColumnStats]
+    correlations: list[CorrelationPair]
+    clustering: Clustering | None
+    params: AnalyticsParams
+
+
+class InsightParams(Model):
+    """What the user may change at gate 4."""
+
+    goal: Goal
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    top_n: int = Field(default=10, ge=1, le=100)
+    min_segment_rows: int = Field(default=30, ge=5)
+
+
+class Insight(Model):
+    """A ranked statement toward the goal, with the numbers behind it."""
+
+    id: str
+    kind: Literal["driver", "segment", "cluster", "correlation"]
+    statement: str
+    columns: list[str]
+    numbers: dict[str, float]
+    effect_size: float
+    p_value: float | None
+    significant: bool
+    relevance: float
+    score: float
+
+
+class ActionItem(Model):
+    """A proposed action with its priority = impact x confidence / effort."""
+
+    id: str
+    title: str
+    rationale: str
+    origin: Literal["quality", "insight"]
+    evidence: list[str]
+    impact: float = Field(ge=0, le=1)
+    confidence: float = Field(ge=0, le=1)
+    effort: int = Field(ge=1, le=5)
+    priority: float
+
+
+class PlannedAction(Model):
+    """An action the user selected at gate 5, in their order."""
+
+    rank: int
+    item: ActionItem
+    owner: str | None = None
+    due: date | None = None
+
+
+class ActionSelection(Model):
+    """Gate 5's parameters: the chosen item ids in priority order, with owners and due dates."""
+
+    selected: list[str] = Field(min_length=1)
+    owners: dict[str, str] = Field(default_factory=dict)
+    due: dict[str, date] = Field(default_factory=dict)
+
+    @field_validator("selected")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("an action may be selected only once")
+        return value
+
+
+class DecisionRecord(Model):
+    """Who decided what at which gate, for the report."""
+
+    gate: str
+    option: str
+    params: dict[str, Any]
+    decided_by: str
+    decided_at: datetime
+    rationale: str
+
+
+class ReportRef(Model):
+    """Where the final report was stored, in each format."""
+
+    markdown_uri: str
+    json_uri: str
+    html_uri: str

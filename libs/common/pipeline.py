@@ -1,0 +1,324 @@
+"""The pipeline definition: stages, the five gates, their options and loop-backs.
+
+Pure: no I/O. The orchestrator applies these rules to persisted run state; every transition and
+every way a decision can be invalid is unit-tested in tests/unit/test_pipeline.py.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from lockflow.common.errors import Conflict, InvalidInput
+from lockflow.common.models import (
+    ActionSelection,
+    AnalyticsParams,
+    Goal,
+    Model,
+    ResolutionChoice,
+    SourceFormat,
+    SourceOptions,
+)
+
+
+class Step(StrEnum):
+    """A unit of stage work the orchestrator can ask for."""
+
+    INGEST = "ingest"
+    ASSESS_QUALITY = "assess_quality"
+    APPLY_RESOLUTIONS = "apply_resolutions"
+    ANALYSE = "analyse"
+    GENERATE_INSIGHTS = "generate_insights"
+    RECOMMEND = "recommend"
+    REPORT = "report"
+
+
+STAGE_OF_STEP: dict[Step, str] = {
+    Step.INGEST: "ingest",
+    Step.ASSESS_QUALITY: "quality",
+    Step.APPLY_RESOLUTIONS: "quality",
+    Step.ANALYSE: "analytics",
+    Step.GENERATE_INSIGHTS: "insights",
+    Step.RECOMMEND: "recommendations",
+    Step.REPORT: "reporting",
+}
+STAGES: tuple[str, ...] = ("ingest", "quality", "analytics", "insights", "recommendations", "reporting")
+
+
+class Gate(StrEnum):
+    """The five points where a person decides."""
+
+    SOURCE_REVIEW = "source_review"
+    QUALITY_REVIEW = "quality_review"
+    ANALYTICS_REVIEW = "analytics_review"
+    INSIGHT_REVIEW = "insight_review"
+    ACTION_SELECTION = "action_selection"
+
+
+# ---- parameters of options that take them ----------------------------------------------------
+
+
+class SourceReconfiguration(Model):
+    """Gate 1 'reconfigure': read the source again with other settings."""
+
+    path: str | None = None
+    format: SourceFormat | None = None
+    options: SourceOptions = Field(default_factory=SourceOptions)
+
+
+class QualityChoices(Model):
+    """Gate 2 'apply': one chosen resolution per finding."""
+
+    choices: list[ResolutionChoice] = Field(min_length=1)
+
+
+class InsightRefinement(Model):
+    """Gate 4 'refine': a new goal and/or thresholds for the insights."""
+
+    goal: Goal | None = None
+    alpha: float | None = Field(default=None, gt=0, lt=0.5)
+    top_n: int | None = Field(default=None, ge=1, le=100)
+
+
+# ---- effects the orchestrator carries out -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestStep:
+    """Send the command for this step."""
+
+    step: Step
+
+
+@dataclass(frozen=True)
+class OpenGate:
+    """Ask a person to decide at this gate."""
+
+    gate: Gate
+
+
+@dataclass(frozen=True)
+class CompleteRun:
+    """The report is stored: the run is done."""
+
+
+@dataclass(frozen=True)
+class AbortRun:
+    """A person stopped the run at a gate."""
+
+    reason: str
+
+
+Effect = RequestStep | OpenGate | CompleteRun | AbortRun
+
+
+@dataclass(frozen=True)
+class GateOption:
+    """One choice at a gate, what its parameters look like, and where it leads."""
+
+    name: str
+    description: str
+    effect: Effect
+    params_model: type[BaseModel] | None = None
+
+
+@dataclass(frozen=True)
+class GateDefinition:
+    """A gate: the step it follows and its options."""
+
+    gate: Gate
+    title: str
+    after: Step
+    options: tuple[GateOption, ...]
+
+    def option(self, name: str) -> GateOption:
+        """The named option, or InvalidDecision naming the valid ones."""
+        for option in self.options:
+            if option.name == name:
+                return option
+        valid = ", ".join(o.name for o in self.options)
+        raise InvalidDecision(f"unknown option {name!r} at gate {self.gate.value}; choose one of: {valid}")
+
+
+_ABORT = GateOption("abort", "Stop the run here.", AbortRun("aborted at gate"))
+
+GATES: dict[Gate, GateDefinition] = {
+    Gate.SOURCE_REVIEW: GateDefinition(
+        Gate.SOURCE_REVIEW,
+        "Approve the source and its inferred schema",
+        Step.INGEST,
+        (
+            GateOption("approve", "The source and schema are right; assess quality.",
+                       RequestStep(Step.ASSESS_QUALITY)),
+            GateOption("reconfigure", "Read the source again with other settings.",
+                       RequestStep(Step.INGEST), SourceReconfiguration),
+            _ABORT,
+        ),
+    ),
+    Gate.QUALITY_REVIEW: GateDefinition(
+        Gate.QUALITY_REVIEW,
+        "Choose quality fixes",
+        Step.ASSESS_QUALITY,
+        (
+            GateOption("apply", "Apply the chosen resolutions, then analyse the cleaned data.",
+                       RequestStep(Step.APPLY_RESOLUTIONS), QualityChoices),
+            GateOption("accept_as_is", "Analyse the data without changes.", RequestStep(Step.ANALYSE)),
+            _ABORT,
+        ),
+    ),
+    Gate.ANALYTICS_REVIEW: GateDefinition(
+        Gate.ANALYTICS_REVIEW,
+        "Accept or modify the analytics",
+        Step.ANALYSE,
+        (
+            GateOption("accept", "Use these analytics to find insights.", RequestStep(Step.GENERATE_INSIGHTS)),
+            GateOption("modify", "Run the analytics again with new parameters.",
+                       RequestStep(Step.ANALYSE), AnalyticsParams),
+            _ABORT,
+        ),
+    ),
+    Gate.INSIGHT_REVIEW: GateDefinition(
+        Gate.INSIGHT_REVIEW,
+        "Accept or refine the insights",
+        Step.GENERATE_INSIGHTS,
+        (
+            GateOption("accept", "Turn these insights into recommended actions.", RequestStep(Step.RECOMMEND)),
+            GateOption("refine", "Find insights again with a refined goal or thresholds.",
+                       RequestStep(Step.GENERATE_INSIGHTS), InsightRefinement),
+            _ABORT,
+        ),
+    ),
+    Gate.ACTION_SELECTION: GateDefinition(
+        Gate.ACTION_SELECTION,
+        "Pick and order the final actions",
+        Step.RECOMMEND,
+        (
+            GateOption("choose", "These actions, in this order, are the plan.", RequestStep(Step.REPORT),
+                       ActionSelection),
+            _ABORT,
+        ),
+    ),
+}
+GATE_AFTER_STEP: dict[Step, Gate] = {d.after: g for g, d in GATES.items()}
+
+
+class InvalidDecision(InvalidInput):
+    """The decision does not fit the open gate (wrong gate, unknown option, bad parameters)."""
+
+
+class GateClosed(Conflict):
+    """The gate was already decided (or the run has moved on)."""
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    """What a decision's parameters are checked against: the run's current results."""
+
+    columns: frozenset[str] = frozenset()
+    numeric_columns: frozenset[str] = frozenset()
+    finding_strategies: dict[str, frozenset[str]] = field(default_factory=dict)
+    action_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AcceptedDecision:
+    """A decision that passed every check, with its parsed parameters and effect."""
+
+    gate: Gate
+    option: str
+    params: BaseModel | None
+    effect: Effect
+
+
+def next_after_step(step: Step) -> Effect:
+    """What follows a finished step: its gate, the next step, or completion."""
+    if step in GATE_AFTER_STEP:
+        return OpenGate(GATE_AFTER_STEP[step])
+    if step is Step.APPLY_RESOLUTIONS:
+        return RequestStep(Step.ANALYSE)
+    if step is Step.REPORT:
+        return CompleteRun()
+    raise ValueError(f"no transition after step {step}")
+
+
+def decide(
+    *,
+    open_gate: Gate | None,
+    request_gate: Gate,
+    request_open: bool,
+    submitted_gate: str | None,
+    option: str,
+    params: dict[str, Any] | None,
+    context: DecisionContext,
+) -> AcceptedDecision:
+    """Check a decision against the open request and return its effect, or raise why not."""
+    if not request_open or open_gate is not request_gate:
+        raise GateClosed(f"gate {request_gate.value} is closed: it was already decided")
+    if submitted_gate is not None and submitted_gate != request_gate.value:
+        raise InvalidDecision(
+            f"this decision request is for gate {request_gate.value}, not {submitted_gate!r}"
+        )
+    definition = GATES[request_gate]
+    chosen = definition.option(option)
+    parsed = _parse_params(chosen, params or {})
+    _check_against_context(request_gate, parsed, context)
+    return AcceptedDecision(request_gate, chosen.name, parsed, chosen.effect)
+
+
+def _parse_params(option: GateOption, params: dict[str, Any]) -> BaseModel | None:
+    if option.params_model is None:
+        if params:
+            raise InvalidDecision(f"option {option.name!r} takes no parameters, got: {', '.join(params)}")
+        return None
+    try:
+        return option.params_model.model_validate(params)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidDecision(f"bad parameters for {option.name!r}: {problems}") from exc
+
+
+def _check_against_context(gate: Gate, params: BaseModel | None, context: DecisionContext) -> None:
+    if isinstance(params, QualityChoices):
+        _check_quality_choices(params, context)
+    elif isinstance(params, AnalyticsParams) and params.features:
+        unknown = sorted(set(params.features) - context.numeric_columns)
+        if unknown:
+            raise InvalidDecision(f"features must be numeric columns of the dataset; not: {', '.join(unknown)}")
+    elif isinstance(params, InsightRefinement) and params.goal and params.goal.target:
+        if params.goal.target not in context.numeric_columns:
+            raise InvalidDecision(f"goal target {params.goal.target!r} is not a numeric column of the dataset")
+    elif isinstance(params, ActionSelection):
+        unknown = [i for i in params.selected if i not in context.action_ids]
+        if unknown:
+            raise InvalidDecision(f"unknown action ids: {', '.join(unknown)}")
+
+
+def _check_quality_choices(params: QualityChoices, context: DecisionContext) -> None:
+    seen: set[str] = set()
+    for choice in params.choices:
+        strategies = context.finding_strategies.get(choice.finding_id)
+        if strategies is None:
+            raise InvalidDecision(f"unknown finding {choice.finding_id!r}")
+        if choice.strategy not in strategies:
+            raise InvalidDecision(
+                f"strategy {choice.strategy!r} does not apply to {choice.finding_id!r}; "
+                f"choose one of: {', '.join(sorted(strategies))}"
+            )
+        if choice.finding_id in seen:
+            raise InvalidDecision(f"finding {choice.finding_id!r} has more than one resolution chosen")
+        seen.add(choice.finding_id)
+
+
+def option_specs(gate: Gate) -> list[dict[str, Any]]:
+    """The options of a gate as shown to a person (name, description, parameter schema)."""
+    return [
+        {
+            "name": o.name,
+            "description": o.description,
+            "params_schema": o.params_model.model_json_schema() if o.params_model else None,
+        }
+        for o in GATES[gate].options
+    ]

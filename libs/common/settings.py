@@ -1,0 +1,49 @@
+"""Settings shared by every service; each service subclasses them with its own fields."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DEV_SECRET = "lockflow-development-secret"
+
+
+def default_home() -> Path:
+    """Where embedded mode keeps its database, artifacts and reports."""
+    return Path.home() / ".lockflow"
+
+
+class CommonSettings(BaseSettings):
+    """Adapters and environment every process needs; read from LOCKFLOW_* variables."""
+
+    model_config = SettingsConfigDict(env_prefix="LOCKFLOW_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    mode: Literal["embedded", "distributed"] = "embedded"
+    home: Path = default_home()
+    database_url: str | None = None
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = "lockflow"
+    redis_url: str | None = None
+    artifact_dir: Path | None = None
+    otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+    secret_key: SecretStr = SecretStr(DEFAULT_DEV_SECRET)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> "CommonSettings":
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEFAULT_DEV_SECRET:
+            raise ValueError("LOCKFLOW_SECRET_KEY must be set to a non-default value in production")
+        return self
+
+    def resolved_database_url(self) -> str:
+        """The configured database, or a SQLite file under home in embedded mode."""
+        if self.database_url:
+            return self.database_url
+        self.home.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.home / 'lockflow.db'}"
+
+    def resolved_artifact_dir(self) -> Path:
+        """The artifact folder, defaulting to home/artifacts."""
+        return self.artifact_dir or self.home / "artifacts"

@@ -1,0 +1,74 @@
+"""The stage worker runtime: consume a stage's commands, run the pure handler, publish the result.
+
+Handlers are synchronous functions (pandas and scikit-learn are CPU-bound) run in a thread. A
+handler raising a LockflowError (bad data, bad parameters) ends the attempt with StageFailed and
+the message; anything else is retried by the bus's error policy and then dead-lettered.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+import structlog
+
+from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.bus import Bus, DeliveredEvent, Subscription
+from lockflow.common.cache import Cache
+from lockflow.common.errors import LockflowError
+from lockflow.common.events import Command, Event, StageFailed, StageFailedPayload
+from lockflow.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class StageDeps:
+    """What stage handlers may use: the artifact store and the result cache."""
+
+    artifacts: ArtifactStore
+    cache: Cache
+
+
+StageHandler = Callable[[Command, StageDeps], Event]
+
+
+@dataclass(frozen=True)
+class StageWorker:
+    """A stage's handler table bound to its dependencies."""
+
+    stage: str
+    handlers: dict[str, StageHandler]
+    deps: StageDeps
+
+    def commands_topic(self, prefix: str) -> str:
+        """The topic this stage consumes."""
+        return f"{prefix}.commands.{self.stage}"
+
+    async def start(self, bus: Bus) -> Subscription:
+        """Join the stage's consumer group and start handling commands."""
+        return await bus.subscribe(
+            topics=[self.commands_topic(bus.prefix)], group=f"{bus.prefix}-{self.stage}",
+            handler=lambda delivered: self.handle(bus, delivered),
+        )
+
+    async def handle(self, bus: Bus, delivered: DeliveredEvent) -> None:
+        """Run the handler for one command and publish its outcome."""
+        command = delivered.event
+        handler = self.handlers.get(command.type)
+        if handler is None or not isinstance(command, Command):
+            log.warning("command_not_handled", stage=self.stage, event_type=command.type)
+            return
+        with structlog.contextvars.bound_contextvars(run_id=command.run_id, stage=self.stage):
+            log.info("stage_started", command=command.type)
+            try:
+                outcome = await anyio.to_thread.run_sync(handler, command, self.deps)
+            except LockflowError as exc:
+                log.info("stage_failed", error=str(exc))
+                outcome = command.follow(
+                    StageFailed,
+                    StageFailedPayload(attempt_id=command.payload.attempt_id,  # type: ignore[attr-defined]
+                                       stage=self.stage, error=str(exc)),
+                    producer=self.stage,
+                )
+            await bus.publish(outcome)
+            log.info("stage_finished", outcome=outcome.type)

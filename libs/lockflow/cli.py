@@ -1,0 +1,140 @@
+"""The `lockflow` command: run a file end to end (embedded), serve the API, or run one worker."""
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from lockflow.common.errors import LockflowError
+from lockflow.common.logging import configure_logging
+from lockflow.common.models import Goal, SourceSpec
+from lockflow.common.settings import CommonSettings
+from lockflow.common.telemetry import setup_tracing
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="lockflow: a data pipeline that people steer.")
+console = Console()
+SAMPLE = Path(__file__).parent / "data" / "sample_sales.csv"
+
+
+def _parse_goal(goal: str | None) -> Goal:
+    """`--goal revenue` or `--goal revenue:decrease`."""
+    if not goal:
+        return Goal()
+    target, _, direction = goal.partition(":")
+    if direction not in ("", "increase", "decrease"):
+        raise typer.BadParameter(f"direction must be increase or decrease, not {direction!r}", param_hint="--goal")
+    return Goal(target=target, direction=direction or "increase")  # type: ignore[arg-type]
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="CSV, JSON lines or Parquet file")] = SAMPLE,
+    goal: Annotated[str | None, typer.Option(help="Target column and direction, e.g. revenue:increase")] = None,
+    decisions: Annotated[Path | None, typer.Option(help="YAML policy answering the gates")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Take the default at every gate")] = False,
+    home: Annotated[Path | None, typer.Option(help="Folder for the database, artifacts and reports")] = None,
+    name: Annotated[str | None, typer.Option(help="A name for the run")] = None,
+) -> None:
+    """Run FILE through every stage in this process, asking at each gate (or using a policy)."""
+    from lockflow.cli_run import run_embedded
+    from lockflow.orchestrator.policy import default_policy, load_policy
+
+    configure_logging(service="cli", level="WARNING")
+    setup_tracing(service="lockflow-cli")
+    settings = CommonSettings(mode="embedded", **({"home": home} if home else {}))
+    try:
+        policy = load_policy(decisions) if decisions else (default_policy() if yes else None)
+        if goal is None and file == SAMPLE:
+            goal = "revenue:increase"
+        spec = SourceSpec(path=str(file.expanduser().resolve()))
+        outcome = asyncio.run(run_embedded(settings=settings, spec=spec, goal=_parse_goal(goal),
+                                           name=name or file.name, policy=policy, console=console))
+    except LockflowError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    raise typer.Exit(code=0 if outcome == "completed" else 1)
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Serve the API with every service in this one process (embedded mode)."""
+    _serve(host=host, port=port, start_workers=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Serve the gateway only (distributed mode: workers run as `lockflow worker NAME`)."""
+    _serve(host=host, port=port, start_workers=False)
+
+
+def _serve(*, host: str, port: int, start_workers: bool) -> None:
+    import uvicorn
+
+    from lockflow.gateway.app import create_app
+    from lockflow.gateway.settings import GatewaySettings
+
+    settings = GatewaySettings(host=host, port=port, start_workers=start_workers)
+    configure_logging(service="gateway", level=settings.log_level)
+    console.print(f"lockflow API on http://{host}:{port} (docs at /docs), mode={settings.mode}")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def worker(name: Annotated[str, typer.Argument(help="orchestrator, ingest, quality, analytics, insights, "
+                                                     "recommendations or reporting")]) -> None:
+    """Run one service as its own process over Kafka (distributed mode)."""
+    from lockflow.bootstrap import WORKER_NAMES
+
+    if name not in WORKER_NAMES:
+        console.print(f"[bold red]error:[/] unknown worker {name!r}; choose one of: {', '.join(WORKER_NAMES)}")
+        raise typer.Exit(code=2)
+    settings = CommonSettings()
+    configure_logging(service=name, level=settings.log_level)
+    setup_tracing(service=name, otlp_endpoint=settings.otlp_endpoint)
+    asyncio.run(_run_worker(name, settings))
+
+
+async def _run_worker(name: str, settings: CommonSettings) -> None:
+    from lockflow.bootstrap import all_topics, build_system
+    from lockflow.common.bus.kafka import KafkaBus
+
+    system = build_system(settings, client_id=name)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if isinstance(system.bus, KafkaBus):
+            await system.bus.ensure_topics(all_topics(system.bus.prefix))
+        await system.bus.start()
+        if name == "orchestrator":
+            await system.start_orchestrator()
+            system.start_relay_loop()
+        else:
+            await system.start_worker(name)
+        print(f"lockflow worker {name} ready", file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        await system.close()
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the `lockflow` script."""
+    with contextlib.suppress(KeyboardInterrupt):
+        return app(argv)
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Drives one run in this process for `lockflow run`: progress, gates at the prompt or by policy."""
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+import anyio
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.prompt import Prompt
+from rich.table import Table
+
+from lockflow.bootstrap import build_system
+from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.errors import LockflowError
+from lockflow.common.models import Goal, SourceSpec
+from lockflow.common.settings import CommonSettings
+from lockflow.ingest.preflight import preflight
+from lockflow.orchestrator import service, views
+from lockflow.orchestrator.policy import Policy, PolicyDecision, resolve
+
+STEPS_IN_A_RUN = 7
+TERMINAL = ("completed", "failed", "aborted")
+
+
+async def run_embedded(
+    *, settings: CommonSettings, spec: SourceSpec, goal: Goal, name: str, policy: Policy | None, console: Console
+) -> str:
+    """Run a file through every stage; return the run's final status."""
+    await anyio.to_thread.run_sync(lambda: preflight(spec=spec, goal=goal))
+    system = build_system(settings)
+    await system.start_everything()
+    started = time.perf_counter()
+    try:
+        run_id = await anyio.to_thread.run_sync(lambda: service.request_run(
+            system.db, name=name, source=spec, goal=goal, requested_by="local"))
+        await system.relay_outbox()
+        console.print(f"run [bold]{run_id}[/] on {spec.path}")
+        status = await _drive(system, run_id, policy, console)
+    finally:
+        await system.close()
+    elapsed = time.perf_counter() - started
+    run = views.get_run(system.db, run_id=run_id)
+    if status == "completed":
+        uris = views.report_uris(system.db, run_id=run_id)
+        store = ArtifactStore(settings.resolved_artifact_dir())
+        console.print(f"[bold green]completed[/] in {elapsed:.1f}s. Report:")
+        for fmt, uri in uris.items():
+            console.print(f"  {fmt:8} {store.path_of(uri)}")
+    else:
+        console.print(f"[bold red]{status}[/]: {run['error']}")
+    return status
+
+
+async def _drive(system: Any, run_id: str, policy: Policy | None, console: Console) -> str:
+    visits: Counter[str] = Counter()
+    seen = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                  transient=False) as progress:
+        task = progress.add_task("starting", total=STEPS_IN_A_RUN)
+        while True:
+            entries = views.timeline(system.db, run_id=run_id, after=seen)
+            for entry in entries:
+                seen = entry["seq"]
+                _show_progress(progress, task, entry)
+            run = views.get_run(system.db, run_id=run_id)
+            if run["status"] in TERMINAL:
+                progress.update(task, completed=STEPS_IN_A_RUN if run["status"] == "completed" else None)
+                return str(run["status"])
+            open_requests = views.list_decision_requests(system.db, status="open", run_id=run_id)
+            if open_requests:
+                progress.stop()
+                request = open_requests[0]
+                decision = await _decide(request, policy, visits[request["gate"]], console)
+                visits[request["gate"]] += 1
+                try:
+                    await anyio.to_thread.run_sync(lambda r=request, d=decision: service.record_decision(
+                        system.db, request_id=r["id"], option=d.option, params=d.params, rationale=d.rationale,
+                        decided_by="local"))
+                except LockflowError as exc:
+                    console.print(f"[bold red]not accepted:[/] {exc}")
+                    if policy is not None:
+                        raise
+                await system.relay_outbox()
+                progress.start()
+                continue
+            await asyncio.sleep(0.05)
+
+
+STEP_DONE = {"SourceIngested", "QualityAssessed", "ResolutionsApplied", "AnalyticsCompleted",
+             "InsightsGenerated", "ActionsRecommended", "ReportCompiled"}
+
+
+def _show_progress(progress: Progress, task: Any, entry: dict[str, Any]) -> None:
+    kind = entry["type"]
+    if entry.get("stage"):
+        progress.update(task, description=f"{entry['stage']} working")
+    if kind in STEP_DONE:
+        progress.advance(task)
+        details = ", ".join(f"{k}={v}" for k, v in entry.items()
+                            if k not in ("seq", "event_id", "type", "occurred_at", "producer"))
+        progress.console.print(f"  [green]✓[/] {kind} {details}")
+    elif kind == "DecisionMade":
+        progress.console.print(f"  [cyan]◆[/] {entry['gate']}: {entry['option']} by {entry['decided_by']}")
+
+
+async def _decide(request: dict[str, Any], policy: Policy | None, visit: int, console: Console) -> PolicyDecision:
+    console.rule(f"gate: {request['title']}")
+    show_context(request, console)
+    if policy is not None:
+        decision = resolve(policy, request=request, visit=visit)
+        if decision is None:
+            raise LockflowError(f"the policy has no answer for gate {request['gate']}")
+        console.print(f"policy: [bold]{decision.option}[/] {decision.params or ''}")
+        return decision
+    return await anyio.to_thread.run_sync(lambda: ask(request, console))
+
+
+def show_context(request: dict[str, Any], console: Console) -> None:
+    """Print what the gate is about as tables."""
+    ctx = request["context"]
+    gate = request["gate"]
+    if gate == "source_review":
+        table = Table("column", "type", "nullable", "nulls", "examples", title=f"{ctx['rows']} rows")
+        for c in ctx["schema"]:
+            table.add_row(c["name"], c["dtype"], str(c["nullable"]), str(c["null_count"]), ", ".join(c["examples"]))
+        console.print(table)
+    elif gate == "quality_review":
+        table = Table("#", "finding", "severity", "rows", "share", "top fix", title=f"quality score {ctx['score']}")
+        for i, f in enumerate(ctx["findings"], start=1):
+            top = f["resolutions"][0]["strategy"] if f["resolutions"] else "-"
+            table.add_row(str(i), f["id"], f["severity"], str(f["count"]), f"{f['share']:.1%}", top)
+        console.print(table)
+    elif gate == "analytics_review" and ctx["analytics"]:
+        a = ctx["analytics"]
+        table = Table("column", "mean", "std", "min", "max", title=f"{a['rows_used']} of {a['rows_total']} rows")
+        for c in a["columns"]:
+            if c["kind"] == "numeric":
+                table.add_row(c["name"], *(_fmt(c[k]) for k in ("mean", "std", "min", "max")))
+        console.print(table)
+        if a["clustering"]:
+            k = a["clustering"]
+            console.print(f"clusters: k={k['k']} ({k['chosen_by']}), silhouette={_fmt(k['silhouette'])}")
+    elif gate == "insight_review":
+        table = Table("#", "insight", "effect", "p", "significant")
+        for i, ins in enumerate(ctx["insights"], start=1):
+            table.add_row(str(i), ins["statement"], _fmt(ins["effect_size"]), _fmt(ins["p_value"]),
+                          str(ins["significant"]))
+        console.print(table)
+    elif gate == "action_selection":
+        table = Table("#", "id", "action", "priority", "impact", "confidence", "effort")
+        for i, item in enumerate(ctx["items"], start=1):
+            table.add_row(str(i), item["id"], item["title"], _fmt(item["priority"]), _fmt(item["impact"]),
+                          _fmt(item["confidence"]), str(item["effort"]))
+        console.print(table)
+
+
+def ask(request: dict[str, Any], console: Console) -> PolicyDecision:
+    """Ask a person at the terminal for a decision."""
+    names = [o["name"] for o in request["options"]]
+    option = Prompt.ask("decision", choices=names, default=names[0], console=console)
+    params: dict[str, Any] = {}
+    ctx = request["context"]
+    if option == "apply":
+        picked = Prompt.ask("findings to fix with their top fix (numbers, or 'all')", default="all",
+                            console=console)
+        findings = ctx["findings"]
+        indexes = range(len(findings)) if picked == "all" else [int(x) - 1 for x in picked.split(",")]
+        params["choices"] = [{"finding_id": findings[i]["id"], "strategy": findings[i]["resolutions"][0]["strategy"]}
+                             for i in indexes]
+    elif option == "modify":
+        params["n_clusters"] = int(Prompt.ask("number of clusters", default="3", console=console))
+    elif option == "refine":
+        target = Prompt.ask("goal target column", console=console)
+        direction = Prompt.ask("direction", choices=["increase", "decrease"], default="increase", console=console)
+        params["goal"] = {"target": target, "direction": direction}
+    elif option == "choose":
+        items = ctx["items"]
+        picked = Prompt.ask("actions in priority order (numbers, or 'all')", default="all", console=console)
+        indexes = range(len(items)) if picked == "all" else [int(x) - 1 for x in picked.split(",")]
+        params["selected"] = [items[i]["id"] for i in indexes]
+    elif option == "reconfigure":
+        delimiter = Prompt.ask("delimiter", default=",", console=console)
+        params["options"] = {"delimiter": delimiter}
+    rationale = Prompt.ask("why (optional)", default="", console=console)
+    return PolicyDecision(option=option, params=params, rationale=rationale)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

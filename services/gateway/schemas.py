@@ -1,0 +1,50 @@
+"""Request and response bodies of the gateway."""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from lockflow.common.models import Goal, SourceFormat
+
+
+class RunCreate(BaseModel):
+    """Start a run on a file the server may read."""
+
+    path: str = Field(description="A file under one of the gateway's allowed folders")
+    name: str | None = Field(default=None, max_length=200)
+    format: SourceFormat | None = None
+    goal: Goal
+
+
+class RunCreated(BaseModel):
+    """The new run's id."""
+
+    id: str
+    status: str = "running"
+
+
+class DecisionSubmit(BaseModel):
+    """A person's decision on an open gate."""
+
+    option: str = Field(max_length=40)
+    params: dict[str, Any] = Field(default_factory=dict)
+    rationale: str = Field(default="", max_length=2000)
+    gate: str | None = Field(default=None, description="If given, must match the request's gate")
+
+
+class DecisionAccepted(BaseModel):
+    """The recorded decision."""
+
+    request_id: str
+    gate: str
+    option: str
+    params: dict[str, Any]
+    decided_by: str
+    decided_at: str
+    rationale: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns."""
+
+    detail: str

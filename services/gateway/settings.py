@@ -1,0 +1,25 @@
+"""Gateway settings."""
+
+from pathlib import Path
+
+from pydantic import Field
+
+from lockflow.common.settings import CommonSettings
+
+
+class GatewaySettings(CommonSettings):
+    """Where the API listens and what it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = 200 * 1024 * 1024
+    allowed_dirs: list[Path] = Field(default_factory=list)
+    start_workers: bool = False
+
+    def source_dirs(self) -> list[Path]:
+        """Folders a run may read a registered path from: the configured ones, the upload folder."""
+        return [p.resolve() for p in (*self.allowed_dirs, self.upload_dir())]
+
+    def upload_dir(self) -> Path:
+        """Where uploaded files are stored."""
+        return (self.home / "uploads").resolve()

@@ -1,0 +1,279 @@
+"""Stage 5: goal-oriented insights (drivers, segments, clusters) with their tests and ranking.
+
+Pure: the cleaned frame, stage 4's result and `InsightParams` in, ranked `Insight`s out.
+
+- drivers: Pearson r of each other numeric column with the target (pairwise complete rows);
+  p-values Holm-corrected across all drivers.
+- segments: for each categorical/boolean column with 2..30 distinct values, each value with at
+  least `min_segment_rows` rows (target present) against the rest of the rows with a target
+  (rows missing the segment value count as "rest"); Welch t-test, Cohen's d with the pooled
+  sd; p-values Holm-corrected across all segment tests.
+- cluster: the cluster with the best mean target for the goal's direction. It carries no test:
+  the clusters were formed using the target, so a test against the rest would be circular.
+
+Tests run on the whole frame (they are cheap); only the cluster insight relies on stage 4's
+(possibly sampled) result.
+
+Ranking: score = |effect_size| x relevance x (1 if significant else 0.3). Relevance is 1.0 for
+what calls for action toward the goal (any driver, an under-performing segment, the best
+cluster) and 0.8 for an over-performing segment (a model to learn from, less urgent).
+"""
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lockflow.analytics.compute import as_float, column_kind, numeric_columns
+from lockflow.common.errors import InvalidInput
+from lockflow.common.models import AnalyticsResult, Clustering, Direction, Insight, InsightParams
+
+MAX_SEGMENT_VALUES = 30
+NOT_SIGNIFICANT_WEIGHT = 0.3
+OVER_PERFORMER_RELEVANCE = 0.8
+
+
+def find_insights(*, frame: pd.DataFrame, analytics: AnalyticsResult, params: InsightParams) -> list[Insight]:
+    """The top `params.top_n` insights toward the goal, best score first."""
+    target = _require_target(frame, params)
+    found = [
+        *drivers(frame=frame, target=target, alpha=params.alpha),
+        *segments(
+            frame=frame,
+            target=target,
+            direction=params.goal.direction,
+            alpha=params.alpha,
+            min_rows=params.min_segment_rows,
+        ),
+    ]
+    best = best_cluster(
+        clustering=analytics.clustering,
+        target=target,
+        direction=params.goal.direction,
+        target_std=_target_std(analytics, frame, target),
+    )
+    if best is not None:
+        found.append(best)
+    # Ties broken by id so the order is the same on every run.
+    ranked = sorted(found, key=lambda insight: (-insight.score, insight.id))
+    return ranked[: params.top_n]
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input's order (step-down, monotone, capped at 1)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def score(*, effect_size: float, relevance: float, significant: bool) -> float:
+    """|effect| x relevance, discounted when the evidence is not significant."""
+    return abs(effect_size) * relevance * (1.0 if significant else NOT_SIGNIFICANT_WEIGHT)
+
+
+def _require_target(frame: pd.DataFrame, params: InsightParams) -> str:
+    numeric = numeric_columns(frame)
+    target = params.goal.target
+    listing = ", ".join(f"`{c}`" for c in numeric) or "(none)"
+    if target is None:
+        raise InvalidInput(f"Insights need a goal target. Choose one of the numeric columns: {listing}.")
+    if target not in numeric:
+        raise InvalidInput(
+            f"The goal target `{target}` is not a numeric column of this data. "
+            f"Choose one of the numeric columns: {listing}."
+        )
+    return target
+
+
+# ---- drivers -----------------------------------------------------------------------------------
+
+
+def drivers(*, frame: pd.DataFrame, target: str, alpha: float) -> list[Insight]:
+    """One insight per numeric column correlated with the target, Holm-corrected."""
+    y = as_float(frame[target])
+    tests = []
+    for column in numeric_columns(frame):
+        if column == target:
+            continue
+        pair = pd.DataFrame({"x": as_float(frame[column]), "y": y}).dropna()
+        if len(pair) < 3 or pair["x"].nunique() < 2 or pair["y"].nunique() < 2:
+            continue
+        result = stats.pearsonr(pair["x"], pair["y"])
+        tests.append((column, float(result.statistic), float(result.pvalue), len(pair)))
+    corrected = holm([p for _, _, p, _ in tests])
+    return [
+        _driver(column=c, target=target, r=r, p=p, p_holm=ph, n=n, alpha=alpha)
+        for (c, r, p, n), ph in zip(tests, corrected, strict=True)
+    ]
+
+
+def _driver(*, column: str, target: str, r: float, p: float, p_holm: float, n: int, alpha: float) -> Insight:
+    significant = p_holm < alpha
+    way = "higher" if r >= 0 else "lower"
+    caveat = "" if significant else "; not significant"
+    statement = (
+        f"Higher `{column}` goes with {way} `{target}` (r = {r:.2f}, n = {n}, {_p_text(p_holm)}){caveat}"
+    )
+    return Insight(
+        id=f"driver:{column}",
+        kind="driver",
+        statement=statement,
+        columns=[column, target],
+        numbers={"r": r, "n": float(n), "p_value": p, "p_holm": p_holm},
+        effect_size=r,
+        p_value=p,
+        significant=significant,
+        relevance=1.0,
+        score=score(effect_size=r, relevance=1.0, significant=significant),
+    )
+
+
+# ---- segments ----------------------------------------------------------------------------------
+
+
+def segments(
+    *, frame: pd.DataFrame, target: str, direction: Direction, alpha: float, min_rows: int
+) -> list[Insight]:
+    """One insight per large-enough segment of a low-cardinality column, Holm-corrected."""
+    y = as_float(frame[target])
+    has_target = y.notna()
+    tests: list[dict[str, float | str]] = []
+    for column in frame.columns:
+        if column == target or column_kind(frame[column]) not in ("categorical", "boolean"):
+            continue
+        labels = frame[column][has_target]
+        if not 2 <= labels.nunique() <= MAX_SEGMENT_VALUES:
+            continue
+        for value in sorted(labels.dropna().unique(), key=str):
+            test = _segment_test(y[has_target], labels == value, min_rows)
+            if test is not None:
+                tests.append({"column": str(column), "value": str(value), **test})
+    corrected = holm([float(t["p_value"]) for t in tests])
+    return [
+        _segment(test=t, p_holm=ph, target=target, direction=direction, alpha=alpha)
+        for t, ph in zip(tests, corrected, strict=True)
+    ]
+
+
+def _segment_test(y: pd.Series, inside: pd.Series, min_rows: int) -> dict[str, float] | None:
+    inside = inside.fillna(False).astype(bool)
+    seg, rest = y[inside], y[~inside]
+    n1, n2 = len(seg), len(rest)
+    if n1 < min_rows or n2 < min_rows:
+        return None
+    s1, s2 = float(seg.std(ddof=1)), float(rest.std(ddof=1))
+    pooled = math.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
+    if pooled == 0:
+        return None
+    m1, m2 = float(seg.mean()), float(rest.mean())
+    test = stats.ttest_ind(seg, rest, equal_var=False)
+    result = {
+        "mean_segment": m1,
+        "mean_rest": m2,
+        "n_segment": float(n1),
+        "n_rest": float(n2),
+        "cohens_d": (m1 - m2) / pooled,
+        "t": float(test.statistic),
+        "p_value": float(test.pvalue),
+    }
+    if m2 != 0:
+        result["diff_pct"] = (m1 - m2) / abs(m2) * 100
+    return result
+
+
+def _segment(
+    *, test: dict[str, float | str], p_holm: float, target: str, direction: Direction, alpha: float
+) -> Insight:
+    column, value = str(test["column"]), str(test["value"])
+    numbers = {k: float(v) for k, v in test.items() if k not in ("column", "value")}
+    numbers["p_holm"] = p_holm
+    d = numbers["cohens_d"]
+    significant = p_holm < alpha
+    better = (d > 0) == (direction == "increase")
+    relevance = OVER_PERFORMER_RELEVANCE if better else 1.0
+    verb = "out-performs" if better else "under-performs"
+    diff = f"{numbers['diff_pct']:+.1f}%, " if "diff_pct" in numbers else ""
+    caveat = "" if significant else "; not significant"
+    statement = (
+        f"Segment `{column}` = {value} {verb} on `{target}`: mean {numbers['mean_segment']:.4g} vs "
+        f"{numbers['mean_rest']:.4g} in the rest ({diff}d = {d:.2f}, n = {int(numbers['n_segment'])}, "
+        f"{_p_text(p_holm)}){caveat}"
+    )
+    return Insight(
+        id=f"segment:{column}={value}",
+        kind="segment",
+        statement=statement,
+        columns=[column, target],
+        numbers=numbers,
+        effect_size=d,
+        p_value=numbers["p_value"],
+        significant=significant,
+        relevance=relevance,
+        score=score(effect_size=d, relevance=relevance, significant=significant),
+    )
+
+
+# ---- clusters ----------------------------------------------------------------------------------
+
+
+def best_cluster(
+    *, clustering: Clustering | None, target: str, direction: Direction, target_std: float | None
+) -> Insight | None:
+    """The cluster with the best mean target, if the clustering used the target as a feature."""
+    if clustering is None or target not in clustering.features:
+        return None
+    profiles = [p for p in clustering.clusters if target in p.centroid and p.size > 0]
+    if len(profiles) < 2:
+        return None
+    total = sum(p.size for p in profiles)
+    mean_all = sum(p.centroid[target] * p.size for p in profiles) / total
+    pick = max if direction == "increase" else min
+    best = pick(profiles, key=lambda p: p.centroid[target])
+    mean_best = best.centroid[target]
+    # Standardised like Cohen's d: the gap to the clustered rows' mean in target sds.
+    effect = (mean_best - mean_all) / target_std if target_std else 0.0
+    numbers = {
+        "size": float(best.size),
+        "share": best.size / total,
+        "mean_cluster": mean_best,
+        "mean_all": mean_all,
+        "std_target": float(target_std or 0.0),
+    }
+    if mean_all != 0:
+        numbers["diff_pct"] = (mean_best - mean_all) / abs(mean_all) * 100
+    word = "highest" if direction == "increase" else "lowest"
+    statement = (
+        f"Cluster {best.cluster} (n = {best.size}, {best.size / total:.0%} of clustered rows) has the "
+        f"{word} mean `{target}`: {mean_best:.4g} vs {mean_all:.4g} over all clustered rows"
+    )
+    return Insight(
+        id=f"cluster:{best.cluster}",
+        kind="cluster",
+        statement=statement,
+        columns=list(clustering.features),
+        numbers=numbers,
+        effect_size=effect,
+        p_value=None,
+        significant=False,
+        relevance=1.0,
+        score=score(effect_size=effect, relevance=1.0, significant=False),
+    )
+
+
+def _target_std(analytics: AnalyticsResult, frame: pd.DataFrame, target: str) -> float | None:
+    for column in analytics.columns:
+        if column.name == target and column.std:
+            return column.std
+    value = float(np.nanstd(as_float(frame[target]), ddof=1)) if frame[target].notna().sum() > 1 else 0.0
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _p_text(p: float) -> str:
+    return "p_holm < 0.001" if p < 0.001 else f"p_holm = {p:.3f}"

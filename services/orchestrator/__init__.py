@@ -1,0 +1,1 @@
+"""Stage 2, the pipeline manager: run state, gates and decisions."""

@@ -1,0 +1,53 @@
+"""What a person sees at each gate: the results the decision is about."""
+
+from typing import Any
+
+from lockflow.common.pipeline import Gate
+from lockflow.orchestrator.state import RunState
+
+SAMPLE_ROWS_SHOWN = 10
+
+
+def gate_context(gate: Gate, state: RunState) -> dict[str, Any]:
+    """The decision request's context for a gate, as JSON-safe values."""
+    if gate is Gate.SOURCE_REVIEW:
+        dataset = state.dataset_ingested
+        return {
+            "source": state.source.model_dump(mode="json"),
+            "rows": dataset.rows if dataset else 0,
+            "bytes_read": state.bytes_read,
+            "schema": [c.model_dump(mode="json") for c in dataset.columns] if dataset else [],
+            "sample": state.sample[:SAMPLE_ROWS_SHOWN],
+            "fingerprint": dataset.fingerprint if dataset else None,
+        }
+    if gate is Gate.QUALITY_REVIEW:
+        return {
+            "score": state.score_before,
+            "rows": state.dataset_current.rows if state.dataset_current else 0,
+            "findings": [f.model_dump(mode="json") for f in state.findings],
+        }
+    if gate is Gate.ANALYTICS_REVIEW:
+        return {
+            "analytics": state.analytics.model_dump(mode="json") if state.analytics else None,
+            "cached": state.analytics_cached,
+            "quality_applied": [a.model_dump(mode="json") for a in state.applied],
+        }
+    if gate is Gate.INSIGHT_REVIEW:
+        return {
+            "params": state.effective_insight_params().model_dump(mode="json"),
+            "insights": [i.model_dump(mode="json") for i in state.insights],
+            "comparison": _compare_insights(state),
+        }
+    return {"items": [a.model_dump(mode="json") for a in state.actions]}
+
+
+def _compare_insights(state: RunState) -> dict[str, list[str]] | None:
+    if state.previous_insights is None:
+        return None
+    before = [i.id for i in state.previous_insights]
+    after = [i.id for i in state.insights]
+    return {
+        "added": [i for i in after if i not in before],
+        "dropped": [i for i in before if i not in after],
+        "reranked": [i for i in after if i in before and before.index(i) != after.index(i)],
+    }

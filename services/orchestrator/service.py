@@ -1,0 +1,423 @@
+"""The orchestrator's service functions: start runs, apply stage results and decisions.
+
+Each function is one transaction: the state change, the timeline entry, the processed-event
+marker and the outgoing events (outbox) commit together, so a crash at any point is repaired
+by redelivery (at-least-once in, effectively-once out).
+"""
+
+from datetime import datetime
+from typing import Any
+
+from opentelemetry import context as otel_context
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lockflow.common.db import (
+    Database,
+    DecisionRequestRow,
+    DecisionRow,
+    ProcessedEventRow,
+    RunEventRow,
+    RunRow,
+    StageAttemptRow,
+    utcnow,
+)
+from lockflow.common.errors import NotFound
+from lockflow.common.events import (
+    ActionsRecommended,
+    AnalyticsCompleted,
+    ApplyResolutions,
+    ApplyResolutionsPayload,
+    AssessQuality,
+    AssessQualityPayload,
+    Command,
+    CompileReport,
+    CompileReportPayload,
+    DecisionMade,
+    DecisionMadePayload,
+    DecisionRequested,
+    DecisionRequestedPayload,
+    Event,
+    GateOptionSpec,
+    GenerateInsights,
+    GenerateInsightsPayload,
+    IngestSource,
+    IngestSourcePayload,
+    InsightsGenerated,
+    QualityAssessed,
+    RecommendActions,
+    RecommendActionsPayload,
+    ReportCompiled,
+    ResolutionsApplied,
+    RunAborted,
+    RunAnalytics,
+    RunAnalyticsPayload,
+    RunCompleted,
+    RunCompletedPayload,
+    RunEndedPayload,
+    RunFailed,
+    RunRequested,
+    RunRequestedPayload,
+    SourceIngested,
+    StageFailed,
+)
+from lockflow.common.ids import new_id
+from lockflow.common.logging import get_logger
+from lockflow.common.models import (
+    ActionSelection,
+    AnalyticsParams,
+    DecisionRecord,
+    Goal,
+    PlannedAction,
+    ResolutionChoice,
+    SourceSpec,
+)
+from lockflow.common.outbox import add_to_outbox
+from lockflow.common.pipeline import (
+    GATES,
+    AbortRun,
+    CompleteRun,
+    Effect,
+    Gate,
+    GateClosed,
+    InsightRefinement,
+    OpenGate,
+    QualityChoices,
+    RequestStep,
+    SourceReconfiguration,
+    Step,
+    decide,
+    next_after_step,
+    option_specs,
+)
+from lockflow.common.telemetry import context_from_traceparent, current_traceparent, tracer
+from lockflow.orchestrator.gate_context import gate_context
+from lockflow.orchestrator.state import RunState
+from lockflow.orchestrator.timeline import summarize
+
+PRODUCER = "orchestrator"
+CONSUMER = "orchestrator"
+log = get_logger(__name__)
+
+RESULT_STEP: dict[str, Step] = {
+    "SourceIngested": Step.INGEST,
+    "QualityAssessed": Step.ASSESS_QUALITY,
+    "ResolutionsApplied": Step.APPLY_RESOLUTIONS,
+    "AnalyticsCompleted": Step.ANALYSE,
+    "InsightsGenerated": Step.GENERATE_INSIGHTS,
+    "ActionsRecommended": Step.RECOMMEND,
+    "ReportCompiled": Step.REPORT,
+}
+
+
+# ---- starting a run ---------------------------------------------------------------------------
+
+
+def request_run(db: Database, *, name: str, source: SourceSpec, goal: Goal, requested_by: str) -> str:
+    """Create a run and publish RunRequested; the run's root span makes it one trace."""
+    run_id = new_id()
+    with tracer().start_as_current_span("lockflow.run", context=otel_context.Context()) as span:
+        span.set_attribute("lockflow.run_id", run_id)
+        traceparent = current_traceparent()
+        state = RunState(source=source, goal=goal)
+        with db.transaction() as session:
+            session.add(RunRow(id=run_id, name=name, status="running", current_step=None, open_gate=None,
+                               requested_by=requested_by, traceparent=traceparent,
+                               state=state.model_dump(mode="json")))
+            event = RunRequested(run_id=run_id, producer="gateway", correlation_id=run_id,
+                                 payload=RunRequestedPayload(name=name, source=source, goal=goal,
+                                                             requested_by=requested_by))
+            add_to_outbox(session, event, traceparent=traceparent)
+            _record_timeline(session, event)
+    return run_id
+
+
+# ---- decisions (called by the gateway and the CLI) ----------------------------------------------
+
+
+def record_decision(
+    db: Database,
+    *,
+    request_id: str,
+    option: str,
+    params: dict[str, Any] | None,
+    rationale: str,
+    decided_by: str,
+    submitted_gate: str | None = None,
+) -> DecisionRecord:
+    """Accept a decision exactly once (GateClosed on the second), check it, and publish DecisionMade."""
+    with db.transaction() as session:
+        request = session.get(DecisionRequestRow, request_id)
+        if request is None:
+            raise NotFound(f"no decision request {request_id}")
+        run = _run(session, request.run_id)
+        state = RunState.model_validate(run.state)
+        accepted = decide(
+            open_gate=Gate(run.open_gate) if run.open_gate else None,
+            request_gate=Gate(request.gate),
+            request_open=request.status == "open",
+            submitted_gate=submitted_gate,
+            option=option,
+            params=params,
+            context=state.decision_context(),
+        )
+        decided_at = utcnow()
+        closed = session.execute(
+            update(DecisionRequestRow)
+            .where(DecisionRequestRow.id == request_id, DecisionRequestRow.status == "open")
+            .values(status="decided", decided_at=decided_at)
+        )
+        if closed.rowcount != 1:  # type: ignore[attr-defined]
+            raise GateClosed(f"gate {request.gate} is closed: it was already decided")
+        params_json = accepted.params.model_dump(mode="json") if accepted.params else {}
+        session.add(DecisionRow(id=new_id(), request_id=request_id, run_id=run.id, gate=request.gate,
+                                option=accepted.option, params=params_json, decided_by=decided_by,
+                                rationale=rationale, decided_at=decided_at))
+        token = otel_context.attach(context_from_traceparent(run.traceparent))
+        try:
+            with tracer().start_as_current_span(f"decide {request.gate}") as span:
+                span.set_attribute("lockflow.run_id", run.id)
+                event = DecisionMade(
+                    run_id=run.id, producer="gateway", correlation_id=run.id,
+                    payload=DecisionMadePayload(request_id=request_id, gate=request.gate, option=accepted.option,
+                                                params=params_json, decided_by=decided_by, rationale=rationale,
+                                                decided_at=decided_at),
+                )
+                add_to_outbox(session, event)
+                _record_timeline(session, event)
+        finally:
+            otel_context.detach(token)
+    return DecisionRecord(gate=request.gate, option=accepted.option, params=params_json, decided_by=decided_by,
+                          decided_at=decided_at, rationale=rationale)
+
+
+# ---- consuming events ---------------------------------------------------------------------------
+
+
+def handle_event(db: Database, event: Event) -> None:
+    """Apply one event from the events topic to its run, exactly once."""
+    with db.transaction() as session:
+        if session.get(ProcessedEventRow, (CONSUMER, event.event_id)) is not None:
+            return
+        session.add(ProcessedEventRow(consumer=CONSUMER, event_id=event.event_id))
+        run = session.get(RunRow, event.run_id, with_for_update=True)
+        if run is None:
+            log.warning("event_for_unknown_run", run_id=event.run_id, event_type=event.type)
+            return
+        if run.status in ("completed", "failed", "aborted"):
+            return
+        if event.type == "RunRequested":
+            _on_run_requested(session, run, event)
+        elif event.type in RESULT_STEP:
+            _on_step_result(session, run, event)
+        elif isinstance(event, StageFailed):
+            _on_stage_failed(session, run, event)
+        elif isinstance(event, DecisionMade):
+            _on_decision_made(session, run, event)
+
+
+def _on_run_requested(session: Session, run: RunRow, event: Event) -> None:
+    if run.current_step is not None:
+        return
+    _record_timeline(session, event)
+    state = RunState.model_validate(run.state)
+    _apply_effect(session, run, state, RequestStep(Step.INGEST), cause=event)
+
+
+def _on_step_result(session: Session, run: RunRow, event: Event) -> None:
+    step = RESULT_STEP[event.type]
+    payload = event.payload
+    attempt = session.get(StageAttemptRow, payload.attempt_id)  # type: ignore[attr-defined]
+    if attempt is None or attempt.run_id != run.id or attempt.status != "requested" or run.current_step != step:
+        log.info("stale_result_ignored", run_id=run.id, event_type=event.type)
+        return
+    attempt.status = "succeeded"
+    attempt.finished_at = utcnow()
+    attempt.result = payload.model_dump(mode="json")
+    state = RunState.model_validate(run.state)
+    _store_result(state, event)
+    _record_timeline(session, event)
+    _apply_effect(session, run, state, next_after_step(step), cause=event)
+
+
+def _store_result(state: RunState, event: Event) -> None:
+    if isinstance(event, SourceIngested):
+        p = event.payload
+        state.dataset_ingested = state.dataset_current = p.dataset
+        state.sample, state.bytes_read = p.sample, p.bytes_read
+    elif isinstance(event, QualityAssessed):
+        state.findings, state.score_before = event.payload.findings, event.payload.score
+        state.findings_after, state.applied, state.score_after = None, [], None
+        state.dataset_current = event.payload.dataset
+    elif isinstance(event, ResolutionsApplied):
+        p = event.payload
+        state.dataset_current, state.applied = p.dataset, p.applied
+        state.findings_after, state.score_after = p.findings_after, p.score_after
+    elif isinstance(event, AnalyticsCompleted):
+        state.analytics, state.analytics_cached = event.payload.result, event.payload.cached
+    elif isinstance(event, InsightsGenerated):
+        state.previous_insights = state.insights or None
+        state.insights, state.insight_params = event.payload.insights, event.payload.params
+    elif isinstance(event, ActionsRecommended):
+        state.actions = event.payload.items
+
+
+def _on_stage_failed(session: Session, run: RunRow, event: StageFailed) -> None:
+    attempt = session.get(StageAttemptRow, event.payload.attempt_id)
+    if attempt is None or attempt.status != "requested":
+        return
+    attempt.status, attempt.error, attempt.finished_at = "failed", event.payload.error, utcnow()
+    run.status, run.error, run.open_gate = "failed", f"{event.payload.stage}: {event.payload.error}", None
+    _record_timeline(session, event)
+    failed = event.follow(RunFailed, RunEndedPayload(reason=run.error), producer=PRODUCER)
+    _emit(session, failed)
+
+
+def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> None:
+    p = event.payload
+    if run.open_gate != p.gate:
+        return
+    _record_timeline(session, event)
+    gate = Gate(p.gate)
+    option = GATES[gate].option(p.option)
+    params = option.params_model.model_validate(p.params) if option.params_model else None
+    state = RunState.model_validate(run.state)
+    choices: list[ResolutionChoice] = []
+    if isinstance(params, SourceReconfiguration):
+        state.source = SourceSpec(path=params.path or state.source.path,
+                                  format=params.format or state.source.format, options=params.options)
+    elif isinstance(params, QualityChoices):
+        choices = params.choices
+    elif isinstance(params, AnalyticsParams):
+        state.analytics_params = params
+    elif isinstance(params, InsightRefinement):
+        current = state.effective_insight_params()
+        state.insight_params = current.model_copy(update={
+            k: v for k, v in {"goal": params.goal, "alpha": params.alpha, "top_n": params.top_n}.items()
+            if v is not None
+        })
+    elif isinstance(params, ActionSelection):
+        by_id = {a.id: a for a in state.actions}
+        state.plan = [PlannedAction(rank=i, item=by_id[a], owner=params.owners.get(a), due=params.due.get(a))
+                      for i, a in enumerate(params.selected, start=1)]
+    run.open_gate = None
+    effect = option.effect
+    if isinstance(effect, AbortRun):
+        effect = AbortRun(f"aborted at {gate.value} by {p.decided_by}: {p.rationale}".strip(": "))
+    _apply_effect(session, run, state, effect, cause=event, choices=choices)
+
+
+# ---- effects -----------------------------------------------------------------------------------
+
+
+def _apply_effect(
+    session: Session, run: RunRow, state: RunState, effect: Effect, *, cause: Event,
+    choices: list[ResolutionChoice] | None = None,
+) -> None:
+    if isinstance(effect, RequestStep):
+        attempt_id = new_id()
+        command = _build_command(session, run, state, effect.step, attempt_id, cause, choices or [])
+        session.add(StageAttemptRow(id=attempt_id, run_id=run.id, step=effect.step.value, status="requested",
+                                    command_event_id=command.event_id))
+        run.status, run.current_step, run.open_gate = "running", effect.step.value, None
+        _emit(session, command)
+    elif isinstance(effect, OpenGate):
+        _open_gate(session, run, state, effect.gate, cause)
+    elif isinstance(effect, CompleteRun):
+        assert isinstance(cause, ReportCompiled)
+        report = cause.payload.report
+        state.report = report
+        run.status, run.current_step = "completed", None
+        _emit(session, cause.follow(RunCompleted, RunCompletedPayload(report=report), producer=PRODUCER))
+    elif isinstance(effect, AbortRun):
+        run.status, run.error, run.current_step = "aborted", effect.reason, None
+        _emit(session, cause.follow(RunAborted, RunEndedPayload(reason=effect.reason), producer=PRODUCER))
+    run.state = state.model_dump(mode="json")
+
+
+def _open_gate(session: Session, run: RunRow, state: RunState, gate: Gate, cause: Event) -> None:
+    request_id = new_id()
+    options = option_specs(gate)
+    context = gate_context(gate, state)
+    title = GATES[gate].title
+    session.add(DecisionRequestRow(id=request_id, run_id=run.id, gate=gate.value, status="open", title=title,
+                                   options=options, context=context))
+    run.status, run.open_gate = "waiting", gate.value
+    payload = DecisionRequestedPayload(request_id=request_id, gate=gate.value, title=title,
+                                       options=[GateOptionSpec(**o) for o in options], context=context)
+    _emit(session, cause.follow(DecisionRequested, payload, producer=PRODUCER))
+
+
+def _build_command(
+    session: Session, run: RunRow, state: RunState, step: Step, attempt_id: str, cause: Event,
+    choices: list[ResolutionChoice],
+) -> Command:
+    def need(value: Any, what: str) -> Any:
+        if value is None:
+            raise RuntimeError(f"run {run.id}: {what} missing before step {step}")
+        return value
+
+    if step is Step.INGEST:
+        return cause.follow(IngestSource, IngestSourcePayload(attempt_id=attempt_id, source=state.source),
+                            producer=PRODUCER)
+    if step is Step.ASSESS_QUALITY:
+        return cause.follow(AssessQuality, AssessQualityPayload(
+            attempt_id=attempt_id, dataset=need(state.dataset_ingested, "dataset")), producer=PRODUCER)
+    if step is Step.APPLY_RESOLUTIONS:
+        return cause.follow(ApplyResolutions, ApplyResolutionsPayload(
+            attempt_id=attempt_id, dataset=need(state.dataset_current, "dataset"), findings=state.findings,
+            choices=choices), producer=PRODUCER)
+    if step is Step.ANALYSE:
+        return cause.follow(RunAnalytics, RunAnalyticsPayload(
+            attempt_id=attempt_id, dataset=need(state.dataset_current, "dataset"),
+            params=state.analytics_params), producer=PRODUCER)
+    if step is Step.GENERATE_INSIGHTS:
+        return cause.follow(GenerateInsights, GenerateInsightsPayload(
+            attempt_id=attempt_id, dataset=need(state.dataset_current, "dataset"),
+            analytics=need(state.analytics, "analytics"), params=state.effective_insight_params()),
+            producer=PRODUCER)
+    if step is Step.RECOMMEND:
+        return cause.follow(RecommendActions, RecommendActionsPayload(
+            attempt_id=attempt_id, goal=state.effective_insight_params().goal,
+            unresolved_findings=state.unresolved_findings(), insights=state.insights), producer=PRODUCER)
+    return cause.follow(CompileReport, CompileReportPayload(
+        attempt_id=attempt_id, name=run.name, source=state.source, goal=state.effective_insight_params().goal,
+        dataset_ingested=need(state.dataset_ingested, "dataset"),
+        dataset_final=need(state.dataset_current, "dataset"), findings=state.findings, applied=state.applied,
+        score_before=state.score_before or 0.0,
+        score_after=state.score_after if state.score_after is not None else state.score_before or 0.0,
+        analytics=need(state.analytics, "analytics"), insights=state.insights, plan=state.plan,
+        decisions=decisions_of(session, run.id), requested_by=run.requested_by), producer=PRODUCER)
+
+
+def decisions_of(session: Session, run_id: str) -> list[DecisionRecord]:
+    """The run's decisions in the order they were made."""
+    rows = session.scalars(
+        select(DecisionRow).where(DecisionRow.run_id == run_id).order_by(DecisionRow.decided_at)
+    ).all()
+    return [DecisionRecord(gate=r.gate, option=r.option, params=r.params, decided_by=r.decided_by,
+                           decided_at=_aware(r.decided_at), rationale=r.rationale) for r in rows]
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _emit(session: Session, event: Event) -> None:
+    add_to_outbox(session, event)
+    _record_timeline(session, event)
+
+
+def _record_timeline(session: Session, event: Event) -> None:
+    session.add(RunEventRow(run_id=event.run_id, event_id=event.event_id, type=event.type,
+                            occurred_at=event.occurred_at, summary=summarize(event)))
+
+
+def _run(session: Session, run_id: str) -> RunRow:
+    run = session.get(RunRow, run_id)
+    if run is None:
+        raise NotFound(f"no run {run_id}")
+    return run

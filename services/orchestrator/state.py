@@ -1,0 +1,65 @@
+"""Typed view of a run's latest results, kept as JSON in runs.state."""
+
+from typing import Any
+
+from pydantic import Field
+
+from lockflow.common.models import (
+    ActionItem,
+    AnalyticsParams,
+    AnalyticsResult,
+    AppliedResolution,
+    DatasetRef,
+    Finding,
+    Goal,
+    Insight,
+    InsightParams,
+    Model,
+    PlannedAction,
+    ReportRef,
+    SourceSpec,
+)
+from lockflow.common.pipeline import DecisionContext
+
+
+class RunState(Model):
+    """Everything later steps need from earlier ones."""
+
+    source: SourceSpec
+    goal: Goal
+    dataset_ingested: DatasetRef | None = None
+    dataset_current: DatasetRef | None = None
+    sample: list[dict[str, Any]] = Field(default_factory=list)
+    bytes_read: int = 0
+    findings: list[Finding] = Field(default_factory=list)
+    findings_after: list[Finding] | None = None
+    applied: list[AppliedResolution] = Field(default_factory=list)
+    score_before: float | None = None
+    score_after: float | None = None
+    analytics_params: AnalyticsParams = Field(default_factory=AnalyticsParams)
+    analytics: AnalyticsResult | None = None
+    analytics_cached: bool = False
+    insight_params: InsightParams | None = None
+    insights: list[Insight] = Field(default_factory=list)
+    previous_insights: list[Insight] | None = None
+    actions: list[ActionItem] = Field(default_factory=list)
+    plan: list[PlannedAction] = Field(default_factory=list)
+    report: ReportRef | None = None
+
+    def unresolved_findings(self) -> list[Finding]:
+        """Findings still present after any applied resolutions."""
+        return self.findings_after if self.findings_after is not None else self.findings
+
+    def decision_context(self) -> DecisionContext:
+        """What a decision's parameters are checked against."""
+        columns = self.dataset_current.columns if self.dataset_current else []
+        return DecisionContext(
+            columns=frozenset(c.name for c in columns),
+            numeric_columns=frozenset(c.name for c in columns if c.dtype in ("integer", "float")),
+            finding_strategies={f.id: frozenset(r.strategy for r in f.resolutions) for f in self.findings},
+            action_ids=frozenset(a.id for a in self.actions),
+        )
+
+    def effective_insight_params(self) -> InsightParams:
+        """The insight parameters in force: the user's refinement, or the run's goal."""
+        return self.insight_params or InsightParams(goal=self.goal)

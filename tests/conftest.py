@@ -1,0 +1,90 @@
+"""Shared fixtures: endpoints of the real services, read from the environment.
+
+`make test` starts Kafka, PostgreSQL and Redis (scripts/services.sh) and exports their endpoints.
+A test that needs one fails loudly when it is not reachable; it never skips.
+"""
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _require(variable: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        pytest.fail(f"{variable} is not set: start the services with `bash scripts/services.sh up` and "
+                    f"`eval \"$(bash scripts/services.sh env)\"` (make test does both)", pytrace=False)
+    return value
+
+
+def _reachable(host: str, port: int) -> None:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as exc:
+        pytest.fail(f"{host}:{port} is not answering ({exc}); is `bash scripts/services.sh up` running?",
+                    pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """The real Kafka broker."""
+    bootstrap = _require("LOCKFLOW_KAFKA_BOOTSTRAP")
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    _reachable(host, int(port))
+    return bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis."""
+    import redis
+
+    url = _require("LOCKFLOW_REDIS_URL")
+    try:
+        redis.Redis.from_url(url, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {url} is not answering: {exc}", pytrace=False)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The real PostgreSQL (the lockflow database)."""
+    url = _require("LOCKFLOW_DATABASE_URL")
+    try:
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL at {url} is not answering: {exc}", pytrace=False)
+    return url
+
+
+@pytest.fixture
+def fresh_postgres(postgres_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"lockflow_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A topic prefix of its own for each test, so tests never see each other's messages."""
+    return f"t{uuid.uuid4().hex[:10]}"
