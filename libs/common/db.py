@@ -154,6 +154,9 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Every process migrates at start; the lock makes concurrent starts take turns.
+            connection.execute(text("SELECT pg_advisory_xact_lock(7170717)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

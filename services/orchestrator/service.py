@@ -219,7 +219,6 @@ def handle_event(db: Database, event: Event) -> None:
 def _on_run_requested(session: Session, run: RunRow, event: Event) -> None:
     if run.current_step is not None:
         return
-    _record_timeline(session, event)
     state = RunState.model_validate(run.state)
     _apply_effect(session, run, state, RequestStep(Step.INGEST), cause=event)
 
@@ -277,7 +276,6 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
     p = event.payload
     if run.open_gate != p.gate:
         return
-    _record_timeline(session, event)
     gate = Gate(p.gate)
     option = GATES[gate].option(p.option)
     params = option.params_model.model_validate(p.params) if option.params_model else None

@@ -13,7 +13,7 @@ from lockflow.common.events import (
     ResolutionsAppliedPayload,
 )
 from lockflow.common.worker import StageDeps, StageHandler
-from lockflow.ingest.read import infer_columns
+from lockflow.ingest.read import infer_schema
 from lockflow.quality.detect import assess
 from lockflow.quality.resolve import apply_resolutions
 
@@ -38,7 +38,7 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
     before = assess(frame=frame)
     applied = apply_resolutions(frame=frame, findings=p.findings, choices=p.choices)
     table = pa.Table.from_pandas(applied.frame, preserve_index=False)
-    dataset = deps.artifacts.put_table(table, columns=infer_columns(table))
+    dataset = deps.artifacts.put_table(table, columns=infer_schema(table))
     after = assess(frame=applied.frame.reset_index(drop=True))
     payload = ResolutionsAppliedPayload(attempt_id=p.attempt_id, dataset_before=p.dataset, dataset=dataset,
                                         applied=applied.applied, findings_after=after.findings,

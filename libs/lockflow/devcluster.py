@@ -1,0 +1,89 @@
+"""Start every lockflow service as its own OS process (distributed mode), for e2e tests and benchmarks."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from lockflow.bootstrap import WORKER_NAMES
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class DevCluster:
+    """The gateway and one process per worker, sharing Kafka, PostgreSQL, Redis and an artifact folder."""
+
+    env: dict[str, str]
+    logs: Path
+    port: int = field(default_factory=free_port)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """The gateway's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns it
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "lockflow.cli", *args], env={**os.environ, **self.env},
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+
+    def start(self, *, timeout: float = 90.0) -> None:
+        """Start the workers and the gateway; return when each says it is ready."""
+        for name in WORKER_NAMES:
+            self._spawn(name, ["worker", name])
+        self._spawn("gateway", ["serve", "--port", str(self.port)])
+        deadline = time.monotonic() + timeout
+        for name in WORKER_NAMES:
+            self._wait_for_line(name, f"lockflow worker {name} ready", deadline)
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"gateway not healthy; see {self.logs}/gateway.log")
+
+    def _wait_for_line(self, name: str, line: str, deadline: float) -> None:
+        path = self.logs / f"{name}.log"
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if path.exists() and line in path.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{name} did not become ready; see {path}")
+
+    def _check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        """Terminate every process and wait for it."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()

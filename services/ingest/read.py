@@ -1,0 +1,577 @@
+"""Stage 1: read a local file (CSV, JSON lines, Parquet) in chunks into one Arrow table, infer its schema.
+
+Every column of the returned table has one of five Arrow types, one per logical type:
+int64 (integer), float64 (float), bool (boolean), timestamp[us] (datetime), large_string (string).
+Downstream stages can rely on that instead of handling every Arrow type a file may contain.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lockflow.common.errors import InvalidInput, StageError
+from lockflow.common.models import ColumnSchema, LogicalType, SourceFormat, SourceSpec
+
+SAMPLE_ROWS = 10
+EXAMPLES = 3
+SNIFF_BYTES = 64 * 1024
+BINARY_PROBE_BYTES = 8 * 1024
+_DECODE_BLOCK = 1024 * 1024
+_DELIMITERS = ",;\t|"
+
+_EXTENSIONS: dict[str, SourceFormat] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+STRING = pa.large_string()
+TIMESTAMP = pa.timestamp("us")
+_LOGICAL: dict[LogicalType, pa.DataType] = {
+    "integer": pa.int64(),
+    "float": pa.float64(),
+    "boolean": pa.bool_(),
+    "datetime": TIMESTAMP,
+    "string": STRING,
+}
+
+# Strict ISO 8601 shapes: a date, optionally a time, optionally an offset. Stricter than pandas'
+# "ISO8601" format, which also takes bare years or compact forms that are usually plain numbers.
+_ISO_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+_PANDAS_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+@dataclass(frozen=True)
+class LoadedSource:
+    """A source read into memory: the table, its inferred schema, a JSON-safe sample and its size."""
+
+    table: pa.Table
+    columns: list[ColumnSchema]
+    sample: list[dict[str, Any]]
+    bytes_read: int
+
+
+def detect_format(path: Path, declared: SourceFormat | None) -> SourceFormat:
+    """The declared format, else the one the file's extension implies."""
+    if declared is not None:
+        return declared
+    fmt = _EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(_EXTENSIONS))
+        raise InvalidInput(
+            f"cannot tell the format of {path.name!r} from its extension "
+            f"(known: {known}); declare the format (csv, jsonl or parquet)"
+        )
+    return fmt
+
+
+def load_source(*, spec: SourceSpec, max_rows: int | None = None) -> LoadedSource:
+    """Read the source file in chunks (stopping after max_rows if given), apply type overrides, infer the schema."""
+    path = Path(spec.path)
+    size = _check_file(path)
+    fmt = detect_format(path, spec.format)
+    chunk_rows = spec.options.chunk_rows
+    if fmt == "parquet":
+        chunks = _read_parquet(path, chunk_rows)
+    else:
+        _check_text(path)
+        if fmt == "csv":
+            delimiter = spec.options.delimiter or sniff_delimiter(path)
+            text_columns = list(spec.options.column_types)
+            chunks = _read_csv(path, delimiter, chunk_rows, text_columns)
+        else:
+            chunks = _read_jsonl(path, chunk_rows)
+    if max_rows is not None:
+        chunks = _first_rows(chunks, max_rows)
+    table = _concat(chunks, path)
+    if table.num_rows == 0:
+        raise InvalidInput(f"{path.name} is empty: it has no data rows")
+    table = _detect_datetimes(table, skip=set(spec.options.column_types))
+    table = apply_column_types(table, spec.options.column_types, source=path.name)
+    return LoadedSource(
+        table=table,
+        columns=infer_schema(table),
+        sample=sample_rows(table, SAMPLE_ROWS),
+        bytes_read=size,
+    )
+
+
+def _first_rows(chunks: Iterable[pa.Table], limit: int) -> Iterator[pa.Table]:
+    taken = 0
+    for chunk in chunks:
+        if taken >= limit:
+            return
+        yield chunk.slice(0, limit - taken)
+        taken += chunk.num_rows
+
+
+# ---- file checks ------------------------------------------------------------------------------
+
+
+def _check_file(path: Path) -> int:
+    if not path.exists():
+        raise InvalidInput(f"no such file: {path}")
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a directory, not a file")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
+    if size == 0:
+        raise InvalidInput(f"{path.name} is empty (0 bytes)")
+    return size
+
+
+def _check_text(path: Path) -> None:
+    """Refuse binary content: a NUL byte near the start, or bytes that are not UTF-8 anywhere."""
+    with path.open("rb") as handle:
+        head = handle.read(BINARY_PROBE_BYTES)
+        nul = head.find(b"\x00")
+        if nul >= 0:
+            raise InvalidInput(_not_text(path, nul))
+        # Decode the whole file incrementally: pandas would fail later with an offset into its buffer.
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        block = head
+        while True:
+            final = not block
+            # The decoder may hold up to 3 bytes of a sequence left unfinished by the previous block.
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block, final=final)
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(_not_text(path, max(offset - pending + exc.start, 0))) from exc
+            if final:
+                return
+            offset += len(block)
+            block = handle.read(_DECODE_BLOCK)
+
+
+def _not_text(path: Path, at: int) -> str:
+    return f"{path.name} does not look like a text file in UTF-8 (binary content at byte {at})"
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The delimiter among , ; tab | that csv.Sniffer finds in the first 64 KiB, else ','."""
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+        sample = handle.read(SNIFF_BYTES)
+    if len(sample) == SNIFF_BYTES and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]  # a cut last line would mislead the sniffer
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+# ---- readers ----------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path, delimiter: str, chunk_rows: int, text_columns: list[str]) -> Iterator[pa.Table]:
+    _check_first_row(path, delimiter)
+    try:
+        reader = pd.read_csv(
+            path,
+            sep=delimiter,
+            chunksize=chunk_rows,
+            on_bad_lines="error",
+            encoding="utf-8",
+            # Columns with a type override are read as written ("007" stays "007" for a string).
+            dtype=dict.fromkeys(text_columns, "str"),
+        )
+        with reader:
+            for chunk in reader:
+                yield _frame_to_table(chunk)
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidInput(f"{path.name} is empty: no header and no rows") from exc
+    except pd.errors.ParserError as exc:
+        raise InvalidInput(_ragged_message(path, str(exc))) from exc
+
+
+def _check_first_row(path: Path, delimiter: str) -> None:
+    """Refuse a first data row longer than the header, which pandas would silently make an index."""
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        rows = (row for row in csv.reader(handle, delimiter=delimiter) if row)
+        try:
+            header = next(rows, None)
+            first = next(rows, None)
+        except csv.Error:
+            return  # e.g. a field beyond the csv module's size limit: pandas will judge the file
+    if header is not None and first is not None and len(first) > len(header):
+        raise InvalidInput(f"{path.name}: row 1 has {len(first)} fields, expected {len(header)}")
+
+
+def _ragged_message(path: Path, message: str) -> str:
+    match = _PANDAS_RAGGED.search(message)
+    if match is None:
+        return f"{path.name} is not a readable CSV file: {message}"
+    expected, line, saw = (int(g) for g in match.groups())
+    # pandas counts physical lines with the header as line 1, so data row = line - 1.
+    return f"{path.name}: row {line - 1} (line {line}) has {saw} fields, expected {expected}"
+
+
+def _read_jsonl(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
+    try:
+        # dtype=False: keep strings such as "007" as written; numbers still come out as numbers.
+        reader = pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False, encoding="utf-8")
+        with reader:
+            for chunk in reader:
+                yield _frame_to_table(chunk)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(_bad_json_line(path, exc)) from exc
+
+
+def _bad_json_line(path: Path, exc: Exception) -> str:
+    """Find the first line that is not a JSON object, since pandas' message has no line number."""
+    with path.open("r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as err:
+                return f"{path.name}: line {number} is not valid JSON ({err.msg} at column {err.colno})"
+            if not isinstance(value, dict):
+                return f"{path.name}: line {number} is a JSON {type(value).__name__}, expected an object"
+    return f"{path.name} is not a readable JSON lines file: {exc}"
+
+
+def _read_parquet(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
+    try:
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            yield pa.Table.from_batches([batch])
+        if parquet.metadata.num_rows == 0:
+            yield parquet.schema_arrow.empty_table()
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInput(f"{path.name} is not a readable Parquet file: {exc}") from exc
+
+
+# ---- normalising chunks -----------------------------------------------------------------------
+
+
+def _frame_to_table(frame: pd.DataFrame) -> pa.Table:
+    arrays = [_series_to_arrow(frame[name]) for name in frame.columns]
+    return pa.table(arrays, names=[str(name) for name in frame.columns])
+
+
+def _series_to_arrow(series: pd.Series) -> pa.Array:
+    if pd.api.types.is_object_dtype(series.dtype):
+        values = series.to_numpy(dtype=object)
+        if any(isinstance(v, dict | list) for v in values):
+            return _strings(values)  # nested JSON stays readable as JSON text
+        try:
+            return pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return _strings(values)  # mixed kinds in one column (e.g. 1 and "a" in JSON)
+    return pa.Array.from_pandas(series)
+
+
+def _strings(values: Iterable[Any]) -> pa.Array:
+    return pa.array([None if _is_null(v) else _text(v) for v in values], type=STRING)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
+def _normalise(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Cast any Arrow type to the one canonical type of its logical type."""
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        return _normalise(pc.cast(array, kind.value_type))
+    if pa.types.is_null(kind):
+        return pa.nulls(len(array), STRING)
+    if pa.types.is_boolean(kind):
+        return array
+    if pa.types.is_integer(kind):
+        try:
+            return pc.cast(array, pa.int64())
+        except pa.ArrowInvalid:
+            return pc.cast(array, pa.float64())  # a uint64 beyond int64's range
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return pc.cast(array, pa.float64())
+    if pa.types.is_timestamp(kind):
+        if kind.tz is not None:
+            return pc.cast(array, pa.timestamp("us", tz="UTC"))
+        return pc.cast(array, TIMESTAMP)
+    if pa.types.is_date(kind):
+        return pc.cast(pc.cast(array, pa.timestamp("s")), TIMESTAMP)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return pc.cast(array, STRING)
+    return _strings(array.to_pylist())
+
+
+def _concat(chunks: Iterable[pa.Table], path: Path) -> pa.Table:
+    """One table from the chunks; a column whose type differs between chunks gets a common type."""
+    columns: dict[str, list[pa.Array | pa.ChunkedArray | None]] = {}
+    lengths: list[int] = []
+    for chunk in chunks:
+        for name in chunk.column_names:
+            # A JSON key first seen in a later chunk was missing (null) in every earlier row.
+            columns.setdefault(name, [None] * len(lengths)).append(_normalise(chunk.column(name)))
+        lengths.append(chunk.num_rows)
+        for parts in columns.values():
+            if len(parts) < len(lengths):
+                parts.append(None)
+    if not lengths:
+        raise InvalidInput(f"{path.name} is empty: it has no data rows")
+    unified = {name: _unify(parts, lengths) for name, parts in columns.items()}
+    return pa.table(unified)
+
+
+def _unify(parts: list[pa.Array | pa.ChunkedArray | None], lengths: list[int]) -> pa.ChunkedArray:
+    # A part that is entirely null (a column absent from a chunk, or all empty cells, which pandas
+    # reads as float NaN) says nothing about the type, so it takes whatever the others agree on.
+    informative = {p.type for p in parts if p is not None and p.null_count < len(p)}
+    target = _common_type(informative)
+    pieces: list[pa.Array] = []
+    for part, length in zip(parts, lengths, strict=True):
+        if part is None or part.null_count == len(part):
+            pieces.append(pa.nulls(length, target))
+        elif part.type != target:
+            pieces.extend(_chunks(_to_string(part) if target == STRING else pc.cast(part, target)))
+        else:
+            pieces.extend(_chunks(part))
+    return pa.chunked_array(pieces, type=target)
+
+
+def _common_type(types: set[pa.DataType]) -> pa.DataType:
+    if not types:
+        return STRING
+    if len(types) == 1:
+        return next(iter(types))
+    if types <= {pa.int64(), pa.float64()}:
+        return pa.float64()
+    return STRING
+
+
+def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
+
+
+def _to_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return _strings(array.to_pylist())
+
+
+# ---- datetimes --------------------------------------------------------------------------------
+
+
+def _detect_datetimes(table: pa.Table, *, skip: set[str]) -> pa.Table:
+    """Turn text columns whose every non-null value is an ISO date or datetime into timestamps."""
+    for index, name in enumerate(table.column_names):
+        column = table.column(name)
+        if name in skip or column.type != STRING or column.null_count == len(column):
+            continue
+        values = column.to_pandas()
+        present = values.dropna()
+        # Most text columns fail on their first values: skip the full scan for them.
+        if not present.head(100).str.fullmatch(_ISO_DATETIME).all():
+            continue
+        if not present.str.fullmatch(_ISO_DATETIME).all():
+            continue
+        try:
+            parsed = _parse_datetimes(values, fmt="ISO8601")
+        except (ValueError, OverflowError):
+            continue  # shaped like a date but not one (e.g. 2024-13-45)
+        table = table.set_column(index, name, parsed)
+    return table
+
+
+def _parse_datetimes(values: pd.Series, *, fmt: str, errors: str = "raise") -> pa.Array:
+    try:
+        parsed = pd.to_datetime(values, format=fmt, errors=errors)  # type: ignore[call-overload]
+    except ValueError as exc:
+        if "timezone" not in str(exc).lower() and "utc=true" not in str(exc).lower():
+            raise
+        parsed = pd.to_datetime(values, format=fmt, errors=errors, utc=True)  # type: ignore[call-overload]
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC")
+        target = pa.timestamp("us", tz="UTC")
+    else:
+        target = TIMESTAMP
+    # safe=False: nanoseconds beyond microsecond precision are truncated rather than refused.
+    return pc.cast(pa.array(parsed), target, safe=False)
+
+
+# ---- type overrides ---------------------------------------------------------------------------
+
+
+def apply_column_types(table: pa.Table, column_types: dict[str, LogicalType], *, source: str) -> pa.Table:
+    """Cast the named columns to the requested logical types, naming the first value that fails."""
+    missing = [name for name in column_types if name not in table.column_names]
+    if missing:
+        raise InvalidInput(f"column_types names columns that are not in {source}: {', '.join(missing)}")
+    for name, logical in column_types.items():
+        index = table.column_names.index(name)
+        column = table.column(name)
+        if _logical_type(column.type) == logical:
+            continue
+        table = table.set_column(index, name, _cast_column(column, logical, name))
+    return table
+
+
+def _cast_column(column: pa.ChunkedArray, logical: LogicalType, name: str) -> pa.Array:
+    values = column.to_pylist()
+    if logical == "datetime":
+        return _cast_datetimes(values, name)
+    convert = _CONVERTERS[logical]
+    out: list[Any] = []
+    for row, value in enumerate(values, start=1):
+        if _is_null(value):
+            out.append(None)
+            continue
+        converted = convert(value)
+        if converted is None:
+            raise _cast_error(name, logical, value, row)
+        out.append(converted)
+    return pa.array(out, type=_LOGICAL[logical])
+
+
+def _cast_datetimes(values: list[Any], name: str) -> pa.Array:
+    # Numbers are not dates here: epoch seconds vs milliseconds would be a guess.
+    text = pd.Series([v if isinstance(v, str) else None for v in values], dtype=object)
+    parsed = _parse_datetimes(text, fmt="mixed", errors="coerce")
+    for row, (value, valid) in enumerate(zip(values, parsed.is_valid().to_pylist(), strict=True), start=1):
+        if not valid and not _is_null(value):
+            raise _cast_error(name, "datetime", value, row)
+    return parsed
+
+
+def _cast_error(name: str, logical: LogicalType, value: Any, row: int) -> StageError:
+    return StageError(
+        f"column {name!r} cannot be read as {logical}: "
+        f"the value {_text(value)!r} in row {row} does not convert"
+    )
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool | int | float):
+        return float(value)
+    if isinstance(value, str) and "_" not in value:  # float() takes "1_000"; a data file should not
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _as_integer(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else None
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return _as_integer(int(value))  # exact, even beyond 2**53
+    number = _as_float(value)
+    if number is None or not math.isfinite(number) or not number.is_integer():
+        return None
+    return _as_integer(int(number))
+
+
+def _as_boolean(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    return None
+
+
+_CONVERTERS: dict[LogicalType, Callable[[Any], Any]] = {
+    "integer": _as_integer,
+    "float": _as_float,
+    "boolean": _as_boolean,
+    "string": _text,
+}
+
+
+# ---- schema and sample ------------------------------------------------------------------------
+
+
+def _logical_type(kind: pa.DataType) -> LogicalType:
+    if pa.types.is_boolean(kind):
+        return "boolean"
+    if pa.types.is_integer(kind):
+        return "integer"
+    if pa.types.is_floating(kind):
+        return "float"
+    if pa.types.is_timestamp(kind):
+        return "datetime"
+    return "string"
+
+
+def infer_schema(table: pa.Table) -> list[ColumnSchema]:
+    """One ColumnSchema per column: logical type, null count and up to three distinct examples."""
+    return [
+        ColumnSchema(
+            name=name,
+            dtype=_logical_type(column.type),
+            nullable=column.null_count > 0,
+            null_count=column.null_count,
+            examples=_examples(column),
+        )
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    ]
+
+
+def _examples(column: pa.ChunkedArray) -> list[str]:
+    found: list[str] = []
+    for chunk in column.chunks:  # stop early: a unique() over millions of rows is wasted work
+        for value in pc.unique(chunk.drop_null()).to_pylist():
+            text = _text(value)
+            if text not in found:
+                found.append(text)
+            if len(found) == EXAMPLES:
+                return found
+    return found
+
+
+def sample_rows(table: pa.Table, limit: int) -> list[dict[str, Any]]:
+    """The first rows as plain JSON-safe dicts (None for nulls, ISO strings for datetimes)."""
+    return [{k: _json_value(v) for k, v in row.items()} for row in table.slice(0, limit).to_pylist()]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
