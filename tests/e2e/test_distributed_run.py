@@ -1,0 +1,192 @@
+"""One run through the gateway's REST API, every service its own process, over real Kafka and PostgreSQL.
+
+All five gates are decided as a person would, with one loop-back (modify the analytics parameters,
+then accept) and a restart of every process while the run waits at a gate. The report's numbers
+are checked against pandas computed here, and every event on every topic against schemas/.
+"""
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pandas as pd
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from lockflow.bootstrap import all_topics
+from lockflow.devcluster import DevCluster
+
+pytestmark = pytest.mark.e2e
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "events"
+ANA = {"X-Lockflow-User": "ana"}
+TIMEOUT = 120.0
+
+
+def wait_for_request(client: httpx.Client, run_id: str, gate: str) -> dict[str, Any]:
+    """Poll until the run has an open decision request at this gate."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        run = client.get(f"/runs/{run_id}").json()
+        assert run["status"] not in ("failed", "aborted"), f"run ended: {run['status']}: {run['error']}"
+        for request in client.get("/decisions", params={"run_id": run_id}).json():
+            if request["gate"] == gate:
+                return request
+        time.sleep(0.2)
+    raise AssertionError(f"no open {gate} request within {TIMEOUT}s")
+
+
+def decide(client: httpx.Client, request: dict[str, Any], option: str, params: dict | None = None,
+           rationale: str = "") -> httpx.Response:
+    return client.post(f"/decisions/{request['id']}", json={"option": option, "params": params or {},
+                                                            "rationale": rationale}, headers=ANA)
+
+
+def wait_for_status(client: httpx.Client, run_id: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        run = client.get(f"/runs/{run_id}").json()
+        if run["status"] == status:
+            return run
+        assert run["status"] not in ("failed", "aborted"), f"run ended: {run['status']}: {run['error']}"
+        time.sleep(0.2)
+    raise AssertionError(f"run did not reach {status}")
+
+
+async def read_all(bootstrap: str, topics: list[str]) -> list[Any]:
+    """Every record on the topics, from the beginning."""
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=3000)
+            if not batch:
+                return records
+            for part in batch.values():
+                records.extend(part)
+    finally:
+        await consumer.stop()
+
+
+def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(cluster: DevCluster, tmp_path: Path, sales: pd.DataFrame,
+                                                               kafka_bootstrap: str, topic_prefix: str) -> None:
+    frame = sales
+    source = tmp_path / "data" / "sales.csv"
+    frame.to_csv(source, index=False)
+    client = httpx.Client(base_url=cluster.url, timeout=30)
+
+    created = client.post("/runs", json={"path": str(source), "goal": {"target": "revenue"}}, headers=ANA)
+    assert created.status_code == 201, created.text
+    run_id = created.json()["id"]
+
+    # Gate 1: the schema and row count are shown; approve once, a second time is a conflict.
+    gate1 = wait_for_request(client, run_id, "source_review")
+    assert gate1["context"]["rows"] == len(frame)
+    assert [c["name"] for c in gate1["context"]["schema"]] == list(frame.columns)
+    assert decide(client, gate1, "approve", rationale="schema as expected").status_code == 200
+    second = decide(client, gate1, "approve")
+    assert second.status_code == 409 and "already decided" in second.json()["detail"]
+
+    # Gate 2: findings match pandas; bad decisions get 422; apply two fixes.
+    gate2 = wait_for_request(client, run_id, "quality_review")
+    findings = {f["id"]: f for f in gate2["context"]["findings"]}
+    assert findings["missing_values:satisfaction"]["count"] == int(frame["satisfaction"].isna().sum())
+    assert findings["duplicate_rows"]["count"] == int(frame.duplicated().sum())
+    assert decide(client, gate2, "bogus").status_code == 422
+    bad = decide(client, gate2, "apply", {"choices": [{"finding_id": "duplicate_rows", "strategy": "magic"}]})
+    assert bad.status_code == 422 and "does not apply" in bad.json()["detail"]
+    choices = [{"finding_id": "missing_values:satisfaction", "strategy": "impute_median"},
+               {"finding_id": "duplicate_rows", "strategy": "drop_duplicates_keep_first"}]
+    assert decide(client, gate2, "apply", {"choices": choices}).status_code == 200
+
+    # Gate 3, first visit: modify the parameters (loop back to analytics).
+    gate3 = wait_for_request(client, run_id, "analytics_review")
+    assert decide(client, gate3, "modify", {"n_clusters": "lots"}).status_code == 422
+    assert decide(client, gate3, "modify", {"n_clusters": 3}, "three customer groups").status_code == 200
+    gate3_again = wait_for_request(client, run_id, "analytics_review")
+    assert gate3_again["id"] != gate3["id"]
+    analytics = gate3_again["context"]["analytics"]
+    assert analytics["params"]["n_clusters"] == 3 and analytics["clustering"]["k"] == 3
+
+    # A waiting run holds no worker and survives a restart of every process.
+    cluster.stop()
+    cluster.start()
+    client = httpx.Client(base_url=cluster.url, timeout=30)
+    assert decide(client, gate3_again, "accept").status_code == 200
+
+    gate4 = wait_for_request(client, run_id, "insight_review")
+    assert gate4["context"]["insights"], "insights expected on planted signals"
+    assert decide(client, gate4, "accept").status_code == 200
+
+    gate5 = wait_for_request(client, run_id, "action_selection")
+    items = [item["id"] for item in gate5["context"]["items"]]
+    chosen = list(reversed(items[:2]))
+    answer = decide(client, gate5, "choose", {"selected": chosen, "owners": {chosen[0]: "sam"}}, "do these first")
+    assert answer.status_code == 200
+
+    wait_for_status(client, run_id, "completed")
+    report = client.get(f"/runs/{run_id}/report", params={"format": "json"}).json()
+    _check_report_against_pandas(report, frame, chosen)
+    assert "# Report" in client.get(f"/runs/{run_id}/report", params={"format": "markdown"}).text
+
+    # Bad input while the system runs: clear 4xx, and the services keep serving.
+    assert client.post("/runs", json={"path": str(tmp_path / "data" / "nope.csv"),
+                                      "goal": {"target": "revenue"}}).status_code == 422
+    assert client.get("/runs/does-not-exist").status_code == 404
+    assert decide(client, gate5, "choose", {"selected": chosen}).status_code == 409
+    assert client.get("/healthz").status_code == 200
+
+    _check_every_event_against_schemas(kafka_bootstrap, topic_prefix, run_id)
+
+
+def _check_report_against_pandas(report: dict[str, Any], frame: pd.DataFrame, chosen: list[str]) -> None:
+    median = frame["satisfaction"].median()
+    final = frame.fillna({"satisfaction": median}).drop_duplicates(keep="first")
+    assert report["dataset"]["ingested"]["rows"] == len(frame)
+    assert report["dataset"]["final"]["rows"] == len(final)
+    stats = {c["name"]: c for c in report["analytics"]["columns"]}
+    for column in ("revenue", "spend", "discount", "satisfaction"):
+        assert stats[column]["mean"] == pytest.approx(final[column].mean(), rel=1e-9)
+        assert stats[column]["std"] == pytest.approx(final[column].std(), rel=1e-9)
+        assert stats[column]["median"] == pytest.approx(final[column].median(), rel=1e-9)
+    pairs = {(p["a"], p["b"]): p["pearson"] for p in report["analytics"]["top_correlations"]}
+    assert pairs[("spend", "revenue")] == pytest.approx(final["spend"].corr(final["revenue"]), rel=1e-9)
+    by_id = {i["id"]: i for i in report["insights"]}
+    west = by_id["segment:region=West"]
+    in_west = final["region"] == "West"
+    expected_diff = (final.loc[in_west, "revenue"].mean() / final.loc[~in_west, "revenue"].mean() - 1) * 100
+    assert west["numbers"]["diff_pct"] == pytest.approx(expected_diff, rel=1e-6)
+    assert by_id["driver:spend"]["significant"]
+    assert [p["id"] for p in report["plan"]] == chosen
+    assert report["plan"][0]["owner"] == "sam"
+    gates = [(d["gate"], d["option"], d["decided_by"]) for d in report["decisions"]]
+    assert gates == [("source_review", "approve", "ana"), ("quality_review", "apply", "ana"),
+                     ("analytics_review", "modify", "ana"), ("analytics_review", "accept", "ana"),
+                     ("insight_review", "accept", "ana"), ("action_selection", "choose", "ana")]
+
+
+def _check_every_event_against_schemas(bootstrap: str, prefix: str, run_id: str) -> None:
+    topics = all_topics(prefix)
+    records = asyncio.run(read_all(bootstrap, topics))
+    schemas = {p.name.split(".")[0]: json.loads(p.read_text()) for p in SCHEMAS.glob("*.json")}
+    trace_ids = set()
+    types = []
+    for record in records:
+        event = json.loads(record.value)
+        jsonschema.validate(event, schemas[event["type"]])
+        assert event["run_id"] == run_id
+        headers = dict(record.headers)
+        trace_ids.add(headers["traceparent"].decode().split("-")[1])
+        types.append(event["type"])
+    assert {"RunRequested", "IngestSource", "SourceIngested", "DecisionRequested", "DecisionMade",
+            "ApplyResolutions", "ResolutionsApplied", "RunAnalytics", "AnalyticsCompleted", "CompileReport",
+            "ReportCompiled", "RunCompleted"} <= set(types)
+    assert types.count("RunAnalytics") == 2, "the modify loop-back runs analytics twice"
+    assert len(trace_ids) == 1, f"one run must be one trace, saw {len(trace_ids)}"
+    dead = asyncio.run(read_all(bootstrap, [f"{t}.dlq" for t in topics]))
+    assert dead == [], f"unexpected dead letters: {[d.headers for d in dead]}"

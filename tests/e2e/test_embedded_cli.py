@@ -1,0 +1,79 @@
+"""The same run in embedded mode, driven by the CLI as a user would, with a policy file."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+POLICY = """
+source_review: {option: approve, rationale: schema looks right}
+quality_review:
+  option: apply
+  params:
+    choices:
+      - {finding_id: "missing_values:satisfaction", strategy: impute_median}
+      - {finding_id: duplicate_rows, strategy: drop_duplicates_keep_first}
+analytics_review:
+  - {option: modify, params: {n_clusters: 3}, rationale: three groups}
+  - {option: accept}
+insight_review: {option: accept}
+action_selection: {option: choose, params: {selected: {top: 2}}}
+"""
+
+
+def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lockflow.cli", "run", *args, "--home", str(home)],
+                          capture_output=True, text=True, timeout=300, env={"COLUMNS": "200", "PATH": "/usr/bin"})
+
+
+def test_policy_file_drives_a_run_to_its_report(tmp_path: Path, sales: pd.DataFrame) -> None:
+    source = tmp_path / "sales.csv"
+    sales.to_csv(source, index=False)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    done = run_cli(str(source), "--goal", "revenue:increase", "--decisions", str(policy), home=tmp_path / "home")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "completed" in done.stdout
+    json_line = next(line for line in done.stdout.splitlines() if line.strip().startswith("json"))
+    report = json.loads(Path(json_line.split()[-1]).read_text())
+    final = sales.fillna({"satisfaction": sales["satisfaction"].median()}).drop_duplicates(keep="first")
+    assert report["dataset"]["final"]["rows"] == len(final)
+    stats = {c["name"]: c for c in report["analytics"]["columns"]}
+    assert stats["revenue"]["mean"] == pytest.approx(final["revenue"].mean(), rel=1e-9)
+    assert report["analytics"]["clustering"]["k"] == 3
+    assert [d["option"] for d in report["decisions"]] == ["approve", "apply", "modify", "accept", "accept", "choose"]
+    assert len(report["plan"]) == 2
+
+
+@pytest.mark.parametrize(("content", "name", "message"), [
+    (b"", "empty.csv", "is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "image.csv", "binary content"),
+    (b"a,b,c\n1,2,3\n4,5,6,7,8\n", "ragged.csv", "has 5 fields, expected 3"),
+])
+def test_bad_files_get_a_message_naming_the_problem(tmp_path: Path, content: bytes, name: str,
+                                                     message: str) -> None:
+    source = tmp_path / name
+    source.write_bytes(content)
+    done = run_cli(str(source), "--yes", home=tmp_path / "home")
+    assert done.returncode == 2
+    assert message in done.stdout and name in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    done = run_cli(str(tmp_path / "nope.csv"), "--yes", home=tmp_path / "home")
+    assert done.returncode == 2 and "no such file" in done.stdout and "nope.csv" in done.stdout
+
+
+def test_a_bad_policy_file_is_named(tmp_path: Path, sales: pd.DataFrame) -> None:
+    source = tmp_path / "sales.csv"
+    sales.to_csv(source, index=False)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("quality_reveiw: {option: apply}\n")
+    done = run_cli(str(source), "--decisions", str(policy), home=tmp_path / "home")
+    assert done.returncode == 2 and "unknown gate 'quality_reveiw'" in done.stdout
