@@ -1,0 +1,127 @@
+"""Figures for the whole pipeline; prints them, asserts nothing.
+
+1. Embedded demo on the bundled sample: wall time and peak memory of `lockflow run --yes`.
+2. Distributed (each service its own process, real Kafka + PostgreSQL + Redis): the time from a
+   decision's POST to the next stage starting (the worker's `stage_started` log line), median
+   over the gates of several runs.
+
+Needs the services for part 2: `bash scripts/services.sh up && eval "$(bash scripts/services.sh env)"`.
+Run: `.venv/bin/python bench/pipeline.py [--runs 3]`.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from lockflow.devcluster import DevCluster
+
+SAMPLE = Path(__file__).resolve().parents[1] / "libs" / "lockflow" / "data" / "sample_sales.csv"
+ANSWERS = {
+    "source_review": ("approve", {}),
+    "quality_review": ("accept_as_is", {}),
+    "analytics_review": ("accept", {}),
+    "insight_review": ("accept", {}),
+}
+
+
+def embedded_demo() -> None:
+    """Time the README's first command's job and read its peak RSS."""
+    with tempfile.TemporaryDirectory() as home:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "lockflow.cli", "run", str(SAMPLE), "--yes", "--home", home],
+                              capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"demo failed:\n{done.stdout}\n{done.stderr}")
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rows = sum(1 for _ in SAMPLE.open()) - 1
+    print(f"embedded demo ({rows} rows, every stage, --yes): wall {wall:.2f} s, peak RSS {peak_mib:.0f} MiB")
+
+
+def _stage_starts(logs: Path) -> list[tuple[datetime, str]]:
+    starts = []
+    for path in logs.glob("*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            if '"stage_started"' in line:
+                entry = json.loads(line)
+                starts.append((datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")), entry["run_id"]))
+    return sorted(starts)
+
+
+def _drive(client: httpx.Client, run_id: str, posts: list[tuple[datetime, str]]) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        run = client.get(f"/runs/{run_id}").json()
+        if run["status"] == "completed":
+            return
+        if run["status"] in ("failed", "aborted"):
+            raise SystemExit(f"run {run_id} ended {run['status']}: {run['error']}")
+        for request in client.get("/decisions", params={"run_id": run_id}).json():
+            option, params = ANSWERS.get(request["gate"], ("choose", None))
+            if params is None:
+                params = {"selected": [i["id"] for i in request["context"]["items"]][:3]}
+            posted = datetime.now(UTC)
+            client.post(f"/decisions/{request['id']}", json={"option": option, "params": params}).raise_for_status()
+            posts.append((posted, run_id))
+        time.sleep(0.02)
+    raise SystemExit(f"run {run_id} did not complete")
+
+
+def distributed_decision_latency(runs: int) -> None:
+    """Median POST -> next stage_started over every gate of `runs` runs."""
+    base = os.environ.get("LOCKFLOW_DATABASE_URL")
+    if not base or not os.environ.get("LOCKFLOW_KAFKA_BOOTSTRAP"):
+        raise SystemExit("start the services first: eval \"$(bash scripts/services.sh env)\"")
+    name = f"lockflow_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    with tempfile.TemporaryDirectory() as work:
+        env = {"LOCKFLOW_MODE": "distributed", "LOCKFLOW_DATABASE_URL": base.rsplit("/", 1)[0] + f"/{name}",
+               "LOCKFLOW_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}", "LOCKFLOW_HOME": work,
+               "LOCKFLOW_ARTIFACT_DIR": f"{work}/artifacts", "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(SAMPLE.parent)])}
+        cluster = DevCluster(env=env, logs=Path(work) / "logs")
+        cluster.start()
+        posts: list[tuple[datetime, str]] = []
+        try:
+            client = httpx.Client(base_url=cluster.url, timeout=30)
+            started = time.perf_counter()
+            for _ in range(runs):
+                run_id = client.post("/runs", json={"path": str(SAMPLE), "goal": {"target": "revenue"}}).json()["id"]
+                _drive(client, run_id, posts)
+            elapsed = time.perf_counter() - started
+            starts = _stage_starts(cluster.logs)
+        finally:
+            cluster.stop()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    latencies = []
+    for posted, run_id in posts:
+        following = [t for t, r in starts if r == run_id and t >= posted]
+        if following:
+            latencies.append((min(following) - posted).total_seconds() * 1000)
+    print(f"distributed: {runs} runs x 5 gates in {elapsed:.1f} s ({elapsed / runs:.1f} s per run incl. decisions)")
+    print(f"decision POST -> next stage started: median {statistics.median(latencies):.0f} ms, "
+          f"p90 {statistics.quantiles(latencies, n=10)[-1]:.0f} ms, max {max(latencies):.0f} ms (n={len(latencies)})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-distributed", action="store_true")
+    args = parser.parse_args()
+    embedded_demo()
+    if not args.skip_distributed:
+        distributed_decision_latency(args.runs)

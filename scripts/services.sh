@@ -1,0 +1,527 @@
+#!/usr/bin/env bash
+# Local backing services for lockflow, on 127.0.0.1, without Docker:
+#   Kafka 4.x (KRaft, one combined broker+controller), PostgreSQL 15, Redis.
+#
+# Usage: scripts/services.sh up|down|status|env
+#   up      install/download what is missing, start what is not running, wait
+#           until each answers, then print the endpoints as shell exports
+#           (progress goes to stderr, so `eval "$(scripts/services.sh up)"` works)
+#   down    stop all three and wait for them to exit (data is kept)
+#   status  one line per service; exits 1 if any is down
+#   env     print the endpoint exports only: eval "$(scripts/services.sh env)"
+#
+# Environment (all optional):
+#   LOCKFLOW_CACHE           downloads (Kafka jars)     default ~/.cache/lockflow
+#   LOCKFLOW_STATE           data, logs, pid files      default ~/.cache/lockflow/state
+#   LOCKFLOW_KAFKA_VERSION   default 4.1.1
+#   LOCKFLOW_KAFKA_PORT      default 9092 (PLAINTEXT)
+#   LOCKFLOW_KAFKA_CONTROLLER_PORT  default 9093 (KRaft controller)
+#   LOCKFLOW_PG_PORT         default 5432
+#   LOCKFLOW_REDIS_PORT      default 6379
+#   LOCKFLOW_SERVICES_TIMEOUT  seconds each service may take to answer, default 120
+#
+# Meant for root on Debian 12 (dev machines and CI); as a normal user it works
+# too if the packages are already installed.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${HOME:=$(getent passwd "$(id -un)" | cut -d: -f6)}"
+
+HOST=127.0.0.1
+CACHE_DIR=${LOCKFLOW_CACHE:-$HOME/.cache/lockflow}
+STATE_DIR=${LOCKFLOW_STATE:-$HOME/.cache/lockflow/state}
+TIMEOUT=${LOCKFLOW_SERVICES_TIMEOUT:-120}
+
+KAFKA_VERSION=${LOCKFLOW_KAFKA_VERSION:-4.1.1}
+KAFKA_PORT=${LOCKFLOW_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${LOCKFLOW_KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_HOME=$CACHE_DIR/kafka-$KAFKA_VERSION
+KAFKA_LIBS=$KAFKA_HOME/libs
+KAFKA_STATE=$STATE_DIR/kafka
+KAFKA_DATA=$KAFKA_STATE/data
+KAFKA_CONF=$KAFKA_STATE/server.properties
+KAFKA_LOG4J=$KAFKA_STATE/log4j2.xml
+KAFKA_LOG=$KAFKA_STATE/server.log
+KAFKA_PIDFILE=$KAFKA_STATE/kafka.pid
+
+PG_PORT=${LOCKFLOW_PG_PORT:-5432}
+PG_BIN=${LOCKFLOW_PG_BIN:-/usr/lib/postgresql/15/bin}
+PG_LINK=$STATE_DIR/pg        # the pg dir itself, or a symlink to it (see pg_layout)
+
+REDIS_PORT=${LOCKFLOW_REDIS_PORT:-6379}
+REDIS_STATE=$STATE_DIR/redis
+REDIS_PIDFILE=$REDIS_STATE/redis.pid
+REDIS_LOG=$REDIS_STATE/redis.log
+
+# ---------------------------------------------------------------- helpers
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# die_with_log SERVICE LOGFILE MESSAGE: fail, showing the end of the service's log.
+die_with_log() {
+    log "ERROR: $1: $3"
+    if [[ -s $2 ]]; then
+        log "last lines of $2:"
+        # (the sed also drops ANSI colour codes, which mvn 3.8 emits even with -B)
+        tail -n 40 "$2" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/    /' >&2
+    fi
+    exit 1
+}
+
+# port_open PORT: something accepts TCP connections on HOST:PORT.
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# pid_alive PIDFILE PATTERN: the pid in PIDFILE is running and its command line
+# contains PATTERN (guards against a stale pid file whose pid got reused).
+pid_alive() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
+# stop_pid NAME PIDFILE PATTERN: SIGTERM, wait up to 60 s, then SIGKILL.
+stop_pid() {
+    local name=$1 pidfile=$2 pattern=$3 pid i
+    if ! pid_alive "$pidfile" "$pattern"; then
+        rm -f "$pidfile"
+        return 0
+    fi
+    pid=$(cat "$pidfile")
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 120; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "$name did not exit after 60 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 1
+    fi
+    rm -f "$pidfile"
+}
+
+# check_port_free NAME PORT: before starting, make sure no foreign process has
+# the port (e.g. Debian's own postgres/redis instance), or the start fails obscurely.
+check_port_free() {
+    if port_open "$2"; then
+        die "$1: port $HOST:$2 is already taken by a process this script did not start;" \
+            "stop it or pick another port (LOCKFLOW_*_PORT)"
+    fi
+}
+
+# apt_install PKG...: install Debian packages (root only).
+apt_install() {
+    [[ $EUID -eq 0 ]] || die "missing $*; install it: sudo apt-get install $*"
+    log "installing $* with apt-get"
+    (
+        # Debian starts a package's default instance on install (a 'main'
+        # cluster on 5432, redis on 6379), which would take our ports. A
+        # policy-rc.d that exits 101 vetoes that (Docker images ship one).
+        policy=/usr/sbin/policy-rc.d
+        if [[ ! -e $policy ]]; then
+            trap 'rm -f "$policy"' EXIT
+            printf '#!/bin/sh\nexit 101\n' >"$policy"
+            chmod 755 "$policy"
+        fi
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    ) || die "apt-get install $* failed"
+}
+
+ensure_java() {
+    command -v java >/dev/null && command -v mvn >/dev/null && return
+    apt_install openjdk-17-jdk-headless maven
+}
+
+# ---------------------------------------------------------------- Kafka
+
+# Java options for one-shot CLI tools: small, quick to start, quiet on stdout.
+KAFKA_TOOL_OPTS=(-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+    -Dlockflow.kafka.loglevel=WARN -Dlockflow.kafka.logtarget=SYSTEM_ERR)
+
+kafka_tool() {
+    timeout 60 java "${KAFKA_TOOL_OPTS[@]}" -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/log4j2.xml" \
+        -cp "$KAFKA_LIBS/*" "$@"
+}
+
+kafka_running() { pid_alive "$KAFKA_PIDFILE" "kafka.Kafka $KAFKA_CONF"; }
+
+# Jars come from Maven Central (the only place we can download from), cached per
+# version. The pom's hash is kept beside them so editing the pom refetches.
+kafka_fetch() {
+    local pom=$SCRIPT_DIR/kafka/pom.xml want have tmp
+    want=$(sha256sum "$pom" | cut -d' ' -f1)
+    have=$(cat "$KAFKA_LIBS/.pom.sha256" 2>/dev/null || true)
+    if [[ $want == "$have" && -f $KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar ]]; then
+        return 0
+    fi
+    ensure_java
+    log "kafka: downloading Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
+    mkdir -p "$KAFKA_HOME"
+    # Download next to the cache and rename, so an interrupted run never
+    # leaves a half-filled libs/ that later runs would trust.
+    tmp=$KAFKA_HOME/libs.tmp.$$
+    rm -rf "$tmp"
+    if ! mvn -B -q -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+        -Dkafka.version="$KAFKA_VERSION" -DincludeScope=runtime \
+        -DoutputDirectory="$tmp" >"$KAFKA_HOME/mvn.log" 2>&1; then
+        rm -rf "$tmp"
+        die_with_log kafka "$KAFKA_HOME/mvn.log" "mvn could not fetch Kafka $KAFKA_VERSION"
+    fi
+    [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]] ||
+        die "kafka: mvn succeeded but kafka_2.13-$KAFKA_VERSION.jar is missing in $tmp"
+    echo "$want" >"$tmp/.pom.sha256"
+    rm -rf "$KAFKA_LIBS"
+    mv "$tmp" "$KAFKA_LIBS"
+}
+
+# Rendered on every up, so port overrides take effect on the next start.
+kafka_render_config() {
+    mkdir -p "$KAFKA_DATA"
+    sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+        -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+        -e "s|@LOG_DIRS@|$KAFKA_DATA|g" \
+        "$SCRIPT_DIR/kafka/server.properties.template" >"$KAFKA_CONF"
+    cp "$SCRIPT_DIR/kafka/log4j2.xml" "$KAFKA_LOG4J"
+    # Client settings for the readiness check: fail fast so we can retry.
+    printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=10000\n' >"$KAFKA_STATE/tools.properties"
+}
+
+# KRaft storage must be formatted (cluster id + metadata log) exactly once.
+kafka_format() {
+    [[ -f $KAFKA_DATA/meta.properties ]] && return 0
+    local cluster_id
+    cluster_id=$(kafka_tool kafka.tools.StorageTool random-uuid 2>>"$KAFKA_LOG") ||
+        die_with_log kafka "$KAFKA_LOG" "StorageTool random-uuid failed"
+    log "kafka: formatting storage in $KAFKA_DATA (cluster id $cluster_id)"
+    kafka_tool kafka.tools.StorageTool format --ignore-formatted \
+        -t "$cluster_id" -c "$KAFKA_CONF" >>"$KAFKA_LOG" 2>&1 ||
+        die_with_log kafka "$KAFKA_LOG" "StorageTool format failed"
+}
+
+kafka_start() {
+    check_port_free kafka "$KAFKA_PORT"
+    check_port_free kafka-controller "$KAFKA_CONTROLLER_PORT"
+    log "kafka: starting Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT (log: $KAFKA_LOG)"
+    rm -f "$KAFKA_PIDFILE"
+    # setsid: own session, so a Ctrl-C in the calling terminal does not reach
+    # it. The inner bash writes its pid and execs java, so the pid file holds
+    # the JVM's pid whether or not setsid had to fork.
+    # shellcheck disable=SC2016  # $$ and $@ are for the inner bash
+    nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$KAFKA_PIDFILE" \
+        java -Xmx512m -Xms256m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+        -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+        -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONF" \
+        </dev/null >>"$KAFKA_LOG" 2>&1 9>&- &
+}
+
+# The listener port opens before the broker serves requests, so after it opens
+# we make a real client round trip (list topics) until it succeeds.
+kafka_wait_ready() {
+    local deadline=$((SECONDS + TIMEOUT))
+    while :; do
+        if ! kafka_running && [[ -s $KAFKA_PIDFILE ]]; then
+            die_with_log kafka "$KAFKA_LOG" "Kafka exited during startup"
+        fi
+        if port_open "$KAFKA_PORT" && kafka_tool org.apache.kafka.tools.TopicCommand \
+            --bootstrap-server "$HOST:$KAFKA_PORT" \
+            --command-config "$KAFKA_STATE/tools.properties" --list >/dev/null 2>>"$KAFKA_STATE/check.log"; then
+            log "kafka: ready on $HOST:$KAFKA_PORT"
+            return 0
+        fi
+        ((SECONDS < deadline)) ||
+            die_with_log kafka "$KAFKA_LOG" "no answer on $HOST:$KAFKA_PORT after ${TIMEOUT}s (client errors: $KAFKA_STATE/check.log)"
+        sleep 1
+    done
+}
+
+# Sets KAFKA_STARTED=1 when it launched the broker (the caller then waits for it).
+KAFKA_STARTED=0
+kafka_up() {
+    mkdir -p "$KAFKA_STATE"
+    if kafka_running && port_open "$KAFKA_PORT"; then
+        log "kafka: already running (pid $(cat "$KAFKA_PIDFILE"))"
+        return 0
+    fi
+    : >"$KAFKA_STATE/check.log"
+    if kafka_running; then
+        # Alive but not listening yet: a previous up is still booting it.
+        log "kafka: process running, waiting for it to listen"
+    else
+        kafka_fetch
+        kafka_render_config
+        # Fresh log per start, so a failure's log tail is about this start.
+        if [[ -f $KAFKA_LOG ]]; then mv "$KAFKA_LOG" "$KAFKA_LOG.prev"; fi
+        kafka_format
+        kafka_start
+    fi
+    KAFKA_STARTED=1
+}
+
+kafka_down() { stop_pid kafka "$KAFKA_PIDFILE" "kafka.Kafka"; }
+
+kafka_status() {
+    if kafka_running && port_open "$KAFKA_PORT"; then
+        echo "kafka     up    $HOST:$KAFKA_PORT  (pid $(cat "$KAFKA_PIDFILE"), $KAFKA_VERSION)"
+    else
+        echo "kafka     down  $HOST:$KAFKA_PORT"
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+
+# Postgres refuses to run as root, so as root it runs as the 'postgres' user.
+as_pg() {
+    if [[ $EUID -eq 0 ]]; then
+        # cd /: the caller's cwd (often under /root) is unreadable for postgres.
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+
+# Sets PG_HOME/PG_DATA/PG_LOG from an existing layout; fails if there is none.
+pg_paths() {
+    [[ -e $PG_LINK ]] || return 1
+    PG_HOME=$(readlink -f "$PG_LINK")
+    PG_DATA=$PG_HOME/data
+    PG_LOG=$PG_HOME/postgres.log
+}
+
+# First run: create the pg dir. The 'postgres' user must be able to reach it,
+# but the default state dir is under /root (mode 700). Rather than loosen
+# /root, the cluster then lives under /var/lib/lockflow (one dir per state
+# dir) and $STATE/pg is a symlink to it.
+pg_layout() {
+    pg_paths && return 0
+    local home=$PG_LINK
+    if [[ $EUID -eq 0 ]]; then
+        id postgres >/dev/null 2>&1 ||
+            useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres
+        if ! runuser -u postgres -- test -x "$STATE_DIR"; then
+            home=/var/lib/lockflow/pg-$(printf '%s' "$STATE_DIR" | cksum | cut -d' ' -f1)
+            mkdir -p "$home"
+            ln -sfn "$home" "$PG_LINK"
+        fi
+    fi
+    mkdir -p "$home"
+    [[ $EUID -eq 0 ]] && chown postgres:postgres "$home"
+    chmod 700 "$home"
+    pg_paths
+}
+
+pg_ensure_installed() {
+    [[ -x $PG_BIN/initdb && -x $PG_BIN/psql && -x $PG_BIN/pg_isready ]] && return 0
+    apt_install postgresql
+    [[ -x $PG_BIN/initdb ]] || die "postgres: $PG_BIN/initdb still missing after install (set LOCKFLOW_PG_BIN)"
+}
+
+pg_initdb() {
+    [[ -f $PG_DATA/PG_VERSION ]] && return 0
+    log "postgres: initdb in $PG_DATA"
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --no-locale \
+        >"$PG_HOME/initdb.log" 2>&1 || die_with_log postgres "$PG_HOME/initdb.log" "initdb failed"
+    # TCP on 127.0.0.1 only; no unix socket (its default dir may not exist, and
+    # socket paths are length-limited). Port is given at start, so it can change.
+    cat >>"$PG_DATA/postgresql.conf" <<'EOF'
+
+# --- lockflow dev/CI settings (scripts/services.sh) ---
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+EOF
+    cat >"$PG_DATA/pg_hba.conf" <<'EOF'
+# lockflow dev/CI: trust, loopback TCP only.
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+host    all       all   127.0.0.1/32  trust
+EOF
+}
+
+# The postmaster's pid is line 1 of postmaster.pid. Matching its command line
+# (not just `pg_ctl status`, which only does kill -0) means a stale pid file
+# left by a killed server, whose pid now belongs to something else, reads as down.
+pg_running() {
+    pg_paths && [[ -f $PG_DATA/PG_VERSION ]] || return 1
+    local pid
+    pid=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null) || return 1
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-D $PG_DATA"
+}
+
+pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$HOST" -p "$PG_PORT" "$@"; }
+
+# Role and databases, idempotent (CREATE DATABASE cannot run inside DO, hence \gexec).
+pg_bootstrap() {
+    pg_psql -U postgres -d postgres >/dev/null <<'EOF' || die_with_log postgres "$PG_LOG" "creating role/databases failed"
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lockflow') THEN
+    CREATE ROLE lockflow LOGIN CREATEDB PASSWORD 'lockflow';
+  END IF;
+END
+$$;
+SELECT 'CREATE DATABASE lockflow OWNER lockflow'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'lockflow') \gexec
+SELECT 'CREATE DATABASE lockflow_test OWNER lockflow'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'lockflow_test') \gexec
+EOF
+}
+
+pg_check() {
+    [[ $(pg_psql -U lockflow -d lockflow -tAc 'select 1' 2>/dev/null) == 1 ]]
+}
+
+pg_up() {
+    pg_ensure_installed
+    mkdir -p "$STATE_DIR"
+    pg_layout
+    if pg_running && pg_check; then
+        log "postgres: already running"
+        return 0
+    fi
+    pg_initdb
+    if ! pg_running; then
+        check_port_free postgres "$PG_PORT"
+        log "postgres: starting on $HOST:$PG_PORT (log: $PG_LOG)"
+        as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" \
+            -o "-p $PG_PORT" >/dev/null 2>&1 9>&- || die_with_log postgres "$PG_LOG" "pg_ctl start failed"
+    fi
+    "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t "$TIMEOUT" ||
+        die_with_log postgres "$PG_LOG" "not accepting connections on $HOST:$PG_PORT"
+    pg_bootstrap
+    pg_check || die_with_log postgres "$PG_LOG" "'select 1' as lockflow failed"
+    log "postgres: ready on $HOST:$PG_PORT"
+}
+
+pg_down() {
+    pg_running || return 0
+    log "stopping postgres"
+    as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m fast -w -t 60 >/dev/null
+}
+
+pg_status() {
+    if pg_running && "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 2; then
+        echo "postgres  up    $HOST:$PG_PORT  (data: $PG_DATA)"
+    else
+        echo "postgres  down  $HOST:$PG_PORT"
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- Redis
+
+redis_running() { pid_alive "$REDIS_PIDFILE" redis-server; }
+redis_ping() { [[ $(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
+
+redis_up() {
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+        apt_install redis-server
+    fi
+    mkdir -p "$REDIS_STATE"
+    if redis_running && redis_ping; then
+        log "redis: already running (pid $(cat "$REDIS_PIDFILE"))"
+        return 0
+    fi
+    if ! redis_running; then
+        check_port_free redis "$REDIS_PORT"
+        log "redis: starting on $HOST:$REDIS_PORT (log: $REDIS_LOG)"
+        # No persistence: save "" disables RDB snapshots, appendonly no the AOF.
+        redis-server --daemonize yes --bind "$HOST" --port "$REDIS_PORT" \
+            --pidfile "$REDIS_PIDFILE" --logfile "$REDIS_LOG" --dir "$REDIS_STATE" \
+            --save '' --appendonly no 9>&- ||
+            die_with_log redis "$REDIS_LOG" "redis-server failed to start"
+    fi
+    local deadline=$((SECONDS + TIMEOUT))
+    until redis_ping; do
+        ((SECONDS < deadline)) || die_with_log redis "$REDIS_LOG" "no PONG on $HOST:$REDIS_PORT after ${TIMEOUT}s"
+        sleep 0.2
+    done
+    log "redis: ready on $HOST:$REDIS_PORT"
+}
+
+redis_down() { stop_pid redis "$REDIS_PIDFILE" redis-server; }
+
+redis_status() {
+    if redis_running && redis_ping; then
+        echo "redis     up    $HOST:$REDIS_PORT  (pid $(cat "$REDIS_PIDFILE"))"
+    else
+        echo "redis     down  $HOST:$REDIS_PORT"
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- commands
+
+print_env() {
+    echo "export LOCKFLOW_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT"
+    echo "export LOCKFLOW_DATABASE_URL=postgresql+psycopg2://lockflow:lockflow@$HOST:$PG_PORT/lockflow"
+    echo "export LOCKFLOW_REDIS_URL=redis://$HOST:$REDIS_PORT/0"
+}
+
+# One up/down at a time per state dir (two terminals, or CI retrying).
+# Every daemon start closes fd 9 (`9>&-`): a daemon that inherited it would
+# hold the lock for its whole life and block every later up/down.
+take_lock() {
+    mkdir -p "$STATE_DIR"
+    exec 9>"$STATE_DIR/.services.lock"
+    flock -w 600 9 || die "another services.sh up/down holds $STATE_DIR/.services.lock"
+}
+
+# Before starting anything: a port held by a foreign process (e.g. Debian's own
+# postgres or redis instance) fails the whole `up` early, with nothing half-started.
+preflight_ports() {
+    if ! kafka_running; then
+        check_port_free kafka "$KAFKA_PORT"
+        check_port_free kafka-controller "$KAFKA_CONTROLLER_PORT"
+    fi
+    pg_running || check_port_free postgres "$PG_PORT"
+    redis_running || check_port_free redis "$REDIS_PORT"
+}
+
+cmd_up() {
+    take_lock
+    preflight_ports
+    # Kafka boots in the background while postgres and redis come up.
+    kafka_up
+    redis_up
+    pg_up
+    if ((KAFKA_STARTED)); then kafka_wait_ready; fi
+    print_env
+}
+
+cmd_down() {
+    take_lock
+    kafka_down
+    redis_down
+    pg_down
+}
+
+cmd_status() {
+    local rc=0
+    kafka_status || rc=1
+    pg_status || rc=1
+    redis_status || rc=1
+    return "$rc"
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+main() {
+    case ${1:-} in
+        up) cmd_up ;;
+        down) cmd_down ;;
+        status) cmd_status ;;
+        env) print_env ;;
+        -h | --help | help) usage ;;
+        *) usage >&2; exit 2 ;;
+    esac
+}
+
+main "$@"
