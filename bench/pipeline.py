@@ -40,8 +40,12 @@ def embedded_demo() -> None:
     """Time the README's first command's job and read its peak RSS."""
     with tempfile.TemporaryDirectory() as home:
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "lockflow.cli", "run", str(SAMPLE), "--yes", "--home", home],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "lockflow.cli", "run", str(SAMPLE), "--yes", "--home", home],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"demo failed:\n{done.stdout}\n{done.stderr}")
@@ -56,7 +60,9 @@ def _stage_starts(logs: Path) -> list[tuple[datetime, str]]:
         for line in path.read_text(errors="replace").splitlines():
             if '"stage_started"' in line:
                 entry = json.loads(line)
-                starts.append((datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")), entry["run_id"]))
+                starts.append(
+                    (datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")), entry["run_id"])
+                )
     return sorted(starts)
 
 
@@ -73,7 +79,9 @@ def _drive(client: httpx.Client, run_id: str, posts: list[tuple[datetime, str]])
             if params is None:
                 params = {"selected": [i["id"] for i in request["context"]["items"]][:3]}
             posted = datetime.now(UTC)
-            client.post(f"/decisions/{request['id']}", json={"option": option, "params": params}).raise_for_status()
+            client.post(
+                f"/decisions/{request['id']}", json={"option": option, "params": params}
+            ).raise_for_status()
             posts.append((posted, run_id))
         time.sleep(0.02)
     raise SystemExit(f"run {run_id} did not complete")
@@ -83,15 +91,20 @@ def distributed_decision_latency(runs: int) -> None:
     """Median POST -> next stage_started over every gate of `runs` runs."""
     base = os.environ.get("LOCKFLOW_DATABASE_URL")
     if not base or not os.environ.get("LOCKFLOW_KAFKA_BOOTSTRAP"):
-        raise SystemExit("start the services first: eval \"$(bash scripts/services.sh env)\"")
+        raise SystemExit('start the services first: eval "$(bash scripts/services.sh env)"')
     name = f"lockflow_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     with tempfile.TemporaryDirectory() as work:
-        env = {"LOCKFLOW_MODE": "distributed", "LOCKFLOW_DATABASE_URL": base.rsplit("/", 1)[0] + f"/{name}",
-               "LOCKFLOW_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}", "LOCKFLOW_HOME": work,
-               "LOCKFLOW_ARTIFACT_DIR": f"{work}/artifacts", "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(SAMPLE.parent)])}
+        env = {
+            "LOCKFLOW_MODE": "distributed",
+            "LOCKFLOW_DATABASE_URL": base.rsplit("/", 1)[0] + f"/{name}",
+            "LOCKFLOW_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}",
+            "LOCKFLOW_HOME": work,
+            "LOCKFLOW_ARTIFACT_DIR": f"{work}/artifacts",
+            "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(SAMPLE.parent)]),
+        }
         cluster = DevCluster(env=env, logs=Path(work) / "logs")
         cluster.start()
         posts: list[tuple[datetime, str]] = []
@@ -99,7 +112,9 @@ def distributed_decision_latency(runs: int) -> None:
             client = httpx.Client(base_url=cluster.url, timeout=30)
             started = time.perf_counter()
             for _ in range(runs):
-                run_id = client.post("/runs", json={"path": str(SAMPLE), "goal": {"target": "revenue"}}).json()["id"]
+                run_id = client.post(
+                    "/runs", json={"path": str(SAMPLE), "goal": {"target": "revenue"}}
+                ).json()["id"]
                 _drive(client, run_id, posts)
             elapsed = time.perf_counter() - started
             starts = _stage_starts(cluster.logs)
@@ -112,9 +127,15 @@ def distributed_decision_latency(runs: int) -> None:
         following = [t for t, r in starts if r == run_id and t >= posted]
         if following:
             latencies.append((min(following) - posted).total_seconds() * 1000)
-    print(f"distributed: {runs} runs x 5 gates in {elapsed:.1f} s ({elapsed / runs:.1f} s per run incl. decisions)")
-    print(f"decision POST -> next stage started: median {statistics.median(latencies):.0f} ms, "
-          f"p90 {statistics.quantiles(latencies, n=10)[-1]:.0f} ms, max {max(latencies):.0f} ms (n={len(latencies)})")
+    print(
+        f"distributed: {runs} runs x 5 gates in {elapsed:.1f} s "
+        f"({elapsed / runs:.1f} s per run incl. decisions)"
+    )
+    print(
+        f"decision POST -> next stage started: median {statistics.median(latencies):.0f} ms, "
+        f"p90 {statistics.quantiles(latencies, n=10)[-1]:.0f} ms, max {max(latencies):.0f} ms "
+        f"(n={len(latencies)})"
+    )
 
 
 if __name__ == "__main__":

@@ -25,12 +25,20 @@ def make_sample(rows: int = ROWS, seed: int = 7) -> pd.DataFrame:
     revenue = 2000 + 1.8 * marketing - 4000 * discount + rng.normal(0, 300, size=rows)
     revenue = np.where(region == "North", revenue * 0.7, revenue).round(2)
     satisfaction = rng.integers(1, 6, size=rows).astype(float)
-    frame = pd.DataFrame({
-        "order_id": np.arange(1, rows + 1),
-        "order_date": pd.date_range("2025-01-01", periods=rows, freq="2h").strftime("%Y-%m-%d"),
-        "region": region, "channel": channel, "marketing_spend": marketing, "discount": discount,
-        "price": price, "units": units.astype(str), "satisfaction": satisfaction, "revenue": revenue,
-    })
+    frame = pd.DataFrame(
+        {
+            "order_id": np.arange(1, rows + 1),
+            "order_date": pd.date_range("2025-01-01", periods=rows, freq="2h").strftime("%Y-%m-%d"),
+            "region": region,
+            "channel": channel,
+            "marketing_spend": marketing,
+            "discount": discount,
+            "price": price,
+            "units": units.astype(str),
+            "satisfaction": satisfaction,
+            "revenue": revenue,
+        }
+    )
     frame.loc[rng.choice(rows, size=int(rows * 0.08), replace=False), "satisfaction"] = np.nan
     frame.loc[rng.choice(rows, size=12, replace=False), "units"] = "n/a"
     frame.loc[rng.choice(rows, size=20, replace=False), "price"] = rng.uniform(400, 900, size=20).round(2)

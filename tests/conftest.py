@@ -19,8 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def _require(variable: str) -> str:
     value = os.environ.get(variable)
     if not value:
-        pytest.fail(f"{variable} is not set: start the services with `bash scripts/services.sh up` and "
-                    f"`eval \"$(bash scripts/services.sh env)\"` (make test does both)", pytrace=False)
+        pytest.fail(
+            f"{variable} is not set: start the services with `bash scripts/services.sh up` and "
+            f'`eval "$(bash scripts/services.sh env)"` (make test does both)',
+            pytrace=False,
+        )
     return value
 
 
@@ -28,8 +31,10 @@ def _reachable(host: str, port: int) -> None:
     try:
         socket.create_connection((host, port), timeout=3).close()
     except OSError as exc:
-        pytest.fail(f"{host}:{port} is not answering ({exc}); is `bash scripts/services.sh up` running?",
-                    pytrace=False)
+        pytest.fail(
+            f"{host}:{port} is not answering ({exc}); is `bash scripts/services.sh up` running?",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -78,8 +83,9 @@ def fresh_postgres(postgres_url: str) -> Iterator[str]:
     url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
     yield url
     with admin.connect() as connection:
-        connection.execute(text(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        connection.execute(
+            text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        )
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 

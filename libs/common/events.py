@@ -4,6 +4,7 @@ Pydantic models are the contract's source; `schemas/` is exported from them
 (`python -m lockflow.common.schema_export`) and a test fails on drift.
 """
 
+import builtins
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
@@ -60,14 +61,15 @@ class Event(BaseModel):
     correlation_id: str | None = None
     payload: Payload
 
-    def follow(self, event_type: type[E], payload: Payload, *, producer: str) -> E:
+    def follow(self, event_type: "builtins.type[E]", payload: Payload, *, producer: str) -> E:
         """Build the next event of this run, caused by this one."""
-        return event_type(
+        # Each subclass fixes `type` by default; the base declares it required.
+        return event_type(  # type: ignore[call-arg]
             run_id=self.run_id,
             producer=producer,
             causation_id=self.event_id,
             correlation_id=self.correlation_id or self.run_id,
-            payload=payload,  # type: ignore[arg-type]
+            payload=payload,
         )
 
 

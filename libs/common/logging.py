@@ -2,6 +2,8 @@
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
 
 import structlog
 from opentelemetry import trace
@@ -9,14 +11,14 @@ from opentelemetry import trace
 _configured = False
 
 
-def _add_trace_id(_logger: object, _name: str, event_dict: dict) -> dict:
+def _add_trace_id(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     span = trace.get_current_span().get_span_context()
     if span.is_valid:
         event_dict.setdefault("trace_id", format(span.trace_id, "032x"))
     return event_dict
 
 
-def configure_logging(*, service: str, level: str = "INFO", stream: object = None) -> None:
+def configure_logging(*, service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
     """Set JSON logs for this process once; later calls are no-ops."""
     global _configured
     if _configured:

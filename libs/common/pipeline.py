@@ -149,10 +149,17 @@ GATES: dict[Gate, GateDefinition] = {
         "Approve the source and its inferred schema",
         Step.INGEST,
         (
-            GateOption("approve", "The source and schema are right; assess quality.",
-                       RequestStep(Step.ASSESS_QUALITY)),
-            GateOption("reconfigure", "Read the source again with other settings.",
-                       RequestStep(Step.INGEST), SourceReconfiguration),
+            GateOption(
+                "approve",
+                "The source and schema are right; assess quality.",
+                RequestStep(Step.ASSESS_QUALITY),
+            ),
+            GateOption(
+                "reconfigure",
+                "Read the source again with other settings.",
+                RequestStep(Step.INGEST),
+                SourceReconfiguration,
+            ),
             _ABORT,
         ),
     ),
@@ -161,8 +168,12 @@ GATES: dict[Gate, GateDefinition] = {
         "Choose quality fixes",
         Step.ASSESS_QUALITY,
         (
-            GateOption("apply", "Apply the chosen resolutions, then analyse the cleaned data.",
-                       RequestStep(Step.APPLY_RESOLUTIONS), QualityChoices),
+            GateOption(
+                "apply",
+                "Apply the chosen resolutions, then analyse the cleaned data.",
+                RequestStep(Step.APPLY_RESOLUTIONS),
+                QualityChoices,
+            ),
             GateOption("accept_as_is", "Analyse the data without changes.", RequestStep(Step.ANALYSE)),
             _ABORT,
         ),
@@ -172,9 +183,15 @@ GATES: dict[Gate, GateDefinition] = {
         "Accept or modify the analytics",
         Step.ANALYSE,
         (
-            GateOption("accept", "Use these analytics to find insights.", RequestStep(Step.GENERATE_INSIGHTS)),
-            GateOption("modify", "Run the analytics again with new parameters.",
-                       RequestStep(Step.ANALYSE), AnalyticsParams),
+            GateOption(
+                "accept", "Use these analytics to find insights.", RequestStep(Step.GENERATE_INSIGHTS)
+            ),
+            GateOption(
+                "modify",
+                "Run the analytics again with new parameters.",
+                RequestStep(Step.ANALYSE),
+                AnalyticsParams,
+            ),
             _ABORT,
         ),
     ),
@@ -183,9 +200,15 @@ GATES: dict[Gate, GateDefinition] = {
         "Accept or refine the insights",
         Step.GENERATE_INSIGHTS,
         (
-            GateOption("accept", "Turn these insights into recommended actions.", RequestStep(Step.RECOMMEND)),
-            GateOption("refine", "Find insights again with a refined goal or thresholds.",
-                       RequestStep(Step.GENERATE_INSIGHTS), InsightRefinement),
+            GateOption(
+                "accept", "Turn these insights into recommended actions.", RequestStep(Step.RECOMMEND)
+            ),
+            GateOption(
+                "refine",
+                "Find insights again with a refined goal or thresholds.",
+                RequestStep(Step.GENERATE_INSIGHTS),
+                InsightRefinement,
+            ),
             _ABORT,
         ),
     ),
@@ -194,8 +217,12 @@ GATES: dict[Gate, GateDefinition] = {
         "Pick and order the final actions",
         Step.RECOMMEND,
         (
-            GateOption("choose", "These actions, in this order, are the plan.", RequestStep(Step.REPORT),
-                       ActionSelection),
+            GateOption(
+                "choose",
+                "These actions, in this order, are the plan.",
+                RequestStep(Step.REPORT),
+                ActionSelection,
+            ),
             _ABORT,
         ),
     ),
@@ -286,10 +313,14 @@ def _check_against_context(gate: Gate, params: BaseModel | None, context: Decisi
     elif isinstance(params, AnalyticsParams) and params.features:
         unknown = sorted(set(params.features) - context.numeric_columns)
         if unknown:
-            raise InvalidDecision(f"features must be numeric columns of the dataset; not: {', '.join(unknown)}")
+            raise InvalidDecision(
+                f"features must be numeric columns of the dataset; not: {', '.join(unknown)}"
+            )
     elif isinstance(params, InsightRefinement) and params.goal and params.goal.target:
         if params.goal.target not in context.numeric_columns:
-            raise InvalidDecision(f"goal target {params.goal.target!r} is not a numeric column of the dataset")
+            raise InvalidDecision(
+                f"goal target {params.goal.target!r} is not a numeric column of the dataset"
+            )
     elif isinstance(params, ActionSelection):
         unknown = [i for i in params.selected if i not in context.action_ids]
         if unknown:

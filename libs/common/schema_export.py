@@ -31,8 +31,10 @@ def asyncapi() -> dict[str, Any]:
     """A small AsyncAPI 3 document: the topics and which messages travel on each."""
     facts = [t for t in EVENT_TYPES if not t.is_command]
     channels: dict[str, Any] = {
-        "events": {"address": "lockflow.events",
-                   "messages": {t.__name__: {"$ref": f"#/components/messages/{t.__name__}"} for t in facts}},
+        "events": {
+            "address": "lockflow.events",
+            "messages": {t.__name__: {"$ref": f"#/components/messages/{t.__name__}"} for t in facts},
+        },
     }
     for stage in STAGES:
         commands = [t for t in EVENT_TYPES if t.is_command and t.stage == stage]
@@ -41,18 +43,27 @@ def asyncapi() -> dict[str, Any]:
             "messages": {t.__name__: {"$ref": f"#/components/messages/{t.__name__}"} for t in commands},
         }
     messages = {
-        t.__name__: {"name": t.__name__, "contentType": "application/json",
-                     "payload": {"$ref": f"./events/{t.__name__}.v1.json"}}
+        t.__name__: {
+            "name": t.__name__,
+            "contentType": "application/json",
+            "payload": {"$ref": f"./events/{t.__name__}.v1.json"},
+        }
         for t in EVENT_TYPES
     }
-    return {"asyncapi": "3.0.0", "info": {"title": "lockflow events", "version": "1"},
-            "defaultContentType": "application/json", "channels": channels,
-            "components": {"messages": messages}}
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "lockflow events", "version": "1"},
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "components": {"messages": messages},
+    }
 
 
 def render_all() -> dict[str, str]:
     """Every file's exact text."""
-    files = {name: json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in event_schemas().items()}
+    files = {
+        name: json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in event_schemas().items()
+    }
     files["asyncapi.yaml"] = yaml.safe_dump(asyncapi(), sort_keys=True)
     return files
 

@@ -50,7 +50,9 @@ def inject_headers(headers: Headers | None = None) -> Headers:
 
 def context_from_headers(headers: Iterable[tuple[str, bytes]] | None) -> otel_context.Context:
     """Extract the trace context a producer put in the headers."""
-    carrier = {k: v.decode(errors="replace") for k, v in (headers or []) if k in ("traceparent", "tracestate")}
+    carrier = {
+        k: v.decode(errors="replace") for k, v in (headers or []) if k in ("traceparent", "tracestate")
+    }
     return propagate.extract(carrier)
 
 

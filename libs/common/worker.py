@@ -47,7 +47,8 @@ class StageWorker:
     async def start(self, bus: Bus) -> Subscription:
         """Join the stage's consumer group and start handling commands."""
         return await bus.subscribe(
-            topics=[self.commands_topic(bus.prefix)], group=f"{bus.prefix}-{self.stage}",
+            topics=[self.commands_topic(bus.prefix)],
+            group=f"{bus.prefix}-{self.stage}",
             handler=lambda delivered: self.handle(bus, delivered),
         )
 
@@ -66,8 +67,11 @@ class StageWorker:
                 log.info("stage_failed", error=str(exc))
                 outcome = command.follow(
                     StageFailed,
-                    StageFailedPayload(attempt_id=command.payload.attempt_id,  # type: ignore[attr-defined]
-                                       stage=self.stage, error=str(exc)),
+                    StageFailedPayload(
+                        attempt_id=command.payload.attempt_id,  # type: ignore[attr-defined]
+                        stage=self.stage,
+                        error=str(exc),
+                    ),
                     producer=self.stage,
                 )
             await bus.publish(outcome)

@@ -78,8 +78,9 @@ class System:
             await self.relay_outbox()
 
         self.subscriptions.append(
-            await self.bus.subscribe(topics=[self.events_topic()], group=f"{self.bus.prefix}-orchestrator",
-                                     handler=on_event)
+            await self.bus.subscribe(
+                topics=[self.events_topic()], group=f"{self.bus.prefix}-orchestrator", handler=on_event
+            )
         )
 
     async def start_worker(self, stage: str) -> None:
@@ -126,13 +127,20 @@ def all_topics(prefix: str) -> list[str]:
 
 
 def build_system(
-    settings: CommonSettings, *, bus: Bus | None = None, cache: Cache | None = None, client_id: str = "lockflow"
+    settings: CommonSettings,
+    *,
+    bus: Bus | None = None,
+    cache: Cache | None = None,
+    client_id: str = "lockflow",
 ) -> System:
     """Build adapters for the settings' mode; pass bus/cache to override (tests)."""
     distributed = settings.mode == "distributed"
     if bus is None:
-        bus = (KafkaBus(bootstrap=settings.kafka_bootstrap, client_id=client_id, prefix=settings.topic_prefix)
-               if distributed else InMemoryBus(prefix=settings.topic_prefix))
+        bus = (
+            KafkaBus(bootstrap=settings.kafka_bootstrap, client_id=client_id, prefix=settings.topic_prefix)
+            if distributed
+            else InMemoryBus(prefix=settings.topic_prefix)
+        )
     if cache is None:
         cache = RedisCache(settings.redis_url) if settings.redis_url else MemoryCache()
     return System(

@@ -16,7 +16,9 @@ from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
 from lockflow.common.telemetry import setup_tracing
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="lockflow: a data pipeline that people steer.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="lockflow: a data pipeline that people steer."
+)
 console = Console()
 SAMPLE = Path(__file__).parent / "data" / "sample_sales.csv"
 
@@ -27,14 +29,18 @@ def _parse_goal(goal: str | None) -> Goal:
         return Goal()
     target, _, direction = goal.partition(":")
     if direction not in ("", "increase", "decrease"):
-        raise typer.BadParameter(f"direction must be increase or decrease, not {direction!r}", param_hint="--goal")
+        raise typer.BadParameter(
+            f"direction must be increase or decrease, not {direction!r}", param_hint="--goal"
+        )
     return Goal(target=target, direction=direction or "increase")  # type: ignore[arg-type]
 
 
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="CSV, JSON lines or Parquet file")] = SAMPLE,
-    goal: Annotated[str | None, typer.Option(help="Target column and direction, e.g. revenue:increase")] = None,
+    goal: Annotated[
+        str | None, typer.Option(help="Target column and direction, e.g. revenue:increase")
+    ] = None,
     decisions: Annotated[Path | None, typer.Option(help="YAML policy answering the gates")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Take the default at every gate")] = False,
     home: Annotated[Path | None, typer.Option(help="Folder for the database, artifacts and reports")] = None,
@@ -52,8 +58,16 @@ def run(
         if goal is None and file == SAMPLE:
             goal = "revenue:increase"
         spec = SourceSpec(path=str(file.expanduser().resolve()))
-        outcome = asyncio.run(run_embedded(settings=settings, spec=spec, goal=_parse_goal(goal),
-                                           name=name or file.name, policy=policy, console=console))
+        outcome = asyncio.run(
+            run_embedded(
+                settings=settings,
+                spec=spec,
+                goal=_parse_goal(goal),
+                name=name or file.name,
+                policy=policy,
+                console=console,
+            )
+        )
     except LockflowError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2) from exc
@@ -91,13 +105,21 @@ def _serve(*, host: str, port: int, start_workers: bool) -> None:
 
 
 @app.command()
-def worker(name: Annotated[str, typer.Argument(help="orchestrator, ingest, quality, analytics, insights, "
-                                                     "recommendations or reporting")]) -> None:
+def worker(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="orchestrator, ingest, quality, analytics, insights, recommendations or reporting"
+        ),
+    ],
+) -> None:
     """Run one service as its own process over Kafka (distributed mode)."""
     from lockflow.bootstrap import WORKER_NAMES
 
     if name not in WORKER_NAMES:
-        console.print(f"[bold red]error:[/] unknown worker {name!r}; choose one of: {', '.join(WORKER_NAMES)}")
+        console.print(
+            f"[bold red]error:[/] unknown worker {name!r}; choose one of: {', '.join(WORKER_NAMES)}"
+        )
         raise typer.Exit(code=2)
     settings = CommonSettings()
     configure_logging(service=name, level=settings.log_level)

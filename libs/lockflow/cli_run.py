@@ -1,6 +1,7 @@
 """Drives one run in this process for `lockflow run`: progress, gates at the prompt or by policy."""
 
 import asyncio
+import functools
 import time
 from collections import Counter
 from typing import Any
@@ -25,7 +26,13 @@ TERMINAL = ("completed", "failed", "aborted")
 
 
 async def run_embedded(
-    *, settings: CommonSettings, spec: SourceSpec, goal: Goal, name: str, policy: Policy | None, console: Console
+    *,
+    settings: CommonSettings,
+    spec: SourceSpec,
+    goal: Goal,
+    name: str,
+    policy: Policy | None,
+    console: Console,
 ) -> str:
     """Run a file through every stage; return the run's final status."""
     await anyio.to_thread.run_sync(lambda: preflight(spec=spec, goal=goal))
@@ -33,8 +40,9 @@ async def run_embedded(
     await system.start_everything()
     started = time.perf_counter()
     try:
-        run_id = await anyio.to_thread.run_sync(lambda: service.request_run(
-            system.db, name=name, source=spec, goal=goal, requested_by="local"))
+        run_id = await anyio.to_thread.run_sync(
+            lambda: service.request_run(system.db, name=name, source=spec, goal=goal, requested_by="local")
+        )
         await system.relay_outbox()
         console.print(f"run [bold]{run_id}[/] on {spec.path}")
         status = await _drive(system, run_id, policy, console)
@@ -56,8 +64,9 @@ async def run_embedded(
 async def _drive(system: Any, run_id: str, policy: Policy | None, console: Console) -> str:
     visits: Counter[str] = Counter()
     seen = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
-                  transient=False) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=False
+    ) as progress:
         task = progress.add_task("starting", total=STEPS_IN_A_RUN)
         while True:
             entries = views.timeline(system.db, run_id=run_id, after=seen)
@@ -75,9 +84,17 @@ async def _drive(system: Any, run_id: str, policy: Policy | None, console: Conso
                 decision = await _decide(request, policy, visits[request["gate"]], console)
                 visits[request["gate"]] += 1
                 try:
-                    await anyio.to_thread.run_sync(lambda r=request, d=decision: service.record_decision(
-                        system.db, request_id=r["id"], option=d.option, params=d.params, rationale=d.rationale,
-                        decided_by="local"))
+                    await anyio.to_thread.run_sync(
+                        functools.partial(
+                            service.record_decision,
+                            system.db,
+                            request_id=request["id"],
+                            option=decision.option,
+                            params=decision.params,
+                            rationale=decision.rationale,
+                            decided_by="local",
+                        )
+                    )
                 except LockflowError as exc:
                     console.print(f"[bold red]not accepted:[/] {exc}")
                     if policy is not None:
@@ -88,8 +105,15 @@ async def _drive(system: Any, run_id: str, policy: Policy | None, console: Conso
             await asyncio.sleep(0.05)
 
 
-STEP_DONE = {"SourceIngested", "QualityAssessed", "ResolutionsApplied", "AnalyticsCompleted",
-             "InsightsGenerated", "ActionsRecommended", "ReportCompiled"}
+STEP_DONE = {
+    "SourceIngested",
+    "QualityAssessed",
+    "ResolutionsApplied",
+    "AnalyticsCompleted",
+    "InsightsGenerated",
+    "ActionsRecommended",
+    "ReportCompiled",
+}
 
 
 def _show_progress(progress: Progress, task: Any, entry: dict[str, Any]) -> None:
@@ -98,14 +122,19 @@ def _show_progress(progress: Progress, task: Any, entry: dict[str, Any]) -> None
         progress.update(task, description=f"{entry['stage']} working")
     if kind in STEP_DONE:
         progress.advance(task)
-        details = ", ".join(f"{k}={v}" for k, v in entry.items()
-                            if k not in ("seq", "event_id", "type", "occurred_at", "producer"))
+        details = ", ".join(
+            f"{k}={v}"
+            for k, v in entry.items()
+            if k not in ("seq", "event_id", "type", "occurred_at", "producer")
+        )
         progress.console.print(f"  [green]✓[/] {kind} {details}")
     elif kind == "DecisionMade":
         progress.console.print(f"  [cyan]◆[/] {entry['gate']}: {entry['option']} by {entry['decided_by']}")
 
 
-async def _decide(request: dict[str, Any], policy: Policy | None, visit: int, console: Console) -> PolicyDecision:
+async def _decide(
+    request: dict[str, Any], policy: Policy | None, visit: int, console: Console
+) -> PolicyDecision:
     console.rule(f"gate: {request['title']}")
     show_context(request, console)
     if policy is not None:
@@ -124,17 +153,23 @@ def show_context(request: dict[str, Any], console: Console) -> None:
     if gate == "source_review":
         table = Table("column", "type", "nullable", "nulls", "examples", title=f"{ctx['rows']} rows")
         for c in ctx["schema"]:
-            table.add_row(c["name"], c["dtype"], str(c["nullable"]), str(c["null_count"]), ", ".join(c["examples"]))
+            table.add_row(
+                c["name"], c["dtype"], str(c["nullable"]), str(c["null_count"]), ", ".join(c["examples"])
+            )
         console.print(table)
     elif gate == "quality_review":
-        table = Table("#", "finding", "severity", "rows", "share", "top fix", title=f"quality score {ctx['score']}")
+        table = Table(
+            "#", "finding", "severity", "rows", "share", "top fix", title=f"quality score {ctx['score']}"
+        )
         for i, f in enumerate(ctx["findings"], start=1):
             top = f["resolutions"][0]["strategy"] if f["resolutions"] else "-"
             table.add_row(str(i), f["id"], f["severity"], str(f["count"]), f"{f['share']:.1%}", top)
         console.print(table)
     elif gate == "analytics_review" and ctx["analytics"]:
         a = ctx["analytics"]
-        table = Table("column", "mean", "std", "min", "max", title=f"{a['rows_used']} of {a['rows_total']} rows")
+        table = Table(
+            "column", "mean", "std", "min", "max", title=f"{a['rows_used']} of {a['rows_total']} rows"
+        )
         for c in a["columns"]:
             if c["kind"] == "numeric":
                 table.add_row(c["name"], *(_fmt(c[k]) for k in ("mean", "std", "min", "max")))
@@ -145,14 +180,26 @@ def show_context(request: dict[str, Any], console: Console) -> None:
     elif gate == "insight_review":
         table = Table("#", "insight", "effect", "p", "significant")
         for i, ins in enumerate(ctx["insights"], start=1):
-            table.add_row(str(i), ins["statement"], _fmt(ins["effect_size"]), _fmt(ins["p_value"]),
-                          str(ins["significant"]))
+            table.add_row(
+                str(i),
+                ins["statement"],
+                _fmt(ins["effect_size"]),
+                _fmt(ins["p_value"]),
+                str(ins["significant"]),
+            )
         console.print(table)
     elif gate == "action_selection":
         table = Table("#", "id", "action", "priority", "impact", "confidence", "effort")
         for i, item in enumerate(ctx["items"], start=1):
-            table.add_row(str(i), item["id"], item["title"], _fmt(item["priority"]), _fmt(item["impact"]),
-                          _fmt(item["confidence"]), str(item["effort"]))
+            table.add_row(
+                str(i),
+                item["id"],
+                item["title"],
+                _fmt(item["priority"]),
+                _fmt(item["impact"]),
+                _fmt(item["confidence"]),
+                str(item["effort"]),
+            )
         console.print(table)
 
 
@@ -163,17 +210,22 @@ def ask(request: dict[str, Any], console: Console) -> PolicyDecision:
     params: dict[str, Any] = {}
     ctx = request["context"]
     if option == "apply":
-        picked = Prompt.ask("findings to fix with their top fix (numbers, or 'all')", default="all",
-                            console=console)
+        picked = Prompt.ask(
+            "findings to fix with their top fix (numbers, or 'all')", default="all", console=console
+        )
         findings = ctx["findings"]
         indexes = range(len(findings)) if picked == "all" else [int(x) - 1 for x in picked.split(",")]
-        params["choices"] = [{"finding_id": findings[i]["id"], "strategy": findings[i]["resolutions"][0]["strategy"]}
-                             for i in indexes]
+        params["choices"] = [
+            {"finding_id": findings[i]["id"], "strategy": findings[i]["resolutions"][0]["strategy"]}
+            for i in indexes
+        ]
     elif option == "modify":
         params["n_clusters"] = int(Prompt.ask("number of clusters", default="3", console=console))
     elif option == "refine":
         target = Prompt.ask("goal target column", console=console)
-        direction = Prompt.ask("direction", choices=["increase", "decrease"], default="increase", console=console)
+        direction = Prompt.ask(
+            "direction", choices=["increase", "decrease"], default="increase", console=console
+        )
         params["goal"] = {"target": target, "direction": direction}
     elif option == "choose":
         items = ctx["items"]

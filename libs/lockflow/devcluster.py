@@ -38,8 +38,10 @@ class DevCluster:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns it
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "lockflow.cli", *args], env={**os.environ, **self.env},
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "lockflow.cli", *args],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def start(self, *, timeout: float = 90.0) -> None:

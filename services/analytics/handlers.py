@@ -20,7 +20,9 @@ def run_analytics(command: Command, deps: StageDeps) -> Event:
     else:
         result, cached = analyse(frame=deps.artifacts.read_frame(p.dataset), params=p.params), False
         deps.cache.set(key, result.model_dump_json())
-    payload = AnalyticsCompletedPayload(attempt_id=p.attempt_id, dataset=p.dataset, result=result, cached=cached)
+    payload = AnalyticsCompletedPayload(
+        attempt_id=p.attempt_id, dataset=p.dataset, result=result, cached=cached
+    )
     return command.follow(AnalyticsCompleted, payload, producer=PRODUCER)
 
 

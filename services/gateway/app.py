@@ -1,6 +1,7 @@
 """The gateway: REST API, live run events (SSE) and decision intake. Views only translate and call."""
 
 import asyncio
+import functools
 import json
 import tempfile
 from collections.abc import AsyncIterator
@@ -29,8 +30,11 @@ from lockflow.orchestrator import service, views
 log = get_logger(__name__)
 TERMINAL = ("completed", "failed", "aborted")
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody},
-    413: {"model": ErrorBody}, 422: {"model": ErrorBody},
+    400: {"model": ErrorBody},
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+    413: {"model": ErrorBody},
+    422: {"model": ErrorBody},
 }
 
 Actor = Annotated[str, Depends(current_actor)]
@@ -67,8 +71,12 @@ def create_app(settings: GatewaySettings | None = None, *, system: System | None
         finally:
             await built.close()
 
-    app = FastAPI(title="lockflow", version="0.1.0", lifespan=lifespan,
-                  description="A data pipeline that people steer: runs, gates and decisions.")
+    app = FastAPI(
+        title="lockflow",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="A data pipeline that people steer: runs, gates and decisions.",
+    )
     app.state.settings = settings
     _install_error_handlers(app)
     _routes(app, settings)
@@ -121,16 +129,18 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         spec = SourceSpec(path=str(stored))
         goal = Goal(target=target, direction=direction)
         try:
-            run_id = await _start_run(system, spec=spec, goal=goal, name=name or file.filename or stored.name,
-                                      actor=actor)
+            run_id = await _start_run(
+                system, spec=spec, goal=goal, name=name or file.filename or stored.name, actor=actor
+            )
         except LockflowError:
             stored.unlink(missing_ok=True)
             raise
         return RunCreated(id=run_id)
 
     @app.get("/runs", tags=["runs"])
-    async def list_runs(system: SystemDep, _actor: Actor,
-                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    async def list_runs(
+        system: SystemDep, _actor: Actor, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[dict[str, Any]]:
         """Newest runs first."""
         return await anyio.to_thread.run_sync(lambda: views.list_runs(system.db, limit=limit))
 
@@ -140,8 +150,9 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         return await anyio.to_thread.run_sync(lambda: views.get_run(system.db, run_id=run_id))
 
     @app.get("/runs/{run_id}/timeline", responses=ERRORS, tags=["runs"])
-    async def get_timeline(run_id: str, system: SystemDep, _actor: Actor,
-                           after: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+    async def get_timeline(
+        run_id: str, system: SystemDep, _actor: Actor, after: Annotated[int, Query(ge=0)] = 0
+    ) -> list[dict[str, Any]]:
         """The run's events after a cursor."""
         return await anyio.to_thread.run_sync(lambda: views.timeline(system.db, run_id=run_id, after=after))
 
@@ -152,8 +163,9 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         return EventSourceResponse(_event_stream(system, run_id))
 
     @app.get("/runs/{run_id}/report", responses=ERRORS, tags=["runs"])
-    async def get_report(run_id: str, system: SystemDep, _actor: Actor,
-                         format: Literal["markdown", "json", "html"] = "json") -> Response:
+    async def get_report(
+        run_id: str, system: SystemDep, _actor: Actor, format: Literal["markdown", "json", "html"] = "json"
+    ) -> Response:
         """The final report in the asked format."""
         uris = await anyio.to_thread.run_sync(lambda: views.report_uris(system.db, run_id=run_id))
         body = system.artifacts.read_bytes(uris[format]).decode()
@@ -164,35 +176,61 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         return PlainTextResponse(body, media_type="text/markdown")
 
     @app.get("/decisions", tags=["decisions"])
-    async def list_decisions(system: SystemDep, _actor: Actor,
-                             status: Literal["open", "decided", "all"] = "open",
-                             run_id: str | None = None) -> list[dict[str, Any]]:
+    async def list_decisions(
+        system: SystemDep,
+        _actor: Actor,
+        status: Literal["open", "decided", "all"] = "open",
+        run_id: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Decision requests (open ones by default)."""
-        return await anyio.to_thread.run_sync(lambda: views.list_decision_requests(
-            system.db, status=None if status == "all" else status, run_id=run_id))
+        return await anyio.to_thread.run_sync(
+            lambda: views.list_decision_requests(
+                system.db, status=None if status == "all" else status, run_id=run_id
+            )
+        )
 
     @app.get("/decisions/{request_id}", responses=ERRORS, tags=["decisions"])
     async def get_decision(request_id: str, system: SystemDep, _actor: Actor) -> dict[str, Any]:
         """One decision request with the results it is about."""
-        return await anyio.to_thread.run_sync(lambda: views.get_decision_request(system.db, request_id=request_id))
+        return await anyio.to_thread.run_sync(
+            lambda: views.get_decision_request(system.db, request_id=request_id)
+        )
 
-    @app.post("/decisions/{request_id}", response_model=DecisionAccepted, responses=ERRORS, tags=["decisions"])
-    async def submit_decision(request_id: str, body: DecisionSubmit, system: SystemDep,
-                              actor: Actor) -> DecisionAccepted:
+    @app.post(
+        "/decisions/{request_id}", response_model=DecisionAccepted, responses=ERRORS, tags=["decisions"]
+    )
+    async def submit_decision(
+        request_id: str, body: DecisionSubmit, system: SystemDep, actor: Actor
+    ) -> DecisionAccepted:
         """Decide an open gate: accepted once (409 after), 422 for a wrong option or parameters."""
-        record = await anyio.to_thread.run_sync(lambda: service.record_decision(
-            system.db, request_id=request_id, option=body.option, params=body.params,
-            rationale=body.rationale, decided_by=actor, submitted_gate=body.gate))
+        record = await anyio.to_thread.run_sync(
+            lambda: service.record_decision(
+                system.db,
+                request_id=request_id,
+                option=body.option,
+                params=body.params,
+                rationale=body.rationale,
+                decided_by=actor,
+                submitted_gate=body.gate,
+            )
+        )
         await system.relay_outbox()
-        return DecisionAccepted(request_id=request_id, gate=record.gate, option=record.option,
-                                params=record.params, decided_by=record.decided_by,
-                                decided_at=record.decided_at.isoformat(), rationale=record.rationale)
+        return DecisionAccepted(
+            request_id=request_id,
+            gate=record.gate,
+            option=record.option,
+            params=record.params,
+            decided_by=record.decided_by,
+            decided_at=record.decided_at.isoformat(),
+            rationale=record.rationale,
+        )
 
 
 async def _start_run(system: System, *, spec: SourceSpec, goal: Goal, name: str, actor: str) -> str:
     await anyio.to_thread.run_sync(lambda: preflight(spec=spec, goal=goal))
-    run_id = await anyio.to_thread.run_sync(lambda: service.request_run(
-        system.db, name=name, source=spec, goal=goal, requested_by=actor))
+    run_id = await anyio.to_thread.run_sync(
+        lambda: service.request_run(system.db, name=name, source=spec, goal=goal, requested_by=actor)
+    )
     await system.relay_outbox()
     return run_id
 
@@ -218,11 +256,12 @@ async def _store_upload(file: UploadFile, settings: GatewaySettings) -> Path:
 async def _event_stream(system: System, run_id: str) -> AsyncIterator[dict[str, str]]:
     cursor = 0
     while True:
-        entries = await anyio.to_thread.run_sync(lambda: views.timeline(system.db, run_id=run_id, after=cursor))
+        entries = await anyio.to_thread.run_sync(
+            functools.partial(views.timeline, system.db, run_id=run_id, after=cursor)
+        )
         for entry in entries:
             cursor = entry["seq"]
             yield {"event": entry["type"], "id": str(entry["seq"]), "data": json.dumps(entry)}
         if entries and entries[-1]["type"] in ("RunCompleted", "RunFailed", "RunAborted"):
             return
         await asyncio.sleep(0.3)
-

@@ -12,8 +12,13 @@ def ingest_source(command: Command, deps: StageDeps) -> Event:
     assert isinstance(command, IngestSource)
     loaded = load_source(spec=command.payload.source)
     dataset = deps.artifacts.put_table(loaded.table, columns=loaded.columns)
-    payload = SourceIngestedPayload(attempt_id=command.payload.attempt_id, source=command.payload.source,
-                                    dataset=dataset, sample=loaded.sample, bytes_read=loaded.bytes_read)
+    payload = SourceIngestedPayload(
+        attempt_id=command.payload.attempt_id,
+        source=command.payload.source,
+        dataset=dataset,
+        sample=loaded.sample,
+        bytes_read=loaded.bytes_read,
+    )
     return command.follow(SourceIngested, payload, producer=PRODUCER)
 
 

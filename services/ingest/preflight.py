@@ -35,9 +35,12 @@ def preflight(*, spec: SourceSpec, goal: Goal) -> list[str]:
         except Exception as exc:
             raise InvalidInput(f"{spec.path} is not a readable Parquet file: {exc}") from exc
     else:
-        head = spec.model_copy(update={"format": fmt, "options": spec.options.model_copy(
-            update={"chunk_rows": HEAD_ROWS})})
+        head = spec.model_copy(
+            update={"format": fmt, "options": spec.options.model_copy(update={"chunk_rows": HEAD_ROWS})}
+        )
         columns = [c.name for c in load_source(spec=head, max_rows=HEAD_ROWS).columns]
     if goal.target is not None and goal.target not in columns:
-        raise InvalidInput(f"goal target {goal.target!r} is not a column of {spec.path}; columns: {', '.join(columns)}")
+        raise InvalidInput(
+            f"goal target {goal.target!r} is not a column of {spec.path}; columns: {', '.join(columns)}"
+        )
     return columns

@@ -89,7 +89,7 @@ def detect_format(path: Path, declared: SourceFormat | None) -> SourceFormat:
 
 
 def load_source(*, spec: SourceSpec, max_rows: int | None = None) -> LoadedSource:
-    """Read the source file in chunks (stopping after max_rows if given), apply type overrides, infer the schema."""
+    """Read the file in chunks (stopping after max_rows if given), apply type overrides, infer the schema."""
     path = Path(spec.path)
     size = _check_file(path)
     fmt = detect_format(path, spec.format)

@@ -17,7 +17,9 @@ def generate_insights(command: Command, deps: StageDeps) -> Event:
     """Find ranked insights toward the goal on the current dataset."""
     assert isinstance(command, GenerateInsights)
     p = command.payload
-    insights = find_insights(frame=deps.artifacts.read_frame(p.dataset), analytics=p.analytics, params=p.params)
+    insights = find_insights(
+        frame=deps.artifacts.read_frame(p.dataset), analytics=p.analytics, params=p.params
+    )
     payload = InsightsGeneratedPayload(attempt_id=p.attempt_id, params=p.params, insights=insights)
     return command.follow(InsightsGenerated, payload, producer=PRODUCER)
 

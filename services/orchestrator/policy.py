@@ -35,7 +35,9 @@ def default_policy() -> Policy:
         Gate.QUALITY_REVIEW: [PolicyDecision(option="apply", params={"choices": "top"}, rationale="--yes")],
         Gate.ANALYTICS_REVIEW: [PolicyDecision(option="accept", rationale="--yes")],
         Gate.INSIGHT_REVIEW: [PolicyDecision(option="accept", rationale="--yes")],
-        Gate.ACTION_SELECTION: [PolicyDecision(option="choose", params={"selected": "all"}, rationale="--yes")],
+        Gate.ACTION_SELECTION: [
+            PolicyDecision(option="choose", params={"selected": "all"}, rationale="--yes")
+        ],
     }
 
 
@@ -54,7 +56,9 @@ def load_policy(path: Path) -> Policy:
         try:
             gate = Gate(key)
         except ValueError as exc:
-            raise InvalidInput(f"{path}: unknown gate {key!r}; gates: {', '.join(g.value for g in Gate)}") from exc
+            raise InvalidInput(
+                f"{path}: unknown gate {key!r}; gates: {', '.join(g.value for g in Gate)}"
+            ) from exc
         entries = value if isinstance(value, list) else [value]
         try:
             policy[gate] = [PolicyDecision.model_validate(e) for e in entries]
@@ -72,8 +76,11 @@ def resolve(policy: Policy, *, request: dict[str, Any], visit: int) -> PolicyDec
     params = dict(chosen.params)
     context = request["context"]
     if chosen.option == "apply" and params.get("choices") == "top":
-        choices = [{"finding_id": f["id"], "strategy": f["resolutions"][0]["strategy"]}
-                   for f in context.get("findings", []) if f["resolutions"]]
+        choices = [
+            {"finding_id": f["id"], "strategy": f["resolutions"][0]["strategy"]}
+            for f in context.get("findings", [])
+            if f["resolutions"]
+        ]
         if not choices:
             return PolicyDecision(option="accept_as_is", rationale=f"{chosen.rationale} (no findings to fix)")
         params["choices"] = choices

@@ -121,12 +121,24 @@ def request_run(db: Database, *, name: str, source: SourceSpec, goal: Goal, requ
         traceparent = current_traceparent()
         state = RunState(source=source, goal=goal)
         with db.transaction() as session:
-            session.add(RunRow(id=run_id, name=name, status="running", current_step=None, open_gate=None,
-                               requested_by=requested_by, traceparent=traceparent,
-                               state=state.model_dump(mode="json")))
-            event = RunRequested(run_id=run_id, producer="gateway", correlation_id=run_id,
-                                 payload=RunRequestedPayload(name=name, source=source, goal=goal,
-                                                             requested_by=requested_by))
+            session.add(
+                RunRow(
+                    id=run_id,
+                    name=name,
+                    status="running",
+                    current_step=None,
+                    open_gate=None,
+                    requested_by=requested_by,
+                    traceparent=traceparent,
+                    state=state.model_dump(mode="json"),
+                )
+            )
+            event = RunRequested(
+                run_id=run_id,
+                producer="gateway",
+                correlation_id=run_id,
+                payload=RunRequestedPayload(name=name, source=source, goal=goal, requested_by=requested_by),
+            )
             add_to_outbox(session, event, traceparent=traceparent)
             _record_timeline(session, event)
     return run_id
@@ -170,25 +182,49 @@ def record_decision(
         if closed.rowcount != 1:  # type: ignore[attr-defined]
             raise GateClosed(f"gate {request.gate} is closed: it was already decided")
         params_json = accepted.params.model_dump(mode="json") if accepted.params else {}
-        session.add(DecisionRow(id=new_id(), request_id=request_id, run_id=run.id, gate=request.gate,
-                                option=accepted.option, params=params_json, decided_by=decided_by,
-                                rationale=rationale, decided_at=decided_at))
+        session.add(
+            DecisionRow(
+                id=new_id(),
+                request_id=request_id,
+                run_id=run.id,
+                gate=request.gate,
+                option=accepted.option,
+                params=params_json,
+                decided_by=decided_by,
+                rationale=rationale,
+                decided_at=decided_at,
+            )
+        )
         token = otel_context.attach(context_from_traceparent(run.traceparent))
         try:
             with tracer().start_as_current_span(f"decide {request.gate}") as span:
                 span.set_attribute("lockflow.run_id", run.id)
                 event = DecisionMade(
-                    run_id=run.id, producer="gateway", correlation_id=run.id,
-                    payload=DecisionMadePayload(request_id=request_id, gate=request.gate, option=accepted.option,
-                                                params=params_json, decided_by=decided_by, rationale=rationale,
-                                                decided_at=decided_at),
+                    run_id=run.id,
+                    producer="gateway",
+                    correlation_id=run.id,
+                    payload=DecisionMadePayload(
+                        request_id=request_id,
+                        gate=request.gate,
+                        option=accepted.option,
+                        params=params_json,
+                        decided_by=decided_by,
+                        rationale=rationale,
+                        decided_at=decided_at,
+                    ),
                 )
                 add_to_outbox(session, event)
                 _record_timeline(session, event)
         finally:
             otel_context.detach(token)
-    return DecisionRecord(gate=request.gate, option=accepted.option, params=params_json, decided_by=decided_by,
-                          decided_at=decided_at, rationale=rationale)
+    return DecisionRecord(
+        gate=request.gate,
+        option=accepted.option,
+        params=params_json,
+        decided_by=decided_by,
+        decided_at=decided_at,
+        rationale=rationale,
+    )
 
 
 # ---- consuming events ---------------------------------------------------------------------------
@@ -227,7 +263,12 @@ def _on_step_result(session: Session, run: RunRow, event: Event) -> None:
     step = RESULT_STEP[event.type]
     payload = event.payload
     attempt = session.get(StageAttemptRow, payload.attempt_id)  # type: ignore[attr-defined]
-    if attempt is None or attempt.run_id != run.id or attempt.status != "requested" or run.current_step != step:
+    if (
+        attempt is None
+        or attempt.run_id != run.id
+        or attempt.status != "requested"
+        or run.current_step != step
+    ):
         log.info("stale_result_ignored", run_id=run.id, event_type=event.type)
         return
     attempt.status = "succeeded"
@@ -282,22 +323,30 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
     state = RunState.model_validate(run.state)
     choices: list[ResolutionChoice] = []
     if isinstance(params, SourceReconfiguration):
-        state.source = SourceSpec(path=params.path or state.source.path,
-                                  format=params.format or state.source.format, options=params.options)
+        state.source = SourceSpec(
+            path=params.path or state.source.path,
+            format=params.format or state.source.format,
+            options=params.options,
+        )
     elif isinstance(params, QualityChoices):
         choices = params.choices
     elif isinstance(params, AnalyticsParams):
         state.analytics_params = params
     elif isinstance(params, InsightRefinement):
         current = state.effective_insight_params()
-        state.insight_params = current.model_copy(update={
-            k: v for k, v in {"goal": params.goal, "alpha": params.alpha, "top_n": params.top_n}.items()
-            if v is not None
-        })
+        state.insight_params = current.model_copy(
+            update={
+                k: v
+                for k, v in {"goal": params.goal, "alpha": params.alpha, "top_n": params.top_n}.items()
+                if v is not None
+            }
+        )
     elif isinstance(params, ActionSelection):
         by_id = {a.id: a for a in state.actions}
-        state.plan = [PlannedAction(rank=i, item=by_id[a], owner=params.owners.get(a), due=params.due.get(a))
-                      for i, a in enumerate(params.selected, start=1)]
+        state.plan = [
+            PlannedAction(rank=i, item=by_id[a], owner=params.owners.get(a), due=params.due.get(a))
+            for i, a in enumerate(params.selected, start=1)
+        ]
     run.open_gate = None
     effect = option.effect
     if isinstance(effect, AbortRun):
@@ -309,14 +358,26 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
 
 
 def _apply_effect(
-    session: Session, run: RunRow, state: RunState, effect: Effect, *, cause: Event,
+    session: Session,
+    run: RunRow,
+    state: RunState,
+    effect: Effect,
+    *,
+    cause: Event,
     choices: list[ResolutionChoice] | None = None,
 ) -> None:
     if isinstance(effect, RequestStep):
         attempt_id = new_id()
         command = _build_command(session, run, state, effect.step, attempt_id, cause, choices or [])
-        session.add(StageAttemptRow(id=attempt_id, run_id=run.id, step=effect.step.value, status="requested",
-                                    command_event_id=command.event_id))
+        session.add(
+            StageAttemptRow(
+                id=attempt_id,
+                run_id=run.id,
+                step=effect.step.value,
+                status="requested",
+                command_event_id=command.event_id,
+            )
+        )
         run.status, run.current_step, run.open_gate = "running", effect.step.value, None
         _emit(session, command)
     elif isinstance(effect, OpenGate):
@@ -338,16 +399,35 @@ def _open_gate(session: Session, run: RunRow, state: RunState, gate: Gate, cause
     options = option_specs(gate)
     context = gate_context(gate, state)
     title = GATES[gate].title
-    session.add(DecisionRequestRow(id=request_id, run_id=run.id, gate=gate.value, status="open", title=title,
-                                   options=options, context=context))
+    session.add(
+        DecisionRequestRow(
+            id=request_id,
+            run_id=run.id,
+            gate=gate.value,
+            status="open",
+            title=title,
+            options=options,
+            context=context,
+        )
+    )
     run.status, run.open_gate = "waiting", gate.value
-    payload = DecisionRequestedPayload(request_id=request_id, gate=gate.value, title=title,
-                                       options=[GateOptionSpec(**o) for o in options], context=context)
+    payload = DecisionRequestedPayload(
+        request_id=request_id,
+        gate=gate.value,
+        title=title,
+        options=[GateOptionSpec(**o) for o in options],
+        context=context,
+    )
     _emit(session, cause.follow(DecisionRequested, payload, producer=PRODUCER))
 
 
 def _build_command(
-    session: Session, run: RunRow, state: RunState, step: Step, attempt_id: str, cause: Event,
+    session: Session,
+    run: RunRow,
+    state: RunState,
+    step: Step,
+    attempt_id: str,
+    cause: Event,
     choices: list[ResolutionChoice],
 ) -> Command:
     def need(value: Any, what: str) -> Any:
@@ -356,36 +436,79 @@ def _build_command(
         return value
 
     if step is Step.INGEST:
-        return cause.follow(IngestSource, IngestSourcePayload(attempt_id=attempt_id, source=state.source),
-                            producer=PRODUCER)
+        return cause.follow(
+            IngestSource, IngestSourcePayload(attempt_id=attempt_id, source=state.source), producer=PRODUCER
+        )
     if step is Step.ASSESS_QUALITY:
-        return cause.follow(AssessQuality, AssessQualityPayload(
-            attempt_id=attempt_id, dataset=need(state.dataset_ingested, "dataset")), producer=PRODUCER)
+        return cause.follow(
+            AssessQuality,
+            AssessQualityPayload(attempt_id=attempt_id, dataset=need(state.dataset_ingested, "dataset")),
+            producer=PRODUCER,
+        )
     if step is Step.APPLY_RESOLUTIONS:
-        return cause.follow(ApplyResolutions, ApplyResolutionsPayload(
-            attempt_id=attempt_id, dataset=need(state.dataset_current, "dataset"), findings=state.findings,
-            choices=choices), producer=PRODUCER)
+        return cause.follow(
+            ApplyResolutions,
+            ApplyResolutionsPayload(
+                attempt_id=attempt_id,
+                dataset=need(state.dataset_current, "dataset"),
+                findings=state.findings,
+                choices=choices,
+            ),
+            producer=PRODUCER,
+        )
     if step is Step.ANALYSE:
-        return cause.follow(RunAnalytics, RunAnalyticsPayload(
-            attempt_id=attempt_id, dataset=need(state.dataset_current, "dataset"),
-            params=state.analytics_params), producer=PRODUCER)
+        return cause.follow(
+            RunAnalytics,
+            RunAnalyticsPayload(
+                attempt_id=attempt_id,
+                dataset=need(state.dataset_current, "dataset"),
+                params=state.analytics_params,
+            ),
+            producer=PRODUCER,
+        )
     if step is Step.GENERATE_INSIGHTS:
-        return cause.follow(GenerateInsights, GenerateInsightsPayload(
-            attempt_id=attempt_id, dataset=need(state.dataset_current, "dataset"),
-            analytics=need(state.analytics, "analytics"), params=state.effective_insight_params()),
-            producer=PRODUCER)
+        return cause.follow(
+            GenerateInsights,
+            GenerateInsightsPayload(
+                attempt_id=attempt_id,
+                dataset=need(state.dataset_current, "dataset"),
+                analytics=need(state.analytics, "analytics"),
+                params=state.effective_insight_params(),
+            ),
+            producer=PRODUCER,
+        )
     if step is Step.RECOMMEND:
-        return cause.follow(RecommendActions, RecommendActionsPayload(
-            attempt_id=attempt_id, goal=state.effective_insight_params().goal,
-            unresolved_findings=state.unresolved_findings(), insights=state.insights), producer=PRODUCER)
-    return cause.follow(CompileReport, CompileReportPayload(
-        attempt_id=attempt_id, name=run.name, source=state.source, goal=state.effective_insight_params().goal,
-        dataset_ingested=need(state.dataset_ingested, "dataset"),
-        dataset_final=need(state.dataset_current, "dataset"), findings=state.findings, applied=state.applied,
-        score_before=state.score_before or 0.0,
-        score_after=state.score_after if state.score_after is not None else state.score_before or 0.0,
-        analytics=need(state.analytics, "analytics"), insights=state.insights, plan=state.plan,
-        decisions=decisions_of(session, run.id), requested_by=run.requested_by), producer=PRODUCER)
+        return cause.follow(
+            RecommendActions,
+            RecommendActionsPayload(
+                attempt_id=attempt_id,
+                goal=state.effective_insight_params().goal,
+                unresolved_findings=state.unresolved_findings(),
+                insights=state.insights,
+            ),
+            producer=PRODUCER,
+        )
+    return cause.follow(
+        CompileReport,
+        CompileReportPayload(
+            attempt_id=attempt_id,
+            name=run.name,
+            source=state.source,
+            goal=state.effective_insight_params().goal,
+            dataset_ingested=need(state.dataset_ingested, "dataset"),
+            dataset_final=need(state.dataset_current, "dataset"),
+            findings=state.findings,
+            applied=state.applied,
+            score_before=state.score_before or 0.0,
+            score_after=state.score_after if state.score_after is not None else state.score_before or 0.0,
+            analytics=need(state.analytics, "analytics"),
+            insights=state.insights,
+            plan=state.plan,
+            decisions=decisions_of(session, run.id),
+            requested_by=run.requested_by,
+        ),
+        producer=PRODUCER,
+    )
 
 
 def decisions_of(session: Session, run_id: str) -> list[DecisionRecord]:
@@ -393,8 +516,17 @@ def decisions_of(session: Session, run_id: str) -> list[DecisionRecord]:
     rows = session.scalars(
         select(DecisionRow).where(DecisionRow.run_id == run_id).order_by(DecisionRow.decided_at)
     ).all()
-    return [DecisionRecord(gate=r.gate, option=r.option, params=r.params, decided_by=r.decided_by,
-                           decided_at=_aware(r.decided_at), rationale=r.rationale) for r in rows]
+    return [
+        DecisionRecord(
+            gate=r.gate,
+            option=r.option,
+            params=r.params,
+            decided_by=r.decided_by,
+            decided_at=_aware(r.decided_at),
+            rationale=r.rationale,
+        )
+        for r in rows
+    ]
 
 
 def _aware(value: datetime) -> datetime:
@@ -410,8 +542,15 @@ def _emit(session: Session, event: Event) -> None:
 
 
 def _record_timeline(session: Session, event: Event) -> None:
-    session.add(RunEventRow(run_id=event.run_id, event_id=event.event_id, type=event.type,
-                            occurred_at=event.occurred_at, summary=summarize(event)))
+    session.add(
+        RunEventRow(
+            run_id=event.run_id,
+            event_id=event.event_id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            summary=summarize(event),
+        )
+    )
 
 
 def _run(session: Session, run_id: str) -> RunRow:

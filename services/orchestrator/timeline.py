@@ -37,7 +37,9 @@ def summarize(event: Event) -> dict[str, Any]:
     elif isinstance(event, DecisionRequested):
         summary.update(gate=event.payload.gate, request_id=event.payload.request_id)
     elif isinstance(event, DecisionMade):
-        summary.update(gate=event.payload.gate, option=event.payload.option, decided_by=event.payload.decided_by)
+        summary.update(
+            gate=event.payload.gate, option=event.payload.option, decided_by=event.payload.decided_by
+        )
     elif isinstance(event, StageFailed):
         summary.update(stage=event.payload.stage, error=event.payload.error)
     elif isinstance(event.payload, RunEndedPayload):

@@ -38,7 +38,9 @@ def get_run(db: Database, *, run_id: str) -> dict[str, Any]:
         if run is None:
             raise NotFound(f"no run {run_id}")
         attempts = session.scalars(
-            select(StageAttemptRow).where(StageAttemptRow.run_id == run_id).order_by(StageAttemptRow.requested_at)
+            select(StageAttemptRow)
+            .where(StageAttemptRow.run_id == run_id)
+            .order_by(StageAttemptRow.requested_at)
         ).all()
         decisions = session.scalars(
             select(DecisionRow).where(DecisionRow.run_id == run_id).order_by(DecisionRow.decided_at)
@@ -47,14 +49,26 @@ def get_run(db: Database, *, run_id: str) -> dict[str, Any]:
             **run_summary(run),
             "results": RunState.model_validate(run.state).model_dump(mode="json"),
             "attempts": [
-                {"id": a.id, "step": a.step, "status": a.status, "error": a.error,
-                 "requested_at": a.requested_at.isoformat(),
-                 "finished_at": a.finished_at.isoformat() if a.finished_at else None}
+                {
+                    "id": a.id,
+                    "step": a.step,
+                    "status": a.status,
+                    "error": a.error,
+                    "requested_at": a.requested_at.isoformat(),
+                    "finished_at": a.finished_at.isoformat() if a.finished_at else None,
+                }
                 for a in attempts
             ],
             "decisions": [
-                {"request_id": d.request_id, "gate": d.gate, "option": d.option, "params": d.params,
-                 "decided_by": d.decided_by, "rationale": d.rationale, "decided_at": d.decided_at.isoformat()}
+                {
+                    "request_id": d.request_id,
+                    "gate": d.gate,
+                    "option": d.option,
+                    "params": d.params,
+                    "decided_by": d.decided_by,
+                    "rationale": d.rationale,
+                    "decided_at": d.decided_at.isoformat(),
+                }
                 for d in decisions
             ],
         }
@@ -103,10 +117,20 @@ def timeline(db: Database, *, run_id: str, after: int = 0) -> list[dict[str, Any
         if session.get(RunRow, run_id) is None:
             raise NotFound(f"no run {run_id}")
         rows = session.scalars(
-            select(RunEventRow).where(RunEventRow.run_id == run_id, RunEventRow.id > after).order_by(RunEventRow.id)
+            select(RunEventRow)
+            .where(RunEventRow.run_id == run_id, RunEventRow.id > after)
+            .order_by(RunEventRow.id)
         ).all()
-        return [{"seq": r.id, "event_id": r.event_id, "type": r.type, "occurred_at": r.occurred_at.isoformat(),
-                 **r.summary} for r in rows]
+        return [
+            {
+                "seq": r.id,
+                "event_id": r.event_id,
+                "type": r.type,
+                "occurred_at": r.occurred_at.isoformat(),
+                **r.summary,
+            }
+            for r in rows
+        ]
 
 
 def report_uris(db: Database, *, run_id: str) -> dict[str, str]:

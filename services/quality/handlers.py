@@ -25,8 +25,12 @@ def assess_quality(command: Command, deps: StageDeps) -> Event:
     assert isinstance(command, AssessQuality)
     frame = deps.artifacts.read_frame(command.payload.dataset)
     assessment = assess(frame=frame)
-    payload = QualityAssessedPayload(attempt_id=command.payload.attempt_id, dataset=command.payload.dataset,
-                                     findings=assessment.findings, score=assessment.score)
+    payload = QualityAssessedPayload(
+        attempt_id=command.payload.attempt_id,
+        dataset=command.payload.dataset,
+        findings=assessment.findings,
+        score=assessment.score,
+    )
     return command.follow(QualityAssessed, payload, producer=PRODUCER)
 
 
@@ -40,10 +44,19 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
     table = pa.Table.from_pandas(applied.frame, preserve_index=False)
     dataset = deps.artifacts.put_table(table, columns=infer_schema(table))
     after = assess(frame=applied.frame.reset_index(drop=True))
-    payload = ResolutionsAppliedPayload(attempt_id=p.attempt_id, dataset_before=p.dataset, dataset=dataset,
-                                        applied=applied.applied, findings_after=after.findings,
-                                        score_before=before.score, score_after=after.score)
+    payload = ResolutionsAppliedPayload(
+        attempt_id=p.attempt_id,
+        dataset_before=p.dataset,
+        dataset=dataset,
+        applied=applied.applied,
+        findings_after=after.findings,
+        score_before=before.score,
+        score_after=after.score,
+    )
     return command.follow(ResolutionsApplied, payload, producer=PRODUCER)
 
 
-HANDLERS: dict[str, StageHandler] = {"AssessQuality": assess_quality, "ApplyResolutions": apply_chosen_resolutions}
+HANDLERS: dict[str, StageHandler] = {
+    "AssessQuality": assess_quality,
+    "ApplyResolutions": apply_chosen_resolutions,
+}

@@ -12,7 +12,7 @@ from lockflow.devcluster import DevCluster
 
 
 def planted_sales(rows: int = 3_000, seed: int = 11) -> pd.DataFrame:
-    """Sales where revenue is driven by spend and discount, West sells 30% less; missing values and duplicates."""
+    """Sales: revenue driven by spend and discount, West 30% lower; missing values and duplicates planted."""
     rng = np.random.default_rng(seed)
     region = rng.choice(["North", "South", "East", "West"], size=rows)
     spend = rng.uniform(100, 2000, size=rows).round(2)
@@ -20,8 +20,15 @@ def planted_sales(rows: int = 3_000, seed: int = 11) -> pd.DataFrame:
     revenue = 1500 + 2.0 * spend - 3000 * discount + rng.normal(0, 150, size=rows)
     revenue = np.where(region == "West", revenue * 0.7, revenue).round(2)
     satisfaction = rng.integers(1, 6, size=rows).astype(float)
-    frame = pd.DataFrame({"region": region, "spend": spend, "discount": discount,
-                          "satisfaction": satisfaction, "revenue": revenue})
+    frame = pd.DataFrame(
+        {
+            "region": region,
+            "spend": spend,
+            "discount": discount,
+            "satisfaction": satisfaction,
+            "revenue": revenue,
+        }
+    )
     frame.loc[rng.choice(rows, size=150, replace=False), "satisfaction"] = np.nan
     return pd.concat([frame, frame.sample(n=12, random_state=seed)], ignore_index=True)
 
@@ -33,8 +40,9 @@ def sales() -> pd.DataFrame:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, kafka_bootstrap: str, fresh_postgres: str, redis_url: str,
-            topic_prefix: str) -> Iterator[DevCluster]:
+def cluster(
+    tmp_path: Path, kafka_bootstrap: str, fresh_postgres: str, redis_url: str, topic_prefix: str
+) -> Iterator[DevCluster]:
     """Gateway + orchestrator + six stage workers, each a process, on fresh topics and a fresh database."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()

@@ -39,10 +39,18 @@ def wait_for_request(client: httpx.Client, run_id: str, gate: str) -> dict[str, 
     raise AssertionError(f"no open {gate} request within {TIMEOUT}s")
 
 
-def decide(client: httpx.Client, request: dict[str, Any], option: str, params: dict | None = None,
-           rationale: str = "") -> httpx.Response:
-    return client.post(f"/decisions/{request['id']}", json={"option": option, "params": params or {},
-                                                            "rationale": rationale}, headers=ANA)
+def decide(
+    client: httpx.Client,
+    request: dict[str, Any],
+    option: str,
+    params: dict | None = None,
+    rationale: str = "",
+) -> httpx.Response:
+    return client.post(
+        f"/decisions/{request['id']}",
+        json={"option": option, "params": params or {}, "rationale": rationale},
+        headers=ANA,
+    )
 
 
 def wait_for_status(client: httpx.Client, run_id: str, status: str) -> dict[str, Any]:
@@ -58,8 +66,13 @@ def wait_for_status(client: httpx.Client, run_id: str, status: str) -> dict[str,
 
 async def read_all(bootstrap: str, topics: list[str]) -> list[Any]:
     """Every record on the topics, from the beginning."""
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     records: list[Any] = []
     try:
@@ -73,8 +86,9 @@ async def read_all(bootstrap: str, topics: list[str]) -> list[Any]:
         await consumer.stop()
 
 
-def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(cluster: DevCluster, tmp_path: Path, sales: pd.DataFrame,
-                                                               kafka_bootstrap: str, topic_prefix: str) -> None:
+def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(
+    cluster: DevCluster, tmp_path: Path, sales: pd.DataFrame, kafka_bootstrap: str, topic_prefix: str
+) -> None:
     frame = sales
     source = tmp_path / "data" / "sales.csv"
     frame.to_csv(source, index=False)
@@ -100,8 +114,10 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(cluster: DevClust
     assert decide(client, gate2, "bogus").status_code == 422
     bad = decide(client, gate2, "apply", {"choices": [{"finding_id": "duplicate_rows", "strategy": "magic"}]})
     assert bad.status_code == 422 and "does not apply" in bad.json()["detail"]
-    choices = [{"finding_id": "missing_values:satisfaction", "strategy": "impute_median"},
-               {"finding_id": "duplicate_rows", "strategy": "drop_duplicates_keep_first"}]
+    choices = [
+        {"finding_id": "missing_values:satisfaction", "strategy": "impute_median"},
+        {"finding_id": "duplicate_rows", "strategy": "drop_duplicates_keep_first"},
+    ]
     assert decide(client, gate2, "apply", {"choices": choices}).status_code == 200
 
     # Gate 3, first visit: modify the parameters (loop back to analytics).
@@ -126,7 +142,9 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(cluster: DevClust
     gate5 = wait_for_request(client, run_id, "action_selection")
     items = [item["id"] for item in gate5["context"]["items"]]
     chosen = list(reversed(items[:2]))
-    answer = decide(client, gate5, "choose", {"selected": chosen, "owners": {chosen[0]: "sam"}}, "do these first")
+    answer = decide(
+        client, gate5, "choose", {"selected": chosen, "owners": {chosen[0]: "sam"}}, "do these first"
+    )
     assert answer.status_code == 200
 
     wait_for_status(client, run_id, "completed")
@@ -135,8 +153,12 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(cluster: DevClust
     assert "# Report" in client.get(f"/runs/{run_id}/report", params={"format": "markdown"}).text
 
     # Bad input while the system runs: clear 4xx, and the services keep serving.
-    assert client.post("/runs", json={"path": str(tmp_path / "data" / "nope.csv"),
-                                      "goal": {"target": "revenue"}}).status_code == 422
+    assert (
+        client.post(
+            "/runs", json={"path": str(tmp_path / "data" / "nope.csv"), "goal": {"target": "revenue"}}
+        ).status_code
+        == 422
+    )
     assert client.get("/runs/does-not-exist").status_code == 404
     assert decide(client, gate5, "choose", {"selected": chosen}).status_code == 409
     assert client.get("/healthz").status_code == 200
@@ -165,9 +187,14 @@ def _check_report_against_pandas(report: dict[str, Any], frame: pd.DataFrame, ch
     assert [p["id"] for p in report["plan"]] == chosen
     assert report["plan"][0]["owner"] == "sam"
     gates = [(d["gate"], d["option"], d["decided_by"]) for d in report["decisions"]]
-    assert gates == [("source_review", "approve", "ana"), ("quality_review", "apply", "ana"),
-                     ("analytics_review", "modify", "ana"), ("analytics_review", "accept", "ana"),
-                     ("insight_review", "accept", "ana"), ("action_selection", "choose", "ana")]
+    assert gates == [
+        ("source_review", "approve", "ana"),
+        ("quality_review", "apply", "ana"),
+        ("analytics_review", "modify", "ana"),
+        ("analytics_review", "accept", "ana"),
+        ("insight_review", "accept", "ana"),
+        ("action_selection", "choose", "ana"),
+    ]
 
 
 def _check_every_event_against_schemas(bootstrap: str, prefix: str, run_id: str) -> None:
@@ -183,9 +210,20 @@ def _check_every_event_against_schemas(bootstrap: str, prefix: str, run_id: str)
         headers = dict(record.headers)
         trace_ids.add(headers["traceparent"].decode().split("-")[1])
         types.append(event["type"])
-    assert {"RunRequested", "IngestSource", "SourceIngested", "DecisionRequested", "DecisionMade",
-            "ApplyResolutions", "ResolutionsApplied", "RunAnalytics", "AnalyticsCompleted", "CompileReport",
-            "ReportCompiled", "RunCompleted"} <= set(types)
+    assert {
+        "RunRequested",
+        "IngestSource",
+        "SourceIngested",
+        "DecisionRequested",
+        "DecisionMade",
+        "ApplyResolutions",
+        "ResolutionsApplied",
+        "RunAnalytics",
+        "AnalyticsCompleted",
+        "CompileReport",
+        "ReportCompiled",
+        "RunCompleted",
+    } <= set(types)
     assert types.count("RunAnalytics") == 2, "the modify loop-back runs analytics twice"
     assert len(trace_ids) == 1, f"one run must be one trace, saw {len(trace_ids)}"
     dead = asyncio.run(read_all(bootstrap, [f"{t}.dlq" for t in topics]))

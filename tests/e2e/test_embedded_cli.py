@@ -27,8 +27,13 @@ action_selection: {option: choose, params: {selected: {top: 2}}}
 
 
 def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lockflow.cli", "run", *args, "--home", str(home)],
-                          capture_output=True, text=True, timeout=300, env={"COLUMNS": "200", "PATH": "/usr/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "lockflow.cli", "run", *args, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin"},
+    )
 
 
 def test_policy_file_drives_a_run_to_its_report(tmp_path: Path, sales: pd.DataFrame) -> None:
@@ -36,7 +41,9 @@ def test_policy_file_drives_a_run_to_its_report(tmp_path: Path, sales: pd.DataFr
     sales.to_csv(source, index=False)
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
-    done = run_cli(str(source), "--goal", "revenue:increase", "--decisions", str(policy), home=tmp_path / "home")
+    done = run_cli(
+        str(source), "--goal", "revenue:increase", "--decisions", str(policy), home=tmp_path / "home"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "completed" in done.stdout
     json_line = next(line for line in done.stdout.splitlines() if line.strip().startswith("json"))
@@ -46,17 +53,28 @@ def test_policy_file_drives_a_run_to_its_report(tmp_path: Path, sales: pd.DataFr
     stats = {c["name"]: c for c in report["analytics"]["columns"]}
     assert stats["revenue"]["mean"] == pytest.approx(final["revenue"].mean(), rel=1e-9)
     assert report["analytics"]["clustering"]["k"] == 3
-    assert [d["option"] for d in report["decisions"]] == ["approve", "apply", "modify", "accept", "accept", "choose"]
+    assert [d["option"] for d in report["decisions"]] == [
+        "approve",
+        "apply",
+        "modify",
+        "accept",
+        "accept",
+        "choose",
+    ]
     assert len(report["plan"]) == 2
 
 
-@pytest.mark.parametrize(("content", "name", "message"), [
-    (b"", "empty.csv", "is empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "image.csv", "binary content"),
-    (b"a,b,c\n1,2,3\n4,5,6,7,8\n", "ragged.csv", "has 5 fields, expected 3"),
-])
-def test_bad_files_get_a_message_naming_the_problem(tmp_path: Path, content: bytes, name: str,
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (b"", "empty.csv", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "image.csv", "binary content"),
+        (b"a,b,c\n1,2,3\n4,5,6,7,8\n", "ragged.csv", "has 5 fields, expected 3"),
+    ],
+)
+def test_bad_files_get_a_message_naming_the_problem(
+    tmp_path: Path, content: bytes, name: str, message: str
+) -> None:
     source = tmp_path / name
     source.write_bytes(content)
     done = run_cli(str(source), "--yes", home=tmp_path / "home")

@@ -24,8 +24,16 @@ def test_migrations_create_the_schema_and_are_idempotent(fresh_postgres: str) ->
     db = Database(fresh_postgres)
     migrate(db.engine)
     tables = set(inspect(db.engine).get_table_names())
-    assert {"runs", "stage_attempts", "decision_requests", "decisions", "outbox", "processed_events",
-            "run_events", "alembic_version"} <= tables
+    assert {
+        "runs",
+        "stage_attempts",
+        "decision_requests",
+        "decisions",
+        "outbox",
+        "processed_events",
+        "run_events",
+        "alembic_version",
+    } <= tables
     db.dispose()
 
 
@@ -52,8 +60,9 @@ async def _run_to_first_gate(tmp_path: Path, database_url: str, redis_url: str) 
     settings = CommonSettings(database_url=database_url, home=tmp_path, environment="test")
     system = build_system(settings, bus=InMemoryBus(), cache=RedisCache(redis_url))
     await system.start_everything()
-    run_id = service.request_run(system.db, name="t", source=SourceSpec(path=str(data)), goal=Goal(target="y"),
-                                 requested_by="ana")
+    run_id = service.request_run(
+        system.db, name="t", source=SourceSpec(path=str(data)), goal=Goal(target="y"), requested_by="ana"
+    )
     await system.relay_outbox()
     for _ in range(400):
         open_requests = views.list_decision_requests(system.db, run_id=run_id)
@@ -63,9 +72,10 @@ async def _run_to_first_gate(tmp_path: Path, database_url: str, redis_url: str) 
     raise AssertionError("gate 1 never opened")
 
 
-async def test_a_decision_is_accepted_exactly_once_under_concurrency(tmp_path: Path, fresh_postgres: str,
-                                                                     redis_url: str) -> None:
-    system, run_id, request_id = await _run_to_first_gate(tmp_path, fresh_postgres, redis_url)
+async def test_a_decision_is_accepted_exactly_once_under_concurrency(
+    tmp_path: Path, fresh_postgres: str, redis_url: str
+) -> None:
+    system, _run_id, request_id = await _run_to_first_gate(tmp_path, fresh_postgres, redis_url)
     try:
         outcomes: list[str] = []
         barrier = threading.Barrier(8)
@@ -73,8 +83,14 @@ async def test_a_decision_is_accepted_exactly_once_under_concurrency(tmp_path: P
         def submit(i: int) -> None:
             barrier.wait()
             try:
-                service.record_decision(system.db, request_id=request_id, option="approve", params={},  # type: ignore[attr-defined]
-                                        rationale=f"t{i}", decided_by=f"user{i}")
+                service.record_decision(
+                    system.db,
+                    request_id=request_id,
+                    option="approve",
+                    params={},  # type: ignore[attr-defined]
+                    rationale=f"t{i}",
+                    decided_by=f"user{i}",
+                )
                 outcomes.append("accepted")
             except Conflict:
                 outcomes.append("conflict")
@@ -87,25 +103,31 @@ async def test_a_decision_is_accepted_exactly_once_under_concurrency(tmp_path: P
         assert sorted(outcomes) == ["accepted"] + ["conflict"] * 7
         with system.db.transaction() as session:  # type: ignore[attr-defined]
             assert session.scalar(select(func.count()).select_from(DecisionRow)) == 1
-            made = session.scalars(select(OutboxRow).where(OutboxRow.event_json.contains('"DecisionMade"'))).all()
+            made = session.scalars(
+                select(OutboxRow).where(OutboxRow.event_json.contains('"DecisionMade"'))
+            ).all()
             assert len(made) == 1
     finally:
         await system.close()  # type: ignore[attr-defined]
 
 
-async def test_the_outbox_publishes_each_event_once_and_marks_it(tmp_path: Path, fresh_postgres: str,
-                                                                redis_url: str) -> None:
+async def test_the_outbox_publishes_each_event_once_and_marks_it(
+    tmp_path: Path, fresh_postgres: str, redis_url: str
+) -> None:
     system, run_id, _ = await _run_to_first_gate(tmp_path, fresh_postgres, redis_url)
     try:
         await system.relay_outbox()  # type: ignore[attr-defined]
         with system.db.transaction() as session:  # type: ignore[attr-defined]
-            pending = session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.published_at.is_(None)))
+            pending = session.scalar(
+                select(func.count()).select_from(OutboxRow).where(OutboxRow.published_at.is_(None))
+            )
             total = session.scalar(select(func.count()).select_from(OutboxRow))
             run = session.get(RunRow, run_id)
             assert run is not None and run.status == "waiting" and run.open_gate == "source_review"
         assert pending == 0
         published = system.bus.records(f"{system.bus.prefix}.events") + system.bus.records(  # type: ignore[attr-defined]
-            f"{system.bus.prefix}.commands.ingest")  # type: ignore[attr-defined]
+            f"{system.bus.prefix}.commands.ingest"
+        )  # type: ignore[attr-defined]
         ids = [r.value for r in published]
         orchestrated = [v for v in ids if b'"producer":"orchestrator"' in v or b'"producer":"gateway"' in v]
         assert len(orchestrated) == total

@@ -36,7 +36,9 @@ def test_same_dataset_and_parameters_are_served_from_cache(tmp_path, redis_url: 
     deps = StageDeps(artifacts=store, cache=RedisCache(redis_url))
 
     def command(params: AnalyticsParams) -> RunAnalytics:
-        return RunAnalytics(run_id="r", payload=RunAnalyticsPayload(attempt_id="a", dataset=ref, params=params))
+        return RunAnalytics(
+            run_id="r", payload=RunAnalyticsPayload(attempt_id="a", dataset=ref, params=params)
+        )
 
     first = run_analytics(command(AnalyticsParams(n_clusters=2)), deps)
     second = run_analytics(command(AnalyticsParams(n_clusters=2)), deps)

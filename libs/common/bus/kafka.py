@@ -75,9 +75,15 @@ class KafkaBus(Bus):
         """Join the group and consume valid events from the committed offsets (earliest for a new group)."""
 
         async def deliver(record: ConsumerRecord) -> None:
-            await self._dispatch(topic=record.topic, partition=record.partition, offset=record.offset,
-                                 key=record.key, value=record.value, headers=list(record.headers or []),
-                                 handler=handler)
+            await self._dispatch(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                headers=list(record.headers or []),
+                handler=handler,
+            )
 
         return await self._start(topics, group, deliver)
 
@@ -85,8 +91,16 @@ class KafkaBus(Bus):
         """Join the group and consume records as bytes."""
 
         async def deliver(record: ConsumerRecord) -> None:
-            await handler(RawRecord(record.topic, record.partition, record.offset, record.key, record.value,
-                                    list(record.headers or [])))
+            await handler(
+                RawRecord(
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.key,
+                    record.value,
+                    list(record.headers or []),
+                )
+            )
 
         return await self._start(topics, group, deliver)
 
@@ -110,7 +124,9 @@ class KafkaBus(Bus):
         self._subscriptions.append(subscription)
         return subscription
 
-    async def _consume(self, subscription: Subscription, consumer: AIOKafkaConsumer, deliver: "Deliver") -> None:
+    async def _consume(
+        self, subscription: Subscription, consumer: AIOKafkaConsumer, deliver: "Deliver"
+    ) -> None:
         try:
             while not subscription.stopped.is_set():
                 batches = await consumer.getmany(timeout_ms=500)

@@ -51,8 +51,15 @@ class InMemoryBus(Bus):
         """Consume valid events from the group's committed offsets onwards."""
 
         async def deliver(topic: str, record: Record) -> None:
-            await self._dispatch(topic=topic, partition=0, offset=record.offset, key=record.key,
-                                 value=record.value, headers=record.headers, handler=handler)
+            await self._dispatch(
+                topic=topic,
+                partition=0,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                headers=record.headers,
+                handler=handler,
+            )
 
         return self._start(topics, group, deliver)
 

@@ -129,10 +129,17 @@ class Bus(abc.ABC):
         """Consume records as bytes without validation (e.g. a DLQ); committed after the handler."""
 
     async def _dispatch(
-        self, *, topic: str, partition: int, offset: int, key: bytes | None, value: bytes, headers: Headers,
+        self,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        headers: Headers,
         handler: Handler,
     ) -> None:
-        """Validate, trace and handle one record; dead-letter it if invalid or if the handler keeps failing."""
+        """Validate, trace and handle one record; dead-letter it if invalid or the handler keeps failing."""
         try:
             event = parse_event(value)
         except InvalidEvent as exc:
@@ -162,18 +169,34 @@ class Bus(abc.ABC):
                     raise
                 except Exception as exc:
                     span.record_exception(exc)
-                    log.warning("handler_failed", run_id=event.run_id, event_type=event.type,
-                                attempt=attempt, error=repr(exc))
+                    log.warning(
+                        "handler_failed",
+                        run_id=event.run_id,
+                        event_type=event.type,
+                        attempt=attempt,
+                        error=repr(exc),
+                    )
                     if attempt == attempts:
                         await self._dead_letter(
-                            delivered.topic, delivered.partition, delivered.offset, key, value,
-                            delivered.headers, f"handler failed after {attempts} attempts: {exc!r}",
+                            delivered.topic,
+                            delivered.partition,
+                            delivered.offset,
+                            key,
+                            value,
+                            delivered.headers,
+                            f"handler failed after {attempts} attempts: {exc!r}",
                         )
                         return
             await asyncio.sleep(self.error_policy.backoff_seconds * attempt)
 
     async def _dead_letter(
-        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes, headers: Headers,
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        headers: Headers,
         reason: str,
     ) -> None:
         dlq_headers = [

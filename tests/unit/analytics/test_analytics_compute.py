@@ -6,10 +6,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+
 from lockflow.analytics.compute import analyse
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import AnalyticsParams, AnalyticsResult, ColumnStats
-from scipy import stats
 
 
 def _mixed_frame(rows: int = 400, seed: int = 1) -> pd.DataFrame:

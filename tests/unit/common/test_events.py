@@ -16,8 +16,13 @@ from lockflow.common.models import DatasetRef, Goal, SourceSpec
 
 
 def _requested() -> RunRequested:
-    return RunRequested(run_id="run-1", correlation_id="run-1", payload=RunRequestedPayload(
-        name="n", source=SourceSpec(path="a.csv"), goal=Goal(target="y"), requested_by="u"))
+    return RunRequested(
+        run_id="run-1",
+        correlation_id="run-1",
+        payload=RunRequestedPayload(
+            name="n", source=SourceSpec(path="a.csv"), goal=Goal(target="y"), requested_by="u"
+        ),
+    )
 
 
 def test_round_trip_keeps_every_field() -> None:
@@ -44,7 +49,9 @@ def test_not_json_is_refused() -> None:
 def test_follow_sets_causation_and_correlation() -> None:
     cause = _requested()
     ref = DatasetRef(uri="file:///x.parquet", fingerprint="f" * 64, rows=1, columns=[])
-    command = cause.follow(AssessQuality, AssessQualityPayload(attempt_id="a", dataset=ref), producer="orchestrator")
+    command = cause.follow(
+        AssessQuality, AssessQualityPayload(attempt_id="a", dataset=ref), producer="orchestrator"
+    )
     assert command.run_id == cause.run_id
     assert command.causation_id == cause.event_id
     assert command.correlation_id == "run-1"

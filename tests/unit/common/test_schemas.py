@@ -23,8 +23,12 @@ def test_committed_schemas_match_the_models() -> None:
 
 
 def test_a_produced_event_validates_against_its_exported_schema() -> None:
-    event = RunRequested(run_id="r-1", payload=RunRequestedPayload(
-        name="n", source=SourceSpec(path="/data/a.csv"), goal=Goal(target="revenue"), requested_by="ana"))
+    event = RunRequested(
+        run_id="r-1",
+        payload=RunRequestedPayload(
+            name="n", source=SourceSpec(path="/data/a.csv"), goal=Goal(target="revenue"), requested_by="ana"
+        ),
+    )
     schema = json.loads((SCHEMAS / "events" / "RunRequested.v1.json").read_text())
     jsonschema.validate(json.loads(serialize_event(event)), schema)
 

@@ -5,11 +5,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+
 from lockflow.analytics.compute import analyse
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import AnalyticsParams, AnalyticsResult, Goal, Insight, InsightParams
 from lockflow.insights.find import find_insights, holm
-from scipy import stats
 
 NOISE = [f"noise{i}" for i in range(8)]
 

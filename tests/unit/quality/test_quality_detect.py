@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 from conftest import Planted
+
 from lockflow.quality.detect import assess, quality_score
 
 CLEAN = ("row_id", "clean_num", "clean_int", "clean_text")

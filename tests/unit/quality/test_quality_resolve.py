@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import Planted
+
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import Finding, ResolutionChoice
 from lockflow.quality.detect import assess
