@@ -23,7 +23,11 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(tmp_path: Path, data_dir: Path) -> Iterator[TestClient]:
+    # Explicit embedded adapters: `make test` exports the real services' endpoints to the environment.
     settings = GatewaySettings(
+        mode="embedded",
+        database_url=f"sqlite:///{tmp_path / 'lockflow.db'}",
+        redis_url=None,
         home=tmp_path / "home",
         allowed_dirs=[data_dir],
         start_workers=True,
