@@ -74,8 +74,13 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def score(*, effect_size: float, relevance: float, significant: bool) -> float:
-    """|effect| x relevance, discounted when the evidence is not significant."""
+    """|effect| x relevance, discounted when the evidence is not significant (effect on the r scale)."""
     return abs(effect_size) * relevance * (1.0 if significant else NOT_SIGNIFICANT_WEIGHT)
+
+
+def r_from_d(d: float) -> float:
+    """Cohen's d as the equivalent correlation, so segments and drivers rank on one scale (|r| <= 1)."""
+    return d / math.sqrt(d * d + 4.0)
 
 
 def _require_target(frame: pd.DataFrame, params: InsightParams) -> str:
@@ -216,7 +221,7 @@ def _segment(
         p_value=numbers["p_value"],
         significant=significant,
         relevance=relevance,
-        score=score(effect_size=d, relevance=relevance, significant=significant),
+        score=score(effect_size=r_from_d(d), relevance=relevance, significant=significant),
     )
 
 
@@ -263,7 +268,7 @@ def best_cluster(
         p_value=None,
         significant=False,
         relevance=1.0,
-        score=score(effect_size=effect, relevance=1.0, significant=False),
+        score=score(effect_size=r_from_d(effect), relevance=1.0, significant=False),
     )
 
 

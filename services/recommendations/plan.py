@@ -2,8 +2,9 @@
 
 priority = round(impact x confidence / effort, 4), where
 - impact is in 0..1: for a quality action the largest share of rows affected among its merged
-  findings (capped at 1); for an insight action min(1, |effect_size|) (|r| for a driver,
-  |Cohen's d| for a segment, the standardised gap for a cluster);
+  findings (capped at 1); for an insight action its effect on the correlation scale: |r| for a
+  driver, and |d| / sqrt(d^2 + 4) for a segment's Cohen's d or a cluster's standardised gap,
+  so that every kind of insight is weighed on the same 0..1 scale;
 - confidence is in 0..1: 0.9 for a quality action (the problem was observed, not inferred);
   1 - p_holm for a tested insight; 0.5 for an insight without a test (clusters);
 - effort is 1..5: by finding category (the largest among merged findings), 3 for acting on a
@@ -18,6 +19,7 @@ and then numbered `act-1`, `act-2`, ...
 from collections.abc import Iterable
 
 from lockflow.common.models import ActionItem, Finding, FindingCategory, Goal, Insight
+from lockflow.insights.find import r_from_d
 
 QUALITY_CONFIDENCE = 0.9
 UNTESTED_CONFIDENCE = 0.5
@@ -125,7 +127,7 @@ def _insight_action(goal: Goal, insight: Insight) -> ActionItem:
         rationale=insight.statement,
         origin="insight",
         evidence=[insight.id],
-        impact=abs(insight.effect_size),
+        impact=abs(insight.effect_size if insight.kind == "driver" else r_from_d(insight.effect_size)),
         confidence=UNTESTED_CONFIDENCE if p_holm is None else 1.0 - p_holm,
         effort=INSIGHT_EFFORT[insight.kind],
     )

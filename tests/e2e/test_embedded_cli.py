@@ -95,3 +95,63 @@ def test_a_bad_policy_file_is_named(tmp_path: Path, sales: pd.DataFrame) -> None
     policy.write_text("quality_reveiw: {option: apply}\n")
     done = run_cli(str(source), "--decisions", str(policy), home=tmp_path / "home")
     assert done.returncode == 2 and "unknown gate 'quality_reveiw'" in done.stdout
+
+
+def test_a_person_answers_every_gate_at_the_prompt(tmp_path: Path, sales: pd.DataFrame) -> None:
+    source = tmp_path / "sales.csv"
+    sales.to_csv(source, index=False)
+    answers = (
+        "\n".join(
+            [
+                "approve",
+                "checked the schema",  # gate 1
+                "apply",
+                "all",
+                "",  # gate 2: top fix for every finding
+                "modify",
+                "3",
+                "want three groups",  # gate 3, first visit: loop back
+                "accept",
+                "",  # gate 3 again
+                "accept",
+                "",  # gate 4
+                "choose",
+                "2,1",
+                "",  # gate 5: two actions, reordered
+            ]
+        )
+        + "\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lockflow.cli",
+            "run",
+            str(source),
+            "--goal",
+            "revenue",
+            "--home",
+            str(tmp_path / "h"),
+        ],
+        input=answers,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "quality score" in done.stdout and "satisfaction" in done.stdout  # the findings table was shown
+    json_line = next(line for line in done.stdout.splitlines() if line.strip().startswith("json"))
+    report = json.loads(Path(json_line.split()[-1]).read_text())
+    assert [d["option"] for d in report["decisions"]] == [
+        "approve",
+        "apply",
+        "modify",
+        "accept",
+        "accept",
+        "choose",
+    ]
+    assert report["decisions"][0]["rationale"] == "checked the schema"
+    assert report["analytics"]["clustering"]["k"] == 3
+    assert [p["rank"] for p in report["plan"]] == [1, 2]

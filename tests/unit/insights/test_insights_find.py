@@ -10,7 +10,7 @@ from scipy import stats
 from lockflow.analytics.compute import analyse
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import AnalyticsParams, AnalyticsResult, Goal, Insight, InsightParams
-from lockflow.insights.find import find_insights, holm
+from lockflow.insights.find import find_insights, holm, r_from_d
 
 NOISE = [f"noise{i}" for i in range(8)]
 
@@ -158,7 +158,7 @@ def test_segment_relevance_follows_direction() -> None:
     # Selling less is "better" for a decrease goal: an out-performer, slightly less urgent.
     assert south.relevance == 0.8
     assert "out-performs" in south.statement
-    assert south.score == pytest.approx(abs(south.effect_size) * 0.8)
+    assert south.score == pytest.approx(abs(r_from_d(south.effect_size)) * 0.8)
 
 
 def test_small_segments_and_high_cardinality_are_skipped() -> None:
@@ -211,3 +211,11 @@ def test_target_must_be_numeric(target: str | None) -> None:
     frame = _drivers_frame().assign(label="a")
     with pytest.raises(InvalidInput, match=r"numeric columns: `x1`, `x2`"):
         find_insights(frame=frame, analytics=_no_analytics(frame), params=_params(target=target))
+
+
+def test_r_from_d_puts_segments_on_the_correlation_scale() -> None:
+    # d = 2r / sqrt(1 - r^2) for two equal groups, so the inverse must give r back.
+    for r in (0.1, 0.5, -0.8):
+        d = 2 * r / (1 - r * r) ** 0.5
+        assert r_from_d(d) == pytest.approx(r)
+    assert abs(r_from_d(50.0)) < 1.0

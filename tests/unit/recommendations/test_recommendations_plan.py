@@ -105,12 +105,15 @@ def test_insight_actions_priority_and_titles() -> None:
 
     south = items["segment:region=south"]
     assert south.title == "Investigate why segment region=south under-performs (\u221230.2% `sales`)"
-    assert (south.impact, south.confidence, south.effort, south.priority) == (1.0, 1.0, 2, 0.5)
+    south_impact = 1.4 / (1.4**2 + 4) ** 0.5  # Cohen's d on the correlation scale
+    assert south.impact == pytest.approx(south_impact)
+    assert (south.confidence, south.effort, south.priority) == (1.0, 2, round(south_impact / 2, 4))
     assert items["segment:region=north"].title.startswith("Learn from segment region=north")
 
     cluster = items["cluster:2"]
     assert cluster.title.startswith("Target cluster 2 (80 rows")
-    assert (cluster.confidence, cluster.priority) == (0.5, round(0.9 * 0.5 / 2, 4))
+    cluster_impact = 0.9 / (0.9**2 + 4) ** 0.5
+    assert (cluster.confidence, cluster.priority) == (0.5, round(cluster_impact * 0.5 / 2, 4))
 
 
 def test_driver_title_follows_goal_direction() -> None:
@@ -127,12 +130,12 @@ def test_sorted_by_priority_and_numbered_after_sorting() -> None:
     findings = [_finding("q-1", "missing_values", "high", ["age"], 0.5)]  # 0.5*0.9/2 = 0.225
     insights = [
         _insight("driver:a", "driver", 0.3, 0.01, True),  # 0.3*0.99/3 = 0.099
-        _insight("segment:r=x", "segment", -0.9, 0.0, True, diff_pct=-20.0),  # 0.9/2 = 0.45
+        _insight("segment:r=x", "segment", -1.5, 0.0, True, diff_pct=-20.0),  # r = 1.5/2.5; 0.6/2 = 0.3
     ]
     items = recommend(goal=GOAL, unresolved_findings=findings, insights=insights)
     assert [i.evidence for i in items] == [["segment:r=x"], ["q-1"], ["driver:a"]]
     assert [i.id for i in items] == ["act-1", "act-2", "act-3"]
-    assert [i.priority for i in items] == [0.45, 0.225, 0.099]
+    assert [i.priority for i in items] == [0.3, 0.225, 0.099]
 
 
 def test_end_to_end_from_planted_data() -> None:
