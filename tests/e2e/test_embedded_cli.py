@@ -26,14 +26,22 @@ action_selection: {option: choose, params: {selected: {top: 2}}}
 """
 
 
-def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, home: Path, answers: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`lockflow run ARGS` as a user would type it, with optional answers on standard input."""
     return subprocess.run(
         [sys.executable, "-m", "lockflow.cli", "run", *args, "--home", str(home)],
+        input=answers,
         capture_output=True,
         text=True,
         timeout=300,
         env={"COLUMNS": "200", "PATH": "/usr/bin"},
     )
+
+
+def report_printed_by(done: subprocess.CompletedProcess[str]) -> dict:
+    """The JSON report whose path the CLI printed."""
+    json_line = next(line for line in done.stdout.splitlines() if line.strip().startswith("json"))
+    return json.loads(Path(json_line.split()[-1]).read_text())
 
 
 def test_policy_file_drives_a_run_to_its_report(tmp_path: Path, sales: pd.DataFrame) -> None:
@@ -46,8 +54,7 @@ def test_policy_file_drives_a_run_to_its_report(tmp_path: Path, sales: pd.DataFr
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "completed" in done.stdout
-    json_line = next(line for line in done.stdout.splitlines() if line.strip().startswith("json"))
-    report = json.loads(Path(json_line.split()[-1]).read_text())
+    report = report_printed_by(done)
     final = sales.fillna({"satisfaction": sales["satisfaction"].median()}).drop_duplicates(keep="first")
     assert report["dataset"]["final"]["rows"] == len(final)
     stats = {c["name"]: c for c in report["analytics"]["columns"]}
@@ -122,28 +129,10 @@ def test_a_person_answers_every_gate_at_the_prompt(tmp_path: Path, sales: pd.Dat
         )
         + "\n"
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lockflow.cli",
-            "run",
-            str(source),
-            "--goal",
-            "revenue",
-            "--home",
-            str(tmp_path / "h"),
-        ],
-        input=answers,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"COLUMNS": "200", "PATH": "/usr/bin"},
-    )
+    done = run_cli(str(source), "--goal", "revenue", home=tmp_path / "h", answers=answers)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "quality score" in done.stdout and "satisfaction" in done.stdout  # the findings table was shown
-    json_line = next(line for line in done.stdout.splitlines() if line.strip().startswith("json"))
-    report = json.loads(Path(json_line.split()[-1]).read_text())
+    report = report_printed_by(done)
     assert [d["option"] for d in report["decisions"]] == [
         "approve",
         "apply",
