@@ -2,7 +2,8 @@
 
 Handlers are synchronous functions (pandas and scikit-learn are CPU-bound) run in a thread. A
 handler raising a LockflowError (bad data, bad parameters) ends the attempt with StageFailed and
-the message; anything else is retried by the bus's error policy and then dead-lettered.
+the message at once; anything else is retried twice with backoff, then ends the attempt with
+StageFailed too, so a run never waits on a command nobody will finish.
 """
 
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from lockflow.common.events import Command, Event, StageFailed, StageFailedPaylo
 from lockflow.common.logging import get_logger
 
 log = get_logger(__name__)
+UNEXPECTED_ERROR_ATTEMPTS = 3
+RETRY_BACKOFF_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -62,17 +65,36 @@ class StageWorker:
         with structlog.contextvars.bound_contextvars(run_id=command.run_id, stage=self.stage):
             log.info("stage_started", command=command.type)
             try:
-                outcome = await anyio.to_thread.run_sync(handler, command, self.deps)
+                outcome = await self._run_with_retries(handler, command)
             except LockflowError as exc:
                 log.info("stage_failed", error=str(exc))
-                outcome = command.follow(
-                    StageFailed,
-                    StageFailedPayload(
-                        attempt_id=command.payload.attempt_id,  # type: ignore[attr-defined]
-                        stage=self.stage,
-                        error=str(exc),
-                    ),
-                    producer=self.stage,
+                outcome = self._failed(command, str(exc))
+            except Exception as exc:
+                # A bug or a lasting outage: end the attempt visibly rather than leave the run hanging.
+                log.exception("stage_crashed", error=repr(exc))
+                outcome = self._failed(
+                    command, f"unexpected error in {self.stage}: {type(exc).__name__}: {exc}"
                 )
             await bus.publish(outcome)
             log.info("stage_finished", outcome=outcome.type)
+
+    async def _run_with_retries(self, handler: StageHandler, command: Command) -> Event:
+        for attempt in range(1, UNEXPECTED_ERROR_ATTEMPTS + 1):
+            try:
+                return await anyio.to_thread.run_sync(handler, command, self.deps)
+            except LockflowError:
+                raise
+            except Exception as exc:
+                if attempt == UNEXPECTED_ERROR_ATTEMPTS:
+                    raise
+                log.warning("stage_retrying", attempt=attempt, error=repr(exc))
+                await anyio.sleep(RETRY_BACKOFF_SECONDS * attempt)
+        raise AssertionError("unreachable")
+
+    def _failed(self, command: Command, error: str) -> Event:
+        payload = StageFailedPayload(
+            attempt_id=command.payload.attempt_id,  # type: ignore[attr-defined]
+            stage=self.stage,
+            error=error,
+        )
+        return command.follow(StageFailed, payload, producer=self.stage)
