@@ -1,4 +1,4 @@
-"""The stage worker ends every attempt with an outcome: its result, or StageFailed (at once or after retries)."""
+"""A stage worker ends every attempt with an outcome: its result, or StageFailed."""
 
 from lockflow.common import worker as worker_module
 from lockflow.common.artifacts import ArtifactStore
@@ -73,13 +73,8 @@ async def test_a_transient_error_recovers(tmp_path, monkeypatch) -> None:  # typ
     def flaky(command: Command, deps: StageDeps, n: int) -> Event:
         if n == 1:
             raise OSError("disk hiccup")
-        return command.follow(
-            StageFailed,
-            StageFailed.model_fields["payload"].annotation(  # type: ignore[misc]
-                attempt_id="a1", stage="recommendations", error="stand-in result"
-            ),
-            producer="test",
-        )
+        result = ActionsRecommendedPayload(attempt_id="a1", items=[])
+        return command.follow(ActionsRecommended, result, producer="test")
 
     outcome, calls = await _outcome(flaky, tmp_path, monkeypatch)
     assert calls == 2 and isinstance(outcome, ActionsRecommended)
