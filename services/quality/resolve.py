@@ -6,16 +6,21 @@ numbers), then imputations, caps and flags, then row drops, and duplicate remova
 rows that only became identical after fixing are removed too).
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import AppliedResolution, Finding, ResolutionChoice
-from lockflow.quality.detect import is_numeric, missing_mask, outside_fences, unparseable_mask
+from lockflow.quality import patterns
+from lockflow.quality.detect import is_numeric, is_text, missing_mask, outside_fences, unparseable_mask
+from lockflow.quality.masks import problem_mask
 
 STRATEGIES: dict[str, str] = {
     "impute_median": "fill the missing values with the column's median",
@@ -27,12 +32,34 @@ STRATEGIES: dict[str, str] = {
     "drop_duplicates_keep_last": "remove repeated rows, keeping the last occurrence",
     "coerce_numeric": "convert the column to numbers; values that are not numbers become missing",
     "cap_to_fences": "clip values to the outlier fences (params: lower, upper)",
-    "flag_only": "keep the values and add a boolean column marking the outliers (params: column)",
+    "flag_only": "keep the values and add a boolean column marking the affected rows (params: column)",
+    "impute_interpolate": "fill the missing numbers linearly from their neighbours in row order",
+    "winsorize": "clip values to quantiles of the column (params: lower_quantile, upper_quantile)",
+    "coerce_datetime": "convert the column to dates; values that are not real dates become missing",
+    "set_missing": "blank the affected values (they become missing), keeping the rows",
+    "trim_whitespace": "remove leading and trailing spaces",
+    "normalise_case": "trim and lower-case every value of the column",
+    "merge_categories": "rewrite variant spellings to one canonical spelling (params: mapping)",
+    "drop_duplicates_most_complete": "for each repeated key keep the row with the fewest missing cells",
+    "mask_personal_data": "replace all but the last 4 characters of personal data with '*'",
+    "repair_text": "re-decode UTF-8 read as Latin-1 and remove control characters",
+    "drop_column": "remove the column from the dataset",
 }
 
 # Phase of each strategy in the stable application order (see the module docstring).
 PHASES: dict[str, int] = {
     "coerce_numeric": 0,
+    "coerce_datetime": 0,
+    "repair_text": 0,
+    "trim_whitespace": 0,
+    "normalise_case": 0,
+    "merge_categories": 0,
+    "set_missing": 0,
+    "impute_interpolate": 1,
+    "winsorize": 1,
+    "mask_personal_data": 1,
+    "drop_duplicates_most_complete": 3,
+    "drop_column": 4,
     "impute_median": 1,
     "impute_mean": 1,
     "impute_mode": 1,
@@ -45,7 +72,13 @@ PHASES: dict[str, int] = {
 }
 
 # Params a choice may set beyond the finding's defaults.
-EXTRA_PARAMS: dict[str, set[str]] = {"flag_only": {"column"}}
+EXTRA_PARAMS: dict[str, set[str]] = {
+    "flag_only": {"column"},
+    "cap_to_fences": {"lower", "upper"},
+    "winsorize": {"lower_quantile", "upper_quantile"},
+    "fill_constant": {"value"},
+    "merge_categories": {"mapping"},
+}
 
 
 @dataclass(frozen=True)
@@ -145,7 +178,7 @@ def _fill(frame: pd.DataFrame, step: _Step, value: Any, how: str) -> tuple[pd.Da
     """Put `value` into every missing cell of the step's column."""
     column = _column(step)
     series = frame[column]
-    mask = missing_mask(series)
+    mask = _missing(series, step)
     if is_numeric(series) and (not isinstance(value, Real) or isinstance(value, bool)):
         raise InvalidInput(
             f"column '{column}' is numeric; {step.strategy} for '{step.finding.id}' needs a number, "
@@ -158,6 +191,10 @@ def _fill(frame: pd.DataFrame, step: _Step, value: Any, how: str) -> tuple[pd.Da
     frame[column] = filled
     note = f"filled {int(mask.sum())} missing values in '{column}' with {how} '{value}'"
     return frame, _record(step, note, cells_changed=int(mask.sum()))
+
+
+def _missing(series: pd.Series, step: _Step) -> pd.Series:
+    return missing_mask(series, sentinels=step.finding.details.get("sentinels", []))
 
 
 def _numeric_or_fail(frame: pd.DataFrame, step: _Step) -> pd.Series:
@@ -183,7 +220,7 @@ def _impute_mean(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Applie
 
 
 def _present_stat(series: pd.Series, step: _Step, stat: str) -> float:
-    present = series[~missing_mask(series)].astype(float)
+    present = series[~_missing(series, step)].astype(float)
     if present.empty:
         raise InvalidInput(f"column '{_column(step)}' has no values to take the {stat} of")
     return float(present.median() if stat == "median" else present.mean())
@@ -192,7 +229,7 @@ def _present_stat(series: pd.Series, step: _Step, stat: str) -> float:
 def _impute_mode(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Fill with the most frequent present value (the smallest one on ties)."""
     series = frame[_column(step)]
-    present = series[~missing_mask(series)]
+    present = series[~_missing(series, step)]
     if present.empty:
         raise InvalidInput(f"column '{_column(step)}' has no values to take the mode of")
     value = present.mode().iloc[0]
@@ -209,10 +246,13 @@ def _fill_constant(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Appl
 
 
 def _fences(step: _Step) -> tuple[float, float]:
-    """The (lower, upper) params, checked."""
+    """The (lower, upper) params, checked; a missing bound (None) is unbounded."""
     bounds = []
-    for name in ("lower", "upper"):
+    for name, unbounded in (("lower", -np.inf), ("upper", np.inf)):
         bound = step.params.get(name)
+        if bound is None and step.finding.category != "outliers":
+            bounds.append(unbounded)
+            continue
         if not isinstance(bound, Real) or isinstance(bound, bool):
             raise InvalidInput(f"{step.strategy} for '{step.finding.id}' needs a number as '{name}'")
         bounds.append(float(bound))
@@ -236,44 +276,191 @@ def _cap_to_fences(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Appl
 
 
 def _flag_only(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
-    """Add a boolean column that is True where the value is outside the fences."""
-    lower, upper = _fences(step)
+    """Add a boolean column that is True on the rows with this finding's problem."""
     column = _column(step)
-    flag = str(step.params.get("column", f"{column}_is_outlier"))
+    if step.finding.category == "outliers":
+        lower, upper = _fences(step)
+        mask = outside_fences(_numeric_or_fail(frame, step), lower, upper)
+        default = f"{column}_is_outlier"
+    else:
+        found = problem_mask(frame, step.finding, step.params)
+        if found is None:
+            return frame, _record(step, f"acknowledged '{step.finding.id}'; the data was not changed")
+        mask, default = found, f"{column}_flag"
+    flag = str(step.params.get("column", default))
     if flag in frame.columns:
         raise InvalidInput(f"flag_only for '{step.finding.id}': column '{flag}' already exists")
-    mask = outside_fences(_numeric_or_fail(frame, step), lower, upper)
-    frame[flag] = mask
-    note = f"kept the values; added column '{flag}' marking {int(mask.sum())} outliers in '{column}'"
+    frame[flag] = mask.to_numpy()
+    note = f"kept the values; added column '{flag}' marking {int(mask.sum())} rows for '{step.finding.id}'"
     return frame, _record(step, note)
 
 
 def _drop_rows(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Remove the rows that currently have this finding's problem."""
-    column = _column(step)
-    series = frame[column]
-    category = step.finding.category
-    if category == "missing_values":
-        mask, what = missing_mask(series), "a missing value"
-    elif category == "type_mismatch":
-        mask, what = unparseable_mask(series), "a value that is not a number"
-    elif category == "outliers":
+    if step.finding.category == "outliers":
         lower, upper = _fences(step)
-        mask, what = outside_fences(_numeric_or_fail(frame, step), lower, upper), "an outlier"
+        mask = outside_fences(_numeric_or_fail(frame, step), lower, upper)
     else:
-        raise InvalidInput(f"drop_rows does not apply to a {category} finding")
+        found = problem_mask(frame, step.finding, step.params)
+        if found is None:
+            raise InvalidInput(f"drop_rows does not apply to a {step.finding.category} finding")
+        mask = found
     removed = int(mask.sum())
-    note = f"removed {removed} rows with {what} in '{column}'"
-    return frame[~mask], _record(step, note, rows_removed=removed)
+    note = f"removed {removed} rows with {step.finding.category.replace('_', ' ')} ({step.finding.id})"
+    return frame[~mask.to_numpy()], _record(step, note, rows_removed=removed)
 
 
 def _drop_duplicates(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
-    """Remove exact repeats over the finding's columns, keeping the first or the last."""
-    keep = "first" if step.strategy == "drop_duplicates_keep_first" else "last"
-    result = frame.drop_duplicates(subset=step.finding.columns, keep=keep)
+    """Remove exact repeats over the finding's columns, keeping the first, last or most complete."""
+    subset = [c for c in step.finding.columns if c in frame.columns]
+    if step.strategy == "drop_duplicates_most_complete":
+        completeness = frame.notna().sum(axis=1)
+        order = completeness.sort_values(ascending=False, kind="stable").index
+        kept = frame.loc[order].drop_duplicates(subset=subset, keep="first")
+        result = frame.loc[frame.index.isin(kept.index)]
+        keep = "most complete"
+    else:
+        keep = "first" if step.strategy == "drop_duplicates_keep_first" else "last"
+        result = frame.drop_duplicates(subset=subset, keep=keep)  # type: ignore[arg-type]
     removed = len(frame) - len(result)
     note = f"removed {removed} repeated rows, keeping the {keep} occurrence"
     return result, _record(step, note, rows_removed=removed)
+
+
+def _interpolate(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Fill missing numbers linearly between neighbours (ends take the nearest value)."""
+    column = _column(step)
+    series = _numeric_or_fail(frame, step).astype("float64")
+    mask = _missing(series, step)
+    filled = series.where(~mask).interpolate(limit_direction="both")
+    frame[column] = filled
+    changed = int((mask & filled.notna()).sum())
+    return frame, _record(step, f"interpolated {changed} missing values in '{column}'", cells_changed=changed)
+
+
+def _winsorize(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Clip to the column's lower/upper quantiles."""
+    column = _column(step)
+    series = _numeric_or_fail(frame, step)
+    low_q, high_q = step.params.get("lower_quantile", 0.01), step.params.get("upper_quantile", 0.99)
+    if not all(isinstance(q, Real) and 0 <= float(q) <= 1 for q in (low_q, high_q)) or low_q >= high_q:
+        raise InvalidInput(
+            f"winsorize for '{step.finding.id}' needs 0 <= lower_quantile < upper_quantile <= 1, "
+            f"got {low_q!r} and {high_q!r}"
+        )
+    lower, upper = (float(v) for v in series.quantile([float(low_q), float(high_q)]))
+    changed = int(outside_fences(series, lower, upper).sum())
+    frame[column] = series.clip(lower, upper)
+    note = (
+        f"winsorized {changed} values in '{column}' to [{lower:.4g}, {upper:.4g}] "
+        f"({low_q}-{high_q} quantiles)"
+    )
+    return frame, _record(step, note, cells_changed=changed)
+
+
+def _text_or_fail(frame: pd.DataFrame, step: _Step) -> pd.Series:
+    series = frame[_column(step)]
+    if not is_text(series):
+        raise InvalidInput(f"{step.strategy} needs a text column but '{_column(step)}' is {series.dtype}")
+    return series
+
+
+def _coerce_datetime(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Parse text dates; values that are not real dates become missing (and are counted)."""
+    column = _column(step)
+    series = _text_or_fail(frame, step)
+    parsed = patterns.parse_dates(pa.array(series.astype("str").where(series.notna(), None), pa.string()))
+    values = parsed.to_pandas()
+    lost = int((values.isna() & ~missing_mask(series)).sum())
+    frame[column] = pd.to_datetime(values.to_numpy())
+    note = f"converted '{column}' to dates; {lost} values that were not real dates became missing"
+    return frame, _record(step, note, cells_changed=lost)
+
+
+def _set_missing(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Blank the values with this finding's problem."""
+    column = _column(step)
+    mask = problem_mask(frame, step.finding, step.params)
+    if mask is None:
+        raise InvalidInput(f"set_missing does not apply to a {step.finding.category} finding")
+    series = frame[column]
+    if pd.api.types.is_integer_dtype(series):
+        series = series.astype("float64")
+    frame[column] = series.where(~mask.to_numpy(), None)
+    changed = int(mask.sum())
+    return frame, _record(step, f"blanked {changed} values in '{column}'", cells_changed=changed)
+
+
+def _map_text(
+    frame: pd.DataFrame, step: _Step, fn: Callable[[str], str], what: str
+) -> tuple[pd.DataFrame, AppliedResolution]:
+    column = _column(step)
+    series = _text_or_fail(frame, step)
+    new = series.map(lambda v: fn(v) if isinstance(v, str) else v)
+    changed = int((new.astype("str") != series.astype("str")).sum())
+    frame[column] = new.astype(series.dtype) if str(series.dtype) == "str" else new
+    return frame, _record(step, f"{what} {changed} values in '{column}'", cells_changed=changed)
+
+
+def _trim(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Strip leading and trailing whitespace."""
+    return _map_text(frame, step, str.strip, "trimmed")
+
+
+def _normalise_case(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Trim, collapse inner spaces and lower-case."""
+    return _map_text(frame, step, lambda v: " ".join(v.split()).lower(), "normalised")
+
+
+def _merge_categories(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Rewrite variants to their canonical spelling with the (shown, or user-edited) mapping."""
+    mapping = step.params.get("mapping")
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise InvalidInput(
+            f"merge_categories for '{step.finding.id}' needs 'mapping': an object of text to text"
+        )
+    return _map_text(frame, step, lambda v: mapping.get(v, v), "merged")
+
+
+def _repair(value: str) -> str:
+    try:
+        value = value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return "".join(ch for ch in value if ch in "\t\n\r" or (ord(ch) >= 32 and ord(ch) != 127))
+
+
+def _repair_text(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Undo UTF-8-as-Latin-1 mojibake where it round-trips; drop control characters."""
+    return _map_text(frame, step, _repair, "repaired")
+
+
+def _mask_one(value: str) -> str:
+    keep = value[-4:]
+    return re.sub(r"[A-Za-z0-9]", "*", value[:-4]) + keep
+
+
+def _mask_personal(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Mask values holding personal data, keeping the last 4 characters."""
+    column = _column(step)
+    series = _text_or_fail(frame, step)
+    mask = problem_mask(frame, step.finding, step.params)
+    assert mask is not None
+    new = series.copy()
+    new[mask.to_numpy()] = series[mask.to_numpy()].map(_mask_one)
+    frame[column] = new
+    changed = int(mask.sum())
+    return frame, _record(
+        step, f"masked personal data in {changed} values of '{column}'", cells_changed=changed
+    )
+
+
+def _drop_column(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Remove the finding's column."""
+    column = _column(step)
+    return frame.drop(columns=[column]), _record(step, f"removed column '{column}'", cells_changed=len(frame))
 
 
 _APPLY: dict[str, Callable[[pd.DataFrame, _Step], tuple[pd.DataFrame, AppliedResolution]]] = {
@@ -287,4 +474,15 @@ _APPLY: dict[str, Callable[[pd.DataFrame, _Step], tuple[pd.DataFrame, AppliedRes
     "drop_rows": _drop_rows,
     "drop_duplicates_keep_first": _drop_duplicates,
     "drop_duplicates_keep_last": _drop_duplicates,
+    "drop_duplicates_most_complete": _drop_duplicates,
+    "impute_interpolate": _interpolate,
+    "winsorize": _winsorize,
+    "coerce_datetime": _coerce_datetime,
+    "set_missing": _set_missing,
+    "trim_whitespace": _trim,
+    "normalise_case": _normalise_case,
+    "merge_categories": _merge_categories,
+    "repair_text": _repair_text,
+    "mask_personal_data": _mask_personal,
+    "drop_column": _drop_column,
 }

@@ -58,10 +58,12 @@ def build_planted(seed: int = 7) -> Planted:
     city[city_rows[25:]] = None
     frame["city"] = pd.Series(city, dtype="str")
     code = frame["code"].to_numpy(dtype=object)
-    code[code_rows] = ["n/a", "abc", "#REF!", "x1", "?", "none", "12a", "--", "one"]
+    # Not placeholder tokens ('n/a', '?' ...): those count as missing values, not as non-numbers.
+    code[code_rows] = ["abc", "#REF!", "x1", "3,5", "7 kg", "N0", "12a", "x", "one"]
     frame["code"] = pd.Series(code, dtype="str")
     frame.loc[price_rows[:10], "price"] = 10_000.0 + np.arange(10)
-    frame.loc[price_rows[10:], "price"] = -5_000.0 - np.arange(5)
+    # Low extremes stay positive so they are outliers without breaking the price >= 0 range.
+    frame.loc[price_rows[10:], "price"] = 1.0 + np.arange(5)
     return Planted(
         frame=frame,
         missing_amount=70,

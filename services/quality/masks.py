@@ -1,0 +1,133 @@
+"""Which rows of an in-memory frame have a finding's problem (used to drop, flag, blank or preview).
+
+Each category recomputes its problem on the frame as it is now, with the definitions the
+streaming detectors use, so a fix applies to exactly what was found (and to nothing else).
+"""
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lockflow.common.errors import InvalidInput
+from lockflow.common.models import Finding
+from lockflow.quality import patterns
+from lockflow.quality.detect import missing_mask, outside_fences, unparseable_mask
+from lockflow.quality.profile import outside_between, rule_missing
+from lockflow.quality.rules import Rule, violations
+
+IFOREST_FIT_ROWS = 20_000
+
+
+def problem_mask(frame: pd.DataFrame, finding: Finding, params: dict[str, Any]) -> pd.Series | None:
+    """A boolean Series over `frame`'s rows, or None if the category has no row-level problem."""
+    column = finding.columns[0] if finding.columns else None
+    category = finding.category
+    if column is not None and column not in frame.columns and category != "schema_drift":
+        raise InvalidInput(f"finding '{finding.id}' names column '{column}', which is not in the data")
+    if category == "missing_values":
+        return missing_mask(frame[column], sentinels=finding.details.get("sentinels", []))
+    if category == "type_mismatch":
+        return unparseable_mask(frame[column])
+    if category == "outliers":
+        lower, upper = (
+            params.get("lower", finding.details.get("lower")),
+            params.get("upper", finding.details.get("upper")),
+        )
+        return outside_fences(frame[column], float(lower), float(upper))
+    if category in ("duplicate_keys",):
+        return pd.Series(frame.duplicated(subset=[column], keep="first").to_numpy(), index=frame.index)
+    if category == "duplicate_rows":
+        return frame.duplicated(keep="first")
+    if category in ("out_of_range", "rule_violation", "cross_column"):
+        return _rule_mask(frame, finding)
+    if category == "invalid_format":
+        return _text_mask(
+            frame[column], lambda a: pc.invert(patterns.format_ok(finding.details["format"], a))
+        )
+    if category == "encoding":
+        return _text_mask(frame[column], lambda a: pc.match_substring_regex(a, patterns.DAMAGE_RE))
+    if category == "personal_data":
+        return _text_mask(frame[column], _pii_any)
+    if category == "inconsistent_categories":
+        mapping = params.get("mapping") or finding.details.get("mapping")
+        if mapping:
+            return frame[column].isin(list(mapping)).fillna(False).astype(bool)
+        text = frame[column].astype("str")
+        return (text != text.str.strip()).fillna(False).astype(bool) & frame[column].notna()
+    if category == "constant_column":
+        top = finding.details.get("top")
+        return (frame[column].astype("str") != top) & frame[column].notna()
+    if category == "multivariate_outliers":
+        return _isolation_mask(frame, finding)
+    return None
+
+
+def _present_text(series: pd.Series) -> tuple[pa.Array, np.ndarray]:
+    missing = missing_mask(series).to_numpy()
+    values = series.astype("str").where(~missing, None)
+    return pa.array(values.to_numpy(dtype=object), pa.string()), missing
+
+
+def _text_mask(series: pd.Series, test: Any) -> pd.Series:
+    array, missing = _present_text(series)
+    hits = pc.fill_null(test(array), False).to_numpy(zero_copy_only=False)
+    return pd.Series(np.asarray(hits, dtype=bool) & ~missing, index=series.index)
+
+
+def _pii_any(array: pa.Array) -> pa.Array:
+    masks = list(patterns.pii_masks(pc.fill_null(array, ""), None).values())
+    out = masks[0]
+    for m in masks[1:]:
+        out = pc.or_(out, m)
+    return out
+
+
+def _rule_mask(frame: pd.DataFrame, finding: Finding) -> pd.Series:
+    rule = Rule.model_validate(finding.details["rule"])
+    table = pa.Table.from_pandas(
+        frame[[c for c in rule.columns() if c in frame.columns]], preserve_index=False
+    )
+    if rule.kind == "expression":
+        hits = violations(str(rule.expression), table)
+    else:
+        column = table.column(str(rule.column)).combine_chunks()
+        if rule.kind == "not_null":
+            hits = rule_missing(column)
+        elif rule.kind == "between":
+            hits = outside_between(column, rule.between)
+        elif rule.kind == "unique":
+            return pd.Series(
+                frame.duplicated(subset=[rule.column], keep="first").to_numpy(), index=frame.index
+            )
+        elif rule.kind == "in_set":
+            series = frame[str(rule.column)]
+            allowed = {str(v) for v in rule.in_set or []}
+            return (~series.astype("str").isin(allowed) & series.notna()).astype(bool)
+        else:
+            text = pc.cast(column, pa.string())
+            hits = pc.invert(pc.match_substring_regex(text, f"^(?:{rule.matches})$"))
+    values = pc.fill_null(hits, False).to_numpy(zero_copy_only=False)
+    return pd.Series(np.asarray(values, dtype=bool), index=frame.index)
+
+
+def _isolation_mask(frame: pd.DataFrame, finding: Finding) -> pd.Series:
+    """Refit the detector's IsolationForest (same seed, scaling and threshold) and score every row."""
+    from sklearn.ensemble import IsolationForest
+
+    names = [c for c in finding.columns if c in frame.columns]
+    data = frame[names].apply(pd.to_numeric, errors="coerce").astype("float64")
+    complete = data.dropna()
+    iqr = (complete.quantile(0.75) - complete.quantile(0.25)).replace(0, np.nan)
+    scaled = (complete - complete.median()) / iqr
+    fit = scaled.iloc[:IFOREST_FIT_ROWS]
+    model = IsolationForest(n_estimators=50, random_state=0).fit(fit.to_numpy())
+    univariate = ((scaled < -2.0) | (scaled > 2.0)).any(axis=1).to_numpy()
+    unusual = (
+        model.score_samples(scaled.to_numpy()) < finding.details.get("score_threshold", -0.7)
+    ) & ~univariate
+    mask = pd.Series(False, index=frame.index)
+    mask.loc[complete.index[unusual]] = True
+    return mask

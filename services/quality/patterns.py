@@ -1,0 +1,172 @@
+"""Patterns the quality pass recognises: missing-value tokens, sentinels, formats, personal data.
+
+Regular expressions are RE2 syntax (pyarrow compute) and anchored where a whole value must match.
+"""
+
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+MISSING_TOKENS = (
+    "n/a",
+    "na",
+    "#n/a",
+    "null",
+    "none",
+    "nil",
+    "nan",
+    "?",
+    "-",
+    "--",
+    "missing",
+    "undefined",
+)
+MISSING_TOKENS_ARRAY = pa.array(MISSING_TOKENS)
+SENTINELS = (-9.0, -99.0, -999.0, -9999.0, -99999.0, 99.0, 999.0, 9999.0, 99999.0, 999999.0)
+
+NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+DATE_RE = r"^\s*(\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?|\d{1,2}[/.]\d{1,2}[/.]\d{4})\s*$"
+ISO_DATE_RE = r"^\s*\d{4}-\d{1,2}-\d{1,2}"
+FORMATS: dict[str, str] = {
+    "email": r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$",
+    "url": r"^(https?|ftp)://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:\d+)?(/\S*)?$",
+    "phone": r"^\+?\d{0,3}[\s.-]?\(?\d{2,4}\)?([\s.-]?\d{2,4}){2,3}$",
+    "postal_code": r"^(\d{5}(-\d{4})?|\d{4}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d)$",
+}
+FORMAT_HINTS: dict[str, str] = {
+    "email": r"e-?mail",
+    "url": r"(url|website|link|homepage)",
+    "phone": r"(phone|mobile|tel($|_|e))",
+    "postal_code": r"(zip|postal|postcode|post_code)",
+}
+FORMAT_SHARE = 0.5
+CARD_RE = r"(^|[^\d])(\d[ -]?){12,18}\d($|[^\d])"
+EMAIL_IN_TEXT_RE = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z]{2,}"
+# Control characters (not tab/newline/CR), the replacement character, and the UTF-8-read-as-Latin-1
+# signatures (Ã©, Â , â€™ ...).
+DAMAGE_RE = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]|\x{FFFD}|Ã[\x{80}-\x{BF}]|Â[\x{80}-\x{BF}]|â€"
+ID_RE = re.compile(r"(^id$|_id$|^id_|uuid|guid|(^|_)key$)", re.IGNORECASE)
+RANGES: list[tuple[str, tuple[float | None, float | None]]] = [
+    (r"(^|_)age($|_)", (0.0, 120.0)),
+    (r"(pct|percent|percentage)", (0.0, 100.0)),
+    (r"(price|amount|quantity|qty|(^|_)count($|_)|salary|income|revenue|cost|weight|height)", (0.0, None)),
+]
+START_END = [
+    ("start", "end"),
+    ("begin", "end"),
+    ("from", "to"),
+    ("opened", "closed"),
+    ("checkin", "checkout"),
+]
+
+
+def looks_like_id(name: str) -> bool:
+    """A column whose name says it identifies rows (id, *_id, uuid, key)."""
+    return bool(ID_RE.search(name))
+
+
+def implied_range(name: str) -> tuple[float | None, float | None] | None:
+    """Plausible bounds implied by a column's name (age 0..120, percentages 0..100, amounts >= 0)."""
+    lowered = name.lower()
+    for pattern, bounds in RANGES:
+        if re.search(pattern, lowered):
+            return bounds
+    return None
+
+
+def start_end_pairs(names: list[str]) -> list[tuple[str, str]]:
+    """Column pairs like (start_date, end_date) or (valid_from, valid_to)."""
+    pairs = []
+    lowered = {n.lower(): n for n in names}
+    for a, b in START_END:
+        for low, name in lowered.items():
+            if re.search(rf"(^|_){a}($|_)", low):
+                partner = re.sub(rf"(^|_){a}($|_)", rf"\g<1>{b}\g<2>", low, count=1)
+                if partner in lowered and partner != low:
+                    pairs.append((name, lowered[partner]))
+    return pairs
+
+
+def choose_format(name: str, present: pa.Array, is_number: pa.Array, is_date: pa.Array) -> str | None:
+    """The column's format, judged on its first values: a name hint or a majority pattern."""
+    n = len(present)
+    if n == 0:
+        return None
+    lowered = name.lower()
+    for fmt, hint in FORMAT_HINTS.items():
+        if re.search(hint, lowered):
+            return fmt
+    if _share(is_date) >= FORMAT_SHARE:
+        return "date"
+    if _share(is_number) >= FORMAT_SHARE:
+        return None
+    for fmt, pattern in FORMATS.items():
+        if _share(pc.match_substring_regex(present, pattern)) >= FORMAT_SHARE:
+            return fmt
+    return None
+
+
+def _share(mask: pa.Array) -> float:
+    return (
+        float(pc.mean(pc.cast(pc.fill_null(mask, False), pa.float64())).as_py() or 0.0) if len(mask) else 0.0
+    )
+
+
+def format_ok(fmt: str, values: pa.Array) -> pa.Array:
+    """True where a value fits the format (dates must also exist in the calendar)."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    if fmt != "date":
+        return pc.fill_null(pc.match_substring_regex(trimmed, FORMATS[fmt]), False)
+    shaped = pc.match_substring_regex(trimmed, DATE_RE)
+    return pc.and_(pc.fill_null(shaped, False), pc.is_valid(parse_dates(trimmed)))
+
+
+def parse_dates(values: pa.Array) -> pa.Array:
+    """Parse ISO (yyyy-mm-dd...) or dd/mm/yyyy text to dates; null if not a real calendar date."""
+    iso = pc.extract_regex(values, r"^\s*(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})")
+    dmy = pc.extract_regex(values, r"^\s*(?P<d>\d{1,2})[/.](?P<m>\d{1,2})[/.](?P<y>\d{4})")
+    parts = {k: pc.coalesce(pc.struct_field(iso, k), pc.struct_field(dmy, k)) for k in ("y", "m", "d")}
+    text = pc.binary_join_element_wise(
+        parts["y"],
+        pc.utf8_lpad(parts["m"], width=2, padding="0"),
+        pc.utf8_lpad(parts["d"], width=2, padding="0"),
+        "-",
+    )
+    parsed = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
+    # strptime rolls 2023-02-30 over to March: keep only dates whose day and month survive.
+    same = pc.and_(
+        pc.equal(pc.month(parsed), pc.cast(parts["m"], pa.int64())),
+        pc.equal(pc.day(parsed), pc.cast(parts["d"], pa.int64())),
+    )
+    return pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, parsed.type))
+
+
+def pii_masks(present: pa.Array, fmt: str | None) -> dict[str, pa.Array]:
+    """Masks of values holding an email address, a phone number, or a card number (Luhn-valid)."""
+    masks: dict[str, pa.Array] = {}
+    if fmt == "phone":
+        masks["phone"] = format_ok("phone", present)
+    masks["email"] = pc.fill_null(pc.match_substring_regex(present, EMAIL_IN_TEXT_RE), False)
+    card_shaped = pc.fill_null(pc.match_substring_regex(present, CARD_RE), False)
+    if pc.any(card_shaped).as_py():
+        masks["card_number"] = pc.and_(card_shaped, luhn_valid(present))
+    return masks
+
+
+def luhn_valid(values: pa.Array) -> pa.Array:
+    """True where the digits of a value (13-19 of them) pass the Luhn check."""
+    digits = pc.replace_substring_regex(pc.fill_null(values, ""), r"[^0-9]", "")
+    length = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
+    ok_len = (length >= 13) & (length <= 19)
+    padded = pc.utf8_lpad(pc.utf8_slice_codeunits(digits, 0, 19), width=19, padding="0")
+    buffer = padded.buffers()[2]
+    raw = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.empty(0, np.uint8)
+    grid = raw[: len(values) * 19].reshape(-1, 19).astype(np.int64) - 48
+    # From the right, double every second digit; 19 columns, so doubled positions are 17, 15, ...
+    doubled = grid.copy()
+    doubled[:, 17::-2] *= 2
+    doubled[doubled > 9] -= 9
+    valid = (doubled.sum(axis=1) % 10 == 0) & ok_len
+    return pa.array(valid)
