@@ -134,6 +134,32 @@ class RunEventRow(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class SourceRow(Base):
+    """A registered data source: public config as JSON, secrets encrypted (Fernet) as text."""
+
+    __tablename__ = "sources"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(20))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    secrets: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    last_health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class SourceContractRow(Base):
+    """The schema a person approved at gate 1 for a source; later runs report drift against it."""
+
+    __tablename__ = "source_contracts"
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True)
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    run_id: Mapped[str] = mapped_column(String(36))
+    approved_by: Mapped[str] = mapped_column(String(200))
+    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 def make_engine(url: str) -> Engine:
     """An engine with settings that suit each backend."""
     if url.startswith("sqlite"):

@@ -28,6 +28,8 @@ from lockflow.common.models import (
     ReportRef,
     ResolutionChoice,
     SourceSpec,
+    SchemaChange,
+    SourceHealth,
 )
 
 E = TypeVar("E", bound="Event")
@@ -104,6 +106,12 @@ class SourceIngestedPayload(StageCommandPayload):
     bytes_read: int
 
 
+    config: dict[str, Any] = Field(default_factory=dict, description="The source's config, secrets masked")
+    health: SourceHealth | None = None
+    drift: list[SchemaChange] | None = Field(
+        default=None, description="Changes against the source's approved contract; None when it has none"
+    )
+    schema_cached: bool = Field(default=False, description="Schema taken from the cache (same content hash)")
 class AssessQualityPayload(StageCommandPayload):
     dataset: DatasetRef
 

@@ -13,7 +13,10 @@ LogicalType = Literal["integer", "float", "boolean", "datetime", "string"]
 Severity = Literal["low", "medium", "high"]
 FindingCategory = Literal["missing_values", "duplicate_rows", "type_mismatch", "outliers"]
 Direction = Literal["increase", "decrease"]
-SourceFormat = Literal["csv", "jsonl", "parquet"]
+Resample = Literal["D", "W", "MS"]
+HeavyStep = Literal["clustering", "anomalies", "drivers", "segments", "time_series"]
+SourceFormat = Literal["csv", "jsonl", "parquet", "json", "xlsx"]
+SourceKind = Literal["file", "api", "database", "s3"]
 
 
 class Model(BaseModel):
@@ -50,10 +53,10 @@ class SourceOptions(Model):
 
 
 class SourceSpec(Model):
-    """Where a run's data comes from. Only local files in this version."""
+    """Where a run's data comes from: a local file, or a registered source (source_id)."""
 
-    kind: Literal["file"] = "file"
-    path: str
+    kind: SourceKind = "file"
+    path: str = Field(description="The file, or a display label of a registered source (no secrets)")
     format: SourceFormat | None = None
     options: SourceOptions = Field(default_factory=SourceOptions)
 
@@ -69,6 +72,9 @@ class Goal(Model):
 class Resolution(Model):
     """One way to fix a finding, ranked by the detector."""
 
+    encoding: str | None = Field(default=None, max_length=40, description="Text encoding; UTF-8 if unset")
+    header: bool | None = Field(default=None, description="Whether a CSV has a header row; detected if unset")
+    sheet: str | None = Field(default=None, max_length=200, description="Excel sheet; the first if unset")
     strategy: str
     params: dict[str, Any] = Field(default_factory=dict)
     rationale: str
@@ -78,6 +84,28 @@ class Finding(Model):
     """A data quality problem with its evidence and ranked resolutions."""
 
     id: str
+    source_id: str | None = Field(default=None, description="A registered source, read with its config")
+
+
+class SourceHealth(Model):
+    """A source's health check: each step that passed, how long it took, and what failed."""
+
+    ok: bool
+    reachable: bool
+    authorised: bool
+    readable: bool
+    seconds: float
+    message: str = ""
+    checked_at: datetime | None = None
+
+
+class SchemaChange(Model):
+    """One difference between a source's approved contract and what a later run read."""
+
+    column: str
+    change: Literal["added", "removed", "type_changed", "nullability_changed"]
+    expected: str | None = None
+    found: str | None = None
     category: FindingCategory
     severity: Severity
     columns: list[str]

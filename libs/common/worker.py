@@ -15,9 +15,11 @@ import structlog
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.bus import Bus, DeliveredEvent, Subscription
 from lockflow.common.cache import Cache
+from lockflow.common.db import Database
 from lockflow.common.errors import LockflowError
 from lockflow.common.events import Command, Event, StageFailed, StageFailedPayload
 from lockflow.common.logging import get_logger
+from lockflow.common.settings import CommonSettings
 
 log = get_logger(__name__)
 UNEXPECTED_ERROR_ATTEMPTS = 3
@@ -30,6 +32,9 @@ class StageDeps:
 
     artifacts: ArtifactStore
     cache: Cache
+    # The database and settings, for stages that read registered configuration (ingest: sources).
+    db: Database | None = None
+    settings: CommonSettings | None = None
 
 
 StageHandler = Callable[[Command, StageDeps], Event]

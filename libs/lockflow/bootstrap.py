@@ -59,7 +59,7 @@ class System:
     @property
     def deps(self) -> StageDeps:
         """What stage handlers may use."""
-        return StageDeps(artifacts=self.artifacts, cache=self.cache)
+        return StageDeps(artifacts=self.artifacts, cache=self.cache, db=self.db, settings=self.settings)
 
     def events_topic(self) -> str:
         """The shared topic of facts."""

@@ -25,7 +25,9 @@ from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody, RunCreate, RunCreated
 from lockflow.gateway.settings import GatewaySettings
 from lockflow.ingest.preflight import preflight, resolve_inside
+from lockflow.gateway.sources import sources_router, upload_rate
 from lockflow.orchestrator import service, views
+from lockflow.ingest.ratelimit import RateLimiter
 
 log = get_logger(__name__)
 TERMINAL = ("completed", "failed", "aborted")
@@ -83,6 +85,8 @@ def create_app(settings: GatewaySettings | None = None, *, system: System | None
     return app
 
 
+    app.state.upload_limiter = RateLimiter(limit=settings.uploads_per_minute, window=60.0)
+    app.include_router(sources_router(settings))
 def _install_error_handlers(app: FastAPI) -> None:
     def reply(status: int, exc: Exception) -> JSONResponse:
         return JSONResponse(status_code=status, content={"detail": str(exc)})
@@ -115,7 +119,14 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         run_id = await _start_run(system, spec=spec, goal=body.goal, name=body.name or path.name, actor=actor)
         return RunCreated(id=run_id)
 
-    @app.post("/runs/upload", status_code=201, response_model=RunCreated, responses=ERRORS, tags=["runs"])
+    @app.post(
+        "/runs/upload",
+        status_code=201,
+        response_model=RunCreated,
+        responses=ERRORS,
+        tags=["runs"],
+        dependencies=[Depends(upload_rate)],
+    )
     async def upload_run(
         system: SystemDep,
         actor: Actor,

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from lockflow.common.settings import CommonSettings
+from lockflow.ingest.settings import SourceSettings
 
 
-class GatewaySettings(CommonSettings):
+class GatewaySettings(SourceSettings):
     """Where the API listens and what it accepts."""
 
     host: str = "127.0.0.1"

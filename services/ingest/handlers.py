@@ -2,22 +2,29 @@
 
 from lockflow.common.events import Command, Event, IngestSource, SourceIngested, SourceIngestedPayload
 from lockflow.common.worker import StageDeps, StageHandler
-from lockflow.ingest.read import load_source
+from lockflow.ingest.ingest import ingest
+from lockflow.ingest.settings import source_settings
 
 PRODUCER = "ingest"
 
 
 def ingest_source(command: Command, deps: StageDeps) -> Event:
-    """Read the file in chunks, infer its schema, store it, and report what was read."""
+    """Check and read the source in chunks, infer its schema, store it, and report what was read."""
     assert isinstance(command, IngestSource)
-    loaded = load_source(spec=command.payload.source)
-    dataset = deps.artifacts.put_table(loaded.table, columns=loaded.columns)
+    spec = command.payload.source
+    result = ingest(
+        spec, artifacts=deps.artifacts, cache=deps.cache, db=deps.db, settings=source_settings(deps.settings)
+    )
     payload = SourceIngestedPayload(
         attempt_id=command.payload.attempt_id,
-        source=command.payload.source,
-        dataset=dataset,
-        sample=loaded.sample,
-        bytes_read=loaded.bytes_read,
+        source=spec,
+        dataset=result.dataset,
+        sample=result.sample,
+        bytes_read=result.bytes_read,
+        config=result.config,
+        health=result.health,
+        drift=result.drift,
+        schema_cached=result.cached,
     )
     return command.follow(SourceIngested, payload, producer=PRODUCER)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from lockflow.common.errors import InvalidInput
-from lockflow.common.models import Goal, SourceSpec
+from lockflow.common.models import ColumnSchema, Goal, SourceSpec
 from lockflow.ingest.read import detect_format, load_source
 
 HEAD_ROWS = 1_000
@@ -19,8 +19,8 @@ def resolve_inside(path: str, allowed: list[Path]) -> Path:
     return resolved
 
 
-def preflight(*, spec: SourceSpec, goal: Goal) -> list[str]:
-    """Read the head of the source; refuse missing, empty, binary or unreadable files; return its columns."""
+def preflight_columns(*, spec: SourceSpec) -> list[ColumnSchema]:
+    """The schema inferred from the head of a file (at most HEAD_ROWS rows); refuses unreadable files."""
     path = Path(spec.path)
     if not path.exists():
         raise InvalidInput(f"no such file: {spec.path}")
@@ -28,17 +28,21 @@ def preflight(*, spec: SourceSpec, goal: Goal) -> list[str]:
         raise InvalidInput(f"{spec.path} is not a file")
     if path.stat().st_size == 0:
         raise InvalidInput(f"{spec.path} is empty")
-    fmt = detect_format(path, spec.format)
-    if fmt == "parquet":
+    head = spec.model_copy(update={"options": spec.options.model_copy(update={"chunk_rows": HEAD_ROWS})})
+    return load_source(spec=head, max_rows=HEAD_ROWS).columns
+
+
+def preflight(*, spec: SourceSpec, goal: Goal) -> list[str]:
+    """Read the head of the source; refuse missing, empty, binary or unreadable files; return its columns."""
+    path = Path(spec.path)
+    plain = path.is_file() and path.stat().st_size > 0 and path.suffix.lower() not in (".gz", ".zip")
+    if plain and detect_format(path, spec.format) == "parquet":
         try:
             columns = pq.ParquetFile(path).schema_arrow.names
         except Exception as exc:
             raise InvalidInput(f"{spec.path} is not a readable Parquet file: {exc}") from exc
     else:
-        head = spec.model_copy(
-            update={"format": fmt, "options": spec.options.model_copy(update={"chunk_rows": HEAD_ROWS})}
-        )
-        columns = [c.name for c in load_source(spec=head, max_rows=HEAD_ROWS).columns]
+        columns = [c.name for c in preflight_columns(spec=spec)]
     if goal.target is not None and goal.target not in columns:
         raise InvalidInput(
             f"goal target {goal.target!r} is not a column of {spec.path}; columns: {', '.join(columns)}"

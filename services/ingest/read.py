@@ -1,4 +1,4 @@
-"""Stage 1: read a local file (CSV, JSON lines, Parquet) in chunks into one Arrow table, infer its schema.
+"""Stage 1: read a file (CSV/TSV, JSON, JSON lines, Parquet, Excel; gzip or zip) in chunks, infer its schema.
 
 Every column of the returned table has one of five Arrow types, one per logical type:
 int64 (integer), float64 (float), bool (boolean), timestamp[us] (datetime), large_string (string).
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import math
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,7 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lockflow.common.errors import InvalidInput, StageError
-from lockflow.common.models import ColumnSchema, LogicalType, SourceFormat, SourceSpec
+from lockflow.common.models import ColumnSchema, LogicalType, SourceFormat, SourceOptions, SourceSpec
+from lockflow.ingest.archives import check_xlsx, gunzip, unzip_one
+from lockflow.ingest.settings import FileLimits
 
 SAMPLE_ROWS = 10
 EXAMPLES = 3
@@ -39,10 +43,13 @@ _EXTENSIONS: dict[str, SourceFormat] = {
     ".txt": "csv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
-    ".json": "jsonl",
+    ".json": "jsonl",  # a JSON array is recognised by its first character (see detect_format)
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".xlsx": "xlsx",
 }
+_COMPRESSED = (".gz", ".zip")
+_XLSX_BATCH = 10_000
 
 STRING = pa.large_string()
 TIMESTAMP = pa.timestamp("us")
@@ -60,6 +67,7 @@ _ISO_DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
 )
 _PANDAS_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_PANDAS_EOF_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
@@ -83,39 +91,84 @@ def detect_format(path: Path, declared: SourceFormat | None) -> SourceFormat:
         known = ", ".join(sorted(_EXTENSIONS))
         raise InvalidInput(
             f"cannot tell the format of {path.name!r} from its extension "
-            f"(known: {known}); declare the format (csv, jsonl or parquet)"
+            f"(known: {known}, also inside .gz or .zip); declare the format (csv, json, jsonl, parquet, xlsx)"
         )
+    if fmt == "jsonl" and path.suffix.lower() == ".json" and _first_char(path) == "[":
+        return "json"
     return fmt
 
 
-def load_source(*, spec: SourceSpec, max_rows: int | None = None) -> LoadedSource:
+def _first_char(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    with path.open("rb") as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return chr(head[0]) if head else ""
+
+
+def load_source(
+    *, spec: SourceSpec, max_rows: int | None = None, limits: FileLimits | None = None
+) -> LoadedSource:
     """Read the file in chunks (stopping after max_rows if given), apply type overrides, infer the schema."""
     path = Path(spec.path)
+    limits = limits or FileLimits()
     size = _check_file(path)
-    fmt = detect_format(path, spec.format)
-    chunk_rows = spec.options.chunk_rows
+    if size > limits.max_file_bytes:
+        raise InvalidInput(f"{path.name} is {size} bytes, more than the limit of {limits.max_file_bytes}")
+    with tempfile.TemporaryDirectory(prefix="lockflow-unpack-") as workdir:
+        data_path, fmt = unpack(path, spec.format, Path(workdir), limits, entry=None)
+        chunks = read_chunks(data_path, fmt, spec.options, limits)
+        if max_rows is not None:
+            chunks = _first_rows(chunks, max_rows)
+        return load_chunks(chunks, name=path.name, column_types=spec.options.column_types, bytes_read=size)
+
+
+def unpack(
+    path: Path, declared: SourceFormat | None, workdir: Path, limits: FileLimits, *, entry: str | None
+) -> tuple[Path, SourceFormat]:
+    """The data file to read (a .gz or .zip extracted safely into workdir) and its format."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        inner = gunzip(path, workdir / path.stem, limits)
+        return inner, detect_format(inner, declared)
+    if suffix == ".zip":
+        inner = unzip_one(path, workdir, limits, entry=entry)
+        return inner, detect_format(inner, declared)
+    return path, detect_format(path, declared)
+
+
+def read_chunks(
+    path: Path, fmt: SourceFormat, options: SourceOptions, limits: FileLimits
+) -> Iterator[pa.Table]:
+    """The file's rows as Arrow tables of at most options.chunk_rows rows."""
+    chunk_rows = options.chunk_rows
     if fmt == "parquet":
-        chunks = _read_parquet(path, chunk_rows)
-    else:
-        _check_text(path)
-        if fmt == "csv":
-            delimiter = spec.options.delimiter or sniff_delimiter(path)
-            text_columns = list(spec.options.column_types)
-            chunks = _read_csv(path, delimiter, chunk_rows, text_columns)
-        else:
-            chunks = _read_jsonl(path, chunk_rows)
-    if max_rows is not None:
-        chunks = _first_rows(chunks, max_rows)
-    table = _concat(chunks, path)
+        return _read_parquet(path, chunk_rows)
+    if fmt == "xlsx":
+        return _read_xlsx(path, options, limits)
+    _check_text(path, options.encoding)
+    if fmt == "csv":
+        delimiter = options.delimiter or sniff_delimiter(path, options.encoding)
+        return _read_csv(path, delimiter, options, limits)
+    if fmt == "json":
+        return _read_json(path, chunk_rows, options.encoding)
+    return _read_jsonl(path, chunk_rows)
+
+
+def load_chunks(
+    chunks: Iterable[pa.Table], *, name: str, column_types: dict[str, LogicalType], bytes_read: int
+) -> LoadedSource:
+    """One normalised table from chunks, type overrides applied, schema and sample inferred."""
+    table = _concat(chunks, Path(name))
     if table.num_rows == 0:
-        raise InvalidInput(f"{path.name} is empty: it has no data rows")
-    table = _detect_datetimes(table, skip=set(spec.options.column_types))
-    table = apply_column_types(table, spec.options.column_types, source=path.name)
+        raise InvalidInput(f"{name} is empty: it has no data rows")
+    table = _detect_datetimes(table, skip=set(column_types))
+    table = apply_column_types(table, column_types, source=name)
     return LoadedSource(
         table=table,
         columns=infer_schema(table),
         sample=sample_rows(table, SAMPLE_ROWS),
-        bytes_read=size,
+        bytes_read=bytes_read,
     )
 
 
@@ -145,13 +198,16 @@ def _check_file(path: Path) -> int:
     return size
 
 
-def _check_text(path: Path) -> None:
+def _check_text(path: Path, encoding: str | None = None) -> None:
     """Refuse binary content: a NUL byte near the start, or bytes that are not UTF-8 anywhere."""
     with path.open("rb") as handle:
         head = handle.read(BINARY_PROBE_BYTES)
         nul = head.find(b"\x00")
-        if nul >= 0:
+        if nul >= 0 and not (encoding or "").lower().startswith("utf-16"):
             raise InvalidInput(_not_text(path, nul))
+        if encoding is not None:
+            _check_encoding(path, encoding)
+            return
         # Decode the whole file incrementally: pandas would fail later with an offset into its buffer.
         decoder = codecs.getincrementaldecoder("utf-8")()
         offset = 0
@@ -171,13 +227,30 @@ def _check_text(path: Path) -> None:
 
 
 def _not_text(path: Path, at: int) -> str:
-    return f"{path.name} does not look like a text file in UTF-8 (binary content at byte {at})"
+    return (
+        f"{path.name} does not look like a text file in UTF-8 (binary content at byte {at}); "
+        "if it is text in another encoding, set the encoding option (e.g. latin-1)"
+    )
 
 
-def sniff_delimiter(path: Path) -> str:
+def _check_encoding(path: Path, encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError as exc:
+        raise InvalidInput(f"unknown text encoding {encoding!r}") from exc
+    try:
+        with path.open("r", encoding=encoding) as handle:
+            while handle.read(_DECODE_BLOCK):
+                pass
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path.name} is not valid {encoding} text ({exc.reason})") from exc
+
+
+def sniff_delimiter(path: Path, encoding: str | None = None) -> str:
     """The delimiter among , ; tab | that csv.Sniffer finds in the first 64 KiB, else ','."""
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
-        sample = handle.read(SNIFF_BYTES)
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    sample = _head_text(path, encoding)
     if len(sample) == SNIFF_BYTES and "\n" in sample:
         sample = sample[: sample.rindex("\n")]  # a cut last line would mislead the sniffer
     try:
@@ -186,33 +259,90 @@ def sniff_delimiter(path: Path) -> str:
         return ","
 
 
+def _head_text(path: Path, encoding: str | None) -> str:
+    with path.open("r", encoding=encoding or "utf-8-sig", errors="replace", newline="") as handle:
+        return handle.read(SNIFF_BYTES)
+
+
+def has_header(path: Path, delimiter: str, encoding: str | None) -> bool:
+    """Whether the first row is a header: csv.Sniffer's vote, a header unless clearly not one."""
+    sample = _head_text(path, encoding)
+    if len(sample) == SNIFF_BYTES and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]
+    try:
+        first = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+        # A first row with any empty or repeated cell is not a header; one with no number in it is
+        # (Sniffer's vote by cell lengths misjudges short text columns); otherwise Sniffer decides.
+        if not first or any(not c.strip() for c in first) or len(set(first)) < len(first):
+            return False
+        if not any(_as_float(c) is not None for c in first):
+            return True
+        return csv.Sniffer().has_header(sample)
+    except csv.Error:
+        return True
+
+
 # ---- readers ----------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, delimiter: str, chunk_rows: int, text_columns: list[str]) -> Iterator[pa.Table]:
-    _check_first_row(path, delimiter)
+def _read_csv(path: Path, delimiter: str, options: SourceOptions, limits: FileLimits) -> Iterator[pa.Table]:
+    header = options.header if options.header is not None else has_header(path, delimiter, options.encoding)
+    if header:
+        _check_first_row(path, delimiter, options.encoding)
+    text_columns = list(options.column_types)
+    names = None if header else _numbered_columns(path, delimiter, options.encoding)
+    start = 1
     try:
         reader = pd.read_csv(
             path,
             sep=delimiter,
-            chunksize=chunk_rows,
+            chunksize=options.chunk_rows,
             on_bad_lines="error",
-            encoding="utf-8",
+            encoding=options.encoding or "utf-8",
+            header=0 if header else None,
+            names=names,
             # Columns with a type override are read as written ("007" stays "007" for a string).
             dtype=dict.fromkeys(text_columns, "str"),
         )
         with reader:
             for chunk in reader:
-                yield _frame_to_table(chunk)
+                table = _frame_to_table(chunk)
+                _check_field_sizes(path, table, start, limits.max_field_bytes)
+                start += table.num_rows
+                yield table
     except pd.errors.EmptyDataError as exc:
         raise InvalidInput(f"{path.name} is empty: no header and no rows") from exc
     except pd.errors.ParserError as exc:
         raise InvalidInput(_ragged_message(path, str(exc))) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{path.name} is not valid {options.encoding or 'UTF-8'} text ({exc.reason})"
+        ) from exc
 
 
-def _check_first_row(path: Path, delimiter: str) -> None:
+def _numbered_columns(path: Path, delimiter: str, encoding: str | None) -> list[str]:
+    first = next(csv.reader(io.StringIO(_head_text(path, encoding)), delimiter=delimiter), [])
+    return [f"column_{i}" for i in range(1, len(first) + 1)]
+
+
+def _check_field_sizes(path: Path, table: pa.Table, start: int, limit: int) -> None:
+    """Refuse a field longer than the limit, naming its row and column."""
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        lengths = pc.binary_length(column)
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > limit:
+            row = pc.index(pc.greater(lengths, limit), True).as_py()
+            raise InvalidInput(
+                f"{path.name}: row {start + row}, column {name!r} has a field of {longest} bytes, "
+                f"over the limit of {limit} bytes (an unmatched quote can also cause this)"
+            )
+
+
+def _check_first_row(path: Path, delimiter: str, encoding: str | None = None) -> None:
     """Refuse a first data row longer than the header, which pandas would silently make an index."""
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+    with path.open("r", encoding=encoding or "utf-8-sig", newline="") as handle:
         rows = (row for row in csv.reader(handle, delimiter=delimiter) if row)
         try:
             header = next(rows, None)
@@ -225,6 +355,12 @@ def _check_first_row(path: Path, delimiter: str) -> None:
 
 def _ragged_message(path: Path, message: str) -> str:
     match = _PANDAS_RAGGED.search(message)
+    quote = _PANDAS_EOF_QUOTE.search(message)
+    if quote is not None:
+        return (
+            f"{path.name}: a quoted field opened in row {quote.group(1)} is never closed "
+            "(unmatched quote); the file ends inside it"
+        )
     if match is None:
         return f"{path.name} is not a readable CSV file: {message}"
     expected, line, saw = (int(g) for g in match.groups())
@@ -267,6 +403,88 @@ def _read_parquet(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
             yield parquet.schema_arrow.empty_table()
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(f"{path.name} is not a readable Parquet file: {exc}") from exc
+
+
+def _read_json(path: Path, chunk_rows: int, encoding: str | None) -> Iterator[pa.Table]:
+    """A JSON document: an array of objects, or an object holding exactly one such array."""
+    try:
+        with path.open("r", encoding=encoding or "utf-8-sig") as handle:
+            document = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from exc
+    records = records_of(document, None, source=path.name)
+    yield from records_to_tables(records, chunk_rows)
+
+
+def records_of(document: Any, records_path: str | None, *, source: str) -> list[dict[str, Any]]:
+    """The list of records in a JSON document, at records_path (dotted) if given."""
+    node = document
+    if records_path:
+        for part in records_path.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise InvalidInput(f"{source}: the records path {records_path!r} is not in the response")
+    elif isinstance(node, dict):
+        lists = [v for v in node.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise InvalidInput(f"{source}: expected a JSON array of records; set the records path")
+        node = lists[0]
+    if not isinstance(node, list):
+        raise InvalidInput(f"{source}: the records are a JSON {type(node).__name__}, expected an array")
+    for index, item in enumerate(node):
+        if not isinstance(item, dict):
+            raise InvalidInput(
+                f"{source}: record {index + 1} is a JSON {type(item).__name__}, expected an object"
+            )
+    return node
+
+
+def records_to_tables(records: list[dict[str, Any]], chunk_rows: int) -> Iterator[pa.Table]:
+    """Records as Arrow tables of at most chunk_rows rows (nested values kept as JSON text)."""
+    for start in range(0, len(records), chunk_rows):
+        frame = pd.DataFrame.from_records(records[start : start + chunk_rows])
+        yield _frame_to_table(frame.astype(object).where(frame.notna(), None))
+
+
+def _read_xlsx(path: Path, options: SourceOptions, limits: FileLimits) -> Iterator[pa.Table]:
+    """An Excel sheet, first row as header, after the package passed the zip and XML checks."""
+    import openpyxl  # imported here: only Excel sources need it
+
+    check_xlsx(path, limits)
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken package
+        raise InvalidInput(f"{path.name} is not a readable .xlsx workbook: {exc}") from exc
+    try:
+        if options.sheet is not None and options.sheet not in book.sheetnames:
+            raise InvalidInput(
+                f"{path.name} has no sheet {options.sheet!r}; sheets: {', '.join(book.sheetnames)}"
+            )
+        sheet = book[options.sheet] if options.sheet else book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        first = next(rows, None)
+        if first is None:
+            raise InvalidInput(f"{path.name}: the sheet {sheet.title!r} is empty")
+        if options.header is False:
+            names = [f"column_{i}" for i in range(1, len(first) + 1)]
+            pending: list[tuple[Any, ...]] = [first]
+        else:
+            names = [str(v) if v is not None else f"column_{i}" for i, v in enumerate(first, start=1)]
+            pending = []
+        for row in rows:
+            pending.append(row)
+            if len(pending) >= min(options.chunk_rows, _XLSX_BATCH):
+                yield _frame_to_table(pd.DataFrame(pending, columns=names, dtype=object))
+                pending = []
+        if pending:
+            yield _frame_to_table(pd.DataFrame(pending, columns=names, dtype=object))
+    finally:
+        book.close()
 
 
 # ---- normalising chunks -----------------------------------------------------------------------

@@ -19,6 +19,12 @@ def gate_context(gate: Gate, state: RunState) -> dict[str, Any]:
             "schema": [c.model_dump(mode="json") for c in dataset.columns] if dataset else [],
             "sample": state.sample[:SAMPLE_ROWS_SHOWN],
             "fingerprint": dataset.fingerprint if dataset else None,
+            "config": state.source_config,
+            "health": state.source_health.model_dump(mode="json") if state.source_health else None,
+            "drift": [d.model_dump(mode="json") for d in state.source_drift]
+            if state.source_drift is not None
+            else None,
+            "schema_cached": state.schema_cached,
         }
     if gate is Gate.QUALITY_REVIEW:
         return {

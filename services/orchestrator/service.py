@@ -91,6 +91,7 @@ from lockflow.common.pipeline import (
     option_specs,
 )
 from lockflow.common.telemetry import context_from_traceparent, current_traceparent, tracer
+from lockflow.ingest.contracts import save_contract
 from lockflow.orchestrator.gate_context import gate_context
 from lockflow.orchestrator.state import RunState
 from lockflow.orchestrator.timeline import summarize
@@ -299,6 +300,8 @@ def _store_result(state: RunState, event: Event) -> None:
         state.previous_insights = state.insights or None
         state.insights, state.insight_params = event.payload.insights, event.payload.params
     elif isinstance(event, ActionsRecommended):
+        state.source_config, state.source_health = p.config, p.health
+        state.source_drift, state.schema_cached = p.drift, p.schema_cached
         state.actions = event.payload.items
 
 
@@ -323,10 +326,13 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
     state = RunState.model_validate(run.state)
     choices: list[ResolutionChoice] = []
     if isinstance(params, SourceReconfiguration):
-        state.source = SourceSpec(
-            path=params.path or state.source.path,
-            format=params.format or state.source.format,
-            options=params.options,
+        # model_copy keeps the kind and source_id of a registered source.
+        state.source = state.source.model_copy(
+            update={
+                "path": params.path or state.source.path,
+                "format": params.format or state.source.format,
+                "options": params.options,
+            }
         )
     elif isinstance(params, QualityChoices):
         choices = params.choices
@@ -359,6 +365,16 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
 
 def _apply_effect(
     session: Session,
+    approved_source = gate is Gate.SOURCE_REVIEW and option.name == "approve"
+    if approved_source and state.source.source_id and state.dataset_ingested:
+        # The approved schema becomes the source's contract; later runs report drift against it.
+        save_contract(
+            session,
+            source_id=state.source.source_id,
+            columns=state.dataset_ingested.columns,
+            run_id=run.id,
+            approved_by=p.decided_by,
+        )
     run: RunRow,
     state: RunState,
     effect: Effect,

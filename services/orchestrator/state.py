@@ -18,6 +18,8 @@ from lockflow.common.models import (
     PlannedAction,
     ReportRef,
     SourceSpec,
+    SchemaChange,
+    SourceHealth,
 )
 from lockflow.common.pipeline import DecisionContext
 
@@ -32,6 +34,10 @@ class RunState(Model):
     sample: list[dict[str, Any]] = Field(default_factory=list)
     bytes_read: int = 0
     findings: list[Finding] = Field(default_factory=list)
+    source_config: dict[str, Any] = Field(default_factory=dict)
+    source_health: SourceHealth | None = None
+    source_drift: list[SchemaChange] | None = None
+    schema_cached: bool = False
     findings_after: list[Finding] | None = None
     applied: list[AppliedResolution] = Field(default_factory=list)
     score_before: float | None = None

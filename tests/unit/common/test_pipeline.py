@@ -170,7 +170,7 @@ def test_unknown_option_names_the_valid_ones(gate: Gate) -> None:
     [
         (Gate.SOURCE_REVIEW, "approve", {"x": 1}, "takes no parameters"),
         (Gate.SOURCE_REVIEW, "reconfigure", {"options": {"delimiter": ";;"}}, "delimiter"),
-        (Gate.SOURCE_REVIEW, "reconfigure", {"format": "xlsx"}, "format"),
+        (Gate.SOURCE_REVIEW, "reconfigure", {"format": "xls"}, "format"),
         (Gate.QUALITY_REVIEW, "apply", {"choices": []}, "choices"),
         (
             Gate.QUALITY_REVIEW,

@@ -60,8 +60,8 @@ def test_detect_format_from_extension(name: str, expected: str) -> None:
 
 def test_declared_format_wins_and_unknown_extension_names_the_file() -> None:
     assert detect_format(Path("data.bin"), "parquet") == "parquet"
-    with pytest.raises(InvalidInput, match=r"data\.xlsx"):
-        detect_format(Path("/x/data.xlsx"), None)
+    with pytest.raises(InvalidInput, match=r"data\.xls"):
+        detect_format(Path("/x/data.xls"), None)
 
 
 # ---- CSV --------------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""File sources: a path under the allowed folders (CSV/TSV, JSON, JSON lines, Parquet, Excel, .gz, .zip)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+from lockflow.common.errors import InvalidInput
+from lockflow.common.models import SourceOptions
+from lockflow.ingest.configs import FileConfig
+from lockflow.ingest.connector import Connector, Probe, sha256_file
+from lockflow.ingest.read import read_chunks, unpack
+from lockflow.ingest.settings import FileLimits
+
+
+def resolve_inside(path: str, allowed: list[Path]) -> Path:
+    """The resolved path (symlinks followed), if it lies inside one of the allowed folders."""
+    resolved = Path(path).expanduser().resolve()
+    if not allowed:
+        raise InvalidInput(
+            "this server has no folders configured that sources may read (LOCKFLOW_ALLOWED_DIRS)"
+        )
+    if not any(resolved == d or d in resolved.parents for d in allowed):
+        raise InvalidInput(f"{path} is outside the folders this server may read")
+    return resolved
+
+
+class FileConnector(Connector):
+    """A local file, checked to lie inside the allowed folders every time it is opened."""
+
+    kind = "file"
+
+    def __init__(self, config: FileConfig, *, allowed: list[Path], limits: FileLimits) -> None:
+        self.config = config
+        self.allowed = allowed
+        self.limits = limits
+        self._size = 0
+
+    def path(self) -> Path:
+        """The checked path."""
+        return resolve_inside(self.config.path, self.allowed)
+
+    def label(self) -> str:
+        """The file's path."""
+        return str(Path(self.config.path).expanduser())
+
+    def display_name(self) -> str:
+        """The file's name."""
+        return Path(self.config.path).name
+
+    def probe(self, found: Probe) -> None:
+        """Exists, inside the allowed folders, a readable non-empty file."""
+        path = self.path()
+        if not path.is_file():
+            raise InvalidInput(f"no such file: {self.config.path}")
+        found.reachable = True
+        found.authorised = True
+        with path.open("rb") as handle:
+            if not handle.read(1):
+                raise InvalidInput(f"{path.name} is empty (0 bytes)")
+        found.readable = True
+
+    def options(self, base: SourceOptions) -> SourceOptions:
+        """The run's options completed with the config's (the run's win)."""
+        update = {
+            k: v
+            for k, v in {
+                "delimiter": self.config.delimiter,
+                "encoding": self.config.encoding,
+                "header": self.config.header,
+                "sheet": self.config.sheet,
+            }.items()
+            if getattr(base, k) is None and v is not None
+        }
+        return base.model_copy(update=update)
+
+    def chunks(self, *, options: SourceOptions, workdir: Path) -> Iterator[pa.Table]:
+        """Unpack if compressed, then read in chunks."""
+        path = self.path()
+        if not path.is_file():
+            raise InvalidInput(f"no such file: {self.config.path}")
+        self._size = path.stat().st_size
+        if self._size > self.limits.max_file_bytes:
+            raise InvalidInput(f"{path.name} is larger than the limit of {self.limits.max_file_bytes} bytes")
+        data, fmt = unpack(path, self.config.format, workdir, self.limits, entry=self.config.entry)
+        return read_chunks(data, fmt, self.options(options), self.limits)
+
+    def content_hash(self) -> str | None:
+        """SHA-256 of the file."""
+        return sha256_file(self.path())
+
+    def bytes_read(self) -> int:
+        """The file's size."""
+        return self._size

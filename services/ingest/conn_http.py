@@ -1,0 +1,287 @@
+"""HTTP API sources: JSON records with auth, pagination, rate-limit awareness, retries and a circuit breaker.
+
+Every request goes through `netguard.safe_request` (addresses and redirects checked). A 429 or 503
+waits for Retry-After (capped); other 5xx and network errors retry with exponential backoff; after
+`failure_threshold` consecutive failures a host's circuit opens and requests fail at once until
+the cool-down passes, so a broken API is not hammered by every run.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pyarrow as pa
+
+from lockflow.common.errors import InvalidInput, StageError
+from lockflow.common.logging import get_logger
+from lockflow.common.models import SourceOptions
+from lockflow.ingest.configs import ApiConfig
+from lockflow.ingest.connector import Connector, Probe
+from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy, safe_request
+from lockflow.ingest.read import records_of, records_to_tables
+
+log = get_logger(__name__)
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class ApiUnavailable(StageError):
+    """The API kept failing, or its circuit is open."""
+
+
+@dataclass
+class CircuitBreaker:
+    """Per host: opens after `threshold` consecutive failures, half-opens after `cooldown` seconds."""
+
+    threshold: int = 5
+    cooldown: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+    _failures: dict[str, int] = field(default_factory=dict)
+    _opened: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def before(self, host: str) -> None:
+        """Raise if the host's circuit is open."""
+        with self._lock:
+            opened = self._opened.get(host)
+            if opened is None:
+                return
+            left = self.cooldown - (self.clock() - opened)
+            if left > 0:
+                raise ApiUnavailable(
+                    f"the circuit for {host} is open after {self._failures.get(host, 0)} consecutive "
+                    f"failures; not calling it for another {left:.0f} s"
+                )
+            del self._opened[host]  # half-open: one trial request may pass
+
+    def success(self, host: str) -> None:
+        """A request succeeded: close the circuit."""
+        with self._lock:
+            self._failures.pop(host, None)
+            self._opened.pop(host, None)
+
+    def failure(self, host: str) -> None:
+        """A request failed: count it and open the circuit at the threshold."""
+        with self._lock:
+            self._failures[host] = self._failures.get(host, 0) + 1
+            if self._failures[host] >= self.threshold:
+                self._opened[host] = self.clock()
+
+
+BREAKER = CircuitBreaker()
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def dig(document: Any, path: str) -> Any:
+    """The value at a dotted path, or None."""
+    node = document
+    for part in path.split("."):
+        if isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
+    return node
+
+
+class HttpApiConnector(Connector):
+    """Pages through a JSON API, one chunk per page."""
+
+    kind = "api"
+
+    def __init__(
+        self,
+        config: ApiConfig,
+        *,
+        policy: NetPolicy,
+        breaker: CircuitBreaker = BREAKER,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.breaker = breaker
+        self.sleep = sleep
+        self.transport = transport
+        self._bytes = 0
+        self.requests = 0
+
+    def label(self) -> str:
+        """The URL without its query (which may hold a key)."""
+        parts = urlsplit(self.config.url)
+        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+    def _client(self) -> httpx.Client:
+        timeout = httpx.Timeout(self.config.timeout_seconds, connect=min(10.0, self.config.timeout_seconds))
+        return httpx.Client(timeout=timeout, transport=self.transport, trust_env=False)
+
+    def _auth(self) -> tuple[dict[str, str], dict[str, str]]:
+        auth = self.config.auth
+        headers = {"Accept": "application/json", **self.config.headers}
+        params: dict[str, str] = {}
+        if auth.type == "bearer":
+            headers["Authorization"] = f"Bearer {_secret(auth.token, 'auth.token')}"
+        elif auth.type == "api_key":
+            key = _secret(auth.token, "auth.token")
+            if auth.query_param:
+                params[auth.query_param] = key
+            else:
+                headers[auth.header] = key
+        elif auth.type == "basic":
+            raw = f"{auth.username or ''}:{_secret(auth.password, 'auth.password')}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        return headers, params
+
+    def get(self, client: httpx.Client, url: str, params: dict[str, str]) -> httpx.Response:
+        """One GET with retries, Retry-After and the circuit breaker; a 4xx other than 429 is final."""
+        host = urlsplit(url).hostname or ""
+        headers, auth_params = self._auth()
+        last = ""
+        for attempt in range(self.config.max_retries + 1):
+            self.breaker.before(host)
+            try:
+                self.requests += 1
+                response = safe_request(
+                    client, self.policy, "GET", url, headers=headers, params={**params, **auth_params}
+                )
+            except ForbiddenDestination:
+                raise
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                self.breaker.failure(host)
+                last = f"{type(exc).__name__}: {exc}"
+                self.sleep(self.config.backoff_seconds * 2**attempt)
+                continue
+            if response.status_code in _RETRY_STATUSES:
+                self.breaker.failure(host)
+                last = f"HTTP {response.status_code}"
+                wait = retry_after_seconds(response.headers.get("retry-after"))
+                if wait is not None and wait > self.config.max_retry_after_seconds:
+                    raise ApiUnavailable(
+                        f"{host} asked to wait {wait:.0f} s (Retry-After), more than the allowed "
+                        f"{self.config.max_retry_after_seconds:.0f} s"
+                    )
+                if attempt < self.config.max_retries:
+                    self.sleep(wait if wait is not None else self.config.backoff_seconds * 2**attempt)
+                continue
+            self.breaker.success(host)
+            if response.status_code in (401, 403):
+                raise InvalidInput(f"{host} refused the credentials (HTTP {response.status_code})")
+            if response.status_code >= 400:
+                raise InvalidInput(f"{host} answered HTTP {response.status_code} for {self.label()}")
+            self._bytes += len(response.content)
+            return response
+        raise ApiUnavailable(
+            f"{host} kept failing after {self.config.max_retries + 1} attempts (last: {last})"
+        )
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise InvalidInput(f"{response.url.host} did not answer JSON: {exc}") from exc
+
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        """The records of each page, following the configured pagination style."""
+        p = self.config.pagination
+        url: str | None = self.config.url
+        params = dict(self.config.params)
+        page, offset, cursor = p.start_page, 0, None
+        with self._client() as client:
+            for _ in range(self.config.max_pages):
+                if url is None:
+                    return
+                query = dict(params)
+                if p.style == "page":
+                    query[p.page_param] = str(page)
+                    if p.size_param:
+                        query[p.size_param] = str(p.page_size)
+                elif p.style == "offset":
+                    query[p.offset_param], query[p.limit_param] = str(offset), str(p.page_size)
+                elif p.style == "cursor" and cursor is not None:
+                    query[p.cursor_param] = cursor
+                response = self.get(client, url, query)
+                document = self._json(response)
+                records = records_of(document, self.config.records_path, source=self.label())
+                yield records
+                if p.style == "none" or not records:
+                    return
+                if p.style == "page":
+                    page += 1
+                    if len(records) < p.page_size:
+                        return
+                elif p.style == "offset":
+                    offset += len(records)
+                    if len(records) < p.page_size:
+                        return
+                elif p.style == "cursor":
+                    next_cursor = dig(document, p.cursor_path)
+                    if next_cursor in (None, ""):
+                        return
+                    cursor = str(next_cursor)
+                elif p.style == "link":
+                    match = _LINK_NEXT.search(response.headers.get("link", ""))
+                    url, params = (match.group(1), {}) if match else (None, params)
+            log.warning("api_max_pages_reached", source=self.label(), max_pages=self.config.max_pages)
+
+    def probe(self, found: Probe) -> None:
+        """Fetch the first page: reachable, authorised (no 401/403), and records at the path."""
+        first_status: list[int] = []
+        with self._client() as client:
+            host = urlsplit(self.config.url).hostname or ""
+            self.policy.check_url(self.config.url)
+            headers, auth_params = self._auth()
+            response = safe_request(
+                client,
+                self.policy,
+                "GET",
+                self.config.url,
+                headers=headers,
+                params={**self.config.params, **auth_params},
+            )
+            first_status.append(response.status_code)
+            found.reachable = True
+            if response.status_code in (401, 403):
+                raise InvalidInput(f"{host} refused the credentials (HTTP {response.status_code})")
+            found.authorised = True
+            if response.status_code >= 400:
+                raise InvalidInput(f"{host} answered HTTP {response.status_code}")
+            records_of(self._json(response), self.config.records_path, source=self.label())
+            found.readable = True
+
+    def chunks(self, *, options: SourceOptions, workdir: Path) -> Iterator[pa.Table]:
+        """One or more Arrow tables per page."""
+        for records in self.pages():
+            if records:
+                yield from records_to_tables(records, options.chunk_rows)
+
+    def bytes_read(self) -> int:
+        """Response bytes received."""
+        return self._bytes
+
+
+def _secret(value: Any, name: str) -> str:
+    if value is None:
+        raise InvalidInput(f"the API config needs {name} for this auth type")
+    return str(value.get_secret_value())

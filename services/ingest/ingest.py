@@ -1,0 +1,103 @@
+"""Stage 1's flow for one source: health check, read (or reuse by content hash), contract drift."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.cache import Cache, cache_key
+from lockflow.common.db import Database
+from lockflow.common.errors import NotFound, StageError
+from lockflow.common.models import DatasetRef, SchemaChange, SourceHealth, SourceSpec
+from lockflow.ingest.configs import FileConfig
+from lockflow.ingest.conn_file import FileConnector
+from lockflow.ingest.connector import Connector
+from lockflow.ingest.drift import schema_drift
+from lockflow.ingest.read import load_chunks
+from lockflow.ingest.registry import build_connector, contract_of, load_source_config, masked_config
+from lockflow.ingest.settings import SourceSettings
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What stage 1 reports about one read of a source."""
+
+    dataset: DatasetRef
+    sample: list[dict[str, Any]]
+    bytes_read: int
+    config: dict[str, Any]
+    health: SourceHealth | None
+    drift: list[SchemaChange] | None
+    cached: bool
+
+
+def connector_for(
+    spec: SourceSpec, *, db: Database | None, settings: SourceSettings
+) -> tuple[Connector, dict[str, Any]]:
+    """The connector of a registered source (and its masked config), or of a plain file path."""
+    if spec.source_id is None:
+        config = FileConfig(path=spec.path, format=spec.format)
+        # A plain path was checked against the allowed folders by whoever created the run.
+        return FileConnector(config, allowed=[Path("/")], limits=settings.file_limits()), {"path": spec.path}
+    if db is None:
+        raise StageError("this ingest worker has no database, so it cannot read registered sources")
+    row, config = load_source_config(db, ref=spec.source_id, settings=settings)
+    return build_connector(config, settings), masked_config(row, settings)
+
+
+def ingest(
+    spec: SourceSpec, *, artifacts: ArtifactStore, cache: Cache, db: Database | None, settings: SourceSettings
+) -> Ingested:
+    """Check the source, read it into a Parquet artifact (or reuse a cached one), compare to its contract."""
+    try:
+        connector, shown = connector_for(spec, db=db, settings=settings)
+    except NotFound as exc:
+        raise StageError(f"the run's source is gone: {exc}") from exc
+    health = connector.health() if spec.source_id else None
+    if health is not None and not health.ok:
+        raise StageError(f"source {connector.label()} failed its health check: {health.message}")
+    content = connector.content_hash()
+    key = cache_key("ingest", content, spec.options.model_dump(mode="json"), spec.format) if content else None
+    hit = _cached(cache, artifacts, key)
+    if hit is not None:
+        dataset, sample, size = hit
+        cached = True
+    else:
+        with tempfile.TemporaryDirectory(prefix="lockflow-ingest-") as workdir:
+            chunks = connector.chunks(options=spec.options, workdir=Path(workdir))
+            loaded = load_chunks(
+                chunks, name=connector.display_name(), column_types=spec.options.column_types, bytes_read=0
+            )
+            size = connector.bytes_read()
+        dataset = artifacts.put_table(loaded.table, columns=loaded.columns)
+        sample, cached = loaded.sample, False
+        if key is not None:
+            entry = {"dataset": dataset.model_dump(mode="json"), "sample": sample, "bytes_read": size}
+            cache.set(key, json.dumps(entry))
+    drift = None
+    if spec.source_id is not None and db is not None:
+        contract = contract_of(db, source_id=spec.source_id)
+        drift = schema_drift(contract, dataset.columns) if contract is not None else None
+    return Ingested(dataset, sample, size, shown, health, drift, cached)
+
+
+def _cached(
+    cache: Cache, artifacts: ArtifactStore, key: str | None
+) -> tuple[DatasetRef, list[dict[str, Any]], int] | None:
+    """A cached result whose artifact still exists."""
+    if key is None:
+        return None
+    raw = cache.get(key)
+    if raw is None:
+        return None
+    entry = json.loads(raw)
+    dataset = DatasetRef.model_validate(entry["dataset"])
+    try:
+        artifacts.path_of(dataset.uri)
+    except NotFound:
+        return None  # the artifact folder was cleaned: read again
+    return dataset, entry["sample"], int(entry["bytes_read"])
