@@ -51,7 +51,7 @@ def check_url(raw: str, *, allowed_dialects: list[str], allowed_dirs: list[Path]
         if not path.is_file():
             raise InvalidInput(f"no such SQLite file: {url.database}")
         # Opened read-only by the SQLite library itself, not just by convention.
-        url = URL.create("sqlite", database=f"file:{path}?mode=ro&uri=true")
+        url = make_url(f"sqlite:///file:{path}?mode=ro&uri=true")
     return url
 
 
@@ -143,16 +143,17 @@ class DatabaseConnector(Connector):
         """Stream the rows with a server-side cursor, one Arrow table per chunk_rows."""
         engine = self._engine()
         try:
-            with engine.connect() as connection:
+            with engine.connect() as connection, connection.begin():
+                self._read_only(connection)
+                sql = self._sql(connection)
+                # Only the SELECT uses a server-side cursor: PostgreSQL cannot DECLARE a cursor for SET.
                 streaming = connection.execution_options(
                     stream_results=True, max_row_buffer=self.config.chunk_rows
                 )
-                with streaming.begin():
-                    self._read_only(streaming)
-                    result = streaming.execute(text(self._sql(streaming)))
-                    names = list(result.keys())
-                    for rows in result.partitions(self.config.chunk_rows):
-                        yield _rows_to_table(names, rows)
+                result = streaming.execute(text(sql))
+                names = list(result.keys())
+                for rows in result.partitions(self.config.chunk_rows):
+                    yield _rows_to_table(names, rows)
         except DBAPIError as exc:
             raise StageError(f"database error while reading: {_first_line(exc)}") from exc
         except SQLAlchemyError as exc:

@@ -141,7 +141,11 @@ def safe_request(
         checked, address = policy.check_url(current)
         target, extra_headers, extensions = _pinned(checked, address)
         request = client.build_request(
-            method, target, headers={**(headers or {}), **extra_headers}, params=params, extensions=extensions
+            method,
+            target,
+            headers={**(headers or {}), **extra_headers},
+            params=params or None,  # an empty dict would drop the query already in the URL
+            extensions=extensions,
         )
         response = client.send(request, stream=True, follow_redirects=False)
         try:

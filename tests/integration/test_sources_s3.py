@@ -1,0 +1,145 @@
+"""The S3 connector over real HTTP against an S3-compatible server (moto in server mode) this test starts."""
+
+import gzip
+import io
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+
+from lockflow.common.errors import InvalidInput
+from lockflow.common.models import SourceOptions
+from lockflow.ingest.configs import parse_config
+from lockflow.ingest.conn_s3 import S3Connector
+from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy
+from lockflow.ingest.read import load_chunks
+from lockflow.ingest.settings import FileLimits
+
+KEYS = {"access_key_id": "testing", "secret_access_key": "testing-secret"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    port = _free_port()
+    moto = Path(sys.executable).parent / "moto_server"
+    process = subprocess.Popen(
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("moto_server did not start", pytrace=False)
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_endpoint: str) -> tuple[str, pd.DataFrame]:
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret",
+    )
+    client.create_bucket(Bucket="lake")
+    frame = pd.DataFrame({"id": range(900), "amount": [i * 0.5 for i in range(900)]})
+    for part in range(3):
+        body = frame.iloc[part * 300 : (part + 1) * 300].to_csv(index=False).encode()
+        client.put_object(Bucket="lake", Key=f"sales/2026/part-{part}.csv", Body=body)
+    client.put_object(Bucket="lake", Key="sales/2026/README.txt", Body=b"not data")
+    client.put_object(
+        Bucket="lake", Key="gz/data.csv.gz", Body=gzip.compress(frame.to_csv(index=False).encode())
+    )
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    client.put_object(Bucket="lake", Key="pq/data.parquet", Body=buffer.getvalue())
+    return s3_endpoint, frame
+
+
+ALLOW = NetPolicy.from_list(["127.0.0.1/32"])
+
+
+def connector(endpoint: str, **config: object) -> S3Connector:
+    parsed = parse_config("s3", {"bucket": "lake", "endpoint_url": endpoint, **KEYS, **config})
+    return S3Connector(parsed, policy=ALLOW, limits=FileLimits())  # type: ignore[arg-type]
+
+
+def read(conn: S3Connector, tmp_path: Path) -> pd.DataFrame:
+    chunks = conn.chunks(options=SourceOptions(), workdir=tmp_path)
+    return load_chunks(chunks, name=conn.label(), column_types={}, bytes_read=0).table.to_pandas()
+
+
+def test_a_prefix_and_glob_read_every_matching_object(
+    bucket: tuple[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    endpoint, frame = bucket
+    conn = connector(endpoint, prefix="sales/2026/", glob="*.csv")
+    got = read(conn, tmp_path)
+    assert len(got) == len(frame) and got["amount"].sum() == pytest.approx(frame["amount"].sum())
+    assert conn.bytes_read() > 0
+    health = conn.health()
+    assert health.ok and health.seconds > 0
+    assert list(tmp_path.iterdir()) == []  # downloads are removed after reading
+
+
+def test_gzip_and_parquet_objects(bucket: tuple[str, pd.DataFrame], tmp_path: Path) -> None:
+    endpoint, frame = bucket
+    assert read(connector(endpoint, prefix="gz/"), tmp_path)["id"].tolist() == frame["id"].tolist()
+    assert read(connector(endpoint, prefix="pq/"), tmp_path)["amount"].sum() == pytest.approx(
+        frame["amount"].sum()
+    )
+
+
+def test_wrong_credentials_and_missing_objects_fail_the_health_check(
+    bucket: tuple[str, pd.DataFrame],
+) -> None:
+    endpoint, _ = bucket
+    missing = connector(endpoint, prefix="nothing-here/").health()
+    assert not missing.ok and missing.authorised and "no objects match" in missing.message
+    other = S3Connector(
+        parse_config("s3", {"bucket": "no-such-bucket", "endpoint_url": endpoint, **KEYS}),  # type: ignore[arg-type]
+        policy=ALLOW,
+        limits=FileLimits(),
+    ).health()
+    assert not other.ok and "S3 refused" in other.message
+
+
+def test_an_internal_endpoint_needs_the_allowlist(bucket: tuple[str, pd.DataFrame]) -> None:
+    endpoint, _ = bucket
+    with pytest.raises(ForbiddenDestination, match="loopback"):
+        S3Connector(
+            parse_config("s3", {"bucket": "lake", "endpoint_url": endpoint}),  # type: ignore[arg-type]
+            policy=NetPolicy.from_list([]),
+            limits=FileLimits(),
+        )
+
+
+def test_a_size_limit_stops_the_download(bucket: tuple[str, pd.DataFrame], tmp_path: Path) -> None:
+    endpoint, _ = bucket
+    small = S3Connector(
+        parse_config("s3", {"bucket": "lake", "endpoint_url": endpoint, "prefix": "pq/", **KEYS}),  # type: ignore[arg-type]
+        policy=ALLOW,
+        limits=FileLimits(max_file_bytes=100),
+    )
+    with pytest.raises(InvalidInput, match="more than the limit of 100"):
+        read(small, tmp_path)
