@@ -43,7 +43,9 @@ SKEW_BOWLEY = 0.3
 SIMILAR_RATIO = 0.85
 MAX_CATEGORIES_COMPARED = 300
 IFOREST_ROWS = 20_000
-IFOREST_SCORE = -0.7
+IFOREST_SCORE = -0.75
+PAIR_R = 0.8
+PAIR_Z = 8.0
 STALE_AFTER_DAYS = 365
 GAP_COVERAGE = 0.5
 
@@ -620,54 +622,87 @@ def detect_outliers(p: Profile, ctx: Context) -> list[Finding]:
     return out
 
 
-def detect_multivariate_outliers(p: Profile, ctx: Context) -> list[Finding]:
-    """Rows unusual in combination (IsolationForest on the row sample), not counting univariate extremes."""
+def multivariate_scores(
+    frame: pd.DataFrame, details: dict[str, Any] | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Rows unusual in combination: a broken strong linear relation between two columns (robust z of the
+    regression residual > PAIR_Z), or an IsolationForest anomaly score below IFOREST_SCORE; rows already
+    beyond 2 x IQR on one column are left to the univariate detector. Returns (mask, parameters); given
+    parameters (from a finding's details) it reuses them instead of fitting the pairs again."""
     from sklearn.ensemble import IsolationForest
 
+    median, iqr = frame.median(), (frame.quantile(0.75) - frame.quantile(0.25)).replace(0, np.nan)
+    usable = [c for c in frame.columns if not np.isnan(iqr[c])]
+    scaled = (frame[usable] - median[usable]) / iqr[usable]
+    univariate = ((scaled < -2.0) | (scaled > 2.0)).any(axis=1).to_numpy()
+    pairs = details["pairs"] if details else _strong_pairs(frame[usable])
+    broken = np.zeros(len(frame), dtype=bool)
+    for a, b, slope, intercept, center, spread in pairs:
+        residual = frame[b].to_numpy() - (slope * frame[a].to_numpy() + intercept)
+        broken |= np.abs(residual - center) / spread > PAIR_Z
+    model = IsolationForest(n_estimators=50, random_state=0).fit(scaled.iloc[:IFOREST_ROWS].to_numpy())
+    isolated = model.score_samples(scaled.to_numpy()) < IFOREST_SCORE
+    return (broken | isolated) & ~univariate, {"pairs": pairs, "columns": usable}
+
+
+def _strong_pairs(frame: pd.DataFrame) -> list[list[Any]]:
+    """[a, b, slope, intercept, residual median, residual robust sd] for |Pearson r| >= PAIR_R."""
+    corr = frame.corr().abs().to_numpy()
+    names = list(frame.columns)
+    out: list[list[Any]] = []
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            if corr[i, j] >= PAIR_R:
+                b = names[j]
+                slope, intercept = np.polyfit(frame[a].to_numpy(), frame[b].to_numpy(), 1)
+                residual = frame[b].to_numpy() - (slope * frame[a].to_numpy() + intercept)
+                center = float(np.median(residual))
+                spread = float(np.median(np.abs(residual - center)) * 1.4826)
+                if spread > 0:
+                    out.append([a, b, float(slope), float(intercept), center, spread])
+    return out
+
+
+def detect_multivariate_outliers(p: Profile, ctx: Context) -> list[Finding]:
+    """Rows unusual in combination (broken strong relations; IsolationForest), on the row sample."""
     names = [n for n, c in p.columns.items() if c.kind == "numeric" and not patterns.looks_like_id(n)]
     if len(names) < 2:
         return []
     frame = p.sample.frame()[names].apply(pd.to_numeric, errors="coerce").astype("float64").dropna()
+    for name in names:
+        frame = frame[~frame[name].isin(disguised_sentinels(p, p.columns[name]))]
     if len(frame) < 500:
         return []
-    frame = frame.iloc[:IFOREST_ROWS]
-    q1, q3 = frame.quantile(0.25), frame.quantile(0.75)
-    iqr = (q3 - q1).replace(0, np.nan)
-    usable = iqr.dropna().index.tolist()
-    if len(usable) < 2:
-        return []
-    scaled = (frame[usable] - frame[usable].median()) / iqr[usable]
-    univariate = ((scaled < -2.0) | (scaled > 2.0)).any(axis=1)  # beyond the fences on one column already
-    model = IsolationForest(n_estimators=50, random_state=0).fit(scaled.to_numpy())
-    scores = model.score_samples(scaled.to_numpy())
-    unusual = (scores < IFOREST_SCORE) & ~univariate.to_numpy()
+    unusual, params = multivariate_scores(frame)
     in_sample = int(unusual.sum())
     if in_sample == 0:
         return []
-    count = round(in_sample / len(frame) * p.rows)
+    count = in_sample if p.sample.exact else round(in_sample / len(frame) * p.rows)
+    relations = ", ".join(f"{b} ~ {a}" for a, b, *_ in params["pairs"]) or "none"
     return [
         finding(
             id="multivariate_outliers",
             category="multivariate_outliers",
             dimension="validity",
-            columns=usable,
+            columns=params["columns"],
             count=count,
             rows=p.rows,
             sample_rows=[int(i) for i in frame.index[unusual]],
-            explanation=f"About {count} rows ({pct(in_sample, len(frame))}) are unusual in the "
-            f"combination of "
-            f"{', '.join(usable)} although each value is within its column's usual range "
-            f"(IsolationForest anomaly score below {IFOREST_SCORE}).",
+            explanation=f"{'About ' if not p.sample.exact else ''}{count} rows are unusual in combination "
+            f"although each value is within its column's usual range "
+            f"(strong relations checked: {relations}).",
             exact=False,
-            method=f"IsolationForest (50 trees, seed 0) on {len(frame)} sampled rows scaled by median/IQR; "
-            "count scaled to all rows",
-            details={"score_threshold": IFOREST_SCORE, "sample_rows_used": len(frame)},
+            method=f"residual robust z > {PAIR_Z} for column pairs with |r| >= {PAIR_R}, or IsolationForest "
+            f"(50 trees, seed 0) score < {IFOREST_SCORE}, on {len(frame)} "
+            + ("rows (all)" if p.sample.exact else "sampled rows; count scaled to all rows"),
+            details={"score_threshold": IFOREST_SCORE, "sample_rows_used": len(frame), **params},
             resolutions=[
                 Resolution(
                     strategy="flag_only",
                     params={"column": "is_multivariate_outlier"},
                     rationale="marks the unusual rows so analysis can include or exclude them",
                 ),
+                drop(count, p.rows, "that are unusual in combination"),
             ],
         )
     ]

@@ -14,22 +14,28 @@ from lockflow.common.events import (
 )
 from lockflow.common.worker import StageDeps, StageHandler
 from lockflow.ingest.read import infer_schema
-from lockflow.quality.detect import assess
+from lockflow.quality.detect import assess, assess_parquet
 from lockflow.quality.resolve import apply_resolutions
+from lockflow.quality.rules import parse_rules
 
 PRODUCER = "quality"
 
 
 def assess_quality(command: Command, deps: StageDeps) -> Event:
-    """Run every detector on the dataset."""
+    """Run every detector on the dataset artifact in one streaming pass."""
     assert isinstance(command, AssessQuality)
-    frame = deps.artifacts.read_frame(command.payload.dataset)
-    assessment = assess(frame=frame)
+    p = command.payload
+    rules = parse_rules(p.rules, origin="quality rules") if p.rules else None
+    assessment = assess_parquet(
+        path=deps.artifacts.path_of(p.dataset.uri), rules=rules, expected_schema=p.approved_schema
+    )
     payload = QualityAssessedPayload(
-        attempt_id=command.payload.attempt_id,
-        dataset=command.payload.dataset,
+        attempt_id=p.attempt_id,
+        dataset=p.dataset,
         findings=assessment.findings,
         score=assessment.score,
+        dimension_scores=assessment.dimensions,
+        profile=assessment.summary,
     )
     return command.follow(QualityAssessed, payload, producer=PRODUCER)
 
@@ -38,12 +44,15 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
     """Apply the chosen resolutions to a copy, store it as a new artifact, and re-assess."""
     assert isinstance(command, ApplyResolutions)
     p = command.payload
+    rules = parse_rules(p.rules, origin="quality rules") if p.rules else None
+    before = assess_parquet(path=deps.artifacts.path_of(p.dataset.uri), rules=rules)
     frame = deps.artifacts.read_frame(p.dataset)
-    before = assess(frame=frame)
     applied = apply_resolutions(frame=frame, findings=p.findings, choices=p.choices)
     table = pa.Table.from_pandas(applied.frame, preserve_index=False)
     dataset = deps.artifacts.put_table(table, columns=infer_schema(table))
-    after = assess(frame=applied.frame.reset_index(drop=True))
+    after = assess(frame=applied.frame, rules=rules)
+    ids_before = {f.id for f in before.findings}
+    ids_after = {f.id for f in after.findings}
     payload = ResolutionsAppliedPayload(
         attempt_id=p.attempt_id,
         dataset_before=p.dataset,
@@ -52,6 +61,10 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
         findings_after=after.findings,
         score_before=before.score,
         score_after=after.score,
+        dimensions_before=before.dimensions,
+        dimensions_after=after.dimensions,
+        resolved=sorted(ids_before - ids_after),
+        introduced=sorted(ids_after - ids_before),
     )
     return command.follow(ResolutionsApplied, payload, producer=PRODUCER)
 

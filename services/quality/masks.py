@@ -18,8 +18,6 @@ from lockflow.quality.detect import missing_mask, outside_fences, unparseable_ma
 from lockflow.quality.profile import outside_between, rule_missing
 from lockflow.quality.rules import Rule, violations
 
-IFOREST_FIT_ROWS = 20_000
-
 
 def problem_mask(frame: pd.DataFrame, finding: Finding, params: dict[str, Any]) -> pd.Series | None:
     """A boolean Series over `frame`'s rows, or None if the category has no row-level problem."""
@@ -114,20 +112,12 @@ def _rule_mask(frame: pd.DataFrame, finding: Finding) -> pd.Series:
 
 
 def _isolation_mask(frame: pd.DataFrame, finding: Finding) -> pd.Series:
-    """Refit the detector's IsolationForest (same seed, scaling and threshold) and score every row."""
-    from sklearn.ensemble import IsolationForest
+    """The detector's rule on every row: the same column pairs and thresholds, refitted forest (seed 0)."""
+    from lockflow.quality.detectors import multivariate_scores
 
     names = [c for c in finding.columns if c in frame.columns]
-    data = frame[names].apply(pd.to_numeric, errors="coerce").astype("float64")
-    complete = data.dropna()
-    iqr = (complete.quantile(0.75) - complete.quantile(0.25)).replace(0, np.nan)
-    scaled = (complete - complete.median()) / iqr
-    fit = scaled.iloc[:IFOREST_FIT_ROWS]
-    model = IsolationForest(n_estimators=50, random_state=0).fit(fit.to_numpy())
-    univariate = ((scaled < -2.0) | (scaled > 2.0)).any(axis=1).to_numpy()
-    unusual = (
-        model.score_samples(scaled.to_numpy()) < finding.details.get("score_threshold", -0.7)
-    ) & ~univariate
+    complete = frame[names].apply(pd.to_numeric, errors="coerce").astype("float64").dropna()
+    unusual, _ = multivariate_scores(complete, finding.details)
     mask = pd.Series(False, index=frame.index)
     mask.loc[complete.index[unusual]] = True
     return mask

@@ -125,6 +125,7 @@ def format_ok(fmt: str, values: pa.Array) -> pa.Array:
 
 def parse_dates(values: pa.Array) -> pa.Array:
     """Parse ISO (yyyy-mm-dd...) or dd/mm/yyyy text to dates; null if not a real calendar date."""
+    values = pc.cast(values, pa.string())
     iso = pc.extract_regex(values, r"^\s*(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})")
     dmy = pc.extract_regex(values, r"^\s*(?P<d>\d{1,2})[/.](?P<m>\d{1,2})[/.](?P<y>\d{4})")
     parts = {k: pc.coalesce(pc.struct_field(iso, k), pc.struct_field(dmy, k)) for k in ("y", "m", "d")}

@@ -245,6 +245,8 @@ def _feed_column(col: ColumnProfile, array: pa.Array | pa.ChunkedArray, offset: 
         array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
+    if col.kind == "text" and not pa.types.is_string(array.type):
+        array = pc.cast(array, pa.string())  # one batch: never near the 2 GiB limit of string
     col.rows += len(array)
     null = array.is_null(nan_is_null=True) if col.kind == "numeric" else array.is_null()
     col.nulls.add(null, offset)

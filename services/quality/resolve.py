@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import AppliedResolution, Finding, ResolutionChoice
+from lockflow.common.pipeline import QUALITY_EXTRA_PARAMS
 from lockflow.quality import patterns
 from lockflow.quality.detect import is_numeric, is_text, missing_mask, outside_fences, unparseable_mask
 from lockflow.quality.masks import problem_mask
@@ -72,13 +73,7 @@ PHASES: dict[str, int] = {
 }
 
 # Params a choice may set beyond the finding's defaults.
-EXTRA_PARAMS: dict[str, set[str]] = {
-    "flag_only": {"column"},
-    "cap_to_fences": {"lower", "upper"},
-    "winsorize": {"lower_quantile", "upper_quantile"},
-    "fill_constant": {"value"},
-    "merge_categories": {"mapping"},
-}
+EXTRA_PARAMS = QUALITY_EXTRA_PARAMS
 
 
 @dataclass(frozen=True)
@@ -98,16 +93,22 @@ class _Step:
 
 
 def apply_resolutions(
-    *, frame: pd.DataFrame, findings: list[Finding], choices: list[ResolutionChoice]
+    *,
+    frame: pd.DataFrame,
+    findings: list[Finding],
+    choices: list[ResolutionChoice],
+    keep_index: bool = False,
 ) -> Applied:
-    """Apply `choices` to a copy of `frame`; a choice that cannot be applied raises InvalidInput."""
+    """Apply `choices` to a copy of `frame`; a choice that cannot be applied raises InvalidInput.
+
+    With keep_index the result keeps the row labels of the rows that remain (for previews)."""
     steps = sorted(_plan(frame, findings, choices), key=lambda s: (PHASES[s.strategy], s.order))
     result = frame.copy(deep=True)
     applied = []
     for step in steps:
         result, record = _APPLY[step.strategy](result, step)
         applied.append(record)
-    return Applied(frame=result.reset_index(drop=True), applied=applied)
+    return Applied(frame=result if keep_index else result.reset_index(drop=True), applied=applied)
 
 
 def _plan(frame: pd.DataFrame, findings: list[Finding], choices: list[ResolutionChoice]) -> list[_Step]:
@@ -134,7 +135,7 @@ def _plan(frame: pd.DataFrame, findings: list[Finding], choices: list[Resolution
                 f"(choose one of: {', '.join(offered)})"
             )
         defaults = offered[choice.strategy].params
-        allowed = set(defaults) | EXTRA_PARAMS.get(choice.strategy, set())
+        allowed = set(defaults) | EXTRA_PARAMS.get(choice.strategy, frozenset())
         unknown = sorted(set(choice.params) - allowed)
         if unknown:
             raise InvalidInput(

@@ -1,0 +1,182 @@
+"""Preview (dry run) of chosen resolutions: what would change, before anything is applied.
+
+Works on the whole dataset when it has at most PREVIEW_ROWS rows, else on a uniform random
+sample of that many rows (bottom-k, one streaming pass), and says which.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from lockflow.common.errors import InvalidInput
+from lockflow.common.models import Finding, ResolutionChoice
+from lockflow.quality.resolve import apply_resolutions
+from lockflow.quality.sketches import RowSample
+
+PREVIEW_ROWS = 200_000
+CHANGED_ROWS_SHOWN = 10
+BATCH_ROWS = 65_536
+
+
+def load_for_preview(*, path: Path, max_rows: int = PREVIEW_ROWS) -> tuple[pd.DataFrame, int]:
+    """The dataset (or a uniform sample of it), indexed by row number, and the total row count."""
+    handle = pq.ParquetFile(path)
+    total = handle.metadata.num_rows
+    if total <= max_rows:
+        return handle.read().to_pandas(), total
+    sample = RowSample(k=max_rows, seed=0)
+    offset = 0
+    for batch in handle.iter_batches(batch_size=BATCH_ROWS):
+        sample.add(batch, offset)
+        offset += batch.num_rows
+    return sample.frame(), total
+
+
+def preview(
+    *, frame: pd.DataFrame, total_rows: int, findings: list[Finding], choices: list[ResolutionChoice]
+) -> dict[str, Any]:
+    """Apply `choices` to a copy of `frame` and describe the difference; `frame` is not changed."""
+    applied = apply_resolutions(frame=frame, findings=findings, choices=choices, keep_index=True)
+    after = applied.frame
+    sampled = len(frame) < total_rows
+    removed = frame.index.difference(after.index)
+    kept = frame.index.intersection(after.index)
+    common = [c for c in frame.columns if c in after.columns]
+    changed_cells = {c: _changed(frame.loc[kept, c], after.loc[kept, c]) for c in common}
+    per_column = {c: int(m.sum()) for c, m in changed_cells.items() if m.any()}
+    touched_rows = (
+        pd.concat([m for m in changed_cells.values()], axis=1).any(axis=1)
+        if changed_cells
+        else pd.Series(False, index=kept)
+    )
+    added = [c for c in after.columns if c not in frame.columns]
+    dropped = [c for c in frame.columns if c not in after.columns]
+    named = {c for f in _chosen(findings, choices) if f.category != "duplicate_rows" for c in f.columns}
+    affected = sorted(set(per_column) | set(added) | named)
+    affected = [c for c in affected if c in frame.columns or c in after.columns]
+    scale = total_rows / len(frame) if len(frame) else 1.0
+    return {
+        "rows_total": total_rows,
+        "rows_previewed": len(frame),
+        "sampled": sampled,
+        "method": (
+            f"uniform random sample of {len(frame)} of {total_rows} rows (bottom-k, seed 0); "
+            "counts for the whole data are scaled estimates"
+            if sampled
+            else "every row of the dataset"
+        ),
+        "rows_removed": len(removed),
+        "rows_changed": int(touched_rows.sum()),
+        "cells_changed": int(sum(per_column.values())),
+        "cells_changed_by_column": per_column,
+        "estimated_rows_removed_total": round(len(removed) * scale),
+        "columns_added": added,
+        "columns_removed": dropped,
+        "steps": [a.model_dump(mode="json") for a in applied.applied],
+        "columns": {
+            c: {
+                "before": column_stats(frame[c]) if c in frame.columns else None,
+                "after": column_stats(after[c]) if c in after.columns else None,
+            }
+            for c in affected
+        },
+        "changed_rows": _row_diff(frame, after, touched_rows, removed),
+    }
+
+
+def _chosen(findings: list[Finding], choices: list[ResolutionChoice]) -> list[Finding]:
+    ids = {c.finding_id for c in choices}
+    return [f for f in findings if f.id in ids]
+
+
+def _changed(before: pd.Series, after: pd.Series) -> pd.Series:
+    """True where a cell's value differs (missing equals missing; '12' equals 12.0 after coercion)."""
+    both_missing = before.isna().to_numpy() & after.isna().to_numpy()
+    num_before = pd.to_numeric(before, errors="coerce") if not _is_num(before) else before
+    num_after = pd.to_numeric(after, errors="coerce") if not _is_num(after) else after
+    if _is_num(before) or _is_num(after):
+        same = (num_before.astype("float64").to_numpy() == num_after.astype("float64").to_numpy()) & (
+            num_before.notna().to_numpy()
+        )
+    else:
+        same = np.zeros(len(before), dtype=bool)
+    text_same = before.astype("str").to_numpy() == after.astype("str").to_numpy()
+    return pd.Series(~(same | text_same | both_missing), index=before.index)
+
+
+def _is_num(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def column_stats(series: pd.Series) -> dict[str, Any]:
+    """count, missing, distinct; mean/median/min/max for numbers, top value for the rest."""
+    stats: dict[str, Any] = {
+        "dtype": str(series.dtype),
+        "count": int(series.notna().sum()),
+        "missing": int(series.isna().sum()),
+        "distinct": int(series.nunique(dropna=True)),
+    }
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        values = series.dropna().astype("float64")
+        if len(values):
+            stats.update(
+                mean=float(values.mean()),
+                median=float(values.median()),
+                min=float(values.min()),
+                max=float(values.max()),
+                std=float(values.std()) if len(values) > 1 else 0.0,
+            )
+    elif stats["count"]:
+        counts = series.astype("str")[series.notna()].value_counts()
+        stats.update(top=str(counts.index[0]), top_count=int(counts.iloc[0]))
+    return stats
+
+
+def _json(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value if isinstance(value, int | float | str | bool) else str(value)
+
+
+def _row_diff(
+    before: pd.DataFrame, after: pd.DataFrame, touched: pd.Series, removed: pd.Index
+) -> list[dict[str, Any]]:
+    """Up to CHANGED_ROWS_SHOWN changed rows (cells before -> after) and removed rows."""
+    out: list[dict[str, Any]] = []
+    for row in touched[touched].index[:CHANGED_ROWS_SHOWN]:
+        cells = {}
+        for c in before.columns:
+            if c in after.columns and _changed(before.loc[[row], c], after.loc[[row], c]).iloc[0]:
+                cells[c] = {"before": _json(before.at[row, c]), "after": _json(after.at[row, c])}
+        out.append({"row": int(row), "change": "changed", "cells": cells})
+    for row in removed[: max(0, CHANGED_ROWS_SHOWN - len(out))]:
+        out.append(
+            {
+                "row": int(row),
+                "change": "removed",
+                "cells": {c: {"before": _json(before.at[row, c]), "after": None} for c in before.columns},
+            }
+        )
+    return out
+
+
+def preview_for_request(
+    *, db: Any, artifacts: Any, request_id: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Preview gate 2 'apply' parameters for an open quality_review request; nothing is stored."""
+    from lockflow.common.pipeline import check_quality_choices
+    from lockflow.orchestrator.views import quality_gate_inputs
+
+    state, context = quality_gate_inputs(db, request_id=request_id)
+    choices = check_quality_choices(params, context)
+    if state.dataset_current is None:
+        raise InvalidInput(f"decision request {request_id} has no dataset to preview")
+    frame, total = load_for_preview(path=artifacts.path_of(state.dataset_current.uri))
+    return preview(frame=frame, total_rows=total, findings=state.findings, choices=choices.choices)
