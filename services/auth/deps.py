@@ -1,15 +1,22 @@
-"""The caller's identity as a FastAPI dependency: the one place authentication plugs in.
+"""The caller's identity as FastAPI dependencies: the one place authentication plugs in.
 
-Until token authentication lands, the gateway trusts an `X-Lockflow-User` header (or names the
-caller "local"), which is right only for a single-user, loopback deployment.
+`current_actor` is the header-based identity the gateway still uses (single-user, loopback).
+`authenticated`, `require_role` and `authorize_route` verify a bearer token locally (public keys,
+no call to another service) and apply the role matrix of `lockflow.auth.policy`.
 """
 
 import re
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Header, HTTPException
+from fastapi import Depends, Header, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from lockflow.auth.policy import Role, Verdict, endpoint_verdict, parse_roles
+from lockflow.auth.tokens import Claims, InvalidToken
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+REALM = 'Bearer realm="lockflow"'
 
 
 def current_actor(x_lockflow_user: Annotated[str | None, Header()] = None) -> str:
@@ -19,3 +26,67 @@ def current_actor(x_lockflow_user: Annotated[str | None, Header()] = None) -> st
     if not _USERNAME.match(x_lockflow_user):
         raise HTTPException(status_code=400, detail="X-Lockflow-User must be 1-64 of A-Z a-z 0-9 _ . @ -")
     return x_lockflow_user
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified caller."""
+
+    user_id: str
+    username: str
+    roles: frozenset[Role]
+    claims: Claims
+
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/login")
+
+
+def unauthorized(reason: str) -> HTTPException:
+    """401 with the WWW-Authenticate challenge RFC 6750 asks for."""
+    challenge = f'{REALM}, error="invalid_token", error_description="{reason.replace(chr(34), chr(39))}"'
+    return HTTPException(status_code=401, detail=reason, headers={"WWW-Authenticate": challenge})
+
+
+def authenticated(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The caller of a valid, unrevoked access token; 401 otherwise (sync: FastAPI runs it in a thread)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            status_code=401,
+            detail="log in and send the access token as a Bearer token",
+            headers={"WWW-Authenticate": REALM},
+        )
+    try:
+        claims = request.app.state.auth.verify_access(credentials.credentials)
+    except InvalidToken as exc:
+        raise unauthorized(str(exc)) from exc
+    return Principal(claims.subject, claims.username, parse_roles(claims.roles), claims)
+
+
+Authenticated = Annotated[Principal, Depends(authenticated)]
+
+
+def require_role(*roles: Role) -> Any:
+    """A dependency that lets through callers holding one of the roles (403 otherwise)."""
+    wanted = frozenset(roles)
+
+    def check(principal: Authenticated) -> Principal:
+        if not principal.roles & wanted:
+            names = " or ".join(sorted(r.value for r in wanted))
+            raise HTTPException(status_code=403, detail=f"this needs the role {names}")
+        return principal
+
+    return Depends(check)
+
+
+def authorize_route(request: Request, principal: Authenticated) -> Principal:
+    """Applies the role x endpoint matrix to the matched route (a route not in the matrix is refused)."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", request.url.path)
+    if endpoint_verdict(principal.roles, request.method, template) is not Verdict.ALLOW:
+        raise HTTPException(status_code=403, detail=f"your roles may not call {request.method} {template}")
+    return principal
+
+
+Authorized = Annotated[Principal, Depends(authorize_route)]

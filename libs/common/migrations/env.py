@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import lockflow.auth.models  # noqa: F401  (the auth tables join Base.metadata)
 from lockflow.common.db import Base
 
 connection = context.config.attributes.get("connection")

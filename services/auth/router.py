@@ -1,0 +1,343 @@
+"""The auth HTTP API (login, refresh, logout, password, JWKS, users, audit, shares) and `install_auth`."""
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import anyio
+import redis
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lockflow.auth import audit
+from lockflow.auth.deps import Authorized, unauthorized
+from lockflow.auth.keys import keyring_from_settings
+from lockflow.auth.models import AuditRow
+from lockflow.auth.passwords import Passwords
+from lockflow.auth.service import AuthService, Forbidden, LoginFailed, LoginThrottled
+from lockflow.auth.settings import AuthSettings
+from lockflow.auth.state import DbTokenState, RedisTokenState, TokenState
+from lockflow.auth.throttle import LoginThrottle, MemoryFailures, RedisFailures
+from lockflow.auth.tokens import InvalidToken
+from lockflow.common.db import Database
+from lockflow.common.errors import Conflict, InvalidInput, NotFound
+
+LIMITED_PATHS = ("/auth/login", "/auth/refresh", "/auth/password")
+
+
+class Login(BaseModel):
+    """Username and password."""
+
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Refresh(BaseModel):
+    """A refresh token from login or an earlier refresh."""
+
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class PasswordChange(BaseModel):
+    """The current password and the new one."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class UserCreate(BaseModel):
+    """A new user."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+    roles: list[str] = Field(min_length=1)
+
+
+class RolesSet(BaseModel):
+    """The user's new roles (replacing the old)."""
+
+    roles: list[str] = Field(min_length=1)
+
+
+class ShareCreate(BaseModel):
+    """Share a run or source you own with another user."""
+
+    object_type: Literal["run", "source"]
+    object_id: str = Field(min_length=1, max_length=200)
+    username: str = Field(min_length=1, max_length=64)
+
+
+class TokenResponse(BaseModel):
+    """Tokens after login or refresh."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, invalid or revoked token, or wrong credentials"},
+    403: {"description": "the caller's roles may not do this"},
+    404: {"description": "no such object (or not visible to the caller)"},
+    409: {"description": "conflicts with the current state"},
+    413: {"description": "request body too large"},
+    422: {"description": "invalid input"},
+    429: {"description": "too many failed logins"},
+}
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _service(request: Request) -> AuthService:
+    service: AuthService = request.app.state.auth
+    return service
+
+
+Service = Annotated[AuthService, Depends(_service)]
+
+
+async def _call(fn: Callable[[], Any]) -> Any:
+    """Run a blocking use case in a thread and translate its errors into HTTP answers."""
+    try:
+        return await anyio.to_thread.run_sync(fn)
+    except LoginThrottled as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(int(exc.retry_after) + 1)}) from exc
+    except (LoginFailed, InvalidToken) as exc:
+        raise unauthorized(str(exc)) from exc
+    except Forbidden as exc:
+        raise HTTPException(403, str(exc)) from exc
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except Conflict as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except InvalidInput as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+def auth_router() -> APIRouter:
+    """The auth routes; the service is read from app.state.auth."""
+    router = APIRouter(tags=["auth"], responses=ERRORS)
+
+    @router.post("/auth/login", response_model=TokenResponse)
+    async def login(body: Login, request: Request, service: Service) -> Any:
+        """Password login: an access token (minutes) and a refresh token (rotated on every use)."""
+        pair = await _call(
+            lambda: service.login(username=body.username, password=body.password, client=_client(request))
+        )
+        return pair.as_dict()
+
+    @router.post("/auth/refresh", response_model=TokenResponse)
+    async def refresh(body: Refresh, request: Request, service: Service) -> Any:
+        """A new token pair for a refresh token; reusing an old one ends the session."""
+        pair = await _call(lambda: service.refresh(refresh_token=body.refresh_token, client=_client(request)))
+        return pair.as_dict()
+
+    @router.post("/auth/logout", status_code=204)
+    async def logout(request: Request, principal: Authorized, service: Service) -> Response:
+        """End this session: its access and refresh tokens stop working at once."""
+        await _call(lambda: service.logout(claims=principal.claims, client=_client(request)))
+        return Response(status_code=204)
+
+    @router.post("/auth/password", status_code=204)
+    async def change_password(
+        body: PasswordChange, request: Request, principal: Authorized, service: Service
+    ) -> Response:
+        """Change your password; every other session of yours ends."""
+        await _call(
+            lambda: service.change_password(
+                claims=principal.claims,
+                current=body.current_password,
+                new=body.new_password,
+                client=_client(request),
+            )
+        )
+        return Response(status_code=204)
+
+    @router.get("/auth/me")
+    async def me(principal: Authorized) -> dict[str, Any]:
+        """Who the token belongs to and what it may do."""
+        return {"id": principal.user_id, "username": principal.username, "roles": sorted(principal.roles)}
+
+    @router.get("/.well-known/jwks.json")
+    async def jwks(response: Response, service: Service) -> dict[str, Any]:
+        """The public keys that verify lockflow tokens (cache for 5 minutes; refetch on an unknown kid)."""
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return service.ring.jwks()
+
+    @router.get("/auth/users")
+    async def users(_admin: Authorized, service: Service) -> list[dict[str, Any]]:
+        """Every user and their roles."""
+        return await _call(service.list_users)  # type: ignore[no-any-return]
+
+    @router.post("/auth/users", status_code=201)
+    async def create_user(body: UserCreate, admin: Authorized, service: Service) -> dict[str, Any]:
+        """Add a user with roles."""
+        return await _call(  # type: ignore[no-any-return]
+            lambda: service.create_user(
+                username=body.username, password=body.password, roles=body.roles, actor=admin.username
+            )
+        )
+
+    @router.put("/auth/users/{username}/roles")
+    async def set_roles(username: str, body: RolesSet, admin: Authorized, service: Service) -> dict[str, Any]:
+        """Replace a user's roles; their older tokens are refused at once."""
+        return await _call(  # type: ignore[no-any-return]
+            lambda: service.set_roles(username=username, roles=body.roles, actor=admin.username)
+        )
+
+    @router.post("/auth/users/{username}/disable")
+    async def disable(username: str, admin: Authorized, service: Service) -> dict[str, Any]:
+        """Disable a user and end their sessions."""
+        return await _call(lambda: service.disable(username=username, actor=admin.username))  # type: ignore[no-any-return]
+
+    @router.get("/audit")
+    async def audit_log(
+        _admin: Authorized,
+        service: Service,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Audit records after an id, oldest first."""
+
+        def read() -> list[dict[str, Any]]:
+            with service.db.transaction() as s:
+                rows = s.scalars(
+                    select(AuditRow).where(AuditRow.id > after).order_by(AuditRow.id).limit(limit)
+                )
+                return [audit.record_to_dict(r) for r in rows]
+
+        return await _call(read)  # type: ignore[no-any-return]
+
+    @router.get("/audit/verify")
+    async def audit_verify(_admin: Authorized, service: Service) -> dict[str, Any]:
+        """Recompute the hash chain; `ok` false names the first row that does not match."""
+
+        def check() -> dict[str, Any]:
+            with service.db.transaction() as s:
+                report = audit.verify_chain(s)
+            return {
+                "ok": report.ok,
+                "rows": report.rows,
+                "broken_at": report.broken_at,
+                "reason": report.reason,
+            }
+
+        return await _call(check)  # type: ignore[no-any-return]
+
+    @router.post("/shares", status_code=204)
+    async def share(body: ShareCreate, request: Request, principal: Authorized, service: Service) -> Response:
+        """Share a run or source you own with another user (they may then see it and decide its gates)."""
+        await _call(
+            lambda: service.share(
+                object_type=body.object_type,
+                object_id=body.object_id,
+                username=body.username,
+                actor=principal.username,
+                client=_client(request),
+            )
+        )
+        return Response(status_code=204)
+
+    return router
+
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` on the given paths with 413, before parsing them."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, paths: tuple[str, ...] = LIMITED_PATHS) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await self._refuse(send)
+                return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        detail = json.dumps({"detail": f"the request body is over the {self.max_bytes}-byte limit"}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(detail)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": detail})
+
+
+def build_auth_service(
+    settings: AuthSettings, *, db: Database, redis_client: "redis.Redis | None" = None
+) -> AuthService:
+    """The auth service over Redis when there is one (shared by replicas), else in-process state."""
+    state: TokenState
+    if redis_client is not None:
+        failures: Any = RedisFailures(redis_client, prefix=f"{settings.topic_prefix}:auth:fail:")
+        ttl = settings.access_token_seconds + settings.clock_skew_seconds + 60
+        state = RedisTokenState(redis_client, db, ttl=ttl, prefix=f"{settings.topic_prefix}:auth:")
+    else:
+        failures, state = MemoryFailures(), DbTokenState(db)
+    return AuthService(
+        settings=settings,
+        db=db,
+        ring=keyring_from_settings(settings),
+        passwords=Passwords.from_settings(settings),
+        throttle=LoginThrottle(
+            failures,
+            per_account=settings.failures_per_account_per_hour,
+            per_address=settings.failures_per_address_per_hour,
+        ),
+        state=state,
+    )
+
+
+def install_auth(
+    app: FastAPI,
+    settings: AuthSettings,
+    *,
+    db: Database | None = None,
+    redis_client: "redis.Redis | None" = None,
+) -> AuthService:
+    """Mount the auth routes and the login body limit on an app; the service lives on app.state.auth."""
+    if redis_client is None and settings.redis_url:
+        redis_client = redis.Redis.from_url(settings.redis_url)
+    service = build_auth_service(
+        settings, db=db or Database(settings.resolved_database_url()), redis_client=redis_client
+    )
+    app.state.auth = service
+    app.include_router(auth_router())
+    app.add_middleware(BodyLimit, max_bytes=settings.login_body_max_bytes)  # type: ignore[arg-type]
+    return service
