@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from lockflow.cli_sources import source_app
 from lockflow.common.errors import LockflowError
 from lockflow.common.logging import configure_logging
 from lockflow.common.models import Goal, SourceSpec
@@ -19,6 +20,7 @@ from lockflow.common.telemetry import setup_tracing
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="lockflow: a data pipeline that people steer."
 )
+app.add_typer(source_app, name="source")
 console = Console()
 SAMPLE = Path(__file__).parent / "data" / "sample_sales.csv"
 

@@ -36,7 +36,7 @@ from lockflow.ingest.conn_http import HttpApiConnector
 from lockflow.ingest.conn_s3 import S3Connector
 from lockflow.ingest.connector import Connector
 from lockflow.ingest.contracts import contract_of, save_contract
-from lockflow.ingest.netguard import NetPolicy
+from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy
 from lockflow.ingest.secrets import SecretBox
 from lockflow.ingest.settings import SourceSettings
 
@@ -58,7 +58,12 @@ def build_connector(config: Config, settings: SourceSettings, **extra: Any) -> C
         connector.path()
         return connector
     if isinstance(config, ApiConfig):
-        policy.check_url(config.url)  # refused here, before the source is stored, with no request made
+        try:
+            policy.check_url(config.url)  # refused here, before the source is stored, with no request made
+        except ForbiddenDestination:
+            raise
+        except InvalidInput:
+            pass  # a name that does not resolve now may later; every request checks again
         return HttpApiConnector(config, policy=policy, **extra)
     if isinstance(config, DatabaseConfig):
         return DatabaseConnector(
