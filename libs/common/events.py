@@ -18,6 +18,7 @@ from lockflow.common.models import (
     AnalyticsParams,
     AnalyticsResult,
     AppliedResolution,
+    ColumnSchema,
     DatasetRef,
     DecisionRecord,
     Finding,
@@ -89,6 +90,7 @@ class RunRequestedPayload(Payload):
     source: SourceSpec
     goal: Goal
     requested_by: str
+    quality_rules: dict[str, Any] | None = None
 
 
 class StageCommandPayload(Payload):
@@ -105,27 +107,33 @@ class SourceIngestedPayload(StageCommandPayload):
     sample: list[dict[str, Any]]
     bytes_read: int
 
-
     config: dict[str, Any] = Field(default_factory=dict, description="The source's config, secrets masked")
     health: SourceHealth | None = None
     drift: list[SchemaChange] | None = Field(
         default=None, description="Changes against the source's approved contract; None when it has none"
     )
     schema_cached: bool = Field(default=False, description="Schema taken from the cache (same content hash)")
+
+
 class AssessQualityPayload(StageCommandPayload):
     dataset: DatasetRef
+    rules: dict[str, Any] | None = None
+    approved_schema: list[ColumnSchema] | None = None
 
 
 class QualityAssessedPayload(StageCommandPayload):
     dataset: DatasetRef
     findings: list[Finding]
     score: float
+    dimension_scores: dict[str, float] = Field(default_factory=dict)
+    profile: dict[str, Any] = Field(default_factory=dict)
 
 
 class ApplyResolutionsPayload(StageCommandPayload):
     dataset: DatasetRef
     findings: list[Finding]
     choices: list[ResolutionChoice]
+    rules: dict[str, Any] | None = None
 
 
 class ResolutionsAppliedPayload(StageCommandPayload):
@@ -135,6 +143,10 @@ class ResolutionsAppliedPayload(StageCommandPayload):
     findings_after: list[Finding]
     score_before: float
     score_after: float
+    dimensions_before: dict[str, float] = Field(default_factory=dict)
+    dimensions_after: dict[str, float] = Field(default_factory=dict)
+    resolved: list[str] = Field(default_factory=list)
+    introduced: list[str] = Field(default_factory=list)
 
 
 class RunAnalyticsPayload(StageCommandPayload):

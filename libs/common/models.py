@@ -11,7 +11,29 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 LogicalType = Literal["integer", "float", "boolean", "datetime", "string"]
 Severity = Literal["low", "medium", "high"]
-FindingCategory = Literal["missing_values", "duplicate_rows", "type_mismatch", "outliers"]
+FindingCategory = Literal[
+    "missing_values",
+    "duplicate_rows",
+    "type_mismatch",
+    "outliers",
+    "duplicate_keys",
+    "invalid_format",
+    "out_of_range",
+    "multivariate_outliers",
+    "inconsistent_categories",
+    "constant_column",
+    "high_cardinality",
+    "skew",
+    "imbalance",
+    "cross_column",
+    "personal_data",
+    "encoding",
+    "schema_drift",
+    "time_gaps",
+    "staleness",
+    "rule_violation",
+]
+QualityDimension = Literal["completeness", "validity", "uniqueness", "consistency", "timeliness"]
 Direction = Literal["increase", "decrease"]
 Resample = Literal["D", "W", "MS"]
 HeavyStep = Literal["clustering", "anomalies", "drivers", "segments", "time_series"]
@@ -114,6 +136,10 @@ class SchemaChange(Model):
     sample_rows: list[int]
     explanation: str
     resolutions: list[Resolution]
+    dimension: QualityDimension = "validity"
+    method: str = "exact count over every row"
+    exact: bool = True
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class ResolutionChoice(Model):

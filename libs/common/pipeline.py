@@ -245,6 +245,8 @@ class DecisionContext:
     columns: frozenset[str] = frozenset()
     numeric_columns: frozenset[str] = frozenset()
     finding_strategies: dict[str, frozenset[str]] = field(default_factory=dict)
+    finding_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    finding_params: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
     action_ids: frozenset[str] = frozenset()
 
 
@@ -327,6 +329,15 @@ def _check_against_context(gate: Gate, params: BaseModel | None, context: Decisi
             raise InvalidDecision(f"unknown action ids: {', '.join(unknown)}")
 
 
+def check_quality_choices(params: dict[str, Any], context: DecisionContext) -> QualityChoices:
+    """Parse and check gate 2 'apply' parameters as `decide` would (used by the preview)."""
+    option = GATES[Gate.QUALITY_REVIEW].option("apply")
+    parsed = _parse_params(option, params)
+    assert isinstance(parsed, QualityChoices)
+    _check_quality_choices(parsed, context)
+    return parsed
+
+
 def _check_quality_choices(params: QualityChoices, context: DecisionContext) -> None:
     seen: set[str] = set()
     for choice in params.choices:
@@ -341,6 +352,57 @@ def _check_quality_choices(params: QualityChoices, context: DecisionContext) -> 
         if choice.finding_id in seen:
             raise InvalidDecision(f"finding {choice.finding_id!r} has more than one resolution chosen")
         seen.add(choice.finding_id)
+        _check_choice_params(choice, params, context)
+
+
+# Parameters a quality choice may set beyond those the finding's resolution offers.
+QUALITY_EXTRA_PARAMS: dict[str, frozenset[str]] = {
+    "flag_only": frozenset({"column"}),
+    "cap_to_fences": frozenset({"lower", "upper"}),
+    "winsorize": frozenset({"lower_quantile", "upper_quantile"}),
+    "fill_constant": frozenset({"value"}),
+    "merge_categories": frozenset({"mapping"}),
+}
+NUMERIC_STRATEGIES = frozenset(
+    {"impute_mean", "impute_median", "impute_interpolate", "winsorize", "cap_to_fences"}
+)
+NUMBER_PARAMS = frozenset({"lower", "upper", "lower_quantile", "upper_quantile"})
+
+
+def _check_choice_params(choice: ResolutionChoice, params: QualityChoices, context: DecisionContext) -> None:
+    """Parameters must be ones the strategy takes, and fit the column (no mean of a text column)."""
+    offered = context.finding_params.get(choice.finding_id, {}).get(choice.strategy, frozenset())
+    allowed = offered | QUALITY_EXTRA_PARAMS.get(choice.strategy, frozenset())
+    unknown = sorted(set(choice.params) - allowed)
+    if unknown:
+        raise InvalidDecision(
+            f"strategy {choice.strategy!r} for {choice.finding_id!r} does not take {', '.join(unknown)} "
+            f"(it takes: {', '.join(sorted(allowed)) or 'no parameters'})"
+        )
+    for name in sorted(NUMBER_PARAMS & set(choice.params)):
+        value = choice.params[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise InvalidDecision(f"{choice.strategy} for {choice.finding_id!r} needs a number as {name!r}")
+    columns = context.finding_columns.get(choice.finding_id, ())
+    if not columns or not context.columns or columns[0] not in context.columns:
+        return
+    column = columns[0]
+    coerced = any(
+        c.strategy == "coerce_numeric" and context.finding_columns.get(c.finding_id, ())[:1] == (column,)
+        for c in params.choices
+    )
+    numeric = column in context.numeric_columns or coerced
+    if choice.strategy in NUMERIC_STRATEGIES and not numeric:
+        raise InvalidDecision(
+            f"{choice.strategy} for {choice.finding_id!r} needs numbers, but column {column!r} is not numeric"
+        )
+    value = choice.params.get("value")
+    bad_value = isinstance(value, bool) or not isinstance(value, int | float)
+    if choice.strategy == "fill_constant" and numeric and "value" in choice.params and bad_value:
+        raise InvalidDecision(
+            f"fill_constant for {choice.finding_id!r}: column {column!r} is numeric, so 'value' must be "
+            f"a number, not {value!r}"
+        )
 
 
 def option_specs(gate: Gate) -> list[dict[str, Any]]:

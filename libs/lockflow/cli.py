@@ -47,6 +47,7 @@ def run(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Take the default at every gate")] = False,
     home: Annotated[Path | None, typer.Option(help="Folder for the database, artifacts and reports")] = None,
     name: Annotated[str | None, typer.Option(help="A name for the run")] = None,
+    rules: Annotated[Path | None, typer.Option(help="YAML file of data quality rules")] = None,
 ) -> None:
     """Run FILE through every stage in this process, asking at each gate (or using a policy)."""
     from lockflow.cli_run import run_embedded
@@ -60,6 +61,7 @@ def run(
         if goal is None and file == SAMPLE:
             goal = "revenue:increase"
         spec = SourceSpec(path=str(file.expanduser().resolve()))
+        quality_rules = _load_rules(rules) if rules else None
         outcome = asyncio.run(
             run_embedded(
                 settings=settings,
@@ -68,12 +70,24 @@ def run(
                 name=name or file.name,
                 policy=policy,
                 console=console,
+                quality_rules=quality_rules,
             )
         )
     except LockflowError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2) from exc
     raise typer.Exit(code=0 if outcome == "completed" else 1)
+
+
+def _load_rules(path: Path) -> dict[str, Any]:
+    """Read and validate a rules file; a bad one stops the run before it starts."""
+    from lockflow.quality.rules import load_rules
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise LockflowError(f"rules file {path}: cannot read it ({exc.strerror})") from exc
+    return load_rules(text, origin=f"rules file {path}").model_dump(mode="json", exclude_defaults=True)
 
 
 @app.command()

@@ -20,6 +20,7 @@ from lockflow.common.settings import CommonSettings
 from lockflow.ingest.preflight import preflight
 from lockflow.orchestrator import service, views
 from lockflow.orchestrator.policy import Policy, PolicyDecision, resolve
+from lockflow.quality.preview import preview_for_request
 
 STEPS_IN_A_RUN = 7
 TERMINAL = ("completed", "failed", "aborted")
@@ -33,6 +34,7 @@ async def run_embedded(
     name: str,
     policy: Policy | None,
     console: Console,
+    quality_rules: dict[str, Any] | None = None,
 ) -> str:
     """Run a file through every stage; return the run's final status."""
     await anyio.to_thread.run_sync(lambda: preflight(spec=spec, goal=goal))
@@ -41,7 +43,14 @@ async def run_embedded(
     started = time.perf_counter()
     try:
         run_id = await anyio.to_thread.run_sync(
-            lambda: service.request_run(system.db, name=name, source=spec, goal=goal, requested_by="local")
+            lambda: service.request_run(
+                system.db,
+                name=name,
+                source=spec,
+                goal=goal,
+                requested_by="local",
+                quality_rules=quality_rules,
+            )
         )
         await system.relay_outbox()
         console.print(f"run [bold]{run_id}[/] on {spec.path}")
@@ -81,7 +90,8 @@ async def _drive(system: Any, run_id: str, policy: Policy | None, console: Conso
             if open_requests:
                 progress.stop()
                 request = open_requests[0]
-                decision = await _decide(request, policy, visits[request["gate"]], console)
+                preview = functools.partial(preview_for_request, db=system.db, artifacts=system.artifacts)
+                decision = await _decide(request, policy, visits[request["gate"]], console, preview)
                 visits[request["gate"]] += 1
                 try:
                     await anyio.to_thread.run_sync(
@@ -133,7 +143,7 @@ def _show_progress(progress: Progress, task: Any, entry: dict[str, Any]) -> None
 
 
 async def _decide(
-    request: dict[str, Any], policy: Policy | None, visit: int, console: Console
+    request: dict[str, Any], policy: Policy | None, visit: int, console: Console, preview: Any = None
 ) -> PolicyDecision:
     console.rule(f"gate: {request['title']}")
     show_context(request, console)
@@ -142,8 +152,10 @@ async def _decide(
         if decision is None:
             raise LockflowError(f"the policy has no answer for gate {request['gate']}")
         console.print(f"policy: [bold]{decision.option}[/] {decision.params or ''}")
+        if decision.option == "apply" and preview is not None:
+            await anyio.to_thread.run_sync(lambda: _show_preview(request, decision.params, preview, console))
         return decision
-    return await anyio.to_thread.run_sync(lambda: ask(request, console))
+    return await anyio.to_thread.run_sync(lambda: ask(request, console, preview))
 
 
 def show_context(request: dict[str, Any], console: Console) -> None:
@@ -203,22 +215,39 @@ def show_context(request: dict[str, Any], console: Console) -> None:
         console.print(table)
 
 
-def ask(request: dict[str, Any], console: Console) -> PolicyDecision:
+def _show_preview(request: dict[str, Any], params: dict[str, Any], preview: Any, console: Console) -> bool:
+    """Print what the chosen fixes would change; False (with the reason) if they cannot be applied."""
+    try:
+        result = preview(request_id=request["id"], params=params)
+    except LockflowError as exc:
+        console.print(f"[bold red]not accepted:[/] {exc}")
+        return False
+    console.print(
+        f"preview ({result['method']}): {result['rows_removed']} rows removed, {result['rows_changed']} rows "
+        f"and {result['cells_changed']} cells changed"
+        + (f", columns added: {', '.join(result['columns_added'])}" if result["columns_added"] else "")
+    )
+    table = Table("column", "stat", "before", "after", title="affected columns")
+    for column, stats in result["columns"].items():
+        before, after = stats["before"] or {}, stats["after"] or {}
+        for key in ("count", "missing", "distinct", "mean", "median", "top"):
+            if key in before or key in after:
+                table.add_row(column, key, _fmt(before.get(key)), _fmt(after.get(key)))
+    console.print(table)
+    for row in result["changed_rows"][:5]:
+        cells = ", ".join(f"{c}: {_fmt(v['before'])} -> {_fmt(v['after'])}" for c, v in row["cells"].items())
+        console.print(f"  row {row['row']} {row['change']}: {cells[:200]}")
+    return True
+
+
+def ask(request: dict[str, Any], console: Console, preview: Any = None) -> PolicyDecision:
     """Ask a person at the terminal for a decision."""
     names = [o["name"] for o in request["options"]]
     option = Prompt.ask("decision", choices=names, default=names[0], console=console)
     params: dict[str, Any] = {}
     ctx = request["context"]
     if option == "apply":
-        picked = Prompt.ask(
-            "findings to fix with their top fix (numbers, or 'all')", default="all", console=console
-        )
-        findings = ctx["findings"]
-        indexes = range(len(findings)) if picked == "all" else [int(x) - 1 for x in picked.split(",")]
-        params["choices"] = [
-            {"finding_id": findings[i]["id"], "strategy": findings[i]["resolutions"][0]["strategy"]}
-            for i in indexes
-        ]
+        params["choices"] = _ask_choices(request, console, preview)
     elif option == "modify":
         params["n_clusters"] = int(Prompt.ask("number of clusters", default="3", console=console))
     elif option == "refine":
@@ -237,6 +266,45 @@ def ask(request: dict[str, Any], console: Console) -> PolicyDecision:
         params["options"] = {"delimiter": delimiter}
     rationale = Prompt.ask("why (optional)", default="", console=console)
     return PolicyDecision(option=option, params=params, rationale=rationale)
+
+
+def _ask_choices(request: dict[str, Any], console: Console, preview: Any) -> list[dict[str, Any]]:
+    """Pick findings (each with its top fix, or 'N=strategy'), preview them, and confirm."""
+    findings = request["context"]["findings"]
+    while True:
+        picked = Prompt.ask(
+            "findings to fix (numbers, 'all', or N=strategy, e.g. 1,2=drop_rows)",
+            default="all",
+            console=console,
+        )
+        try:
+            choices = _parse_picks(picked, findings)
+        except (ValueError, IndexError):
+            console.print(f"[bold red]not understood:[/] {picked!r}; give finding numbers 1-{len(findings)}")
+            continue
+        if preview is None or not choices:
+            return choices
+        if (
+            _show_preview(request, {"choices": choices}, preview, console)
+            and Prompt.ask("apply these fixes?", choices=["y", "n"], default="y", console=console) == "y"
+        ):
+            return choices
+
+
+def _parse_picks(picked: str, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if picked.strip() == "all":
+        return [{"finding_id": f["id"], "strategy": f["resolutions"][0]["strategy"]} for f in findings]
+    choices = []
+    for part in picked.split(","):
+        number, _, strategy = part.strip().partition("=")
+        index = int(number) - 1
+        if index < 0:
+            raise IndexError(number)
+        finding = findings[index]
+        choices.append(
+            {"finding_id": finding["id"], "strategy": strategy or finding["resolutions"][0]["strategy"]}
+        )
+    return choices
 
 
 def _fmt(value: Any) -> str:

@@ -21,6 +21,7 @@ from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.errors import Conflict, InvalidInput, LockflowError, NotFound, TooLarge
 from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.models import Goal, SourceSpec
+from lockflow.common.pipeline import QualityChoices
 from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody, RunCreate, RunCreated
 from lockflow.gateway.settings import GatewaySettings
@@ -28,6 +29,7 @@ from lockflow.ingest.preflight import preflight, resolve_inside
 from lockflow.gateway.sources import sources_router, upload_rate
 from lockflow.orchestrator import service, views
 from lockflow.ingest.ratelimit import RateLimiter
+from lockflow.quality.preview import preview_for_request
 
 log = get_logger(__name__)
 TERMINAL = ("completed", "failed", "aborted")
@@ -84,9 +86,10 @@ def create_app(settings: GatewaySettings | None = None, *, system: System | None
     _routes(app, settings)
     return app
 
-
     app.state.upload_limiter = RateLimiter(limit=settings.uploads_per_minute, window=60.0)
     app.include_router(sources_router(settings))
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     def reply(status: int, exc: Exception) -> JSONResponse:
         return JSONResponse(status_code=status, content={"detail": str(exc)})
@@ -205,6 +208,17 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         """One decision request with the results it is about."""
         return await anyio.to_thread.run_sync(
             lambda: views.get_decision_request(system.db, request_id=request_id)
+        )
+
+    @app.post("/decisions/{request_id}/preview", responses=ERRORS, tags=["decisions"])
+    async def preview_decision(
+        request_id: str, body: QualityChoices, system: SystemDep, _actor: Actor
+    ) -> dict[str, Any]:
+        """Dry run of gate 2 'apply': what the chosen resolutions would change. Nothing is applied."""
+        return await anyio.to_thread.run_sync(
+            lambda: preview_for_request(
+                db=system.db, artifacts=system.artifacts, request_id=request_id, params=body.model_dump()
+            )
         )
 
     @app.post(

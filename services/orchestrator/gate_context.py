@@ -29,6 +29,7 @@ def gate_context(gate: Gate, state: RunState) -> dict[str, Any]:
     if gate is Gate.QUALITY_REVIEW:
         return {
             "score": state.score_before,
+            "dimensions": state.quality_dimensions,
             "rows": state.dataset_current.rows if state.dataset_current else 0,
             "findings": [f.model_dump(mode="json") for f in state.findings],
         }

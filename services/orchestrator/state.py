@@ -9,6 +9,7 @@ from lockflow.common.models import (
     AnalyticsParams,
     AnalyticsResult,
     AppliedResolution,
+    ColumnSchema,
     DatasetRef,
     Finding,
     Goal,
@@ -34,6 +35,8 @@ class RunState(Model):
     sample: list[dict[str, Any]] = Field(default_factory=list)
     bytes_read: int = 0
     findings: list[Finding] = Field(default_factory=list)
+    quality_rules: dict[str, Any] | None = None
+    quality_dimensions: dict[str, float] = Field(default_factory=dict)
     source_config: dict[str, Any] = Field(default_factory=dict)
     source_health: SourceHealth | None = None
     source_drift: list[SchemaChange] | None = None
@@ -56,6 +59,16 @@ class RunState(Model):
         """Findings still present after any applied resolutions."""
         return self.findings_after if self.findings_after is not None else self.findings
 
+    def approved_schema(self) -> list[ColumnSchema] | None:
+        """The schema approved at gate 1, with any column types the user declared there."""
+        if self.dataset_ingested is None:
+            return None
+        declared = self.source.options.column_types
+        return [
+            c.model_copy(update={"dtype": declared.get(c.name, c.dtype)})
+            for c in self.dataset_ingested.columns
+        ]
+
     def decision_context(self) -> DecisionContext:
         """What a decision's parameters are checked against."""
         columns = self.dataset_current.columns if self.dataset_current else []
@@ -63,6 +76,10 @@ class RunState(Model):
             columns=frozenset(c.name for c in columns),
             numeric_columns=frozenset(c.name for c in columns if c.dtype in ("integer", "float")),
             finding_strategies={f.id: frozenset(r.strategy for r in f.resolutions) for f in self.findings},
+            finding_columns={f.id: tuple(f.columns) for f in self.findings},
+            finding_params={
+                f.id: {r.strategy: frozenset(r.params) for r in f.resolutions} for f in self.findings
+            },
             action_ids=frozenset(a.id for a in self.actions),
         )
 

@@ -5,7 +5,8 @@ from typing import Any
 from sqlalchemy import select
 
 from lockflow.common.db import Database, DecisionRequestRow, DecisionRow, RunEventRow, RunRow, StageAttemptRow
-from lockflow.common.errors import NotFound
+from lockflow.common.errors import Conflict, InvalidInput, NotFound
+from lockflow.common.pipeline import DecisionContext
 from lockflow.orchestrator.state import RunState
 
 
@@ -109,6 +110,24 @@ def get_decision_request(db: Database, *, request_id: str) -> dict[str, Any]:
         if row is None:
             raise NotFound(f"no decision request {request_id}")
         return request_view(row)
+
+
+def quality_gate_inputs(db: Database, *, request_id: str) -> tuple[RunState, DecisionContext]:
+    """The run state behind an open gate 2 request, and what its choices are checked against."""
+    with db.transaction() as session:
+        row = session.get(DecisionRequestRow, request_id)
+        if row is None:
+            raise NotFound(f"no decision request {request_id}")
+        if row.gate != "quality_review":
+            raise InvalidInput(
+                f"decision request {request_id} is for gate {row.gate}; previews are for quality_review"
+            )
+        if row.status != "open":
+            raise Conflict(f"decision request {request_id} was already decided")
+        run = session.get(RunRow, row.run_id)
+        assert run is not None
+        state = RunState.model_validate(run.state)
+        return state, state.decision_context()
 
 
 def timeline(db: Database, *, run_id: str, after: int = 0) -> list[dict[str, Any]]:
