@@ -167,6 +167,31 @@ async def _run_worker(name: str, settings: CommonSettings) -> None:
         await system.close()
 
 
+admin_app = typer.Typer(no_args_is_help=True, help="Users and roles (the first admin).")
+app.add_typer(admin_app, name="admin")
+
+
+@admin_app.command("create")
+def admin_create(
+    username: Annotated[str, typer.Option(help="The admin's username")] = "admin",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+) -> None:
+    """Create an admin user in the configured database (asks for the password twice)."""
+    from lockflow.auth.admin import create_admin
+    from lockflow.auth.settings import AuthSettings
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_admin(settings=AuthSettings(), username=username, password=password)
+    except LockflowError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    console.print(f"admin {user['username']} created; log in with POST /auth/login")
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the `lockflow` script."""
     with contextlib.suppress(KeyboardInterrupt):

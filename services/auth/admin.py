@@ -11,6 +11,8 @@ def create_admin(*, settings: AuthSettings, username: str, password: str) -> dic
     db = Database(settings.resolved_database_url())
     try:
         service = build_auth_service(settings, db=db)
-        return service.create_user(username=username, password=password, roles=[Role.ADMIN.value], actor="cli")
+        return service.create_user(
+            username=username, password=password, roles=[Role.ADMIN.value], actor="cli"
+        )
     finally:
         db.dispose()

@@ -12,7 +12,9 @@ import pytest
 from lockflow.auth.keys import KeyRing, generate_private_pem, load_private, public_pem
 from lockflow.auth.tokens import InvalidToken, RemoteJwks, TokenSpec, UnknownKey, issue, verify
 
-SPEC = TokenSpec(issuer="lockflow", audience="lockflow-api", access_seconds=300, refresh_seconds=3600, leeway=5)
+SPEC = TokenSpec(
+    issuer="lockflow", audience="lockflow-api", access_seconds=300, refresh_seconds=3600, leeway=5
+)
 
 
 @pytest.fixture
@@ -20,7 +22,9 @@ def ring() -> KeyRing:
     return KeyRing(signing=load_private(generate_private_pem()))
 
 
-def _issue(ring: KeyRing, *, spec: TokenSpec = SPEC, token_type: str = "access", now: float | None = None) -> str:
+def _issue(
+    ring: KeyRing, *, spec: TokenSpec = SPEC, token_type: str = "access", now: float | None = None
+) -> str:
     token, _ = issue(
         ring=ring,
         spec=spec,
@@ -42,7 +46,11 @@ def _b64(data: bytes) -> str:
 def _parts(token: str) -> tuple[dict, dict, str]:
     header, payload, signature = token.split(".")
     pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-    return json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(base64.urlsafe_b64decode(pad(payload))), signature
+    return (
+        json.loads(base64.urlsafe_b64decode(pad(header))),
+        json.loads(base64.urlsafe_b64decode(pad(payload))),
+        signature,
+    )
 
 
 def _check(ring: KeyRing, token: str, expected: str = "access") -> None:
@@ -61,7 +69,9 @@ def test_a_good_token_carries_every_registered_claim(ring: KeyRing) -> None:
 
 def test_alg_none_is_refused(ring: KeyRing) -> None:
     _, payload, _ = _parts(_issue(ring))
-    forged = f"{_b64(json.dumps({'alg': 'none', 'kid': ring.kid}).encode())}.{_b64(json.dumps(payload).encode())}."
+    forged = (
+        f"{_b64(json.dumps({'alg': 'none', 'kid': ring.kid}).encode())}.{_b64(json.dumps(payload).encode())}."
+    )
     with pytest.raises(InvalidToken, match="EdDSA"):
         _check(ring, forged)
 
@@ -149,7 +159,9 @@ def test_remote_jwks_refetches_once_on_an_unknown_kid(ring: KeyRing) -> None:
         return httpx.Response(200, json=served)
 
     remote = RemoteJwks(
-        "http://auth/.well-known/jwks.json", client=httpx.Client(transport=httpx.MockTransport(handler)), min_interval=0
+        "http://auth/.well-known/jwks.json",
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        min_interval=0,
     )
     verify(_issue(ring), keys=remote, spec=SPEC, expected_type="access")
     assert len(calls) == 1
