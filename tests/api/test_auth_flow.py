@@ -215,3 +215,28 @@ def test_sqlite_refuses_audit_update_and_delete(app_and_service: tuple[TestClien
         with pytest.raises(DBAPIError, match="append-only"), service.db.transaction() as s:
             s.execute(text(statement))
     assert _actions(service) == ["user_created", "user_created"]
+
+
+def test_the_cli_creates_the_first_admin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from lockflow.cli import app
+
+    monkeypatch.setenv("LOCKFLOW_HOME", str(tmp_path))
+    monkeypatch.delenv("LOCKFLOW_DATABASE_URL", raising=False)
+    monkeypatch.delenv("LOCKFLOW_REDIS_URL", raising=False)
+    runner = CliRunner()
+    args = ["admin", "create", "--username", "Boss", "--password-stdin"]
+    created = runner.invoke(app, args, input=PASSWORD + "\n")
+    assert created.exit_code == 0 and "admin boss created" in created.output
+    again = runner.invoke(app, args, input=PASSWORD + "\n")
+    assert again.exit_code == 2 and "already exists" in again.output
+    weak = runner.invoke(app, ["admin", "create", "--username", "b2", "--password-stdin"], input="short\n")
+    assert weak.exit_code == 2 and "at least 12" in weak.output
+    settings = AuthSettings(home=tmp_path, redis_url=None, database_url=None)
+    db = Database(settings.resolved_database_url())
+    from lockflow.auth.router import build_auth_service
+
+    service = build_auth_service(settings, db=db)
+    assert service.login(username="boss", password=PASSWORD, client="cli").access_token
+    db.dispose()
