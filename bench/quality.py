@@ -1,0 +1,188 @@
+"""Quality assessment figures: lockflow's full catalogue vs ydata-profiling minimal vs the raw parse.
+
+    python bench/quality.py [--rows 2000000] [--skip-ydata]
+
+Generates (once, cached) a 12-column CSV with planted problems, then runs, each in its own
+process so peak memory (max RSS) is measured per tool:
+  1. the raw pyarrow CSV parse of the whole file (the floor);
+  2. lockflow: one streaming pass over CSV blocks + every detector (`assess_csv`);
+  3. ydata-profiling `minimal=True` on pandas, in its own virtualenv (it pins pandas < 3),
+     created on first use under ~/.cache/lockflow/bench-venv.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+CACHE = Path(os.environ.get("LOCKFLOW_BENCH_CACHE", Path.home() / ".cache" / "lockflow"))
+VENV = CACHE / "bench-venv"
+
+
+def generate(path: Path, rows: int, seed: int = 0) -> None:
+    """Write the CSV in 500k-row chunks (planted: nulls, tokens, sentinels, dups, bad dates, ...)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    chunk = 500_000
+    with pacsv.CSVWriter(path, _schema()) as writer:
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            ids = np.arange(start, start + n)
+            ids[rng.random(n) < 0.001] = start  # repeated keys
+            age = rng.integers(18, 90, n).astype(float)
+            age[rng.random(n) < 0.002] = 150.0  # out of range
+            income = rng.lognormal(8, 0.5, n)
+            income[rng.random(n) < 0.02] = np.nan
+            income[rng.random(n) < 0.005] = -999.0  # sentinel
+            net = rng.uniform(10, 100, n).round(2)
+            tax = rng.uniform(1, 10, n).round(2)
+            total = net + tax
+            total[rng.random(n) < 0.003] += 5  # total != net + tax
+            city = rng.choice(
+                ["Oslo", "Lima", "Pune", "oslo", "Oslo ", "N/A", ""],
+                n,
+                p=[0.4, 0.3, 0.2, 0.03, 0.03, 0.02, 0.02],
+            )
+            day = np.datetime64("2023-01-01") + rng.integers(0, 365, n).astype("timedelta64[D]")
+            day_text = day.astype(str).astype(object)
+            day_text[rng.random(n) < 0.001] = "2023-02-30"
+            email = np.char.add(np.char.add("u", ids.astype(str)), "@example.com").astype(object)
+            email[rng.random(n) < 0.002] = "not-an-email"
+            code = rng.integers(100, 999, n).astype(str).astype(object)
+            code[rng.random(n) < 0.001] = "x1"
+            x = rng.normal(0, 1, n)
+            y = 2 * x + rng.normal(0, 0.1, n)
+            table = pa.table(
+                {
+                    "customer_id": ids,
+                    "age": age,
+                    "income": income,
+                    "net": net,
+                    "tax": tax,
+                    "total": total,
+                    "city": city,
+                    "signup": day_text.astype(str),
+                    "email": email.astype(str),
+                    "code": code.astype(str),
+                    "x": x,
+                    "y": y,
+                },
+                schema=_schema(),
+            )
+            if start == 0:  # the last 1000 rows of the first chunk repeat its first 1000 exactly
+                table = pa.concat_tables([table.slice(0, n - 1000), table.slice(0, 1000)])
+            writer.write_table(table)
+
+
+def _schema():  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("customer_id", pa.int64()),
+            ("age", pa.float64()),
+            ("income", pa.float64()),
+            ("net", pa.float64()),
+            ("tax", pa.float64()),
+            ("total", pa.float64()),
+            ("city", pa.string()),
+            ("signup", pa.string()),
+            ("email", pa.string()),
+            ("code", pa.string()),
+            ("x", pa.float64()),
+            ("y", pa.float64()),
+        ]
+    )
+
+
+PARSE = """
+import sys, time, pyarrow.csv as c
+t = time.perf_counter(); table = c.read_csv(sys.argv[1])
+print(f"{time.perf_counter() - t:.3f} {table.num_rows}")
+"""
+LOCKFLOW = """
+import sys, time
+from pathlib import Path
+from lockflow.quality.detect import assess_csv
+t = time.perf_counter(); a = assess_csv(path=Path(sys.argv[1]))
+print(f"{time.perf_counter() - t:.3f} {a.summary['rows']} {len(a.findings)} {a.score}")
+for f in a.findings:
+    print("#", f.id, f.count, "exact" if f.exact else "estimated", file=sys.stderr)
+"""
+YDATA = """
+import sys, time, pandas as pd
+from ydata_profiling import ProfileReport
+t = time.perf_counter(); frame = pd.read_csv(sys.argv[1])
+report = ProfileReport(frame, minimal=True, progress_bar=False); report.get_description()
+print(f"{time.perf_counter() - t:.3f} {len(frame)} {len(report.get_description().alerts)} -")
+"""
+
+
+def measure(python: str, code: str, path: Path) -> tuple[list[str], float, str]:
+    """Run code in a fresh process; (its first output line split, its peak RSS in MiB, stderr)."""
+    tail = (
+        "\nimport resource, sys\n"
+        "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [python, "-c", textwrap.dedent(code) + tail, str(path)], capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise SystemExit(f"{python} failed:\n{done.stderr[-2000:]}")
+    rss = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("MAXRSS"))
+    return done.stdout.split("\n")[0].split(), rss / 1024, done.stderr
+
+
+def ydata_python() -> str:
+    """The bench virtualenv's python, with ydata-profiling installed (created on first use)."""
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    probe = subprocess.run([str(python), "-c", "import ydata_profiling"], capture_output=True)
+    if probe.returncode:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "ydata-profiling"], check=True)
+    return str(python)
+
+
+def main() -> None:
+    """Print the figures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--skip-ydata", action="store_true")
+    args = parser.parse_args()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"quality-bench-{args.rows}.csv"
+    if not path.exists():
+        started = time.perf_counter()
+        generate(path, args.rows)
+        print(f"generated {path} in {time.perf_counter() - started:.1f}s")
+    size = path.stat().st_size / 2**20
+    print(f"data: {args.rows} rows x 12 columns, {size:.0f} MiB CSV")
+
+    (parse_s, _rows), parse_mem, _ = measure(sys.executable, PARSE, path)
+    print(f"pyarrow read_csv (floor):   {float(parse_s):7.2f} s   peak {parse_mem:7.0f} MiB")
+    (lf_s, lf_rows, n_findings, score), lf_mem, lf_err = measure(sys.executable, LOCKFLOW, path)
+    rate = int(lf_rows) / float(lf_s)
+    print(
+        f"lockflow full assessment:   {float(lf_s):7.2f} s   peak {lf_mem:7.0f} MiB   {rate:,.0f} rows/s   "
+        f"{n_findings} findings, score {score}   ({float(lf_s) / float(parse_s):.1f}x the parse)"
+    )
+    for line in lf_err.splitlines():
+        if line.startswith("#"):
+            print("   ", line[2:])
+    if not args.skip_ydata:
+        (yd_s, _, alerts, _), yd_mem, _ = measure(ydata_python(), YDATA, path)
+        print(
+            f"ydata-profiling minimal:    {float(yd_s):7.2f} s   peak {yd_mem:7.0f} MiB   {alerts} alerts   "
+            f"(lockflow is {float(yd_s) / float(lf_s):.1f}x faster)"
+        )
+
+
+if __name__ == "__main__":
+    main()

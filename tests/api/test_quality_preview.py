@@ -1,0 +1,118 @@
+"""Gate 2 preview over HTTP: the dry run matches pandas, nothing is applied, bad choices get 422."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from test_gateway_embedded import wait_open
+
+from lockflow.gateway.app import create_app
+from lockflow.gateway.settings import GatewaySettings
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    data = tmp_path / "data"
+    data.mkdir()
+    settings = GatewaySettings(
+        mode="embedded",
+        database_url=f"sqlite:///{tmp_path / 'lockflow.db'}",
+        redis_url=None,
+        home=tmp_path / "home",
+        allowed_dirs=[data],
+        start_workers=True,
+        environment="test",
+    )
+    with TestClient(create_app(settings)) as test_client:
+        test_client.data_dir = data  # type: ignore[attr-defined]
+        yield test_client
+
+
+def messy(rows: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "region": rng.choice(["north", "south"], rows),
+            "spend": rng.uniform(0, 100, rows),
+            "revenue": rng.uniform(100, 200, rows),
+        }
+    )
+    frame.loc[[3, 50, 77, 120], "spend"] = np.nan
+    frame.loc[[10, 11], "region"] = "North "
+    return pd.concat([frame, frame.iloc[[0, 1, 2]]], ignore_index=True)
+
+
+def gate2(client: TestClient) -> tuple[str, dict, pd.DataFrame]:
+    frame = messy()
+    path = client.data_dir / "messy.csv"  # type: ignore[attr-defined]
+    frame.to_csv(path, index=False)
+    run_id = client.post("/runs", json={"path": str(path), "goal": {"target": "revenue"}}).json()["id"]
+    source = wait_open(client, run_id, "source_review")
+    assert client.post(f"/decisions/{source['id']}", json={"option": "approve"}).status_code == 200
+    return run_id, wait_open(client, run_id, "quality_review"), frame
+
+
+def test_preview_matches_pandas_and_applies_nothing(client: TestClient) -> None:
+    run_id, request, frame = gate2(client)
+    ids = {f["id"] for f in request["context"]["findings"]}
+    assert {"missing_values:spend", "duplicate_rows", "inconsistent_categories:region"} <= ids
+    assert set(request["context"]["dimensions"]) >= {"completeness", "uniqueness", "timeliness"}
+    choices = [
+        {"finding_id": "missing_values:spend", "strategy": "impute_median"},
+        {"finding_id": "duplicate_rows", "strategy": "drop_duplicates_keep_first"},
+        {"finding_id": "inconsistent_categories:region", "strategy": "merge_categories"},
+    ]
+    answer = client.post(f"/decisions/{request['id']}/preview", json={"choices": choices})
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    assert preview["sampled"] is False and preview["rows_previewed"] == len(frame)
+    assert preview["rows_removed"] == int(frame.duplicated().sum()) == 3
+    kept = frame.drop_duplicates()
+    assert preview["cells_changed_by_column"] == {
+        "spend": int(kept["spend"].isna().sum()),
+        "region": int((kept["region"] == "North ").sum()),
+    }
+    spend = preview["columns"]["spend"]
+    assert spend["before"]["missing"] == int(frame["spend"].isna().sum())
+    assert spend["after"]["missing"] == 0
+    assert np.isclose(spend["after"]["median"], kept["spend"].fillna(frame["spend"].median()).median())
+    changed = {r["row"] for r in preview["changed_rows"] if r["change"] == "changed"}
+    assert changed <= {3, 50, 77, 120, 10, 11}
+    # Nothing was applied: the gate is still open and the run waits.
+    assert client.get(f"/runs/{run_id}").json()["status"] == "waiting"
+    assert wait_open(client, run_id, "quality_review")["id"] == request["id"]
+
+
+@pytest.mark.parametrize(
+    ("choice", "message"),
+    [
+        ({"finding_id": "missing_values:nope", "strategy": "drop_rows"}, "unknown finding"),
+        ({"finding_id": "duplicate_rows", "strategy": "impute_mean"}, "does not apply"),
+        (
+            {"finding_id": "missing_values:spend", "strategy": "drop_rows", "params": {"value": 1}},
+            "does not take value",
+        ),
+        (
+            {
+                "finding_id": "inconsistent_categories:region",
+                "strategy": "merge_categories",
+                "params": {"mapping": 3},
+            },
+            "mapping",
+        ),
+    ],
+)
+def test_bad_choices_get_422_and_the_run_stays_at_gate_2(
+    client: TestClient, choice: dict, message: str
+) -> None:
+    run_id, request, _ = gate2(client)
+    answer = client.post(f"/decisions/{request['id']}/preview", json={"choices": [choice]})
+    assert answer.status_code == 422 and message in answer.json()["detail"], answer.text
+    decided = client.post(
+        f"/decisions/{request['id']}", json={"option": "apply", "params": {"choices": [choice]}}
+    )
+    assert decided.status_code == 422 and message in decided.json()["detail"]
+    assert client.get(f"/runs/{run_id}").json()["status"] == "waiting"
