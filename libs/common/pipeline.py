@@ -415,3 +415,12 @@ def option_specs(gate: Gate) -> list[dict[str, Any]]:
         }
         for o in GATES[gate].options
     ]
+    mapping = choice.params.get("mapping", {})
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise InvalidDecision(
+            f"{choice.strategy} for {choice.finding_id!r} needs 'mapping': an object of text to text"
+        )
+    if not isinstance(choice.params.get("column", ""), str):
+        raise InvalidDecision(f"{choice.strategy} for {choice.finding_id!r} needs a column name as 'column'")

@@ -114,13 +114,21 @@ RESULT_STEP: dict[str, Step] = {
 # ---- starting a run ---------------------------------------------------------------------------
 
 
-def request_run(db: Database, *, name: str, source: SourceSpec, goal: Goal, requested_by: str) -> str:
+def request_run(
+    db: Database,
+    *,
+    name: str,
+    source: SourceSpec,
+    goal: Goal,
+    requested_by: str,
+    quality_rules: dict[str, Any] | None = None,
+) -> str:
     """Create a run and publish RunRequested; the run's root span makes it one trace."""
     run_id = new_id()
     with tracer().start_as_current_span("lockflow.run", context=otel_context.Context()) as span:
         span.set_attribute("lockflow.run_id", run_id)
         traceparent = current_traceparent()
-        state = RunState(source=source, goal=goal)
+        state = RunState(source=source, goal=goal, quality_rules=quality_rules)
         with db.transaction() as session:
             session.add(
                 RunRow(
@@ -138,7 +146,13 @@ def request_run(db: Database, *, name: str, source: SourceSpec, goal: Goal, requ
                 run_id=run_id,
                 producer="gateway",
                 correlation_id=run_id,
-                payload=RunRequestedPayload(name=name, source=source, goal=goal, requested_by=requested_by),
+                payload=RunRequestedPayload(
+                    name=name,
+                    source=source,
+                    goal=goal,
+                    requested_by=requested_by,
+                    quality_rules=quality_rules,
+                ),
             )
             add_to_outbox(session, event, traceparent=traceparent)
             _record_timeline(session, event)
@@ -286,8 +300,11 @@ def _store_result(state: RunState, event: Event) -> None:
         p = event.payload
         state.dataset_ingested = state.dataset_current = p.dataset
         state.sample, state.bytes_read = p.sample, p.bytes_read
+        state.source_config, state.source_health = p.config, p.health
+        state.source_drift, state.schema_cached = p.drift, p.schema_cached
     elif isinstance(event, QualityAssessed):
         state.findings, state.score_before = event.payload.findings, event.payload.score
+        state.quality_dimensions = event.payload.dimension_scores
         state.findings_after, state.applied, state.score_after = None, [], None
         state.dataset_current = event.payload.dataset
     elif isinstance(event, ResolutionsApplied):
@@ -300,8 +317,6 @@ def _store_result(state: RunState, event: Event) -> None:
         state.previous_insights = state.insights or None
         state.insights, state.insight_params = event.payload.insights, event.payload.params
     elif isinstance(event, ActionsRecommended):
-        state.source_config, state.source_health = p.config, p.health
-        state.source_drift, state.schema_cached = p.drift, p.schema_cached
         state.actions = event.payload.items
 
 
@@ -350,6 +365,16 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
     elif isinstance(params, ActionSelection):
         by_id = {a.id: a for a in state.actions}
         state.plan = [
+    approved_source = gate is Gate.SOURCE_REVIEW and option.name == "approve"
+    if approved_source and state.source.source_id and state.dataset_ingested:
+        # The approved schema becomes the source's contract; later runs report drift against it.
+        save_contract(
+            session,
+            source_id=state.source.source_id,
+            columns=state.dataset_ingested.columns,
+            run_id=run.id,
+            approved_by=p.decided_by,
+        )
             PlannedAction(rank=i, item=by_id[a], owner=params.owners.get(a), due=params.due.get(a))
             for i, a in enumerate(params.selected, start=1)
         ]
@@ -365,16 +390,6 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
 
 def _apply_effect(
     session: Session,
-    approved_source = gate is Gate.SOURCE_REVIEW and option.name == "approve"
-    if approved_source and state.source.source_id and state.dataset_ingested:
-        # The approved schema becomes the source's contract; later runs report drift against it.
-        save_contract(
-            session,
-            source_id=state.source.source_id,
-            columns=state.dataset_ingested.columns,
-            run_id=run.id,
-            approved_by=p.decided_by,
-        )
     run: RunRow,
     state: RunState,
     effect: Effect,
@@ -458,7 +473,12 @@ def _build_command(
     if step is Step.ASSESS_QUALITY:
         return cause.follow(
             AssessQuality,
-            AssessQualityPayload(attempt_id=attempt_id, dataset=need(state.dataset_ingested, "dataset")),
+            AssessQualityPayload(
+                attempt_id=attempt_id,
+                dataset=need(state.dataset_ingested, "dataset"),
+                rules=state.quality_rules,
+                approved_schema=state.approved_schema(),
+            ),
             producer=PRODUCER,
         )
     if step is Step.APPLY_RESOLUTIONS:
@@ -466,6 +486,7 @@ def _build_command(
             ApplyResolutions,
             ApplyResolutionsPayload(
                 attempt_id=attempt_id,
+                rules=state.quality_rules,
                 dataset=need(state.dataset_current, "dataset"),
                 findings=state.findings,
                 choices=choices,
