@@ -365,6 +365,9 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
     elif isinstance(params, ActionSelection):
         by_id = {a.id: a for a in state.actions}
         state.plan = [
+            PlannedAction(rank=i, item=by_id[a], owner=params.owners.get(a), due=params.due.get(a))
+            for i, a in enumerate(params.selected, start=1)
+        ]
     approved_source = gate is Gate.SOURCE_REVIEW and option.name == "approve"
     if approved_source and state.source.source_id and state.dataset_ingested:
         # The approved schema becomes the source's contract; later runs report drift against it.
@@ -375,9 +378,6 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
             run_id=run.id,
             approved_by=p.decided_by,
         )
-            PlannedAction(rank=i, item=by_id[a], owner=params.owners.get(a), due=params.due.get(a))
-            for i, a in enumerate(params.selected, start=1)
-        ]
     run.open_gate = None
     effect = option.effect
     if isinstance(effect, AbortRun):
@@ -486,10 +486,10 @@ def _build_command(
             ApplyResolutions,
             ApplyResolutionsPayload(
                 attempt_id=attempt_id,
-                rules=state.quality_rules,
                 dataset=need(state.dataset_current, "dataset"),
                 findings=state.findings,
                 choices=choices,
+                rules=state.quality_rules,
             ),
             producer=PRODUCER,
         )
