@@ -188,7 +188,12 @@ def test_gate_1_shows_the_source_and_later_runs_report_drift(client: TestClient,
     assert [c["name"] for c in context["schema"]] == ["region", "revenue"] and len(context["sample"]) == 10
     assert context["drift"] is None  # no contract yet
     assert client.post(f"/decisions/{gate['id']}", json={"option": "approve"}).status_code == 200
-    contract = client.get("/sources/sales").json()["contract"]
+    contract = None
+    deadline = time.monotonic() + 30
+    while contract is None and time.monotonic() < deadline:  # the decision is applied asynchronously
+        contract = client.get("/sources/sales").json()["contract"]
+        time.sleep(0.05)
+    assert contract is not None
     assert [c["name"] for c in contract["columns"]] == ["region", "revenue"]
     # The source changes: a column is renamed and another retyped.
     pd.DataFrame({"area": ["a", "b"] * 50, "revenue": ["n/a"] * 100}).to_csv(path, index=False)

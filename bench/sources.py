@@ -1,0 +1,155 @@
+"""Stage 1 read throughput and peak memory: lockflow's connectors beside the plain pyarrow/pandas read.
+
+Each measurement runs in its own process so its peak RSS (ru_maxrss) is its own. Prints one line per
+source and reader with rows/s and peak MiB, and the ratio lockflow / plain.
+
+    .venv/bin/python bench/sources.py        # 2,000,000-row CSV and Parquet, 1,000,000-row table
+    .venv/bin/python bench/sources.py --csv-rows 200000 --db-rows 100000
+PostgreSQL comes from LOCKFLOW_DATABASE_URL (scripts/services.sh env); a scratch database is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def make_frame(rows: int) -> pd.DataFrame:
+    """Synthetic sales rows: ints, floats, a category, text and a date."""
+    rng = np.random.default_rng(7)
+    return pd.DataFrame(
+        {
+            "id": np.arange(rows),
+            "amount": rng.normal(100, 20, rows).round(2),
+            "qty": rng.integers(1, 20, rows),
+            "region": rng.choice(["north", "south", "east", "west"], rows),
+            "note": rng.choice(["ok", "late", "returned", "gift"], rows),
+        }
+    )
+
+
+def child(kind: str, reader: str, target: str) -> dict[str, float]:
+    """One measurement (runs in a fresh process); imports happen before the clock starts."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    from sqlalchemy import create_engine
+
+    from lockflow.common.artifacts import ArtifactStore
+    from lockflow.common.models import SourceOptions
+    from lockflow.ingest.configs import parse_config
+    from lockflow.ingest.read import load_chunks
+    from lockflow.ingest.registry import build_connector
+    from lockflow.ingest.settings import SourceSettings
+
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    if reader == "plain":
+        if kind == "csv":
+            rows = pacsv.read_csv(target).num_rows
+        elif kind == "parquet":
+            rows = pq.read_table(target).num_rows
+        else:
+            url, table = target.rsplit("#", 1)
+            engine = create_engine(url)
+            rows = len(pd.read_sql_table(table, engine))
+            engine.dispose()
+    else:
+        with tempfile.TemporaryDirectory() as work:
+            if kind == "database":
+                url, table = target.rsplit("#", 1)
+                config = parse_config("database", {"url": url, "table": table})
+            else:
+                config = parse_config("file", {"path": target})
+            settings = SourceSettings(
+                allowed_dirs=[Path(target).parent] if kind != "database" else [], home=Path(work)
+            )
+            connector = build_connector(config, settings)
+            chunks = connector.chunks(options=SourceOptions(), workdir=Path(work))
+            loaded = load_chunks(chunks, name="bench", column_types={}, bytes_read=0)
+            ArtifactStore(Path(work) / "artifacts").put_table(loaded.table, columns=loaded.columns)
+            rows = loaded.table.num_rows
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # Peak growth over the process after imports: what the read itself needed.
+    return {"rows": rows, "seconds": seconds, "peak_mib": peak - baseline}
+
+
+def measure(kind: str, reader: str, target: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, reader, target],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(kind: str, target: str) -> None:
+    plain = measure(kind, "plain", target)
+    ours = measure(kind, "lockflow", target)
+    for name, m in (("plain", plain), ("lockflow", ours)):
+        print(
+            f"{kind:9s} {name:9s} rows={int(m['rows']):>9,d}  {m['rows'] / m['seconds']:>12,.0f} rows/s  "
+            f"{m['seconds']:7.2f} s  peak {m['peak_mib']:7.0f} MiB"
+        )
+    print(
+        f"{kind:9s} ratio     time x{ours['seconds'] / plain['seconds']:.2f}  "
+        f"peak memory x{ours['peak_mib'] / plain['peak_mib']:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--csv-rows", type=int, default=2_000_000)
+    parser.add_argument("--db-rows", type=int, default=1_000_000)
+    parser.add_argument("--child", nargs=3)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        frame = make_frame(args.csv_rows)
+        csv_path, pq_path = Path(folder) / "sales.csv", Path(folder) / "sales.parquet"
+        frame.to_csv(csv_path, index=False)
+        frame.to_parquet(pq_path)
+        mib = (csv_path.stat().st_size / 2**20, pq_path.stat().st_size / 2**20)
+        sizes = f"CSV {mib[0]:.0f} MiB, Parquet {mib[1]:.0f} MiB"
+        print(f"data: {args.csv_rows:,} rows, {sizes}")
+        report("csv", str(csv_path))
+        report("parquet", str(pq_path))
+    url = os.environ.get("LOCKFLOW_DATABASE_URL")
+    if not url:
+        print('database: LOCKFLOW_DATABASE_URL is not set; run `eval "$(bash scripts/services.sh env)"`')
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"lockflow_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    scratch = make_url(url).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = create_engine(scratch)
+        make_frame(args.db_rows).to_sql("sales", engine, index=False, chunksize=50_000, method="multi")
+        engine.dispose()
+        report("database", f"{scratch}#sales")
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
