@@ -269,25 +269,24 @@ def ask(request: dict[str, Any], console: Console, preview: Any = None) -> Polic
 
 
 def _ask_choices(request: dict[str, Any], console: Console, preview: Any) -> list[dict[str, Any]]:
-    """Pick findings (each with its top fix, or 'N=strategy'), preview them, and confirm."""
+    """Pick findings (top fix, or 'N=strategy'); '?' before a pick previews it and asks again."""
     findings = request["context"]["findings"]
     while True:
         picked = Prompt.ask(
-            "findings to fix (numbers, 'all', or N=strategy, e.g. 1,2=drop_rows)",
+            "findings to fix (numbers, 'all', or N=strategy, e.g. 1,2=drop_rows; '?1,2' to preview first)",
             default="all",
             console=console,
         )
+        only_preview = picked.startswith("?")
         try:
-            choices = _parse_picks(picked, findings)
+            choices = _parse_picks(picked.removeprefix("?"), findings)
         except (ValueError, IndexError):
             console.print(f"[bold red]not understood:[/] {picked!r}; give finding numbers 1-{len(findings)}")
             continue
         if preview is None or not choices:
             return choices
-        if (
-            _show_preview(request, {"choices": choices}, preview, console)
-            and Prompt.ask("apply these fixes?", choices=["y", "n"], default="y", console=console) == "y"
-        ):
+        accepted = _show_preview(request, {"choices": choices}, preview, console)
+        if accepted and not only_preview:
             return choices
 
 

@@ -165,6 +165,8 @@ class RepeatCounter:
             self._spill()
 
     def _spill(self) -> None:
+        if not self.hashes:
+            return
         if self.folder is None:
             self.folder = Path(tempfile.mkdtemp(prefix="lockflow-repeats-"))
         hashes, rows = np.concatenate(self.hashes), np.concatenate(self.rows)
