@@ -152,12 +152,16 @@ class ResolutionsAppliedPayload(StageCommandPayload):
 class RunAnalyticsPayload(StageCommandPayload):
     dataset: DatasetRef
     params: AnalyticsParams
+    # The run's goal: its target is the default target of the drivers/segments/time series parts.
+    goal: Goal | None = None
 
 
 class AnalyticsCompletedPayload(StageCommandPayload):
     dataset: DatasetRef
     result: AnalyticsResult
     cached: bool
+    # Which of result.parts came from the cache (the rest were computed for this request).
+    parts_cached: list[str] = Field(default_factory=list)
 
 
 class GenerateInsightsPayload(StageCommandPayload):
@@ -179,6 +183,7 @@ class RecommendActionsPayload(StageCommandPayload):
 
 class ActionsRecommendedPayload(StageCommandPayload):
     items: list[ActionItem]
+    cached: bool = False
 
 
 class CompileReportPayload(StageCommandPayload):

@@ -72,6 +72,9 @@ class SourceOptions(Model):
     delimiter: str | None = Field(default=None, max_length=1)
     column_types: dict[str, LogicalType] = Field(default_factory=dict)
     chunk_rows: int = Field(default=100_000, ge=1_000, le=5_000_000)
+    encoding: str | None = Field(default=None, max_length=40, description="Text encoding; UTF-8 if unset")
+    header: bool | None = Field(default=None, description="Whether a CSV has a header row; detected if unset")
+    sheet: str | None = Field(default=None, max_length=200, description="Excel sheet; the first if unset")
 
 
 class SourceSpec(Model):
@@ -81,31 +84,6 @@ class SourceSpec(Model):
     path: str = Field(description="The file, or a display label of a registered source (no secrets)")
     format: SourceFormat | None = None
     options: SourceOptions = Field(default_factory=SourceOptions)
-
-
-class Goal(Model):
-    """What the user wants to move: a target column and the direction that is good."""
-
-    target: str | None = None
-    direction: Direction = "increase"
-    description: str = Field(default="", max_length=500)
-
-
-class Resolution(Model):
-    """One way to fix a finding, ranked by the detector."""
-
-    encoding: str | None = Field(default=None, max_length=40, description="Text encoding; UTF-8 if unset")
-    header: bool | None = Field(default=None, description="Whether a CSV has a header row; detected if unset")
-    sheet: str | None = Field(default=None, max_length=200, description="Excel sheet; the first if unset")
-    strategy: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    rationale: str
-
-
-class Finding(Model):
-    """A data quality problem with its evidence and ranked resolutions."""
-
-    id: str
     source_id: str | None = Field(default=None, description="A registered source, read with its config")
 
 
@@ -128,6 +106,34 @@ class SchemaChange(Model):
     change: Literal["added", "removed", "type_changed", "nullability_changed"]
     expected: str | None = None
     found: str | None = None
+
+
+class Goal(Model):
+    """What the user wants to move: a target column and the direction that is good."""
+
+    target: str | None = None
+    direction: Direction = "increase"
+    description: str = Field(default="", max_length=500)
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _min_max_synonyms(cls, value: Any) -> Any:
+        # People say "max"/"min" as often as "increase"/"decrease"; both mean the same goal.
+        return {"max": "increase", "min": "decrease"}.get(value, value) if isinstance(value, str) else value
+
+
+class Resolution(Model):
+    """One way to fix a finding, ranked by the detector."""
+
+    strategy: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    rationale: str
+
+
+class Finding(Model):
+    """A data quality problem with its evidence and ranked resolutions."""
+
+    id: str
     category: FindingCategory
     severity: Severity
     columns: list[str]
@@ -176,15 +182,29 @@ class ColumnStats(Model):
     p75: float | None = None
     max: float | None = None
     top: list[tuple[str, int]] = Field(default_factory=list)
+    histogram_edges: list[float] = Field(default_factory=list)
+    histogram_counts: list[int] = Field(default_factory=list)
 
 
 class CorrelationPair(Model):
-    """Pearson correlation of two numeric columns."""
+    """Pearson (and Spearman rank) correlation of two numeric columns."""
 
     a: str
     b: str
     pearson: float
     n: int
+    spearman: float | None = None
+
+
+class Association(Model):
+    """Strength of a pair involving a categorical column: Cramér's V or the correlation ratio (eta)."""
+
+    a: str
+    b: str
+    measure: Literal["cramers_v", "correlation_ratio"]
+    value: float
+    n: int
+    p_value: float | None = None
 
 
 class ClusterProfile(Model):
@@ -206,6 +226,97 @@ class Clustering(Model):
     labels_uri: str | None = None
 
 
+class ChangePoint(Model):
+    """A shift in the level of a time series: where, and the means either side with a Welch test."""
+
+    at: date
+    mean_before: float
+    mean_after: float
+    diff_pct: float | None = None
+    p_value: float
+    periods_before: int
+    periods_after: int
+
+
+class TimeSeries(Model):
+    """The goal metric (or the row count) resampled over a date column, with trend, season and breaks."""
+
+    date_column: str
+    value: str
+    aggregate: Literal["mean", "count"]
+    freq: Resample
+    periods: list[date]
+    values: list[float | None]
+    trend_slope: float | None = None
+    trend_p_value: float | None = None
+    season_period: int | None = None
+    season_strength: float | None = None
+    change_points: list[ChangePoint] = Field(default_factory=list)
+
+
+class AnomalyRow(Model):
+    """One anomalous row: its position in the data, its score and the feature furthest from typical."""
+
+    row: int
+    score: float
+    feature: str
+    z: float
+
+
+class Anomalies(Model):
+    """IsolationForest on the standardised numeric features."""
+
+    features: list[str]
+    contamination: float
+    rows_scored: int
+    count: int
+    share: float
+    threshold: float
+    top: list[AnomalyRow]
+    feature_shift: dict[str, float] = Field(default_factory=dict)
+
+
+class DriverImportance(Model):
+    """How much one column tells about the target: mutual information and permutation importance."""
+
+    column: str
+    mutual_info: float
+    permutation_importance: float
+    permutation_std: float
+    rank: int
+
+
+class DriverAnalysis(Model):
+    """Drivers of the target by a tree model's permutation importance (held-out rows) and MI."""
+
+    target: str
+    model: str
+    rows_used: int
+    holdout_r2: float | None
+    drivers: list[DriverImportance]
+
+
+class SegmentGroup(Model):
+    """One value of a categorical column against the rest, on the target."""
+
+    value: str
+    n: int
+    mean: float
+    mean_rest: float
+    diff_pct: float | None = None
+    cohens_d: float | None = None
+
+
+class SegmentComparison(Model):
+    """Group-by of the target on one categorical column, with the share of variance it explains."""
+
+    column: str
+    target: str
+    eta_squared: float
+    p_value: float | None
+    groups: list[SegmentGroup]
+
+
 class AnalyticsParams(Model):
     """What the user may change at gate 3."""
 
@@ -214,6 +325,12 @@ class AnalyticsParams(Model):
     features: list[str] | None = None
     random_state: int = 0
     sample_rows: int = Field(default=200_000, ge=1_000, le=5_000_000)
+    histogram_bins: int = Field(default=20, ge=2, le=200)
+    contamination: float = Field(default=0.01, gt=0, le=0.5)
+    target: str | None = None
+    date_column: str | None = None
+    resample: Resample | None = None
+    steps: list[HeavyStep] | None = None
 
     @model_validator(mode="after")
     def _k_within_search(self) -> "AnalyticsParams":
@@ -233,6 +350,14 @@ class AnalyticsResult(Model):
     correlations: list[CorrelationPair]
     clustering: Clustering | None
     params: AnalyticsParams
+    associations: list[Association] = Field(default_factory=list)
+    time_series: TimeSeries | None = None
+    anomalies: Anomalies | None = None
+    drivers: DriverAnalysis | None = None
+    segments: list[SegmentComparison] = Field(default_factory=list)
+    target: str | None = None
+    sample_note: str = ""
+    parts: list[str] = Field(default_factory=list)
 
 
 class InsightParams(Model):
@@ -242,13 +367,20 @@ class InsightParams(Model):
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     top_n: int = Field(default=10, ge=1, le=100)
     min_segment_rows: int = Field(default=30, ge=5)
+    segment_of_interest: str | None = Field(default=None, pattern=r"^[^=]+=.*$")
+    min_abs_correlation: float = Field(default=0.5, gt=0, le=1)
+
+
+InsightKind = Literal[
+    "driver", "segment", "cluster", "correlation", "trend_break", "anomaly", "concentration"
+]
 
 
 class Insight(Model):
     """A ranked statement toward the goal, with the numbers behind it."""
 
     id: str
-    kind: Literal["driver", "segment", "cluster", "correlation"]
+    kind: InsightKind
     statement: str
     columns: list[str]
     numbers: dict[str, float]
@@ -257,6 +389,11 @@ class Insight(Model):
     significant: bool
     relevance: float
     score: float
+    confidence: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_of: str = ""
+    method: str = ""
 
 
 class ActionItem(Model):
@@ -265,12 +402,16 @@ class ActionItem(Model):
     id: str
     title: str
     rationale: str
-    origin: Literal["quality", "insight"]
+    origin: Literal["quality", "insight", "anomaly"]
     evidence: list[str]
     impact: float = Field(ge=0, le=1)
     confidence: float = Field(ge=0, le=1)
     effort: int = Field(ge=1, le=5)
     priority: float
+    expected_impact: float | None = None
+    impact_unit: str | None = None
+    impact_basis: str = ""
+    evidence_statements: list[str] = Field(default_factory=list)
 
 
 class PlannedAction(Model):
@@ -295,6 +436,16 @@ class ActionSelection(Model):
         if len(set(value)) != len(value):
             raise ValueError("an action may be selected only once")
         return value
+
+    @model_validator(mode="after")
+    def _owners_and_dates_of_selected(self) -> "ActionSelection":
+        stray = sorted((set(self.owners) | set(self.due)) - set(self.selected))
+        if stray:
+            raise ValueError(f"owner or due date given for actions not selected: {', '.join(stray)}")
+        blank = sorted(a for a, owner in self.owners.items() if not owner.strip())
+        if blank:
+            raise ValueError(f"owner is empty for: {', '.join(blank)}")
+        return self
 
 
 class DecisionRecord(Model):

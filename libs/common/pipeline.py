@@ -79,6 +79,9 @@ class InsightRefinement(Model):
     goal: Goal | None = None
     alpha: float | None = Field(default=None, gt=0, lt=0.5)
     top_n: int | None = Field(default=None, ge=1, le=100)
+    min_segment_rows: int | None = Field(default=None, ge=5)
+    segment_of_interest: str | None = Field(default=None, pattern=r"^[^=]+=.*$")
+    min_abs_correlation: float | None = Field(default=None, gt=0, le=1)
 
 
 # ---- effects the orchestrator carries out -------------------------------------------------------
@@ -248,6 +251,8 @@ class DecisionContext:
     finding_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     finding_params: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
     action_ids: frozenset[str] = frozenset()
+    datetime_columns: frozenset[str] = frozenset()
+    constant_columns: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -312,21 +317,48 @@ def _parse_params(option: GateOption, params: dict[str, Any]) -> BaseModel | Non
 def _check_against_context(gate: Gate, params: BaseModel | None, context: DecisionContext) -> None:
     if isinstance(params, QualityChoices):
         _check_quality_choices(params, context)
-    elif isinstance(params, AnalyticsParams) and params.features:
+    elif isinstance(params, AnalyticsParams):
+        _check_analytics_params(params, context)
+    elif isinstance(params, InsightRefinement):
+        if params.goal and params.goal.target:
+            _check_target(params.goal.target, "goal target", context)
+        if params.segment_of_interest:
+            column = params.segment_of_interest.split("=", 1)[0]
+            if column not in context.columns:
+                raise InvalidDecision(
+                    f"segment_of_interest {params.segment_of_interest!r}: {column!r} is not a column "
+                    "of the dataset (write it as column=value)"
+                )
+    elif isinstance(params, ActionSelection):
+        unknown = [i for i in params.selected if i not in context.action_ids]
+        if unknown:
+            raise InvalidDecision(f"unknown action ids: {', '.join(unknown)}")
+
+
+def _check_analytics_params(params: AnalyticsParams, context: DecisionContext) -> None:
+    if params.features:
         unknown = sorted(set(params.features) - context.numeric_columns)
         if unknown:
             raise InvalidDecision(
                 f"features must be numeric columns of the dataset; not: {', '.join(unknown)}"
             )
-    elif isinstance(params, InsightRefinement) and params.goal and params.goal.target:
-        if params.goal.target not in context.numeric_columns:
-            raise InvalidDecision(
-                f"goal target {params.goal.target!r} is not a numeric column of the dataset"
-            )
-    elif isinstance(params, ActionSelection):
-        unknown = [i for i in params.selected if i not in context.action_ids]
-        if unknown:
-            raise InvalidDecision(f"unknown action ids: {', '.join(unknown)}")
+    if params.target:
+        _check_target(params.target, "target", context)
+    if params.date_column and params.date_column not in context.datetime_columns:
+        valid = ", ".join(sorted(context.datetime_columns)) or "(none)"
+        raise InvalidDecision(
+            f"date_column {params.date_column!r} is not a date column of the dataset; date columns: {valid}"
+        )
+
+
+def _check_target(target: str, what: str, context: DecisionContext) -> None:
+    if target not in context.numeric_columns:
+        valid = ", ".join(sorted(context.numeric_columns)) or "(none)"
+        raise InvalidDecision(
+            f"{what} {target!r} is not a numeric column of the dataset; numeric columns: {valid}"
+        )
+    if target in context.constant_columns:
+        raise InvalidDecision(f"{what} {target!r} is constant in this data, so nothing can move it")
 
 
 def check_quality_choices(params: dict[str, Any], context: DecisionContext) -> QualityChoices:
@@ -383,6 +415,15 @@ def _check_choice_params(choice: ResolutionChoice, params: QualityChoices, conte
         value = choice.params[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise InvalidDecision(f"{choice.strategy} for {choice.finding_id!r} needs a number as {name!r}")
+    mapping = choice.params.get("mapping", {})
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise InvalidDecision(
+            f"{choice.strategy} for {choice.finding_id!r} needs 'mapping': an object of text to text"
+        )
+    if not isinstance(choice.params.get("column", ""), str):
+        raise InvalidDecision(f"{choice.strategy} for {choice.finding_id!r} needs a column name as 'column'")
     columns = context.finding_columns.get(choice.finding_id, ())
     if not columns or not context.columns or columns[0] not in context.columns:
         return
@@ -415,12 +456,3 @@ def option_specs(gate: Gate) -> list[dict[str, Any]]:
         }
         for o in GATES[gate].options
     ]
-    mapping = choice.params.get("mapping", {})
-    if not isinstance(mapping, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
-    ):
-        raise InvalidDecision(
-            f"{choice.strategy} for {choice.finding_id!r} needs 'mapping': an object of text to text"
-        )
-    if not isinstance(choice.params.get("column", ""), str):
-        raise InvalidDecision(f"{choice.strategy} for {choice.finding_id!r} needs a column name as 'column'")

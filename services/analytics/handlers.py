@@ -1,29 +1,87 @@
-"""Stage 4 handlers: statistics, correlations and clustering, cached by dataset + parameters."""
+"""Stage 4 handlers: analytics part by part, each cached by dataset + the parameters it depends on.
 
-from lockflow.analytics.compute import analyse
-from lockflow.common.cache import cache_key
+The data is read (sampled above `sample_rows`, one row group at a time) only if some part is not
+in the cache, so a repeated run never touches the dataset, and changing one parameter recomputes
+only the parts that depend on it.
+"""
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from lockflow.analytics.compute import assemble, compute_part, part_key_params, parts_to_run, resolve_target
+from lockflow.analytics.sampling import read_sampled
+from lockflow.common.cache import Cache, cache_key
 from lockflow.common.events import AnalyticsCompleted, AnalyticsCompletedPayload, Command, Event, RunAnalytics
-from lockflow.common.models import AnalyticsResult
+from lockflow.common.models import AnalyticsParams, DatasetRef
 from lockflow.common.worker import StageDeps, StageHandler
 
 PRODUCER = "analytics"
 
 
 def run_analytics(command: Command, deps: StageDeps) -> Event:
-    """Serve the analysis from cache when the same data and parameters were analysed before."""
+    """Serve each part from cache when the same data and parameters were analysed before."""
     assert isinstance(command, RunAnalytics)
     p = command.payload
-    key = cache_key("analytics", p.dataset.fingerprint, p.params.model_dump(mode="json"))
-    hit = deps.cache.get(key)
-    if hit is not None:
-        result, cached = AnalyticsResult.model_validate_json(hit), True
-    else:
-        result, cached = analyse(frame=deps.artifacts.read_frame(p.dataset), params=p.params), False
-        deps.cache.set(key, result.model_dump_json())
+    frame = _LazyFrame(deps, p.dataset, p.params)
+    target = p.params.target or (p.goal.target if p.goal else None)
+    plan_key = _key("plan", p.dataset, p.params, {"target": target})
+    planned = _cached_json(deps.cache, plan_key)
+    if planned is None:
+        resolved = resolve_target(frame.get(), target, strict=p.params.target is not None)
+        planned = {"target": resolved, "parts": parts_to_run(frame.get(), p.params, resolved)}
+        deps.cache.set(plan_key, json.dumps(planned))
+    resolved = planned["target"]
+    parts: dict[str, dict[str, Any]] = {}
+    hits: list[str] = []
+    for name in planned["parts"]:
+        key = _key(name, p.dataset, p.params, part_key_params(name, p.params, resolved))
+        value = _cached_json(deps.cache, key)
+        if value is None:
+            value = compute_part(name, frame=frame.get(), params=p.params, target=resolved)
+            deps.cache.set(key, json.dumps(value))
+        else:
+            hits.append(name)
+        parts[name] = value
+    result = assemble(
+        parts=parts,
+        params=p.params,
+        target=resolved,
+        rows_total=p.dataset.rows,
+        rows_used=min(p.dataset.rows, p.params.sample_rows),
+    )
+    cached = bool(parts) and len(hits) == len(parts)
     payload = AnalyticsCompletedPayload(
-        attempt_id=p.attempt_id, dataset=p.dataset, result=result, cached=cached
+        attempt_id=p.attempt_id, dataset=p.dataset, result=result, cached=cached, parts_cached=hits
     )
     return command.follow(AnalyticsCompleted, payload, producer=PRODUCER)
+
+
+def _key(part: str, dataset: DatasetRef, params: AnalyticsParams, depends: dict[str, Any]) -> str:
+    # Every part also depends on which rows were used: the sample only exists above sample_rows.
+    rows = (params.sample_rows, params.random_state) if dataset.rows > params.sample_rows else None
+    return cache_key(f"analytics:{part}", dataset.fingerprint, rows, depends)
+
+
+def _cached_json(cache: Cache, key: str) -> Any:
+    hit = cache.get(key)
+    return None if hit is None else json.loads(hit)
+
+
+class _LazyFrame:
+    """Reads the (sampled) dataset the first time a part needs it, at most once."""
+
+    def __init__(self, deps: StageDeps, dataset: DatasetRef, params: AnalyticsParams) -> None:
+        self._deps, self._dataset, self._params = deps, dataset, params
+        self._frame: pd.DataFrame | None = None
+
+    def get(self) -> pd.DataFrame:
+        """The frame, read on first use."""
+        if self._frame is None:
+            path = self._deps.artifacts.path_of(self._dataset.uri)
+            self._frame, _ = read_sampled(path, size=self._params.sample_rows, seed=self._params.random_state)
+        return self._frame
 
 
 HANDLERS: dict[str, StageHandler] = {"RunAnalytics": run_analytics}

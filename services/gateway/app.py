@@ -25,11 +25,12 @@ from lockflow.common.pipeline import QualityChoices
 from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody, RunCreate, RunCreated
 from lockflow.gateway.settings import GatewaySettings
-from lockflow.ingest.preflight import preflight, resolve_inside
 from lockflow.gateway.sources import sources_router, upload_rate
-from lockflow.orchestrator import service, views
+from lockflow.ingest.preflight import preflight, resolve_inside
 from lockflow.ingest.ratelimit import RateLimiter
+from lockflow.orchestrator import service, views
 from lockflow.quality.preview import preview_for_request
+from lockflow.reporting import plan_export
 
 log = get_logger(__name__)
 TERMINAL = ("completed", "failed", "aborted")
@@ -84,10 +85,9 @@ def create_app(settings: GatewaySettings | None = None, *, system: System | None
     app.state.settings = settings
     _install_error_handlers(app)
     _routes(app, settings)
-    return app
-
     app.state.upload_limiter = RateLimiter(limit=settings.uploads_per_minute, window=60.0)
     app.include_router(sources_router(settings))
+    return app
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -188,6 +188,18 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         if format == "html":
             return HTMLResponse(body)
         return PlainTextResponse(body, media_type="text/markdown")
+
+    @app.get("/runs/{run_id}/plan", responses=ERRORS, tags=["runs"])
+    async def get_plan(
+        run_id: str, system: SystemDep, _actor: Actor, format: Literal["markdown", "json", "csv"] = "json"
+    ) -> Response:
+        """The final action plan (gate 5's selection) as Markdown, JSON or CSV (formula cells escaped)."""
+        plan = await anyio.to_thread.run_sync(lambda: views.plan_of(system.db, run_id=run_id))
+        if format == "csv":
+            return PlainTextResponse(plan_export.plan_csv(plan), media_type="text/csv")
+        if format == "markdown":
+            return PlainTextResponse(plan_export.plan_markdown(plan), media_type="text/markdown")
+        return Response(plan_export.plan_json(plan), media_type="application/json")
 
     @app.get("/decisions", tags=["decisions"])
     async def list_decisions(

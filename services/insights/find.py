@@ -11,12 +11,20 @@ Pure: the cleaned frame, stage 4's result and `InsightParams` in, ranked `Insigh
 - cluster: the cluster with the best mean target for the goal's direction. It carries no test:
   the clusters were formed using the target, so a test against the rest would be circular.
 
-Tests run on the whole frame (they are cheap); only the cluster insight relies on stage 4's
-(possibly sampled) result.
+- correlations, trend breaks, anomalies and concentration: see signals.py.
 
-Ranking: score = |effect_size| x relevance x (1 if significant else 0.3). Relevance is 1.0 for
-what calls for action toward the goal (any driver, an under-performing segment, the best
-cluster) and 0.8 for an over-performing segment (a model to learn from, less urgent).
+Tests run on the frame stage 5 is given (the handler reads it with stage 4's sampling, so above
+`sample_rows` they run on the same sample and say so); clusters, trend breaks and anomalies
+come from stage 4's result. Every tested insight carries `confidence` = 1 - p_holm; drivers a
+95% Fisher-z interval for r, segments a 95% Welch interval for the mean difference (goal unit).
+Drivers also carry stage 4's mutual information and permutation importance when stage 4 used
+the same target, and `slope` (goal units per unit of the driver, r x sd_y / sd_x).
+
+Ranking: score = |effect on the r scale| x relevance x (1 if significant else 0.3). Relevance is
+1.0 for what calls for action toward the goal (any driver, an under-performing segment, the best
+cluster) and 0.8 for an over-performing segment (a model to learn from, less urgent); other
+kinds see signals.py. With a segment of interest ("column=value"), insights about that very
+segment get x`SEGMENT_OF_INTEREST_BOOST` and others on the same column x`SAME_COLUMN_BOOST`.
 """
 
 import math
@@ -29,10 +37,19 @@ from scipy import stats
 from lockflow.analytics.compute import as_float, column_kind, numeric_columns
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import AnalyticsResult, Clustering, Direction, Insight, InsightParams
+from lockflow.insights.signals import (
+    anomaly_insight,
+    concentration_insight,
+    correlation_insights,
+    trend_break_insights,
+)
 
 MAX_SEGMENT_VALUES = 30
 NOT_SIGNIFICANT_WEIGHT = 0.3
 OVER_PERFORMER_RELEVANCE = 0.8
+SEGMENT_OF_INTEREST_BOOST = 1.5
+SAME_COLUMN_BOOST = 1.2
+Z95 = 1.959963984540054
 
 
 def find_insights(*, frame: pd.DataFrame, analytics: AnalyticsResult, params: InsightParams) -> list[Insight]:
@@ -56,9 +73,66 @@ def find_insights(*, frame: pd.DataFrame, analytics: AnalyticsResult, params: In
     )
     if best is not None:
         found.append(best)
+    found += _other_signals(frame=frame, analytics=analytics, params=params, target=target)
+    found = [_with_driver_evidence(i, analytics, frame, target) if i.kind == "driver" else i for i in found]
+    if params.segment_of_interest:
+        found = [_focus(i, params.segment_of_interest) for i in found]
     # Ties broken by id so the order is the same on every run.
     ranked = sorted(found, key=lambda insight: (-insight.score, insight.id))
     return ranked[: params.top_n]
+
+
+def _other_signals(
+    *, frame: pd.DataFrame, analytics: AnalyticsResult, params: InsightParams, target: str
+) -> list[Insight]:
+    found = [
+        *correlation_insights(
+            analytics=analytics,
+            target=target,
+            threshold=params.min_abs_correlation,
+            alpha=params.alpha,
+            holm=holm,
+        ),
+        *trend_break_insights(
+            analytics=analytics, target=target, direction=params.goal.direction, alpha=params.alpha
+        ),
+    ]
+    anomaly = anomaly_insight(analytics=analytics, target=target)
+    concentration = concentration_insight(frame=frame, target=target, seed=analytics.seed)
+    return found + [i for i in (anomaly, concentration) if i is not None]
+
+
+def _with_driver_evidence(
+    insight: Insight, analytics: AnalyticsResult, frame: pd.DataFrame, target: str
+) -> Insight:
+    """Add stage 4's MI and permutation importance and the slope in goal units to a driver."""
+    column = insight.columns[0]
+    numbers = dict(insight.numbers)
+    pair = pd.DataFrame({"x": as_float(frame[column]), "y": as_float(frame[target])}).dropna()
+    sd_x, sd_y = float(pair["x"].std(ddof=1)), float(pair["y"].std(ddof=1))
+    if sd_x > 0:
+        numbers["slope"] = insight.effect_size * sd_y / sd_x
+        numbers["sd_driver"] = sd_x
+    if analytics.drivers is not None and analytics.drivers.target == target:
+        for d in analytics.drivers.drivers:
+            if d.column == column:
+                numbers |= {
+                    "mutual_info": d.mutual_info,
+                    "permutation_importance": d.permutation_importance,
+                    "importance_rank": float(d.rank),
+                }
+    return insight.model_copy(update={"numbers": numbers})
+
+
+def _focus(insight: Insight, segment: str) -> Insight:
+    column = segment.split("=", 1)[0]
+    if insight.id == f"segment:{segment}":
+        boost = SEGMENT_OF_INTEREST_BOOST
+    elif column in insight.columns:
+        boost = SAME_COLUMN_BOOST
+    else:
+        return insight
+    return insight.model_copy(update={"relevance": insight.relevance * boost, "score": insight.score * boost})
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -121,6 +195,7 @@ def drivers(*, frame: pd.DataFrame, target: str, alpha: float) -> list[Insight]:
 
 def _driver(*, column: str, target: str, r: float, p: float, p_holm: float, n: int, alpha: float) -> Insight:
     significant = p_holm < alpha
+    low, high = _fisher_ci(r, n)
     way = "higher" if r >= 0 else "lower"
     caveat = "" if significant else "; not significant"
     statement = (
@@ -137,7 +212,19 @@ def _driver(*, column: str, target: str, r: float, p: float, p_holm: float, n: i
         significant=significant,
         relevance=1.0,
         score=score(effect_size=r, relevance=1.0, significant=significant),
+        confidence=1.0 - p_holm,
+        ci_low=low,
+        ci_high=high,
+        ci_of="Pearson r (95%, Fisher z)",
+        method="Pearson r, t test, Holm-corrected over all drivers",
     )
+
+
+def _fisher_ci(r: float, n: int) -> tuple[float | None, float | None]:
+    if n <= 3 or abs(r) >= 1:
+        return None, None
+    z, half = math.atanh(r), Z95 / math.sqrt(n - 3)
+    return math.tanh(z - half), math.tanh(z + half)
 
 
 # ---- segments ----------------------------------------------------------------------------------
@@ -190,6 +277,12 @@ def _segment_test(y: pd.Series, inside: pd.Series, min_rows: int) -> dict[str, f
     }
     if m2 != 0:
         result["diff_pct"] = (m1 - m2) / abs(m2) * 100
+    # Welch 95% interval of the mean difference, in the goal's unit.
+    v1, v2 = s1**2 / n1, s2**2 / n2
+    dof = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1)) if v1 + v2 > 0 else n1 + n2 - 2
+    half = float(stats.t.ppf(0.975, dof)) * math.sqrt(v1 + v2)
+    result["diff"] = m1 - m2
+    result["ci_low"], result["ci_high"] = m1 - m2 - half, m1 - m2 + half
     return result
 
 
@@ -222,6 +315,11 @@ def _segment(
         significant=significant,
         relevance=relevance,
         score=score(effect_size=r_from_d(d), relevance=relevance, significant=significant),
+        confidence=1.0 - p_holm,
+        ci_low=numbers["ci_low"],
+        ci_high=numbers["ci_high"],
+        ci_of=f"mean difference in `{target}`, segment minus rest (95%, Welch)",
+        method="Welch t test, Holm-corrected over all segments",
     )
 
 

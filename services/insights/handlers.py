@@ -1,5 +1,6 @@
-"""Stage 5 handlers: goal-oriented insights with evidence."""
+"""Stage 5 handlers: goal-oriented insights with evidence, on the rows stage 4 used."""
 
+from lockflow.analytics.sampling import read_sampled
 from lockflow.common.events import (
     Command,
     Event,
@@ -17,9 +18,13 @@ def generate_insights(command: Command, deps: StageDeps) -> Event:
     """Find ranked insights toward the goal on the current dataset."""
     assert isinstance(command, GenerateInsights)
     p = command.payload
-    insights = find_insights(
-        frame=deps.artifacts.read_frame(p.dataset), analytics=p.analytics, params=p.params
+    # Same rows as stage 4: all of them up to sample_rows, else the same seeded sample.
+    frame, _ = read_sampled(
+        deps.artifacts.path_of(p.dataset.uri),
+        size=p.analytics.params.sample_rows,
+        seed=p.analytics.params.random_state,
     )
+    insights = find_insights(frame=frame, analytics=p.analytics, params=p.params)
     payload = InsightsGeneratedPayload(attempt_id=p.attempt_id, params=p.params, insights=insights)
     return command.follow(InsightsGenerated, payload, producer=PRODUCER)
 

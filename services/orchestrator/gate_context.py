@@ -37,6 +37,7 @@ def gate_context(gate: Gate, state: RunState) -> dict[str, Any]:
         return {
             "analytics": state.analytics.model_dump(mode="json") if state.analytics else None,
             "cached": state.analytics_cached,
+            "parts_cached": state.analytics_parts_cached,
             "quality_applied": [a.model_dump(mode="json") for a in state.applied],
         }
     if gate is Gate.INSIGHT_REVIEW:
@@ -44,11 +45,16 @@ def gate_context(gate: Gate, state: RunState) -> dict[str, Any]:
             "params": state.effective_insight_params().model_dump(mode="json"),
             "insights": [i.model_dump(mode="json") for i in state.insights],
             "comparison": _compare_insights(state),
+            "previous_insights": (
+                [i.model_dump(mode="json") for i in state.previous_insights]
+                if state.previous_insights
+                else None
+            ),
         }
     return {"items": [a.model_dump(mode="json") for a in state.actions]}
 
 
-def _compare_insights(state: RunState) -> dict[str, list[str]] | None:
+def _compare_insights(state: RunState) -> dict[str, Any] | None:
     if state.previous_insights is None:
         return None
     before = [i.id for i in state.previous_insights]
@@ -57,4 +63,6 @@ def _compare_insights(state: RunState) -> dict[str, list[str]] | None:
         "added": [i for i in after if i not in before],
         "dropped": [i for i in before if i not in after],
         "reranked": [i for i in after if i in before and before.index(i) != after.index(i)],
+        # 1-based ranks before -> after, so a person sees how far each insight moved.
+        "moves": {i: [before.index(i) + 1, after.index(i) + 1] for i in after if i in before},
     }

@@ -313,6 +313,7 @@ def _store_result(state: RunState, event: Event) -> None:
         state.findings_after, state.score_after = p.findings_after, p.score_after
     elif isinstance(event, AnalyticsCompleted):
         state.analytics, state.analytics_cached = event.payload.result, event.payload.cached
+        state.analytics_parts_cached = event.payload.parts_cached
     elif isinstance(event, InsightsGenerated):
         state.previous_insights = state.insights or None
         state.insights, state.insight_params = event.payload.insights, event.payload.params
@@ -355,13 +356,9 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
         state.analytics_params = params
     elif isinstance(params, InsightRefinement):
         current = state.effective_insight_params()
-        state.insight_params = current.model_copy(
-            update={
-                k: v
-                for k, v in {"goal": params.goal, "alpha": params.alpha, "top_n": params.top_n}.items()
-                if v is not None
-            }
-        )
+        # Only what the user set changes; the goal stays a Goal model, not a dict.
+        changes = {k: getattr(params, k) for k in params.model_dump(exclude_none=True)}
+        state.insight_params = current.model_copy(update=changes)
     elif isinstance(params, ActionSelection):
         by_id = {a.id: a for a in state.actions}
         state.plan = [
@@ -500,6 +497,7 @@ def _build_command(
                 attempt_id=attempt_id,
                 dataset=need(state.dataset_current, "dataset"),
                 params=state.analytics_params,
+                goal=state.effective_insight_params().goal,
             ),
             producer=PRODUCER,
         )

@@ -48,6 +48,7 @@ class RunState(Model):
     analytics_params: AnalyticsParams = Field(default_factory=AnalyticsParams)
     analytics: AnalyticsResult | None = None
     analytics_cached: bool = False
+    analytics_parts_cached: list[str] = Field(default_factory=list)
     insight_params: InsightParams | None = None
     insights: list[Insight] = Field(default_factory=list)
     previous_insights: list[Insight] | None = None
@@ -81,6 +82,11 @@ class RunState(Model):
                 f.id: {r.strategy: frozenset(r.params) for r in f.resolutions} for f in self.findings
             },
             action_ids=frozenset(a.id for a in self.actions),
+            datetime_columns=frozenset(c.name for c in columns if c.dtype == "datetime"),
+            # Known once stage 4 has described the data: a constant column cannot be a target.
+            constant_columns=frozenset(
+                c.name for c in (self.analytics.columns if self.analytics else []) if c.distinct < 2
+            ),
         )
 
     def effective_insight_params(self) -> InsightParams:

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from lockflow.common.db import Database, DecisionRequestRow, DecisionRow, RunEventRow, RunRow, StageAttemptRow
 from lockflow.common.errors import Conflict, InvalidInput, NotFound
+from lockflow.common.models import PlannedAction
 from lockflow.common.pipeline import DecisionContext
 from lockflow.orchestrator.state import RunState
 
@@ -150,6 +151,18 @@ def timeline(db: Database, *, run_id: str, after: int = 0) -> list[dict[str, Any
             }
             for r in rows
         ]
+
+
+def plan_of(db: Database, *, run_id: str) -> list[PlannedAction]:
+    """The final action plan chosen at gate 5; NotFound until the gate was decided."""
+    with db.transaction() as session:
+        run = session.get(RunRow, run_id)
+        if run is None:
+            raise NotFound(f"no run {run_id}")
+        state = RunState.model_validate(run.state)
+        if not state.plan:
+            raise NotFound(f"run {run_id} has no action plan yet (status: {run.status})")
+        return state.plan
 
 
 def report_uris(db: Database, *, run_id: str) -> dict[str, str]:

@@ -11,9 +11,22 @@ priority = round(impact x confidence / effort, 4), where
   driver, 2 for investigating a segment or targeting a cluster.
 
 Quality findings of medium/high severity on the same column(s) merge into one action whose
-evidence lists every finding id. Insights become actions when significant; cluster insights,
-which carry no test, also do (at confidence 0.5). Items are sorted by priority (ties by title)
-and then numbered `act-1`, `act-2`, ...
+evidence lists every finding id. Insights become actions when significant; cluster and anomaly
+insights, which carry no test, also do (at confidence 0.5). Trend breaks, concentration and
+anomalies get their own actions (impact: their effect on the r scale; effort 2).
+
+Duplicates merge: a significant correlation that involves a driver's column joins that driver's
+action (one lever, two pieces of evidence); unresolved outlier findings on the columns that make
+the anomalous rows unusual join the anomaly action. Every item lists its evidence ids and their
+statements (`evidence_statements`), so each number can be traced back.
+
+Expected impact in the goal's unit, where it can be estimated (`expected_impact`, `impact_unit`):
+- driver: r x sd(target): the change in the target per row for a +1 sd move of the driver in the
+  recommended direction (a correlation, so an upper bound to test, not a promise);
+- under-performing segment: (mean of the rest - segment mean) x segment rows: the total gained if
+  the segment matched the rest; out-performing segment: the per-row gap;
+- cluster: best cluster mean - overall mean, per row; trend break: the level shift per period.
+Items are sorted by priority (ties by title) and then numbered `act-1`, `act-2`, ...
 """
 
 from collections.abc import Iterable
@@ -36,12 +49,29 @@ CATEGORY_WORDS: dict[FindingCategory, str] = {
     "type_mismatch": "type mismatches",
     "outliers": "outliers",
 }
-INSIGHT_EFFORT = {"driver": 3, "segment": 2, "cluster": 2, "correlation": 3}
+INSIGHT_EFFORT = {
+    "driver": 3,
+    "segment": 2,
+    "cluster": 2,
+    "correlation": 2,
+    "trend_break": 2,
+    "anomaly": 2,
+    "concentration": 2,
+}
+UNTESTED_KINDS = ("cluster", "anomaly")
 
 
 def recommend(*, goal: Goal, unresolved_findings: list[Finding], insights: list[Insight]) -> list[ActionItem]:
     """Actions from findings and insights, highest priority first, ids assigned in that order."""
-    drafts = [*_quality_actions(unresolved_findings), *_insight_actions(goal, insights)]
+    anomaly = next((i for i in insights if i.kind == "anomaly"), None)
+    # Outlier findings on the anomalous rows' leading features are the same problem seen twice.
+    merged_outliers = [
+        f
+        for f in unresolved_findings
+        if anomaly is not None and f.category == "outliers" and set(f.columns) & set(anomaly.columns)
+    ]
+    findings = [f for f in unresolved_findings if f not in merged_outliers]
+    drafts = [*_quality_actions(findings), *_insight_actions(goal, insights, merged_outliers)]
     ranked = sorted(drafts, key=lambda item: (-item.priority, item.title))
     return [item.model_copy(update={"id": f"act-{rank}"}) for rank, item in enumerate(ranked, start=1)]
 
@@ -60,6 +90,8 @@ def _item(
     impact: float,
     confidence: float,
     effort: int,
+    expected: tuple[float | None, str | None, str] = (None, None, ""),
+    statements: list[str] | None = None,
 ) -> ActionItem:
     impact = _unit(impact)
     confidence = _unit(confidence)
@@ -73,6 +105,10 @@ def _item(
         confidence=confidence,
         effort=effort,
         priority=priority(impact=impact, confidence=confidence, effort=effort),
+        expected_impact=expected[0],
+        impact_unit=expected[1],
+        impact_basis=expected[2],
+        evidence_statements=statements or [],
     )
 
 
@@ -106,31 +142,74 @@ def _quality_action(columns: tuple[str, ...], group: list[Finding]) -> ActionIte
         impact=max(f.share for f in group),
         confidence=QUALITY_CONFIDENCE,
         effort=max(CATEGORY_EFFORT[c] for c in categories),
+        statements=[f"{f.id}: {f.explanation}" for f in group],
     )
 
 
 # ---- insights ----------------------------------------------------------------------------------
 
 
-def _insight_actions(goal: Goal, insights: Iterable[Insight]) -> list[ActionItem]:
+def _insight_actions(goal: Goal, insights: Iterable[Insight], outliers: list[Finding]) -> list[ActionItem]:
+    chosen = [i for i in insights if i.significant or i.kind in UNTESTED_KINDS]
+    levers = {i.columns[0]: i for i in chosen if i.kind == "driver"}
+    joined: dict[str, list[Insight]] = {i.id: [] for i in chosen}
+    standalone = []
+    for insight in chosen:
+        lever = (
+            next((c for c in insight.columns if c in levers), None) if insight.kind == "correlation" else None
+        )
+        if lever is not None:
+            joined[levers[lever].id].append(insight)
+        else:
+            standalone.append(insight)
     return [
-        _insight_action(goal, insight)
-        for insight in insights
-        if insight.significant or insight.kind == "cluster"
+        _insight_action(goal, i, joined[i.id], outliers if i.kind == "anomaly" else []) for i in standalone
     ]
 
 
-def _insight_action(goal: Goal, insight: Insight) -> ActionItem:
+def _insight_action(goal: Goal, insight: Insight, also: list[Insight], outliers: list[Finding]) -> ActionItem:
     p_holm = insight.numbers.get("p_holm", insight.p_value)
+    if insight.kind in UNTESTED_KINDS or p_holm is None:
+        confidence = insight.confidence if insight.confidence is not None else UNTESTED_CONFIDENCE
+    else:
+        confidence = 1.0 - p_holm
+    statements = [f"{i.id}: {i.statement}" for i in (insight, *also)]
+    statements += [f"{f.id}: {f.explanation}" for f in outliers]
     return _item(
         title=_insight_title(goal, insight),
         rationale=insight.statement,
-        origin="insight",
-        evidence=[insight.id],
-        impact=abs(insight.effect_size if insight.kind == "driver" else r_from_d(insight.effect_size)),
-        confidence=UNTESTED_CONFIDENCE if p_holm is None else 1.0 - p_holm,
+        origin="anomaly" if insight.kind == "anomaly" else "insight",
+        evidence=[insight.id, *(i.id for i in also), *(f.id for f in outliers)],
+        impact=abs(
+            insight.effect_size
+            if insight.kind in ("driver", "correlation")
+            else r_from_d(insight.effect_size)
+        ),
+        confidence=confidence,
         effort=INSIGHT_EFFORT[insight.kind],
+        expected=expected_impact(goal, insight),
+        statements=statements,
     )
+
+
+def expected_impact(goal: Goal, insight: Insight) -> tuple[float | None, str | None, str]:
+    """The insight's likely effect in the goal's unit: (amount, unit, how it was estimated)."""
+    target, n = goal.target or "the target", insight.numbers
+    up = goal.direction == "increase"
+    if insight.kind == "driver" and "slope" in n and "sd_driver" in n:
+        amount = abs(n["slope"] * n["sd_driver"])
+        lever = insight.columns[0]
+        return amount, f"`{target}` per row", f"r x sd(`{target}`): +1 sd move of `{lever}` the right way"
+    if insight.kind == "segment" and {"mean_segment", "mean_rest", "n_segment"} <= n.keys():
+        gap = n["mean_rest"] - n["mean_segment"]
+        if (gap > 0) == up:
+            return abs(gap) * n["n_segment"], f"`{target}` in total", "segment brought to the rest's mean"
+        return abs(gap), f"`{target}` per row", "gap of the rest to this segment's mean"
+    if insight.kind == "cluster" and {"mean_cluster", "mean_all"} <= n.keys():
+        return abs(n["mean_cluster"] - n["mean_all"]), f"`{target}` per row", "best cluster vs all rows"
+    if insight.kind == "trend_break" and {"mean_before", "mean_after"} <= n.keys():
+        return abs(n["mean_after"] - n["mean_before"]), f"`{target}` per period", "level shift at the break"
+    return None, None, ""
 
 
 def _insight_title(goal: Goal, insight: Insight) -> str:
@@ -144,6 +223,17 @@ def _insight_title(goal: Goal, insight: Insight) -> str:
         cluster = insight.id.removeprefix("cluster:")
         best = "highest" if goal.direction == "increase" else "lowest"
         return f"Target cluster {cluster} ({size} rows, {best} mean `{target}`) and study what sets it apart"
+    if insight.kind == "trend_break":
+        when = insight.id.removeprefix("trend_break:")
+        return f"Find out what changed around {when}, when `{target}` shifted"
+    if insight.kind == "anomaly":
+        count = int(insight.numbers.get("count", 0))
+        return f"Review the {count} anomalous rows (led by `{insight.columns[0]}`) before acting on them"
+    if insight.kind == "concentration":
+        return f"Focus on the top 20% of rows, which hold most of `{target}`"
+    if insight.kind == "correlation":
+        a, b = insight.columns[:2]
+        return f"Decide whether `{a}` and `{b}` are one lever before changing either"
     return f"Investigate {insight.statement}"
 
 

@@ -8,6 +8,7 @@ from lockflow.common.models import (
     ActionItem,
     AnalyticsParams,
     AnalyticsResult,
+    CorrelationPair,
     Finding,
     Goal,
     Insight,
@@ -160,3 +161,43 @@ def test_end_to_end_from_planted_data() -> None:
     r = np.corrcoef(frame["x1"], frame["sales"])[0, 1]
     assert items[0].impact == pytest.approx(r)
     assert items[0].title.startswith("Increase `x1` to raise `sales`")
+
+
+def test_expected_impact_in_goal_units_and_duplicates_merged() -> None:
+    rng = np.random.default_rng(5)
+    rows = 1_000
+    frame = pd.DataFrame({"spend": rng.normal(100, 20, rows)})
+    frame["visits"] = frame["spend"] * 2 + rng.normal(0, 5, rows)  # one lever seen twice
+    frame["region"] = rng.choice(["north", "south"], rows)
+    frame["sales"] = 3 * frame["spend"] + rng.normal(0, 30, rows) - 60 * (frame["region"] == "south")
+    analytics = AnalyticsResult(
+        rows_total=rows, rows_used=rows, sampled=False, seed=0, columns=[], clustering=None,
+        params=AnalyticsParams(),
+        correlations=[CorrelationPair(a="spend", b="visits", pearson=frame["spend"].corr(frame["visits"]), n=rows)],  # noqa: E501
+    )  # fmt: skip
+    insights = find_insights(frame=frame, analytics=analytics, params=InsightParams(goal=GOAL, top_n=50))
+    items = recommend(goal=GOAL, unresolved_findings=[], insights=insights)
+    spend = _by_evidence(items)["driver:spend"]
+    # The strong spend~visits correlation joins the spend action instead of being a second action.
+    assert spend.evidence[:2] == ["driver:spend", "correlation:spend~visits"]
+    assert _by_evidence(items)["correlation:spend~visits"] is spend
+    r = frame["spend"].corr(frame["sales"])
+    assert spend.expected_impact == pytest.approx(abs(r) * frame["sales"].std())
+    assert spend.impact_unit == "`sales` per row" and len(spend.evidence_statements) == 2
+    south = _by_evidence(items)["segment:region=south"]
+    inside = frame["region"] == "south"
+    gap = frame.loc[~inside, "sales"].mean() - frame.loc[inside, "sales"].mean()
+    assert south.expected_impact == pytest.approx(gap * inside.sum())
+    assert south.impact_unit == "`sales` in total"
+
+
+def test_anomaly_action_absorbs_outlier_findings_on_the_same_columns() -> None:
+    anomaly = Insight(
+        id="anomaly:rows", kind="anomaly", statement="12 rows are anomalous", columns=["price", "qty"],
+        numbers={"count": 12.0}, effect_size=2.0, p_value=None, significant=False, relevance=0.7, score=0.1,
+    )  # fmt: skip
+    findings = [_finding("outliers:price", "outliers", "medium", ["price"], 0.01)]
+    items = recommend(goal=GOAL, unresolved_findings=findings, insights=[anomaly])
+    assert len(items) == 1 and items[0].origin == "anomaly"
+    assert items[0].evidence == ["anomaly:rows", "outliers:price"]
+    assert items[0].title.startswith("Review the 12 anomalous rows")
