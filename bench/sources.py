@@ -39,6 +39,32 @@ def make_frame(rows: int) -> pd.DataFrame:
     )
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+class RssSampler:
+    """Samples this process's resident set every 5 ms; `stop` returns the peak above the start."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.start = self.peak = _rss_mib()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.005):
+            self.peak = max(self.peak, _rss_mib())
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return max(self.peak, _rss_mib()) - self.start
+
+
 def child(kind: str, reader: str, target: str) -> dict[str, float]:
     """One measurement (runs in a fresh process); imports happen before the clock starts."""
     import pyarrow.csv as pacsv
@@ -52,7 +78,7 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
     from lockflow.ingest.registry import build_connector
     from lockflow.ingest.settings import SourceSettings
 
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sampler = RssSampler()
     started = time.perf_counter()
     if reader == "plain":
         if kind == "csv":
@@ -80,9 +106,8 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
             ArtifactStore(Path(work) / "artifacts").put_table(loaded.table, columns=loaded.columns)
             rows = loaded.table.num_rows
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    # Peak growth over the process after imports: what the read itself needed.
-    return {"rows": rows, "seconds": seconds, "peak_mib": peak - baseline}
+    # Peak resident memory above what the process held before the read (imports excluded).
+    return {"rows": rows, "seconds": seconds, "peak_mib": sampler.stop()}
 
 
 def measure(kind: str, reader: str, target: str) -> dict[str, float]:
@@ -105,7 +130,7 @@ def report(kind: str, target: str) -> None:
         )
     print(
         f"{kind:9s} ratio     time x{ours['seconds'] / plain['seconds']:.2f}  "
-        f"peak memory x{ours['peak_mib'] / plain['peak_mib']:.2f}"
+        f"peak memory x{ours['peak_mib'] / max(plain['peak_mib'], 1.0):.2f}"
     )
 
 
