@@ -28,9 +28,9 @@ from lockflow.common.models import (
     PlannedAction,
     ReportRef,
     ResolutionChoice,
-    SourceSpec,
     SchemaChange,
     SourceHealth,
+    SourceSpec,
 )
 
 E = TypeVar("E", bound="Event")
@@ -106,7 +106,6 @@ class SourceIngestedPayload(StageCommandPayload):
     dataset: DatasetRef
     sample: list[dict[str, Any]]
     bytes_read: int
-
     config: dict[str, Any] = Field(default_factory=dict, description="The source's config, secrets masked")
     health: SourceHealth | None = None
     drift: list[SchemaChange] | None = Field(

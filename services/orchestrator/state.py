@@ -18,9 +18,9 @@ from lockflow.common.models import (
     Model,
     PlannedAction,
     ReportRef,
-    SourceSpec,
     SchemaChange,
     SourceHealth,
+    SourceSpec,
 )
 from lockflow.common.pipeline import DecisionContext
 
@@ -34,13 +34,13 @@ class RunState(Model):
     dataset_current: DatasetRef | None = None
     sample: list[dict[str, Any]] = Field(default_factory=list)
     bytes_read: int = 0
-    findings: list[Finding] = Field(default_factory=list)
-    quality_rules: dict[str, Any] | None = None
-    quality_dimensions: dict[str, float] = Field(default_factory=dict)
     source_config: dict[str, Any] = Field(default_factory=dict)
     source_health: SourceHealth | None = None
     source_drift: list[SchemaChange] | None = None
     schema_cached: bool = False
+    findings: list[Finding] = Field(default_factory=list)
+    quality_rules: dict[str, Any] | None = None
+    quality_dimensions: dict[str, float] = Field(default_factory=dict)
     findings_after: list[Finding] | None = None
     applied: list[AppliedResolution] = Field(default_factory=list)
     score_before: float | None = None
