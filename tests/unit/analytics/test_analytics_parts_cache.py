@@ -1,10 +1,13 @@
 """Stage 4 handler: per-part caching, lazy reading, and sampling that reads Parquet group by group."""
 
+import tracemalloc
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lockflow.analytics import sampling
 from lockflow.analytics.handlers import run_analytics
 from lockflow.analytics.sampling import read_sampled, sample_frame
 from lockflow.common.artifacts import ArtifactStore
@@ -68,9 +71,32 @@ def test_parquet_sampling_reads_the_same_rows_as_in_memory(tmp_path) -> None:  #
     assert total == 25_000 and len(sampled) == 3_000
     expected = sample_frame(frame, size=3_000, seed=9)
     assert sampled["v"].tolist() == expected["v"].tolist() and list(sampled.index) == list(expected.index)
-    assert set(sampled["v"]) == set(frame.sample(n=3_000, random_state=9)["v"])
+    # Independently: numpy's seeded draw without replacement picks exactly these positions.
+    drawn = np.sort(np.random.default_rng(9).choice(25_000, size=3_000, replace=False))
+    assert set(sampled["v"]) == set(frame["v"].iloc[drawn])
     whole, _ = read_sampled(path, size=30_000, seed=9)
     assert len(whole) == 25_000
+
+
+def test_parquet_sampling_takes_batches_inside_row_groups(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    frame = pd.DataFrame({"v": np.arange(25_000, dtype="float64")})
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=7_000)
+    monkeypatch.setattr(sampling, "BATCH_ROWS", 1_000)
+    sampled, _ = read_sampled(path, size=2_000, seed=3)
+    assert sampled["v"].tolist() == sample_frame(frame, size=2_000, seed=3)["v"].tolist()
+    assert sampled["v"].tolist() == [float(i) for i in sampled.index]
+
+
+def test_drawing_the_sample_costs_memory_for_the_sample_not_for_every_row() -> None:
+    tracemalloc.start()
+    positions = sampling.sample_positions(total=100_000_000, size=200_000, seed=0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert positions is not None and len(np.unique(positions)) == 200_000
+    assert positions.min() >= 0 and positions.max() < 100_000_000
+    # A permutation of every row would take 800 MB; the draw needs a few MB for the sample.
+    assert peak < 50 * 2**20
 
 
 def test_sampled_result_states_size_and_seed(tmp_path) -> None:  # type: ignore[no-untyped-def]
