@@ -1,9 +1,11 @@
 """Drives one run in this process for `lockflow run`: progress, gates at the prompt or by policy."""
 
 import asyncio
+import datetime
 import functools
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -12,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
 from rich.table import Table
 
+from lockflow import gate_views
 from lockflow.bootstrap import build_system
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.errors import LockflowError
@@ -178,41 +181,11 @@ def show_context(request: dict[str, Any], console: Console) -> None:
             table.add_row(str(i), f["id"], f["severity"], str(f["count"]), f"{f['share']:.1%}", top)
         console.print(table)
     elif gate == "analytics_review" and ctx["analytics"]:
-        a = ctx["analytics"]
-        table = Table(
-            "column", "mean", "std", "min", "max", title=f"{a['rows_used']} of {a['rows_total']} rows"
-        )
-        for c in a["columns"]:
-            if c["kind"] == "numeric":
-                table.add_row(c["name"], *(_fmt(c[k]) for k in ("mean", "std", "min", "max")))
-        console.print(table)
-        if a["clustering"]:
-            k = a["clustering"]
-            console.print(f"clusters: k={k['k']} ({k['chosen_by']}), silhouette={_fmt(k['silhouette'])}")
+        gate_views.show_analytics(ctx, console)
     elif gate == "insight_review":
-        table = Table("#", "insight", "effect", "p", "significant")
-        for i, ins in enumerate(ctx["insights"], start=1):
-            table.add_row(
-                str(i),
-                ins["statement"],
-                _fmt(ins["effect_size"]),
-                _fmt(ins["p_value"]),
-                str(ins["significant"]),
-            )
-        console.print(table)
+        gate_views.show_insights(ctx, console)
     elif gate == "action_selection":
-        table = Table("#", "id", "action", "priority", "impact", "confidence", "effort")
-        for i, item in enumerate(ctx["items"], start=1):
-            table.add_row(
-                str(i),
-                item["id"],
-                item["title"],
-                _fmt(item["priority"]),
-                _fmt(item["impact"]),
-                _fmt(item["confidence"]),
-                str(item["effort"]),
-            )
-        console.print(table)
+        gate_views.show_actions(ctx, console)
 
 
 def _show_preview(request: dict[str, Any], params: dict[str, Any], preview: Any, console: Console) -> bool:
@@ -249,23 +222,58 @@ def ask(request: dict[str, Any], console: Console, preview: Any = None) -> Polic
     if option == "apply":
         params["choices"] = _ask_choices(request, console, preview)
     elif option == "modify":
-        params["n_clusters"] = int(Prompt.ask("number of clusters", default="3", console=console))
-    elif option == "refine":
-        target = Prompt.ask("goal target column", console=console)
-        direction = Prompt.ask(
-            "direction", choices=["increase", "decrease"], default="increase", console=console
+        params = _ask_until_valid(
+            "number of clusters, or parameters as key=value (e.g. contamination=0.02 "
+            "target=revenue features=a+b)",
+            "3",
+            gate_views.parse_analytics_params,
+            console,
         )
-        params["goal"] = {"target": target, "direction": direction}
+    elif option == "refine":
+        params = _ask_refinement(ctx, console)
     elif option == "choose":
-        items = ctx["items"]
-        picked = Prompt.ask("actions in priority order (numbers, or 'all')", default="all", console=console)
-        indexes = range(len(items)) if picked == "all" else [int(x) - 1 for x in picked.split(",")]
-        params["selected"] = [items[i]["id"] for i in indexes]
+        today = datetime.date.today()
+        params = _ask_until_valid(
+            gate_views.SELECTION_HELP,
+            "all",
+            lambda text: gate_views.parse_selection(text, ctx["items"], today=today),
+            console,
+        )
     elif option == "reconfigure":
         delimiter = Prompt.ask("delimiter", default=",", console=console)
         params["options"] = {"delimiter": delimiter}
     rationale = Prompt.ask("why (optional)", default="", console=console)
     return PolicyDecision(option=option, params=params, rationale=rationale)
+
+
+def _ask_until_valid(
+    question: str, default: str, parse: Callable[[str], dict[str, Any]], console: Console
+) -> dict[str, Any]:
+    """Ask until the answer parses; say what was wrong each time."""
+    while True:
+        answer = Prompt.ask(question, default=default, console=console)
+        try:
+            return parse(answer)
+        except ValueError as exc:
+            console.print(f"[bold red]not accepted:[/] {exc}")
+
+
+def _ask_refinement(ctx: dict[str, Any], console: Console) -> dict[str, Any]:
+    """Gate 4 'refine': the goal (current one by default) and any thresholds, checked before sending."""
+    goal = (ctx.get("params") or {}).get("goal") or {}
+    target = Prompt.ask("goal target column", default=goal.get("target") or "", console=console)
+    direction = Prompt.ask(
+        "direction",
+        choices=["increase", "decrease"],
+        default=goal.get("direction", "increase"),
+        console=console,
+    )
+    return _ask_until_valid(
+        "other thresholds as key=value, or empty (e.g. alpha=0.01 top_n=5 segment_of_interest=region=south)",
+        "",
+        lambda extra: gate_views.parse_refinement(target=target, direction=direction, extra=extra),
+        console,
+    )
 
 
 def _ask_choices(request: dict[str, Any], console: Console, preview: Any) -> list[dict[str, Any]]:

@@ -123,8 +123,8 @@ def test_a_person_answers_every_gate_at_the_prompt(tmp_path: Path, sales: pd.Dat
                 "accept",
                 "",  # gate 4
                 "choose",
-                "2,1",
-                "",  # gate 5: two actions, reordered
+                "2=ana@2099-01-31,1",
+                "",  # gate 5: two actions, reordered; the first one with an owner and a due date
             ]
         )
         + "\n"
@@ -144,3 +144,12 @@ def test_a_person_answers_every_gate_at_the_prompt(tmp_path: Path, sales: pd.Dat
     assert report["decisions"][0]["rationale"] == "checked the schema"
     assert report["analytics"]["clustering"]["k"] == 3
     assert [p["rank"] for p in report["plan"]] == [1, 2]
+    assert (report["plan"][0]["owner"], report["plan"][0]["due"]) == ("ana", "2099-01-31")
+    out = done.stdout
+    # Gate 3: rows used, what came from cache on the second visit (only clustering depends on k).
+    assert "rows were used" in out and "strongest correlations" in out and "spearman" in out
+    assert "from cache: describe, correlations" in out and "computed now: clustering" in out
+    assert "clusters: k=3 (user)" in out and "anomalies:" in out and "drivers of revenue" in out
+    # Gate 4: effect, confidence, interval, relevance; gate 5: impact, confidence, effort, priority.
+    assert "95% interval" in out and "relevance" in out and "confidence" in out
+    assert "expected impact" in out and "priority = impact x confidence / effort" in out
