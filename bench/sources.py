@@ -1,10 +1,14 @@
 """Stage 1 read throughput and peak memory: lockflow's connectors beside the plain pyarrow/pandas read.
 
-Each measurement runs in its own process so its peak RSS (ru_maxrss) is its own. Prints one line per
-source and reader with rows/s and peak MiB, and the ratio lockflow / plain.
+"lockflow" is the whole stage-1 read: the connector's chunks normalised one at a time and streamed into
+the content-addressed Parquet artifact (written, hashed and renamed into the store). "plain" is the
+bare read of the same data into memory (pyarrow for CSV and Parquet, pandas.read_sql_table for
+PostgreSQL). Each source is measured at two sizes, so whether peak memory grows with the row count
+shows in the figures. Each measurement runs in its own process; peak resident memory is sampled
+every 5 ms above what the process held before the read.
 
-    .venv/bin/python bench/sources.py        # 2,000,000-row CSV and Parquet, 1,000,000-row table
-    .venv/bin/python bench/sources.py --csv-rows 200000 --db-rows 100000
+    .venv/bin/python bench/sources.py    # CSV, Parquet at 500k and 2M rows; PostgreSQL at 250k and 1M
+    .venv/bin/python bench/sources.py --csv-rows 200000 800000 --db-rows 100000 400000
 PostgreSQL comes from LOCKFLOW_DATABASE_URL (scripts/services.sh env); a scratch database is used.
 """
 
@@ -72,9 +76,9 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
     from sqlalchemy import create_engine
 
     from lockflow.common.artifacts import ArtifactStore
-    from lockflow.common.models import SourceOptions
+    from lockflow.common.models import SourceSpec
     from lockflow.ingest.configs import parse_config
-    from lockflow.ingest.read import load_chunks
+    from lockflow.ingest.ingest import read_into_artifact
     from lockflow.ingest.registry import build_connector
     from lockflow.ingest.settings import SourceSettings
 
@@ -101,10 +105,9 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
                 allowed_dirs=[Path(target).parent] if kind != "database" else [], home=Path(work)
             )
             connector = build_connector(config, settings)
-            chunks = connector.chunks(options=SourceOptions(), workdir=Path(work))
-            loaded = load_chunks(chunks, name="bench", column_types={}, bytes_read=0)
-            ArtifactStore(Path(work) / "artifacts").put_table(loaded.table, columns=loaded.columns)
-            rows = loaded.table.num_rows
+            store = ArtifactStore(Path(work) / "artifacts")
+            dataset, _ = read_into_artifact(connector, spec=SourceSpec(path=target), artifacts=store)
+            rows = dataset.rows
     seconds = time.perf_counter() - started
     # Peak resident memory above what the process held before the read (imports excluded).
     return {"rows": rows, "seconds": seconds, "peak_mib": sampler.stop()}
@@ -120,43 +123,35 @@ def measure(kind: str, reader: str, target: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def report(kind: str, target: str) -> None:
+def report(kind: str, target: str, rows: int) -> None:
     plain = measure(kind, "plain", target)
     ours = measure(kind, "lockflow", target)
+    assert int(ours["rows"]) == int(plain["rows"]) == rows, (ours, plain, rows)
     for name, m in (("plain", plain), ("lockflow", ours)):
         print(
             f"{kind:9s} {name:9s} rows={int(m['rows']):>9,d}  {m['rows'] / m['seconds']:>12,.0f} rows/s  "
             f"{m['seconds']:7.2f} s  peak {m['peak_mib']:7.0f} MiB"
         )
     print(
-        f"{kind:9s} ratio     time x{ours['seconds'] / plain['seconds']:.2f}  "
+        f"{kind:9s} ratio     rows={rows:>9,d}  time x{ours['seconds'] / plain['seconds']:.2f}  "
         f"peak memory x{ours['peak_mib'] / max(plain['peak_mib'], 1.0):.2f}"
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--csv-rows", type=int, default=2_000_000)
-    parser.add_argument("--db-rows", type=int, default=1_000_000)
-    parser.add_argument("--child", nargs=3)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(*args.child)))
-        return
+def files(rows: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        frame = make_frame(args.csv_rows)
+        frame = make_frame(rows)
         csv_path, pq_path = Path(folder) / "sales.csv", Path(folder) / "sales.parquet"
         frame.to_csv(csv_path, index=False)
         frame.to_parquet(pq_path)
+        del frame
         mib = (csv_path.stat().st_size / 2**20, pq_path.stat().st_size / 2**20)
-        sizes = f"CSV {mib[0]:.0f} MiB, Parquet {mib[1]:.0f} MiB"
-        print(f"data: {args.csv_rows:,} rows, {sizes}")
-        report("csv", str(csv_path))
-        report("parquet", str(pq_path))
-    url = os.environ.get("LOCKFLOW_DATABASE_URL")
-    if not url:
-        print('database: LOCKFLOW_DATABASE_URL is not set; run `eval "$(bash scripts/services.sh env)"`')
-        return
+        print(f"data: {rows:,} rows, CSV {mib[0]:.0f} MiB, Parquet {mib[1]:.0f} MiB")
+        report("csv", str(csv_path), rows)
+        report("parquet", str(pq_path), rows)
+
+
+def database(url: str, rows: int) -> None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -167,13 +162,37 @@ def main() -> None:
     scratch = make_url(url).set(database=name).render_as_string(hide_password=False)
     try:
         engine = create_engine(scratch)
-        make_frame(args.db_rows).to_sql("sales", engine, index=False, chunksize=50_000, method="multi")
+        make_frame(rows).to_sql("sales", engine, index=False, chunksize=50_000, method="multi")
         engine.dispose()
-        report("database", f"{scratch}#sales")
+        print(f"data: {rows:,} rows in a PostgreSQL table")
+        report("database", f"{scratch}#sales", rows)
     finally:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--csv-rows", type=int, nargs="+", default=[500_000, 2_000_000])
+    parser.add_argument("--db-rows", type=int, nargs="+", default=[250_000, 1_000_000])
+    parser.add_argument("--only", choices=["files", "database"])
+    parser.add_argument("--child", nargs=3)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return
+    if args.only != "database":
+        for rows in args.csv_rows:
+            files(rows)
+    if args.only == "files":
+        return
+    url = os.environ.get("LOCKFLOW_DATABASE_URL")
+    if not url:
+        print('database: LOCKFLOW_DATABASE_URL is not set; run `eval "$(bash scripts/services.sh env)"`')
+        return
+    for rows in args.db_rows:
+        database(url, rows)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -12,6 +15,11 @@ import pyarrow.parquet as pq
 
 from lockflow.common.errors import NotFound
 from lockflow.common.models import ColumnSchema, DatasetRef
+
+DATASET_COMPRESSION = "zstd"
+# Row groups of ~250k rows write faster than one per small batch; the byte cap keeps the buffer bounded.
+ROW_GROUP_ROWS = 256 * 1024
+ROW_GROUP_BYTES = 32 * 2**20
 
 
 class ArtifactStore:
@@ -35,9 +43,32 @@ class ArtifactStore:
     def put_table(self, table: pa.Table, *, columns: list[ColumnSchema]) -> DatasetRef:
         """Write a dataset as Parquet and return its claim check."""
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
+        pq.write_table(table, sink, compression=DATASET_COMPRESSION)
         uri, digest = self.put_bytes(sink.getvalue().to_pybytes(), suffix=".parquet")
         return DatasetRef(uri=uri, fingerprint=digest, rows=table.num_rows, columns=columns)
+
+    def open_dataset(self) -> "DatasetWriter":
+        """A writer that streams a dataset into the store batch by batch (see DatasetWriter)."""
+        return DatasetWriter(self)
+
+    def put_batches(
+        self, batches: Iterable[pa.RecordBatch | pa.Table], *, columns: list[ColumnSchema]
+    ) -> DatasetRef:
+        """Write a dataset from batches that share one schema, never holding more than one batch."""
+        with self.open_dataset() as writer:
+            for batch in batches:
+                writer.write(batch)
+            return writer.commit(columns=columns)
+
+    def _commit_file(self, tmp: Path, digest: str, *, suffix: str) -> str:
+        """Move a finished temp file to its content address (dropping it if that exists); return the uri."""
+        target = self.root / digest[:2] / f"{digest}{suffix}"
+        if target.exists():
+            tmp.unlink()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        return target.resolve().as_uri()
 
     def put_frame(self, frame: pd.DataFrame, *, columns: list[ColumnSchema]) -> DatasetRef:
         """Write a DataFrame (index dropped) as a dataset artifact."""
@@ -59,3 +90,169 @@ class ArtifactStore:
     def read_frame(self, ref: DatasetRef) -> pd.DataFrame:
         """Load a dataset artifact into pandas."""
         return pq.read_table(self.path_of(ref.uri)).to_pandas()
+
+
+class _HashingFile:
+    """A write-only binary file feeding every byte written to SHA-256: nothing is read back to hash it."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = path.open("wb")
+        self.sha256 = hashlib.sha256()
+        self._position = 0
+
+    def write(self, data: Any) -> int:
+        """Hash and write a buffer."""
+        view = memoryview(data)
+        self.sha256.update(view)
+        self._position += view.nbytes
+        return self._handle.write(view)
+
+    def tell(self) -> int:
+        """Bytes written so far."""
+        return self._position
+
+    def flush(self) -> None:
+        """Flush the underlying file."""
+        self._handle.flush()
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self._handle.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the file is closed."""
+        return self._handle.closed
+
+    def writable(self) -> bool:
+        """Always: the file is write-only."""
+        return True
+
+    def readable(self) -> bool:
+        """Never: the file is write-only."""
+        return False
+
+    def seekable(self) -> bool:
+        """Never: bytes are hashed in order."""
+        return False
+
+
+class DatasetWriter:
+    """Streams one Parquet dataset into a temp file inside the store, hashing the bytes as they are written.
+
+    The schema is fixed by the first write; `rewrite` re-encodes what was written so far under a wider
+    schema (a reader that discovers, say, a float in a column it has been writing as integers), reading
+    the temp file back row group by row group. `commit` renames the file to `<sha[:2]>/<sha>.parquet`:
+    content-addressed, atomic and never overwritten; leaving the context without committing removes it.
+    """
+
+    def __init__(
+        self,
+        store: ArtifactStore,
+        *,
+        compression: str = DATASET_COMPRESSION,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        row_group_bytes: int = ROW_GROUP_BYTES,
+    ) -> None:
+        self.store = store
+        self.compression = compression
+        self.row_group_rows = row_group_rows
+        self.row_group_bytes = row_group_bytes
+        self.rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = self._pending_bytes = 0
+        self.schema: pa.Schema | None = None
+        self._path: Path | None = None
+        self._file: _HashingFile | None = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.abort()
+
+    def _open(self, schema: pa.Schema) -> None:
+        self.store.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.store.root, prefix=".tmp-", suffix=".parquet")
+        os.close(fd)
+        self._path = Path(name)
+        self._file = _HashingFile(self._path)
+        self._writer = pq.ParquetWriter(self._file, schema, compression=self.compression)
+        self.schema = schema
+
+    def write(self, data: pa.RecordBatch | pa.Table) -> None:
+        """Append rows (buffered up to a row group's worth); the first call fixes the schema."""
+        if self._writer is None:
+            self._open(data.schema)
+        table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self._pending_bytes += table.nbytes
+        self.rows += table.num_rows
+        if self._pending_rows >= self.row_group_rows or self._pending_bytes >= self.row_group_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending and self._writer is not None:
+            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=self._pending_rows)
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+
+    def stored(self) -> Iterator[pa.Table]:
+        """The rows written so far, one row group at a time (finishes the current file: no more writes)."""
+        if self._writer is None or self._path is None:
+            return iter(())
+        self._close()
+        return _row_groups(self._path)
+
+    def rewrite(self, schema: pa.Schema, convert: Callable[[pa.Table], pa.Table]) -> None:
+        """Re-encode the rows written so far under `schema`, each row group passed through `convert`."""
+        if self._writer is None:
+            self.schema = None
+            return
+        old = self._path
+        assert old is not None
+        pieces = self.stored()
+        self._open(schema)
+        self.rows = 0
+        for piece in pieces:
+            self.write(convert(piece).cast(schema))
+        old.unlink()
+
+    def _close(self) -> None:
+        if self._writer is not None and self._file is not None and not self._file.closed:
+            self._flush()
+            self._writer.close()
+            self._file.close()
+
+    def commit(self, *, columns: list[ColumnSchema]) -> DatasetRef:
+        """Finish the file and store it under its SHA-256; return its claim check."""
+        if self._writer is None:
+            raise ValueError("nothing was written: a dataset needs a schema")
+        self._close()
+        assert self._file is not None and self._path is not None
+        digest = self._file.sha256.hexdigest()
+        uri = self.store._commit_file(self._path, digest, suffix=".parquet")
+        self._path = None
+        return DatasetRef(uri=uri, fingerprint=digest, rows=self.rows, columns=columns)
+
+    def abort(self) -> None:
+        """Drop an uncommitted temp file (a no-op after commit)."""
+        if self._path is None:
+            return
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+        if self._writer is not None and self._file is not None and not self._file.closed:
+            try:
+                self._writer.close()
+            finally:
+                self._file.close()
+        self._path.unlink(missing_ok=True)
+        self._path = None
+
+
+def _row_groups(path: Path) -> Iterator[pa.Table]:
+    parquet = pq.ParquetFile(path)
+    for index in range(parquet.num_row_groups):
+        yield parquet.read_row_group(index)

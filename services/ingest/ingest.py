@@ -17,9 +17,9 @@ from lockflow.ingest.configs import FileConfig
 from lockflow.ingest.conn_file import FileConnector
 from lockflow.ingest.connector import Connector
 from lockflow.ingest.drift import schema_drift
-from lockflow.ingest.read import load_chunks
 from lockflow.ingest.registry import build_connector, contract_of, load_source_config, masked_config
 from lockflow.ingest.settings import SourceSettings
+from lockflow.ingest.stream import stream_chunks
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,8 @@ def ingest(
         dataset, sample, size = hit
         cached = True
     else:
-        with tempfile.TemporaryDirectory(prefix="lockflow-ingest-") as workdir:
-            chunks = connector.chunks(options=spec.options, workdir=Path(workdir))
-            loaded = load_chunks(
-                chunks, name=connector.display_name(), column_types=spec.options.column_types, bytes_read=0
-            )
-            size = connector.bytes_read()
-        dataset = artifacts.put_table(loaded.table, columns=loaded.columns)
-        sample, cached = loaded.sample, False
+        dataset, sample = read_into_artifact(connector, spec=spec, artifacts=artifacts)
+        size, cached = connector.bytes_read(), False
         if key is not None:
             entry = {"dataset": dataset.model_dump(mode="json"), "sample": sample, "bytes_read": size}
             cache.set(key, json.dumps(entry))
@@ -83,6 +77,21 @@ def ingest(
         contract = contract_of(db, source_id=spec.source_id)
         drift = schema_drift(contract, dataset.columns) if contract is not None else None
     return Ingested(dataset, sample, size, shown, health, drift, cached)
+
+
+def read_into_artifact(
+    connector: Connector, *, spec: SourceSpec, artifacts: ArtifactStore
+) -> tuple[DatasetRef, list[dict[str, Any]]]:
+    """Stream the source chunk by chunk into a content-addressed Parquet artifact (bounded memory)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="lockflow-ingest-") as workdir,
+        artifacts.open_dataset() as writer,
+    ):
+        chunks = connector.chunks(options=spec.options, workdir=Path(workdir))
+        streamed = stream_chunks(
+            chunks, name=connector.display_name(), column_types=spec.options.column_types, sink=writer
+        )
+        return writer.commit(columns=streamed.columns), streamed.sample
 
 
 def _cached(

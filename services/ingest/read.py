@@ -66,6 +66,7 @@ _LOGICAL: dict[LogicalType, pa.DataType] = {
 _ISO_DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
 )
+_ISO_ANCHORED = f"^(?:{_ISO_DATETIME.pattern})$"  # the same shape for Arrow's RE2 matcher
 _PANDAS_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _PANDAS_EOF_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -158,16 +159,15 @@ def read_chunks(
 def load_chunks(
     chunks: Iterable[pa.Table], *, name: str, column_types: dict[str, LogicalType], bytes_read: int
 ) -> LoadedSource:
-    """One normalised table from chunks, type overrides applied, schema and sample inferred."""
-    table = _concat(chunks, Path(name))
-    if table.num_rows == 0:
-        raise InvalidInput(f"{name} is empty: it has no data rows")
-    table = _detect_datetimes(table, skip=set(column_types))
-    table = apply_column_types(table, column_types, source=name)
+    """One normalised table from chunks, type overrides applied, schema and sample inferred (in memory)."""
+    from lockflow.ingest.stream import MemorySink, stream_chunks  # stream builds on this module's helpers
+
+    sink = MemorySink()
+    streamed = stream_chunks(chunks, name=name, column_types=column_types, sink=sink)
     return LoadedSource(
-        table=table,
-        columns=infer_schema(table),
-        sample=sample_rows(table, SAMPLE_ROWS),
+        table=sink.table(),
+        columns=streamed.columns,
+        sample=streamed.sample,
         bytes_read=bytes_read,
     )
 
@@ -525,11 +525,11 @@ def _is_null(value: Any) -> bool:
     return value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
-def _normalise(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+def normalise(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Cast any Arrow type to the one canonical type of its logical type."""
     kind = array.type
     if pa.types.is_dictionary(kind):
-        return _normalise(pc.cast(array, kind.value_type))
+        return normalise(pc.cast(array, kind.value_type))
     if pa.types.is_null(kind):
         return pa.nulls(len(array), STRING)
     if pa.types.is_boolean(kind):
@@ -552,80 +552,27 @@ def _normalise(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return _strings(array.to_pylist())
 
 
-def _concat(chunks: Iterable[pa.Table], path: Path) -> pa.Table:
-    """One table from the chunks; a column whose type differs between chunks gets a common type."""
-    columns: dict[str, list[pa.Array | pa.ChunkedArray | None]] = {}
-    lengths: list[int] = []
-    for chunk in chunks:
-        for name in chunk.column_names:
-            # A JSON key first seen in a later chunk was missing (null) in every earlier row.
-            columns.setdefault(name, [None] * len(lengths)).append(_normalise(chunk.column(name)))
-        lengths.append(chunk.num_rows)
-        for parts in columns.values():
-            if len(parts) < len(lengths):
-                parts.append(None)
-    if not lengths:
-        raise InvalidInput(f"{path.name} is empty: it has no data rows")
-    unified = {name: _unify(parts, lengths) for name, parts in columns.items()}
-    return pa.table(unified)
-
-
-def _unify(parts: list[pa.Array | pa.ChunkedArray | None], lengths: list[int]) -> pa.ChunkedArray:
-    # A part that is entirely null (a column absent from a chunk, or all empty cells, which pandas
-    # reads as float NaN) says nothing about the type, so it takes whatever the others agree on.
-    informative = {p.type for p in parts if p is not None and p.null_count < len(p)}
-    target = _common_type(informative)
-    pieces: list[pa.Array] = []
-    for part, length in zip(parts, lengths, strict=True):
-        if part is None or part.null_count == len(part):
-            pieces.append(pa.nulls(length, target))
-        elif part.type != target:
-            pieces.extend(_chunks(_to_string(part) if target == STRING else pc.cast(part, target)))
-        else:
-            pieces.extend(_chunks(part))
-    return pa.chunked_array(pieces, type=target)
-
-
-def _common_type(types: set[pa.DataType]) -> pa.DataType:
-    if not types:
-        return STRING
-    if len(types) == 1:
-        return next(iter(types))
-    if types <= {pa.int64(), pa.float64()}:
-        return pa.float64()
-    return STRING
-
-
-def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
-    return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
-
-
-def _to_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+def to_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     return _strings(array.to_pylist())
 
 
 # ---- datetimes --------------------------------------------------------------------------------
 
 
-def _detect_datetimes(table: pa.Table, *, skip: set[str]) -> pa.Table:
-    """Turn text columns whose every non-null value is an ISO date or datetime into timestamps."""
-    for index, name in enumerate(table.column_names):
-        column = table.column(name)
-        if name in skip or column.type != STRING or column.null_count == len(column):
-            continue
-        values = column.to_pandas()
-        present = values.dropna()
-        # Most text columns fail on their first values: skip the full scan for them.
-        if not present.head(100).str.fullmatch(_ISO_DATETIME).all():
-            continue
-        if not present.str.fullmatch(_ISO_DATETIME).all():
-            continue
-        try:
-            parsed = _parse_datetimes(values, fmt="ISO8601")
-        except (ValueError, OverflowError):
-            continue  # shaped like a date but not one (e.g. 2024-13-45)
-        table = table.set_column(index, name, parsed)
-    return table
+def parse_iso_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+    """Timestamps if every non-null value of a text column is an ISO date or datetime, else None."""
+    present = column.drop_null()
+    if len(present) == 0:
+        return None
+    # Most text columns fail on their first values: skip the full scan for them (checked in Arrow).
+    if not pc.all(pc.match_substring_regex(present.slice(0, 100), _ISO_ANCHORED)).as_py():
+        return None
+    if not pc.all(pc.match_substring_regex(present, _ISO_ANCHORED)).as_py():
+        return None
+    try:
+        return _parse_datetimes(column.to_pandas(), fmt="ISO8601")
+    except (ValueError, OverflowError):
+        return None  # shaped like a date but not one (e.g. 2024-13-45)
 
 
 def _parse_datetimes(values: pd.Series, *, fmt: str, errors: str = "raise") -> pa.Array:
@@ -647,27 +594,18 @@ def _parse_datetimes(values: pd.Series, *, fmt: str, errors: str = "raise") -> p
 # ---- type overrides ---------------------------------------------------------------------------
 
 
-def apply_column_types(table: pa.Table, column_types: dict[str, LogicalType], *, source: str) -> pa.Table:
-    """Cast the named columns to the requested logical types, naming the first value that fails."""
-    missing = [name for name in column_types if name not in table.column_names]
-    if missing:
-        raise InvalidInput(f"column_types names columns that are not in {source}: {', '.join(missing)}")
-    for name, logical in column_types.items():
-        index = table.column_names.index(name)
-        column = table.column(name)
-        if _logical_type(column.type) == logical:
-            continue
-        table = table.set_column(index, name, _cast_column(column, logical, name))
-    return table
-
-
-def _cast_column(column: pa.ChunkedArray, logical: LogicalType, name: str) -> pa.Array:
+def cast_column(
+    column: pa.Array | pa.ChunkedArray, logical: LogicalType, name: str, *, first_row: int = 1
+) -> pa.Array | pa.ChunkedArray:
+    """The column as the requested logical type, naming the first value (and its row) that fails."""
+    if logical_type(column.type) == logical:
+        return column
     values = column.to_pylist()
     if logical == "datetime":
-        return _cast_datetimes(values, name)
+        return _cast_datetimes(values, name, first_row)
     convert = _CONVERTERS[logical]
     out: list[Any] = []
-    for row, value in enumerate(values, start=1):
+    for row, value in enumerate(values, start=first_row):
         if _is_null(value):
             out.append(None)
             continue
@@ -678,11 +616,12 @@ def _cast_column(column: pa.ChunkedArray, logical: LogicalType, name: str) -> pa
     return pa.array(out, type=_LOGICAL[logical])
 
 
-def _cast_datetimes(values: list[Any], name: str) -> pa.Array:
+def _cast_datetimes(values: list[Any], name: str, first_row: int) -> pa.Array:
     # Numbers are not dates here: epoch seconds vs milliseconds would be a guess.
     text = pd.Series([v if isinstance(v, str) else None for v in values], dtype=object)
     parsed = _parse_datetimes(text, fmt="mixed", errors="coerce")
-    for row, (value, valid) in enumerate(zip(values, parsed.is_valid().to_pylist(), strict=True), start=1):
+    valid_flags = parsed.is_valid().to_pylist()
+    for row, (value, valid) in enumerate(zip(values, valid_flags, strict=True), start=first_row):
         if not valid and not _is_null(value):
             raise _cast_error(name, "datetime", value, row)
     return parsed
@@ -744,7 +683,7 @@ _CONVERTERS: dict[LogicalType, Callable[[Any], Any]] = {
 # ---- schema and sample ------------------------------------------------------------------------
 
 
-def _logical_type(kind: pa.DataType) -> LogicalType:
+def logical_type(kind: pa.DataType) -> LogicalType:
     if pa.types.is_boolean(kind):
         return "boolean"
     if pa.types.is_integer(kind):
@@ -761,7 +700,7 @@ def infer_schema(table: pa.Table) -> list[ColumnSchema]:
     return [
         ColumnSchema(
             name=name,
-            dtype=_logical_type(column.type),
+            dtype=logical_type(column.type),
             nullable=column.null_count > 0,
             null_count=column.null_count,
             examples=_examples(column),
@@ -771,14 +710,27 @@ def infer_schema(table: pa.Table) -> list[ColumnSchema]:
 
 
 def _examples(column: pa.ChunkedArray) -> list[str]:
-    found: list[str] = []
-    for chunk in column.chunks:  # stop early: a unique() over millions of rows is wasted work
-        for value in pc.unique(chunk.drop_null()).to_pylist():
-            text = _text(value)
-            if text not in found:
-                found.append(text)
-            if len(found) == EXAMPLES:
-                return found
+    return add_examples([], column)
+
+
+def add_examples(found: list[str], column: pa.Array | pa.ChunkedArray) -> list[str]:
+    """Distinct non-null values of the column appended to found, in order, until there are three."""
+    if len(found) >= EXAMPLES:
+        return found
+    pieces = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    for piece in pieces:
+        present = piece.drop_null()
+        # Growing windows in row order: most columns show three distinct values in the first few rows,
+        # and a unique() over a whole chunk of an id column is wasted work.
+        start, size = 0, 64
+        while start < len(present):
+            for value in pc.unique(present.slice(start, size)).to_pylist():
+                text = _text(value)
+                if text not in found:
+                    found.append(text)
+                if len(found) == EXAMPLES:
+                    return found
+            start, size = start + size, size * 8
     return found
 
 
