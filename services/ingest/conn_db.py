@@ -146,6 +146,9 @@ class DatabaseConnector(Connector):
             with engine.connect() as connection, connection.begin():
                 self._read_only(connection)
                 sql = self._sql(connection)
+                if connection.dialect.name == "postgresql":
+                    yield from self._pg_chunks(connection, sql)
+                    return
                 # Only the SELECT uses a server-side cursor: PostgreSQL cannot DECLARE a cursor for SET.
                 streaming = connection.execution_options(
                     stream_results=True, max_row_buffer=self.config.chunk_rows
@@ -161,6 +164,30 @@ class DatabaseConnector(Connector):
         finally:
             engine.dispose()
 
+    def _pg_chunks(self, connection: Connection, sql: str) -> Iterator[pa.Table]:
+        """Plain tuples from a psycopg2 named (server-side) cursor in the same read-only transaction.
+
+        SQLAlchemy's Row objects cost more than the fetch itself for wide reads; a text() query has
+        no result processing to lose. Only `sql` (checked above) runs in the cursor.
+        """
+        dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor(name="lockflow_read")
+        cursor.itersize = self.config.chunk_rows  # type: ignore[attr-defined]
+        driver_error = connection.dialect.loaded_dbapi.Error
+        try:
+            cursor.execute(sql)
+            rows = cursor.fetchmany(self.config.chunk_rows)
+            names = [d[0] for d in cursor.description or []]
+            while rows:
+                yield _rows_to_table(names, rows)
+                rows = cursor.fetchmany(self.config.chunk_rows)
+        except driver_error as exc:  # the raw cursor raises the driver's errors, not SQLAlchemy's
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StageError(f"database error while reading: {first}") from exc
+        finally:
+            cursor.close()
+
 
 def _rows_to_table(names: list[str], rows: Sequence[Any]) -> pa.Table:
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
@@ -169,8 +196,14 @@ def _rows_to_table(names: list[str], rows: Sequence[Any]) -> pa.Table:
 
 
 def _column(values: tuple[Any, ...]) -> pa.Array:
-    if any(isinstance(v, decimal.Decimal) for v in values):
-        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    # A database column has one type, so its first value tells whether it holds Decimals
+    # (SQLite's mixed columns never do); float() of each keeps the value pandas would show.
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, decimal.Decimal):
+        try:
+            return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+        except (TypeError, ValueError):
+            pass  # not all numbers after all: read as text below
     try:
         return pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
