@@ -147,7 +147,9 @@ def read_chunks(
         return _read_parquet(path, chunk_rows)
     if fmt == "xlsx":
         return _read_xlsx(path, options, limits)
-    _check_text(path, options.encoding)
+    # CSV in UTF-8: only the head is checked here; pandas refuses a bad byte anywhere later, and then
+    # the full scan finds its offset (saves decoding every file twice).
+    _check_text(path, options.encoding, full=fmt != "csv" or options.encoding is not None)
     if fmt == "csv":
         delimiter = options.delimiter or sniff_delimiter(path, options.encoding)
         return _read_csv(path, delimiter, options, limits)
@@ -198,8 +200,8 @@ def _check_file(path: Path) -> int:
     return size
 
 
-def _check_text(path: Path, encoding: str | None = None) -> None:
-    """Refuse binary content: a NUL byte near the start, or bytes that are not UTF-8 anywhere."""
+def _check_text(path: Path, encoding: str | None = None, *, full: bool = True) -> None:
+    """Refuse binary content: a NUL byte near the start, or bytes that are not UTF-8 (anywhere if full)."""
     with path.open("rb") as handle:
         head = handle.read(BINARY_PROBE_BYTES)
         nul = head.find(b"\x00")
@@ -223,6 +225,8 @@ def _check_text(path: Path, encoding: str | None = None) -> None:
             if final:
                 return
             offset += len(block)
+            if not full:
+                return
             block = handle.read(_DECODE_BLOCK)
 
 
@@ -315,6 +319,8 @@ def _read_csv(path: Path, delimiter: str, options: SourceOptions, limits: FileLi
     except pd.errors.ParserError as exc:
         raise InvalidInput(_ragged_message(path, str(exc))) from exc
     except UnicodeDecodeError as exc:
+        if options.encoding is None:
+            _check_text(path)  # raises naming the byte offset of the first bad byte
         raise InvalidInput(
             f"{path.name} is not valid {options.encoding or 'UTF-8'} text ({exc.reason})"
         ) from exc
@@ -349,6 +355,9 @@ def _check_first_row(path: Path, delimiter: str, encoding: str | None = None) ->
             first = next(rows, None)
         except csv.Error:
             return  # e.g. a field beyond the csv module's size limit: pandas will judge the file
+        except UnicodeDecodeError:
+            _check_text(path, encoding)  # a bad byte past the checked head: name its offset
+            raise
     if header is not None and first is not None and len(first) > len(header):
         raise InvalidInput(f"{path.name}: row 1 has {len(first)} fields, expected {len(header)}")
 

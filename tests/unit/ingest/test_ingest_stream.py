@@ -142,3 +142,16 @@ def test_csv_in_small_chunks_matches_pandas(tmp_path: Path) -> None:
     pd.testing.assert_series_equal(got["v"], expected["v"], check_names=False)
     assert got["id"].tolist() == expected["id"].tolist()
     assert {c.name: c.null_count for c in loaded.columns} == expected.isna().sum().to_dict()
+
+
+def test_a_bad_byte_deep_in_a_csv_is_named_by_offset(tmp_path: Path) -> None:
+    """Only the head is checked before reading; a bad byte later still gets its exact offset."""
+    body = b"a,b\n" + b"1,x\n" * 5_000
+    path = tmp_path / "late.csv"
+    path.write_bytes(body + b"2,\xc3(\n")
+    with pytest.raises(InvalidInput, match=f"binary content at byte {len(body) + 2}"):
+        load_source(spec=SourceSpec(path=str(path), options=SourceOptions(chunk_rows=1_000)))
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes(b"a" * 9_000 + b"\xff,b\n1,2\n")  # in the header, past the 8 KiB head
+    with pytest.raises(InvalidInput, match="binary content at byte 9000"):
+        load_source(spec=SourceSpec(path=str(wide)))
