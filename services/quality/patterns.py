@@ -24,6 +24,7 @@ MISSING_TOKENS = (
     "undefined",
 )
 MISSING_TOKENS_ARRAY = pa.array(MISSING_TOKENS)
+MAX_TOKEN_CHARS = max(len(t) for t in MISSING_TOKENS)
 SENTINELS = (-9.0, -99.0, -999.0, -9999.0, -99999.0, 99.0, 999.0, 9999.0, 99999.0, 999999.0)
 
 NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -149,11 +150,87 @@ def pii_masks(present: pa.Array, fmt: str | None) -> dict[str, pa.Array]:
     masks: dict[str, pa.Array] = {}
     if fmt == "phone":
         masks["phone"] = format_ok("phone", present)
-    masks["email"] = pc.fill_null(pc.match_substring_regex(present, EMAIL_IN_TEXT_RE), False)
-    card_shaped = pc.fill_null(pc.match_substring_regex(present, CARD_RE), False)
-    if pc.any(card_shaped).as_py():
-        masks["card_number"] = pc.and_(card_shaped, luhn_valid(present))
+    # Cheap byte-level necessary conditions first; the regex runs only on values that meet them.
+    masks["email"] = pa.array(match_where(present, EMAIL_IN_TEXT_RE, byte_counts(present, AT_BYTE) > 0))
+    card_shaped = match_where(present, CARD_RE, byte_counts(present, DIGIT_BYTES) >= CARD_MIN_DIGITS)
+    if card_shaped.any():
+        masks["card_number"] = pc.and_(pa.array(card_shaped), luhn_valid(present))
     return masks
+
+
+def _byte_table(chars: str = "", ranges: tuple[tuple[int, int], ...] = ()) -> np.ndarray:
+    table = np.zeros(256, dtype=bool)
+    for c in chars:
+        table[ord(c)] = True
+    for low, high in ranges:
+        table[low : high + 1] = True
+    return table
+
+
+DIGIT_BYTES = _byte_table(ranges=((0x30, 0x39),))
+AT_BYTE = _byte_table("@")
+CARD_MIN_DIGITS = 13  # CARD_RE needs 13 to 19 digits
+# A value can only fit NUMBER_RE if it starts with a digit, sign, point or space (RE2's \s is ASCII);
+# DATE_RE needs a digit or space first.
+NUMBER_START = _byte_table("+-. \t\n\v\f\r", ((0x30, 0x39),))
+DATE_START = _byte_table(" \t\n\v\f\r", ((0x30, 0x39),))
+# Every DAMAGE_RE match contains a control byte or a byte >= 0x80 (Ã, Â, â and U+FFFD are non-ASCII).
+DAMAGE_BYTES = _byte_table("\x0b\x0c\x7f", ((0x00, 0x08), (0x0E, 0x1F), (0x80, 0xFF)))
+
+
+def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """(data bytes, offsets) of a string array, or None for other layouts."""
+    if not pa.types.is_string(values.type):
+        return None
+    buffers = values.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+    return data, offsets
+
+
+def byte_counts(values: pa.Array, table: np.ndarray) -> np.ndarray:
+    """How many bytes of each value are in `table` (every value counts as a hit for non-strings)."""
+    parts = _string_buffers(values)
+    if parts is None:
+        return np.full(len(values), np.iinfo(np.int64).max, dtype=np.int64)
+    data, offsets = parts
+    running = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum(table[data], out=running[1:])
+    return running[offsets[1:]] - running[offsets[:-1]]
+
+
+def first_byte_in(values: pa.Array, table: np.ndarray) -> np.ndarray:
+    """True where a value's first byte is in `table` (True for non-strings; False when empty)."""
+    parts = _string_buffers(values)
+    if parts is None:
+        return np.ones(len(values), dtype=bool)
+    data, offsets = parts
+    nonempty = offsets[1:] > offsets[:-1]
+    if not len(data):
+        return np.zeros(len(values), dtype=bool)
+    return nonempty & table[data[np.minimum(offsets[:-1], len(data) - 1)]]
+
+
+def any_byte_in(values: pa.Array, table: np.ndarray) -> bool:
+    """True if any byte of the values is in `table` (True for non-strings)."""
+    parts = _string_buffers(values)
+    if parts is None:
+        return True
+    data, offsets = parts
+    return bool(table[data[offsets[0] : offsets[-1]]].any())
+
+
+def match_where(values: pa.Array, pattern: str, candidates: np.ndarray) -> np.ndarray:
+    """`pattern` matched on the candidate values only (others are False): same result, less work
+    when the candidates are the only values that could match."""
+    out = np.zeros(len(values), dtype=bool)
+    picked = np.flatnonzero(candidates)
+    if len(picked) == 0:
+        return out
+    subset = values if len(picked) == len(values) else values.take(pa.array(picked))
+    hits = pc.fill_null(pc.match_substring_regex(subset, pattern), False)
+    out[picked] = np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool)
+    return out
 
 
 def luhn_valid(values: pa.Array) -> pa.Array:

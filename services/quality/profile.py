@@ -9,9 +9,13 @@ HyperLogLog takes over), and quantiles come from a uniform row sample. Memory de
 columns and the caps, not on the number of rows.
 """
 
+import os
+import queue
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,12 +26,21 @@ import pyarrow.compute as pc
 
 from lockflow.quality import patterns
 from lockflow.quality.rules import QualityRules, Rule, violations
-from lockflow.quality.sketches import HyperLogLog, RepeatCounter, RowSample, hash_rows, hash_values
+from lockflow.quality.sketches import (
+    HyperLogLog,
+    RepeatCounter,
+    RowSample,
+    combine_hashes,
+    hash_array,
+    hash_rows,
+)
 
 VALUE_COUNT_CAP = 5_000
 FIRST_ROWS = 5
 MAX_DAYS = 200_000
 TOTAL_MATCH_SHARE = 0.95
+FEED_THREADS = min(4, os.cpu_count() or 1)
+_POOL: ThreadPoolExecutor | None = None
 
 
 def first_rows(mask: pa.Array, offset: int, have: list[int]) -> None:
@@ -92,6 +105,8 @@ class ColumnProfile:
     damaged: Tally = field(default_factory=Tally)
     padded: Tally = field(default_factory=Tally)
     days: set[int] | None = field(default_factory=set)
+    encode: bool = True
+    fmt_checked: bool = False
 
     @property
     def filled(self) -> int:
@@ -153,15 +168,18 @@ class Profiler:
         offset = self.rows
         if not self._rules_ready:
             self._prepare_rules(batch)
-        for name in self.names:
-            _feed_column(self.columns[name], batch.column(batch.schema.get_field_index(name)), offset)
+        # Columns are independent and the work is in Arrow/numpy kernels that release the GIL,
+        # so they are fed on a small thread pool.
+        arrays = [batch.column(batch.schema.get_field_index(n)) for n in self.names]
+        fed = _pool().map(_feed_column, [self.columns[n] for n in self.names], arrays, [offset] * len(arrays))
+        hashes = dict(zip(self.names, fed, strict=True))
         row_numbers = np.arange(offset, offset + batch.num_rows, dtype=np.int64)
         if self.names:
-            self.duplicates.add(hash_rows(batch, self.names), row_numbers)
+            self.duplicates.add(combine_hashes([hashes[n] for n in self.names]), row_numbers)
         for name, counter in self.keys.items():
             column = batch.column(batch.schema.get_field_index(name))
             present = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False))
-            counter.add(hash_rows(batch, [name])[present], row_numbers[present])
+            counter.add(hashes[name][present], row_numbers[present])
         for rt in self.rules:
             _feed_rule(rt, batch, offset, row_numbers)
         self.sample.add(batch, offset)
@@ -204,15 +222,87 @@ class Profiler:
         )
 
 
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=FEED_THREADS, thread_name_prefix="lockflow-quality")
+    return _POOL
+
+
+def prefetch(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Read `batches` on a background thread, up to `depth` ahead, so parsing overlaps profiling.
+
+    Errors raised while reading are raised here, in the consumer's thread.
+    """
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not put(("batch", batch)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+
+    reader = threading.Thread(target=read, name="lockflow-quality-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, item = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+
+
 def profile_batches(
     schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, rules: QualityRules | None = None
 ) -> Profile:
     """Run the pass over `batches` (all with `schema`)."""
     profiler = Profiler(schema, rules=rules)
-    for batch in batches:
+    for batch in prefetch(batches):
         if batch.num_rows:
             profiler.feed(batch)
     return profiler.finish()
+
+
+def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Join small consecutive batches into batches of at least `rows` rows (the last may be smaller).
+
+    Lets a reader use small blocks (its read-ahead, and so its memory, scales with the block)
+    while the pass still pays its per-batch cost on large batches.
+    """
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield _joined(held)
+            held, count = [], 0
+    if count:
+        yield _joined(held)
+
+
+def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
 def table_batches(table: pa.Table, rows: int) -> Iterator[pa.RecordBatch]:
@@ -240,24 +330,29 @@ def _new_column(f: pa.Field) -> ColumnProfile:
     return ColumnProfile(name=f.name, arrow_type=str(t), kind=kind, integer=pa.types.is_integer(t))
 
 
-def _feed_column(col: ColumnProfile, array: pa.Array | pa.ChunkedArray, offset: int) -> None:
+def _feed_column(col: ColumnProfile, array: pa.Array | pa.ChunkedArray, offset: int) -> np.ndarray:
+    """Fold one batch of a column into its profile; return the 64-bit hash of each row's value."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     if col.kind == "text" and not pa.types.is_string(array.type):
         array = pc.cast(array, pa.string())  # one batch: never near the 2 GiB limit of string
+    hashes = hash_array(array)
     col.rows += len(array)
     null = array.is_null(nan_is_null=True) if col.kind == "numeric" else array.is_null()
     col.nulls.add(null, offset)
     if col.kind == "text":
-        _feed_text(col, array, offset)
-    elif col.kind == "numeric":
+        _feed_text(col, array, offset, hashes)
+        return hashes
+    if col.kind == "numeric":
         _feed_numeric(col, array, offset)
     elif col.kind == "temporal":
         _feed_temporal(col, array)
-    if col.kind != "text":
-        _count_values(col, pc.drop_null(array) if col.kind != "numeric" else pc.drop_null(_no_nan(array)))
+    valid = ~null.to_numpy(zero_copy_only=False)
+    present = pc.drop_null(_no_nan(array)) if col.kind == "numeric" else pc.drop_null(array)
+    _count_values(col, present, hashes[valid])
+    return hashes
 
 
 def _no_nan(array: pa.Array) -> pa.Array:
@@ -266,30 +361,31 @@ def _no_nan(array: pa.Array) -> pa.Array:
     return array
 
 
-def _count_values(col: ColumnProfile, present: pa.Array) -> None:
-    """Exact value counts while the column has few distinct values, then a HyperLogLog."""
+def _count_values(col: ColumnProfile, present: pa.Array, hashes: np.ndarray) -> None:
+    """Exact value counts while the column has few distinct values, then a HyperLogLog.
+
+    `hashes` are the hashes of `present` (from `hash_array`), so the sketch costs no extra hashing.
+    """
     if len(present) == 0:
         return
     if col.values is not None:
         counts = pc.value_counts(present)
-        values, freq = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
-        if len(col.values) + len(values) <= VALUE_COUNT_CAP or all(v in col.values for v in values):
-            col.values.update(dict(zip(values, freq, strict=True)))
+        if _merge_counts(col, counts.field("values"), counts.field("counts").to_numpy()):
             return
-        # Too many distinct values: move what was counted into the sketch and stop counting.
-        seen = np.array(list(col.values), dtype=object)
-        col.hll.add(hash_values(_hashable(seen, col)))
-        col.values = None
-    unique = pc.unique(present).to_numpy(zero_copy_only=False)
-    col.hll.add(hash_values(_hashable(unique, col)))
+    col.hll.add(hashes)
 
 
-def _hashable(values: np.ndarray, col: ColumnProfile) -> np.ndarray:
-    if col.kind == "numeric" and values.dtype == object:
-        return values.astype(np.float64)
-    if col.kind == "temporal" and values.dtype == object:
-        return values.astype(str)
-    return values
+def _merge_counts(col: ColumnProfile, values: pa.Array, freq: np.ndarray) -> bool:
+    """Add exact counts; past VALUE_COUNT_CAP distinct values move to the sketch (False)."""
+    assert col.values is not None
+    keys = values.to_pylist()
+    if len(col.values) + len(keys) <= VALUE_COUNT_CAP or all(v in col.values for v in keys):
+        col.values.update(dict(zip(keys, (int(f) for f in freq), strict=True)))
+        return True
+    # Too many distinct values: hash what was counted into the sketch and stop counting.
+    col.hll.add(hash_array(pa.array(list(col.values), type=values.type)))
+    col.values = None
+    return False
 
 
 def _feed_numeric(col: ColumnProfile, array: pa.Array, offset: int) -> None:
@@ -307,44 +403,120 @@ def _feed_numeric(col: ColumnProfile, array: pa.Array, offset: int) -> None:
             col.sentinels.setdefault(float(value), Tally()).add(pc.equal(array, value), offset)
 
 
-def _feed_text(col: ColumnProfile, array: pa.Array, offset: int) -> None:
-    trimmed = pc.utf8_trim_whitespace(array)
-    blank = pc.equal(trimmed, "")
-    col.blanks.add(blank, offset)
-    lowered = pc.utf8_lower(trimmed)
-    token = pc.is_in(lowered, value_set=patterns.MISSING_TOKENS_ARRAY)
-    token = pc.and_(token, pc.invert(blank))
-    if count_true(token):
-        col.token_rows.add(token, offset, array)
-        col.tokens.update(pc.filter(array, pc.fill_null(token, False)).to_pylist())
-    present_mask = pc.and_(pc.invert(pc.fill_null(blank, True)), pc.invert(pc.fill_null(token, True)))
-    present = pc.filter(array, present_mask)
-    present_rows = pc.indices_nonzero(present_mask)
-    # Offsets of present values map back to row numbers through present_rows.
-    is_number = pc.match_substring_regex(present, patterns.NUMBER_RE)
-    n_number = count_true(is_number)
+class _RowView:
+    """Maps masks over a batch's distinct text values (or its rows) to row counts and row masks.
+
+    Low-cardinality text is dictionary-encoded so every regular expression runs once per
+    distinct value, not once per row; counts then come from how often each value occurs.
+    """
+
+    def __init__(self, indices: np.ndarray | None, counts: np.ndarray | None) -> None:
+        self.indices, self.counts = indices, counts
+
+    def count(self, mask: np.ndarray) -> int:
+        """Rows where the value's mask is true."""
+        if self.counts is None:
+            return int(np.count_nonzero(mask))
+        return int(self.counts[: len(mask)][mask].sum())
+
+    def rows(self, mask: np.ndarray) -> np.ndarray:
+        """The mask per row (the extra last slot stands for null rows)."""
+        if self.indices is None:
+            return mask
+        return np.append(mask, False)[self.indices]
+
+
+def _tally(tally: Tally, view: _RowView, mask: np.ndarray, offset: int, values: pa.Array | None) -> None:
+    """Count `mask` into `tally`; remember the first rows and up to 5 distinct examples."""
+    n = view.count(mask)
+    if n == 0:
+        return
+    tally.count += n
+    need_examples = values is not None and len(tally.examples) < 5
+    if len(tally.rows) >= FIRST_ROWS and not need_examples:
+        return
+    hits = np.flatnonzero(view.rows(mask))[:20]
+    for r in hits[: max(0, FIRST_ROWS - len(tally.rows))]:
+        tally.rows.append(int(r) + offset)
+    if need_examples and values is not None:
+        for v in values.take(pa.array(hits)).to_pylist():
+            if v not in tally.examples and len(tally.examples) < 5:
+                tally.examples.append(v)
+
+
+def _bool(mask: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _feed_text(col: ColumnProfile, array: pa.Array, offset: int, hashes: np.ndarray) -> None:
+    values, view = array, _RowView(None, None)
+    if col.encode:
+        encoded = pc.dictionary_encode(array)
+        values = encoded.dictionary
+        indices = pc.fill_null(encoded.indices, len(values)).to_numpy(zero_copy_only=False)
+        view = _RowView(indices, np.bincount(indices, minlength=len(values) + 1))
+        # Mostly distinct values gain nothing from encoding: later batches skip it.
+        col.encode = len(values) * 2 <= len(array)
+    trimmed = pc.utf8_trim_whitespace(values)
+    null = _bool(values.is_null())
+    blank = _bool(pc.equal(trimmed, ""))
+    # Only short values can be a missing token: lower-case and look up those alone.
+    short = np.flatnonzero(_bool(pc.less_equal(pc.utf8_length(trimmed), patterns.MAX_TOKEN_CHARS)))
+    token = np.zeros(len(values), dtype=bool)
+    if len(short):
+        lowered = pc.utf8_lower(trimmed.take(pa.array(short)))
+        token[short] = _bool(pc.is_in(lowered, value_set=patterns.MISSING_TOKENS_ARRAY))
+    token &= ~blank
+    present = ~null & ~blank & ~token
+    _tally(col.blanks, view, blank, offset, None)
+    if token.any():
+        _tally(col.token_rows, view, token, offset, array)
+        found = values.filter(pa.array(token)).to_pylist()
+        if view.counts is None:
+            col.tokens.update(found)
+        else:
+            weights = view.counts[: len(token)][token]
+            col.tokens.update(dict(zip(found, (int(w) for w in weights), strict=True)))
+    may_number = present & patterns.first_byte_in(values, patterns.NUMBER_START)
+    number = patterns.match_where(values, patterns.NUMBER_RE, may_number)
+    n_present, n_number = view.count(present), view.count(number)
     col.numeric_like += n_number
-    col.not_numeric.count += len(present) - n_number
-    _first_rows_via(pc.invert(is_number), present_rows, offset, col.not_numeric, present)
-    is_date = pc.match_substring_regex(present, patterns.DATE_RE)
-    col.date_like += count_true(is_date)
-    if col.fmt is None and len(present):
-        col.fmt = patterns.choose_format(col.name, present, is_number, is_date)
+    _tally(col.not_numeric, view, present & ~number, offset, array)
+    date = patterns.match_where(
+        values, patterns.DATE_RE, present & patterns.first_byte_in(values, patterns.DATE_START)
+    )
+    col.date_like += view.count(date)
+    if not col.fmt_checked and n_present:
+        # Judged once, on the first batch with values, from row shares (not distinct values).
+        col.fmt_checked = True
+        rows_present = pa.array(view.rows(present))
+        col.fmt = patterns.choose_format(
+            col.name,
+            array.filter(rows_present),
+            pa.array(view.rows(number)).filter(rows_present),
+            pa.array(view.rows(date)).filter(rows_present),
+        )
     if col.fmt:
-        bad = pc.invert(patterns.format_ok(col.fmt, present))
-        col.fmt_bad.count += count_true(bad)
-        _first_rows_via(bad, present_rows, offset, col.fmt_bad, present)
-    for kind, mask in patterns.pii_masks(present, col.fmt).items():
-        tally = col.pii.setdefault(kind, Tally())
-        tally.count += count_true(mask)
-        _first_rows_via(mask, present_rows, offset, tally, None)
-    damaged = pc.match_substring_regex(present, patterns.DAMAGE_RE)
-    col.damaged.count += count_true(damaged)
-    _first_rows_via(damaged, present_rows, offset, col.damaged, present)
-    padded = pc.not_equal(pc.utf8_length(present), pc.utf8_length(pc.utf8_trim_whitespace(present)))
-    col.padded.count += count_true(padded)
-    _first_rows_via(padded, present_rows, offset, col.padded, present)
-    _count_values(col, present)
+        _tally(col.fmt_bad, view, ~_bool(patterns.format_ok(col.fmt, values)) & present, offset, array)
+    for kind, mask in patterns.pii_masks(values, col.fmt).items():
+        _tally(col.pii.setdefault(kind, Tally()), view, _bool(mask) & present, offset, None)
+    damaged = np.zeros(len(values), dtype=bool)
+    if patterns.any_byte_in(values, patterns.DAMAGE_BYTES):
+        damaged = _bool(pc.match_substring_regex(values, patterns.DAMAGE_RE)) & present
+    _tally(col.damaged, view, damaged, offset, array)
+    padded = _bool(pc.not_equal(pc.binary_length(values), pc.binary_length(trimmed))) & present
+    _tally(col.padded, view, padded, offset, array)
+    if not n_present:
+        return
+    if view.counts is None:
+        present_values = values.filter(pa.array(present))
+        _count_values(col, present_values, hashes[present])
+        return
+    if col.values is not None:
+        seen = present & (view.counts[: len(present)] > 0)
+        if _merge_counts(col, values.filter(pa.array(seen)), view.counts[: len(seen)][seen]):
+            return
+    col.hll.add(hash_array(values.filter(pa.array(present))))
 
 
 def _first_rows_via(

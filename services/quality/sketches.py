@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 
 HLL_P = 14
@@ -30,18 +31,38 @@ def hash_values(values: np.ndarray) -> np.ndarray:
     return hashed.astype(np.uint64, copy=False)
 
 
-def hash_rows(batch: pa.RecordBatch | pa.Table, columns: list[str]) -> np.ndarray:
-    """64-bit hash of each row over `columns` (nulls hash alike, as in pandas' duplicated)."""
-    combined = np.zeros(batch.num_rows, dtype=np.uint64)
-    for i, name in enumerate(columns):
-        column = batch.column(batch.schema.get_field_index(name))
-        values = column.to_numpy(zero_copy_only=False)
-        if values.dtype.kind == "f":
-            values = np.where(np.isnan(values), np.nan, values)  # every NaN payload hashes alike
-        h = hash_values(values)
-        # Mix position in so (a, b) and (b, a) differ; the multiplier is an odd 64-bit constant.
+def hash_array(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """64-bit hash of each value of an Arrow array, vectorised (polars' hash, fixed seeds).
+
+    Nulls hash alike, every NaN hashes alike and -0.0 hashes as 0.0, as equality does in pandas'
+    duplicated. The hash is stable within a process, which is all one pass needs.
+    """
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    try:
+        series = pl.from_arrow(array)
+    except (TypeError, ValueError, pl.exceptions.PolarsError):  # a type polars cannot take
+        return hash_values(array.to_numpy(zero_copy_only=False))
+    assert isinstance(series, pl.Series)
+    return series.hash(seed=0).to_numpy()
+
+
+def combine_hashes(hashes: list[np.ndarray]) -> np.ndarray:
+    """One 64-bit hash per row from per-column hashes (order matters: (a, b) != (b, a))."""
+    combined = np.zeros(len(hashes[0]) if hashes else 0, dtype=np.uint64)
+    for i, h in enumerate(hashes):
+        # The multiplier is an odd 64-bit constant; adding i mixes the position in.
         combined = (combined * np.uint64(0x9E3779B97F4A7C15)) ^ (h + np.uint64(i))
     return combined
+
+
+def hash_rows(batch: pa.RecordBatch | pa.Table, columns: list[str]) -> np.ndarray:
+    """64-bit hash of each row over `columns` (nulls hash alike, as in pandas' duplicated)."""
+    if not columns:
+        return np.zeros(batch.num_rows, dtype=np.uint64)
+    return combine_hashes([hash_array(batch.column(batch.schema.get_field_index(n))) for n in columns])
 
 
 class HyperLogLog:
@@ -78,15 +99,22 @@ class HyperLogLog:
 
 
 class RowSample:
-    """A uniform random sample of rows (bottom-k on seeded random keys)."""
+    """A uniform random sample of rows (bottom-k on seeded random keys).
+
+    Rows whose key is below the current k-th smallest key are kept aside as they come and only
+    merged (keeping the k smallest) when 2k rows are held, so a batch costs one filter, not a
+    re-merge of the whole sample. The sample is the same as merging on every batch would give.
+    """
 
     def __init__(self, k: int = SAMPLE_ROWS, seed: int = 0) -> None:
         self.k = k
         self.rng = np.random.default_rng(seed)
-        self.keys = np.empty(0, dtype=np.float64)
-        self.rows = np.empty(0, dtype=np.int64)
-        self.parts: list[pa.Table] = []
-        self.table: pa.Table | None = None
+        self._keys: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []
+        self._parts: list[pa.Table] = []
+        self._held = 0
+        self._threshold = np.inf
+        self._table: pa.Table | None = None
         self.seen = 0
         self._frame: pd.DataFrame | None = None
 
@@ -95,24 +123,49 @@ class RowSample:
         n = batch.num_rows
         self.seen += n
         keys = self.rng.random(n)
-        if len(self.keys) >= self.k:
-            threshold = self.keys.max()
-            take = np.flatnonzero(keys < threshold)
-        else:
-            take = np.arange(n)
+        take = np.flatnonzero(keys < self._threshold) if np.isfinite(self._threshold) else np.arange(n)
         if len(take) == 0:
             return
-        table = pa.Table.from_batches([batch]).take(pa.array(take))
-        merged_keys = np.concatenate([self.keys, keys[take]])
-        merged_rows = np.concatenate([self.rows, take + offset])
-        merged = table if self.table is None else pa.concat_tables([self.table, table])
-        if len(merged_keys) > self.k:
-            keep = np.argpartition(merged_keys, self.k - 1)[: self.k]
-            keep.sort()
-            merged_keys, merged_rows = merged_keys[keep], merged_rows[keep]
-            merged = merged.take(pa.array(keep))
-        self.keys, self.rows, self.table = merged_keys, merged_rows, merged.combine_chunks()
+        table = pa.Table.from_batches([batch])
+        self._parts.append(table if len(take) == n else table.take(pa.array(take)))
+        self._keys.append(keys[take])
+        self._rows.append(take.astype(np.int64) + offset)
+        self._held += len(take)
         self._frame = None
+        if self._held >= 2 * self.k:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Keep the k smallest keys of everything held; their largest becomes the threshold."""
+        if len(self._parts) <= 1 and self._held <= self.k:
+            return
+        keys, rows = np.concatenate(self._keys), np.concatenate(self._rows)
+        table = pa.concat_tables(self._parts)
+        if len(keys) > self.k:
+            keep = np.argpartition(keys, self.k - 1)[: self.k]
+            keep.sort()
+            keys, rows, table = keys[keep], rows[keep], table.take(pa.array(keep))
+            self._threshold = float(keys.max())
+        table = table.combine_chunks()
+        self._keys, self._rows, self._parts, self._held = [keys], [rows], [table], len(keys)
+
+    @property
+    def keys(self) -> np.ndarray:
+        """The random keys of the sampled rows."""
+        self._compact()
+        return self._keys[0] if self._keys else np.empty(0, dtype=np.float64)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The row numbers of the sampled rows."""
+        self._compact()
+        return self._rows[0] if self._rows else np.empty(0, dtype=np.int64)
+
+    @property
+    def table(self) -> pa.Table | None:
+        """The sampled rows (in the order of `keys`)."""
+        self._compact()
+        return self._parts[0] if self._parts else None
 
     @property
     def exact(self) -> bool:
@@ -170,13 +223,16 @@ class RepeatCounter:
         if self.folder is None:
             self.folder = Path(tempfile.mkdtemp(prefix="lockflow-repeats-"))
         hashes, rows = np.concatenate(self.hashes), np.concatenate(self.rows)
-        part = (hashes >> np.uint64(64 - 5)).astype(np.int64) % PARTITIONS
+        part = ((hashes >> np.uint64(64 - 5)) % np.uint64(PARTITIONS)).astype(np.uint8)
+        # One stable (radix, 8-bit keys) sort by partition keeps row order inside each partition.
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(PARTITIONS + 1))
+        pairs = np.stack([hashes[order], rows[order].astype(np.uint64)], axis=1)
         for p in range(PARTITIONS):
-            pick = part == p
-            if not pick.any():
+            if bounds[p] == bounds[p + 1]:
                 continue
             with open(self.folder / f"{p}.bin", "ab") as out:
-                np.stack([hashes[pick], rows[pick].astype(np.uint64)], axis=1).tofile(out)
+                pairs[bounds[p] : bounds[p + 1]].tofile(out)
         self.hashes, self.rows, self.held = [], [], 0
 
     def finish(self, sample_size: int = 5) -> RepeatResult:
@@ -200,10 +256,14 @@ class RepeatCounter:
 
 
 def _repeats(hashes: np.ndarray, rows: np.ndarray) -> tuple[int, list[int]]:
-    """Entries equal to an earlier (lower row number) entry, and up to 5 of the smallest rows."""
+    """Entries equal to an earlier (lower row number) entry, and up to 5 of the smallest rows.
+
+    `rows` ascend (entries arrive in row order and spills keep it), so a stable sort on the hash
+    alone puts equal hashes in row order.
+    """
     if len(hashes) == 0:
         return 0, []
-    order = np.lexsort((rows, hashes))
+    order = np.argsort(hashes, kind="stable")
     h = hashes[order]
     repeat = np.concatenate([[False], h[1:] == h[:-1]])
     flagged = np.sort(rows[order][repeat])
