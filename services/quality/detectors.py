@@ -25,6 +25,7 @@ from lockflow.common.models import (
 )
 from lockflow.quality import patterns
 from lockflow.quality.profile import ColumnProfile, Profile, RuleTally, to_date
+from lockflow.quality.sketches import PARTITIONS, SPILL_AFTER
 
 SAMPLE_ROWS = 5
 NUMERIC_LIKE_SHARE = 0.8
@@ -301,8 +302,16 @@ def detect_duplicate_rows(p: Profile, ctx: Context) -> list[Finding]:
 
 
 def _hash_method(p: Profile) -> str:
-    where = "spilled to disk in hash partitions" if p.spilled else "held in memory"
-    return f"exact count of repeated 64-bit row hashes ({where}); a hash collision is the only error"
+    where = (
+        f"spilled to disk in {PARTITIONS} hash partitions past {SPILL_AFTER:,} entries: bounded memory"
+        if p.spilled
+        else "held in memory, 16 bytes per row"
+    )
+    collision = min(1.0, p.rows * p.rows / 2.0**65)
+    return (
+        f"exact count of repeated 64-bit hashes (polars' value hash per column, combined per row; {where}); "
+        f"a hash collision is the only possible error (probability about {collision:.1e})"
+    )
 
 
 def detect_duplicate_keys(p: Profile, ctx: Context) -> list[Finding]:
