@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,6 +64,28 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         thread.join(timeout=20)
 
 
+def _fuzz(operation: Any, client: httpx.Client, base: str, statuses: Counter[int]) -> None:
+    headers = login(client, "fuzz")
+    ends_session = (operation.method.upper(), operation.path) in SESSION_ENDING
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: schemathesis.Case) -> None:
+        token = login(client, "fuzz") if ends_session else headers
+        response = case.call(base_url=base, headers=token, timeout=30)
+        statuses[response.status_code] += 1
+        case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
+
+    check()
+
+
 def test_no_server_errors_and_no_undocumented_status_codes(served: str) -> None:
     schema = schemathesis.openapi.from_url(f"{served}/openapi.json")
     client = httpx.Client(base_url=served, timeout=30)
@@ -70,26 +93,7 @@ def test_no_server_errors_and_no_undocumented_status_codes(served: str) -> None:
     assert len(operations) >= 30
     statuses: Counter[int] = Counter()
     for operation in operations:
-        headers = login(client, "fuzz")
-        key = (operation.method.upper(), operation.path)
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        def check(case: schemathesis.Case) -> None:
-            token = login(client, "fuzz") if key in SESSION_ENDING else headers
-            # Cases that set their own Authorization (security schemes) keep the valid token instead.
-            response = case.call(base_url=served, headers=token, timeout=30)
-            statuses[response.status_code] += 1
-            case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
-
-        check()
+        _fuzz(operation, client, served, statuses)
     print(dict(statuses))
     # The token was valid: the fuzzer got past authentication to the handlers.
     assert sum(n for code, n in statuses.items() if code < 300) > 50
