@@ -97,6 +97,8 @@ def create_app(
         finally:
             await built.close()
             app.state.auth.db.dispose()
+            if redis_client is not None:
+                redis_client.close()
 
     app = FastAPI(
         title="lockflow",
@@ -121,7 +123,10 @@ def create_app(
 
 def _first_admin(app: FastAPI, auth_settings: AuthSettings) -> None:
     """On first start (no user at all) create `admin` with a random password in a 0600 file under home."""
-    password = app.state.auth.ensure_first_admin()
+    try:
+        password = app.state.auth.ensure_first_admin()
+    except Conflict:  # another replica created it a moment ago
+        return
     if password is None:
         return
     path = auth_settings.home / "auth" / "initial-admin-password"
