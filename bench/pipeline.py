@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
+from lockflow.auth.testing import admin_headers, create_users, share_run
 from lockflow.devcluster import DevCluster
 
 SAMPLE = Path(__file__).resolve().parents[1] / "libs" / "lockflow" / "data" / "sample_sales.csv"
@@ -66,7 +67,9 @@ def _stage_starts(logs: Path) -> list[tuple[datetime, str]]:
     return sorted(starts)
 
 
-def _drive(client: httpx.Client, run_id: str, posts: list[tuple[datetime, str]]) -> None:
+def _drive(
+    client: httpx.Client, run_id: str, posts: list[tuple[datetime, str]], approver: dict[str, str]
+) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         run = client.get(f"/runs/{run_id}").json()
@@ -79,8 +82,10 @@ def _drive(client: httpx.Client, run_id: str, posts: list[tuple[datetime, str]])
             if params is None:
                 params = {"selected": [i["id"] for i in request["context"]["items"]][:3]}
             posted = datetime.now(UTC)
+            # Gate 5 is the approver's (not the run's starter: separation of duties).
+            headers = approver if request["gate"] == "action_selection" else None
             client.post(
-                f"/decisions/{request['id']}", json={"option": option, "params": params}
+                f"/decisions/{request['id']}", json={"option": option, "params": params}, headers=headers
             ).raise_for_status()
             posts.append((posted, run_id))
         time.sleep(0.02)
@@ -110,12 +115,17 @@ def distributed_decision_latency(runs: int) -> None:
         posts: list[tuple[datetime, str]] = []
         try:
             client = httpx.Client(base_url=cluster.url, timeout=30)
+            people = create_users(
+                client, admin_headers(client, Path(work)), {"analyst": ["analyst"], "approver": ["approver"]}
+            )
+            client.headers.update(people["analyst"])
             started = time.perf_counter()
             for _ in range(runs):
                 run_id = client.post(
                     "/runs", json={"path": str(SAMPLE), "goal": {"target": "revenue"}}
                 ).json()["id"]
-                _drive(client, run_id, posts)
+                share_run(client, people["analyst"], run_id, "approver")
+                _drive(client, run_id, posts, people["approver"])
             elapsed = time.perf_counter() - started
             starts = _stage_starts(cluster.logs)
         finally:

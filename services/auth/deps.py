@@ -1,31 +1,19 @@
 """The caller's identity as FastAPI dependencies: the one place authentication plugs in.
 
-`current_actor` is the header-based identity the gateway still uses (single-user, loopback).
 `authenticated`, `require_role` and `authorize_route` verify a bearer token locally (public keys,
 no call to another service) and apply the role matrix of `lockflow.auth.policy`.
 """
 
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lockflow.auth.policy import Role, Verdict, endpoint_verdict, parse_roles
 from lockflow.auth.tokens import Claims, InvalidToken
 
-_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 REALM = 'Bearer realm="lockflow"'
-
-
-def current_actor(x_lockflow_user: Annotated[str | None, Header()] = None) -> str:
-    """Who is calling; refuses names that could forge log lines or records."""
-    if x_lockflow_user is None:
-        return "local"
-    if not _USERNAME.match(x_lockflow_user):
-        raise HTTPException(status_code=400, detail="X-Lockflow-User must be 1-64 of A-Z a-z 0-9 _ . @ -")
-    return x_lockflow_user
 
 
 @dataclass(frozen=True)

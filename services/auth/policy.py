@@ -77,6 +77,8 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/decisions/{request_id}"): Rule(EVERYONE, Scope.VISIBLE),
     # Which gate a role may decide is in GATES below.
     ("POST", "/decisions/{request_id}"): Rule(AUTHORS, Scope.VISIBLE),
+    # A dry run of gate 2's choices: nothing changes, but only those who may decide may try.
+    ("POST", "/decisions/{request_id}/preview"): Rule(AUTHORS, Scope.VISIBLE),
     ("GET", "/sources"): Rule(EVERYONE, Scope.LISTED),
     ("POST", "/sources"): Rule(AUTHORS),
     ("POST", "/sources/upload"): Rule(AUTHORS),

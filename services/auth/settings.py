@@ -50,8 +50,11 @@ class AuthSettings(CommonSettings):
             )
         if not 30 <= self.access_token_seconds <= 3600:
             raise ValueError("LOCKFLOW_ACCESS_TOKEN_SECONDS must be between 30 and 3600 (short-lived)")
-        if self.environment != "development" and self.signing_key is None and self.signing_key_file is None:
-            # Outside development a generated key would differ per replica and per restart.
+        shared = self.environment == "production" or (
+            self.environment != "development" and self.mode == "distributed"
+        )
+        if shared and self.signing_key is None and self.signing_key_file is None:
+            # With replicas a generated key would differ per replica; one embedded process keeps its own.
             raise ValueError(
                 f"LOCKFLOW_SIGNING_KEY or LOCKFLOW_SIGNING_KEY_FILE must be set when "
                 f"LOCKFLOW_ENVIRONMENT={self.environment}"

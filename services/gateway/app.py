@@ -3,6 +3,7 @@
 import asyncio
 import functools
 import json
+import os
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,24 +11,30 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+import redis
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sse_starlette.sse import EventSourceResponse
 
-from lockflow.auth.deps import current_actor
+from lockflow.auth import audit
+from lockflow.auth.deps import Authorized, Principal
+from lockflow.auth.policy import Scope, Verdict, gate_verdict
+from lockflow.auth.router import install_auth
+from lockflow.auth.settings import AuthSettings
 from lockflow.bootstrap import System, all_topics, build_system
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.errors import Conflict, InvalidInput, LockflowError, NotFound, TooLarge
 from lockflow.common.logging import configure_logging, get_logger
-from lockflow.common.models import Goal, SourceSpec
-from lockflow.common.pipeline import QualityChoices
+from lockflow.common.models import DecisionRecord, Goal, SourceSpec
+from lockflow.common.pipeline import Gate, QualityChoices
 from lockflow.common.telemetry import setup_tracing
+from lockflow.gateway.access import StreamPrincipal, auth_of, check_run, visible, visible_runs
+from lockflow.gateway.limits import make_limiter
 from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody, RunCreate, RunCreated
 from lockflow.gateway.settings import GatewaySettings
-from lockflow.gateway.sources import sources_router, upload_rate
+from lockflow.gateway.sources import rate_limited, sources_router, upload_rate
 from lockflow.ingest.preflight import preflight, resolve_inside
-from lockflow.ingest.ratelimit import RateLimiter
 from lockflow.orchestrator import service, views
 from lockflow.quality.preview import preview_for_request
 from lockflow.reporting import plan_export
@@ -36,13 +43,14 @@ log = get_logger(__name__)
 TERMINAL = ("completed", "failed", "aborted")
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody},
-    404: {"model": ErrorBody},
+    401: {"model": ErrorBody, "description": "missing, invalid or revoked access token"},
+    403: {"model": ErrorBody, "description": "the caller's roles may not do this"},
+    404: {"model": ErrorBody, "description": "no such object, or not the caller's to see"},
     409: {"model": ErrorBody},
     413: {"model": ErrorBody},
     422: {"model": ErrorBody},
+    429: {"model": ErrorBody, "description": "rate limit reached; see Retry-After"},
 }
-
-Actor = Annotated[str, Depends(current_actor)]
 
 
 def get_system(request: Request) -> System:
@@ -54,9 +62,21 @@ def get_system(request: Request) -> System:
 SystemDep = Annotated[System, Depends(get_system)]
 
 
-def create_app(settings: GatewaySettings | None = None, *, system: System | None = None) -> FastAPI:
+def auth_settings_for(settings: GatewaySettings) -> AuthSettings:
+    """This gateway's auth settings: its shared fields, the rest (keys, limits) from the environment."""
+    shared = ("environment", "mode", "home", "database_url", "redis_url", "topic_prefix", "secret_key")
+    return AuthSettings(**{name: getattr(settings, name) for name in shared})
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    system: System | None = None,
+    auth_settings: AuthSettings | None = None,
+) -> FastAPI:
     """Build the FastAPI app; with start_workers the whole pipeline runs in this process."""
     settings = settings or GatewaySettings()
+    auth_settings = auth_settings or auth_settings_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,10 +91,14 @@ def create_app(settings: GatewaySettings | None = None, *, system: System | None
             await built.bus.start()
             built.start_relay_loop()
         app.state.system = built
+        await anyio.to_thread.run_sync(lambda: _first_admin(app, auth_settings))
         try:
             yield
         finally:
             await built.close()
+            app.state.auth.db.dispose()
+            if redis_client is not None:
+                redis_client.close()
 
     app = FastAPI(
         title="lockflow",
@@ -84,10 +108,40 @@ def create_app(settings: GatewaySettings | None = None, *, system: System | None
     )
     app.state.settings = settings
     _install_error_handlers(app)
+    redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    install_auth(app, auth_settings, redis_client=redis_client)
+    app.state.upload_limiter = make_limiter(
+        redis_client, name="uploads", limit=settings.uploads_per_minute, prefix=settings.topic_prefix
+    )
+    app.state.decision_limiter = make_limiter(
+        redis_client, name="decisions", limit=settings.decisions_per_minute, prefix=settings.topic_prefix
+    )
     _routes(app, settings)
-    app.state.upload_limiter = RateLimiter(limit=settings.uploads_per_minute, window=60.0)
     app.include_router(sources_router(settings))
     return app
+
+
+def _first_admin(app: FastAPI, auth_settings: AuthSettings) -> None:
+    """On first start (no user at all) create `admin` with a random password in a 0600 file under home."""
+    try:
+        password = app.state.auth.ensure_first_admin()
+    except Conflict:  # another replica created it a moment ago
+        return
+    if password is None:
+        return
+    path = auth_settings.home / "auth" / "initial-admin-password"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    # Printed, not logged: the password itself never reaches a log, only where to find it.
+    print(
+        f"lockflow: created the first user 'admin' (role admin); its password is in {path} (mode 0600).\n"
+        f'  Log in: POST /auth/login {{"username": "admin", "password": "<that password>"}}, '
+        "then create users with POST /auth/users.",
+        flush=True,
+    )
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -115,11 +169,13 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         return {"status": "ok", "mode": settings.mode}
 
     @app.post("/runs", status_code=201, response_model=RunCreated, responses=ERRORS, tags=["runs"])
-    async def create_run(body: RunCreate, system: SystemDep, actor: Actor) -> RunCreated:
+    async def create_run(body: RunCreate, system: SystemDep, principal: Authorized) -> RunCreated:
         """Start a run on a file under the server's allowed folders."""
         path = resolve_inside(body.path, settings.source_dirs())
         spec = SourceSpec(path=str(path), format=body.format)
-        run_id = await _start_run(system, spec=spec, goal=body.goal, name=body.name or path.name, actor=actor)
+        run_id = await _start_run(
+            system, spec=spec, goal=body.goal, name=body.name or path.name, actor=principal.username
+        )
         return RunCreated(id=run_id)
 
     @app.post(
@@ -132,7 +188,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
     )
     async def upload_run(
         system: SystemDep,
-        actor: Actor,
+        principal: Authorized,
         file: Annotated[UploadFile, File(description="CSV, JSON lines or Parquet")],
         target: Annotated[str | None, Form()] = None,
         direction: Annotated[Literal["increase", "decrease"], Form()] = "increase",
@@ -144,43 +200,75 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         goal = Goal(target=target, direction=direction)
         try:
             run_id = await _start_run(
-                system, spec=spec, goal=goal, name=name or file.filename or stored.name, actor=actor
+                system,
+                spec=spec,
+                goal=goal,
+                name=name or file.filename or stored.name,
+                actor=principal.username,
             )
         except LockflowError:
             stored.unlink(missing_ok=True)
             raise
         return RunCreated(id=run_id)
 
-    @app.get("/runs", tags=["runs"])
+    @app.get("/runs", responses=ERRORS, tags=["runs"])
     async def list_runs(
-        system: SystemDep, _actor: Actor, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+        request: Request,
+        system: SystemDep,
+        principal: Authorized,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        """Newest runs first."""
-        return await anyio.to_thread.run_sync(lambda: views.list_runs(system.db, limit=limit))
+        """Newest runs first: those the caller started or that are shared with them (admins: all)."""
+
+        def read() -> list[dict[str, Any]]:
+            rows = views.list_runs(system.db, limit=limit)
+            return visible(auth_of(request), principal, rows, object_type="run", owner_key="requested_by")
+
+        return await anyio.to_thread.run_sync(read)
 
     @app.get("/runs/{run_id}", responses=ERRORS, tags=["runs"])
-    async def get_run(run_id: str, system: SystemDep, _actor: Actor) -> dict[str, Any]:
+    async def get_run(
+        run_id: str, request: Request, system: SystemDep, principal: Authorized
+    ) -> dict[str, Any]:
         """A run with its stage results, attempts and decisions."""
+        await _visible_run(request, principal, run_id)
         return await anyio.to_thread.run_sync(lambda: views.get_run(system.db, run_id=run_id))
 
     @app.get("/runs/{run_id}/timeline", responses=ERRORS, tags=["runs"])
     async def get_timeline(
-        run_id: str, system: SystemDep, _actor: Actor, after: Annotated[int, Query(ge=0)] = 0
+        run_id: str,
+        request: Request,
+        system: SystemDep,
+        principal: Authorized,
+        after: Annotated[int, Query(ge=0)] = 0,
     ) -> list[dict[str, Any]]:
         """The run's events after a cursor."""
+        await _visible_run(request, principal, run_id)
         return await anyio.to_thread.run_sync(lambda: views.timeline(system.db, run_id=run_id, after=after))
 
     @app.get("/runs/{run_id}/events", responses=ERRORS, tags=["runs"])
-    async def stream_events(run_id: str, system: SystemDep, _actor: Actor) -> EventSourceResponse:
-        """Live run events (Server-Sent Events) until the run ends."""
+    async def stream_events(
+        run_id: str, request: Request, system: SystemDep, principal: StreamPrincipal
+    ) -> EventSourceResponse:
+        """Live run events (Server-Sent Events) until the run ends.
+
+        Authenticated like every route; since a browser's EventSource cannot send headers, the access
+        token may come as the `access_token` query parameter here (and only here).
+        """
+        await _visible_run(request, principal, run_id)
         await anyio.to_thread.run_sync(lambda: views.timeline(system.db, run_id=run_id, after=10**12))
         return EventSourceResponse(_event_stream(system, run_id))
 
     @app.get("/runs/{run_id}/report", responses=ERRORS, tags=["runs"])
     async def get_report(
-        run_id: str, system: SystemDep, _actor: Actor, format: Literal["markdown", "json", "html"] = "json"
+        run_id: str,
+        request: Request,
+        system: SystemDep,
+        principal: Authorized,
+        format: Literal["markdown", "json", "html"] = "json",
     ) -> Response:
         """The final report in the asked format."""
+        await _visible_run(request, principal, run_id)
         uris = await anyio.to_thread.run_sync(lambda: views.report_uris(system.db, run_id=run_id))
         body = system.artifacts.read_bytes(uris[format]).decode()
         if format == "json":
@@ -191,9 +279,14 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
 
     @app.get("/runs/{run_id}/plan", responses=ERRORS, tags=["runs"])
     async def get_plan(
-        run_id: str, system: SystemDep, _actor: Actor, format: Literal["markdown", "json", "csv"] = "json"
+        run_id: str,
+        request: Request,
+        system: SystemDep,
+        principal: Authorized,
+        format: Literal["markdown", "json", "csv"] = "json",
     ) -> Response:
         """The final action plan (gate 5's selection) as Markdown, JSON or CSV (formula cells escaped)."""
+        await _visible_run(request, principal, run_id)
         plan = await anyio.to_thread.run_sync(lambda: views.plan_of(system.db, run_id=run_id))
         if format == "csv":
             return PlainTextResponse(plan_export.plan_csv(plan), media_type="text/csv")
@@ -201,32 +294,39 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
             return PlainTextResponse(plan_export.plan_markdown(plan), media_type="text/markdown")
         return Response(plan_export.plan_json(plan), media_type="application/json")
 
-    @app.get("/decisions", tags=["decisions"])
+    @app.get("/decisions", responses=ERRORS, tags=["decisions"])
     async def list_decisions(
+        request: Request,
         system: SystemDep,
-        _actor: Actor,
+        principal: Authorized,
         status: Literal["open", "decided", "all"] = "open",
         run_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Decision requests (open ones by default)."""
-        return await anyio.to_thread.run_sync(
-            lambda: views.list_decision_requests(
+        """Decision requests (open ones by default) of the runs the caller may see."""
+
+        def read() -> list[dict[str, Any]]:
+            rows = views.list_decision_requests(
                 system.db, status=None if status == "all" else status, run_id=run_id
             )
-        )
+            seen = visible_runs(auth_of(request), principal, {r["run_id"] for r in rows})
+            return [r for r in rows if r["run_id"] in seen]
+
+        return await anyio.to_thread.run_sync(read)
 
     @app.get("/decisions/{request_id}", responses=ERRORS, tags=["decisions"])
-    async def get_decision(request_id: str, system: SystemDep, _actor: Actor) -> dict[str, Any]:
+    async def get_decision(
+        request_id: str, request: Request, system: SystemDep, principal: Authorized
+    ) -> dict[str, Any]:
         """One decision request with the results it is about."""
-        return await anyio.to_thread.run_sync(
-            lambda: views.get_decision_request(system.db, request_id=request_id)
-        )
+        found = await _visible_request(request, system, principal, request_id)
+        return found
 
     @app.post("/decisions/{request_id}/preview", responses=ERRORS, tags=["decisions"])
     async def preview_decision(
-        request_id: str, body: QualityChoices, system: SystemDep, _actor: Actor
+        request_id: str, body: QualityChoices, request: Request, system: SystemDep, principal: Authorized
     ) -> dict[str, Any]:
         """Dry run of gate 2 'apply': what the chosen resolutions would change. Nothing is applied."""
+        await _visible_request(request, system, principal, request_id)
         return await anyio.to_thread.run_sync(
             lambda: preview_for_request(
                 db=system.db, artifacts=system.artifacts, request_id=request_id, params=body.model_dump()
@@ -237,9 +337,16 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         "/decisions/{request_id}", response_model=DecisionAccepted, responses=ERRORS, tags=["decisions"]
     )
     async def submit_decision(
-        request_id: str, body: DecisionSubmit, system: SystemDep, actor: Actor
+        request_id: str, body: DecisionSubmit, request: Request, system: SystemDep, principal: Authorized
     ) -> DecisionAccepted:
-        """Decide an open gate: accepted once (409 after), 422 for a wrong option or parameters."""
+        """Decide an open gate: accepted once (409 after), 422 for a wrong option or parameters.
+
+        The caller must see the run and hold a role that may decide this gate (analyst: gates 1-4,
+        approver: any); with separation of duties the run's starter may not decide gate 5.
+        """
+        found = await _visible_request(request, system, principal, request_id)
+        await anyio.to_thread.run_sync(lambda: _may_decide(request, principal, found))
+        rate_limited(request.app.state.decision_limiter, principal.username)
         record = await anyio.to_thread.run_sync(
             lambda: service.record_decision(
                 system.db,
@@ -247,10 +354,11 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
                 option=body.option,
                 params=body.params,
                 rationale=body.rationale,
-                decided_by=actor,
+                decided_by=principal.username,
                 submitted_gate=body.gate,
             )
         )
+        await anyio.to_thread.run_sync(lambda: _audit_decision(request, principal, found["run_id"], record))
         await system.relay_outbox()
         return DecisionAccepted(
             request_id=request_id,
@@ -260,6 +368,59 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
             decided_by=record.decided_by,
             decided_at=record.decided_at.isoformat(),
             rationale=record.rationale,
+        )
+
+
+async def _visible_run(request: Request, principal: Principal, run_id: str) -> None:
+    await anyio.to_thread.run_sync(lambda: check_run(auth_of(request), principal, run_id=run_id))
+
+
+async def _visible_request(
+    request: Request, system: System, principal: Principal, request_id: str
+) -> dict[str, Any]:
+    """The decision request if the caller may see its run; 404 (the same as a missing one) otherwise."""
+
+    def read() -> dict[str, Any]:
+        found = views.get_decision_request(system.db, request_id=request_id)
+        try:
+            check_run(auth_of(request), principal, run_id=found["run_id"], scope=Scope.VISIBLE)
+        except NotFound as exc:
+            raise NotFound(f"no decision request {request_id}") from exc
+        return found
+
+    return await anyio.to_thread.run_sync(read)
+
+
+def _may_decide(request: Request, principal: Principal, found: dict[str, Any]) -> None:
+    """The role x gate matrix and separation of duties (403 with the reason)."""
+    auth = auth_of(request)
+    run_id = found["run_id"]
+    verdict, reason = gate_verdict(
+        roles=principal.roles,
+        gate=Gate(found["gate"]),
+        user=principal.username,
+        run_owner=auth.owner_of(object_type="run", object_id=run_id),
+        shared_with=auth.shared_with(object_type="run", object_id=run_id),
+        separation_of_duties=auth.settings.separation_of_duties,
+    )
+    if verdict is Verdict.NOT_FOUND:
+        raise NotFound(f"no decision request {found['id']}")
+    if verdict is Verdict.FORBIDDEN:
+        raise HTTPException(status_code=403, detail=reason)
+
+
+def _audit_decision(request: Request, principal: Principal, run_id: str, record: DecisionRecord) -> None:
+    """Who decided which gate of which run, when (UTC), what and why: one row in the audit chain."""
+    auth = auth_of(request)
+    with auth.db.transaction() as session:
+        audit.record_decision(
+            session,
+            actor=principal.username,
+            run_id=run_id,
+            gate=record.gate,
+            choice=record.option,
+            rationale=record.rationale,
+            client=request.client.host if request.client else None,
         )
 
 

@@ -15,6 +15,8 @@ class GatewaySettings(SourceSettings):
     max_upload_bytes: int = 200 * 1024 * 1024
     allowed_dirs: list[Path] = Field(default_factory=list)
     start_workers: bool = False
+    # Per user, counted across every gateway replica when a Redis URL is set.
+    decisions_per_minute: int = 60
 
     def source_dirs(self) -> list[Path]:
         """Folders a run may read a registered path from: the configured ones, the upload folder."""

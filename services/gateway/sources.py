@@ -13,19 +13,21 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Resp
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from lockflow.auth.deps import current_actor
+from lockflow.auth import audit
+from lockflow.auth.deps import Authorized, Principal
+from lockflow.auth.policy import Scope
 from lockflow.bootstrap import System
 from lockflow.common.cache import cache_key
 from lockflow.common.errors import LockflowError, TooLarge
 from lockflow.common.models import Goal, SourceSpec
+from lockflow.gateway.access import auth_of, check_source, visible
+from lockflow.gateway.limits import Limiter
 from lockflow.ingest import registry
 from lockflow.ingest.configs import ConfigInvalid
 from lockflow.ingest.preflight import preflight_columns
-from lockflow.ingest.ratelimit import RateLimited, RateLimiter
+from lockflow.ingest.ratelimit import RateLimited
 from lockflow.ingest.settings import SourceSettings
 from lockflow.orchestrator import service
-
-Actor = Annotated[str, Depends(current_actor)]
 
 
 class SourceCreate(BaseModel):
@@ -58,15 +60,43 @@ def _system(request: Request) -> System:
 SystemDep = Annotated[System, Depends(_system)]
 
 
-def upload_rate(request: Request, actor: Actor) -> None:
-    """Count an upload against the caller's per-minute limit; 429 with Retry-After past it."""
-    limiter: RateLimiter = request.app.state.upload_limiter
+def rate_limited(limiter: Limiter, user: str) -> None:
+    """Count one event against the user's per-minute limit; 429 with Retry-After past it."""
     try:
-        limiter.hit(actor)
+        limiter.hit(user)
     except RateLimited as exc:
         raise HTTPException(
             status_code=429, detail=str(exc), headers={"Retry-After": str(max(1, round(exc.retry_after)))}
         ) from exc
+
+
+def upload_rate(request: Request, principal: Authorized) -> None:
+    """Count an upload against the caller's per-minute limit (shared by replicas through Redis)."""
+    rate_limited(request.app.state.upload_limiter, principal.username)
+
+
+def _audit_source(request: Request, principal: Principal, *, change: str, view: dict[str, Any]) -> None:
+    """A source created, updated or deleted, in the audit chain (config values are not copied there)."""
+    with auth_of(request).db.transaction() as session:
+        audit.record_source_change(
+            session,
+            actor=principal.username,
+            change=change,
+            source=view["name"],
+            detail={"id": view["id"], "type": view.get("type")},
+            client=request.client.host if request.client else None,
+        )
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, invalid or revoked access token"},
+    403: {"description": "the caller's roles may not do this (or only the source's owner may)"},
+    404: {"description": "no such source, or not the caller's to see"},
+    409: {"description": "conflicts with the current state (e.g. the name is taken)"},
+    413: {"description": "upload too large"},
+    422: {"description": "invalid input"},
+    429: {"description": "upload rate limit reached; see Retry-After"},
+}
 
 
 def _invalid(exc: ConfigInvalid) -> JSONResponse:
@@ -75,71 +105,107 @@ def _invalid(exc: ConfigInvalid) -> JSONResponse:
 
 def sources_router(settings: SourceSettings) -> APIRouter:
     """The /sources routes bound to the gateway's settings."""
-    router = APIRouter(prefix="/sources", tags=["sources"])
+    router = APIRouter(prefix="/sources", tags=["sources"], responses=ERRORS)
+
+    def allowed(request: Request, system: System, principal: Principal, ref: str, scope: Scope) -> None:
+        view = registry.get_source(system.db, ref=ref, settings=settings)
+        check_source(auth_of(request), principal, source=view, scope=scope)
 
     @router.post("", status_code=201)
-    async def create(body: SourceCreate, system: SystemDep, actor: Actor) -> Any:
+    async def create(body: SourceCreate, request: Request, system: SystemDep, principal: Authorized) -> Any:
         """Register a source; 422 lists each config field that is wrong."""
         try:
-            return await anyio.to_thread.run_sync(
+            view = await anyio.to_thread.run_sync(
                 lambda: registry.create_source(
                     system.db,
                     name=body.name,
                     kind=body.type,
                     config=body.config,
-                    actor=actor,
+                    actor=principal.username,
                     settings=settings,
                 )
             )
         except ConfigInvalid as exc:
             return _invalid(exc)
+        await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="created", view=view))
+        return view
 
     @router.get("")
-    async def list_all(system: SystemDep, _actor: Actor) -> list[dict[str, Any]]:
-        """Every source, secrets masked."""
-        return await anyio.to_thread.run_sync(lambda: registry.list_sources(system.db, settings=settings))
+    async def list_all(request: Request, system: SystemDep, principal: Authorized) -> list[dict[str, Any]]:
+        """The sources the caller created or that are shared with them (admins: all), secrets masked."""
+
+        def read() -> list[dict[str, Any]]:
+            rows = registry.list_sources(system.db, settings=settings)
+            return visible(auth_of(request), principal, rows, object_type="source", owner_key="created_by")
+
+        return await anyio.to_thread.run_sync(read)
 
     @router.get("/{ref}")
-    async def get_one(ref: str, system: SystemDep, _actor: Actor) -> dict[str, Any]:
+    async def get_one(ref: str, request: Request, system: SystemDep, principal: Authorized) -> dict[str, Any]:
         """One source by id or name, secrets masked, with its approved contract."""
-        return await anyio.to_thread.run_sync(
-            lambda: registry.get_source(system.db, ref=ref, settings=settings)
-        )
+
+        def read() -> dict[str, Any]:
+            view = registry.get_source(system.db, ref=ref, settings=settings)
+            check_source(auth_of(request), principal, source=view, scope=Scope.VISIBLE)
+            return view
+
+        return await anyio.to_thread.run_sync(read)
 
     @router.patch("/{ref}")
-    async def update(ref: str, body: SourceUpdate, system: SystemDep, actor: Actor) -> Any:
-        """Change a source's name or config; the new config is checked like a new one."""
+    async def update(
+        ref: str, body: SourceUpdate, request: Request, system: SystemDep, principal: Authorized
+    ) -> Any:
+        """Change a source's name or config (its owner only); the new config is checked like a new one."""
+        await anyio.to_thread.run_sync(lambda: allowed(request, system, principal, ref, Scope.OWNER))
         try:
-            return await anyio.to_thread.run_sync(
+            view = await anyio.to_thread.run_sync(
                 lambda: registry.update_source(
-                    system.db, ref=ref, changes=body.config, name=body.name, actor=actor, settings=settings
+                    system.db,
+                    ref=ref,
+                    changes=body.config,
+                    name=body.name,
+                    actor=principal.username,
+                    settings=settings,
                 )
             )
         except ConfigInvalid as exc:
             return _invalid(exc)
+        await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="updated", view=view))
+        return view
 
     @router.delete("/{ref}", status_code=204)
-    async def delete(ref: str, system: SystemDep, actor: Actor) -> Response:
-        """Remove a source and its contract."""
-        await anyio.to_thread.run_sync(lambda: registry.delete_source(system.db, ref=ref, actor=actor))
+    async def delete(ref: str, request: Request, system: SystemDep, principal: Authorized) -> Response:
+        """Remove a source and its contract (its owner only)."""
+
+        def remove() -> None:
+            view = registry.get_source(system.db, ref=ref, settings=settings)
+            check_source(auth_of(request), principal, source=view, scope=Scope.OWNER)
+            registry.delete_source(system.db, ref=ref, actor=principal.username)
+            _audit_source(request, principal, change="deleted", view=view)
+
+        await anyio.to_thread.run_sync(remove)
         return Response(status_code=204)
 
     @router.post("/{ref}/test")
-    async def test(ref: str, system: SystemDep, _actor: Actor) -> dict[str, Any]:
+    async def test(ref: str, request: Request, system: SystemDep, principal: Authorized) -> dict[str, Any]:
         """Check that the source is reachable, authorised and readable, and how long that took."""
+        await anyio.to_thread.run_sync(lambda: allowed(request, system, principal, ref, Scope.VISIBLE))
         health = await anyio.to_thread.run_sync(
             lambda: registry.test_source(system.db, ref=ref, settings=settings)
         )
         return health.model_dump(mode="json")
 
     @router.post("/{ref}/runs", status_code=201)
-    async def start_run(ref: str, body: SourceRun, system: SystemDep, actor: Actor) -> dict[str, str]:
+    async def start_run(
+        ref: str, body: SourceRun, request: Request, system: SystemDep, principal: Authorized
+    ) -> dict[str, str]:
         """Start a run on the source; gate 1 shows its health, sample, schema and drift."""
 
         def create() -> str:
+            allowed(request, system, principal, ref, Scope.VISIBLE)
             spec = registry.spec_for(system.db, ref=ref, settings=settings)
             return service.request_run(
-                system.db, name=body.name or ref, source=spec, goal=body.goal, requested_by=actor
+                system.db, name=body.name or ref, source=spec, goal=body.goal, requested_by=principal.username
             )
 
         run_id = await anyio.to_thread.run_sync(create)
@@ -148,8 +214,9 @@ def sources_router(settings: SourceSettings) -> APIRouter:
 
     @router.post("/upload", status_code=201, dependencies=[Depends(upload_rate)])
     async def upload(
+        request: Request,
         system: SystemDep,
-        actor: Actor,
+        principal: Authorized,
         file: Annotated[
             UploadFile, File(description="CSV/TSV, JSON, JSON lines, Parquet, Excel, .gz or .zip")
         ],
@@ -165,13 +232,14 @@ def sources_router(settings: SourceSettings) -> APIRouter:
                     name=name or f"{file.filename or 'upload'}-{digest[:8]}",
                     kind="file",
                     config={"path": str(stored)},
-                    actor=actor,
+                    actor=principal.username,
                     settings=settings,
                 )
             )
         except LockflowError:
             stored.unlink(missing_ok=True)
             raise
+        await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="created", view=view))
         return {**view, "content_hash": digest, "columns": columns, "schema_cached": cached}
 
     return router

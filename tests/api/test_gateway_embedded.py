@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from lockflow.auth.testing import share_run, sign_in
 from lockflow.gateway.app import create_app
 from lockflow.gateway.settings import GatewaySettings
 
@@ -35,6 +36,8 @@ def client(tmp_path: Path, data_dir: Path) -> Iterator[TestClient]:
         environment="test",
     )
     with TestClient(create_app(settings)) as test_client:
+        # Every call below is made as the analyst "ana", who starts the runs and decides gates 1-4.
+        test_client.headers.update(sign_in(test_client, "ana", ["analyst"]))
         yield test_client
 
 
@@ -84,10 +87,11 @@ def test_upload_then_decide_every_gate_and_stream_the_events(client: TestClient)
         )
     request = wait_open(client, run_id, "action_selection")
     first = request["context"]["items"][0]["id"]
+    # Gate 5 needs an approver other than the run's starter (separation of duties).
+    lee = sign_in(client, "lee", ["approver"])
+    share_run(client, dict(client.headers), run_id, "lee")
     decided = client.post(
-        f"/decisions/{request['id']}",
-        json={"option": "choose", "params": {"selected": [first]}},
-        headers={"X-Lockflow-User": "lee"},
+        f"/decisions/{request['id']}", json={"option": "choose", "params": {"selected": [first]}}, headers=lee
     )
     assert decided.status_code == 200 and decided.json()["decided_by"] == "lee"
     with client.stream("GET", f"/runs/{run_id}/events") as stream:

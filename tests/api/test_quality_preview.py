@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from test_gateway_embedded import wait_open
 
+from lockflow.auth.testing import sign_in
 from lockflow.gateway.app import create_app
 from lockflow.gateway.settings import GatewaySettings
 
@@ -28,6 +29,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     )
     with TestClient(create_app(settings)) as test_client:
         test_client.data_dir = data  # type: ignore[attr-defined]
+        test_client.headers.update(sign_in(test_client, "ana", ["analyst"]))
         yield test_client
 
 

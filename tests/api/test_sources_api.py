@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from lockflow.auth.testing import sign_in
 from lockflow.gateway.app import create_app
 from lockflow.gateway.settings import GatewaySettings
 
@@ -38,6 +39,7 @@ def client(tmp_path: Path, data_dir: Path) -> Iterator[TestClient]:
         uploads_per_minute=3,
     )
     with TestClient(create_app(settings)) as test_client:
+        test_client.headers.update(sign_in(test_client, "ana", ["analyst"]))
         yield test_client
 
 
@@ -165,7 +167,7 @@ def test_uploads_are_rate_limited_and_a_known_file_skips_inference(client: TestC
         "/sources/upload",
         files={"file": ("d.csv", csv, "text/csv")},
         data={"name": "five"},
-        headers={"X-Lockflow-User": "someone-else"},
+        headers=sign_in(client, "someone-else", ["analyst"]),
     )
     assert other.status_code == 201
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lockflow.auth.keys import generate_private_pem
 from lockflow.devcluster import DevCluster
 
 
@@ -57,6 +58,8 @@ def cluster(
         "LOCKFLOW_ARTIFACT_DIR": str(tmp_path / "artifacts"),
         "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(data_dir)]),
         "LOCKFLOW_LOG_LEVEL": "INFO",
+        # Distributed mode verifies tokens with one key shared by every process (kept across restarts).
+        "LOCKFLOW_SIGNING_KEY": generate_private_pem().decode(),
     }
     running = DevCluster(env=env, logs=tmp_path / "logs")
     try:

@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from lockflow.auth.testing import admin_headers, create_users, share_run
 from lockflow.bootstrap import all_topics
 from lockflow.devcluster import DevCluster
 
 pytestmark = pytest.mark.e2e
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "events"
-ANA = {"X-Lockflow-User": "ana"}
 TIMEOUT = 120.0
 
 
@@ -45,11 +45,12 @@ def decide(
     option: str,
     params: dict | None = None,
     rationale: str = "",
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     return client.post(
         f"/decisions/{request['id']}",
         json={"option": option, "params": params or {}, "rationale": rationale},
-        headers=ANA,
+        headers=headers,
     )
 
 
@@ -92,11 +93,16 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(
     frame = sales
     source = tmp_path / "data" / "sales.csv"
     frame.to_csv(source, index=False)
+    # The analyst "ana" starts the run and decides gates 1-4; the approver "apo" decides gate 5.
+    home = Path(cluster.env["LOCKFLOW_HOME"])
     client = httpx.Client(base_url=cluster.url, timeout=30)
+    people = create_users(client, admin_headers(client, home), {"ana": ["analyst"], "apo": ["approver"]})
+    client.headers.update(people["ana"])
 
-    created = client.post("/runs", json={"path": str(source), "goal": {"target": "revenue"}}, headers=ANA)
+    created = client.post("/runs", json={"path": str(source), "goal": {"target": "revenue"}})
     assert created.status_code == 201, created.text
     run_id = created.json()["id"]
+    share_run(client, people["ana"], run_id, "apo")
 
     # Gate 1: the schema and row count are shown; approve once, a second time is a conflict.
     gate1 = wait_for_request(client, run_id, "source_review")
@@ -132,7 +138,7 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(
     # A waiting run holds no worker and survives a restart of every process.
     cluster.stop()
     cluster.start()
-    client = httpx.Client(base_url=cluster.url, timeout=30)
+    client = httpx.Client(base_url=cluster.url, timeout=30, headers=people["ana"])
     assert decide(client, gate3_again, "accept").status_code == 200
 
     gate4 = wait_for_request(client, run_id, "insight_review")
@@ -142,8 +148,15 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(
     gate5 = wait_for_request(client, run_id, "action_selection")
     items = [item["id"] for item in gate5["context"]["items"]]
     chosen = list(reversed(items[:2]))
+    starter = decide(client, gate5, "choose", {"selected": chosen}, "my own plan")
+    assert starter.status_code == 403 and "needs the role approver" in starter.json()["detail"]
     answer = decide(
-        client, gate5, "choose", {"selected": chosen, "owners": {chosen[0]: "sam"}}, "do these first"
+        client,
+        gate5,
+        "choose",
+        {"selected": chosen, "owners": {chosen[0]: "sam"}},
+        "do these first",
+        headers=people["apo"],
     )
     assert answer.status_code == 200
 
@@ -160,7 +173,7 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(
         == 422
     )
     assert client.get("/runs/does-not-exist").status_code == 404
-    assert decide(client, gate5, "choose", {"selected": chosen}).status_code == 409
+    assert decide(client, gate5, "choose", {"selected": chosen}, headers=people["apo"]).status_code == 409
     assert client.get("/healthz").status_code == 200
 
     _check_every_event_against_schemas(kafka_bootstrap, topic_prefix, run_id)
@@ -193,7 +206,7 @@ def _check_report_against_pandas(report: dict[str, Any], frame: pd.DataFrame, ch
         ("analytics_review", "modify", "ana"),
         ("analytics_review", "accept", "ana"),
         ("insight_review", "accept", "ana"),
-        ("action_selection", "choose", "ana"),
+        ("action_selection", "choose", "apo"),
     ]
 
 

@@ -9,6 +9,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from lockflow.auth.testing import admin_headers, create_users
 from lockflow.devcluster import free_port
 
 pytestmark = pytest.mark.e2e
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.e2e
 
 def test_up_serves_a_run_that_can_be_aborted_at_a_gate(tmp_path: Path, sales: pd.DataFrame) -> None:
     port = free_port()
-    env = {"PATH": "/usr/bin", "LOCKFLOW_HOME": str(tmp_path / "home")}
+    home = tmp_path / "home"
+    env = {"PATH": "/usr/bin", "LOCKFLOW_HOME": str(home)}
     process = subprocess.Popen(
         [sys.executable, "-m", "lockflow.cli", "up", "--port", str(port)],
         env=env,
@@ -34,6 +36,11 @@ def test_up_serves_a_run_that_can_be_aborted_at_a_gate(tmp_path: Path, sales: pd
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, "lockflow up did not answer"
                 time.sleep(0.3)
+        # First start: a local admin whose password is in a file only its owner may read.
+        password_file = home / "auth" / "initial-admin-password"
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        assert client.get("/runs").status_code == 401
+        client.headers.update(create_users(client, admin_headers(client, home), {"ana": ["analyst"]})["ana"])
         created = client.post(
             "/runs/upload",
             files={"file": ("s.csv", sales.to_csv(index=False).encode())},
@@ -55,3 +62,6 @@ def test_up_serves_a_run_that_can_be_aborted_at_a_gate(tmp_path: Path, sales: pd
     finally:
         process.terminate()
         process.wait(timeout=20)
+    printed = process.stdout.read().decode() if process.stdout else ""
+    assert "created the first user 'admin'" in printed and str(password_file) in printed
+    assert password_file.read_text().strip() not in printed  # the password is only in the file

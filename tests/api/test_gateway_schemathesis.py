@@ -1,0 +1,100 @@
+"""Schemathesis against the gateway's OpenAPI with a valid token: no 5xx and no undocumented status code.
+
+The gateway is served by uvicorn on a free port (embedded mode, SQLite, no stage workers: runs are
+created but not advanced). Bounded: a few generated cases per operation, so it adds seconds, not minutes.
+"""
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import status_code_conformance
+
+from lockflow.auth.testing import PASSWORD, login
+from lockflow.devcluster import free_port
+from lockflow.gateway.app import create_app
+from lockflow.gateway.settings import GatewaySettings
+
+EXAMPLES = 12
+# Operations that end the caller's own session are fuzzed with a token of their own.
+SESSION_ENDING = {("POST", "/auth/logout"), ("POST", "/auth/password")}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp: Path = tmp_path_factory.mktemp("schemathesis")
+    (tmp / "data").mkdir()
+    app = create_app(
+        GatewaySettings(
+            mode="embedded",
+            database_url=f"sqlite:///{tmp / 'lockflow.db'}",
+            redis_url=None,
+            home=tmp / "home",
+            allowed_dirs=[tmp / "data"],
+            start_workers=False,
+            environment="test",
+            max_upload_bytes=100_000,
+        )
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
+        time.sleep(0.05)
+    # One user holding every role, so the fuzzer reaches every handler past the role check.
+    app.state.auth.create_user(
+        username="fuzz", password=PASSWORD, roles=["viewer", "analyst", "approver", "admin"], actor="test"
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def _fuzz(operation: Any, client: httpx.Client, base: str, statuses: Counter[int]) -> None:
+    headers = login(client, "fuzz")
+    ends_session = (operation.method.upper(), operation.path) in SESSION_ENDING
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: schemathesis.Case) -> None:
+        token = login(client, "fuzz") if ends_session else headers
+        response = case.call(base_url=base, headers=token, timeout=30)
+        statuses[response.status_code] += 1
+        case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
+
+    check()
+
+
+def test_no_server_errors_and_no_undocumented_status_codes(served: str) -> None:
+    schema = schemathesis.openapi.from_url(f"{served}/openapi.json")
+    client = httpx.Client(base_url=served, timeout=30)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 30
+    statuses: Counter[int] = Counter()
+    for operation in operations:
+        _fuzz(operation, client, served, statuses)
+    print(dict(statuses))
+    # The token was valid: the fuzzer got past authentication to the handlers.
+    assert sum(n for code, n in statuses.items() if code < 300) > 50
+    assert statuses[401] < sum(statuses.values()) / 10
