@@ -19,25 +19,9 @@ from fastapi.testclient import TestClient
 from lockflow.auth.policy import ENDPOINTS, Role, is_public
 from lockflow.auth.testing import login, share_run, sign_in
 from lockflow.gateway.app import create_app
-from lockflow.gateway.settings import GatewaySettings
+from lockflow.gateway.testing import embedded_settings
 
 USERS = {Role.VIEWER: "vic", Role.ANALYST: "ana", Role.APPROVER: "apo", Role.ADMIN: "adm"}
-
-
-def _settings(tmp: Path, **extra: Any) -> GatewaySettings:
-    data = tmp / "data"
-    data.mkdir(exist_ok=True)
-    values: dict[str, Any] = {
-        "mode": "embedded",
-        "database_url": f"sqlite:///{tmp / 'lockflow.db'}",
-        "redis_url": None,
-        "home": tmp / "home",
-        "allowed_dirs": [data],
-        "start_workers": True,
-        "environment": "test",
-        **extra,
-    }
-    return GatewaySettings(**values)
 
 
 def _sales(folder: Path) -> Path:
@@ -101,7 +85,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("gateway-auth")
-    with TestClient(create_app(_settings(tmp))) as client:
+    with TestClient(create_app(embedded_settings(tmp))) as client:
         yield World(client, tmp)
 
 
@@ -318,8 +302,8 @@ def test_source_changes_are_audited(world: World) -> None:
 
 def test_the_upload_limit_is_shared_by_two_gateway_replicas(tmp_path: Path, redis_url: str) -> None:
     extra = {"redis_url": redis_url, "topic_prefix": f"t{time.monotonic_ns()}", "uploads_per_minute": 2}
-    first = create_app(_settings(tmp_path, start_workers=False, **extra))
-    second = create_app(_settings(tmp_path, start_workers=False, **extra))
+    first = create_app(embedded_settings(tmp_path, start_workers=False, **extra))
+    second = create_app(embedded_settings(tmp_path, start_workers=False, **extra))
     with TestClient(first) as a, TestClient(second) as b:
         headers = sign_in(a, "ana", ["analyst"])
         empty = {"file": ("e.csv", b"", "text/csv")}

@@ -12,29 +12,12 @@ from fastapi.testclient import TestClient
 
 from lockflow.auth.testing import share_run, sign_in
 from lockflow.gateway.app import create_app
-from lockflow.gateway.settings import GatewaySettings
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    return folder
+from lockflow.gateway.testing import embedded_settings
 
 
 @pytest.fixture
 def client(tmp_path: Path, data_dir: Path) -> Iterator[TestClient]:
-    # Explicit embedded adapters: `make test` exports the real services' endpoints to the environment.
-    settings = GatewaySettings(
-        mode="embedded",
-        database_url=f"sqlite:///{tmp_path / 'lockflow.db'}",
-        redis_url=None,
-        home=tmp_path / "home",
-        allowed_dirs=[data_dir],
-        start_workers=True,
-        max_upload_bytes=200_000,
-        environment="test",
-    )
+    settings = embedded_settings(tmp_path, max_upload_bytes=200_000)
     with TestClient(create_app(settings)) as test_client:
         # Every call below is made as the analyst "ana", who starts the runs and decides gates 1-4.
         test_client.headers.update(sign_in(test_client, "ana", ["analyst"]))

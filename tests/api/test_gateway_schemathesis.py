@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 from lockflow.auth.testing import PASSWORD, login
 from lockflow.devcluster import free_port
 from lockflow.gateway.app import create_app
-from lockflow.gateway.settings import GatewaySettings
+from lockflow.gateway.testing import embedded_settings
 
 EXAMPLES = 12
 # Operations that end the caller's own session are fuzzed with a token of their own.
@@ -32,19 +32,7 @@ SESSION_ENDING = {("POST", "/auth/logout"), ("POST", "/auth/password")}
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
-    (tmp / "data").mkdir()
-    app = create_app(
-        GatewaySettings(
-            mode="embedded",
-            database_url=f"sqlite:///{tmp / 'lockflow.db'}",
-            redis_url=None,
-            home=tmp / "home",
-            allowed_dirs=[tmp / "data"],
-            start_workers=False,
-            environment="test",
-            max_upload_bytes=100_000,
-        )
-    )
+    app = create_app(embedded_settings(tmp, start_workers=False, max_upload_bytes=100_000))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -11,24 +11,14 @@ from test_gateway_embedded import wait_open
 
 from lockflow.auth.testing import sign_in
 from lockflow.gateway.app import create_app
-from lockflow.gateway.settings import GatewaySettings
+from lockflow.gateway.testing import embedded_settings
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    data = tmp_path / "data"
-    data.mkdir()
-    settings = GatewaySettings(
-        mode="embedded",
-        database_url=f"sqlite:///{tmp_path / 'lockflow.db'}",
-        redis_url=None,
-        home=tmp_path / "home",
-        allowed_dirs=[data],
-        start_workers=True,
-        environment="test",
-    )
+def client(tmp_path: Path, data_dir: Path) -> Iterator[TestClient]:
+    settings = embedded_settings(tmp_path)
     with TestClient(create_app(settings)) as test_client:
-        test_client.data_dir = data  # type: ignore[attr-defined]
+        test_client.data_dir = data_dir  # type: ignore[attr-defined]
         test_client.headers.update(sign_in(test_client, "ana", ["analyst"]))
         yield test_client
 

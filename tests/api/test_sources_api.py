@@ -14,30 +14,14 @@ from fastapi.testclient import TestClient
 
 from lockflow.auth.testing import sign_in
 from lockflow.gateway.app import create_app
-from lockflow.gateway.settings import GatewaySettings
+from lockflow.gateway.testing import embedded_settings
 
 TOKEN = "tok-very-secret-123"
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def client(tmp_path: Path, data_dir: Path) -> Iterator[TestClient]:
-    settings = GatewaySettings(
-        mode="embedded",
-        database_url=f"sqlite:///{tmp_path / 'lockflow.db'}",
-        redis_url=None,
-        home=tmp_path / "home",
-        allowed_dirs=[data_dir],
-        start_workers=True,
-        environment="test",
-        uploads_per_minute=3,
-    )
+    settings = embedded_settings(tmp_path, uploads_per_minute=3)
     with TestClient(create_app(settings)) as test_client:
         test_client.headers.update(sign_in(test_client, "ana", ["analyst"]))
         yield test_client
