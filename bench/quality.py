@@ -1,20 +1,24 @@
 """Quality assessment figures: lockflow's full catalogue vs ydata-profiling minimal vs the raw parse.
 
-    python bench/quality.py [--rows 2000000] [--big-rows 10000000] [--skip-ydata]
+    python bench/quality.py [--rows 2000000] [--big-rows 10000000] [--skip-ydata] [--repeat 3]
 
 Generates (once, cached) a 12-column CSV with planted problems, then runs, each in its own
 process so peak memory (max RSS) is measured per tool:
   1. the raw pyarrow CSV parse of the whole file (the floor);
   2. lockflow: one streaming pass over CSV blocks + every detector (`assess_csv`);
+     1 and 2 alternate --repeat times and the medians are reported;
   3. ydata-profiling `minimal=True` on pandas, in its own virtualenv (it pins pandas < 3),
      created on first use under ~/.cache/lockflow/bench-venv;
   4. lockflow again on a --big-rows file (lockflow only), to show that peak memory does not grow
      with the rows (--big-rows 0 skips it).
-The machine's load average is printed before and after: on a shared machine it moves the times.
+Each timer starts after the tool's imports (lockflow's detectors load scikit-learn, ydata-profiling
+its own stack); the import times are printed beside. The machine's load average is printed before
+and after: on a shared machine it moves the times.
 """
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -111,16 +115,21 @@ print(f"{time.perf_counter() - t:.3f} {table.num_rows}")
 """
 LOCKFLOW = """
 import sys, time
+t0 = time.perf_counter()
 from pathlib import Path
 from lockflow.quality.detect import assess_csv
+print(f"IMPORTS {time.perf_counter() - t0:.2f}", file=sys.stderr)
 t = time.perf_counter(); a = assess_csv(path=Path(sys.argv[1]))
 print(f"{time.perf_counter() - t:.3f} {a.summary['rows']} {len(a.findings)} {a.score}")
 for f in a.findings:
     print("#", f.id, f.count, "exact" if f.exact else "estimated", file=sys.stderr)
 """
 YDATA = """
-import sys, time, pandas as pd
+import sys, time
+t0 = time.perf_counter()
+import pandas as pd
 from ydata_profiling import ProfileReport
+print(f"IMPORTS {time.perf_counter() - t0:.2f}", file=sys.stderr)
 t = time.perf_counter(); frame = pd.read_csv(sys.argv[1])
 report = ProfileReport(frame, minimal=True, progress_bar=False); report.get_description()
 print(f"{time.perf_counter() - t:.3f} {len(frame)} {len(report.get_description().alerts)} -")
@@ -140,6 +149,11 @@ def measure(python: str, code: str, path: Path) -> tuple[list[str], float, str]:
         raise SystemExit(f"{python} failed:\n{done.stderr[-2000:]}")
     rss = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("MAXRSS"))
     return done.stdout.split("\n")[0].split(), rss / 1024, done.stderr
+
+
+def imports_of(stderr: str) -> str:
+    """The import time a measured snippet printed."""
+    return next((line.split()[1] for line in stderr.splitlines() if line.startswith("IMPORTS")), "?")
 
 
 def ydata_python() -> str:
@@ -178,6 +192,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--big-rows", type=int, default=10_000_000)
     parser.add_argument("--skip-ydata", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="paired parse + lockflow runs (median reported)"
+    )
     args = parser.parse_args()
     path = data_file(args.rows)
     big = data_file(args.big_rows) if args.big_rows else None
@@ -185,23 +202,44 @@ def main() -> None:
     size = path.stat().st_size / 2**20
     print(f"data: {args.rows} rows x 12 columns, {size:.0f} MiB CSV")
 
-    (parse_s, _rows), parse_mem, _ = measure(sys.executable, PARSE, path)
-    print(f"pyarrow read_csv (floor):   {float(parse_s):7.2f} s   peak {parse_mem:7.0f} MiB")
-    (lf_s, lf_rows, n_findings, score), lf_mem, lf_err = measure(sys.executable, LOCKFLOW, path)
-    rate = int(lf_rows) / float(lf_s)
+    # Parse and assessment alternate, --repeat times, so each ratio compares runs made under the
+    # same conditions (a shared machine's speed drifts); the medians are the figures.
+    parse_times, lf_times, lf_mems, parse_mems = [], [], [], []
+    for i in range(args.repeat):
+        (parse_s, _rows), parse_mem, _ = measure(sys.executable, PARSE, path)
+        (lf_s, lf_rows, n_findings, score), lf_mem, lf_err = measure(sys.executable, LOCKFLOW, path)
+        parse_times.append(float(parse_s))
+        lf_times.append(float(lf_s))
+        parse_mems.append(parse_mem)
+        lf_mems.append(lf_mem)
+        print(
+            f"  run {i + 1}: pyarrow parse {float(parse_s):5.2f} s, lockflow {float(lf_s):5.2f} s "
+            f"({float(lf_s) / float(parse_s):.1f}x)"
+        )
+    parse_s, lf_s = statistics.median(parse_times), statistics.median(lf_times)
+    ratio = statistics.median(lf / parse for lf, parse in zip(lf_times, parse_times, strict=True))
     print(
-        f"lockflow full assessment:   {float(lf_s):7.2f} s   peak {lf_mem:7.0f} MiB   {rate:,.0f} rows/s   "
-        f"{n_findings} findings, score {score}   ({float(lf_s) / float(parse_s):.1f}x the parse)"
+        f"pyarrow read_csv (floor):   {parse_s:7.2f} s   peak {max(parse_mems):7.0f} MiB   "
+        f"(median of {args.repeat})"
     )
+    lf_mem = max(lf_mems)
+    rate = int(lf_rows) / lf_s
+    print(
+        f"lockflow full assessment:   {lf_s:7.2f} s   peak {lf_mem:7.0f} MiB   {rate:,.0f} rows/s   "
+        f"{n_findings} findings, score {score}   "
+        f"(median {ratio:.1f}x the parse, of {args.repeat} paired runs)"
+    )
+    print(f"    (imports before the timer: {imports_of(lf_err)} s)")
     for line in lf_err.splitlines():
         if line.startswith("#"):
             print("   ", line[2:])
     if not args.skip_ydata:
-        (yd_s, _, alerts, _), yd_mem, _ = measure(ydata_python(), YDATA, path)
+        (yd_s, _, alerts, _), yd_mem, yd_err = measure(ydata_python(), YDATA, path)
         print(
             f"ydata-profiling minimal:    {float(yd_s):7.2f} s   peak {yd_mem:7.0f} MiB   {alerts} alerts   "
-            f"(lockflow is {float(yd_s) / float(lf_s):.1f}x faster)"
+            f"(lockflow is {float(yd_s) / lf_s:.1f}x faster)"
         )
+        print(f"    (imports before the timer: {imports_of(yd_err)} s)")
     if big is not None:
         (big_s, big_rows, big_findings, big_score), big_mem, _ = measure(sys.executable, LOCKFLOW, big)
         big_rate = int(big_rows) / float(big_s)

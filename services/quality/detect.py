@@ -5,7 +5,6 @@ the same single streaming pass (profile.py) and then the catalogue of detectors
 (detectors.py), and score the result overall and per dimension. Nothing here mutates its input.
 """
 
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -141,7 +140,6 @@ def assess_batches(
     as_of: date | None = None,
 ) -> Assessment:
     """The pass, then the detectors, then the scores."""
-    threading.Thread(target=_warm_imports, name="lockflow-quality-imports", daemon=True).start()
     profile = profile_batches(schema, batches, rules=rules)
     ctx = Context(expected_schema=expected_schema, as_of=as_of)
     findings = [f for detector in DETECTORS for f in detector(profile, ctx)]
@@ -152,11 +150,6 @@ def assess_batches(
         dimensions=dimension_scores(rows=rows, columns=cols, findings=findings),
         summary=summary_of(profile),
     )
-
-
-def _warm_imports() -> None:
-    """Import the detectors' heavy libraries while the pass reads (saves ~1 s in a fresh process)."""
-    import sklearn.ensemble  # noqa: F401
 
 
 def summary_of(profile: Profile) -> dict[str, Any]:

@@ -15,6 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# Imported with the module (about 1 s, mostly scipy.stats) so a worker pays it once at start,
+# not inside the first assessment.
+from sklearn.ensemble import IsolationForest
+
 from lockflow.common.models import (
     ColumnSchema,
     Finding,
@@ -24,7 +28,7 @@ from lockflow.common.models import (
     Severity,
 )
 from lockflow.quality import patterns
-from lockflow.quality.profile import ColumnProfile, Profile, RuleTally, to_date
+from lockflow.quality.profile import FEED_THREADS, ColumnProfile, Profile, RuleTally, feed_pool, to_date
 from lockflow.quality.sketches import PARTITIONS, SPILL_AFTER
 
 SAMPLE_ROWS = 5
@@ -638,8 +642,6 @@ def multivariate_scores(
     regression residual > PAIR_Z), or an IsolationForest anomaly score below IFOREST_SCORE; rows already
     beyond 2 x IQR on one column are left to the univariate detector. Returns (mask, parameters); given
     parameters (from a finding's details) it reuses them instead of fitting the pairs again."""
-    from sklearn.ensemble import IsolationForest
-
     median, iqr = frame.median(), (frame.quantile(0.75) - frame.quantile(0.25)).replace(0, np.nan)
     usable = [c for c in frame.columns if not np.isnan(iqr[c])]
     scaled = (frame[usable] - median[usable]) / iqr[usable]
@@ -650,8 +652,14 @@ def multivariate_scores(
         residual = frame[b].to_numpy() - (slope * frame[a].to_numpy() + intercept)
         broken |= np.abs(residual - center) / spread > PAIR_Z
     model = IsolationForest(n_estimators=50, random_state=0).fit(scaled.iloc[:IFOREST_ROWS].to_numpy())
-    isolated = model.score_samples(scaled.to_numpy()) < IFOREST_SCORE
+    isolated = _scores(model, scaled.to_numpy()) < IFOREST_SCORE
     return (broken | isolated) & ~univariate, {"pairs": pairs, "columns": usable}
+
+
+def _scores(model: IsolationForest, rows: np.ndarray) -> np.ndarray:
+    """The model's anomaly scores, the rows split over the quality thread pool (tree walks drop the GIL)."""
+    parts = np.array_split(rows, FEED_THREADS) if len(rows) >= 10_000 else [rows]
+    return np.concatenate(list(feed_pool().map(model.score_samples, parts)))
 
 
 def _strong_pairs(frame: pd.DataFrame) -> list[list[Any]]:

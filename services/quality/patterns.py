@@ -44,7 +44,9 @@ FORMAT_HINTS: dict[str, str] = {
 }
 FORMAT_SHARE = 0.5
 CARD_RE = r"(^|[^\d])(\d[ -]?){12,18}\d($|[^\d])"
-EMAIL_IN_TEXT_RE = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+\.[A-Za-z]{2,}"
+# Unanchored, so one character before the @ is as good as the whole local part (and cheaper to
+# search); the domain is the same as FORMATS["email"], so a value in email format always contains one.
+EMAIL_IN_TEXT_RE = r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 # Control characters (not tab/newline/CR), the replacement character, and the UTF-8-read-as-Latin-1
 # signatures (Ã©, Â , â€™ ...).
 DAMAGE_RE = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]|\x{FFFD}|Ã[\x{80}-\x{BF}]|Â[\x{80}-\x{BF}]|â€"
@@ -145,13 +147,24 @@ def parse_dates(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, parsed.type))
 
 
-def pii_masks(present: pa.Array, fmt: str | None) -> dict[str, pa.Array]:
-    """Masks of values holding an email address, a phone number, or a card number (Luhn-valid)."""
+def pii_masks(
+    present: pa.Array, fmt: str | None, *, format_fits: np.ndarray | None = None
+) -> dict[str, pa.Array]:
+    """Masks of values holding an email address, a phone number, or a card number (Luhn-valid).
+
+    `format_fits` (where the values already fit the column's format `fmt`) spares the search
+    for an email in values already known to be one.
+    """
     masks: dict[str, pa.Array] = {}
     if fmt == "phone":
-        masks["phone"] = format_ok("phone", present)
-    # Cheap byte-level necessary conditions first; the regex runs only on values that meet them.
-    masks["email"] = pa.array(match_where(present, EMAIL_IN_TEXT_RE, byte_counts(present, AT_BYTE) > 0))
+        masks["phone"] = format_fits if format_fits is not None else format_ok("phone", present)
+    # Cheap necessary conditions first; the regex runs only on values that meet them.
+    has_at = np.asarray(pc.fill_null(pc.count_substring(present, "@"), 0).to_numpy(zero_copy_only=False)) > 0
+    if fmt == "email" and format_fits is not None:
+        known = np.asarray(format_fits, dtype=bool)
+        masks["email"] = pa.array(known | match_where(present, EMAIL_IN_TEXT_RE, has_at & ~known))
+    else:
+        masks["email"] = pa.array(match_where(present, EMAIL_IN_TEXT_RE, has_at))
     card_shaped = match_where(present, CARD_RE, byte_counts(present, DIGIT_BYTES) >= CARD_MIN_DIGITS)
     if card_shaped.any():
         masks["card_number"] = pc.and_(pa.array(card_shaped), luhn_valid(present))
@@ -168,7 +181,6 @@ def _byte_table(chars: str = "", ranges: tuple[tuple[int, int], ...] = ()) -> np
 
 
 DIGIT_BYTES = _byte_table(ranges=((0x30, 0x39),))
-AT_BYTE = _byte_table("@")
 CARD_MIN_DIGITS = 13  # CARD_RE needs 13 to 19 digits
 # A value can only fit NUMBER_RE if it starts with a digit, sign, point or space (RE2's \s is ASCII);
 # DATE_RE needs a digit or space first.
@@ -194,9 +206,15 @@ def byte_counts(values: pa.Array, table: np.ndarray) -> np.ndarray:
     if parts is None:
         return np.full(len(values), np.iinfo(np.int64).max, dtype=np.int64)
     data, offsets = parts
-    running = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum(table[data], out=running[1:])
-    return running[offsets[1:]] - running[offsets[:-1]]
+    data = data[: offsets[-1]]  # a sliced array's buffer may run on past its last value
+    starts, ends = offsets[:-1], offsets[1:]
+    if len(values) == 0 or offsets[-1] == offsets[0]:
+        return np.zeros(len(values), dtype=np.int64)
+    # A segmented sum: reduceat adds data[start:next_start]; an empty value gets data[start]
+    # instead of 0, hence the fix-up.
+    counts = np.add.reduceat(table[data], np.minimum(starts, len(data) - 1), dtype=np.int64)
+    counts[ends == starts] = 0
+    return counts
 
 
 def first_byte_in(values: pa.Array, table: np.ndarray) -> np.ndarray:
@@ -217,7 +235,13 @@ def any_byte_in(values: pa.Array, table: np.ndarray) -> bool:
     if parts is None:
         return True
     data, offsets = parts
-    return bool(table[data[offsets[0] : offsets[-1]]].any())
+    used = data[offsets[0] : offsets[-1]]
+    if len(used) == 0:
+        return False
+    # Every byte lies in [min, max]: when the table has no byte in that span, nothing can hit.
+    if not table[int(used.min()) : int(used.max()) + 1].any():
+        return False
+    return bool(table[used].any())
 
 
 def match_where(values: pa.Array, pattern: str, candidates: np.ndarray) -> np.ndarray:

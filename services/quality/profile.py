@@ -171,7 +171,9 @@ class Profiler:
         # Columns are independent and the work is in Arrow/numpy kernels that release the GIL,
         # so they are fed on a small thread pool.
         arrays = [batch.column(batch.schema.get_field_index(n)) for n in self.names]
-        fed = _pool().map(_feed_column, [self.columns[n] for n in self.names], arrays, [offset] * len(arrays))
+        fed = feed_pool().map(
+            _feed_column, [self.columns[n] for n in self.names], arrays, [offset] * len(arrays)
+        )
         hashes = dict(zip(self.names, fed, strict=True))
         row_numbers = np.arange(offset, offset + batch.num_rows, dtype=np.int64)
         if self.names:
@@ -198,17 +200,19 @@ class Profiler:
 
     def finish(self) -> Profile:
         """Close every counter and return the profile."""
-        dup = self.duplicates.finish()
-        keys = {}
-        spilled = dup.spilled
-        for name, counter in self.keys.items():
-            result = counter.finish()
-            keys[name] = (result.repeats, result.sample_rows)
-            spilled = spilled or result.spilled
-        for rt in self.rules:
-            if rt.repeats is not None:
-                result = rt.repeats.finish()
-                rt.tally.count, rt.tally.rows = result.repeats, result.sample_rows
+        # The counters are independent and their sorts release the GIL: finish them side by side.
+        unique_rules = [rt for rt in self.rules if rt.repeats is not None]
+        counters = [self.duplicates, *self.keys.values(), *(rt.repeats for rt in unique_rules)]
+        results = list(feed_pool().map(lambda counter: counter.finish(), counters))
+        dup, key_results, rule_results = (
+            results[0],
+            results[1 : 1 + len(self.keys)],
+            results[1 + len(self.keys) :],
+        )
+        keys = {name: (r.repeats, r.sample_rows) for name, r in zip(self.keys, key_results, strict=True)}
+        spilled = any(r.spilled for r in results[: 1 + len(self.keys)])
+        for rt, result in zip(unique_rules, rule_results, strict=True):
+            rt.tally.count, rt.tally.rows = result.repeats, result.sample_rows
         return Profile(
             rows=self.rows,
             columns=self.columns,
@@ -222,7 +226,8 @@ class Profiler:
         )
 
 
-def _pool() -> ThreadPoolExecutor:
+def feed_pool() -> ThreadPoolExecutor:
+    """The quality pass's small thread pool (for work in kernels that release the GIL)."""
     global _POOL
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=FEED_THREADS, thread_name_prefix="lockflow-quality")
@@ -338,13 +343,17 @@ def _feed_column(col: ColumnProfile, array: pa.Array | pa.ChunkedArray, offset: 
         array = array.dictionary_decode()
     if col.kind == "text" and not pa.types.is_string(array.type):
         array = pc.cast(array, pa.string())  # one batch: never near the 2 GiB limit of string
-    hashes = hash_array(array)
     col.rows += len(array)
+    if col.kind == "text":
+        # Low-cardinality text is dictionary-encoded once, for hashing and for the text checks.
+        encoded = pc.dictionary_encode(array) if col.encode else None
+        hashes = hash_array(encoded if encoded is not None else array)
+        col.nulls.add(array.is_null(), offset)
+        _feed_text(col, array, offset, hashes, encoded)
+        return hashes
+    hashes = hash_array(array)
     null = array.is_null(nan_is_null=True) if col.kind == "numeric" else array.is_null()
     col.nulls.add(null, offset)
-    if col.kind == "text":
-        _feed_text(col, array, offset, hashes)
-        return hashes
     if col.kind == "numeric":
         _feed_numeric(col, array, offset)
     elif col.kind == "temporal":
@@ -397,10 +406,12 @@ def _feed_numeric(col: ColumnProfile, array: pa.Array, offset: int) -> None:
     col.minimum = low if col.minimum is None else min(col.minimum, low)
     col.maximum = high if col.maximum is None else max(col.maximum, high)
     col.total += float(pc.sum(pc.cast(present, pa.float64())).as_py() or 0.0)
-    hits = pc.is_in(array, value_set=pa.array(patterns.SENTINELS, pa.float64()).cast(array.type, safe=False))
-    if count_true(hits):
-        for value in pc.unique(pc.filter(array, pc.fill_null(hits, False))).to_pylist():
-            col.sentinels.setdefault(float(value), Tally()).add(pc.equal(array, value), offset)
+    # Only sentinels inside the batch's [min, max] can occur in it (usually none or a few).
+    for sentinel in patterns.SENTINELS:
+        if low <= sentinel <= high:
+            hits = pc.equal(array, pa.scalar(sentinel).cast(array.type, safe=False))
+            if count_true(hits):
+                col.sentinels.setdefault(sentinel, Tally()).add(hits, offset)
 
 
 class _RowView:
@@ -448,10 +459,11 @@ def _bool(mask: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _feed_text(col: ColumnProfile, array: pa.Array, offset: int, hashes: np.ndarray) -> None:
+def _feed_text(
+    col: ColumnProfile, array: pa.Array, offset: int, hashes: np.ndarray, encoded: pa.DictionaryArray | None
+) -> None:
     values, view = array, _RowView(None, None)
-    if col.encode:
-        encoded = pc.dictionary_encode(array)
+    if encoded is not None:
         values = encoded.dictionary
         indices = pc.fill_null(encoded.indices, len(values)).to_numpy(zero_copy_only=False)
         view = _RowView(indices, np.bincount(indices, minlength=len(values) + 1))
@@ -496,9 +508,11 @@ def _feed_text(col: ColumnProfile, array: pa.Array, offset: int, hashes: np.ndar
             pa.array(view.rows(number)).filter(rows_present),
             pa.array(view.rows(date)).filter(rows_present),
         )
+    fits = None
     if col.fmt:
-        _tally(col.fmt_bad, view, ~_bool(patterns.format_ok(col.fmt, values)) & present, offset, array)
-    for kind, mask in patterns.pii_masks(values, col.fmt).items():
+        fits = _bool(patterns.format_ok(col.fmt, values))
+        _tally(col.fmt_bad, view, ~fits & present, offset, array)
+    for kind, mask in patterns.pii_masks(values, col.fmt, format_fits=fits).items():
         _tally(col.pii.setdefault(kind, Tally()), view, _bool(mask) & present, offset, None)
     damaged = np.zeros(len(values), dtype=bool)
     if patterns.any_byte_in(values, patterns.DAMAGE_BYTES):

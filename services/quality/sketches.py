@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 HLL_P = 14
 SAMPLE_ROWS = 100_000
@@ -32,21 +33,85 @@ def hash_values(values: np.ndarray) -> np.ndarray:
 
 
 def hash_array(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """64-bit hash of each value of an Arrow array, vectorised (polars' hash, fixed seeds).
+    """64-bit hash of each value of an Arrow array, vectorised.
 
     Nulls hash alike, every NaN hashes alike and -0.0 hashes as 0.0, as equality does in pandas'
-    duplicated. The hash is stable within a process, which is all one pass needs.
+    duplicated. Numbers, booleans and times are hashed from their bits (splitmix64's mixer);
+    text by polars (fixed seed), a dictionary-encoded array once per dictionary value. The hash
+    is stable within a process for a given type, which is all one pass needs.
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
+        return _hash_dictionary(array)
+    if _fixed_width(array.type):
+        return _hash_bits(array)
     try:
         series = pl.from_arrow(array)
     except (TypeError, ValueError, pl.exceptions.PolarsError):  # a type polars cannot take
         return hash_values(array.to_numpy(zero_copy_only=False))
     assert isinstance(series, pl.Series)
     return series.hash(seed=0).to_numpy()
+
+
+def _fixed_width(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_timestamp(t)
+        or pa.types.is_date(t)
+        or pa.types.is_time(t)
+        or pa.types.is_duration(t)
+    )
+
+
+_NULL_BITS = np.uint64(0x6C6F636B666C6F77)  # stands in for a null's bits (b"lockflow")
+_NAN_BITS = np.float64("nan").view(np.uint64)
+
+
+def _hash_bits(array: pa.Array) -> np.ndarray:
+    """Hash fixed-width values from their 64-bit patterns (floats normalised: -0.0, NaN)."""
+    t = array.type
+    if pa.types.is_floating(t):
+        values = array.to_numpy(zero_copy_only=False)  # nulls become NaN; set apart below
+        bits = (values.astype(np.float64, copy=False) + 0.0).view(np.uint64)  # -0.0 + 0.0 is 0.0
+        nan = np.isnan(values)
+        if nan.any():
+            bits[nan] = _NAN_BITS
+    elif pa.types.is_boolean(t):
+        bits = np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=np.uint64)
+    else:
+        as_int = array if pa.types.is_integer(t) else array.view(_int_of_width(t))
+        ints = np.asarray(pc.fill_null(as_int, 0).to_numpy(zero_copy_only=False))
+        bits = ints.astype(np.int64).view(np.uint64)  # a copy: mixed in place below
+    if array.null_count:
+        bits[np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = _NULL_BITS
+    return _mix(bits)
+
+
+def _int_of_width(t: pa.DataType) -> pa.DataType:
+    return pa.int32() if t.bit_width == 32 else pa.int64()
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's step: every input bit affects every output bit (in place)."""
+    x += np.uint64(0x9E3779B97F4A7C15)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def _hash_dictionary(array: pa.DictionaryArray) -> np.ndarray:
+    """Hash each dictionary value once; rows take their value's hash (nulls the null hash)."""
+    per_value = hash_array(array.dictionary)
+    null_hash = hash_array(pa.array([None], type=array.dictionary.type))
+    table = np.concatenate([per_value, null_hash])
+    indices = pc.fill_null(array.indices, len(per_value)).to_numpy(zero_copy_only=False)
+    return table[np.asarray(indices, dtype=np.int64)]
 
 
 def combine_hashes(hashes: list[np.ndarray]) -> np.ndarray:
@@ -78,8 +143,10 @@ class HyperLogLog:
             return
         index = (hashes >> np.uint64(64 - self.p)).astype(np.int64)
         rest = (hashes << np.uint64(self.p)) | np.uint64(1 << (self.p - 1))
-        # rank = leading zeros of the remaining bits + 1
-        rank = (64 - np.floor(np.log2(rest.astype(np.float64))).astype(np.int64)).astype(np.uint8)
+        # rank = leading zeros of the remaining bits + 1 = 64 - floor(log2(rest)); floor(log2) is
+        # read from the exponent of rest as a float64 (as exact as np.log2 of the same float).
+        exponent = (rest.astype(np.float64).view(np.uint64) >> np.uint64(52)).astype(np.int64) - 1023
+        rank = (64 - exponent).astype(np.uint8)
         np.maximum.at(self.registers, index, rank)
 
     def estimate(self) -> int:
