@@ -79,15 +79,15 @@ def run(
     raise typer.Exit(code=0 if outcome == "completed" else 1)
 
 
-def _load_rules(path: Path) -> dict[str, Any]:
+def _load_rules(path: Path) -> dict[str, Any] | None:
     """Read and validate a rules file; a bad one stops the run before it starts."""
-    from lockflow.quality.rules import load_rules
+    from lockflow.quality.rules import quality_rules_of
 
     try:
         text = path.read_text()
     except OSError as exc:
         raise LockflowError(f"rules file {path}: cannot read it ({exc.strerror})") from exc
-    return load_rules(text, origin=f"rules file {path}").model_dump(mode="json", exclude_defaults=True)
+    return quality_rules_of(text, origin=f"rules file {path}")
 
 
 @app.command()

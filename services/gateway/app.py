@@ -37,6 +37,7 @@ from lockflow.gateway.sources import rate_limited, sources_router, upload_rate
 from lockflow.ingest.preflight import preflight, resolve_inside
 from lockflow.orchestrator import service, views
 from lockflow.quality.preview import preview_for_request
+from lockflow.quality.rules import RULES_MAX_CHARS, quality_rules_of
 from lockflow.reporting import plan_export
 
 log = get_logger(__name__)
@@ -172,9 +173,15 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
     async def create_run(body: RunCreate, system: SystemDep, principal: Authorized) -> RunCreated:
         """Start a run on a file under the server's allowed folders."""
         path = resolve_inside(body.path, settings.source_dirs())
+        rules = quality_rules_of(body.rules)
         spec = SourceSpec(path=str(path), format=body.format)
         run_id = await _start_run(
-            system, spec=spec, goal=body.goal, name=body.name or path.name, actor=principal.username
+            system,
+            spec=spec,
+            goal=body.goal,
+            name=body.name or path.name,
+            actor=principal.username,
+            rules=rules,
         )
         return RunCreated(id=run_id)
 
@@ -193,8 +200,12 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         target: Annotated[str | None, Form()] = None,
         direction: Annotated[Literal["increase", "decrease"], Form()] = "increase",
         name: Annotated[str | None, Form(max_length=200)] = None,
+        rules: Annotated[
+            str | None, Form(max_length=RULES_MAX_CHARS, description="Data quality rules (YAML text)")
+        ] = None,
     ) -> RunCreated:
         """Upload a file (streamed to disk, size-limited) and start a run on it."""
+        quality_rules = quality_rules_of(rules)  # a bad rules file is refused before the upload is kept
         stored = await _store_upload(file, settings)
         spec = SourceSpec(path=str(stored))
         goal = Goal(target=target, direction=direction)
@@ -205,6 +216,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
                 goal=goal,
                 name=name or file.filename or stored.name,
                 actor=principal.username,
+                rules=quality_rules,
             )
         except LockflowError:
             stored.unlink(missing_ok=True)
@@ -424,10 +436,20 @@ def _audit_decision(request: Request, principal: Principal, run_id: str, record:
         )
 
 
-async def _start_run(system: System, *, spec: SourceSpec, goal: Goal, name: str, actor: str) -> str:
+async def _start_run(
+    system: System,
+    *,
+    spec: SourceSpec,
+    goal: Goal,
+    name: str,
+    actor: str,
+    rules: dict[str, Any] | None = None,
+) -> str:
     await anyio.to_thread.run_sync(lambda: preflight(spec=spec, goal=goal))
     run_id = await anyio.to_thread.run_sync(
-        lambda: service.request_run(system.db, name=name, source=spec, goal=goal, requested_by=actor)
+        lambda: service.request_run(
+            system.db, name=name, source=spec, goal=goal, requested_by=actor, quality_rules=rules
+        )
     )
     await system.relay_outbox()
     return run_id

@@ -14,6 +14,11 @@ class RunCreate(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     format: SourceFormat | None = None
     goal: Goal
+    rules: str | dict[str, Any] | None = Field(
+        default=None,
+        description="Data quality rules: the rules file's YAML text, or the same as a JSON object "
+        "({'rules': [...]}); checked before the run starts (422 naming each problem)",
+    )
 
 
 class RunCreated(BaseModel):

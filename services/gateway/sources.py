@@ -28,6 +28,7 @@ from lockflow.ingest.preflight import preflight_columns
 from lockflow.ingest.ratelimit import RateLimited
 from lockflow.ingest.settings import SourceSettings
 from lockflow.orchestrator import service
+from lockflow.quality.rules import quality_rules_of
 
 
 class SourceCreate(BaseModel):
@@ -50,6 +51,9 @@ class SourceRun(BaseModel):
 
     goal: Goal = Field(default_factory=Goal)
     name: str | None = Field(default=None, max_length=200)
+    rules: str | dict[str, Any] | None = Field(
+        default=None, description="Data quality rules as YAML text or a JSON object ({'rules': [...]})"
+    )
 
 
 def _system(request: Request) -> System:
@@ -203,9 +207,15 @@ def sources_router(settings: SourceSettings) -> APIRouter:
 
         def create() -> str:
             allowed(request, system, principal, ref, Scope.VISIBLE)
+            rules = quality_rules_of(body.rules)
             spec = registry.spec_for(system.db, ref=ref, settings=settings)
             return service.request_run(
-                system.db, name=body.name or ref, source=spec, goal=body.goal, requested_by=principal.username
+                system.db,
+                name=body.name or ref,
+                source=spec,
+                goal=body.goal,
+                requested_by=principal.username,
+                quality_rules=rules,
             )
 
         run_id = await anyio.to_thread.run_sync(create)

@@ -473,17 +473,19 @@ def _rule_finding(p: Profile, rt: RuleTally) -> list[Finding]:
                 details={"rule": rule.model_dump(exclude_none=True)},
             )
         ]
-    count = rt.tally.count
+    count, sample_rows, examples, note = rt.tally.count, rt.tally.rows, rt.tally.examples, ""
+    if rt.beside_sentinels is not None:
+        count, sample_rows, examples, note = _range_beside_missing(p, rt)
     if count == 0:
         return []
-    examples = rt.tally.examples
     if rt.builtin and rule.kind == "between":
         category: FindingCategory = "out_of_range"
         fid = f"out_of_range:{rule.column}"
         low, high = rule.between or (None, None)
         bound = f"[{_g(low)}, {_g(high, 'inf')}]"
         text = (
-            f"Column '{rule.column}' has {count} values outside the plausible range {bound} its name implies"
+            f"Column '{rule.column}' has {count} values outside the plausible range {bound} its name "
+            f"implies{note}"
         )
     elif rt.builtin:
         category, fid = "cross_column", f"cross_column:{label.split(':', 1)[1]}"
@@ -529,7 +531,7 @@ def _rule_finding(p: Profile, rt: RuleTally) -> list[Finding]:
             columns=rule.columns(),
             count=count,
             rows=p.rows,
-            sample_rows=rt.tally.rows,
+            sample_rows=sample_rows,
             explanation=f"{text} ({pct(count, p.rows)} of {p.rows} rows){example_note}.",
             resolutions=resolutions,
             level=rule.severity,
@@ -537,6 +539,24 @@ def _rule_finding(p: Profile, rt: RuleTally) -> list[Finding]:
             details={"rule": rule.model_dump(exclude_none=True), "builtin": rt.builtin},
         )
     ]
+
+
+def _range_beside_missing(p: Profile, rt: RuleTally) -> tuple[int, list[int], list[Any], str]:
+    """A built-in range's (count, sample rows, examples, note) without the column's disguised
+    missing values: a -999 is reported once, as missing, not also as out of range."""
+    assert rt.beside_sentinels is not None
+    col = p.columns[str(rt.rule.column)]
+    low, high = rt.rule.between or (None, None)
+    disguised = set(disguised_sentinels(p, col))
+    beyond = [s for s in col.sentinels if (low is not None and s < low) or (high is not None and s > high)]
+    outside = [s for s in beyond if s not in disguised]
+    kept = rt.beside_sentinels
+    count = kept.count + sum(col.sentinels[s].count for s in outside)
+    rows = sorted([*kept.rows, *(r for s in outside for r in col.sentinels[s].rows)])[:5]
+    examples = [*kept.examples, *outside][:5]
+    left_out = sum(col.sentinels[s].count for s in beyond if s in disguised)
+    note = f" (its {left_out} sentinel values are counted as missing instead)" if left_out else ""
+    return count, rows, examples, note
 
 
 def _g(value: float | None, none: str = "-inf") -> str:

@@ -46,7 +46,7 @@ FORMAT_SHARE = 0.5
 CARD_RE = r"(^|[^\d])(\d[ -]?){12,18}\d($|[^\d])"
 # Unanchored, so one character before the @ is as good as the whole local part (and cheaper to
 # search); the domain is the same as FORMATS["email"], so a value in email format always contains one.
-EMAIL_IN_TEXT_RE = r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+EMAIL_IN_TEXT_RE = r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 # Control characters (not tab/newline/CR), the replacement character, and the UTF-8-read-as-Latin-1
 # signatures (Ã©, Â , â€™ ...).
 DAMAGE_RE = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]|\x{FFFD}|Ã[\x{80}-\x{BF}]|Â[\x{80}-\x{BF}]|â€"

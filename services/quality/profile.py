@@ -129,6 +129,9 @@ class RuleTally:
     tally: Tally = field(default_factory=Tally)
     repeats: RepeatCounter | None = None
     missing_columns: list[str] = field(default_factory=list)
+    # For built-in ranges: the violations that are not a sentinel number (-999, ...), so values
+    # later judged to be disguised missing values are not also counted as out of range.
+    beside_sentinels: Tally | None = None
 
 
 @dataclass
@@ -196,7 +199,8 @@ class Profiler:
             repeats = RepeatCounter() if rule.kind == "unique" else None
             self.rules.append(RuleTally(rule, False, repeats=repeats, missing_columns=missing))
         for rule in builtin_rules(batch, self.columns):
-            self.rules.append(RuleTally(rule, True))
+            beside = Tally() if rule.kind == "between" else None
+            self.rules.append(RuleTally(rule, True, beside_sentinels=beside))
 
     def finish(self) -> Profile:
         """Close every counter and return the profile."""
@@ -585,7 +589,12 @@ def _feed_rule(rt: RuleTally, batch: pa.RecordBatch, offset: int, row_numbers: n
         assert rt.repeats is not None
         rt.repeats.add(hash_rows(batch, [str(rule.column)])[present], row_numbers[present])
     elif rule.kind == "between":
-        rt.tally.add(outside_between(column, rule.between), offset, column)
+        outside = outside_between(column, rule.between)
+        rt.tally.add(outside, offset, column)
+        if rt.beside_sentinels is not None and count_true(outside):
+            sentinels = pa.array(patterns.SENTINELS, pa.float64())
+            not_sentinel = pc.invert(pc.is_in(pc.cast(column, pa.float64(), safe=False), value_set=sentinels))
+            rt.beside_sentinels.add(pc.and_(outside, not_sentinel), offset, column)
     elif rule.kind == "in_set":
         allowed = pa.array(rule.in_set)
         if not allowed.type.equals(column.type):

@@ -153,6 +153,22 @@ def load_rules(text: str, *, origin: str = "rules file") -> QualityRules:
     return parse_rules(data, origin=origin)
 
 
+RULES_MAX_CHARS = 200_000
+
+
+def quality_rules_of(given: str | dict[str, Any] | None, *, origin: str = "rules") -> dict[str, Any] | None:
+    """Rules given with a run (YAML text or a parsed mapping), validated, as the run stores them."""
+    if given is None or (isinstance(given, str) and not given.strip()):
+        return None
+    if isinstance(given, str):
+        if len(given) > RULES_MAX_CHARS:
+            raise InvalidInput(f"{origin}: longer than {RULES_MAX_CHARS} characters")
+        rules = load_rules(given, origin=origin)
+    else:
+        rules = parse_rules(given, origin=origin)
+    return rules.model_dump(mode="json", exclude_defaults=True)
+
+
 def check_columns(rules: QualityRules, columns: list[str]) -> None:
     """InvalidInput if a rule names a column the data does not have."""
     known = set(columns)

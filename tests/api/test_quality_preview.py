@@ -108,3 +108,62 @@ def test_bad_choices_get_422_and_the_run_stays_at_gate_2(
     )
     assert decided.status_code == 422 and message in decided.json()["detail"]
     assert client.get(f"/runs/{run_id}").json()["status"] == "waiting"
+
+
+RULES = """
+rules:
+  - {column: spend, between: [0, 50]}
+  - {name: revenue_above_spend, expression: "revenue > spend"}
+"""
+
+
+@pytest.mark.parametrize("given", ["yaml", "json"])
+def test_rules_given_with_the_run_are_reported_like_findings(client: TestClient, given: str) -> None:
+    frame = messy()
+    path = client.data_dir / "ruled.csv"  # type: ignore[attr-defined]
+    frame.to_csv(path, index=False)
+    rules: object = RULES
+    if given == "json":
+        rules = {
+            "rules": [
+                {"column": "spend", "between": [0, 50]},
+                {"name": "revenue_above_spend", "expression": "revenue > spend"},
+            ]
+        }
+    started = client.post("/runs", json={"path": str(path), "goal": {"target": "revenue"}, "rules": rules})
+    assert started.status_code == 201, started.text
+    run_id = started.json()["id"]
+    source = wait_open(client, run_id, "source_review")
+    assert client.post(f"/decisions/{source['id']}", json={"option": "approve"}).status_code == 200
+    found = {f["id"]: f for f in wait_open(client, run_id, "quality_review")["context"]["findings"]}
+    assert found["rule:spend between"]["count"] == int((frame["spend"] > 50).sum())
+    assert found["rule:spend between"]["category"] == "rule_violation"
+    assert "rule:revenue_above_spend" not in found  # revenue (100-200) is always above spend (0-100)
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ("rules:\n  - {column: spend, betwen: [0, 1]}\n", "unknown key"),
+        ("rules:\n  - {name: bad, expression: 'spend >'}\n", "does not parse"),
+        ("rules: [", "not valid YAML"),
+        ({"rules": [{"column": "spend", "between": [5, 1]}]}, "lower bound 5 is above the upper bound 1"),
+        ({"rules": "spend"}, "rules"),
+    ],
+)
+def test_a_bad_rules_file_is_refused_and_no_run_starts(
+    client: TestClient, rules: object, message: str
+) -> None:
+    path = client.data_dir / "ruled.csv"  # type: ignore[attr-defined]
+    messy().to_csv(path, index=False)
+    before = client.get("/runs").json()
+    answer = client.post("/runs", json={"path": str(path), "goal": {"target": "revenue"}, "rules": rules})
+    assert answer.status_code == 422 and message in answer.json()["detail"], answer.text
+    assert client.get("/runs").json() == before
+    upload = client.post(
+        "/runs/upload",
+        files={"file": ("ruled.csv", path.read_bytes(), "text/csv")},
+        data={"rules": rules if isinstance(rules, str) else "rules: 3"},
+    )
+    assert upload.status_code == 422, upload.text
+    assert client.get("/runs").json() == before

@@ -190,3 +190,20 @@ def test_gate_1_shows_the_source_and_later_runs_report_drift(client: TestClient,
         ("revenue", "type_changed"),
         ("area", "added"),
     }
+
+
+def test_a_source_run_takes_rules_and_refuses_bad_ones(client: TestClient, data_dir: Path) -> None:
+    path = data_dir / "ruled.csv"
+    pd.DataFrame({"region": ["a", "b"] * 50, "revenue": [float(i) for i in range(100)]}).to_csv(
+        path, index=False
+    )
+    client.post("/sources", json={"name": "ruled", "type": "file", "config": {"path": str(path)}})
+    bad = client.post("/sources/ruled/runs", json={"rules": "rules:\n  - {column: revenue, unique: maybe}\n"})
+    assert bad.status_code == 422 and "unique" in bad.json()["detail"], bad.text
+    rules = "rules:\n  - {column: revenue, between: [0, 89]}\n"
+    run = client.post("/sources/ruled/runs", json={"goal": {"target": "revenue"}, "rules": rules})
+    assert run.status_code == 201, run.text
+    gate = wait_open(client, run.json()["id"], "source_review")
+    assert client.post(f"/decisions/{gate['id']}", json={"option": "approve"}).status_code == 200
+    found = {f["id"]: f for f in wait_open(client, run.json()["id"], "quality_review")["context"]["findings"]}
+    assert found["rule:revenue between"]["count"] == 10

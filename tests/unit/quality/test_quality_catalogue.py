@@ -62,6 +62,7 @@ def build() -> pd.DataFrame:
     take = lambda k: [next(spots) for _ in range(k)]  # noqa: E731
     frame.loc[take(40), "income"] = np.nan
     frame.loc[take(15), "income"] = -999.0  # disguised missing
+    frame.loc[take(4), "income"] = -50.0  # below the range 'income' implies (not a sentinel)
     comment = frame["comment"].to_numpy(dtype=object)
     comment[take(20)] = "N/A"
     comment[take(10)] = "   "
@@ -135,6 +136,11 @@ def test_uniqueness_counts_match_pandas(data: pd.DataFrame, found: dict) -> None
 
 def test_validity_counts_match_pandas(data: pd.DataFrame, found: dict) -> None:
     assert found["out_of_range:age"].count == int(((data["age"] < 0) | (data["age"] > 120)).sum())
+    # The -999 sentinels are missing values (counted there), not also out of range.
+    income = found["out_of_range:income"]
+    assert income.count == int(((data["income"] < 0) & (data["income"] != -999)).sum()) == 4
+    assert all(data["income"].iloc[r] == -50.0 for r in income.sample_rows)
+    assert "15 sentinel values are counted as missing" in income.explanation
     amount = pd.to_numeric(data["amount_text"], errors="coerce")
     assert found["type_mismatch:amount_text"].count == int(amount.isna().sum())
     email_ok = data["email"].str.fullmatch(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
