@@ -159,7 +159,7 @@ def pii_masks(
     if fmt == "phone":
         masks["phone"] = format_fits if format_fits is not None else format_ok("phone", present)
     # Cheap necessary conditions first; the regex runs only on values that meet them.
-    has_at = np.asarray(pc.fill_null(pc.count_substring(present, "@"), 0).to_numpy(zero_copy_only=False)) > 0
+    has_at = byte_counts(present, AT_BYTE) > 0
     if fmt == "email" and format_fits is not None:
         known = np.asarray(format_fits, dtype=bool)
         masks["email"] = pa.array(known | match_where(present, EMAIL_IN_TEXT_RE, has_at & ~known))
@@ -180,7 +180,8 @@ def _byte_table(chars: str = "", ranges: tuple[tuple[int, int], ...] = ()) -> np
     return table
 
 
-DIGIT_BYTES = _byte_table(ranges=((0x30, 0x39),))
+DIGIT_BYTES = (0x30, 0x39)  # a byte range: counted by arithmetic, not a table lookup
+AT_BYTE = (0x40, 0x40)
 CARD_MIN_DIGITS = 13  # CARD_RE needs 13 to 19 digits
 # A value can only fit NUMBER_RE if it starts with a digit, sign, point or space (RE2's \s is ASCII);
 # DATE_RE needs a digit or space first.
@@ -200,8 +201,9 @@ def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     return data, offsets
 
 
-def byte_counts(values: pa.Array, table: np.ndarray) -> np.ndarray:
-    """How many bytes of each value are in `table` (every value counts as a hit for non-strings)."""
+def byte_counts(values: pa.Array, table: np.ndarray | tuple[int, int]) -> np.ndarray:
+    """How many bytes of each value are in `table`, a 256-entry lookup table or an inclusive
+    (low, high) byte range (faster). Every value counts as a hit for non-strings."""
     parts = _string_buffers(values)
     if parts is None:
         return np.full(len(values), np.iinfo(np.int64).max, dtype=np.int64)
@@ -212,7 +214,12 @@ def byte_counts(values: pa.Array, table: np.ndarray) -> np.ndarray:
         return np.zeros(len(values), dtype=np.int64)
     # A segmented sum: reduceat adds data[start:next_start]; an empty value gets data[start]
     # instead of 0, hence the fix-up.
-    counts = np.add.reduceat(table[data], np.minimum(starts, len(data) - 1), dtype=np.int64)
+    if isinstance(table, tuple):
+        low, high = table
+        hits = np.subtract(data, np.uint8(low), dtype=np.uint8) <= np.uint8(high - low)  # wraps below low
+    else:
+        hits = table[data]
+    counts = np.add.reduceat(hits, np.minimum(starts, len(data) - 1), dtype=np.int64)
     counts[ends == starts] = 0
     return counts
 

@@ -64,6 +64,16 @@ class Tally:
     rows: list[int] = field(default_factory=list)
     examples: list[Any] = field(default_factory=list)
 
+    def add_at(self, positions: np.ndarray, offset: int, values: pa.Array) -> None:
+        """Count the rows at `positions` (ascending) holding `values`; remember first rows and examples."""
+        if len(positions) == 0:
+            return
+        self.count += len(positions)
+        self.rows.extend(int(i) + offset for i in positions[: max(0, FIRST_ROWS - len(self.rows))])
+        for v in values.slice(0, 20).to_pylist():
+            if v not in self.examples and len(self.examples) < 5:
+                self.examples.append(v)
+
     def add(self, mask: pa.Array, offset: int, values: pa.Array | None = None) -> None:
         """Count a batch's mask; remember first rows and distinct examples."""
         n = count_true(mask)
@@ -183,6 +193,9 @@ class Profiler:
             self.duplicates.add(combine_hashes([hashes[n] for n in self.names]), row_numbers)
         for name, counter in self.keys.items():
             column = batch.column(batch.schema.get_field_index(name))
+            if column.null_count == 0:
+                counter.add(hashes[name], row_numbers)
+                continue
             present = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False))
             counter.add(hashes[name][present], row_numbers[present])
         for rt in self.rules:
@@ -592,9 +605,12 @@ def _feed_rule(rt: RuleTally, batch: pa.RecordBatch, offset: int, row_numbers: n
         outside = outside_between(column, rule.between)
         rt.tally.add(outside, offset, column)
         if rt.beside_sentinels is not None and count_true(outside):
+            # Violations are few: look at those values alone for sentinels.
+            at = pc.indices_nonzero(pc.fill_null(outside, False))
+            values = pc.take(column, at)
             sentinels = pa.array(patterns.SENTINELS, pa.float64())
-            not_sentinel = pc.invert(pc.is_in(pc.cast(column, pa.float64(), safe=False), value_set=sentinels))
-            rt.beside_sentinels.add(pc.and_(outside, not_sentinel), offset, column)
+            keep = pc.invert(pc.is_in(pc.cast(values, pa.float64(), safe=False), value_set=sentinels))
+            rt.beside_sentinels.add_at(pc.filter(at, keep).to_numpy(), offset, pc.filter(values, keep))
     elif rule.kind == "in_set":
         allowed = pa.array(rule.in_set)
         if not allowed.type.equals(column.type):
@@ -622,11 +638,12 @@ def outside_between(column: pa.Array, bounds: tuple[float | None, float | None] 
     values = column if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) else None
     if values is None:
         values = pc.cast(column, pa.float64(), safe=False)
-    mask = pa.array([False] * len(values))
-    if low is not None:
-        mask = pc.or_(mask, pc.fill_null(pc.less(values, low), False))
-    if high is not None:
-        mask = pc.or_(mask, pc.fill_null(pc.greater(values, high), False))
+    below = pc.fill_null(pc.less(values, low), False) if low is not None else None
+    above = pc.fill_null(pc.greater(values, high), False) if high is not None else None
+    if below is not None and above is not None:
+        return pc.or_(below, above)
+    mask = below if below is not None else above
+    assert mask is not None  # a rule has at least one bound
     return mask
 
 

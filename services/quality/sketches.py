@@ -118,8 +118,10 @@ def combine_hashes(hashes: list[np.ndarray]) -> np.ndarray:
     """One 64-bit hash per row from per-column hashes (order matters: (a, b) != (b, a))."""
     combined = np.zeros(len(hashes[0]) if hashes else 0, dtype=np.uint64)
     for i, h in enumerate(hashes):
-        # The multiplier is an odd 64-bit constant; adding i mixes the position in.
-        combined = (combined * np.uint64(0x9E3779B97F4A7C15)) ^ (h + np.uint64(i))
+        # The multiplier is an odd 64-bit constant; adding the position mixes it in. In place: no copies.
+        combined *= np.uint64(0x9E3779B97F4A7C15)
+        combined ^= h
+        combined += np.uint64(i + 1)
     return combined
 
 
