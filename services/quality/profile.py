@@ -370,21 +370,22 @@ def _feed_column(col: ColumnProfile, array: pa.Array | pa.ChunkedArray, offset: 
         return hashes
     hashes = hash_array(array)
     null = array.is_null(nan_is_null=True) if col.kind == "numeric" else array.is_null()
-    col.nulls.add(null, offset)
+    missing = count_true(null)
+    if missing:
+        col.nulls.add(null, offset)
+    present = _present(array, null) if missing else array
     if col.kind == "numeric":
-        _feed_numeric(col, array, offset)
+        _feed_numeric(col, array, present, offset)
     elif col.kind == "temporal":
-        _feed_temporal(col, array)
-    valid = ~null.to_numpy(zero_copy_only=False)
-    present = pc.drop_null(_no_nan(array)) if col.kind == "numeric" else pc.drop_null(array)
-    _count_values(col, present, hashes[valid])
+        _feed_temporal(col, present)
+    present_hashes = hashes[~null.to_numpy(zero_copy_only=False)] if missing else hashes
+    _count_values(col, present, present_hashes)
     return hashes
 
 
-def _no_nan(array: pa.Array) -> pa.Array:
-    if pa.types.is_floating(array.type):
-        return pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
-    return array
+def _present(array: pa.Array, null: pa.Array) -> pa.Array:
+    """The values that are neither null nor NaN (`null` marks both)."""
+    return pc.filter(array, pc.invert(null))
 
 
 def _count_values(col: ColumnProfile, present: pa.Array, hashes: np.ndarray) -> None:
@@ -414,8 +415,7 @@ def _merge_counts(col: ColumnProfile, values: pa.Array, freq: np.ndarray) -> boo
     return False
 
 
-def _feed_numeric(col: ColumnProfile, array: pa.Array, offset: int) -> None:
-    present = pc.drop_null(_no_nan(array))
+def _feed_numeric(col: ColumnProfile, array: pa.Array, present: pa.Array, offset: int) -> None:
     if len(present) == 0:
         return
     bounds = pc.min_max(present).as_py()
