@@ -14,7 +14,7 @@ from lockflow.common.events import (
 )
 from lockflow.common.worker import StageDeps, StageHandler
 from lockflow.ingest.read import infer_schema
-from lockflow.quality.detect import assess, assess_parquet
+from lockflow.quality.detect import assess_parquet
 from lockflow.quality.resolve import apply_resolutions
 from lockflow.quality.rules import parse_rules
 
@@ -49,15 +49,18 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
     frame = deps.artifacts.read_frame(p.dataset)
     applied = apply_resolutions(frame=frame, findings=p.findings, choices=p.choices)
     table = pa.Table.from_pandas(applied.frame, preserve_index=False)
+    records = applied.applied
+    del frame, applied  # keep one copy of the data in memory, not three
     dataset = deps.artifacts.put_table(table, columns=infer_schema(table))
-    after = assess(frame=applied.frame, rules=rules)
+    del table
+    after = assess_parquet(path=deps.artifacts.path_of(dataset.uri), rules=rules)
     ids_before = {f.id for f in before.findings}
     ids_after = {f.id for f in after.findings}
     payload = ResolutionsAppliedPayload(
         attempt_id=p.attempt_id,
         dataset_before=p.dataset,
         dataset=dataset,
-        applied=applied.applied,
+        applied=records,
         findings_after=after.findings,
         score_before=before.score,
         score_after=after.score,
