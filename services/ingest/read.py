@@ -405,13 +405,18 @@ def _bad_json_line(path: Path, exc: Exception) -> str:
 
 def _read_parquet(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = open_parquet(path)
         for batch in parquet_batches(parquet, chunk_rows):
             yield pa.Table.from_batches([batch])
         if parquet.metadata.num_rows == 0:
             yield parquet.schema_arrow.empty_table()
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(unreadable_parquet(path, exc)) from exc
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """A Parquet file opened for reading; pages that carry a CRC are checked against it as they are read."""
+    return pq.ParquetFile(path, page_checksum_verification=True)
 
 
 def parquet_batches(parquet: pq.ParquetFile, batch_rows: int) -> Iterator[pa.RecordBatch]:
