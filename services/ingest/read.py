@@ -567,7 +567,8 @@ def normalise(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
         try:
             return pc.cast(array, pa.int64())
         except pa.ArrowInvalid:
-            return pc.cast(array, pa.float64())  # a uint64 beyond int64's range
+            # A uint64 beyond int64's range: the nearest float, as pandas would give (a safe cast refuses it).
+            return pc.cast(array, pa.float64(), safe=False)
     if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         return pc.cast(array, pa.float64())
     if pa.types.is_timestamp(kind):
