@@ -17,7 +17,8 @@ What keeps a file off this path (it then goes through normalisation, which decid
 - a text column whose every value has the shape of an ISO date (normalisation may read it as dates);
 - a column that is all null and not text (normalisation writes such a column as text);
 - no rows (normalisation refuses the file with its usual message).
-The last two are only known after the read; then the copy is dropped and normalisation runs.
+The ISO-date and all-null cases are only known after the read: then the copy is dropped and
+normalisation runs (the rest is decided from the footer, before anything is copied).
 """
 
 from __future__ import annotations
