@@ -30,7 +30,7 @@ services-down:
 services-status:
 	bash scripts/services.sh status
 
-## Install everything, start Kafka, PostgreSQL and Redis, and run the whole suite.
+## Install everything, start Kafka, PostgreSQL, Redis and MariaDB, and run the whole suite.
 test: install services-up
 	eval "$$(bash scripts/services.sh env)" && $(BIN)/pytest -q -p no:cacheprovider tests
 

@@ -7,10 +7,14 @@ PostgreSQL). "plain+write" is that read followed by one pq.write_table (zstd) of
 floor for any read that must also store the data as Parquet. Each source is measured at two sizes,
 so whether peak memory grows with the row count shows in the figures. Each measurement runs in its
 own process (--repeat times: the best time and the highest peak are shown); peak resident memory is
-sampled every 5 ms above what the process held before the read.
+sampled every 5 ms above what the process held before the read. The "parquet" file has canonical
+types (int64, float64, large_string), which stage 1 stores as it is (services/ingest/passthrough.py);
+"parquet-n" (--formats parquet-norm) holds the same rows with int32 and dictionary-encoded text, types
+normalisation changes, so it measures the decode-and-re-encode path.
 
     .venv/bin/python bench/sources.py    # CSV, Parquet at 500k and 2M rows; PostgreSQL at 250k and 1M
     .venv/bin/python bench/sources.py --csv-rows 200000 800000 --db-rows 100000 400000
+    .venv/bin/python bench/sources.py --only files --formats parquet parquet-norm --csv-rows 2000000 8000000
 PostgreSQL comes from LOCKFLOW_DATABASE_URL (scripts/services.sh env); a scratch database is used.
 """
 
@@ -141,24 +145,25 @@ def measure(kind: str, reader: str, target: str) -> dict[str, float]:
     }
 
 
-def report(kind: str, target: str, rows: int) -> None:
+def report(kind: str, target: str, rows: int, *, label: str | None = None) -> None:
     plain = measure(kind, "plain", target)
     floor = measure(kind, "plain+write", target)
     ours = measure(kind, "lockflow", target)
     assert int(ours["rows"]) == int(plain["rows"]) == rows, (ours, plain, rows)
+    label = label or kind
     for name, m in (("plain", plain), ("plain+write", floor), ("lockflow", ours)):
         print(
-            f"{kind:8s} {name:11s} rows={int(m['rows']):>9,d}  {m['rows'] / m['seconds']:>11,.0f} rows/s  "
+            f"{label:10s} {name:11s} rows={int(m['rows']):>9,d}  {m['rows'] / m['seconds']:>11,.0f} rows/s  "
             f"{m['seconds']:6.2f} s  peak {m['peak_mib']:5.0f} MiB"
         )
     print(
-        f"{kind:8s} ratio       rows={rows:>9,d}  time x{ours['seconds'] / plain['seconds']:.2f} of plain, "
+        f"{label:10s} ratio       rows={rows:>9,d}  time x{ours['seconds'] / plain['seconds']:.2f} of plain, "
         f"x{ours['seconds'] / floor['seconds']:.2f} of plain+write; "
         f"peak memory x{ours['peak_mib'] / max(plain['peak_mib'], 1.0):.2f} of plain"
     )
 
 
-def files(rows: int) -> None:
+def files(rows: int, formats: list[str]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         frame = make_frame(rows)
         csv_path, pq_path = Path(folder) / "sales.csv", Path(folder) / "sales.parquet"
@@ -167,8 +172,18 @@ def files(rows: int) -> None:
         del frame
         mib = (csv_path.stat().st_size / 2**20, pq_path.stat().st_size / 2**20)
         print(f"data: {rows:,} rows, CSV {mib[0]:.0f} MiB, Parquet {mib[1]:.0f} MiB")
-        report("csv", str(csv_path), rows)
-        report("parquet", str(pq_path), rows)
+        if "csv" in formats:
+            report("csv", str(csv_path), rows)
+        if "parquet" in formats:
+            report("parquet", str(pq_path), rows)
+        if "parquet-norm" in formats:
+            # Category text (dictionary-encoded) and int32: types normalisation changes, so this file is
+            # decoded and re-encoded; the canonical file above is stored as it is (passthrough.py).
+            frame = make_frame(rows).astype({"qty": "int32", "region": "category", "note": "category"})
+            norm_path = Path(folder) / "sales-norm.parquet"
+            frame.to_parquet(norm_path)
+            del frame
+            report("parquet", str(norm_path), rows, label="parquet-n")
 
 
 def database(url: str, rows: int) -> None:
@@ -197,6 +212,13 @@ def main() -> None:
     parser.add_argument("--csv-rows", type=int, nargs="+", default=[500_000, 2_000_000])
     parser.add_argument("--db-rows", type=int, nargs="+", default=[250_000, 1_000_000])
     parser.add_argument("--only", choices=["files", "database"])
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        choices=["csv", "parquet", "parquet-norm"],
+        default=["csv", "parquet"],
+        help="file formats; parquet-norm: a Parquet file whose types must be normalised",
+    )
     parser.add_argument("--repeat", type=int, default=REPEAT)
     parser.add_argument("--child", nargs=3)
     args = parser.parse_args()
@@ -206,7 +228,7 @@ def main() -> None:
         return
     if args.only != "database":
         for rows in args.csv_rows:
-            files(rows)
+            files(rows, args.formats)
     if args.only == "files":
         return
     url = os.environ.get("LOCKFLOW_DATABASE_URL")

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Local backing services for lockflow, on 127.0.0.1, without Docker:
-#   Kafka 4.x (KRaft, one combined broker+controller), PostgreSQL 15, Redis.
+#   Kafka 4.x (KRaft, one combined broker+controller), PostgreSQL 15, Redis,
+#   MariaDB (a database *source*: the connector's tests read real tables from it).
 #
 # Usage: scripts/services.sh up|down|status|env
 #   up      install/download what is missing, start what is not running, wait
 #           until each answers, then print the endpoints as shell exports
 #           (progress goes to stderr, so `eval "$(scripts/services.sh up)"` works)
-#   down    stop all three and wait for them to exit (data is kept)
+#   down    stop all four and wait for them to exit (data is kept)
 #   status  one line per service; exits 1 if any is down
 #   env     print the endpoint exports only: eval "$(scripts/services.sh env)"
 #
@@ -18,6 +19,7 @@
 #   LOCKFLOW_KAFKA_CONTROLLER_PORT  default 9093 (KRaft controller)
 #   LOCKFLOW_PG_PORT         default 5432
 #   LOCKFLOW_REDIS_PORT      default 6379
+#   LOCKFLOW_MARIADB_PORT    default 3306
 #   LOCKFLOW_SERVICES_TIMEOUT  seconds each service may take to answer, default 120
 #
 # Meant for root on Debian 12 (dev machines and CI); as a normal user it works
@@ -52,6 +54,10 @@ REDIS_PORT=${LOCKFLOW_REDIS_PORT:-6379}
 REDIS_STATE=$STATE_DIR/redis
 REDIS_PIDFILE=$REDIS_STATE/redis.pid
 REDIS_LOG=$REDIS_STATE/redis.log
+
+MARIADB_PORT=${LOCKFLOW_MARIADB_PORT:-3306}
+MARIADBD=${LOCKFLOW_MARIADBD:-/usr/sbin/mariadbd}
+MARIADB_LINK=$STATE_DIR/mariadb  # the MariaDB dir itself, or a symlink to it (see mariadb_layout)
 
 # ---------------------------------------------------------------- helpers
 
@@ -455,12 +461,166 @@ redis_status() {
     fi
 }
 
+# ---------------------------------------------------------------- MariaDB
+
+# A plain mariadbd from Debian's package, started by this script (never the
+# package's own service). As root it runs as the 'mysql' user (mariadbd
+# switches itself), otherwise as the caller. The account that may do
+# everything is the caller's own, over the unix socket only (unix_socket
+# authentication: no password, no TCP); the 'lockflow' user (password
+# 'lockflow') owns the databases named lockflow*, over TCP on 127.0.0.1.
+
+mariadb_installed() {
+    [[ -x $MARIADBD ]] && command -v mariadb-install-db >/dev/null &&
+        command -v mariadb >/dev/null && command -v mariadb-admin >/dev/null
+}
+
+mariadb_ensure_installed() {
+    mariadb_installed && return 0
+    apt_install mariadb-server
+    mariadb_installed ||
+        die "mariadb: $MARIADBD or the client tools still missing after install (set LOCKFLOW_MARIADBD)"
+}
+
+# Sets MARIADB_HOME/DATA/LOG/SOCKET/PIDFILE from an existing layout; fails if there is none.
+mariadb_paths() {
+    [[ -e $MARIADB_LINK ]] || return 1
+    MARIADB_HOME=$(readlink -f "$MARIADB_LINK")
+    MARIADB_DATA=$MARIADB_HOME/data
+    MARIADB_LOG=$MARIADB_HOME/mariadb.log
+    MARIADB_SOCKET=$MARIADB_HOME/mariadb.sock
+    MARIADB_PIDFILE=$MARIADB_HOME/lockflow.pid
+}
+
+# First run: as for PostgreSQL, the 'mysql' user must reach the dir, so under
+# a state dir it cannot enter (/root) the dir lives in /var/lib/lockflow.
+mariadb_layout() {
+    mariadb_paths && return 0
+    local home=$MARIADB_LINK
+    if [[ $EUID -eq 0 ]]; then
+        id mysql >/dev/null 2>&1 ||
+            useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin mysql
+        if ! runuser -u mysql -- test -x "$STATE_DIR"; then
+            home=/var/lib/lockflow/mariadb-$(printf '%s' "$STATE_DIR" | cksum | cut -d' ' -f1)
+            mkdir -p "$home"
+            ln -sfn "$home" "$MARIADB_LINK"
+        fi
+    fi
+    mkdir -p "$home"
+    [[ $EUID -eq 0 ]] && chown mysql:mysql "$home"
+    chmod 700 "$home"
+    mariadb_paths
+}
+
+# mariadb_as_owner CMD...: as root, CMD --user=mysql (the tool then works as that user).
+mariadb_as_owner() {
+    if [[ $EUID -eq 0 ]]; then "$@" --user=mysql; else "$@"; fi
+}
+
+# The system tables, made once in a temp dir and renamed, so an interrupted
+# run never leaves a half-made data dir that later runs would trust.
+mariadb_init() {
+    [[ -d $MARIADB_DATA/mysql ]] && return 0
+    local tmp=$MARIADB_HOME/data.tmp
+    log "mariadb: initialising $MARIADB_DATA"
+    rm -rf "$tmp"
+    if ! (cd / && mariadb_as_owner mariadb-install-db --no-defaults --datadir="$tmp" \
+        --skip-test-db --skip-name-resolve --auth-root-authentication-method=socket \
+        --auth-root-socket-user="$(id -un)") >"$MARIADB_HOME/init.log" 2>&1; then
+        rm -rf "$tmp"
+        die_with_log mariadb "$MARIADB_HOME/init.log" "mariadb-install-db failed"
+    fi
+    mv "$tmp" "$MARIADB_DATA"
+}
+
+mariadb_running() { mariadb_paths && pid_alive "$MARIADB_PIDFILE" "--datadir=$MARIADB_DATA"; }
+
+# Small buffers, and the redo log flushed once a second rather than at every
+# commit (a dev/CI server: speed over durability).
+mariadb_start() {
+    check_port_free mariadb "$MARIADB_PORT"
+    log "mariadb: starting on $HOST:$MARIADB_PORT (log: $MARIADB_LOG)"
+    if [[ -f $MARIADB_LOG ]]; then mv "$MARIADB_LOG" "$MARIADB_LOG.prev"; fi
+    rm -f "$MARIADB_PIDFILE"
+    local args=(--no-defaults --datadir="$MARIADB_DATA" --bind-address="$HOST" --port="$MARIADB_PORT"
+        --socket="$MARIADB_SOCKET" --pid-file="$MARIADB_HOME/mariadbd.pid" --log-error="$MARIADB_LOG"
+        --skip-name-resolve --innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=2
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci)
+    if [[ $EUID -eq 0 ]]; then args+=(--user=mysql); fi
+    # As for Kafka: its own session, and the pid file holds mariadbd's pid (it does not fork).
+    # (No `cd / && ... &` here: that would background the whole list in a subshell that keeps fd 9.)
+    # shellcheck disable=SC2016  # $$ and $@ are for the inner bash
+    nohup setsid bash -c 'cd / && echo $$ >"$0" && exec "$@"' "$MARIADB_PIDFILE" \
+        "$MARIADBD" "${args[@]}" </dev/null >>"$MARIADB_HOME/stdout.log" 2>&1 9>&- &
+}
+
+# The caller's own account, over the socket (see above).
+mariadb_admin_sql() { mariadb --no-defaults --socket="$MARIADB_SOCKET" -u "$(id -un)" "$@"; }
+
+mariadb_check() {
+    [[ $(mariadb --no-defaults -h "$HOST" -P "$MARIADB_PORT" -u lockflow --password=lockflow \
+        --connect-timeout=3 -N -B -e 'select 1' lockflow 2>/dev/null) == 1 ]]
+}
+
+# User and database, idempotent. `lockflow%` also covers the scratch databases tests create.
+mariadb_bootstrap() {
+    mariadb_admin_sql >/dev/null <<'EOF' || die_with_log mariadb "$MARIADB_LOG" "creating user/database failed"
+CREATE USER IF NOT EXISTS 'lockflow'@'%' IDENTIFIED BY 'lockflow';
+CREATE DATABASE IF NOT EXISTS lockflow;
+GRANT ALL PRIVILEGES ON `lockflow%`.* TO 'lockflow'@'%';
+EOF
+}
+
+# Sets MARIADB_STARTED=1 when it launched mariadbd or found it not ready yet (the caller then waits).
+MARIADB_STARTED=0
+mariadb_up() {
+    mariadb_ensure_installed
+    mkdir -p "$STATE_DIR"
+    mariadb_layout
+    if mariadb_running && mariadb_check; then
+        log "mariadb: already running (pid $(cat "$MARIADB_PIDFILE"))"
+        return 0
+    fi
+    mariadb_init
+    if ! mariadb_running; then mariadb_start; fi
+    MARIADB_STARTED=1
+}
+
+mariadb_wait_ready() {
+    local deadline=$((SECONDS + TIMEOUT))
+    until mariadb_admin_sql --connect-timeout=2 -N -B -e 'select 1' >/dev/null 2>&1; do
+        mariadb_running || die_with_log mariadb "$MARIADB_LOG" "mariadbd exited during startup"
+        ((SECONDS < deadline)) ||
+            die_with_log mariadb "$MARIADB_LOG" "no answer on $MARIADB_SOCKET after ${TIMEOUT}s"
+        sleep 0.2
+    done
+    mariadb_bootstrap
+    mariadb_check ||
+        die_with_log mariadb "$MARIADB_LOG" "'select 1' as lockflow on $HOST:$MARIADB_PORT failed"
+    log "mariadb: ready on $HOST:$MARIADB_PORT"
+}
+
+mariadb_down() {
+    mariadb_paths || return 0
+    stop_pid mariadb "$MARIADB_PIDFILE" "--datadir=$MARIADB_DATA"
+}
+
+mariadb_status() {
+    if mariadb_running && mariadb_check; then
+        echo "mariadb   up    $HOST:$MARIADB_PORT  (pid $(cat "$MARIADB_PIDFILE"), data: $MARIADB_DATA)"
+    else
+        echo "mariadb   down  $HOST:$MARIADB_PORT"
+        return 1
+    fi
+}
+
 # ---------------------------------------------------------------- commands
 
 print_env() {
     echo "export LOCKFLOW_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT"
     echo "export LOCKFLOW_DATABASE_URL=postgresql+psycopg2://lockflow:lockflow@$HOST:$PG_PORT/lockflow"
     echo "export LOCKFLOW_REDIS_URL=redis://$HOST:$REDIS_PORT/0"
+    echo "export LOCKFLOW_MARIADB_URL=mariadb+pymysql://lockflow:lockflow@$HOST:$MARIADB_PORT/lockflow"
 }
 
 # One up/down at a time per state dir (two terminals, or CI retrying).
@@ -481,15 +641,30 @@ preflight_ports() {
     fi
     pg_running || check_port_free postgres "$PG_PORT"
     redis_running || check_port_free redis "$REDIS_PORT"
+    mariadb_running || check_port_free mariadb "$MARIADB_PORT"
+}
+
+# Every missing Debian package in one apt-get run: on a fresh machine each
+# separate run would repeat `apt-get update`. (Each service still checks its own.)
+install_missing() {
+    local want=()
+    command -v java >/dev/null && command -v mvn >/dev/null || want+=(openjdk-17-jdk-headless maven)
+    [[ -x $PG_BIN/initdb && -x $PG_BIN/psql && -x $PG_BIN/pg_isready ]] || want+=(postgresql)
+    command -v redis-server >/dev/null && command -v redis-cli >/dev/null || want+=(redis-server)
+    mariadb_installed || want+=(mariadb-server)
+    if ((${#want[@]})); then apt_install "${want[@]}"; fi
 }
 
 cmd_up() {
     take_lock
     preflight_ports
-    # Kafka boots in the background while postgres and redis come up.
+    install_missing
+    # Kafka and MariaDB boot in the background while postgres and redis come up.
     kafka_up
+    mariadb_up
     redis_up
     pg_up
+    if ((MARIADB_STARTED)); then mariadb_wait_ready; fi
     if ((KAFKA_STARTED)); then kafka_wait_ready; fi
     print_env
 }
@@ -499,6 +674,7 @@ cmd_down() {
     kafka_down
     redis_down
     pg_down
+    mariadb_down
 }
 
 cmd_status() {
@@ -506,6 +682,7 @@ cmd_status() {
     kafka_status || rc=1
     pg_status || rc=1
     redis_status || rc=1
+    mariadb_status || rc=1
     return "$rc"
 }
 

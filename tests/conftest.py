@@ -1,7 +1,7 @@
 """Shared fixtures: endpoints of the real services, read from the environment.
 
-`make test` starts Kafka, PostgreSQL and Redis (scripts/services.sh) and exports their endpoints.
-A test that needs one fails loudly when it is not reachable; it never skips.
+`make test` starts Kafka, PostgreSQL, Redis and MariaDB (scripts/services.sh) and exports their
+endpoints. A test that needs one fails loudly when it is not reachable; it never skips.
 """
 
 import os
@@ -87,6 +87,33 @@ def fresh_postgres(postgres_url: str) -> Iterator[str]:
             text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
         )
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> str:
+    """The real MariaDB (the lockflow database), a database source for the connector's tests."""
+    url = _require("LOCKFLOW_MARIADB_URL")
+    try:
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:
+        pytest.fail(f"MariaDB at {url} is not answering: {exc}", pytrace=False)
+    return url
+
+
+@pytest.fixture
+def fresh_mariadb(mariadb_url: str) -> Iterator[str]:
+    """A new, empty MariaDB database for one test, dropped afterwards."""
+    name = f"lockflow_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(mariadb_url)
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE `{name}`"))
+    yield mariadb_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
     admin.dispose()
 
 

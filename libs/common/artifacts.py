@@ -20,6 +20,7 @@ DATASET_COMPRESSION = "zstd"
 # Row groups of ~250k rows write faster than one per small batch; the byte cap keeps the buffer bounded.
 ROW_GROUP_ROWS = 256 * 1024
 ROW_GROUP_BYTES = 32 * 2**20
+COPY_BLOCK_BYTES = 2**20
 
 
 class ArtifactStore:
@@ -50,6 +51,10 @@ class ArtifactStore:
     def open_dataset(self) -> "DatasetWriter":
         """A writer that streams a dataset into the store batch by batch (see DatasetWriter)."""
         return DatasetWriter(self)
+
+    def open_copy(self, source: Path, *, suffix: str) -> "FileCopy":
+        """A file copied into the store as it is, hashed while copied, not yet committed (see FileCopy)."""
+        return FileCopy(self, source, suffix=suffix)
 
     def put_batches(
         self, batches: Iterable[pa.RecordBatch | pa.Table], *, columns: list[ColumnSchema]
@@ -250,6 +255,62 @@ class DatasetWriter:
                 self._file.close()
         self._path.unlink(missing_ok=True)
         self._path = None
+
+
+class FileCopy:
+    """A file copied byte for byte into a temp file inside the store, SHA-256 computed as it is copied.
+
+    The copy can be checked (opened and read at `path`) before `commit` renames it to
+    `<sha[:2]>/<sha><suffix>`, the same content address a DatasetWriter gives the same bytes. Leaving the
+    context without committing removes it, so a copy that fails its checks leaves nothing in the store.
+    Checking the copy rather than the source means what was checked is exactly what is stored, even if
+    the source file changes meanwhile.
+    """
+
+    def __init__(self, store: ArtifactStore, source: Path, *, suffix: str) -> None:
+        self.store = store
+        self.suffix = suffix
+        store.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=store.root, prefix=".tmp-", suffix=suffix)
+        self.path: Path | None = Path(name)
+        digest = hashlib.sha256()
+        size = 0
+        block = bytearray(COPY_BLOCK_BYTES)
+        view = memoryview(block)
+        try:
+            with os.fdopen(fd, "wb") as out, Path(source).open("rb") as src:
+                while count := src.readinto(block):
+                    digest.update(view[:count])
+                    out.write(view[:count])
+                    size += count
+        except BaseException:
+            self.path.unlink(missing_ok=True)
+            self.path = None
+            raise
+        self.digest = digest.hexdigest()
+        self.size = size
+
+    def __enter__(self) -> "FileCopy":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.abort()
+
+    def commit(self) -> str:
+        """Store the copy under its SHA-256 (dropping it if that artifact exists); return its uri."""
+        if self.path is None:
+            raise ValueError("this copy was already committed or removed")
+        uri = self.store._commit_file(self.path, self.digest, suffix=self.suffix)
+        self.path = None
+        return uri
+
+    def abort(self) -> None:
+        """Remove an uncommitted copy (a no-op after commit)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
 
 
 def _row_groups(path: Path) -> Iterator[pa.Table]:

@@ -2,8 +2,10 @@
 
 Only listed dialects are accepted (a URL such as `sqlite:///etc/...` outside the allowed folders
 or an unlisted dialect is refused before any driver is loaded). A table name is looked up in the
-database's catalogue and then quoted; a query must be exactly one SELECT statement and runs in a
-read-only transaction with a statement timeout. Rows are streamed with a server-side cursor.
+database's catalogue and then quoted; a query must be exactly one SELECT statement (without INTO)
+and runs in a read-only transaction with a statement timeout. Rows are streamed with a server-side
+cursor. MySQL and MariaDB are reached through PyMySQL (the driver pinned), also for a URL that names
+no driver (`mysql://`, `mariadb://`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.sql import quoted_name
+from sqlparse.tokens import Keyword
 
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import SourceOptions
@@ -41,6 +44,9 @@ def check_url(raw: str, *, allowed_dialects: list[str], allowed_dirs: list[Path]
         raise InvalidInput(
             f"database dialect {dialect!r} is not allowed; allowed: {', '.join(allowed_dialects)}"
         )
+    if url.drivername in ("mysql", "mariadb"):
+        # No driver named: the one installed (PyMySQL), not SQLAlchemy's default (mysqlclient).
+        url = url.set(drivername=f"{url.drivername}+pymysql")
     unsafe = sorted(set(url.query) - _SAFE_QUERY)
     if unsafe:
         raise InvalidInput(f"database URL options not allowed: {', '.join(unsafe)}")
@@ -63,6 +69,9 @@ def single_select(query: str) -> str:
     parsed = sqlparse.parse(statements[0])[0]
     if parsed.get_type() != "SELECT":
         raise InvalidInput(f"the query must be a SELECT; found {parsed.get_type() or 'an unknown statement'}")
+    if any(token.ttype is Keyword and token.normalized == "INTO" for token in parsed.flatten()):
+        # SELECT ... INTO creates a table (PostgreSQL) or writes a file on the server (MySQL/MariaDB).
+        raise InvalidInput("the query must not contain INTO: a SELECT ... INTO writes instead of reading")
     return statements[0].strip().rstrip(";").strip()
 
 
@@ -87,7 +96,7 @@ class DatabaseConnector(Connector):
 
     def _engine(self) -> Engine:
         args: dict[str, Any] = {}
-        if self.url.get_backend_name() == "postgresql":
+        if self.url.get_backend_name() in ("postgresql", "mysql", "mariadb"):
             args["connect_timeout"] = 10
         try:
             return create_engine(self.url, poolclass=None, connect_args=args)
@@ -101,7 +110,13 @@ class DatabaseConnector(Connector):
             connection.execute(text("SET TRANSACTION READ ONLY"))
             connection.execute(text(f"SET LOCAL statement_timeout = {millis}"))
         elif dialect in ("mysql", "mariadb"):
+            # Before the first statement, so the transaction that statement opens is read-only.
             connection.execute(text("SET SESSION TRANSACTION READ ONLY"))
+            if getattr(connection.dialect, "is_mariadb", False):  # also for a mysql:// URL to MariaDB
+                seconds = self.config.timeout_seconds
+                connection.execute(text(f"SET SESSION max_statement_time = {seconds:.3f}"))
+            else:
+                connection.execute(text(f"SET SESSION max_execution_time = {millis}"))
         elif dialect == "sqlite":
             connection.exec_driver_sql("PRAGMA query_only = 1")
 
@@ -206,8 +221,14 @@ def _column(values: tuple[Any, ...]) -> pa.Array:
             pass  # not all numbers after all: read as text below
     try:
         return pa.array(values, from_pandas=True)
+    except OverflowError:
+        try:  # MySQL's BIGINT UNSIGNED past int64 (normalisation then makes the column floats)
+            return pa.array(values, type=pa.uint64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in values], type=pa.large_string())
+        pass
+    return pa.array([None if v is None else str(v) for v in values], type=pa.large_string())
 
 
 def _first_line(exc: DBAPIError) -> str:

@@ -11,8 +11,10 @@ from lockflow.common.errors import InvalidInput
 from lockflow.common.models import SourceOptions
 from lockflow.ingest.configs import FileConfig
 from lockflow.ingest.connector import Connector, Probe, sha256_file
-from lockflow.ingest.read import read_chunks, unpack
+from lockflow.ingest.read import detect_format, read_chunks, unpack
 from lockflow.ingest.settings import FileLimits
+
+_COMPRESSED = (".gz", ".zip")
 
 
 def resolve_inside(path: str, allowed: list[Path]) -> Path:
@@ -76,16 +78,28 @@ class FileConnector(Connector):
         }
         return base.model_copy(update=update)
 
-    def chunks(self, *, options: SourceOptions, workdir: Path) -> Iterator[pa.Table]:
-        """Unpack if compressed, then read in chunks."""
+    def _opened(self) -> Path:
+        """The checked path of an existing file within the size limit (its size noted for bytes_read)."""
         path = self.path()
         if not path.is_file():
             raise InvalidInput(f"no such file: {self.config.path}")
         self._size = path.stat().st_size
         if self._size > self.limits.max_file_bytes:
             raise InvalidInput(f"{path.name} is larger than the limit of {self.limits.max_file_bytes} bytes")
+        return path
+
+    def chunks(self, *, options: SourceOptions, workdir: Path) -> Iterator[pa.Table]:
+        """Unpack if compressed, then read in chunks."""
+        path = self._opened()
         data, fmt = unpack(path, self.config.format, workdir, self.limits, entry=self.config.entry)
         return read_chunks(data, fmt, self.options(options), self.limits)
+
+    def parquet_file(self) -> Path | None:
+        """The file, if it is Parquet and not inside a .gz or .zip."""
+        path = self._opened()
+        if path.suffix.lower() in _COMPRESSED:
+            return None
+        return path if detect_format(path, self.config.format) == "parquet" else None
 
     def content_hash(self) -> str | None:
         """SHA-256 of the file."""

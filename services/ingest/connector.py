@@ -51,6 +51,13 @@ class Connector(abc.ABC):
         """The short name used in messages about the data (a file's name, else the label)."""
         return self.label()
 
+    def parquet_file(self) -> Path | None:
+        """The source as one local Parquet file, when it is one (a plain .parquet file source), else None.
+
+        Stage 1 may then store that file as it is instead of re-encoding its rows (see passthrough.py).
+        """
+        return None
+
     def content_hash(self) -> str | None:
         """A hash of the source's bytes when it is cheap to know (files), for the schema cache."""
         return None

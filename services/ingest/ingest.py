@@ -17,6 +17,7 @@ from lockflow.ingest.configs import FileConfig
 from lockflow.ingest.conn_file import FileConnector
 from lockflow.ingest.connector import Connector
 from lockflow.ingest.drift import schema_drift
+from lockflow.ingest.passthrough import keep_parquet
 from lockflow.ingest.registry import build_connector, contract_of, load_source_config, masked_config
 from lockflow.ingest.settings import SourceSettings
 from lockflow.ingest.stream import stream_chunks
@@ -82,7 +83,15 @@ def ingest(
 def read_into_artifact(
     connector: Connector, *, spec: SourceSpec, artifacts: ArtifactStore
 ) -> tuple[DatasetRef, list[dict[str, Any]]]:
-    """Stream the source chunk by chunk into a content-addressed Parquet artifact (bounded memory)."""
+    """Stream the source chunk by chunk into a content-addressed Parquet artifact (bounded memory).
+
+    A Parquet file that normalisation would leave unchanged is stored as it is (passthrough.py).
+    """
+    parquet = connector.parquet_file()
+    if parquet is not None:
+        kept = keep_parquet(parquet, column_types=spec.options.column_types, artifacts=artifacts)
+        if kept is not None:
+            return kept
     with (
         tempfile.TemporaryDirectory(prefix="lockflow-ingest-") as workdir,
         artifacts.open_dataset() as writer,

@@ -147,7 +147,7 @@ class _Col:
 
 
 @dataclass
-class _Summary:
+class Summary:
     """Null counts, examples and sample of exactly what was written, gathered piece by piece."""
 
     nulls: dict[str, int] = field(default_factory=dict)
@@ -241,7 +241,7 @@ class ChunkStream:
         self.workdir = workdir
         self.cols: dict[str, _Col] = {}
         self.raw: dict[str, _RawText] = {}
-        self.summary = _Summary()
+        self.summary = Summary()
 
     def schema(self) -> pa.Schema:
         """The schema of what has been written."""
@@ -338,7 +338,7 @@ class ChunkStream:
     def _rewrite(self, demoted: list[str]) -> None:
         """Re-encode the rows written so far under the widened schema (original text for ex-dates)."""
         cursors = {name: _Cursor(self.raw[name].rows()) for name in demoted}
-        self.summary = _Summary()
+        self.summary = Summary()
         schema = self.schema()
 
         def convert(piece: pa.Table) -> pa.Table:

@@ -93,3 +93,33 @@ def test_a_failure_mid_stream_leaves_no_file(tmp_path: Path) -> None:
         writer.write(_table(1_000))
         raise RuntimeError("the source broke")
     assert list(tmp_path.rglob("*")) == []
+
+
+def test_a_file_copied_as_it_is_gets_the_address_of_its_bytes(tmp_path: Path) -> None:
+    source = tmp_path / "src.bin"
+    data = np.random.default_rng(1).bytes(3 * 2**20 + 17)  # more than one copy block, and a partial one
+    source.write_bytes(data)
+    store = ArtifactStore(tmp_path / "store")
+    with store.open_copy(source, suffix=".parquet") as copy:
+        assert copy.path is not None and copy.path.read_bytes() == data  # checkable before the commit
+        uri = copy.commit()
+    digest = hashlib.sha256(data).hexdigest()
+    assert copy.digest == digest and copy.size == len(data)
+    assert store.path_of(uri) == (tmp_path / "store" / digest[:2] / f"{digest}.parquet").resolve()
+    assert store.read_bytes(uri) == data
+    with store.open_copy(source, suffix=".parquet") as again:  # the same bytes: the same artifact, kept
+        assert again.commit() == uri
+    assert _temp_files(tmp_path / "store") == []
+
+
+def test_a_copy_left_uncommitted_or_failing_leaves_nothing(tmp_path: Path) -> None:
+    source = tmp_path / "src.bin"
+    source.write_bytes(b"x" * 1000)
+    store = ArtifactStore(tmp_path / "store")
+    with pytest.raises(RuntimeError), store.open_copy(source, suffix=".parquet"):
+        raise RuntimeError("the check failed")
+    with store.open_copy(source, suffix=".parquet"):
+        pass  # not committed
+    with pytest.raises(FileNotFoundError):
+        store.open_copy(tmp_path / "missing.bin", suffix=".parquet")
+    assert list((tmp_path / "store").rglob("*")) == []

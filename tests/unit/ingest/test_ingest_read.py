@@ -13,7 +13,7 @@ import pytest
 
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import SourceOptions, SourceSpec
-from lockflow.ingest.read import detect_format, load_source
+from lockflow.ingest.read import detect_format, load_source, normalise
 
 CHUNK = 1_000  # the smallest chunk SourceOptions allows; test files span several chunks
 
@@ -381,6 +381,13 @@ def test_bad_json_lines_are_refused_with_their_line_number(tmp_path: Path) -> No
     listed.write_text('{"a": 1}\n[1, 2]\n')
     with pytest.raises(InvalidInput, match=r"listed\.ndjson: line 2 is a JSON list"):
         load_source(spec=spec(listed))
+
+
+def test_unsigned_integers_past_int64_become_the_nearest_floats() -> None:
+    # e.g. MySQL's BIGINT UNSIGNED, or a uint64 Parquet column; a safe cast to float64 would refuse them.
+    out = normalise(pa.array([2**64 - 1, 7, None], pa.uint64()))
+    assert out.type == pa.float64() and out.to_pylist() == [float(2**64 - 1), 7.0, None]
+    assert normalise(pa.array([2**63 - 1], pa.uint64())).type == pa.int64()
 
 
 def test_unreadable_parquet_is_refused(tmp_path: Path) -> None:

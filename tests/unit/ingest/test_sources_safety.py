@@ -319,6 +319,8 @@ def test_unlisted_dialects_and_unsafe_options_are_refused(tmp_path: Path) -> Non
         ("SELECT 1; DROP TABLE t", "exactly one statement"),
         ("DELETE FROM t", "must be a SELECT"),
         ("UPDATE t SET a = 1", "must be a SELECT"),
+        ("SELECT * FROM t INTO OUTFILE '/tmp/t.csv'", "must not contain INTO"),  # a file on the server
+        ("SELECT * INTO copy_of_t FROM t", "must not contain INTO"),  # a new table (PostgreSQL)
     ],
 )
 def test_queries_must_be_one_select(query: str, message: str) -> None:
@@ -328,6 +330,17 @@ def test_queries_must_be_one_select(query: str, message: str) -> None:
 
 def test_one_select_with_a_trailing_semicolon_passes() -> None:
     assert single_select("SELECT a FROM t WHERE b = ';' ;") == "SELECT a FROM t WHERE b = ';'"
+    assert single_select("SELECT \"into\", 'into' FROM t") == "SELECT \"into\", 'into' FROM t"
+
+
+def test_mysql_and_mariadb_urls_without_a_driver_use_pymysql(tmp_path: Path) -> None:
+    allowed = ["mysql", "mariadb"]
+    for raw, driver in [
+        ("mysql://u:p@h/db", "mysql+pymysql"),
+        ("mariadb://u:p@h/db", "mariadb+pymysql"),
+        ("mariadb+pymysql://u:p@h/db", "mariadb+pymysql"),
+    ]:
+        assert check_url(raw, allowed_dialects=allowed, allowed_dirs=[tmp_path]).drivername == driver
 
 
 # ---- drift, rate limit, circuit breaker ----------------------------------------------------------
