@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from lockflow.common.models import ColumnSchema, Finding, FindingCategory, QualityDimension
+from lockflow.ingest.read import parquet_batches
 from lockflow.quality import patterns
 from lockflow.quality.detectors import DETECTORS, TUKEY_K, Context
 from lockflow.quality.profile import Profile, profile_batches, rebatch, table_batches
@@ -115,7 +116,7 @@ def assess_parquet(
     handle = pq.ParquetFile(path)
     return assess_batches(
         schema=handle.schema_arrow,
-        batches=handle.iter_batches(batch_size=batch_rows),
+        batches=parquet_batches(handle, batch_rows),  # by row group: memory does not grow with the file
         rules=rules,
         expected_schema=expected_schema,
         as_of=as_of,

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import Finding, ResolutionChoice
+from lockflow.ingest.read import parquet_batches
 from lockflow.quality.resolve import apply_resolutions
 from lockflow.quality.sketches import RowSample
 
@@ -29,7 +30,7 @@ def load_for_preview(*, path: Path, max_rows: int = PREVIEW_ROWS) -> tuple[pd.Da
         return handle.read().to_pandas(), total
     sample = RowSample(k=max_rows, seed=0)
     offset = 0
-    for batch in handle.iter_batches(batch_size=BATCH_ROWS):
+    for batch in parquet_batches(handle, BATCH_ROWS):
         sample.add(batch, offset)
         offset += batch.num_rows
     return sample.frame(), total
