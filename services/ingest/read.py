@@ -531,8 +531,9 @@ def _series_to_arrow(series: pd.Series) -> pa.Array:
             return _strings(values)  # nested JSON stays readable as JSON text
         try:
             return pa.array(values, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return _strings(values)  # mixed kinds in one column (e.g. 1 and "a" in JSON)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            # Mixed kinds in one column (e.g. 1 and "a" in JSON), or integers past 64 bits: text.
+            return _strings(values)
     return pa.Array.from_pandas(series)
 
 

@@ -328,7 +328,7 @@ class ChunkStream:
             elif target == STRING:
                 arrays.append(texts[name] if name in texts else to_string(part))
             else:
-                arrays.append(pc.cast(part, target))
+                arrays.append(widen(part, target))
         return pa.table(arrays, schema=self.schema())
 
     def _write(self, table: pa.Table) -> None:
@@ -357,12 +357,18 @@ class ChunkStream:
                 elif target == STRING:
                     arrays.append(to_string(column))
                 else:
-                    arrays.append(pc.cast(column, target))
+                    arrays.append(widen(column, target))
             table = pa.table(arrays, schema=schema)
             self.summary.add(table)
             return table
 
         self.sink.rewrite(schema, convert)
+
+
+def widen(column: Column, target: pa.DataType) -> Column:
+    """A column cast to its widened type; integers past 2^53 become the nearest float, as in pandas."""
+    unsafe = pa.types.is_integer(column.type) and pa.types.is_floating(target)
+    return pc.cast(column, target, safe=not unsafe)
 
 
 def stream_chunks(

@@ -14,7 +14,7 @@ import pytest
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import SourceOptions, SourceSpec
-from lockflow.ingest.read import load_chunks, load_source
+from lockflow.ingest.read import STRING, load_chunks, load_source
 from lockflow.ingest.stream import stream_chunks
 
 
@@ -59,6 +59,28 @@ def test_int_then_float_widens_earlier_rows(read_back) -> None:  # type: ignore[
     by_name = {c.name: c for c in result.columns}
     assert by_name["x"].dtype == "float" and by_name["x"].null_count == 1
     assert result.sample[0] == {"x": 1.0, "y": "a"}
+
+
+@pytest.mark.parametrize("first_chunk_big", [True, False])
+def test_integers_past_2_53_widen_to_the_nearest_float(read_back, first_chunk_big: bool) -> None:  # type: ignore[no-untyped-def]
+    big = 2**60 + 1
+    a = pd.DataFrame({"x": [big, 2] if first_chunk_big else [1, 2]})
+    b = pd.DataFrame({"x": [4.5, np.nan] if first_chunk_big else [float(big), np.nan]})
+    c = pd.DataFrame({"x": [big, 7]})  # an int chunk after the column became float
+    table, _ = read_back(_chunks(a, b, c))
+    assert table.schema.field("x").type == pa.float64()
+    expected = pd.concat([a, b, c], ignore_index=True)["x"].astype("float64")
+    assert table.column("x").to_pylist()[:2] + table.column("x").to_pylist()[4:] == (
+        expected.tolist()[:2] + expected.tolist()[4:]
+    )
+
+
+def test_integers_past_64_bits_in_a_csv_are_kept_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "ids.csv"
+    path.write_text("id,amount\n1234567890123456789012345,1.5\n98765432109876543210987,2.5\n")
+    loaded = load_source(spec=SourceSpec(path=str(path)))
+    assert loaded.table.schema.field("id").type == STRING
+    assert loaded.table.column("id").to_pylist() == ["1234567890123456789012345", "98765432109876543210987"]
 
 
 def test_non_date_in_a_later_chunk_restores_the_original_text(read_back) -> None:  # type: ignore[no-untyped-def]
