@@ -62,15 +62,7 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The real PostgreSQL (the lockflow database)."""
-    url = _require("LOCKFLOW_DATABASE_URL")
-    try:
-        engine = create_engine(url)
-        with engine.connect() as connection:
-            connection.execute(text("select 1"))
-        engine.dispose()
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at {url} is not answering: {exc}", pytrace=False)
-    return url
+    return _answering_database("PostgreSQL", _require("LOCKFLOW_DATABASE_URL"))
 
 
 @pytest.fixture
@@ -93,14 +85,18 @@ def fresh_postgres(postgres_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def mariadb_url() -> str:
     """The real MariaDB (the lockflow database), a database source for the connector's tests."""
-    url = _require("LOCKFLOW_MARIADB_URL")
+    return _answering_database("MariaDB", _require("LOCKFLOW_MARIADB_URL"))
+
+
+def _answering_database(kind: str, url: str) -> str:
+    """`url` if the database answers a query; otherwise the test fails, naming it (never skips)."""
     try:
         engine = create_engine(url)
         with engine.connect() as connection:
             connection.execute(text("select 1"))
         engine.dispose()
     except Exception as exc:
-        pytest.fail(f"MariaDB at {url} is not answering: {exc}", pytrace=False)
+        pytest.fail(f"{kind} at {url} is not answering: {exc}", pytrace=False)
     return url
 
 
