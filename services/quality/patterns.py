@@ -157,7 +157,7 @@ def pii_masks(
     """
     masks: dict[str, pa.Array] = {}
     if fmt == "phone":
-        masks["phone"] = format_fits if format_fits is not None else format_ok("phone", present)
+        masks["phone"] = pa.array(format_fits) if format_fits is not None else format_ok("phone", present)
     # Cheap necessary conditions first; the regex runs only on values that meet them.
     has_at = byte_counts(present, AT_BYTE) > 0
     if fmt == "email" and format_fits is not None:

@@ -126,6 +126,16 @@ def test_text_profile_counts_match_pandas_for_low_and_high_cardinality() -> None
         assert col.nulls.rows == [int(i) for i in np.flatnonzero(series.isna().to_numpy())[:5]]
 
 
+def test_a_phone_column_counts_phones_as_personal_data() -> None:
+    values = ["+47 912 34 567", "555-123-4567", "nope", "+1 (555) 123-4567", None]
+    table = pa.table({"phone": values * 20})
+    col = profile_batches(table.schema, table.to_batches(max_chunksize=30)).columns["phone"]
+    fits = _bool(patterns.format_ok("phone", pa.array(values)))
+    assert col.fmt == "phone"
+    assert col.pii["phone"].count == int(fits.sum()) * 20 == 60
+    assert col.fmt_bad.count == 20
+
+
 def test_hash_array_treats_equal_values_alike() -> None:
     floats = hash_array(pa.array([0.0, -0.0, float("nan"), None, float("nan"), 1.5]))
     assert floats[0] == floats[1] and floats[2] == floats[4] and len(set(floats.tolist())) == 4
