@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from lockflow.common.models import ColumnSchema, Finding, FindingCategory, QualityDimension
+from lockflow.common.kinds import category_facts
+from lockflow.common.models import ColumnSchema, Finding, QualityDimension
 from lockflow.ingest.read import parquet_batches
 from lockflow.quality import patterns
 from lockflow.quality.detectors import DETECTORS, TUKEY_K, Context
@@ -37,31 +38,6 @@ DIMENSIONS: tuple[QualityDimension, ...] = (
     "timeliness",
 )
 
-# Weight of one affected cell in the score. Outliers may be genuine extreme values, so they weigh
-# less than cells that are certainly wrong; descriptive findings (skew, cardinality, personal
-# data...) describe the data without saying a cell is wrong, so they weigh 0.
-CATEGORY_WEIGHTS: dict[FindingCategory, float] = {
-    "missing_values": 1.0,
-    "duplicate_rows": 1.0,
-    "type_mismatch": 1.0,
-    "outliers": 0.5,
-    "duplicate_keys": 1.0,
-    "invalid_format": 1.0,
-    "out_of_range": 1.0,
-    "multivariate_outliers": 0.25,
-    "inconsistent_categories": 0.5,
-    "constant_column": 0.0,
-    "high_cardinality": 0.0,
-    "skew": 0.0,
-    "imbalance": 0.0,
-    "cross_column": 1.0,
-    "personal_data": 0.0,
-    "encoding": 1.0,
-    "schema_drift": 0.0,
-    "time_gaps": 0.0,
-    "staleness": 0.0,
-    "rule_violation": 1.0,
-}
 TIMELINESS_PENALTY = {"low": 10.0, "medium": 25.0, "high": 50.0}
 
 
@@ -167,15 +143,15 @@ def summary_of(profile: Profile) -> dict[str, Any]:
 
 def _cells(finding: Finding, columns: int) -> float:
     cells = finding.count * columns if finding.category == "duplicate_rows" else finding.count
-    return CATEGORY_WEIGHTS[finding.category] * cells
+    return category_facts(finding.category).weight * cells
 
 
 def score_of(*, rows: int, columns: int, findings: list[Finding]) -> float:
     """100 x (1 - min(1, sum_f w(f) x cells(f) / (rows x columns))), rounded to 2 places.
 
     cells(f) is the finding's count, or count x columns for duplicate rows (a repeated row is
-    wrong in every cell); w is CATEGORY_WEIGHTS. Timeliness findings are scored apart. An
-    empty table scores 100.
+    wrong in every cell); w is the category's score weight (`lockflow.common.kinds`). Timeliness
+    findings are scored apart. An empty table scores 100.
     """
     total = rows * columns
     if total == 0:

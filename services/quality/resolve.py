@@ -17,35 +17,12 @@ import pandas as pd
 import pyarrow as pa
 
 from lockflow.common.errors import InvalidInput
+from lockflow.common.kinds import STRATEGIES
 from lockflow.common.models import AppliedResolution, Finding, ResolutionChoice
 from lockflow.common.pipeline import QUALITY_EXTRA_PARAMS
 from lockflow.quality import patterns
 from lockflow.quality.detect import is_numeric, is_text, missing_mask, outside_fences, unparseable_mask
 from lockflow.quality.masks import problem_mask
-
-STRATEGIES: dict[str, str] = {
-    "impute_median": "fill the missing values with the column's median",
-    "impute_mean": "fill the missing values with the column's mean",
-    "impute_mode": "fill the missing values with the column's most frequent value",
-    "fill_constant": "fill the missing values with a constant (params: value)",
-    "drop_rows": "remove the rows that have this problem",
-    "drop_duplicates_keep_first": "remove repeated rows, keeping the first occurrence",
-    "drop_duplicates_keep_last": "remove repeated rows, keeping the last occurrence",
-    "coerce_numeric": "convert the column to numbers; values that are not numbers become missing",
-    "cap_to_fences": "clip values to the outlier fences (params: lower, upper)",
-    "flag_only": "keep the values and add a boolean column marking the affected rows (params: column)",
-    "impute_interpolate": "fill the missing numbers linearly from their neighbours in row order",
-    "winsorize": "clip values to quantiles of the column (params: lower_quantile, upper_quantile)",
-    "coerce_datetime": "convert the column to dates; values that are not real dates become missing",
-    "set_missing": "blank the affected values (they become missing), keeping the rows",
-    "trim_whitespace": "remove leading and trailing spaces",
-    "normalise_case": "trim and lower-case every value of the column",
-    "merge_categories": "rewrite variant spellings to one canonical spelling (params: mapping)",
-    "drop_duplicates_most_complete": "for each repeated key keep the row with the fewest missing cells",
-    "mask_personal_data": "replace all but the last 4 characters of personal data with '*'",
-    "repair_text": "re-decode UTF-8 read as Latin-1 and remove control characters",
-    "drop_column": "remove the column from the dataset",
-}
 
 # Phase of each strategy in the stable application order (see the module docstring).
 PHASES: dict[str, int] = {

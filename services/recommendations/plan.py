@@ -31,34 +31,13 @@ Items are sorted by priority (ties by title) and then numbered `act-1`, `act-2`,
 
 from collections.abc import Iterable
 
-from lockflow.common.models import ActionItem, Finding, FindingCategory, Goal, Insight
+from lockflow.common.kinds import category_facts, insight_facts
+from lockflow.common.models import ActionItem, Finding, Goal, Insight
 from lockflow.insights.find import r_from_d
 
 QUALITY_CONFIDENCE = 0.9
 UNTESTED_CONFIDENCE = 0.5
 ACTIONABLE_SEVERITIES = ("medium", "high")
-CATEGORY_EFFORT: dict[FindingCategory, int] = {
-    "missing_values": 2,
-    "duplicate_rows": 2,
-    "type_mismatch": 3,
-    "outliers": 3,
-}
-CATEGORY_WORDS: dict[FindingCategory, str] = {
-    "missing_values": "missing values",
-    "duplicate_rows": "duplicate rows",
-    "type_mismatch": "type mismatches",
-    "outliers": "outliers",
-}
-INSIGHT_EFFORT = {
-    "driver": 3,
-    "segment": 2,
-    "cluster": 2,
-    "correlation": 2,
-    "trend_break": 2,
-    "anomaly": 2,
-    "concentration": 2,
-}
-UNTESTED_KINDS = ("cluster", "anomaly")
 
 
 def recommend(*, goal: Goal, unresolved_findings: list[Finding], insights: list[Insight]) -> list[ActionItem]:
@@ -129,7 +108,7 @@ def _quality_actions(findings: Iterable[Finding]) -> list[ActionItem]:
 
 def _quality_action(columns: tuple[str, ...], group: list[Finding]) -> ActionItem:
     categories = list(dict.fromkeys(f.category for f in group))
-    what = " and ".join(CATEGORY_WORDS[c] for c in categories)
+    what = " and ".join(category_facts(c).words for c in categories)
     where = f" in {', '.join(f'`{c}`' for c in columns)}" if columns else ""
     ids = list(dict.fromkeys(f.id for f in group))
     explanations = " ".join(dict.fromkeys(f.explanation for f in group if f.explanation))
@@ -141,7 +120,7 @@ def _quality_action(columns: tuple[str, ...], group: list[Finding]) -> ActionIte
         # Max, not sum: merged findings on one column often describe the same rows.
         impact=max(f.share for f in group),
         confidence=QUALITY_CONFIDENCE,
-        effort=max(CATEGORY_EFFORT[c] for c in categories),
+        effort=max(category_facts(c).effort for c in categories),
         statements=[f"{f.id}: {f.explanation}" for f in group],
     )
 
@@ -150,7 +129,7 @@ def _quality_action(columns: tuple[str, ...], group: list[Finding]) -> ActionIte
 
 
 def _insight_actions(goal: Goal, insights: Iterable[Insight], outliers: list[Finding]) -> list[ActionItem]:
-    chosen = [i for i in insights if i.significant or i.kind in UNTESTED_KINDS]
+    chosen = [i for i in insights if i.significant or not insight_facts(i.kind).tested]
     levers = {i.columns[0]: i for i in chosen if i.kind == "driver"}
     joined: dict[str, list[Insight]] = {i.id: [] for i in chosen}
     standalone = []
@@ -169,7 +148,7 @@ def _insight_actions(goal: Goal, insights: Iterable[Insight], outliers: list[Fin
 
 def _insight_action(goal: Goal, insight: Insight, also: list[Insight], outliers: list[Finding]) -> ActionItem:
     p_holm = insight.numbers.get("p_holm", insight.p_value)
-    if insight.kind in UNTESTED_KINDS or p_holm is None:
+    if not insight_facts(insight.kind).tested or p_holm is None:
         confidence = insight.confidence if insight.confidence is not None else UNTESTED_CONFIDENCE
     else:
         confidence = 1.0 - p_holm
@@ -186,7 +165,7 @@ def _insight_action(goal: Goal, insight: Insight, also: list[Insight], outliers:
             else r_from_d(insight.effect_size)
         ),
         confidence=confidence,
-        effort=INSIGHT_EFFORT[insight.kind],
+        effort=insight_facts(insight.kind).effort,
         expected=expected_impact(goal, insight),
         statements=statements,
     )
