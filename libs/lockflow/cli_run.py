@@ -173,13 +173,7 @@ def show_context(request: dict[str, Any], console: Console) -> None:
             )
         console.print(table)
     elif gate == "quality_review":
-        table = Table(
-            "#", "finding", "severity", "rows", "share", "top fix", title=f"quality score {ctx['score']}"
-        )
-        for i, f in enumerate(ctx["findings"], start=1):
-            top = f["resolutions"][0]["strategy"] if f["resolutions"] else "-"
-            table.add_row(str(i), f["id"], f["severity"], str(f["count"]), f"{f['share']:.1%}", top)
-        console.print(table)
+        gate_views.show_quality(ctx, console)
     elif gate == "analytics_review" and ctx["analytics"]:
         gate_views.show_analytics(ctx, console)
     elif gate == "insight_review":
@@ -200,6 +194,11 @@ def _show_preview(request: dict[str, Any], params: dict[str, Any], preview: Any,
         f"and {result['cells_changed']} cells changed"
         + (f", columns added: {', '.join(result['columns_added'])}" if result["columns_added"] else "")
     )
+    for step in result["steps"]:
+        console.print(
+            f"  {step['finding_id']} ({step['category']}): {step['strategy']}: {step['description']} "
+            f"(risk: {step['risk']}); {step['note'] or 'done'}"
+        )
     table = Table("column", "stat", "before", "after", title="affected columns")
     for column, stats in result["columns"].items():
         before, after = stats["before"] or {}, stats["after"] or {}

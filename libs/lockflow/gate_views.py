@@ -1,5 +1,7 @@
-"""What the terminal shows at gates 3-5, and how it reads a person's answers there.
+"""What the terminal shows at gates 2-5, and how it reads a person's answers there.
 
+Gate 2 (quality): each finding with its category's label and dimension, and every fix offered
+for it with what the fix does and its risk, so a person picks fixes knowing what they change.
 Gate 3 (analytics): how many rows were used (sample size and seed), which parts came from cache,
 numeric columns, the strongest correlations (Pearson, Spearman) and categorical associations
 (Cramér's V, correlation ratio), clusters, anomalies, drivers, segments and the time series.
@@ -18,6 +20,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from lockflow.common.kinds import category_label, insight_label, strategy_facts
 from lockflow.common.models import AnalyticsParams
 from lockflow.common.pipeline import InsightRefinement
 
@@ -34,6 +37,41 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+# ---- gate 2 ------------------------------------------------------------------------------------
+
+
+def show_quality(ctx: dict[str, Any], console: Console) -> None:
+    """Gate 2: the findings (label, dimension, severity, share) and the fixes offered for each."""
+    title = f"quality score {ctx['score']}"
+    if ctx.get("as_of"):
+        title += f", data judged as of {ctx['as_of']}"
+    table = Table(
+        "#", "finding", "category", "dimension", "severity", "rows", "share", "top fix", title=title
+    )
+    for i, f in enumerate(ctx["findings"], start=1):
+        top = f["resolutions"][0]["strategy"] if f["resolutions"] else "-"
+        table.add_row(
+            str(i),
+            f["id"],
+            category_label(f["category"]),
+            f.get("dimension") or "-",
+            f["severity"],
+            str(f["count"]),
+            f"{f['share']:.1%}",
+            top,
+        )
+    console.print(table)
+    fixes = Table(
+        "#", "fix", "risk", "changes", "what it does", title="fixes offered (the first is the top fix)"
+    )
+    for i, f in enumerate(ctx["findings"], start=1):
+        for r in f["resolutions"]:
+            facts = strategy_facts(r["strategy"])
+            fixes.add_row(str(i), r["strategy"], facts.risk, facts.changes, facts.description)
+    if fixes.row_count:
+        console.print(fixes)
 
 
 # ---- gate 3 ------------------------------------------------------------------------------------
@@ -176,12 +214,22 @@ def show_insights(ctx: dict[str, Any], console: Console) -> None:
     if params.get("alpha") is not None:
         title += f", alpha {fmt(params['alpha'])}"
     table = Table(
-        "#", "id", "insight", "effect", "confidence", "95% interval", "relevance", "score", title=title
+        "#",
+        "id",
+        "kind",
+        "insight",
+        "effect",
+        "confidence",
+        "95% interval",
+        "relevance",
+        "score",
+        title=title,
     )
     for i, ins in enumerate(ctx["insights"], start=1):
         table.add_row(
             str(i),
             ins["id"],
+            insight_label(ins["kind"]),
             ins["statement"],
             fmt(ins["effect_size"]),
             _confidence(ins),
