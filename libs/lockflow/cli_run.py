@@ -1,7 +1,6 @@
 """Drives one run in this process for `lockflow run`: progress, gates at the prompt or by policy."""
 
 import asyncio
-import datetime
 import functools
 import time
 from collections import Counter
@@ -17,6 +16,7 @@ from rich.table import Table
 from lockflow import gate_views
 from lockflow.bootstrap import build_system
 from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.clock import Clock, SystemClock
 from lockflow.common.errors import LockflowError
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
@@ -94,7 +94,9 @@ async def _drive(system: Any, run_id: str, policy: Policy | None, console: Conso
                 progress.stop()
                 request = open_requests[0]
                 preview = functools.partial(preview_for_request, db=system.db, artifacts=system.artifacts)
-                decision = await _decide(request, policy, visits[request["gate"]], console, preview)
+                decision = await _decide(
+                    request, policy, visits[request["gate"]], console, preview, clock=system.clock
+                )
                 visits[request["gate"]] += 1
                 try:
                     await anyio.to_thread.run_sync(
@@ -146,7 +148,13 @@ def _show_progress(progress: Progress, task: Any, entry: dict[str, Any]) -> None
 
 
 async def _decide(
-    request: dict[str, Any], policy: Policy | None, visit: int, console: Console, preview: Any = None
+    request: dict[str, Any],
+    policy: Policy | None,
+    visit: int,
+    console: Console,
+    preview: Any = None,
+    *,
+    clock: Clock | None = None,
 ) -> PolicyDecision:
     console.rule(f"gate: {request['title']}")
     show_context(request, console)
@@ -158,7 +166,7 @@ async def _decide(
         if decision.option == "apply" and preview is not None:
             await anyio.to_thread.run_sync(lambda: _show_preview(request, decision.params, preview, console))
         return decision
-    return await anyio.to_thread.run_sync(lambda: ask(request, console, preview))
+    return await anyio.to_thread.run_sync(lambda: ask(request, console, preview, clock=clock))
 
 
 def show_context(request: dict[str, Any], console: Console) -> None:
@@ -212,8 +220,10 @@ def _show_preview(request: dict[str, Any], params: dict[str, Any], preview: Any,
     return True
 
 
-def ask(request: dict[str, Any], console: Console, preview: Any = None) -> PolicyDecision:
-    """Ask a person at the terminal for a decision."""
+def ask(
+    request: dict[str, Any], console: Console, preview: Any = None, *, clock: Clock | None = None
+) -> PolicyDecision:
+    """Ask a person at the terminal for a decision; due dates are checked against `clock`'s today."""
     names = [o["name"] for o in request["options"]]
     option = Prompt.ask("decision", choices=names, default=names[0], console=console)
     params: dict[str, Any] = {}
@@ -231,7 +241,7 @@ def ask(request: dict[str, Any], console: Console, preview: Any = None) -> Polic
     elif option == "refine":
         params = _ask_refinement(ctx, console)
     elif option == "choose":
-        today = datetime.date.today()
+        today = (clock or SystemClock()).today()
         params = _ask_until_valid(
             gate_views.SELECTION_HELP,
             "all",

@@ -31,6 +31,7 @@ def gate_context(gate: Gate, state: RunState) -> dict[str, Any]:
     if gate is Gate.QUALITY_REVIEW:
         return {
             "score": state.score_before,
+            "as_of": state.judged_as_of.isoformat() if state.judged_as_of else None,
             "dimensions": state.quality_dimensions,
             "rows": state.dataset_current.rows if state.dataset_current else 0,
             "findings": [quality_finding(f) for f in state.findings],

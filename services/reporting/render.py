@@ -30,6 +30,7 @@ def build_report(*, payload: CompileReportPayload, run_id: str, generated_at: da
             "name": payload.name,
             "requested_by": payload.requested_by,
             "generated_at": generated_at.isoformat(),
+            "judged_as_of": payload.judged_as_of.isoformat() if payload.judged_as_of else None,
         },
         "source": payload.source.model_dump(mode="json"),
         "goal": payload.goal.model_dump(mode="json"),
@@ -211,6 +212,7 @@ def _run_section(report: dict[str, Any]) -> _Section:
         f"Run: {run['id']}",
         f"Requested by: {run['requested_by']}",
         f"Generated at: {run['generated_at']}",
+        f"Data judged as of: {run.get('judged_as_of') or 'the day it was assessed (not recorded)'}",
         f"Source: {source['path']} (format: {source.get('format') or 'detected'})",
         f"Goal: {goal['direction']} {target}"
         + (f": {goal['description']}" if goal.get("description") else ""),

@@ -294,6 +294,7 @@ def test_run_source_goal_and_dataset(built: Built) -> None:
         "name": "Q1 sales",
         "requested_by": "alice",
         "generated_at": "2025-03-04T12:30:00+00:00",
+        "judged_as_of": None,
     }
     assert report["source"]["path"] == "/data/sales.csv" and report["source"]["format"] == "csv"
     assert report["goal"] == {"target": "revenue", "direction": "increase", "description": "grow revenue"}
