@@ -67,6 +67,7 @@ def _quality(payload: CompileReportPayload) -> dict[str, Any]:
             "columns": list(f.columns),
             "count": f.count,
             "share": f.share,
+            "explanation": f.explanation,
         }
         for f in payload.findings
     ]
@@ -248,6 +249,7 @@ def _quality_section(quality: dict[str, Any]) -> _Section:
             ", ".join(f["columns"]),
             _num(f["count"]),
             _pct(f["share"]),
+            f.get("explanation") or "",
         ]
         for f in quality["findings"]
     ]
@@ -263,7 +265,7 @@ def _quality_section(quality: dict[str, Any]) -> _Section:
         ]
         for a in quality["applied"]
     ]
-    finding_headers = ["Finding", "Category", "Dimension", "Severity", "Columns", "Count", "Share"]
+    finding_headers = ["Finding", "Category", "Dimension", "Severity", "Columns", "Count", "Share", "Why"]
     applied_headers = ["Finding", "Fix", "What it does", "Risk", "Rows removed", "Cells changed", "Note"]
     return _Section(
         "Data quality",

@@ -319,6 +319,7 @@ def test_quality_section(built: Built) -> None:
         "columns": ["tenure"],
         "count": 30,
         "share": 0.05,
+        "explanation": "tenure is empty in some rows",
     }
     assert [f["id"] for f in quality["findings"]] == ["f-missing-tenure", "f-outliers-xss"]
     assert quality["applied"][0]["rows_removed"] == 600 - len(final) == 30
@@ -427,7 +428,10 @@ def test_markdown_has_every_section_and_escapes_cells(
         assert heading in markdown
     for heading in ["## Insights", "## Action plan", "## Decisions"]:
         assert heading in markdown
-    assert "| f-missing-tenure | Missing values | validity | medium | tenure | 30 | 5.0% |" in markdown
+    assert (
+        "| f-missing-tenure | Missing values | validity | medium | tenure | 30 | 5.0% "
+        "| tenure is empty in some rows |" in markdown
+    )
     assert "| 1 | Driver | Revenue is higher when ads spend is above its median |" in markdown
     # A pipe and a newline inside a statement must not break the table row.
     assert "Churn falls as tenure grows \\| strongest in year one<br>see appendix" in markdown
