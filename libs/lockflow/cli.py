@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from lockflow.cli_sources import source_app
 from lockflow.common.errors import LockflowError
@@ -85,7 +86,7 @@ def run(
             )
         )
     except LockflowError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")  # a path or column may hold '[/x]'
         raise typer.Exit(code=2) from exc
     raise typer.Exit(code=0 if outcome == "completed" else 1)
 
@@ -98,7 +99,8 @@ def _settings(kind: type[SettingsT], **overrides: Any) -> SettingsT:
         for error in exc.errors():
             name = ".".join(str(p) for p in error["loc"])
             origin = f"--{name.replace('_', '-')}" if name in overrides else f"LOCKFLOW_{name.upper()}"
-            console.print(f"[bold red]error:[/] {origin}: {error['msg']} (got {error.get('input')!r})")
+            got = escape(repr(error.get("input")))
+            console.print(f"[bold red]error:[/] {origin}: {escape(error['msg'])} (got {got})")
         raise typer.Exit(code=2) from None
 
 

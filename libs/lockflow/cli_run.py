@@ -9,9 +9,11 @@ from typing import Any
 
 import anyio
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
 from rich.table import Table
+from rich.text import Text
 
 from lockflow import gate_views
 from lockflow.bootstrap import build_system
@@ -56,7 +58,7 @@ async def run_embedded(
             )
         )
         await system.relay_outbox()
-        console.print(f"run [bold]{run_id}[/] on {spec.path}")
+        console.print(f"run [bold]{run_id}[/] on {escape(spec.path)}")
         status = await _drive(system, run_id, policy, console)
     finally:
         await system.close()
@@ -67,9 +69,9 @@ async def run_embedded(
         store = ArtifactStore(settings.resolved_artifact_dir())
         console.print(f"[bold green]completed[/] in {elapsed:.1f}s. Report:")
         for fmt, uri in uris.items():
-            console.print(f"  {fmt:8} {store.path_of(uri)}")
+            console.print(f"  {fmt:8} {escape(str(store.path_of(uri)))}")
     else:
-        console.print(f"[bold red]{status}[/]: {run['error']}")
+        console.print(f"[bold red]{status}[/]: {escape(str(run['error']))}")
     return status
 
 
@@ -111,7 +113,7 @@ async def _drive(system: Any, run_id: str, policy: Policy | None, console: Conso
                         )
                     )
                 except LockflowError as exc:
-                    console.print(f"[bold red]not accepted:[/] {exc}")
+                    console.print(f"[bold red]not accepted:[/] {escape(str(exc))}")
                     if policy is not None:
                         raise
                 await system.relay_outbox()
@@ -142,9 +144,11 @@ def _show_progress(progress: Progress, task: Any, entry: dict[str, Any]) -> None
             for k, v in entry.items()
             if k not in ("seq", "event_id", "type", "occurred_at", "producer")
         )
-        progress.console.print(f"  [green]✓[/] {kind} {details}")
+        progress.console.print(f"  [green]✓[/] {kind} {escape(details)}")
     elif kind == "DecisionMade":
-        progress.console.print(f"  [cyan]◆[/] {entry['gate']}: {entry['option']} by {entry['decided_by']}")
+        progress.console.print(
+            f"  [cyan]◆[/] {entry['gate']}: {entry['option']} by {escape(str(entry['decided_by']))}"
+        )
 
 
 async def _decide(
@@ -162,7 +166,7 @@ async def _decide(
         decision = resolve(policy, request=request, visit=visit)
         if decision is None:
             raise LockflowError(f"the policy has no answer for gate {request['gate']}")
-        console.print(f"policy: [bold]{decision.option}[/] {decision.params or ''}")
+        console.print(f"policy: [bold]{decision.option}[/] {escape(str(decision.params or ''))}")
         if decision.option == "apply" and preview is not None:
             await anyio.to_thread.run_sync(lambda: _show_preview(request, decision.params, preview, console))
         return decision
@@ -176,9 +180,14 @@ def show_context(request: dict[str, Any], console: Console) -> None:
     if gate == "source_review":
         table = Table("column", "type", "nullable", "nulls", "examples", title=f"{ctx['rows']} rows")
         for c in ctx["schema"]:
-            table.add_row(
-                c["name"], c["dtype"], str(c["nullable"]), str(c["null_count"]), ", ".join(c["examples"])
-            )
+            cells = [
+                c["name"],
+                c["dtype"],
+                str(c["nullable"]),
+                str(c["null_count"]),
+                ", ".join(c["examples"]),
+            ]
+            table.add_row(*(Text(cell) for cell in cells))  # data text: brackets are shown, not markup
         console.print(table)
     elif gate == "quality_review":
         gate_views.show_quality(ctx, console)
@@ -195,28 +204,30 @@ def _show_preview(request: dict[str, Any], params: dict[str, Any], preview: Any,
     try:
         result = preview(request_id=request["id"], params=params)
     except LockflowError as exc:
-        console.print(f"[bold red]not accepted:[/] {exc}")
+        console.print(f"[bold red]not accepted:[/] {escape(str(exc))}")
         return False
-    console.print(
+    _say(
+        console,
         f"preview ({result['method']}): {result['rows_removed']} rows removed, {result['rows_changed']} rows "
         f"and {result['cells_changed']} cells changed"
-        + (f", columns added: {', '.join(result['columns_added'])}" if result["columns_added"] else "")
+        + (f", columns added: {', '.join(result['columns_added'])}" if result["columns_added"] else ""),
     )
     for step in result["steps"]:
-        console.print(
+        _say(
+            console,
             f"  {step['finding_id']} ({step['category']}): {step['strategy']}: {step['description']} "
-            f"(risk: {step['risk']}); {step['note'] or 'done'}"
+            f"(risk: {step['risk']}); {step['note'] or 'done'}",
         )
     table = Table("column", "stat", "before", "after", title="affected columns")
     for column, stats in result["columns"].items():
         before, after = stats["before"] or {}, stats["after"] or {}
         for key in ("count", "missing", "distinct", "mean", "median", "top"):
             if key in before or key in after:
-                table.add_row(column, key, _fmt(before.get(key)), _fmt(after.get(key)))
+                table.add_row(*(Text(v) for v in (column, key, _fmt(before.get(key)), _fmt(after.get(key)))))
     console.print(table)
     for row in result["changed_rows"][:5]:
         cells = ", ".join(f"{c}: {_fmt(v['before'])} -> {_fmt(v['after'])}" for c, v in row["cells"].items())
-        console.print(f"  row {row['row']} {row['change']}: {cells[:200]}")
+        _say(console, f"  row {row['row']} {row['change']}: {cells[:200]}")
     return True
 
 
@@ -264,7 +275,7 @@ def _ask_until_valid(
         try:
             return parse(answer)
         except ValueError as exc:
-            console.print(f"[bold red]not accepted:[/] {exc}")
+            console.print(f"[bold red]not accepted:[/] {escape(str(exc))}")
 
 
 def _ask_refinement(ctx: dict[str, Any], console: Console) -> dict[str, Any]:
@@ -298,7 +309,9 @@ def _ask_choices(request: dict[str, Any], console: Console, preview: Any) -> lis
         try:
             choices = _parse_picks(picked.removeprefix("?"), findings)
         except (ValueError, IndexError):
-            console.print(f"[bold red]not understood:[/] {picked!r}; give finding numbers 1-{len(findings)}")
+            console.print(
+                f"[bold red]not understood:[/] {escape(repr(picked))}; give finding numbers 1-{len(findings)}"
+            )
             continue
         if preview is None or not choices:
             return choices
@@ -321,6 +334,11 @@ def _parse_picks(picked: str, findings: list[dict[str, Any]]) -> list[dict[str, 
             {"finding_id": finding["id"], "strategy": strategy or finding["resolutions"][0]["strategy"]}
         )
     return choices
+
+
+def _say(console: Console, line: str) -> None:
+    """A line of data text, printed as it is: a '[/x]' in a column name must not raise MarkupError."""
+    console.print(line, markup=False, highlight=False)
 
 
 def _fmt(value: Any) -> str:
