@@ -322,7 +322,12 @@ def _ask_choices(request: dict[str, Any], console: Console, preview: Any) -> lis
 
 def _parse_picks(picked: str, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if picked.strip() == "all":
-        return [{"finding_id": f["id"], "strategy": f["resolutions"][0]["strategy"]} for f in findings]
+        # A finding with no fix offered is left as it is (as the policy's "top" does), not an error.
+        return [
+            {"finding_id": f["id"], "strategy": f["resolutions"][0]["strategy"]}
+            for f in findings
+            if f["resolutions"]
+        ]
     choices = []
     for part in picked.split(","):
         number, _, strategy = part.strip().partition("=")
