@@ -5,7 +5,7 @@ Pydantic models are the contract's source; `schemas/` is exported from them
 """
 
 import builtins
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
@@ -126,6 +126,9 @@ class QualityAssessedPayload(StageCommandPayload):
     score: float
     dimension_scores: dict[str, float] = Field(default_factory=dict)
     profile: dict[str, Any] = Field(default_factory=dict)
+    as_of: date | None = Field(
+        default=None, description="The date the data was judged against (staleness); None if not sent"
+    )
 
 
 class ApplyResolutionsPayload(StageCommandPayload):
@@ -146,6 +149,9 @@ class ResolutionsAppliedPayload(StageCommandPayload):
     dimensions_after: dict[str, float] = Field(default_factory=dict)
     resolved: list[str] = Field(default_factory=list)
     introduced: list[str] = Field(default_factory=list)
+    as_of: date | None = Field(
+        default=None, description="The date the data was judged against (staleness); None if not sent"
+    )
 
 
 class RunAnalyticsPayload(StageCommandPayload):
@@ -200,6 +206,9 @@ class CompileReportPayload(StageCommandPayload):
     plan: list[PlannedAction]
     decisions: list[DecisionRecord]
     requested_by: str
+    judged_as_of: date | None = Field(
+        default=None, description="The date quality judged the data against (staleness), when known"
+    )
 
 
 class ReportCompiledPayload(StageCommandPayload):

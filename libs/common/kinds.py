@@ -220,3 +220,21 @@ def insight_facts(kind: str) -> InsightFacts:
 def strategy_facts(strategy: str) -> StrategyFacts:
     """The facts of a fix strategy; an unknown one is described generically and judged high-risk."""
     return STRATEGIES.get(strategy, GENERIC_STRATEGY)
+
+
+def category_label(category: str) -> str:
+    """A category's label for a table cell; an unknown one keeps its raw name beside the generic label."""
+    known = CATEGORIES.get(category)  # type: ignore[call-overload]
+    return known.label if known else f"{GENERIC_CATEGORY.label} ({category})"
+
+
+def insight_label(kind: str) -> str:
+    """An insight kind's label for a table cell; an unknown one keeps its raw name beside the generic one."""
+    known = INSIGHT_KINDS.get(kind)  # type: ignore[call-overload]
+    return known.label if known else f"{GENERIC_INSIGHT.label} ({kind})"
+
+
+def strategy_summary(strategy: str) -> str:
+    """A fix as a person choosing it reads it: what it does and its risk, e.g. 'remove ... (risk: high)'."""
+    facts = strategy_facts(strategy)
+    return f"{facts.description} (risk: {facts.risk})"

@@ -1,10 +1,13 @@
 """Settings shared by every service; each service subclasses them with its own fields."""
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lockflow.common.clock import Clock, clock_as_of
 
 DEFAULT_DEV_SECRET = "lockflow-development-secret"
 
@@ -30,12 +33,20 @@ class CommonSettings(BaseSettings):
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
     secret_key: SecretStr = SecretStr(DEFAULT_DEV_SECRET)
+    as_of: datetime | None = Field(
+        default=None,
+        description="Judge the data as of this ISO date or datetime (UTC if no offset); unset: now",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> "CommonSettings":
         if self.environment == "production" and self.secret_key.get_secret_value() == DEFAULT_DEV_SECRET:
             raise ValueError("LOCKFLOW_SECRET_KEY must be set to a non-default value in production")
         return self
+
+    def clock(self) -> Clock:
+        """The clock data is judged by: frozen at `as_of` when set, else the system clock."""
+        return clock_as_of(self.as_of)
 
     def resolved_database_url(self) -> str:
         """The configured database, or a SQLite file under home in embedded mode."""

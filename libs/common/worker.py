@@ -7,7 +7,7 @@ StageFailed too, so a run never waits on a command nobody will finish.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import structlog
@@ -15,6 +15,7 @@ import structlog
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.bus import Bus, DeliveredEvent, Subscription
 from lockflow.common.cache import Cache
+from lockflow.common.clock import Clock, SystemClock
 from lockflow.common.db import Database
 from lockflow.common.errors import LockflowError
 from lockflow.common.events import Command, Event, StageFailed, StageFailedPayload
@@ -28,13 +29,15 @@ RETRY_BACKOFF_SECONDS = 0.5
 
 @dataclass(frozen=True)
 class StageDeps:
-    """What stage handlers may use: the artifact store and the result cache."""
+    """What stage handlers may use: the artifact store, the result cache and the clock."""
 
     artifacts: ArtifactStore
     cache: Cache
     # The database and settings, for stages that read registered configuration (ingest: sources).
     db: Database | None = None
     settings: CommonSettings | None = None
+    # What data is judged against (staleness); the composition root passes the process's one clock.
+    clock: Clock = field(default_factory=SystemClock)
 
 
 StageHandler = Callable[[Command, StageDeps], Event]

@@ -16,6 +16,7 @@ from lockflow.common.bus import Bus, DeliveredEvent, Subscription
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.bus.memory import InMemoryBus
 from lockflow.common.cache import Cache, MemoryCache, RedisCache
+from lockflow.common.clock import Clock
 from lockflow.common.db import Database
 from lockflow.common.logging import get_logger
 from lockflow.common.outbox import publish_pending
@@ -52,6 +53,7 @@ class System:
     bus: Bus
     artifacts: ArtifactStore
     cache: Cache
+    clock: Clock  # the one clock data is judged by (LOCKFLOW_AS_OF, else the system's)
     subscriptions: list[Subscription] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -59,7 +61,9 @@ class System:
     @property
     def deps(self) -> StageDeps:
         """What stage handlers may use."""
-        return StageDeps(artifacts=self.artifacts, cache=self.cache, db=self.db, settings=self.settings)
+        return StageDeps(
+            artifacts=self.artifacts, cache=self.cache, db=self.db, settings=self.settings, clock=self.clock
+        )
 
     def events_topic(self) -> str:
         """The shared topic of facts."""
@@ -131,9 +135,10 @@ def build_system(
     *,
     bus: Bus | None = None,
     cache: Cache | None = None,
+    clock: Clock | None = None,
     client_id: str = "lockflow",
 ) -> System:
-    """Build adapters for the settings' mode; pass bus/cache to override (tests)."""
+    """Build adapters for the settings' mode; pass bus/cache/clock to override (tests)."""
     distributed = settings.mode == "distributed"
     if bus is None:
         bus = (
@@ -149,4 +154,5 @@ def build_system(
         bus=bus,
         artifacts=ArtifactStore(settings.resolved_artifact_dir()),
         cache=cache,
+        clock=clock or settings.clock(),
     )

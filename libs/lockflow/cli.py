@@ -5,10 +5,12 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from lockflow.cli_sources import source_app
 from lockflow.common.errors import LockflowError
@@ -23,6 +25,7 @@ app = typer.Typer(
 app.add_typer(source_app, name="source")
 console = Console()
 SAMPLE = Path(__file__).parent / "data" / "sample_sales.csv"
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 
 def _parse_goal(goal: str | None) -> Goal:
@@ -48,6 +51,10 @@ def run(
     home: Annotated[Path | None, typer.Option(help="Folder for the database, artifacts and reports")] = None,
     name: Annotated[str | None, typer.Option(help="A name for the run")] = None,
     rules: Annotated[Path | None, typer.Option(help="YAML file of data quality rules")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Judge the data as of this date (YYYY-MM-DD or ISO datetime); default: now"),
+    ] = None,
 ) -> None:
     """Run FILE through every stage in this process, asking at each gate (or using a policy)."""
     from lockflow.cli_run import run_embedded
@@ -55,7 +62,12 @@ def run(
 
     configure_logging(service="cli", level="WARNING")
     setup_tracing(service="lockflow-cli")
-    settings = CommonSettings(mode="embedded", **({"home": home} if home else {}))
+    overrides: dict[str, Any] = {"mode": "embedded"}
+    if home:
+        overrides["home"] = home
+    if as_of:
+        overrides["as_of"] = as_of
+    settings = _settings(CommonSettings, **overrides)
     try:
         policy = load_policy(decisions) if decisions else (default_policy() if yes else None)
         if goal is None and file == SAMPLE:
@@ -74,9 +86,22 @@ def run(
             )
         )
     except LockflowError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")  # a path or column may hold '[/x]'
         raise typer.Exit(code=2) from exc
     raise typer.Exit(code=0 if outcome == "completed" else 1)
+
+
+def _settings(kind: type[SettingsT], **overrides: Any) -> SettingsT:
+    """Settings from LOCKFLOW_* variables and options; a bad value stops naming it, not with a traceback."""
+    try:
+        return kind(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = ".".join(str(p) for p in error["loc"])
+            origin = f"--{name.replace('_', '-')}" if name in overrides else f"LOCKFLOW_{name.upper()}"
+            got = escape(repr(error.get("input")))
+            console.print(f"[bold red]error:[/] {origin}: {escape(error['msg'])} (got {got})")
+        raise typer.Exit(code=2) from None
 
 
 def _load_rules(path: Path) -> dict[str, Any] | None:
@@ -114,7 +139,7 @@ def _serve(*, host: str, port: int, start_workers: bool) -> None:
     from lockflow.gateway.app import create_app
     from lockflow.gateway.settings import GatewaySettings
 
-    settings = GatewaySettings(host=host, port=port, start_workers=start_workers)
+    settings = _settings(GatewaySettings, host=host, port=port, start_workers=start_workers)
     configure_logging(service="gateway", level=settings.log_level)
     console.print(f"lockflow API on http://{host}:{port} (docs at /docs), mode={settings.mode}")
     console.print("every endpoint but /healthz and /docs needs a token: POST /auth/login, then Bearer")
@@ -138,7 +163,7 @@ def worker(
             f"[bold red]error:[/] unknown worker {name!r}; choose one of: {', '.join(WORKER_NAMES)}"
         )
         raise typer.Exit(code=2)
-    settings = CommonSettings()
+    settings = _settings(CommonSettings)
     configure_logging(service=name, level=settings.log_level)
     setup_tracing(service=name, otlp_endpoint=settings.otlp_endpoint)
     asyncio.run(_run_worker(name, settings))

@@ -1,7 +1,6 @@
 """Drives one run in this process for `lockflow run`: progress, gates at the prompt or by policy."""
 
 import asyncio
-import datetime
 import functools
 import time
 from collections import Counter
@@ -10,13 +9,16 @@ from typing import Any
 
 import anyio
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
 from rich.table import Table
+from rich.text import Text
 
 from lockflow import gate_views
 from lockflow.bootstrap import build_system
 from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.clock import Clock, SystemClock
 from lockflow.common.errors import LockflowError
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
@@ -56,7 +58,7 @@ async def run_embedded(
             )
         )
         await system.relay_outbox()
-        console.print(f"run [bold]{run_id}[/] on {spec.path}")
+        console.print(f"run [bold]{run_id}[/] on {escape(spec.path)}")
         status = await _drive(system, run_id, policy, console)
     finally:
         await system.close()
@@ -67,9 +69,9 @@ async def run_embedded(
         store = ArtifactStore(settings.resolved_artifact_dir())
         console.print(f"[bold green]completed[/] in {elapsed:.1f}s. Report:")
         for fmt, uri in uris.items():
-            console.print(f"  {fmt:8} {store.path_of(uri)}")
+            console.print(f"  {fmt:8} {escape(str(store.path_of(uri)))}")
     else:
-        console.print(f"[bold red]{status}[/]: {run['error']}")
+        console.print(f"[bold red]{status}[/]: {escape(str(run['error']))}")
     return status
 
 
@@ -94,7 +96,9 @@ async def _drive(system: Any, run_id: str, policy: Policy | None, console: Conso
                 progress.stop()
                 request = open_requests[0]
                 preview = functools.partial(preview_for_request, db=system.db, artifacts=system.artifacts)
-                decision = await _decide(request, policy, visits[request["gate"]], console, preview)
+                decision = await _decide(
+                    request, policy, visits[request["gate"]], console, preview, clock=system.clock
+                )
                 visits[request["gate"]] += 1
                 try:
                     await anyio.to_thread.run_sync(
@@ -109,7 +113,7 @@ async def _drive(system: Any, run_id: str, policy: Policy | None, console: Conso
                         )
                     )
                 except LockflowError as exc:
-                    console.print(f"[bold red]not accepted:[/] {exc}")
+                    console.print(f"[bold red]not accepted:[/] {escape(str(exc))}")
                     if policy is not None:
                         raise
                 await system.relay_outbox()
@@ -140,13 +144,21 @@ def _show_progress(progress: Progress, task: Any, entry: dict[str, Any]) -> None
             for k, v in entry.items()
             if k not in ("seq", "event_id", "type", "occurred_at", "producer")
         )
-        progress.console.print(f"  [green]✓[/] {kind} {details}")
+        progress.console.print(f"  [green]✓[/] {kind} {escape(details)}")
     elif kind == "DecisionMade":
-        progress.console.print(f"  [cyan]◆[/] {entry['gate']}: {entry['option']} by {entry['decided_by']}")
+        progress.console.print(
+            f"  [cyan]◆[/] {entry['gate']}: {entry['option']} by {escape(str(entry['decided_by']))}"
+        )
 
 
 async def _decide(
-    request: dict[str, Any], policy: Policy | None, visit: int, console: Console, preview: Any = None
+    request: dict[str, Any],
+    policy: Policy | None,
+    visit: int,
+    console: Console,
+    preview: Any = None,
+    *,
+    clock: Clock | None = None,
 ) -> PolicyDecision:
     console.rule(f"gate: {request['title']}")
     show_context(request, console)
@@ -154,11 +166,11 @@ async def _decide(
         decision = resolve(policy, request=request, visit=visit)
         if decision is None:
             raise LockflowError(f"the policy has no answer for gate {request['gate']}")
-        console.print(f"policy: [bold]{decision.option}[/] {decision.params or ''}")
+        console.print(f"policy: [bold]{decision.option}[/] {escape(str(decision.params or ''))}")
         if decision.option == "apply" and preview is not None:
             await anyio.to_thread.run_sync(lambda: _show_preview(request, decision.params, preview, console))
         return decision
-    return await anyio.to_thread.run_sync(lambda: ask(request, console, preview))
+    return await anyio.to_thread.run_sync(lambda: ask(request, console, preview, clock=clock))
 
 
 def show_context(request: dict[str, Any], console: Console) -> None:
@@ -168,18 +180,17 @@ def show_context(request: dict[str, Any], console: Console) -> None:
     if gate == "source_review":
         table = Table("column", "type", "nullable", "nulls", "examples", title=f"{ctx['rows']} rows")
         for c in ctx["schema"]:
-            table.add_row(
-                c["name"], c["dtype"], str(c["nullable"]), str(c["null_count"]), ", ".join(c["examples"])
-            )
+            cells = [
+                c["name"],
+                c["dtype"],
+                str(c["nullable"]),
+                str(c["null_count"]),
+                ", ".join(c["examples"]),
+            ]
+            table.add_row(*(Text(cell) for cell in cells))  # data text: brackets are shown, not markup
         console.print(table)
     elif gate == "quality_review":
-        table = Table(
-            "#", "finding", "severity", "rows", "share", "top fix", title=f"quality score {ctx['score']}"
-        )
-        for i, f in enumerate(ctx["findings"], start=1):
-            top = f["resolutions"][0]["strategy"] if f["resolutions"] else "-"
-            table.add_row(str(i), f["id"], f["severity"], str(f["count"]), f"{f['share']:.1%}", top)
-        console.print(table)
+        gate_views.show_quality(ctx, console)
     elif gate == "analytics_review" and ctx["analytics"]:
         gate_views.show_analytics(ctx, console)
     elif gate == "insight_review":
@@ -193,28 +204,37 @@ def _show_preview(request: dict[str, Any], params: dict[str, Any], preview: Any,
     try:
         result = preview(request_id=request["id"], params=params)
     except LockflowError as exc:
-        console.print(f"[bold red]not accepted:[/] {exc}")
+        console.print(f"[bold red]not accepted:[/] {escape(str(exc))}")
         return False
-    console.print(
+    _say(
+        console,
         f"preview ({result['method']}): {result['rows_removed']} rows removed, {result['rows_changed']} rows "
         f"and {result['cells_changed']} cells changed"
-        + (f", columns added: {', '.join(result['columns_added'])}" if result["columns_added"] else "")
+        + (f", columns added: {', '.join(result['columns_added'])}" if result["columns_added"] else ""),
     )
+    for step in result["steps"]:
+        _say(
+            console,
+            f"  {step['finding_id']} ({step['category']}): {step['strategy']}: {step['description']} "
+            f"(risk: {step['risk']}); {step['note'] or 'done'}",
+        )
     table = Table("column", "stat", "before", "after", title="affected columns")
     for column, stats in result["columns"].items():
         before, after = stats["before"] or {}, stats["after"] or {}
         for key in ("count", "missing", "distinct", "mean", "median", "top"):
             if key in before or key in after:
-                table.add_row(column, key, _fmt(before.get(key)), _fmt(after.get(key)))
+                table.add_row(*(Text(v) for v in (column, key, _fmt(before.get(key)), _fmt(after.get(key)))))
     console.print(table)
     for row in result["changed_rows"][:5]:
         cells = ", ".join(f"{c}: {_fmt(v['before'])} -> {_fmt(v['after'])}" for c, v in row["cells"].items())
-        console.print(f"  row {row['row']} {row['change']}: {cells[:200]}")
+        _say(console, f"  row {row['row']} {row['change']}: {cells[:200]}")
     return True
 
 
-def ask(request: dict[str, Any], console: Console, preview: Any = None) -> PolicyDecision:
-    """Ask a person at the terminal for a decision."""
+def ask(
+    request: dict[str, Any], console: Console, preview: Any = None, *, clock: Clock | None = None
+) -> PolicyDecision:
+    """Ask a person at the terminal for a decision; due dates are checked against `clock`'s today."""
     names = [o["name"] for o in request["options"]]
     option = Prompt.ask("decision", choices=names, default=names[0], console=console)
     params: dict[str, Any] = {}
@@ -232,7 +252,7 @@ def ask(request: dict[str, Any], console: Console, preview: Any = None) -> Polic
     elif option == "refine":
         params = _ask_refinement(ctx, console)
     elif option == "choose":
-        today = datetime.date.today()
+        today = (clock or SystemClock()).today()
         params = _ask_until_valid(
             gate_views.SELECTION_HELP,
             "all",
@@ -255,7 +275,7 @@ def _ask_until_valid(
         try:
             return parse(answer)
         except ValueError as exc:
-            console.print(f"[bold red]not accepted:[/] {exc}")
+            console.print(f"[bold red]not accepted:[/] {escape(str(exc))}")
 
 
 def _ask_refinement(ctx: dict[str, Any], console: Console) -> dict[str, Any]:
@@ -289,7 +309,9 @@ def _ask_choices(request: dict[str, Any], console: Console, preview: Any) -> lis
         try:
             choices = _parse_picks(picked.removeprefix("?"), findings)
         except (ValueError, IndexError):
-            console.print(f"[bold red]not understood:[/] {picked!r}; give finding numbers 1-{len(findings)}")
+            console.print(
+                f"[bold red]not understood:[/] {escape(repr(picked))}; give finding numbers 1-{len(findings)}"
+            )
             continue
         if preview is None or not choices:
             return choices
@@ -300,7 +322,12 @@ def _ask_choices(request: dict[str, Any], console: Console, preview: Any) -> lis
 
 def _parse_picks(picked: str, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if picked.strip() == "all":
-        return [{"finding_id": f["id"], "strategy": f["resolutions"][0]["strategy"]} for f in findings]
+        # A finding with no fix offered is left as it is (as the policy's "top" does), not an error.
+        return [
+            {"finding_id": f["id"], "strategy": f["resolutions"][0]["strategy"]}
+            for f in findings
+            if f["resolutions"]
+        ]
     choices = []
     for part in picked.split(","):
         number, _, strategy = part.strip().partition("=")
@@ -312,6 +339,11 @@ def _parse_picks(picked: str, findings: list[dict[str, Any]]) -> list[dict[str, 
             {"finding_id": finding["id"], "strategy": strategy or finding["resolutions"][0]["strategy"]}
         )
     return choices
+
+
+def _say(console: Console, line: str) -> None:
+    """A line of data text, printed as it is: a '[/x]' in a column name must not raise MarkupError."""
+    console.print(line, markup=False, highlight=False)
 
 
 def _fmt(value: Any) -> str:

@@ -1,5 +1,7 @@
-"""What the terminal shows at gates 3-5, and how it reads a person's answers there.
+"""What the terminal shows at gates 2-5, and how it reads a person's answers there.
 
+Gate 2 (quality): each finding with its category's label and dimension, and every fix offered
+for it with what the fix does and its risk, so a person picks fixes knowing what they change.
 Gate 3 (analytics): how many rows were used (sample size and seed), which parts came from cache,
 numeric columns, the strongest correlations (Pearson, Spearman) and categorical associations
 (Cramér's V, correlation ratio), clusters, anomalies, drivers, segments and the time series.
@@ -17,7 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from lockflow.common.kinds import category_label, insight_label, strategy_facts
 from lockflow.common.models import AnalyticsParams
 from lockflow.common.pipeline import InsightRefinement
 
@@ -36,20 +40,68 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def _add_row(table: Table, *cells: str) -> None:
+    """A row of data text: brackets in a column name or a statement are shown, never read as markup."""
+    table.add_row(*(Text(cell) for cell in cells))
+
+
+def _say(console: Console, line: str) -> None:
+    """A line of data text, printed as it is (a '[/x]' in a column name must not raise MarkupError)."""
+    console.print(line, markup=False, highlight=False)
+
+
+# ---- gate 2 ------------------------------------------------------------------------------------
+
+
+def show_quality(ctx: dict[str, Any], console: Console) -> None:
+    """Gate 2: the findings (label, dimension, severity, share) and the fixes offered for each."""
+    title = f"quality score {ctx['score']}"
+    if ctx.get("as_of"):
+        title += f", data judged as of {ctx['as_of']}"
+    table = Table(
+        "#", "finding", "category", "dimension", "severity", "rows", "share", "top fix", title=Text(title)
+    )
+    for i, f in enumerate(ctx["findings"], start=1):
+        top = f["resolutions"][0]["strategy"] if f["resolutions"] else "-"
+        _add_row(
+            table,
+            str(i),
+            f["id"],
+            category_label(f["category"]),
+            f.get("dimension") or "-",
+            f["severity"],
+            str(f["count"]),
+            f"{f['share']:.1%}",
+            top,
+        )
+    console.print(table)
+    fixes = Table(
+        "#", "fix", "risk", "changes", "what it does", title="fixes offered (the first is the top fix)"
+    )
+    for i, f in enumerate(ctx["findings"], start=1):
+        for r in f["resolutions"]:
+            facts = strategy_facts(r["strategy"])
+            _add_row(fixes, str(i), r["strategy"], facts.risk, facts.changes, facts.description)
+    if fixes.row_count:
+        console.print(fixes)
+
+
 # ---- gate 3 ------------------------------------------------------------------------------------
 
 
 def show_analytics(ctx: dict[str, Any], console: Console) -> None:
     """Gate 3: every analysis part that was computed, with sampling and cache stated."""
     a = ctx["analytics"]
-    console.print(a.get("sample_note") or f"{a['rows_used']} of {a['rows_total']} rows used")
+    _say(console, a.get("sample_note") or f"{a['rows_used']} of {a['rows_total']} rows used")
     if a.get("sampled"):
-        console.print(f"sample: {a['rows_used']:,} rows, seed {a['seed']}")
-    console.print(_cache_line(ctx, a.get("parts", [])))
-    table = Table("column", "mean", "std", "min", "max", title=f"{a['rows_used']} of {a['rows_total']} rows")
+        _say(console, f"sample: {a['rows_used']:,} rows, seed {a['seed']}")
+    _say(console, _cache_line(ctx, a.get("parts", [])))
+    table = Table(
+        "column", "mean", "std", "min", "max", title=Text(f"{a['rows_used']} of {a['rows_total']} rows")
+    )
     for c in a["columns"]:
         if c["kind"] == "numeric":
-            table.add_row(c["name"], *(fmt(c[k]) for k in ("mean", "std", "min", "max")))
+            _add_row(table, c["name"], *(fmt(c[k]) for k in ("mean", "std", "min", "max")))
     console.print(table)
     _show_correlations(a, console)
     _show_clusters(a.get("clustering"), console)
@@ -74,14 +126,14 @@ def _show_correlations(a: dict[str, Any], console: Console) -> None:
     if pairs:
         table = Table("a", "b", "pearson", "spearman", "n", title="strongest correlations")
         for p in pairs:
-            table.add_row(p["a"], p["b"], fmt(p["pearson"]), fmt(p.get("spearman")), str(p["n"]))
+            _add_row(table, p["a"], p["b"], fmt(p["pearson"]), fmt(p.get("spearman")), str(p["n"]))
         console.print(table)
     assoc = sorted(a.get("associations") or [], key=lambda p: -p["value"])[:TOP_PAIRS]
     if assoc:
         table = Table("a", "b", "measure", "value", "p", "n", title="strongest categorical associations")
         for p in assoc:
             measure = "Cramér's V" if p["measure"] == "cramers_v" else "correlation ratio"
-            table.add_row(p["a"], p["b"], measure, fmt(p["value"]), fmt(p.get("p_value")), str(p["n"]))
+            _add_row(table, p["a"], p["b"], measure, fmt(p["value"]), fmt(p.get("p_value")), str(p["n"]))
         console.print(table)
 
 
@@ -89,9 +141,10 @@ def _show_clusters(k: dict[str, Any] | None, console: Console) -> None:
     if not k:
         return
     sizes = ", ".join(f"#{c['cluster']}: {c['size']}" for c in k["clusters"])
-    console.print(
+    _say(
+        console,
         f"clusters: k={k['k']} ({k['chosen_by']}), silhouette={fmt(k['silhouette'])}, "
-        f"on {', '.join(k['features'])}; sizes {sizes}"
+        f"on {', '.join(k['features'])}; sizes {sizes}",
     )
 
 
@@ -99,9 +152,10 @@ def _show_anomalies(found: dict[str, Any] | None, console: Console) -> None:
     if not found:
         return
     shifted = ", ".join(f"{c} (+{v:.2g} |z|)" for c, v in list(found["feature_shift"].items())[:3])
-    console.print(
+    _say(
+        console,
         f"anomalies: {found['count']} of {found['rows_scored']} rows ({found['share']:.2%}) at "
-        f"contamination {fmt(found['contamination'])}; most unusual in: {shifted or '-'}"
+        f"contamination {fmt(found['contamination'])}; most unusual in: {shifted or '-'}",
     )
 
 
@@ -114,11 +168,14 @@ def _show_drivers(drivers: dict[str, Any] | None, console: Console) -> None:
         "permutation importance",
         "± std",
         "mutual info",
-        title=f"drivers of {drivers['target']} ({drivers['model']}, "
-        f"held-out R² {fmt(drivers.get('holdout_r2'))})",
+        title=Text(
+            f"drivers of {drivers['target']} ({drivers['model']}, "
+            f"held-out R² {fmt(drivers.get('holdout_r2'))})"
+        ),
     )
     for d in drivers["drivers"][:TOP_DRIVERS]:
-        table.add_row(
+        _add_row(
+            table,
             str(d["rank"]),
             d["column"],
             fmt(d["permutation_importance"]),
@@ -135,7 +192,8 @@ def _show_segments(segments: list[dict[str, Any]], console: Console) -> None:
     table = Table("column", "eta²", "p", "furthest group", "vs rest", "Cohen's d", title="segments")
     for s in ranked:
         far = max(s["groups"], key=lambda g: abs(g.get("diff_pct") or 0.0), default=None)
-        table.add_row(
+        _add_row(
+            table,
             s["column"],
             fmt(s["eta_squared"]),
             fmt(s["p_value"]),
@@ -152,16 +210,18 @@ def _show_time_series(ts: dict[str, Any] | None, console: Console) -> None:
     season = ""
     if ts["season_period"]:
         season = f", season {ts['season_period']} (strength {fmt(ts['season_strength'])})"
-    console.print(
+    _say(
+        console,
         f"time series: {ts['aggregate']} of {ts['value']} by {ts['date_column']} ({ts['freq']}), "
         f"{len(ts['periods'])} periods, trend {fmt(ts['trend_slope'])}/period (p {fmt(ts['trend_p_value'])})"
-        + season
+        + season,
     )
     for cp in ts.get("change_points", [])[:TOP_BREAKS]:
         change = f" ({cp['diff_pct']:+.1f}%)" if cp.get("diff_pct") is not None else ""
-        console.print(
+        _say(
+            console,
             f"  trend break at {cp['at']}: mean {fmt(cp['mean_before'])} -> {fmt(cp['mean_after'])}"
-            f"{change}, p {fmt(cp['p_value'])}"
+            f"{change}, p {fmt(cp['p_value'])}",
         )
 
 
@@ -176,12 +236,23 @@ def show_insights(ctx: dict[str, Any], console: Console) -> None:
     if params.get("alpha") is not None:
         title += f", alpha {fmt(params['alpha'])}"
     table = Table(
-        "#", "id", "insight", "effect", "confidence", "95% interval", "relevance", "score", title=title
+        "#",
+        "id",
+        "kind",
+        "insight",
+        "effect",
+        "confidence",
+        "95% interval",
+        "relevance",
+        "score",
+        title=Text(title),
     )
     for i, ins in enumerate(ctx["insights"], start=1):
-        table.add_row(
+        _add_row(
+            table,
             str(i),
             ins["id"],
+            insight_label(ins["kind"]),
             ins["statement"],
             fmt(ins["effect_size"]),
             _confidence(ins),
@@ -192,7 +263,7 @@ def show_insights(ctx: dict[str, Any], console: Console) -> None:
     console.print(table)
     comparison = ctx.get("comparison")
     if comparison is not None:
-        console.print(comparison_text(comparison))
+        _say(console, comparison_text(comparison))
 
 
 def _confidence(ins: dict[str, Any]) -> str:
@@ -240,7 +311,8 @@ def show_actions(ctx: dict[str, Any], console: Console) -> None:
         title="recommended actions (priority = impact x confidence / effort)",
     )
     for i, item in enumerate(ctx["items"], start=1):
-        table.add_row(
+        _add_row(
+            table,
             str(i),
             item["id"],
             item["title"],

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from lockflow.common.kinds import category_label, strategy_facts
+from lockflow.common.models import Finding
 from lockflow.common.pipeline import Gate
 from lockflow.orchestrator.state import RunState
 
@@ -29,9 +31,10 @@ def gate_context(gate: Gate, state: RunState) -> dict[str, Any]:
     if gate is Gate.QUALITY_REVIEW:
         return {
             "score": state.score_before,
+            "as_of": state.judged_as_of.isoformat() if state.judged_as_of else None,
             "dimensions": state.quality_dimensions,
             "rows": state.dataset_current.rows if state.dataset_current else 0,
-            "findings": [f.model_dump(mode="json") for f in state.findings],
+            "findings": [quality_finding(f) for f in state.findings],
         }
     if gate is Gate.ANALYTICS_REVIEW:
         return {
@@ -52,6 +55,16 @@ def gate_context(gate: Gate, state: RunState) -> dict[str, Any]:
             ),
         }
     return {"items": [a.model_dump(mode="json") for a in state.actions]}
+
+
+def quality_finding(finding: Finding) -> dict[str, Any]:
+    """A finding as gate 2 shows it: its category's label, and each fix with what it does and its risk."""
+    shown = finding.model_dump(mode="json")
+    shown["label"] = category_label(finding.category)
+    for resolution in shown["resolutions"]:
+        facts = strategy_facts(resolution["strategy"])
+        resolution.update(description=facts.description, risk=facts.risk, changes=facts.changes)
+    return shown
 
 
 def _compare_insights(state: RunState) -> dict[str, Any] | None:

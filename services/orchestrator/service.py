@@ -307,6 +307,7 @@ def _store_result(state: RunState, event: Event) -> None:
         state.quality_dimensions = event.payload.dimension_scores
         state.findings_after, state.applied, state.score_after = None, [], None
         state.dataset_current = event.payload.dataset
+        state.judged_as_of = event.payload.as_of
     elif isinstance(event, ResolutionsApplied):
         p = event.payload
         state.dataset_current, state.applied = p.dataset, p.applied
@@ -541,6 +542,7 @@ def _build_command(
             plan=state.plan,
             decisions=decisions_of(session, run.id),
             requested_by=run.requested_by,
+            judged_as_of=state.judged_as_of,
         ),
         producer=PRODUCER,
     )

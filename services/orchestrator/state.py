@@ -1,5 +1,6 @@
 """Typed view of a run's latest results, kept as JSON in runs.state."""
 
+from datetime import date
 from typing import Any
 
 from pydantic import Field
@@ -45,6 +46,7 @@ class RunState(Model):
     applied: list[AppliedResolution] = Field(default_factory=list)
     score_before: float | None = None
     score_after: float | None = None
+    judged_as_of: date | None = None  # the date quality judged the data against (staleness)
     analytics_params: AnalyticsParams = Field(default_factory=AnalyticsParams)
     analytics: AnalyticsResult | None = None
     analytics_cached: bool = False

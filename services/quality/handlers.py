@@ -26,8 +26,12 @@ def assess_quality(command: Command, deps: StageDeps) -> Event:
     assert isinstance(command, AssessQuality)
     p = command.payload
     rules = parse_rules(p.rules, origin="quality rules") if p.rules else None
+    as_of = deps.clock.today()  # the process's one clock, so a run can be judged "as of" a date
     assessment = assess_parquet(
-        path=deps.artifacts.path_of(p.dataset.uri), rules=rules, expected_schema=p.approved_schema
+        path=deps.artifacts.path_of(p.dataset.uri),
+        rules=rules,
+        expected_schema=p.approved_schema,
+        as_of=as_of,
     )
     payload = QualityAssessedPayload(
         attempt_id=p.attempt_id,
@@ -36,6 +40,7 @@ def assess_quality(command: Command, deps: StageDeps) -> Event:
         score=assessment.score,
         dimension_scores=assessment.dimensions,
         profile=assessment.summary,
+        as_of=as_of,
     )
     return command.follow(QualityAssessed, payload, producer=PRODUCER)
 
@@ -45,7 +50,8 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
     assert isinstance(command, ApplyResolutions)
     p = command.payload
     rules = parse_rules(p.rules, origin="quality rules") if p.rules else None
-    before = assess_parquet(path=deps.artifacts.path_of(p.dataset.uri), rules=rules)
+    as_of = deps.clock.today()
+    before = assess_parquet(path=deps.artifacts.path_of(p.dataset.uri), rules=rules, as_of=as_of)
     frame = deps.artifacts.read_frame(p.dataset)
     applied = apply_resolutions(frame=frame, findings=p.findings, choices=p.choices)
     table = pa.Table.from_pandas(applied.frame, preserve_index=False)
@@ -53,7 +59,7 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
     del frame, applied  # keep one copy of the data in memory, not three
     dataset = deps.artifacts.put_table(table, columns=infer_schema(table))
     del table
-    after = assess_parquet(path=deps.artifacts.path_of(dataset.uri), rules=rules)
+    after = assess_parquet(path=deps.artifacts.path_of(dataset.uri), rules=rules, as_of=as_of)
     ids_before = {f.id for f in before.findings}
     ids_after = {f.id for f in after.findings}
     payload = ResolutionsAppliedPayload(
@@ -68,6 +74,7 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
         dimensions_after=after.dimensions,
         resolved=sorted(ids_before - ids_after),
         introduced=sorted(ids_after - ids_before),
+        as_of=as_of,
     )
     return command.follow(ResolutionsApplied, payload, producer=PRODUCER)
 

@@ -12,7 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from lockflow.common.errors import InvalidInput
-from lockflow.common.models import Finding, ResolutionChoice
+from lockflow.common.kinds import category_label, strategy_facts
+from lockflow.common.models import AppliedResolution, Finding, ResolutionChoice
 from lockflow.ingest.read import parquet_batches
 from lockflow.quality.resolve import apply_resolutions
 from lockflow.quality.sketches import RowSample
@@ -76,7 +77,7 @@ def preview(
         "estimated_rows_removed_total": round(len(removed) * scale),
         "columns_added": added,
         "columns_removed": dropped,
-        "steps": [a.model_dump(mode="json") for a in applied.applied],
+        "steps": describe_steps(applied.applied, findings),
         "columns": {
             c: {
                 "before": column_stats(frame[c]) if c in frame.columns else None,
@@ -86,6 +87,24 @@ def preview(
         },
         "changed_rows": _row_diff(frame, after, touched_rows, removed),
     }
+
+
+def describe_steps(steps: list[AppliedResolution], findings: list[Finding]) -> list[dict[str, Any]]:
+    """Each step as a person reads it: the finding's category label, what the fix does and its risk."""
+    categories = {f.id: str(f.category) for f in findings}
+    described = []
+    for step in steps:
+        facts = strategy_facts(step.strategy)
+        category = categories.get(step.finding_id)
+        described.append(
+            {
+                **step.model_dump(mode="json"),
+                "category": category_label(category) if category is not None else "-",
+                "description": facts.description,
+                "risk": facts.risk,
+            }
+        )
+    return described
 
 
 def _chosen(findings: list[Finding], choices: list[ResolutionChoice]) -> list[Finding]:

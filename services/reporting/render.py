@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from lockflow.common.events import CompileReportPayload
-from lockflow.common.models import CorrelationPair, DatasetRef, DecisionRecord
+from lockflow.common.kinds import category_facts, category_label, insight_label, strategy_facts
+from lockflow.common.models import AppliedResolution, CorrelationPair, DatasetRef, DecisionRecord
 
 TOP_CORRELATIONS = 10
 _NEWLINES = re.compile(r"\r\n|\r|\n")
@@ -29,6 +30,7 @@ def build_report(*, payload: CompileReportPayload, run_id: str, generated_at: da
             "name": payload.name,
             "requested_by": payload.requested_by,
             "generated_at": generated_at.isoformat(),
+            "judged_as_of": payload.judged_as_of.isoformat() if payload.judged_as_of else None,
         },
         "source": payload.source.model_dump(mode="json"),
         "goal": payload.goal.model_dump(mode="json"),
@@ -59,10 +61,13 @@ def _quality(payload: CompileReportPayload) -> dict[str, Any]:
         {
             "id": f.id,
             "category": f.category,
+            "label": category_label(f.category),
+            "dimension": f.dimension,
             "severity": f.severity,
             "columns": list(f.columns),
             "count": f.count,
             "share": f.share,
+            "explanation": f.explanation,
         }
         for f in payload.findings
     ]
@@ -70,8 +75,14 @@ def _quality(payload: CompileReportPayload) -> dict[str, Any]:
         "score_before": payload.score_before,
         "score_after": payload.score_after,
         "findings": findings,
-        "applied": [a.model_dump(mode="json") for a in payload.applied],
+        "applied": [_applied(a) for a in payload.applied],
     }
+
+
+def _applied(applied: AppliedResolution) -> dict[str, Any]:
+    """What a fix did, with what the fix is and how risky it was (from the strategies table)."""
+    facts = strategy_facts(applied.strategy)
+    return {**applied.model_dump(mode="json"), "description": facts.description, "risk": facts.risk}
 
 
 def _analytics(payload: CompileReportPayload) -> dict[str, Any]:
@@ -111,6 +122,7 @@ def _insights(payload: CompileReportPayload) -> list[dict[str, Any]]:
             "rank": rank,
             "id": i.id,
             "kind": i.kind,
+            "label": insight_label(i.kind),
             "statement": i.statement,
             "columns": list(i.columns),
             "numbers": dict(i.numbers),
@@ -201,6 +213,7 @@ def _run_section(report: dict[str, Any]) -> _Section:
         f"Run: {run['id']}",
         f"Requested by: {run['requested_by']}",
         f"Generated at: {run['generated_at']}",
+        f"Data judged as of: {run.get('judged_as_of') or 'the day it was assessed (not recorded)'}",
         f"Source: {source['path']} (format: {source.get('format') or 'detected'})",
         f"Goal: {goal['direction']} {target}"
         + (f": {goal['description']}" if goal.get("description") else ""),
@@ -228,19 +241,38 @@ def _dataset_section(dataset: dict[str, Any]) -> _Section:
 
 def _quality_section(quality: dict[str, Any]) -> _Section:
     findings = [
-        [f["id"], f["category"], f["severity"], ", ".join(f["columns"]), _num(f["count"]), _pct(f["share"])]
+        [
+            f["id"],
+            category_label(f["category"]),
+            f.get("dimension") or category_facts(f["category"]).dimension,
+            f["severity"],
+            ", ".join(f["columns"]),
+            _num(f["count"]),
+            _pct(f["share"]),
+            f.get("explanation") or "",
+        ]
         for f in quality["findings"]
     ]
     applied = [
-        [a["finding_id"], a["strategy"], _num(a["rows_removed"]), _num(a["cells_changed"]), a["note"]]
+        [
+            a["finding_id"],
+            a["strategy"],
+            strategy_facts(a["strategy"]).description,
+            strategy_facts(a["strategy"]).risk,
+            _num(a["rows_removed"]),
+            _num(a["cells_changed"]),
+            a["note"],
+        ]
         for a in quality["applied"]
     ]
+    finding_headers = ["Finding", "Category", "Dimension", "Severity", "Columns", "Count", "Share", "Why"]
+    applied_headers = ["Finding", "Fix", "What it does", "Risk", "Rows removed", "Cells changed", "Note"]
     return _Section(
         "Data quality",
         lines=[f"Score before: {_num(quality['score_before'])}; after: {_num(quality['score_after'])}"],
         tables=[
-            _Table(["Finding", "Category", "Severity", "Columns", "Count", "Share"], findings, "Findings"),
-            _Table(["Finding", "Strategy", "Rows removed", "Cells changed", "Note"], applied, "Applied"),
+            _Table(finding_headers, findings, "Findings"),
+            _Table(applied_headers, applied, "Applied"),
         ],
     )
 
@@ -297,6 +329,7 @@ def _insights_section(insights: list[dict[str, Any]]) -> _Section:
     rows = [
         [
             _num(i["rank"]),
+            insight_label(i["kind"]),
             i["statement"],
             _num(i["effect_size"]),
             _num(i["p_value"]),
@@ -307,7 +340,7 @@ def _insights_section(insights: list[dict[str, Any]]) -> _Section:
     ]
     return _Section(
         "Insights",
-        tables=[_Table(["#", "Statement", "Effect size", "p-value", "Significant", "Numbers"], rows)],
+        tables=[_Table(["#", "Kind", "Statement", "Effect size", "p-value", "Significant", "Numbers"], rows)],
     )
 
 

@@ -294,6 +294,7 @@ def test_run_source_goal_and_dataset(built: Built) -> None:
         "name": "Q1 sales",
         "requested_by": "alice",
         "generated_at": "2025-03-04T12:30:00+00:00",
+        "judged_as_of": None,
     }
     assert report["source"]["path"] == "/data/sales.csv" and report["source"]["format"] == "csv"
     assert report["goal"] == {"target": "revenue", "direction": "increase", "description": "grow revenue"}
@@ -312,13 +313,19 @@ def test_quality_section(built: Built) -> None:
     assert quality["findings"][0] == {
         "id": "f-missing-tenure",
         "category": "missing_values",
+        "label": "Missing values",
+        "dimension": "validity",
         "severity": "medium",
         "columns": ["tenure"],
         "count": 30,
         "share": 0.05,
+        "explanation": "tenure is empty in some rows",
     }
     assert [f["id"] for f in quality["findings"]] == ["f-missing-tenure", "f-outliers-xss"]
     assert quality["applied"][0]["rows_removed"] == 600 - len(final) == 30
+    # What the fix does and its risk come from the strategies table, for a reader judging the fix.
+    assert quality["applied"][0]["description"] == "remove the rows that have this problem"
+    assert quality["applied"][0]["risk"] == "high"
 
 
 def test_analytics_section_copies_stats_and_keeps_top_ten_by_abs_r(
@@ -421,13 +428,17 @@ def test_markdown_has_every_section_and_escapes_cells(
         assert heading in markdown
     for heading in ["## Insights", "## Action plan", "## Decisions"]:
         assert heading in markdown
-    assert "| f-missing-tenure | missing_values | medium | tenure | 30 | 5.0% |" in markdown
+    assert (
+        "| f-missing-tenure | Missing values | validity | medium | tenure | 30 | 5.0% "
+        "| tenure is empty in some rows |" in markdown
+    )
+    assert "| 1 | Driver | Revenue is higher when ads spend is above its median |" in markdown
     # A pipe and a newline inside a statement must not break the table row.
     assert "Churn falls as tenure grows \\| strongest in year one<br>see appendix" in markdown
     assert "tenure missing \\| in 5% of rows" in markdown
     for line in markdown.splitlines():
         if line.startswith("| ") and "Churn falls" in line:
-            assert line.count(" | ") == 5  # six cells, exactly as the header
+            assert line.count(" | ") == 6  # seven cells, exactly as the header
     assert XSS not in markdown and html.escape(XSS, quote=False) in markdown
 
 
