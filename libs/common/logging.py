@@ -3,6 +3,7 @@
 import logging
 import sys
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
@@ -18,12 +19,24 @@ def _add_trace_id(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]
     return event_dict
 
 
-def configure_logging(*, service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Set JSON logs for this process once; later calls are no-ops."""
+def configure_logging(
+    *, service: str, level: str = "INFO", stream: TextIO | None = None, path: Path | None = None
+) -> None:
+    """Set JSON logs for this process once; later calls are no-ops.
+
+    With `path` every log line (structlog's, the standard library's and Python warnings) goes to
+    that file instead of standard error, so a terminal shows only what the program prints.
+    """
     global _configured
     if _configured:
         return
-    logging.basicConfig(level=level, stream=stream or sys.stderr, format="%(message)s")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream = path.open("a", encoding="utf-8", buffering=1)  # line-buffered: a crash loses nothing
+        logging.captureWarnings(True)
+    logging.basicConfig(
+        level=level, stream=stream or sys.stderr, format="%(message)s", force=path is not None
+    )
     for noisy in ("aiokafka", "kafka", "faust", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
