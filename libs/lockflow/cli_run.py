@@ -161,7 +161,7 @@ def failure_lines(run: dict[str, Any], *, home: Path, log_path: Path | None) -> 
     """What failed, in which stage, the run id, where the full log is and what to do next."""
     step = run.get("current_step")
     stage = STAGE_OF_STEP[Step(step)] if step in {s.value for s in Step} else step
-    error = str(run.get("error") or "no reason recorded")
+    error = str(run.get("error") or "no reason recorded").removeprefix(f"{stage}: ")
     where = f" at stage {stage} (step {step})" if step else ""
     lines = [f"failed{where}: run {run['id']}", f"  reason: {error}"]
     if log_path is not None:
