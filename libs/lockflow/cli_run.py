@@ -28,6 +28,7 @@ from lockflow.ingest.preflight import Preflight, preflight, settle_goal
 from lockflow.orchestrator import service, views
 from lockflow.orchestrator.policy import Policy, PolicyDecision, resolve
 from lockflow.quality.preview import preview_for_request
+from lockflow.tables import Col, print_fitted
 
 STEPS_IN_A_RUN = 7
 TERMINAL = ("completed", "failed", "aborted")
@@ -312,20 +313,39 @@ def show_context(request: dict[str, Any], console: Console) -> None:
     ctx = request["context"]
     gate = request["gate"]
     if gate == "source_review":
-        table = Table("column", "type", "nullable", "nulls", "examples", title=f"{ctx['rows']} rows")
-        for c in ctx["schema"]:
-            table.add_row(
-                c["name"], c["dtype"], str(c["nullable"]), str(c["null_count"]), ", ".join(c["examples"])
-            )
-        console.print(table)
+        rows = [
+            [c["name"], c["dtype"], str(c["nullable"]), str(c["null_count"]), ", ".join(c["examples"])]
+            for c in ctx["schema"]
+        ]
+        columns = [
+            Col("column"),
+            Col("type"),
+            Col("nullable", 2),
+            Col("nulls", 1),
+            Col("examples", wrap=True),
+        ]
+        print_fitted(console, columns, rows, title=f"{ctx['rows']} rows")
     elif gate == "quality_review":
-        table = Table(
-            "#", "finding", "severity", "rows", "share", "top fix", title=f"quality score {ctx['score']}"
-        )
-        for i, f in enumerate(ctx["findings"], start=1):
-            top = f["resolutions"][0]["strategy"] if f["resolutions"] else "-"
-            table.add_row(str(i), f["id"], f["severity"], str(f["count"]), f"{f['share']:.1%}", top)
-        console.print(table)
+        rows = [
+            [
+                str(i),
+                f["id"],
+                f["severity"],
+                str(f["count"]),
+                f"{f['share']:.1%}",
+                f["resolutions"][0]["strategy"] if f["resolutions"] else "-",
+            ]
+            for i, f in enumerate(ctx["findings"], start=1)
+        ]
+        columns = [
+            Col("#"),
+            Col("finding"),
+            Col("severity", 3),
+            Col("rows", 2),
+            Col("share", 4),
+            Col("top fix", 1),
+        ]
+        print_fitted(console, columns, rows, title=f"quality score {ctx['score']}")
     elif gate == "analytics_review" and ctx["analytics"]:
         gate_views.show_analytics(ctx, console)
     elif gate == "insight_review":
