@@ -5,9 +5,11 @@ Pure: facts in, a choice out. Ingest's preflight computes the facts from a file'
 pass uses `looks_like_id` for its key columns.
 """
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 ID_RE = re.compile(r"(^id$|_id$|^id_|uuid|guid|(^|_)key$)", re.IGNORECASE)
 # Names people give the number they want to move, best first.
@@ -20,6 +22,7 @@ NOT_AN_OUTCOME_WORDS = frozenset(
      "latitude", "lon", "lng", "longitude", "index", "row", "rownum"}
 )  # fmt: skip
 MIN_ROWS_FOR_A_ROW_NUMBER = 3
+NUMERIC_TYPES = ("integer", "float")
 
 
 def looks_like_id(name: str) -> bool:
@@ -41,7 +44,7 @@ class ColumnFacts:
     numeric: bool
     values: int  # non-missing values seen
     distinct: int
-    # Every value distinct, whole and ascending: a row number, whatever the column is called.
+    # An integer column whose every value is larger than the last: a row number, whatever its name.
     row_number: bool = False
 
 
@@ -101,3 +104,31 @@ def no_target_message(columns: Sequence[ColumnFacts]) -> str:
         return "it has no numeric column, and a goal's target must be a number"
     listed = "; ".join(f"{c.name} ({unsuitable_because(c)})" for c in numeric)
     return f"no numeric column suits as the goal's target: {listed}"
+
+
+def facts_from_rows(
+    columns: Sequence[tuple[str, str]], rows: Sequence[Mapping[str, Any]]
+) -> list[ColumnFacts]:
+    """Column facts from a few sample rows: (name, logical type) per column, values as JSON-safe rows."""
+    facts = []
+    for name, dtype in columns:
+        values = [row.get(name) for row in rows if row.get(name) is not None]
+        facts.append(
+            ColumnFacts(
+                name=name,
+                numeric=dtype in NUMERIC_TYPES,
+                values=len(values),
+                distinct=len({str(v) for v in values}),
+                row_number=dtype == "integer" and is_row_number(values),
+            )
+        )
+    return facts
+
+
+def is_row_number(values: Sequence[Any]) -> bool:
+    """Whole numbers, every one larger than the one before (so all distinct), at least a few of them."""
+    if len(values) < MIN_ROWS_FOR_A_ROW_NUMBER:
+        return False
+    if not all(isinstance(v, int | float) and float(v).is_integer() for v in values):
+        return False
+    return all(b > a for a, b in itertools.pairwise(values))

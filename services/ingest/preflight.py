@@ -8,10 +8,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lockflow.common.columns import (
-    MIN_ROWS_FOR_A_ROW_NUMBER,
+    NUMERIC_TYPES,
     ColumnFacts,
     TargetChoice,
     choose_target,
+    is_row_number,
     no_target_message,
 )
 from lockflow.common.errors import InvalidInput
@@ -19,7 +20,6 @@ from lockflow.common.models import ColumnSchema, Goal, SourceSpec
 from lockflow.ingest.read import detect_format, load_source
 
 HEAD_ROWS = 1_000
-NUMERIC_TYPES = ("integer", "float")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def preflight(*, spec: SourceSpec, goal: Goal) -> Preflight:
     else:
         schema, table = _head(spec=spec)
         columns = [c.name for c in schema]
-        facts = [_facts(c.name, c.dtype in NUMERIC_TYPES, table.column(c.name)) for c in schema]
+        facts = [_facts(c.name, c.dtype, table.column(c.name)) for c in schema]
     if goal.target is not None and goal.target not in columns:
         raise InvalidInput(
             f"goal target {goal.target!r} is not a column of {spec.path}; columns: {', '.join(columns)}"
@@ -119,27 +119,23 @@ def _parquet_facts(parquet: pq.ParquetFile) -> list[ColumnFacts]:
     schema = parquet.schema_arrow
     first = next(parquet.iter_batches(batch_size=HEAD_ROWS), None)
     table = pa.Table.from_batches([first]) if first is not None else schema.empty_table()
-    return [
-        _facts(f.name, pa.types.is_integer(f.type) or pa.types.is_floating(f.type), table.column(f.name))
-        for f in schema
-    ]
+    return [_facts(f.name, _logical(f.type), table.column(f.name)) for f in schema]
 
 
-def _facts(name: str, numeric: bool, values: pa.ChunkedArray) -> ColumnFacts:
+def _logical(arrow_type: pa.DataType) -> str:
+    if pa.types.is_integer(arrow_type):
+        return "integer"
+    return "float" if pa.types.is_floating(arrow_type) else "other"
+
+
+def _facts(name: str, dtype: str, values: pa.ChunkedArray) -> ColumnFacts:
     present = values.drop_null()
-    distinct = pc.count_distinct(present).as_py() if len(present) else 0
+    # Row numbers are told by their first values; the head is small, so this list is too.
+    head = present.to_pylist() if dtype == "integer" else []
     return ColumnFacts(
         name=name,
-        numeric=numeric,
+        numeric=dtype in NUMERIC_TYPES,
         values=len(present),
-        distinct=distinct,
-        row_number=numeric and _ascending_whole_numbers(present, distinct),
+        distinct=pc.count_distinct(present).as_py() if len(present) else 0,
+        row_number=dtype == "integer" and is_row_number(head),
     )
-
-
-def _ascending_whole_numbers(present: pa.ChunkedArray, distinct: int) -> bool:
-    if len(present) < MIN_ROWS_FOR_A_ROW_NUMBER or distinct != len(present):
-        return False
-    numbers = present.to_numpy()
-    whole = bool((numbers == numbers.round()).all())
-    return whole and bool((numbers[1:] > numbers[:-1]).all())

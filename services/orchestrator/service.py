@@ -12,6 +12,7 @@ from opentelemetry import context as otel_context
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from lockflow.common.columns import choose_target, facts_from_rows
 from lockflow.common.db import (
     Database,
     DecisionRequestRow,
@@ -68,6 +69,7 @@ from lockflow.common.logging import get_logger
 from lockflow.common.models import (
     ActionSelection,
     AnalyticsParams,
+    ColumnSchema,
     DecisionRecord,
     Goal,
     PlannedAction,
@@ -357,6 +359,8 @@ def _on_step_result(session: Session, run: RunRow, event: Event) -> None:
 def _store_result(state: RunState, event: Event) -> None:
     if isinstance(event, SourceIngested):
         p = event.payload
+        if state.goal.target is None:
+            state.goal = _goal_with_a_target(state.goal, p.dataset.columns, p.sample)
         state.dataset_ingested = state.dataset_current = p.dataset
         state.sample, state.bytes_read = p.sample, p.bytes_read
         state.source_config, state.source_health = p.config, p.health
@@ -378,6 +382,18 @@ def _store_result(state: RunState, event: Event) -> None:
         state.insights, state.insight_params = event.payload.insights, event.payload.params
     elif isinstance(event, ActionsRecommended):
         state.actions = event.payload.items
+
+
+def _goal_with_a_target(goal: Goal, columns: list[ColumnSchema], sample: list[dict[str, Any]]) -> Goal:
+    """A run started without a target (a registered source: nothing is read before the run) gets one
+    picked from the ingested schema and sample, with why; it stays without one when none suits."""
+    facts = facts_from_rows([(c.name, c.dtype) for c in columns], sample)
+    choice = choose_target(facts)
+    if choice is None:
+        return goal
+    note = f"target picked by lockflow after ingest: {choice.target}, {choice.reason}"
+    description = f"{goal.description}; {note}" if goal.description else note
+    return goal.model_copy(update={"target": choice.target, "description": description[:500]})
 
 
 def _on_stage_failed(session: Session, run: RunRow, event: StageFailed) -> None:

@@ -3,7 +3,14 @@
 import pandas as pd
 import pytest
 
-from lockflow.common.columns import ColumnFacts, choose_target, looks_like_id, name_words, no_target_message
+from lockflow.common.columns import (
+    ColumnFacts,
+    choose_target,
+    facts_from_rows,
+    looks_like_id,
+    name_words,
+    no_target_message,
+)
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.ingest.preflight import preflight, settle_goal
@@ -86,3 +93,15 @@ def test_preflight_refuses_a_goal_less_run_when_nothing_suits(tmp_path) -> None:
     checked = preflight(spec=SourceSpec(path=str(path)), goal=Goal())
     with pytest.raises(InvalidInput, match=r"ids.parquet: no numeric column suits .* tuple_id \(its name"):
         settle_goal(Goal(), checked, source="ids.parquet")
+
+
+def test_facts_from_a_few_sample_rows_tell_row_numbers_from_measures() -> None:
+    rows = [{"n": i, "price": 10.0 - i, "label": "x"} for i in range(10)]
+    by_name = {
+        f.name: f for f in facts_from_rows([("n", "integer"), ("price", "float"), ("label", "string")], rows)
+    }
+    assert by_name["n"].row_number and not by_name["price"].row_number
+    assert (by_name["price"].numeric, by_name["label"].numeric) == (True, False)
+    assert by_name["label"].distinct == 1
+    choice = choose_target(list(by_name.values()))
+    assert choice is not None and choice.target == "price"
