@@ -74,6 +74,14 @@ def _clear_failures(*, doing: str, log_path: Path) -> Iterator[None]:
         raise typer.Exit(code=EXIT_REFUSED) from exc
     except DrivingInterrupted as exc:
         cause = exc.__cause__ or exc
+        if isinstance(cause, LockflowError):
+            home = log_path.parent.parent
+            _say(
+                f"error: {cause}",
+                f"  run: {exc.run_id} (kept where it stopped; the decisions made so far are stored)",
+                f"  next: `lockflow resume {exc.run_id} --home {home}` continues it (e.g. with --yes)",
+            )
+            raise typer.Exit(code=EXIT_REFUSED) from exc
         log.error("cli_crashed", doing=doing, run_id=exc.run_id, exc_info=cause)
         _crashed(cause, doing=doing, log_path=log_path, run_id=exc.run_id)
     except Exception as exc:

@@ -112,7 +112,7 @@ async def resume_embedded(
 
 
 class DrivingInterrupted(Exception):
-    """An unexpected error while this process drove a run; the run itself is kept where it was."""
+    """An error while this process drove a run; the run itself is kept where it was (its cause says why)."""
 
     def __init__(self, run_id: str) -> None:
         super().__init__(f"driving run {run_id} was interrupted")
@@ -121,11 +121,9 @@ class DrivingInterrupted(Exception):
 
 @contextlib.contextmanager
 def _interrupted(run_id: str) -> Iterator[None]:
-    """Name the run in any unexpected error (errors lockflow raises on purpose pass as they are)."""
+    """Name the run in any error that stops driving it (e.g. a policy with no answer for a gate)."""
     try:
         yield
-    except LockflowError:
-        raise
     except Exception as exc:
         raise DrivingInterrupted(run_id) from exc
 

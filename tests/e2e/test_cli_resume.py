@@ -142,3 +142,37 @@ def test_resume_of_an_unknown_run_is_a_clear_message(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and "no run no-such-run" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_run_stopped_at_a_gate_is_picked_up_there_by_resume(tmp_path: Path) -> None:
+    policy = tmp_path / "gate1.yaml"
+    policy.write_text("source_review: {option: approve, rationale: looks right}\n")
+    home = tmp_path / "home"
+    stopped = subprocess.run(
+        [sys.executable, "-m", "lockflow.cli", "run", "--decisions", str(policy), "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=ENV,
+    )
+    assert stopped.returncode == 2, stopped.stdout + stopped.stderr
+    assert "error: the policy has no answer for gate quality_review" in stopped.stdout
+    run_id = re.search(r"lockflow resume (\S+) --home", stopped.stdout).group(1)  # type: ignore[union-attr]
+    assert "Traceback" not in stopped.stdout + stopped.stderr
+    resumed = subprocess.run(
+        [sys.executable, "-m", "lockflow.cli", "resume", run_id, "--yes", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=ENV,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"continuing run {run_id} (waiting)" in resumed.stdout
+    db = Database(f"sqlite:///{home / 'lockflow.db'}", run_migrations=False)
+    decisions = views.get_run(db, run_id=run_id)["decisions"]
+    db.dispose()
+    assert [(d["gate"], d["rationale"]) for d in decisions][:2] == [
+        ("source_review", "looks right"),
+        ("quality_review", "--yes"),
+    ]
+    assert len(decisions) == 5
