@@ -201,7 +201,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         principal: Authorized,
         file: Annotated[UploadFile, File(description="CSV, JSON lines or Parquet")],
         target: Annotated[str | None, Form()] = None,
-        direction: Annotated[Literal["increase", "decrease"], Form()] = "increase",
+        direction: Annotated[Literal["increase", "decrease", "max", "min"], Form()] = "increase",
         name: Annotated[str | None, Form(max_length=200)] = None,
         rules: Annotated[
             str | None, Form(max_length=RULES_MAX_CHARS, description="Data quality rules (YAML text)")
