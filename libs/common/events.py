@@ -245,6 +245,15 @@ class DecisionMadePayload(Payload):
     decided_at: datetime
 
 
+class RetryRequestedPayload(Payload):
+    """Someone asked to run a failed run's failed step again, with the same inputs."""
+
+    step: str
+    failed_attempt_id: str
+    error: str
+    requested_by: str
+
+
 class RunCompletedPayload(Payload):
     report: ReportRef
 
@@ -309,6 +318,11 @@ class DecisionRequested(Event):
 class DecisionMade(Event):
     type: Literal["DecisionMade"] = "DecisionMade"
     payload: DecisionMadePayload
+
+
+class RetryRequested(Event):
+    type: Literal["RetryRequested"] = "RetryRequested"
+    payload: RetryRequestedPayload
 
 
 class RunCompleted(Event):
@@ -383,6 +397,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     StageFailed,
     DecisionRequested,
     DecisionMade,
+    RetryRequested,
     RunCompleted,
     RunFailed,
     RunAborted,

@@ -57,6 +57,8 @@ class System:
     subscriptions: list[Subscription] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Each stage's handler table; tests pass their own (e.g. one that fails first) to build_system.
+    handlers: dict[str, dict[str, StageHandler]] = field(default_factory=lambda: dict(STAGE_HANDLERS))
 
     @property
     def deps(self) -> StageDeps:
@@ -89,7 +91,7 @@ class System:
 
     async def start_worker(self, stage: str) -> None:
         """Start one stage's worker."""
-        worker = StageWorker(stage=stage, handlers=STAGE_HANDLERS[stage], deps=self.deps)
+        worker = StageWorker(stage=stage, handlers=self.handlers[stage], deps=self.deps)
         self.subscriptions.append(await worker.start(self.bus))
 
     def start_relay_loop(self, *, interval: float = 1.0) -> None:
@@ -137,8 +139,9 @@ def build_system(
     cache: Cache | None = None,
     clock: Clock | None = None,
     client_id: str = "lockflow",
+    handlers: dict[str, dict[str, StageHandler]] | None = None,
 ) -> System:
-    """Build adapters for the settings' mode; pass bus/cache/clock to override (tests)."""
+    """Build adapters for the settings' mode; pass bus/cache/clock/handlers to override (tests)."""
     distributed = settings.mode == "distributed"
     if bus is None:
         bus = (
@@ -155,4 +158,5 @@ def build_system(
         artifacts=ArtifactStore(settings.resolved_artifact_dir()),
         cache=cache,
         clock=clock or settings.clock(),
+        handlers={**STAGE_HANDLERS, **(handlers or {})},
     )

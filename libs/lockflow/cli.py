@@ -4,9 +4,11 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
+import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -14,30 +16,104 @@ from rich.markup import escape
 
 from lockflow.cli_sources import source_app
 from lockflow.common.errors import LockflowError
-from lockflow.common.logging import configure_logging
+from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
 from lockflow.common.telemetry import setup_tracing
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="lockflow: a data pipeline that people steer."
+    add_completion=False,
+    no_args_is_help=True,
+    help="lockflow: a data pipeline that people steer.",
+    pretty_exceptions_enable=False,
 )
 app.add_typer(source_app, name="source")
 console = Console()
+log = get_logger(__name__)
 SAMPLE = Path(__file__).parent / "data" / "sample_sales.csv"
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+DIRECTIONS = ("increase", "decrease", "max", "min")
+EXIT_REFUSED = 2  # the input or the request could not be used; the message says why
+EXIT_CRASHED = 3  # an unexpected error; the log file has the traceback
 
 
 def _parse_goal(goal: str | None) -> Goal:
-    """`--goal revenue` or `--goal revenue:decrease`."""
+    """`--goal revenue`, `--goal revenue:decrease` or `--goal revenue:max` (max/min mean the same)."""
     if not goal:
         return Goal()
     target, _, direction = goal.partition(":")
-    if direction not in ("", "increase", "decrease"):
+    if direction not in ("", *DIRECTIONS):
         raise typer.BadParameter(
-            f"direction must be increase or decrease, not {direction!r}", param_hint="--goal"
+            f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}", param_hint="--goal"
         )
     return Goal(target=target, direction=direction or "increase")  # type: ignore[arg-type]
+
+
+def log_file(settings: CommonSettings) -> Path:
+    """Where the CLI writes its JSON log (with run_id and trace_id): LOCKFLOW_HOME/logs/cli.log."""
+    return settings.home / "logs" / "cli.log"
+
+
+def _embedded_settings(home: Path | None, *, as_of: str | None = None) -> tuple[CommonSettings, Path]:
+    """Embedded settings (home from --home or LOCKFLOW_HOME) with logging sent to the log file."""
+    overrides: dict[str, Any] = {"mode": "embedded"}
+    if home:
+        overrides["home"] = home
+    if as_of:
+        overrides["as_of"] = as_of
+    settings = _settings(CommonSettings, **overrides)
+    path = log_file(settings)
+    configure_logging(service="cli", level=settings.log_level, path=path)
+    setup_tracing(service="lockflow-cli")
+    return settings, path
+
+
+@contextlib.contextmanager
+def _clear_failures(*, doing: str, log_path: Path) -> Iterator[None]:
+    """Turn any error into one message with the log's path and an exit code; never a traceback."""
+    from lockflow.cli_run import DrivingInterrupted
+
+    try:
+        yield
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise  # usage errors (e.g. a bad --goal) are Click's to word; exits pass through
+    except LockflowError as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(code=EXIT_REFUSED) from exc
+    except DrivingInterrupted as exc:
+        cause = exc.__cause__ or exc
+        if isinstance(cause, LockflowError):
+            home = log_path.parent.parent
+            _say(
+                f"error: {cause}",
+                f"  run: {exc.run_id} (kept where it stopped; the decisions made so far are stored)",
+                f"  next: `lockflow resume {exc.run_id} --home {home}` continues it (e.g. with --yes)",
+            )
+            raise typer.Exit(code=EXIT_REFUSED) from exc
+        log.error("cli_crashed", doing=doing, run_id=exc.run_id, exc_info=cause)
+        _crashed(cause, doing=doing, log_path=log_path, run_id=exc.run_id)
+    except Exception as exc:
+        log.error("cli_crashed", doing=doing, exc_info=exc)
+        _crashed(exc, doing=doing, log_path=log_path, run_id=None)
+
+
+def _crashed(exc: BaseException, *, doing: str, log_path: Path, run_id: str | None) -> NoReturn:
+    lines = [f"error: {doing} failed unexpectedly: {type(exc).__name__}: {exc}"]
+    if run_id:
+        lines.append(f"  run: {run_id} (kept as it was; its decisions are stored)")
+    lines.append(f"  full log (with the traceback): {log_path}")
+    if run_id:
+        lines.append(f"  next: `lockflow resume {run_id} --home {log_path.parent.parent}` picks it up again")
+    else:
+        lines.append("  next: check the log; if the problem is in lockflow, report it with that log")
+    _say(*lines)
+    raise typer.Exit(code=EXIT_CRASHED)
+
+
+def _say(*lines: str) -> None:
+    """Print lines as they are: never wrapped inside a path or id, no markup read from them."""
+    for line in lines:
+        console.print(line, soft_wrap=True, crop=False, markup=False, highlight=False)
 
 
 @app.command()
@@ -60,15 +136,8 @@ def run(
     from lockflow.cli_run import run_embedded
     from lockflow.orchestrator.policy import default_policy, load_policy
 
-    configure_logging(service="cli", level="WARNING")
-    setup_tracing(service="lockflow-cli")
-    overrides: dict[str, Any] = {"mode": "embedded"}
-    if home:
-        overrides["home"] = home
-    if as_of:
-        overrides["as_of"] = as_of
-    settings = _settings(CommonSettings, **overrides)
-    try:
+    settings, log_path = _embedded_settings(home, as_of=as_of)
+    with _clear_failures(doing="lockflow run", log_path=log_path):
         policy = load_policy(decisions) if decisions else (default_policy() if yes else None)
         if goal is None and file == SAMPLE:
             goal = "revenue:increase"
@@ -83,11 +152,34 @@ def run(
                 policy=policy,
                 console=console,
                 quality_rules=quality_rules,
+                log_path=log_path,
             )
         )
-    except LockflowError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}")  # a path or column may hold '[/x]'
-        raise typer.Exit(code=2) from exc
+    raise typer.Exit(code=0 if outcome == "completed" else 1)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The id of the run, as `lockflow run` printed it")],
+    decisions: Annotated[Path | None, typer.Option(help="YAML policy answering the gates")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Take the default at every gate")] = False,
+    home: Annotated[Path | None, typer.Option(help="Folder for the database, artifacts and reports")] = None,
+) -> None:
+    """Re-run a failed run's failed step with the same inputs, then answer the gates that follow.
+
+    The decisions made so far are kept. A run left waiting at a gate is picked up at that gate.
+    """
+    from lockflow.cli_run import resume_embedded
+    from lockflow.orchestrator.policy import default_policy, load_policy
+
+    settings, log_path = _embedded_settings(home)
+    with _clear_failures(doing="lockflow resume", log_path=log_path):
+        policy = load_policy(decisions) if decisions else (default_policy() if yes else None)
+        outcome = asyncio.run(
+            resume_embedded(
+                settings=settings, run_id=run_id, policy=policy, console=console, log_path=log_path
+            )
+        )
     raise typer.Exit(code=0 if outcome == "completed" else 1)
 
 

@@ -1,13 +1,16 @@
 """Drives one run in this process for `lockflow run`: progress, gates at the prompt or by policy."""
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
+import structlog
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,13 +22,15 @@ from lockflow import gate_views
 from lockflow.bootstrap import build_system
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.clock import Clock, SystemClock
-from lockflow.common.errors import LockflowError
+from lockflow.common.errors import Conflict, LockflowError
 from lockflow.common.models import Goal, SourceSpec
+from lockflow.common.pipeline import STAGE_OF_STEP, Step
 from lockflow.common.settings import CommonSettings
-from lockflow.ingest.preflight import preflight
+from lockflow.ingest.preflight import Preflight, preflight, settle_goal
 from lockflow.orchestrator import service, views
 from lockflow.orchestrator.policy import Policy, PolicyDecision, resolve
 from lockflow.quality.preview import preview_for_request
+from lockflow.tables import Col, print_fitted
 
 STEPS_IN_A_RUN = 7
 TERMINAL = ("completed", "failed", "aborted")
@@ -40,14 +45,19 @@ async def run_embedded(
     policy: Policy | None,
     console: Console,
     quality_rules: dict[str, Any] | None = None,
+    log_path: Path | None = None,
 ) -> str:
     """Run a file through every stage; return the run's final status."""
-    await anyio.to_thread.run_sync(lambda: preflight(spec=spec, goal=goal))
+    checked = await anyio.to_thread.run_sync(lambda: preflight(spec=spec, goal=goal))
+    goal = settle_goal_at_terminal(
+        goal, checked, source=spec.path, ask_person=policy is None, console=console
+    )
     system = build_system(settings)
     await system.start_everything()
     started = time.perf_counter()
+    run_id: str | None = None
     try:
-        run_id = await anyio.to_thread.run_sync(
+        run_id = created = await anyio.to_thread.run_sync(
             lambda: service.request_run(
                 system.db,
                 name=name,
@@ -58,25 +68,160 @@ async def run_embedded(
             )
         )
         await system.relay_outbox()
-        console.print(f"run [bold]{run_id}[/] on {escape(spec.path)}")
-        status = await _drive(system, run_id, policy, console)
+        console.print(f"run [bold]{run_id}[/] on {escape(spec.path)}", soft_wrap=True)
+        with _named_run(created), _interrupted(created):
+            status = await _drive(system, created, policy, console)
     finally:
         await system.close()
-    elapsed = time.perf_counter() - started
-    run = views.get_run(system.db, run_id=run_id)
-    if status == "completed":
-        uris = views.report_uris(system.db, run_id=run_id)
-        store = ArtifactStore(settings.resolved_artifact_dir())
-        console.print(f"[bold green]completed[/] in {elapsed:.1f}s. Report:")
-        for fmt, uri in uris.items():
-            console.print(f"  {fmt:8} {escape(str(store.path_of(uri)))}")
-    else:
-        console.print(f"[bold red]{status}[/]: {escape(str(run['error']))}")
+    show_outcome(system, run_id, status, time.perf_counter() - started, console, log_path=log_path)
     return status
 
 
-async def _drive(system: Any, run_id: str, policy: Policy | None, console: Console) -> str:
-    visits: Counter[str] = Counter()
+async def resume_embedded(
+    *, settings: CommonSettings, run_id: str, policy: Policy | None, console: Console, log_path: Path | None
+) -> str:
+    """Re-run a failed run's failed step (or pick up a run left at a gate), then drive the gates after it."""
+    system = build_system(settings)
+    await system.start_everything()
+    started = time.perf_counter()
+    try:
+        run = await anyio.to_thread.run_sync(lambda: views.get_run(system.db, run_id=run_id))
+        if run["status"] == "completed":
+            console.print(f"run [bold]{run_id}[/] has already completed.", soft_wrap=True)
+            status = "completed"
+        elif run["status"] == "aborted":
+            raise Conflict(f"run {run_id} was aborted ({run['error']}); start a new run instead")
+        else:
+            if run["status"] == "failed":
+                await anyio.to_thread.run_sync(
+                    lambda: service.retry_run(system.db, run_id=run_id, requested_by="local")
+                )
+                console.print(
+                    f"retrying step {run['current_step']} of run [bold]{run_id}[/] (it failed with: "
+                    f"{run['error']}); the {len(run['decisions'])} decisions made so far are kept",
+                    soft_wrap=True,
+                )
+            else:
+                console.print(f"continuing run [bold]{run_id}[/] ({run['status']})", soft_wrap=True)
+            await system.relay_outbox()
+            visits = Counter(str(d["gate"]) for d in run["decisions"])
+            with _named_run(run_id), _interrupted(run_id):
+                status = await _drive(system, run_id, policy, console, visits=visits)
+    finally:
+        await system.close()
+    show_outcome(system, run_id, status, time.perf_counter() - started, console, log_path=log_path)
+    return status
+
+
+class DrivingInterrupted(Exception):
+    """An error while this process drove a run; the run itself is kept where it was (its cause says why)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"driving run {run_id} was interrupted")
+        self.run_id = run_id
+
+
+@contextlib.contextmanager
+def _interrupted(run_id: str) -> Iterator[None]:
+    """Name the run in any error that stops driving it (e.g. a policy with no answer for a gate)."""
+    try:
+        yield
+    except Exception as exc:
+        raise DrivingInterrupted(run_id) from exc
+
+
+@contextlib.contextmanager
+def _named_run(run_id: str) -> Iterator[None]:
+    """Every log line written while this run is driven carries its id."""
+    with structlog.contextvars.bound_contextvars(run_id=run_id):
+        yield
+
+
+def show_outcome(
+    system: Any, run_id: str | None, status: str, elapsed: float, console: Console, *, log_path: Path | None
+) -> None:
+    """The run's end in a few unwrapped lines: the report's paths, or what failed and what to do next."""
+    if run_id is None:
+        return
+    run = views.get_run(system.db, run_id=run_id)
+    if status == "completed":
+        uris = views.report_uris(system.db, run_id=run_id)
+        store = ArtifactStore(system.settings.resolved_artifact_dir())
+        console.print(f"[bold green]completed[/] in {elapsed:.1f}s. Report:")
+        for fmt, uri in uris.items():
+            console.print(f"  {fmt:8} {escape(str(store.path_of(uri)))}", soft_wrap=True, crop=False)
+        return
+    if status == "aborted":
+        console.print(f"[bold red]aborted[/]: {escape(str(run['error']))}", soft_wrap=True)
+        return
+    for line in failure_lines(run, home=system.settings.home, log_path=log_path):
+        console.print(line, soft_wrap=True, crop=False, markup=False, highlight=False)
+
+
+def failure_lines(run: dict[str, Any], *, home: Path, log_path: Path | None) -> list[str]:
+    """What failed, in which stage, the run id, where the full log is and what to do next."""
+    step = run.get("current_step")
+    stage = STAGE_OF_STEP[Step(step)] if step in {s.value for s in Step} else step
+    error = str(run.get("error") or "no reason recorded").removeprefix(f"{stage}: ")
+    where = f" at stage {stage} (step {step})" if step else ""
+    lines = [f"failed{where}: run {run['id']}", f"  reason: {error}"]
+    if log_path is not None:
+        lines.append(f'  full log: {log_path} (lines with "run_id": "{run["id"]}")')
+    kept = len(run.get("decisions") or [])
+    lines.append(
+        f"  next: fix the cause, then `lockflow resume {run['id']} --home {home}` re-runs {step or 'it'}"
+        f" and keeps the {kept} decisions made so far"
+    )
+    return lines
+
+
+def settle_goal_at_terminal(
+    goal: Goal, checked: Preflight, *, source: str, ask_person: bool, console: Console
+) -> Goal:
+    """The run's goal before any stage: the given one, else asked (suggested target as default) or picked."""
+    if goal.target is not None:
+        return goal
+    if not ask_person:
+        settled, choice = settle_goal(goal, checked, source=source)
+        assert choice is not None
+        console.print(
+            f"goal: {choice.target} ({settled.direction}), picked by lockflow: {choice.reason}. "
+            "Pass --goal COLUMN[:increase|decrease] to choose another.",
+            soft_wrap=True,
+        )
+        return settled
+    suggestion = checked.suggested_target()
+    if suggestion is None:
+        settle_goal(goal, checked, source=source)  # raises, naming the numeric columns
+    assert suggestion is not None
+    numeric = checked.numeric_columns()
+    console.print(
+        f"no --goal given; suggested target: {suggestion.target} ({suggestion.reason})", soft_wrap=True
+    )
+    while True:
+        target = Prompt.ask("goal: the column to improve", default=suggestion.target, console=console)
+        if target in numeric:
+            break
+        console.print(
+            f"[bold red]not accepted:[/] {target!r} is not a numeric column; choose one of: "
+            f"{', '.join(numeric)}",
+            soft_wrap=True,
+        )
+    direction = Prompt.ask(
+        "direction", choices=["increase", "decrease"], default=goal.direction, console=console
+    )
+    return goal.model_copy(update={"target": target, "direction": direction})
+
+
+async def _drive(
+    system: Any,
+    run_id: str,
+    policy: Policy | None,
+    console: Console,
+    *,
+    visits: Counter[str] | None = None,
+) -> str:
+    visits = visits if visits is not None else Counter()
     seen = 0
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=False
@@ -178,17 +323,18 @@ def show_context(request: dict[str, Any], console: Console) -> None:
     ctx = request["context"]
     gate = request["gate"]
     if gate == "source_review":
-        table = Table("column", "type", "nullable", "nulls", "examples", title=f"{ctx['rows']} rows")
-        for c in ctx["schema"]:
-            cells = [
-                c["name"],
-                c["dtype"],
-                str(c["nullable"]),
-                str(c["null_count"]),
-                ", ".join(c["examples"]),
-            ]
-            table.add_row(*(Text(cell) for cell in cells))  # data text: brackets are shown, not markup
-        console.print(table)
+        rows = [
+            [c["name"], c["dtype"], str(c["nullable"]), str(c["null_count"]), ", ".join(c["examples"])]
+            for c in ctx["schema"]
+        ]
+        columns = [
+            Col("column"),
+            Col("type"),
+            Col("nullable", 2),
+            Col("nulls", 1),
+            Col("examples", wrap=True),
+        ]
+        print_fitted(console, columns, rows, title=f"{ctx['rows']} rows")
     elif gate == "quality_review":
         gate_views.show_quality(ctx, console)
     elif gate == "analytics_review" and ctx["analytics"]:

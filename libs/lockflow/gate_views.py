@@ -2,6 +2,7 @@
 
 Gate 2 (quality): each finding with its category's label and dimension, and every fix offered
 for it with what the fix does and its risk, so a person picks fixes knowing what they change.
+
 Gate 3 (analytics): how many rows were used (sample size and seed), which parts came from cache,
 numeric columns, the strongest correlations (Pearson, Spearman) and categorical associations
 (Cramér's V, correlation ratio), clusters, anomalies, drivers, segments and the time series.
@@ -18,12 +19,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from lockflow.common.kinds import category_label, insight_label, strategy_facts
 from lockflow.common.models import AnalyticsParams
 from lockflow.common.pipeline import InsightRefinement
+from lockflow.tables import Col, print_fitted
 
 TOP_PAIRS = 5
 TOP_DRIVERS = 5
@@ -40,11 +40,6 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def _add_row(table: Table, *cells: str) -> None:
-    """A row of data text: brackets in a column name or a statement are shown, never read as markup."""
-    table.add_row(*(Text(cell) for cell in cells))
-
-
 def _say(console: Console, line: str) -> None:
     """A line of data text, printed as it is (a '[/x]' in a column name must not raise MarkupError)."""
     console.print(line, markup=False, highlight=False)
@@ -58,13 +53,8 @@ def show_quality(ctx: dict[str, Any], console: Console) -> None:
     title = f"quality score {ctx['score']}"
     if ctx.get("as_of"):
         title += f", data judged as of {ctx['as_of']}"
-    table = Table(
-        "#", "finding", "category", "dimension", "severity", "rows", "share", "top fix", title=Text(title)
-    )
-    for i, f in enumerate(ctx["findings"], start=1):
-        top = f["resolutions"][0]["strategy"] if f["resolutions"] else "-"
-        _add_row(
-            table,
+    rows = [
+        [
             str(i),
             f["id"],
             category_label(f["category"]),
@@ -72,18 +62,29 @@ def show_quality(ctx: dict[str, Any], console: Console) -> None:
             f["severity"],
             str(f["count"]),
             f"{f['share']:.1%}",
-            top,
-        )
-    console.print(table)
-    fixes = Table(
-        "#", "fix", "risk", "changes", "what it does", title="fixes offered (the first is the top fix)"
-    )
+            f["resolutions"][0]["strategy"] if f["resolutions"] else "-",
+        ]
+        for i, f in enumerate(ctx["findings"], start=1)
+    ]
+    columns = [
+        Col("#"),
+        Col("finding"),
+        Col("category", 5),
+        Col("dimension", 6),
+        Col("severity", 3),
+        Col("rows", 2),
+        Col("share", 4),
+        Col("top fix", 1),
+    ]
+    print_fitted(console, columns, rows, title=title)
+    fixes = []
     for i, f in enumerate(ctx["findings"], start=1):
         for r in f["resolutions"]:
             facts = strategy_facts(r["strategy"])
-            _add_row(fixes, str(i), r["strategy"], facts.risk, facts.changes, facts.description)
-    if fixes.row_count:
-        console.print(fixes)
+            fixes.append([str(i), r["strategy"], facts.risk, facts.changes, facts.description])
+    if fixes:
+        columns = [Col("#"), Col("fix"), Col("risk"), Col("changes", 2), Col("what it does", 1, wrap=True)]
+        print_fitted(console, columns, fixes, title="fixes offered (the first is the top fix)")
 
 
 # ---- gate 3 ------------------------------------------------------------------------------------
@@ -96,13 +97,13 @@ def show_analytics(ctx: dict[str, Any], console: Console) -> None:
     if a.get("sampled"):
         _say(console, f"sample: {a['rows_used']:,} rows, seed {a['seed']}")
     _say(console, _cache_line(ctx, a.get("parts", [])))
-    table = Table(
-        "column", "mean", "std", "min", "max", title=Text(f"{a['rows_used']} of {a['rows_total']} rows")
-    )
-    for c in a["columns"]:
-        if c["kind"] == "numeric":
-            _add_row(table, c["name"], *(fmt(c[k]) for k in ("mean", "std", "min", "max")))
-    console.print(table)
+    rows = [
+        [c["name"], *(fmt(c[k]) for k in ("mean", "std", "min", "max"))]
+        for c in a["columns"]
+        if c["kind"] == "numeric"
+    ]
+    columns = [Col("column"), Col("mean", 1), Col("std", 3), Col("min", 2), Col("max", 2)]
+    print_fitted(console, columns, rows, title=f"{a['rows_used']} of {a['rows_total']} rows")
     _show_correlations(a, console)
     _show_clusters(a.get("clustering"), console)
     _show_anomalies(a.get("anomalies"), console)
@@ -124,17 +125,24 @@ def _cache_line(ctx: dict[str, Any], parts: list[str]) -> str:
 def _show_correlations(a: dict[str, Any], console: Console) -> None:
     pairs = sorted(a.get("correlations") or [], key=lambda p: -abs(p["pearson"]))[:TOP_PAIRS]
     if pairs:
-        table = Table("a", "b", "pearson", "spearman", "n", title="strongest correlations")
-        for p in pairs:
-            _add_row(table, p["a"], p["b"], fmt(p["pearson"]), fmt(p.get("spearman")), str(p["n"]))
-        console.print(table)
+        rows = [[p["a"], p["b"], fmt(p["pearson"]), fmt(p.get("spearman")), str(p["n"])] for p in pairs]
+        columns = [Col("a"), Col("b"), Col("pearson"), Col("spearman", 1), Col("n", 2)]
+        print_fitted(console, columns, rows, title="strongest correlations")
     assoc = sorted(a.get("associations") or [], key=lambda p: -p["value"])[:TOP_PAIRS]
     if assoc:
-        table = Table("a", "b", "measure", "value", "p", "n", title="strongest categorical associations")
-        for p in assoc:
-            measure = "Cramér's V" if p["measure"] == "cramers_v" else "correlation ratio"
-            _add_row(table, p["a"], p["b"], measure, fmt(p["value"]), fmt(p.get("p_value")), str(p["n"]))
-        console.print(table)
+        rows = [
+            [
+                p["a"],
+                p["b"],
+                "Cramér's V" if p["measure"] == "cramers_v" else "correlation ratio",
+                fmt(p["value"]),
+                fmt(p.get("p_value")),
+                str(p["n"]),
+            ]
+            for p in assoc
+        ]
+        columns = [Col("a"), Col("b"), Col("measure", 1), Col("value"), Col("p", 2), Col("n", 3)]
+        print_fitted(console, columns, rows, title="strongest categorical associations")
 
 
 def _show_clusters(k: dict[str, Any] | None, console: Console) -> None:
@@ -162,46 +170,55 @@ def _show_anomalies(found: dict[str, Any] | None, console: Console) -> None:
 def _show_drivers(drivers: dict[str, Any] | None, console: Console) -> None:
     if not drivers:
         return
-    table = Table(
-        "rank",
-        "column",
-        "permutation importance",
-        "± std",
-        "mutual info",
-        title=Text(
-            f"drivers of {drivers['target']} ({drivers['model']}, "
-            f"held-out R² {fmt(drivers.get('holdout_r2'))})"
-        ),
-    )
-    for d in drivers["drivers"][:TOP_DRIVERS]:
-        _add_row(
-            table,
+    rows = [
+        [
             str(d["rank"]),
             d["column"],
             fmt(d["permutation_importance"]),
             fmt(d["permutation_std"]),
             fmt(d["mutual_info"]),
-        )
-    console.print(table)
+        ]
+        for d in drivers["drivers"][:TOP_DRIVERS]
+    ]
+    columns = [
+        Col("rank"),
+        Col("column"),
+        Col("permutation importance"),
+        Col("± std", 2),
+        Col("mutual info", 1),
+    ]
+    title = (
+        f"drivers of {drivers['target']} ({drivers['model']}, held-out R² {fmt(drivers.get('holdout_r2'))})"
+    )
+    print_fitted(console, columns, rows, title=title)
 
 
 def _show_segments(segments: list[dict[str, Any]], console: Console) -> None:
     ranked = sorted(segments, key=lambda s: -s["eta_squared"])[:TOP_SEGMENTS]
     if not ranked:
         return
-    table = Table("column", "eta²", "p", "furthest group", "vs rest", "Cohen's d", title="segments")
+    rows = []
     for s in ranked:
         far = max(s["groups"], key=lambda g: abs(g.get("diff_pct") or 0.0), default=None)
-        _add_row(
-            table,
-            s["column"],
-            fmt(s["eta_squared"]),
-            fmt(s["p_value"]),
-            far["value"] if far else "-",
-            f"{far['diff_pct']:+.1f}%" if far and far.get("diff_pct") is not None else "-",
-            fmt(far.get("cohens_d")) if far else "-",
+        rows.append(
+            [
+                s["column"],
+                fmt(s["eta_squared"]),
+                fmt(s["p_value"]),
+                str(far["value"]) if far else "-",
+                f"{far['diff_pct']:+.1f}%" if far and far.get("diff_pct") is not None else "-",
+                fmt(far.get("cohens_d")) if far else "-",
+            ]
         )
-    console.print(table)
+    columns = [
+        Col("column"),
+        Col("eta²", 1),
+        Col("p", 2),
+        Col("furthest group", 1),
+        Col("vs rest", 1),
+        Col("Cohen's d", 3),
+    ]
+    print_fitted(console, columns, rows, title="segments")
 
 
 def _show_time_series(ts: dict[str, Any] | None, console: Console) -> None:
@@ -235,32 +252,34 @@ def show_insights(ctx: dict[str, Any], console: Console) -> None:
     title = f"insights toward {goal.get('target') or '-'} ({goal.get('direction', '-')})"
     if params.get("alpha") is not None:
         title += f", alpha {fmt(params['alpha'])}"
-    table = Table(
-        "#",
-        "id",
-        "kind",
-        "insight",
-        "effect",
-        "confidence",
-        "95% interval",
-        "relevance",
-        "score",
-        title=Text(title),
-    )
-    for i, ins in enumerate(ctx["insights"], start=1):
-        _add_row(
-            table,
+    rows = [
+        [
             str(i),
             ins["id"],
             insight_label(ins["kind"]),
             ins["statement"],
             fmt(ins["effect_size"]),
+            fmt(ins.get("p_value")),
             _confidence(ins),
             _interval(ins),
             fmt(ins["relevance"]),
             fmt(ins["score"]),
-        )
-    console.print(table)
+        ]
+        for i, ins in enumerate(ctx["insights"], start=1)
+    ]
+    columns = [
+        Col("#", 5),  # the rank; the id names an insight
+        Col("id"),
+        Col("kind", 7),
+        Col("insight", wrap=True, min_width=24),
+        Col("effect", 1),
+        Col("p", 2, short_for="confidence"),  # for narrow terminals
+        Col("confidence", 4, wrap=True, min_width=14),
+        Col("95% interval", 5, wrap=True, min_width=18),
+        Col("relevance", 6),
+        Col("score", 3),
+    ]
+    print_fitted(console, columns, rows, title=title)
     comparison = ctx.get("comparison")
     if comparison is not None:
         _say(console, comparison_text(comparison))
@@ -299,20 +318,8 @@ def comparison_text(comparison: dict[str, Any]) -> str:
 
 def show_actions(ctx: dict[str, Any], console: Console) -> None:
     """Gate 5: the recommended items with expected impact, confidence, effort and priority."""
-    table = Table(
-        "#",
-        "id",
-        "action",
-        "expected impact",
-        "confidence",
-        "effort",
-        "priority",
-        "evidence",
-        title="recommended actions (priority = impact x confidence / effort)",
-    )
-    for i, item in enumerate(ctx["items"], start=1):
-        _add_row(
-            table,
+    rows = [
+        [
             str(i),
             item["id"],
             item["title"],
@@ -321,8 +328,22 @@ def show_actions(ctx: dict[str, Any], console: Console) -> None:
             f"{item['effort']}/5",
             fmt(item["priority"]),
             ", ".join(item["evidence"]),
-        )
-    console.print(table)
+        ]
+        for i, item in enumerate(ctx["items"], start=1)
+    ]
+    columns = [
+        Col("#"),
+        Col("id"),
+        Col("action", wrap=True, min_width=24),
+        Col("expected impact", 2),
+        Col("confidence", 3),
+        Col("effort", 4),
+        Col("priority", 1),
+        Col("evidence", 5, wrap=True, min_width=16),
+    ]
+    print_fitted(
+        console, columns, rows, title="recommended actions (priority = impact x confidence / effort)"
+    )
 
 
 def expected_impact(item: dict[str, Any]) -> str:

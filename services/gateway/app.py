@@ -30,11 +30,13 @@ from lockflow.common.models import DecisionRecord, Goal, SourceSpec
 from lockflow.common.pipeline import Gate, QualityChoices
 from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway.access import StreamPrincipal, auth_of, check_run, visible, visible_runs
+from lockflow.gateway.failures import UnexpectedErrors
 from lockflow.gateway.limits import make_limiter
+from lockflow.gateway.runs import runs_router
 from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody, RunCreate, RunCreated
 from lockflow.gateway.settings import GatewaySettings
 from lockflow.gateway.sources import rate_limited, sources_router, upload_rate
-from lockflow.ingest.preflight import preflight, resolve_inside
+from lockflow.ingest.preflight import preflight, resolve_inside, settle_goal
 from lockflow.orchestrator import service, views
 from lockflow.quality.preview import preview_for_request
 from lockflow.quality.rules import RULES_MAX_CHARS, quality_rules_of
@@ -109,6 +111,7 @@ def create_app(
     )
     app.state.settings = settings
     _install_error_handlers(app)
+    app.add_middleware(UnexpectedErrors)
     redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     install_auth(app, auth_settings, redis_client=redis_client)
     app.state.upload_limiter = make_limiter(
@@ -119,6 +122,7 @@ def create_app(
     )
     _routes(app, settings)
     app.include_router(sources_router(settings))
+    app.include_router(runs_router())
     return app
 
 
@@ -175,7 +179,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         path = resolve_inside(body.path, settings.source_dirs())
         rules = quality_rules_of(body.rules)
         spec = SourceSpec(path=str(path), format=body.format)
-        run_id = await _start_run(
+        return await _start_run(
             system,
             spec=spec,
             goal=body.goal,
@@ -183,7 +187,6 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
             actor=principal.username,
             rules=rules,
         )
-        return RunCreated(id=run_id)
 
     @app.post(
         "/runs/upload",
@@ -198,7 +201,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         principal: Authorized,
         file: Annotated[UploadFile, File(description="CSV, JSON lines or Parquet")],
         target: Annotated[str | None, Form()] = None,
-        direction: Annotated[Literal["increase", "decrease"], Form()] = "increase",
+        direction: Annotated[Literal["increase", "decrease", "max", "min"], Form()] = "increase",
         name: Annotated[str | None, Form(max_length=200)] = None,
         rules: Annotated[
             str | None, Form(max_length=RULES_MAX_CHARS, description="Data quality rules (YAML text)")
@@ -210,7 +213,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         spec = SourceSpec(path=str(stored))
         goal = Goal(target=target, direction=direction)
         try:
-            run_id = await _start_run(
+            return await _start_run(
                 system,
                 spec=spec,
                 goal=goal,
@@ -221,7 +224,6 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         except LockflowError:
             stored.unlink(missing_ok=True)
             raise
-        return RunCreated(id=run_id)
 
     @app.get("/runs", responses=ERRORS, tags=["runs"])
     async def list_runs(
@@ -444,15 +446,19 @@ async def _start_run(
     name: str,
     actor: str,
     rules: dict[str, Any] | None = None,
-) -> str:
-    await anyio.to_thread.run_sync(lambda: preflight(spec=spec, goal=goal))
+) -> RunCreated:
+    """Check the file and settle the goal's target before the run exists, then start it."""
+    checked = await anyio.to_thread.run_sync(lambda: preflight(spec=spec, goal=goal))
+    settled, choice = settle_goal(goal, checked, source=Path(spec.path).name)
     run_id = await anyio.to_thread.run_sync(
         lambda: service.request_run(
-            system.db, name=name, source=spec, goal=goal, requested_by=actor, quality_rules=rules
+            system.db, name=name, source=spec, goal=settled, requested_by=actor, quality_rules=rules
         )
     )
     await system.relay_outbox()
-    return run_id
+    return RunCreated(
+        id=run_id, goal=settled, target_picked=f"{choice.target}: {choice.reason}" if choice else None
+    )
 
 
 async def _store_upload(file: UploadFile, settings: GatewaySettings) -> Path:

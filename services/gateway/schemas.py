@@ -13,7 +13,11 @@ class RunCreate(BaseModel):
     path: str = Field(description="A file under one of the gateway's allowed folders")
     name: str | None = Field(default=None, max_length=200)
     format: SourceFormat | None = None
-    goal: Goal
+    goal: Goal = Field(
+        default_factory=Goal,
+        description="Without a target, lockflow picks a numeric column that is not an id (named like an "
+        "outcome such as revenue, else the most varied one) and says so in the answer; 422 if none suits",
+    )
     rules: str | dict[str, Any] | None = Field(
         default=None,
         description="Data quality rules: the rules file's YAML text, or the same as a JSON object "
@@ -22,10 +26,14 @@ class RunCreate(BaseModel):
 
 
 class RunCreated(BaseModel):
-    """The new run's id."""
+    """The new run's id, and its goal (with why the target was picked, when lockflow picked it)."""
 
     id: str
     status: str = "running"
+    goal: Goal | None = None
+    target_picked: str | None = Field(
+        default=None, description="Why lockflow picked the goal's target; null when the caller named it"
+    )
 
 
 class DecisionSubmit(BaseModel):

@@ -1,14 +1,41 @@
 """Checks a source before a run is created, so bad input is refused at once with a clear message."""
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from lockflow.common.columns import (
+    NUMERIC_TYPES,
+    ColumnFacts,
+    TargetChoice,
+    choose_target,
+    is_row_number,
+    no_target_message,
+)
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import ColumnSchema, Goal, SourceSpec
 from lockflow.ingest.read import detect_format, load_source
 
 HEAD_ROWS = 1_000
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the head of a source says: its columns and, when the goal named no target, their facts."""
+
+    columns: list[str]
+    facts: list[ColumnFacts] = field(default_factory=list)
+
+    def suggested_target(self) -> TargetChoice | None:
+        """The column a run without a goal target would aim at, if any suits."""
+        return choose_target(self.facts)
+
+    def numeric_columns(self) -> list[str]:
+        """The numeric columns of the head."""
+        return [f.name for f in self.facts if f.numeric]
 
 
 def resolve_inside(path: str, allowed: list[Path]) -> Path:
@@ -25,6 +52,10 @@ def resolve_inside(path: str, allowed: list[Path]) -> Path:
 
 def preflight_columns(*, spec: SourceSpec) -> list[ColumnSchema]:
     """The schema inferred from the head of a file (at most HEAD_ROWS rows); refuses unreadable files."""
+    return _head(spec=spec)[0]
+
+
+def _head(*, spec: SourceSpec) -> tuple[list[ColumnSchema], pa.Table]:
     path = Path(spec.path)
     if not path.exists():
         raise InvalidInput(f"no such file: {spec.path}")
@@ -33,22 +64,78 @@ def preflight_columns(*, spec: SourceSpec) -> list[ColumnSchema]:
     if path.stat().st_size == 0:
         raise InvalidInput(f"{spec.path} is empty")
     head = spec.model_copy(update={"options": spec.options.model_copy(update={"chunk_rows": HEAD_ROWS})})
-    return load_source(spec=head, max_rows=HEAD_ROWS).columns
+    loaded = load_source(spec=head, max_rows=HEAD_ROWS)
+    return loaded.columns, loaded.table
 
 
-def preflight(*, spec: SourceSpec, goal: Goal) -> list[str]:
-    """Read the head of the source; refuse missing, empty, binary or unreadable files; return its columns."""
+def preflight(*, spec: SourceSpec, goal: Goal) -> Preflight:
+    """Read the head of the source; refuse missing, empty, binary or unreadable files; return its columns.
+
+    Without a goal target the head's column facts come too, so the target can be settled before any
+    stage runs (`settle_goal`).
+    """
     path = Path(spec.path)
     plain = path.is_file() and path.stat().st_size > 0 and path.suffix.lower() not in (".gz", ".zip")
+    want_facts = goal.target is None
     if plain and detect_format(path, spec.format) == "parquet":
         try:
-            columns = pq.ParquetFile(path).schema_arrow.names
+            parquet = pq.ParquetFile(path)
+            columns = parquet.schema_arrow.names
+            facts = _parquet_facts(parquet) if want_facts else []
         except Exception as exc:
             raise InvalidInput(f"{spec.path} is not a readable Parquet file: {exc}") from exc
     else:
-        columns = [c.name for c in preflight_columns(spec=spec)]
+        schema, table = _head(spec=spec)
+        columns = [c.name for c in schema]
+        facts = [_facts(c.name, c.dtype, table.column(c.name)) for c in schema]
     if goal.target is not None and goal.target not in columns:
         raise InvalidInput(
             f"goal target {goal.target!r} is not a column of {spec.path}; columns: {', '.join(columns)}"
         )
-    return columns
+    return Preflight(columns=columns, facts=facts if want_facts else [])
+
+
+def settle_goal(goal: Goal, checked: Preflight, *, source: str) -> tuple[Goal, TargetChoice | None]:
+    """The goal with a target: the user's, else the suggested column (with why, in its description).
+
+    Refuses (InvalidInput naming the numeric columns) when no target was given and none suits, so a
+    run never reaches the insights stage without one.
+    """
+    if goal.target is not None:
+        return goal, None
+    choice = checked.suggested_target()
+    if choice is None:
+        raise InvalidInput(
+            f"{source}: {no_target_message(checked.facts)}; name the goal's target column "
+            "(e.g. --goal COLUMN:increase, or goal.target in the API)"
+        )
+    note = f"target picked by lockflow: {choice.target}, {choice.reason}"
+    description = f"{goal.description}; {note}" if goal.description else note
+    return goal.model_copy(update={"target": choice.target, "description": description[:500]}), choice
+
+
+def _parquet_facts(parquet: pq.ParquetFile) -> list[ColumnFacts]:
+    """Column facts from the first HEAD_ROWS rows of a Parquet file (its first row group at most)."""
+    schema = parquet.schema_arrow
+    first = next(parquet.iter_batches(batch_size=HEAD_ROWS), None)
+    table = pa.Table.from_batches([first]) if first is not None else schema.empty_table()
+    return [_facts(f.name, _logical(f.type), table.column(f.name)) for f in schema]
+
+
+def _logical(arrow_type: pa.DataType) -> str:
+    if pa.types.is_integer(arrow_type):
+        return "integer"
+    return "float" if pa.types.is_floating(arrow_type) else "other"
+
+
+def _facts(name: str, dtype: str, values: pa.ChunkedArray) -> ColumnFacts:
+    present = values.drop_null()
+    # Row numbers are told by their first values; the head is small, so this list is too.
+    head = present.to_pylist() if dtype == "integer" else []
+    return ColumnFacts(
+        name=name,
+        numeric=dtype in NUMERIC_TYPES,
+        values=len(present),
+        distinct=pc.count_distinct(present).as_py() if len(present) else 0,
+        row_number=dtype == "integer" and is_row_number(head),
+    )

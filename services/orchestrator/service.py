@@ -12,6 +12,7 @@ from opentelemetry import context as otel_context
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from lockflow.common.columns import choose_target, facts_from_rows
 from lockflow.common.db import (
     Database,
     DecisionRequestRow,
@@ -22,7 +23,7 @@ from lockflow.common.db import (
     StageAttemptRow,
     utcnow,
 )
-from lockflow.common.errors import NotFound
+from lockflow.common.errors import Conflict, NotFound
 from lockflow.common.events import (
     ActionsRecommended,
     AnalyticsCompleted,
@@ -49,6 +50,8 @@ from lockflow.common.events import (
     RecommendActionsPayload,
     ReportCompiled,
     ResolutionsApplied,
+    RetryRequested,
+    RetryRequestedPayload,
     RunAborted,
     RunAnalytics,
     RunAnalyticsPayload,
@@ -66,6 +69,7 @@ from lockflow.common.logging import get_logger
 from lockflow.common.models import (
     ActionSelection,
     AnalyticsParams,
+    ColumnSchema,
     DecisionRecord,
     Goal,
     PlannedAction,
@@ -242,6 +246,61 @@ def record_decision(
     )
 
 
+# ---- retrying a failed step (called by the gateway and the CLI) ---------------------------------
+
+
+def retry_run(db: Database, *, run_id: str, requested_by: str) -> str:
+    """Ask for a failed run's failed step again with the same inputs; return the retry's event id.
+
+    Conflict unless the run failed at a step; the decisions made so far stay as they are. The
+    request travels as RetryRequested through the outbox; the orchestrator then re-requests the step.
+    """
+    with db.transaction() as session:
+        run = session.get(RunRow, run_id, with_for_update=True)
+        if run is None:
+            raise NotFound(f"no run {run_id}")
+        if run.status != "failed" or run.current_step is None:
+            raise Conflict(
+                f"run {run_id} is {run.status}"
+                + (f" at {run.current_step}" if run.current_step else "")
+                + "; only a run that failed at a step can be retried"
+            )
+        failed = session.scalars(
+            select(StageAttemptRow)
+            .where(StageAttemptRow.run_id == run_id, StageAttemptRow.step == run.current_step)
+            .order_by(StageAttemptRow.requested_at.desc())
+            .limit(1)
+        ).first()
+        error = run.error or ""
+        claimed = session.execute(
+            update(RunRow)
+            .where(RunRow.id == run_id, RunRow.status == "failed")
+            .values(status="running", error=None)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"run {run_id} is already being retried")
+        token = otel_context.attach(context_from_traceparent(run.traceparent))
+        try:
+            with tracer().start_as_current_span(f"retry {run.current_step}") as span:
+                span.set_attribute("lockflow.run_id", run_id)
+                event = RetryRequested(
+                    run_id=run_id,
+                    producer="gateway",
+                    correlation_id=run_id,
+                    payload=RetryRequestedPayload(
+                        step=run.current_step,
+                        failed_attempt_id=failed.id if failed else "",
+                        error=error,
+                        requested_by=requested_by,
+                    ),
+                )
+                add_to_outbox(session, event)
+                _record_timeline(session, event)
+        finally:
+            otel_context.detach(token)
+    return event.event_id
+
+
 # ---- consuming events ---------------------------------------------------------------------------
 
 
@@ -265,6 +324,8 @@ def handle_event(db: Database, event: Event) -> None:
             _on_stage_failed(session, run, event)
         elif isinstance(event, DecisionMade):
             _on_decision_made(session, run, event)
+        elif isinstance(event, RetryRequested):
+            _on_retry_requested(session, run, event)
 
 
 def _on_run_requested(session: Session, run: RunRow, event: Event) -> None:
@@ -298,6 +359,8 @@ def _on_step_result(session: Session, run: RunRow, event: Event) -> None:
 def _store_result(state: RunState, event: Event) -> None:
     if isinstance(event, SourceIngested):
         p = event.payload
+        if state.goal.target is None:
+            state.goal = _goal_with_a_target(state.goal, p.dataset.columns, p.sample)
         state.dataset_ingested = state.dataset_current = p.dataset
         state.sample, state.bytes_read = p.sample, p.bytes_read
         state.source_config, state.source_health = p.config, p.health
@@ -322,6 +385,18 @@ def _store_result(state: RunState, event: Event) -> None:
         state.actions = event.payload.items
 
 
+def _goal_with_a_target(goal: Goal, columns: list[ColumnSchema], sample: list[dict[str, Any]]) -> Goal:
+    """A run started without a target (a registered source: nothing is read before the run) gets one
+    picked from the ingested schema and sample, with why; it stays without one when none suits."""
+    facts = facts_from_rows([(c.name, c.dtype) for c in columns], sample)
+    choice = choose_target(facts)
+    if choice is None:
+        return goal
+    note = f"target picked by lockflow after ingest: {choice.target}, {choice.reason}"
+    description = f"{goal.description}; {note}" if goal.description else note
+    return goal.model_copy(update={"target": choice.target, "description": description[:500]})
+
+
 def _on_stage_failed(session: Session, run: RunRow, event: StageFailed) -> None:
     attempt = session.get(StageAttemptRow, event.payload.attempt_id)
     if attempt is None or attempt.status != "requested":
@@ -331,6 +406,41 @@ def _on_stage_failed(session: Session, run: RunRow, event: StageFailed) -> None:
     _record_timeline(session, event)
     failed = event.follow(RunFailed, RunEndedPayload(reason=run.error), producer=PRODUCER)
     _emit(session, failed)
+
+
+def _on_retry_requested(session: Session, run: RunRow, event: RetryRequested) -> None:
+    """Request the failed step again, built from the run's state as it was when the step failed."""
+    step = event.payload.step
+    if run.status != "running" or run.current_step != step or _attempt_pending(session, run.id):
+        log.info("stale_retry_ignored", run_id=run.id, step=step)
+        return
+    state = RunState.model_validate(run.state)
+    choices = _quality_choices(session, run.id) if step == Step.APPLY_RESOLUTIONS else []
+    _apply_effect(session, run, state, RequestStep(Step(step)), cause=event, choices=choices)
+
+
+def _attempt_pending(session: Session, run_id: str) -> bool:
+    return (
+        session.scalars(
+            select(StageAttemptRow.id).where(
+                StageAttemptRow.run_id == run_id, StageAttemptRow.status == "requested"
+            )
+        ).first()
+        is not None
+    )
+
+
+def _quality_choices(session: Session, run_id: str) -> list[ResolutionChoice]:
+    """The resolutions chosen at the latest gate 2 'apply' (what a retried apply step applies)."""
+    row = session.scalars(
+        select(DecisionRow)
+        .where(DecisionRow.run_id == run_id, DecisionRow.gate == Gate.QUALITY_REVIEW.value)
+        .order_by(DecisionRow.decided_at.desc())
+        .limit(1)
+    ).first()
+    if row is None or not row.params:
+        return []
+    return QualityChoices.model_validate(row.params).choices
 
 
 def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> None:

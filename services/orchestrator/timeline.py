@@ -11,6 +11,7 @@ from lockflow.common.events import (
     InsightsGenerated,
     QualityAssessed,
     ResolutionsApplied,
+    RetryRequested,
     RunEndedPayload,
     SourceIngested,
     StageFailed,
@@ -40,6 +41,8 @@ def summarize(event: Event) -> dict[str, Any]:
         summary.update(
             gate=event.payload.gate, option=event.payload.option, decided_by=event.payload.decided_by
         )
+    elif isinstance(event, RetryRequested):
+        summary.update(step=event.payload.step, requested_by=event.payload.requested_by)
     elif isinstance(event, StageFailed):
         summary.update(stage=event.payload.stage, error=event.payload.error)
     elif isinstance(event.payload, RunEndedPayload):
