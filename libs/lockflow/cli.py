@@ -229,13 +229,14 @@ def _serve(*, host: str, port: int, start_workers: bool) -> None:
     import uvicorn
 
     from lockflow.gateway.app import create_app
+    from lockflow.gateway.serving import server_config
     from lockflow.gateway.settings import GatewaySettings
 
     settings = _settings(GatewaySettings, host=host, port=port, start_workers=start_workers)
     configure_logging(service="gateway", level=settings.log_level)
     console.print(f"lockflow API on http://{host}:{port} (docs at /docs), mode={settings.mode}")
     console.print("every endpoint but /healthz and /docs needs a token: POST /auth/login, then Bearer")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.Server(server_config(create_app(settings), host=host, port=port)).run()
 
 
 @app.command()

@@ -3,12 +3,16 @@
 The database refuses UPDATE and DELETE on `audit_log` (triggers in migration 0003); `verify_chain`
 recomputes every hash so a row changed behind the triggers' back is found. User-supplied text is
 escaped (`clean`) so it cannot break a record or a log line in two.
+
+Appenders take turns through a lock the database holds until the appending transaction ends, so each
+row chains to the newest committed one, whatever process or thread wrote it: PostgreSQL's advisory
+transaction lock, SQLite's write lock (`BEGIN IMMEDIATE`). The newest row is read after the lock is
+taken, in the same transaction; ids then grow in chain order, the order `verify_chain` walks.
 """
 
 import hashlib
 import json
 import re
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +26,8 @@ from lockflow.common.db import utcnow
 GENESIS = "0" * 64
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 _ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
-# SQLite has no advisory lock; one process appends at a time through this lock instead.
-_local_chain = threading.Lock()
+# The key of the PostgreSQL advisory lock appenders take turns on (migrations use 7170717).
+CHAIN_LOCK_KEY = 7170718
 
 
 def clean(value: str | None, *, limit: int = 200) -> str | None:
@@ -72,12 +76,24 @@ def append(
     detail: dict[str, Any] | None = None,
 ) -> AuditRow:
     """Add one record in the caller's transaction, chained to the newest one."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Appenders take turns so that each row chains to the one committed before it.
-        session.execute(text("SELECT pg_advisory_xact_lock(7170718)"))
-        return _append(session, action, actor, subject, client, run_id, gate, choice, rationale, detail)
-    with _local_chain:
-        return _append(session, action, actor, subject, client, run_id, gate, choice, rationale, detail)
+    _lock_chain(session)
+    return _append(session, action, actor, subject, client, run_id, gate, choice, rationale, detail)
+
+
+def _lock_chain(session: Session) -> None:
+    """Hold the chain for this transaction: no one else appends until it commits or rolls back."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    elif dialect == "sqlite":
+        driver = connection.connection.dbapi_connection
+        # pysqlite opens a transaction only before an INSERT/UPDATE/DELETE, which took the write lock
+        # already; otherwise take it now (waiting up to the busy timeout), before the newest row is read.
+        if not getattr(driver, "in_transaction", False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        raise RuntimeError(f"the audit chain needs PostgreSQL or SQLite, not {dialect}")
 
 
 def _append(

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockflow.auth import audit
+from lockflow.auth.address import client_address
 from lockflow.auth.deps import Authorized, unauthorized
 from lockflow.auth.keys import keyring_from_settings
 from lockflow.auth.models import AuditRow
@@ -91,7 +92,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request)
 
 
 def _service(request: Request) -> AuthService:

@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
+from lockflow.auth.address import Network, parse_networks
 from lockflow.common.settings import CommonSettings
 
 # OWASP Password Storage Cheat Sheet, argon2id minimum: m=19 MiB, t=2, p=1.
@@ -36,6 +37,18 @@ class AuthSettings(CommonSettings):
     failures_per_account_per_hour: int = OWASP_MAX_FAILURES_PER_HOUR
     failures_per_address_per_hour: int = 300
     separation_of_duties: bool = True
+    # Addresses or CIDR networks of reverse proxies whose X-Forwarded-For is believed; empty: none is.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    _proxy_networks: tuple[Network, ...] = PrivateAttr(default=())
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"LOCKFLOW_TRUSTED_PROXIES: {exc}") from exc
+        return [entry.strip() for entry in value]
 
     @model_validator(mode="after")
     def _check(self) -> "AuthSettings":
@@ -59,7 +72,12 @@ class AuthSettings(CommonSettings):
                 f"LOCKFLOW_SIGNING_KEY or LOCKFLOW_SIGNING_KEY_FILE must be set when "
                 f"LOCKFLOW_ENVIRONMENT={self.environment}"
             )
+        self._proxy_networks = parse_networks(self.trusted_proxies)
         return self
+
+    def proxy_networks(self) -> tuple[Network, ...]:
+        """The trusted proxies as networks (an address is a network of one)."""
+        return self._proxy_networks
 
     def development_key_file(self) -> Path:
         """Where development mode keeps the key it generated, so restarts keep tokens valid."""

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from sse_starlette.sse import EventSourceResponse
 
 from lockflow.auth import audit
+from lockflow.auth.address import client_address
 from lockflow.auth.deps import Authorized, Principal
 from lockflow.auth.policy import Scope, Verdict, gate_verdict
 from lockflow.auth.router import install_auth
@@ -434,7 +435,7 @@ def _audit_decision(request: Request, principal: Principal, run_id: str, record:
             gate=record.gate,
             choice=record.option,
             rationale=record.rationale,
-            client=request.client.host if request.client else None,
+            client=client_address(request),
         )
 
 

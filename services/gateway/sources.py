@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from lockflow.auth import audit
+from lockflow.auth.address import client_address
 from lockflow.auth.deps import Authorized, Principal
 from lockflow.auth.policy import Scope
 from lockflow.bootstrap import System
@@ -88,7 +89,7 @@ def _audit_source(request: Request, principal: Principal, *, change: str, view: 
             change=change,
             source=view["name"],
             detail={"id": view["id"], "type": view.get("type")},
-            client=request.client.host if request.client else None,
+            client=client_address(request),
         )
 
 

@@ -1,0 +1,14 @@
+"""How the gateway is served by uvicorn (used by `lockflow up`/`serve` and by tests serving it)."""
+
+from typing import Any
+
+import uvicorn
+
+
+def server_config(app: Any, *, host: str, port: int) -> uvicorn.Config:
+    """uvicorn settings; it never takes the client address from X-Forwarded-For itself.
+
+    uvicorn would believe that header from 127.0.0.1 by default, so any local process could pose as any
+    address; the app reads it only from LOCKFLOW_TRUSTED_PROXIES (lockflow.auth.address).
+    """
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=False)
