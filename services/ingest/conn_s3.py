@@ -1,8 +1,11 @@
 """S3 sources: objects under a bucket prefix (optionally matching a glob), read as files.
 
 Credentials come from the config or, when it has none, boto3's default chain (environment,
-instance role). An endpoint override (S3-compatible stores) is checked like any outbound URL.
-Each object is downloaded to a temporary file with a size limit and read by the file reader.
+instance role). An endpoint override (S3-compatible stores) is checked by the network guard when the
+source is stored and whenever a client is made, and every request's host (which for virtual-hosted
+buckets is `bucket.endpoint`) is checked again just before it is sent. A connection that fails below
+HTTP gives the guard's one uniform message. Each object is downloaded to a temporary file with a
+size limit and read by the file reader.
 """
 
 from __future__ import annotations
@@ -11,17 +14,19 @@ import fnmatch
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pyarrow as pa
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import SourceOptions
 from lockflow.ingest.configs import S3Config
 from lockflow.ingest.connector import Connector, Probe
-from lockflow.ingest.netguard import NetPolicy
+from lockflow.ingest.netguard import NetPolicy, Unreachable, unreachable
 from lockflow.ingest.read import read_chunks, unpack
 from lockflow.ingest.settings import FileLimits
 
@@ -36,8 +41,22 @@ class S3Connector(Connector):
         self.policy = policy
         self.limits = limits
         self._bytes = 0
-        if config.endpoint_url:
-            policy.check_url(config.endpoint_url)
+
+    def check_network(self) -> str | None:
+        """The endpoint override's host checked by the network policy now (None for AWS itself)."""
+        if not self.config.endpoint_url:
+            return None
+        return self.policy.check_url(self.config.endpoint_url)[1]
+
+    def _check_request(self, request: Any, **_kwargs: Any) -> None:
+        """Before each request is sent: its host must pass the policy too (bucket.endpoint, redirects)."""
+        if self.config.endpoint_url:
+            self.policy.check_url(str(request.url))
+
+    def _unreachable(self, client: Any, exc: BotoCoreError) -> Unreachable:
+        parts = urlsplit(str(client.meta.endpoint_url))
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return unreachable(parts.hostname or "", port, exc, kind="s3")
 
     def label(self) -> str:
         """s3://bucket/prefix[glob]."""
@@ -52,6 +71,7 @@ class S3Connector(Connector):
             ),
         }
         if c.endpoint_url:
+            self.check_network()  # DNS may have changed since the source was stored
             kwargs["endpoint_url"] = c.endpoint_url
         if c.access_key_id:
             kwargs["aws_access_key_id"] = c.access_key_id
@@ -60,7 +80,9 @@ class S3Connector(Connector):
             )
             if c.session_token:
                 kwargs["aws_session_token"] = c.session_token.get_secret_value()
-        return boto3.client("s3", **kwargs)
+        client = boto3.client("s3", **kwargs)
+        client.meta.events.register("before-send.s3", self._check_request)
+        return client
 
     def objects(self, client: Any) -> list[dict[str, Any]]:
         """The matching objects (key, size), refusing more than max_objects or more bytes than allowed."""
@@ -105,8 +127,10 @@ class S3Connector(Connector):
             if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
                 found.reachable = True
             raise InvalidInput(f"S3 refused {self.label()}: {code or exc}") from exc
+        except (HTTPClientError, BotoConnectionError) as exc:  # refused, reset, timed out: one message
+            raise self._unreachable(client, exc) from exc
         except BotoCoreError as exc:
-            raise InvalidInput(f"cannot reach S3 for {self.label()}: {exc}") from exc
+            raise InvalidInput(f"cannot use S3 for {self.label()}: {exc}") from exc
 
     def chunks(self, *, options: SourceOptions, workdir: Path) -> Iterator[pa.Table]:
         """Download each object (size-limited) and read it; every object must have one format."""
@@ -117,6 +141,8 @@ class S3Connector(Connector):
             raise StageError(
                 f"S3 refused {self.label()}: {exc.response.get('Error', {}).get('Code', exc)}"
             ) from exc
+        except (HTTPClientError, BotoConnectionError) as exc:
+            raise self._unreachable(client, exc) from exc
         if not objects:
             raise InvalidInput(f"no objects match {self.label()}")
         for index, obj in enumerate(objects):
@@ -140,6 +166,9 @@ class S3Connector(Connector):
         except ClientError as exc:
             target.unlink(missing_ok=True)
             raise StageError(f"S3 refused s3://{self.config.bucket}/{key}: {exc}") from exc
+        except (HTTPClientError, BotoConnectionError) as exc:
+            target.unlink(missing_ok=True)
+            raise self._unreachable(client, exc) from exc
         except InvalidInput:
             target.unlink(missing_ok=True)
             raise

@@ -131,7 +131,7 @@ def test_an_internal_endpoint_needs_the_allowlist(bucket: tuple[str, pd.DataFram
             parse_config("s3", {"bucket": "lake", "endpoint_url": endpoint}),  # type: ignore[arg-type]
             policy=NetPolicy.from_list([]),
             limits=FileLimits(),
-        )
+        ).check_network()
 
 
 def test_a_size_limit_stops_the_download(bucket: tuple[str, pd.DataFrame], tmp_path: Path) -> None:
