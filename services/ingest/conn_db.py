@@ -4,8 +4,8 @@ Only listed dialects are accepted (a URL such as `sqlite:///etc/...` outside the
 or an unlisted dialect is refused before any driver is loaded). A table name is looked up in the
 database's catalogue and then quoted; a query must be exactly one SELECT statement (without INTO)
 and runs in a read-only transaction with a statement timeout. Rows are streamed with a server-side
-cursor. MySQL and MariaDB are reached through PyMySQL (the driver pinned), also for a URL that names
-no driver (`mysql://`, `mariadb://`).
+cursor. MySQL and MariaDB are reached through PyMySQL and PostgreSQL through psycopg2 (the drivers
+pinned), also for a URL that names no driver (`mysql://`, `mariadb://`, `postgresql://`).
 
 A server's host goes through the same network guard as every other source (`netguard.NetPolicy`):
 checked when the source is stored and again at every connection, and the driver connects to the
@@ -61,6 +61,8 @@ def check_url(raw: str, *, allowed_dialects: list[str], allowed_dirs: list[Path]
     if url.drivername in ("mysql", "mariadb"):
         # No driver named: the one installed (PyMySQL), not SQLAlchemy's default (mysqlclient).
         url = url.set(drivername=f"{url.drivername}+pymysql")
+    elif url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg2")  # the one installed, not SQLAlchemy 2.1's psycopg
     unsafe = sorted(set(url.query) - _SAFE_QUERY)
     if unsafe:
         raise InvalidInput(f"database URL options not allowed: {', '.join(unsafe)}")

@@ -132,8 +132,10 @@ def numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
     Resolvers and drivers accept these forms, so the guard must read them the same way, not as names.
     """
     parts = host.split(".")
-    if not 1 <= len(parts) <= 4 or not all(_NUMERIC_PART.match(p) for p in parts):
+    if not all(_NUMERIC_PART.match(p) for p in parts):
         return None
+    if len(parts) > 4:  # all numbers, yet no address: no real name looks like this either
+        raise ForbiddenDestination(f"{host!r} is not a valid IPv4 address")
     values: list[int] = []
     for part in parts:
         if part.startswith("0x"):
