@@ -263,10 +263,9 @@ class NetPolicy:
                 if not self.address_allowed(address):
                     kind = refused_kind(address) or "non-public"
                     log.warning("destination_refused", host=name, port=port, address=str(address), kind=kind)
-                    verb = "it is" if literal is not None else "it resolves to"
                     raise ForbiddenDestination(
-                        f"refused to connect to {name}: {verb} {_article(kind)} {kind} address "
-                        f"(to allow it, add {name} to {ALLOW_SETTING})"
+                        f"refused to connect to {name}: it resolves to {address}, {_article(kind)} {kind} "
+                        f"address (to allow it, add {name} to {ALLOW_SETTING})"
                     )
         chosen = next((a for a in addresses if _plain(a).version == 4), addresses[0])
         return Destination(host=name, port=port, address=str(_plain(chosen)))

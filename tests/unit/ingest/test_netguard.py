@@ -183,7 +183,7 @@ def test_names_resolving_to_internal_addresses_are_refused() -> None:
         ("mapped.example.com", "loopback"),
         ("meta.example.com", "cloud metadata"),
     ]:
-        with pytest.raises(ForbiddenDestination, match=f"{host}: it resolves to an? {kind}"):
+        with pytest.raises(ForbiddenDestination, match=f"{host}: it resolves to [^ ]+, an? {kind}"):
             policy.check_host(host, 5432)
 
 
