@@ -334,7 +334,9 @@ def test_storing_checks_database_hosts_and_tolerates_names_that_do_not_resolve_y
         with pytest.raises(ForbiddenDestination, match="LOCKFLOW_ALLOW_HOSTS"):
             checked_connector(parse_config("database", {"url": url, "table": "t"}), settings)
     later = parse_config("database", {"url": "postgresql://u:p@not-yet.invalid/db", "table": "t"})
-    assert checked_connector(later, settings).label().startswith("postgresql+psycopg2://u:***@not-yet.invalid")
+    assert (
+        checked_connector(later, settings).label().startswith("postgresql+psycopg2://u:***@not-yet.invalid")
+    )
     allowed = SourceSettings(allow_hosts=["127.0.0.1"])
     checked_connector(
         parse_config("database", {"url": "postgresql://u:p@127.0.0.1/db", "table": "t"}), allowed
