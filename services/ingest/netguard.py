@@ -311,6 +311,36 @@ def _pinned(request_url: httpx.URL, address: str) -> tuple[httpx.URL, dict[str, 
     return pinned, {"Host": host_header}, extensions
 
 
+def pinned_send(
+    client: httpx.Client,
+    policy: NetPolicy,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    content: bytes | None = None,
+    kind: str,
+) -> httpx.Response:
+    """One request to the checked address of the URL's host, no redirect followed, the body left to stream.
+
+    For clients that follow redirects themselves (S3 re-issues each one, and it comes back here).
+    """
+    checked, address = policy.check_url(url)
+    target, extra_headers, extensions = _pinned(checked, address)
+    kept = {k: v for k, v in headers.items() if k.lower() != "host"}
+    request = client.build_request(
+        method, target, headers={**kept, **extra_headers}, content=content, extensions=extensions
+    )
+    try:
+        return client.send(request, stream=True, follow_redirects=False)
+    except httpx.RequestError as exc:
+        raise unreachable(checked.host, _port_of(checked), exc, kind=kind) from exc
+
+
+def _port_of(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
 def safe_request(
     client: httpx.Client,
     policy: NetPolicy,
@@ -333,7 +363,7 @@ def safe_request(
             params=params or None,  # an empty dict would drop the query already in the URL
             extensions=extensions,
         )
-        port = checked.port or (443 if checked.scheme == "https" else 80)
+        port = _port_of(checked)
         try:
             response = client.send(request, stream=True, follow_redirects=False)
         except httpx.RequestError as exc:
