@@ -61,8 +61,10 @@ class S3Connector(Connector):
 
     def _send(self, request: Any, **_kwargs: Any) -> AWSResponse | None:
         """botocore's before-send hook: send the signed request to the checked address of its host."""
-        if self._http is None:
+        if not self.config.endpoint_url:
             return None  # AWS itself: botocore sends it
+        if self._http is None:
+            self._http = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False)
         headers = {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
         body = request.body
         content = body.read() if hasattr(body, "read") else body.encode() if isinstance(body, str) else body
@@ -108,9 +110,6 @@ class S3Connector(Connector):
         if c.endpoint_url:
             self.check_network()  # DNS may have changed since the source was stored
             kwargs["endpoint_url"] = c.endpoint_url
-            if self._http is None:
-                timeout = httpx.Timeout(60.0, connect=10.0)
-                self._http = httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False)
         if c.access_key_id:
             kwargs["aws_access_key_id"] = c.access_key_id
             kwargs["aws_secret_access_key"] = (
