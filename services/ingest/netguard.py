@@ -306,7 +306,8 @@ def _pinned(request_url: httpx.URL, address: str) -> tuple[httpx.URL, dict[str, 
     host = request_url.host
     pinned = request_url.copy_with(host=address)
     default_port = 443 if request_url.scheme == "https" else 80
-    host_header = host if request_url.port in (None, default_port) else f"{host}:{request_url.port}"
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets in a Host header
+    host_header = shown if request_url.port in (None, default_port) else f"{shown}:{request_url.port}"
     extensions = {"sni_hostname": host} if request_url.scheme == "https" else {}
     return pinned, {"Host": host_header}, extensions
 
