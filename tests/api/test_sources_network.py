@@ -99,6 +99,26 @@ def test_a_database_on_an_internal_host_is_refused_when_stored(
     assert client.get("/sources").json() == []
 
 
+@pytest.mark.parametrize(
+    ("kind", "config", "host"),
+    [
+        ("s3", {"bucket": "lake", "endpoint_url": "http://127.0.0.1:{port}"}, "127.0.0.1"),
+        ("s3", {"bucket": "lake", "endpoint_url": "http://169.254.169.254/"}, "169.254.169.254"),
+        ("api", {"url": "http://[::ffff:127.0.0.1]:{port}/x"}, "::ffff:127.0.0.1"),
+        ("api", {"url": "http://192.0.2.2/x"}, "192.0.2.2"),
+    ],
+)
+def test_api_and_s3_sources_go_through_the_same_guard(
+    client: TestClient, open_port: tuple[int, list[str]], kind: str, config: dict[str, Any], host: str
+) -> None:
+    port, seen = open_port
+    filled = {k: v.format(port=port) if isinstance(v, str) else v for k, v in config.items()}
+    response = client.post("/sources", json={"name": "internal", "type": kind, "config": filled})
+    assert response.status_code == 422, response.text
+    assert f"add {host} to LOCKFLOW_ALLOW_HOSTS" in response.json()["detail"]
+    assert seen == [] and client.get("/sources").json() == []
+
+
 def test_a_database_url_without_a_host_is_refused(client: TestClient) -> None:
     # No host would mean the server's own socket (libpq) or localhost (PyMySQL).
     for url in ("postgresql:///lockflow", "mysql+pymysql://root@/mysql"):
