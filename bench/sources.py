@@ -81,6 +81,7 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
     from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
 
     from lockflow.common.artifacts import ArtifactStore
     from lockflow.common.models import SourceSpec
@@ -112,8 +113,12 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
                 config = parse_config("database", {"url": url, "table": table})
             else:
                 config = parse_config("file", {"path": target})
+            # The benchmark's database runs on this machine: allow its host like an operator would.
+            hosts = [str(make_url(target.rsplit("#", 1)[0]).host)] if kind == "database" else []
             settings = SourceSettings(
-                allowed_dirs=[Path(target).parent] if kind != "database" else [], home=Path(work)
+                allowed_dirs=[Path(target).parent] if kind != "database" else [],
+                allow_hosts=hosts,
+                home=Path(work),
             )
             connector = build_connector(config, settings)
             store = ArtifactStore(Path(work) / "artifacts")

@@ -240,7 +240,7 @@ def sources_router(settings: SourceSettings) -> APIRouter:
             view = await anyio.to_thread.run_sync(
                 lambda: registry.create_source(
                     system.db,
-                    name=name or f"{file.filename or 'upload'}-{digest[:8]}",
+                    name=name or registry.safe_name(Path(file.filename or "upload").name, f"-{digest[:8]}"),
                     kind="file",
                     config={"path": str(stored)},
                     actor=principal.username,

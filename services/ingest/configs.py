@@ -122,6 +122,9 @@ class S3Config(Config):
     format: SourceFormat | None = None
     region: str | None = None
     endpoint_url: str | None = Field(default=None, description="For S3-compatible stores")
+    addressing_style: Literal["auto", "virtual", "path"] = Field(
+        default="auto", description="'path' for stores that do not serve bucket.endpoint host names"
+    )
     access_key_id: str | None = None
     secret_access_key: SecretStr | None = None
     session_token: SecretStr | None = None

@@ -4,8 +4,15 @@ Only listed dialects are accepted (a URL such as `sqlite:///etc/...` outside the
 or an unlisted dialect is refused before any driver is loaded). A table name is looked up in the
 database's catalogue and then quoted; a query must be exactly one SELECT statement (without INTO)
 and runs in a read-only transaction with a statement timeout. Rows are streamed with a server-side
-cursor. MySQL and MariaDB are reached through PyMySQL (the driver pinned), also for a URL that names
-no driver (`mysql://`, `mariadb://`).
+cursor. MySQL and MariaDB are reached through PyMySQL and PostgreSQL through psycopg2 (the drivers
+pinned), also for a URL that names no driver (`mysql://`, `mariadb://`, `postgresql://`).
+
+A server's host goes through the same network guard as every other source (`netguard.NetPolicy`):
+checked when the source is stored and again at every connection, and the driver connects to the
+checked address (libpq's `hostaddr`, which keeps `host` for TLS verification; the address itself for
+other drivers). A URL without a host (a local socket) is refused. A connection that fails before the
+server answered in its own protocol gives one uniform message; an answer such as a wrong password on
+an allowed host is shown as the server gave it.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 import sqlparse
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.sql import quoted_name
@@ -28,9 +35,16 @@ from lockflow.common.models import SourceOptions
 from lockflow.ingest.configs import DatabaseConfig
 from lockflow.ingest.conn_file import resolve_inside
 from lockflow.ingest.connector import Connector, Probe
+from lockflow.ingest.netguard import Destination, NetPolicy, unreachable
 
 # URL query options a user may set; others (e.g. sslkey, passfile, service) could read server files.
 _SAFE_QUERY = {"sslmode", "connect_timeout", "application_name", "charset", "ssl_mode"}
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+CONNECT_TIMEOUT_SECONDS = 10
+# Drivers built on libpq, which take `hostaddr` (the address to connect to) next to `host`.
+_LIBPQ_DRIVERS = {"psycopg2", "psycopg", "psycopg2cffi"}
+# libpq texts that only appear once a PostgreSQL server has answered in its own protocol.
+_PG_ANSWERS = ("FATAL:", "fe_sendauth:", "server does not support SSL")
 
 
 def check_url(raw: str, *, allowed_dialects: list[str], allowed_dirs: list[Path]) -> URL:
@@ -47,6 +61,8 @@ def check_url(raw: str, *, allowed_dialects: list[str], allowed_dirs: list[Path]
     if url.drivername in ("mysql", "mariadb"):
         # No driver named: the one installed (PyMySQL), not SQLAlchemy's default (mysqlclient).
         url = url.set(drivername=f"{url.drivername}+pymysql")
+    elif url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg2")  # the one installed, not SQLAlchemy 2.1's psycopg
     unsafe = sorted(set(url.query) - _SAFE_QUERY)
     if unsafe:
         raise InvalidInput(f"database URL options not allowed: {', '.join(unsafe)}")
@@ -59,6 +75,43 @@ def check_url(raw: str, *, allowed_dialects: list[str], allowed_dirs: list[Path]
         # Opened read-only by the SQLite library itself, not just by convention.
         url = make_url(f"sqlite:///file:{path}?mode=ro&uri=true")
     return url
+
+
+def network_target(url: URL) -> tuple[str, int] | None:
+    """The (host, port) a server URL connects to, None for SQLite; a URL without a host is refused."""
+    dialect = url.get_backend_name()
+    if dialect == "sqlite":
+        return None
+    if not url.host:
+        # No host means a local socket (libpq) or localhost (PyMySQL): the server's own database.
+        raise InvalidInput(
+            "the database URL must name a host, e.g. postgresql://user:password@db.example.com/shop"
+        )
+    port = url.port or DEFAULT_PORTS.get(dialect)
+    if port is None:
+        raise InvalidInput(f"the database URL must name a port for dialect {dialect!r}")
+    return url.host, port
+
+
+def pinned(url: URL, address: str) -> tuple[URL, dict[str, Any]]:
+    """The URL and connect arguments that make the driver connect to the checked address, not a new lookup."""
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() in _LIBPQ_DRIVERS:
+        # libpq connects to hostaddr and still uses host for TLS verification (sslmode=verify-full).
+        return url, {"hostaddr": address}
+    return url.set(host=address), {}
+
+
+def server_answered(exc: BaseException) -> bool:
+    """True when a failed connection got as far as the server answering in its protocol (a bad password)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    if orig is None:
+        return False
+    code = orig.args[0] if orig.args else None
+    if type(orig).__module__.startswith("pymysql"):
+        # Server error numbers are below 2000 or from 3000; 2000-2999 are the client's own (CR_*).
+        return isinstance(code, int) and not 2000 <= code < 3000
+    text_of = str(orig)
+    return getattr(orig, "pgcode", None) is not None or any(mark in text_of for mark in _PG_ANSWERS)
 
 
 def single_select(query: str) -> str:
@@ -81,27 +134,63 @@ class DatabaseConnector(Connector):
     kind = "database"
 
     def __init__(
-        self, config: DatabaseConfig, *, allowed_dialects: list[str], allowed_dirs: list[Path]
+        self,
+        config: DatabaseConfig,
+        *,
+        policy: NetPolicy,
+        allowed_dialects: list[str],
+        allowed_dirs: list[Path],
     ) -> None:
         self.config = config
+        self.policy = policy
         self.url = check_url(
             config.url.get_secret_value(), allowed_dialects=allowed_dialects, allowed_dirs=allowed_dirs
         )
+        self.target = network_target(self.url)
         self._bytes = 0
+
+    def check_network(self) -> Destination | None:
+        """The server's host checked by the network policy now (None for a SQLite file)."""
+        if self.target is None:
+            return None
+        return self.policy.check_host(*self.target)
 
     def label(self) -> str:
         """The URL without its password, and the table or 'query'."""
         shown = self.url.render_as_string(hide_password=True)
         return f"{shown} {self.config.table or 'query'}"
 
-    def _engine(self) -> Engine:
+    def _engine(self) -> tuple[Engine, Destination | None]:
+        """An engine bound to the address checked just now (DNS may have changed since the last time)."""
+        destination = self.check_network()
+        url = self.url
         args: dict[str, Any] = {}
-        if self.url.get_backend_name() in ("postgresql", "mysql", "mariadb"):
-            args["connect_timeout"] = 10
+        if destination is not None:
+            url, args = pinned(self.url, destination.address)
+            args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+            if url.get_backend_name() in ("mysql", "mariadb"):
+                args["read_timeout"] = CONNECT_TIMEOUT_SECONDS  # a silent server must not hang the handshake
         try:
-            return create_engine(self.url, poolclass=None, connect_args=args)
+            engine = create_engine(url, poolclass=None, connect_args=args)
         except (NoSuchModuleError, ModuleNotFoundError) as exc:
             raise InvalidInput(f"no driver installed for {self.url.drivername}: {exc}") from exc
+        if "read_timeout" in args:
+            event.listen(engine, "connect", self._after_connect)
+        return engine, destination
+
+    def _after_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        # Connected: reads may now wait as long as a statement may run (PyMySQL checks this per read).
+        if hasattr(dbapi_connection, "_read_timeout"):
+            dbapi_connection._read_timeout = self.config.timeout_seconds + 30
+
+    def _connect(self, engine: Engine, destination: Destination | None) -> Connection:
+        """A connection, or Unreachable (one message for every cause) unless the server answered."""
+        try:
+            return engine.connect()
+        except Exception as exc:
+            if destination is None or server_answered(exc):
+                raise
+            raise unreachable(destination.host, destination.port, exc, kind="database") from exc
 
     def _read_only(self, connection: Connection) -> None:
         dialect = connection.dialect.name
@@ -140,9 +229,9 @@ class DatabaseConnector(Connector):
 
     def probe(self, found: Probe) -> None:
         """Connect (reachable + authorised), then fetch one row in a read-only transaction."""
-        engine = self._engine()
+        engine, destination = self._engine()
         try:
-            with engine.connect() as connection:
+            with self._connect(engine, destination) as connection:
                 found.reachable = found.authorised = True
                 with connection.begin():
                     self._read_only(connection)
@@ -150,15 +239,16 @@ class DatabaseConnector(Connector):
                     connection.execute(text(f"SELECT * FROM ({sql}) AS lockflow_probe LIMIT 1")).fetchall()
                 found.readable = True
         except DBAPIError as exc:
+            found.reachable = True  # a connection that did not reach the server raised Unreachable
             raise InvalidInput(f"database error: {_first_line(exc)}") from exc
         finally:
             engine.dispose()
 
     def chunks(self, *, options: SourceOptions, workdir: Path) -> Iterator[pa.Table]:
         """Stream the rows with a server-side cursor, one Arrow table per chunk_rows."""
-        engine = self._engine()
+        engine, destination = self._engine()
         try:
-            with engine.connect() as connection, connection.begin():
+            with self._connect(engine, destination) as connection, connection.begin():
                 self._read_only(connection)
                 sql = self._sql(connection)
                 if connection.dialect.name == "postgresql":

@@ -1,6 +1,7 @@
 """HTTP API sources: JSON records with auth, pagination, rate-limit awareness, retries and a circuit breaker.
 
-Every request goes through `netguard.safe_request` (addresses and redirects checked). A 429 or 503
+Every request goes through `netguard.safe_request` (addresses and redirects checked, the checked
+address connected to, a failed connection reported as one uniform message). A 429 or 503
 waits for Retry-After (capped); other 5xx and network errors retry with exponential backoff; after
 `failure_threshold` consecutive failures a host's circuit opens and requests fail at once until
 the cool-down passes, so a broken API is not hammered by every run.
@@ -27,7 +28,7 @@ from lockflow.common.logging import get_logger
 from lockflow.common.models import SourceOptions
 from lockflow.ingest.configs import ApiConfig
 from lockflow.ingest.connector import Connector, Probe
-from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy, safe_request
+from lockflow.ingest.netguard import NetPolicy, Unreachable, safe_request
 from lockflow.ingest.read import records_of, records_to_tables
 
 log = get_logger(__name__)
@@ -133,6 +134,10 @@ class HttpApiConnector(Connector):
         parts = urlsplit(self.config.url)
         return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
+    def check_network(self) -> str:
+        """The API's host checked by the network policy now; the address it would connect to."""
+        return self.policy.check_url(self.config.url)[1]
+
     def _client(self) -> httpx.Client:
         timeout = httpx.Timeout(self.config.timeout_seconds, connect=min(10.0, self.config.timeout_seconds))
         return httpx.Client(timeout=timeout, transport=self.transport, trust_env=False)
@@ -166,11 +171,9 @@ class HttpApiConnector(Connector):
                 response = safe_request(
                     client, self.policy, "GET", url, headers=headers, params={**params, **auth_params}
                 )
-            except ForbiddenDestination:
-                raise
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
+            except Unreachable as exc:  # refused, reset, timed out: one message whatever the cause
                 self.breaker.failure(host)
-                last = f"{type(exc).__name__}: {exc}"
+                last = str(exc)
                 self.sleep(self.config.backoff_seconds * 2**attempt)
                 continue
             if response.status_code in _RETRY_STATUSES:
@@ -250,7 +253,6 @@ class HttpApiConnector(Connector):
         first_status: list[int] = []
         with self._client() as client:
             host = urlsplit(self.config.url).hostname or ""
-            self.policy.check_url(self.config.url)
             headers, auth_params = self._auth()
             response = safe_request(
                 client,

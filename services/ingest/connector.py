@@ -18,7 +18,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from lockflow.common.errors import LockflowError
+from lockflow.common.logging import get_logger
 from lockflow.common.models import SourceHealth, SourceOptions
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -46,6 +49,13 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def chunks(self, *, options: SourceOptions, workdir: Path) -> Iterator[pa.Table]:
         """The source's rows as Arrow tables; temporary files go in workdir."""
+
+    def check_network(self) -> object:
+        """Check the hosts this source connects to against the network policy, connecting to none.
+
+        Sources that reach no network have nothing to check; the others raise ForbiddenDestination.
+        """
+        return None
 
     def display_name(self) -> str:
         """The short name used in messages about the data (a file's name, else the label)."""
@@ -76,7 +86,9 @@ class Connector(abc.ABC):
         except LockflowError as exc:
             message = str(exc)
         except Exception as exc:  # a driver's own error type: report it instead of failing the request
-            message = f"{type(exc).__name__}: {exc}"
+            # Its text may tell what answered on the other side, so it goes to the log only.
+            log.warning("source_check_failed", source=self.label(), error=f"{type(exc).__name__}: {exc}")
+            message = "the check failed with an unexpected error (the server log has the details)"
         ok = found.reachable and found.authorised and found.readable
         return SourceHealth(
             ok=ok,

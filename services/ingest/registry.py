@@ -6,6 +6,7 @@ return the public part with each secret replaced by ********; secrets are never 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from lockflow.common.models import SourceHealth, SourceSpec
 from lockflow.ingest.configs import (
     ApiConfig,
     Config,
+    ConfigInvalid,
     DatabaseConfig,
     FileConfig,
     S3Config,
@@ -36,13 +38,15 @@ from lockflow.ingest.conn_http import HttpApiConnector
 from lockflow.ingest.conn_s3 import S3Connector
 from lockflow.ingest.connector import Connector
 from lockflow.ingest.contracts import contract_of, save_contract
-from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy
+from lockflow.ingest.netguard import NetPolicy, Unresolvable
 from lockflow.ingest.secrets import SecretBox
 from lockflow.ingest.settings import SourceSettings
 
 log = get_logger(__name__)
 __all__ = ["contract_of", "save_contract"]
-NAME_MAX = 200
+NAME_MAX = 64
+# A name is used in URL paths (/sources/{name}) and CLI arguments: no slashes, spaces or controls.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def secret_box(settings: SourceSettings) -> SecretBox:
@@ -51,27 +55,38 @@ def secret_box(settings: SourceSettings) -> SecretBox:
 
 
 def build_connector(config: Config, settings: SourceSettings, **extra: Any) -> Connector:
-    """The connector for a config; constructing it runs the safety checks (paths, dialects, hosts)."""
+    """The connector for a config; constructing it runs the local checks (paths, dialects, URL form).
+
+    Hosts are checked by `checked_connector` when a source is stored, and by the connector itself at
+    every connection (a health check or a read), because DNS answers may change in between.
+    """
     policy = NetPolicy.from_list(settings.allow_hosts)
     if isinstance(config, FileConfig):
         connector = FileConnector(config, allowed=settings.source_dirs(), limits=settings.file_limits())
         connector.path()
         return connector
     if isinstance(config, ApiConfig):
-        try:
-            policy.check_url(config.url)  # refused here, before the source is stored, with no request made
-        except ForbiddenDestination:
-            raise
-        except InvalidInput:
-            pass  # a name that does not resolve now may later; every request checks again
         return HttpApiConnector(config, policy=policy, **extra)
     if isinstance(config, DatabaseConfig):
         return DatabaseConnector(
-            config, allowed_dialects=settings.allowed_dialects, allowed_dirs=settings.source_dirs()
+            config,
+            policy=policy,
+            allowed_dialects=settings.allowed_dialects,
+            allowed_dirs=settings.source_dirs(),
         )
     if isinstance(config, S3Config):
         return S3Connector(config, policy=policy, limits=settings.file_limits())
     raise InvalidInput(f"no connector for {type(config).__name__}")
+
+
+def checked_connector(config: Config, settings: SourceSettings) -> Connector:
+    """The connector, with its hosts checked now: a forbidden host is refused before the source is stored."""
+    connector = build_connector(config, settings)
+    try:
+        connector.check_network()  # no connection is made
+    except Unresolvable:
+        pass  # a name that does not resolve now may later; every connection checks again
+    return connector
 
 
 def _view(row: SourceRow, secret_fields: list[str], contract: SourceContractRow | None) -> dict[str, Any]:
@@ -107,20 +122,32 @@ def _find(session: Session, ref: str) -> SourceRow:
     return row
 
 
-def _check_name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > NAME_MAX:
-        raise InvalidInput(f"name: must be 1 to {NAME_MAX} characters")
+def check_name(name: str) -> str:
+    """The source name if it is safe to use in a URL path: 1 to 64 letters, digits, '_', '.', '-'."""
+    if not NAME_PATTERN.fullmatch(name):
+        message = (
+            f"must be 1 to {NAME_MAX} characters: letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+        raise ConfigInvalid(
+            f"invalid source name {name[:80]!r}: {message}", [{"field": "name", "message": message}]
+        )
     return name
+
+
+def safe_name(text: str, suffix: str = "") -> str:
+    """A valid source name made from free text (e.g. an uploaded file's name), keeping its readable part."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("_.-")[: NAME_MAX - len(suffix)].rstrip("_.-")
+    return check_name((stem or "source") + suffix)
 
 
 def create_source(
     db: Database, *, name: str, kind: str, config: dict[str, Any], actor: str, settings: SourceSettings
 ) -> dict[str, Any]:
     """Validate the config (field-level errors), run its safety checks, store it with secrets sealed."""
-    name = _check_name(name)
+    name = check_name(name)
     parsed = parse_config(kind, config)
-    build_connector(parsed, settings)
+    checked_connector(parsed, settings)
     public, secrets = split_secrets(parsed)
     row = SourceRow(
         id=new_id(),
@@ -170,11 +197,11 @@ def update_source(
         with db.transaction() as session:
             row = _find(session, ref)
             parsed = merge_update(row.type, row.config, box.open(row.secrets), changes)
-            build_connector(parsed, settings)
+            checked_connector(parsed, settings)
             public, secrets = split_secrets(parsed)
             row.config, row.secrets = public, box.seal(secrets)
             if name is not None:
-                row.name = _check_name(name)
+                row.name = check_name(name)
             row.last_health = None  # the old check says nothing about the new config
             session.flush()
             view = _view(row, list(secrets), session.get(SourceContractRow, row.id))

@@ -12,14 +12,20 @@ from lockflow.common.errors import InvalidInput, LockflowError
 from lockflow.common.models import SourceOptions
 from lockflow.ingest.configs import parse_config
 from lockflow.ingest.conn_db import DatabaseConnector
+from lockflow.ingest.netguard import NetPolicy
 from lockflow.ingest.read import load_chunks
 
 DIALECTS = ["postgresql", "mysql", "mariadb", "sqlite"]
 
 
+# The servers run on this machine: their loopback address must be allowed like any internal host.
+ALLOW = NetPolicy.from_list(["127.0.0.1"])
+
+
 def connector(config: dict[str, object], allowed_dirs: list[Path] | None = None) -> DatabaseConnector:
     return DatabaseConnector(
         parse_config("database", config),  # type: ignore[arg-type]
+        policy=ALLOW,
         allowed_dialects=DIALECTS,
         allowed_dirs=allowed_dirs or [],
     )

@@ -5,6 +5,7 @@ import io
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,7 +132,7 @@ def test_an_internal_endpoint_needs_the_allowlist(bucket: tuple[str, pd.DataFram
             parse_config("s3", {"bucket": "lake", "endpoint_url": endpoint}),  # type: ignore[arg-type]
             policy=NetPolicy.from_list([]),
             limits=FileLimits(),
-        )
+        ).check_network()
 
 
 def test_a_size_limit_stops_the_download(bucket: tuple[str, pd.DataFrame], tmp_path: Path) -> None:
@@ -143,3 +144,79 @@ def test_a_size_limit_stops_the_download(bucket: tuple[str, pd.DataFrame], tmp_p
     )
     with pytest.raises(InvalidInput, match="more than the limit of 100"):
         read(small, tmp_path)
+
+
+def only_here(names: dict[str, str]):  # a resolver that knows names the system resolver does not
+    return lambda host, _port: [names[host]] if host in names else []
+
+
+def test_requests_go_to_the_checked_address_not_a_new_lookup(
+    bucket: tuple[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    endpoint, frame = bucket
+    port = endpoint.rsplit(":", 1)[1]
+    # The name exists only in this resolver: had botocore looked it up itself, nothing would answer.
+    # (moto reads a bucket from any Host not starting with "localhost", hence the name.)
+    names = {"localhost-store.test": "127.0.0.1"}
+    policy = NetPolicy.from_list(list(names), resolver=only_here(names))
+    parsed = parse_config(
+        "s3",
+        {
+            "bucket": "lake",
+            "endpoint_url": f"http://localhost-store.test:{port}",
+            "prefix": "pq/",
+            "addressing_style": "path",
+            **KEYS,
+        },
+    )
+    conn = S3Connector(parsed, policy=policy, limits=FileLimits())  # type: ignore[arg-type]
+    assert conn.health().ok
+    assert read(conn, tmp_path)["id"].tolist() == frame["id"].tolist()
+
+
+def test_a_name_rebound_to_an_internal_address_is_refused_at_the_next_request(
+    bucket: tuple[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    endpoint, _ = bucket
+    port = endpoint.rsplit(":", 1)[1]
+    names = {"store.example.com": "93.184.216.34", "lake.store.example.com": "93.184.216.34"}
+    policy = NetPolicy.from_list([], resolver=only_here(names))
+    parsed = parse_config(
+        "s3", {"bucket": "lake", "endpoint_url": f"http://store.example.com:{port}", "prefix": "pq/", **KEYS}
+    )
+    conn = S3Connector(parsed, policy=policy, limits=FileLimits())  # type: ignore[arg-type]
+    assert conn.check_network() == "93.184.216.34"  # public when stored
+    names.update({"store.example.com": "127.0.0.1", "lake.store.example.com": "127.0.0.1"})  # DNS rebinding
+    health = conn.health()
+    assert not health.ok and "loopback" in health.message
+    with pytest.raises(ForbiddenDestination, match="loopback"):
+        read(conn, tmp_path)
+
+
+def test_an_open_port_and_a_closed_one_give_the_same_message() -> None:
+    banner = socket.create_server(("127.0.0.1", 0))  # something that is no S3 on an open port
+    stop = False
+
+    def answer() -> None:
+        banner.settimeout(0.2)
+        while not stop:
+            try:
+                conn, _ = banner.accept()
+            except TimeoutError:
+                continue
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    open_port, closed_port = banner.getsockname()[1], _free_port()
+    try:
+        messages = [
+            connector(f"http://127.0.0.1:{port}").health().message.replace(str(port), "PORT")
+            for port in (open_port, closed_port)
+        ]
+    finally:
+        stop = True
+        thread.join()
+        banner.close()
+    assert messages == ["could not connect to 127.0.0.1:PORT (connection failed or timed out)"] * 2
