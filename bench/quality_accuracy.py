@@ -353,13 +353,17 @@ class Repair:
     rows_dropped: int = 0
     dropped_with_errors: int = 0
     columns_dropped: int = 0
+    nulls_filled: int = 0  # of the damage: cells null in the clean table too, now filled
+    uses: int = 1
     failures: list[str] = field(default_factory=list)
 
     def merge(self, other: "Repair") -> None:
         """Add another table's figures."""
-        for name in ("changed", "repaired", "damaged", "errors_left", "errors_before", "rows_dropped"):
+        for name in ("changed", "repaired", "damaged", "nulls_filled", "errors_left", "errors_before"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rows_dropped += other.rows_dropped
         self.dropped_with_errors += other.dropped_with_errors
+        self.uses += other.uses
         self.columns_dropped += other.columns_dropped
         self.failures += other.failures
 
@@ -400,6 +404,7 @@ def measure_repair(
         out.changed += int(changed.sum())
         out.repaired += int((changed & right_now).sum())
         out.damaged += int((changed & was_right).sum())
+        out.nulls_filled += int((changed & was_right & truth.isna().to_numpy()).sum())
         out.errors_left += int((~right_now).sum())
     return out
 
@@ -422,6 +427,7 @@ class Totals:
     clean_high: list[str] = field(default_factory=list)
     repair_default: Repair = field(default_factory=Repair)
     repair_top: Repair = field(default_factory=Repair)
+    by_strategy: dict[str, Repair] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     per_table: list[tuple[str, int, int, int, int, int]] = field(default_factory=list)
 
@@ -471,6 +477,9 @@ def run_table(
     top = measure_repair(corrupted, clean, findings, top_choices(findings))
     totals.repair_default.merge(default)
     totals.repair_top.merge(top)
+    for choice in top_choices(findings):
+        alone = measure_repair(corrupted, clean, findings, [choice])
+        totals.by_strategy.setdefault(choice.strategy, Repair(uses=0)).merge(alone)
     errors = int(sum((k != "").sum() for k in kinds.values()))
     shape = (len(clean), len(clean.columns))
     totals.per_table.append((name, *shape, errors, len(findings), len(clean_findings)))
@@ -518,19 +527,33 @@ def print_tables(totals: Totals, seconds: float) -> None:
     print(f"  true findings on the clean tables (real nulls only): {real}")
     for line in totals.clean_high:
         print(f"    high: {line}")
-    print("\nRepairs on the corrupted tables (cells of kept rows and columns):")
     print(
-        f"  {'choice':<20}{'changed':>9}{'repaired':>9}{'precision':>10}{'damage':>8}"
+        "\nRepairs on the corrupted tables (cells of kept rows and columns; damage = correct cells changed,"
+        "\n'nulls' = the part of it that filled cells null in the clean table too):"
+    )
+    print(
+        f"  {'choice':<18}{'changed':>9}{'repaired':>9}{'precision':>10}{'damage':>8}{'nulls':>7}"
         f"{'errors':>8}{'left':>8}{'rows drop':>10}{'w/ error':>9}{'cols drop':>10}"
     )
     for label, r in (("default policy", totals.repair_default), ("top fix of each", totals.repair_top)):
         print(
-            f"  {label:<20}{r.changed:>9}{r.repaired:>9}{ratio(r.repaired, r.changed):>10}{r.damaged:>8}"
-            f"{r.errors_before:>8}{r.errors_left:>8}{r.rows_dropped:>10}{r.dropped_with_errors:>9}"
-            f"{r.columns_dropped:>10}"
+            f"  {label:<18}{r.changed:>9}{r.repaired:>9}{ratio(r.repaired, r.changed):>10}{r.damaged:>8}"
+            f"{r.nulls_filled:>7}{r.errors_before:>8}{r.errors_left:>8}{r.rows_dropped:>10}"
+            f"{r.dropped_with_errors:>9}{r.columns_dropped:>10}"
         )
         for failure in r.failures:
             print(f"    could not apply: {failure}")
+    print("\nEach top fix applied alone, by strategy (the same columns):")
+    print(
+        f"  {'strategy':<28}{'uses':>5}{'changed':>9}{'repaired':>9}{'precision':>10}{'damage':>8}"
+        f"{'nulls':>7}{'rows drop':>10}"
+    )
+    for strategy, r in sorted(totals.by_strategy.items()):
+        uses = r.uses
+        print(
+            f"  {strategy:<28}{uses:>5}{r.changed:>9}{r.repaired:>9}{ratio(r.repaired, r.changed):>10}"
+            f"{r.damaged:>8}{r.nulls_filled:>7}{r.rows_dropped:>10}"
+        )
     print(f"\n{len(totals.per_table)} tables in {seconds:.1f} s")
 
 

@@ -37,8 +37,12 @@ MIXED_MIN_VALUES = 20
 MIXED_MIN_SHARE = 0.1
 TUKEY_K = 1.5
 ROBUST_Z = 3.5
+OUTLIER_FAR_SHARE = 0.01
+OUTLIER_TAIL_SHARE = 0.05
 MIN_OUTLIER_VALUES = 8
 SENTINEL_K = 3.0
+SENTINEL_SPIKE = 5.0
+SENTINEL_NEIGHBOURS = 10
 DEFAULT_CONSTANT = "unknown"
 NEAR_CONSTANT_SHARE = 0.99
 IMBALANCE_SHARE = 0.9
@@ -46,6 +50,10 @@ HIGH_CARDINALITY_MIN = 50
 HIGH_CARDINALITY_SHARE = 0.5
 SKEW_BOWLEY = 0.3
 SIMILAR_RATIO = 0.85
+# A typo is rarer than the spelling it misspells; two near-equal spellings that are about as common
+# are two values (names, models), not one value and its variant.
+SIMILAR_RARITY = 3
+CODE_MAX_LETTERS = 4
 MAX_CATEGORIES_COMPARED = 300
 IFOREST_ROWS = 20_000
 IFOREST_SCORE = -0.75
@@ -157,7 +165,10 @@ def sample_method(p: Profile, what: str) -> str:
 
 
 def disguised_sentinels(p: Profile, col: ColumnProfile) -> list[float]:
-    """Sentinel values (-999, 9999 ...) that sit far outside the column's other values."""
+    """Sentinel values (-999, 9999 ...) standing for missing, judged on evidence: a sentinel lies more
+    than SENTINEL_K x IQR beyond the quartiles of the other values and either beyond every other
+    value or a frequency spike against its nearest values. A 99-minute delay among delays up to
+    1301 minutes, as common as a 98 or a 100, is a value, not a missing one."""
     if not col.sentinels:
         return []
     found = [s for s, t in col.sentinels.items() if t.count >= 2]
@@ -168,7 +179,26 @@ def disguised_sentinels(p: Profile, col: ColumnProfile) -> list[float]:
         return []
     q1, q3 = np.percentile(rest.to_numpy(), [25, 75])
     iqr = max(q3 - q1, 1e-12)
-    return sorted(s for s in found if s < q1 - SENTINEL_K * iqr or s > q3 + SENTINEL_K * iqr)
+    low, high = float(rest.min()), float(rest.max())
+    out = []
+    for s in found:
+        if q1 - SENTINEL_K * iqr <= s <= q3 + SENTINEL_K * iqr:
+            continue
+        if s < low or s > high or _frequency_spike(p, col, s, rest):
+            out.append(s)
+    return sorted(out)
+
+
+def _frequency_spike(p: Profile, col: ColumnProfile, sentinel: float, rest: pd.Series) -> bool:
+    """True when `sentinel` is SENTINEL_SPIKE times as common as its nearest other values are (on
+    average), its share from the exact count, theirs from the row sample."""
+    sampled = len(sample_values(p, col.name))
+    if sampled == 0 or col.rows == 0:
+        return False
+    counts = rest.value_counts()
+    nearest = (pd.Series(counts.index, dtype="float64") - sentinel).abs().nsmallest(SENTINEL_NEIGHBOURS)
+    neighbour_share = float(counts.iloc[nearest.index].mean()) / sampled
+    return col.sentinels[sentinel].count / col.rows >= SENTINEL_SPIKE * neighbour_share
 
 
 # ---- completeness ---------------------------------------------------------------------------------
@@ -587,6 +617,15 @@ def tukey(values: np.ndarray) -> tuple[float, float, float, float] | None:
     return q1, q3, q1 - TUKEY_K * iqr, q3 + TUKEY_K * iqr
 
 
+def outlier_severity(*, far: int, outside: int, values: int) -> Severity:
+    """Values outside the fences are often real (a long tail, a second mode): never high. Medium only
+    for a few values far out (beyond SENTINEL_K x IQR, at most OUTLIER_FAR_SHARE of the values) in a
+    column whose tail is short (under OUTLIER_TAIL_SHARE outside the fences); otherwise low."""
+    if far and far <= OUTLIER_FAR_SHARE * values and outside < OUTLIER_TAIL_SHARE * values:
+        return "medium"
+    return "low"
+
+
 def detect_outliers(p: Profile, ctx: Context) -> list[Finding]:
     """Values outside the Tukey fences (1.5 x IQR), with the robust z-score (> 3.5) count alongside."""
     out = []
@@ -605,6 +644,7 @@ def detect_outliers(p: Profile, ctx: Context) -> list[Finding]:
         median = float(values.median())
         mad = float((values - median).abs().median())
         robust = int((0.6745 * (values - median).abs() / mad > ROBUST_Z).sum()) if mad > 0 else 0
+        far = int(((values < q1 - SENTINEL_K * (q3 - q1)) | (values > q3 + SENTINEL_K * (q3 - q1))).sum())
         present = col.rows - col.nulls.count
         count = in_sample if p.sample.exact else round(in_sample / len(values) * present)
         robust_count = robust if p.sample.exact else round(robust / len(values) * present)
@@ -626,6 +666,7 @@ def detect_outliers(p: Profile, ctx: Context) -> list[Finding]:
                 f"(median {median:.4g}, MAD {mad:.4g}).",
                 exact=p.sample.exact,
                 method=sample_method(p, "quartiles, MAD and counts"),
+                level=outlier_severity(far=far, outside=in_sample, values=len(values)),
                 details={"robust_z_count": robust_count, "median": median, "mad": mad, **bounds},
                 resolutions=[
                     Resolution(
@@ -827,20 +868,35 @@ def _normal(value: str) -> str:
     return re.sub(r"\s+", " ", value.strip().lower())
 
 
+def _identifier_parts(value: str) -> tuple[str, ...]:
+    """The parts of a value that identify rather than spell: its numbers and its short upper-case codes
+    ('AA-3859-IAH-ORD' -> ('3859', 'aa', 'iah', 'ord')). Values that differ there are different things,
+    however alike they look."""
+    words = re.findall(r"[A-Za-z0-9]+", value)
+    numbers = re.findall(r"\d+", value)
+    codes = [w.lower() for w in words if w.isupper() and len(w) <= CODE_MAX_LETTERS and not w.isdigit()]
+    return (*numbers, *codes)
+
+
 def category_mapping(values: Counter[Any]) -> dict[str, str]:
-    """Variant -> canonical spelling: same after trimming/case, or near-duplicate spellings clustered."""
+    """Variant -> canonical spelling: same after trimming/case, or a near-duplicate spelling (difflib ratio
+    >= SIMILAR_RATIO) of a value SIMILAR_RARITY times as common with the same numbers and codes."""
     texts = {str(v): n for v, n in values.items() if isinstance(v, str)}
     groups: dict[str, list[str]] = {}
     for v in texts:
         groups.setdefault(_normal(v), []).append(v)
-    keys = sorted(groups, key=lambda k: -sum(texts[v] for v in groups[k]))
+    totals = {k: sum(texts[v] for v in groups[k]) for k in groups}
+    keys = sorted(groups, key=lambda k: -totals[k])
     parent = {k: k for k in keys}
     if len(keys) <= MAX_CATEGORIES_COMPARED:
+        codes = {k: _identifier_parts(max(groups[k], key=lambda v: texts[v])) for k in keys}
         for i, a in enumerate(keys):
             for b in keys[i + 1 :]:
                 if (
                     min(len(a), len(b)) >= 4
                     and parent[b] == b
+                    and totals[a] >= SIMILAR_RARITY * totals[b]
+                    and codes[a] == codes[b]
                     and difflib.SequenceMatcher(None, a, b).ratio() >= SIMILAR_RATIO
                 ):
                     parent[b] = parent[a]
@@ -896,7 +952,8 @@ def detect_inconsistent_categories(p: Profile, ctx: Context) -> list[Finding]:
                 f"{len(mapping) + len(set(mapping.values()))} ways; {count} values use a variant ({shown}).",
                 details={"mapping": mapping},
                 method="exact value counts, clustered by trimmed lower case and string similarity >= "
-                f"{SIMILAR_RATIO} (difflib ratio)",
+                f"{SIMILAR_RATIO} (difflib ratio) to a spelling {SIMILAR_RARITY}x as common with the same "
+                "numbers and codes",
                 resolutions=resolutions,
             )
         )
@@ -1200,7 +1257,9 @@ def detect_time_gaps(p: Profile, ctx: Context) -> list[Finding]:
                     count=0,
                     rows=col.rows,
                     sample_rows=[],
-                    level="medium" if age <= 3 * STALE_AFTER_DAYS else "high",
+                    # Old data is not wrong data (historical tables are old by design): a question
+                    # for the reviewer, never high.
+                    level="medium",
                     explanation=f"The newest '{col.name}' is {last}, {age} days before {as_of}: the "
                     f"data may be stale.",
                     details={"newest": str(last), "age_days": age},

@@ -42,7 +42,13 @@ FORMAT_HINTS: dict[str, str] = {
     "phone": r"(phone|mobile|tel($|_|e))",
     "postal_code": r"(zip|postal|postcode|post_code)",
 }
-FORMAT_SHARE = 0.5
+# A format is the column's only with evidence: its name implies it, or nearly every value of the
+# first batch holds it (a majority is not enough: 67% of aircraft tail numbers such as 'N725MQ'
+# happen to fit the UK postcode shape, so the other 33% would all be called malformed).
+FORMAT_SHARE = 0.9
+# Formats loose enough to fit codes and ids by chance ('N725MQ', '1234'): implied by the name only.
+NAME_ONLY_FORMATS = frozenset({"phone", "postal_code"})
+NUMBER_SHARE = 0.5  # mostly numbers: a type question (type_mismatch), not a format
 CARD_RE = r"(^|[^\d])(\d[ -]?){12,18}\d($|[^\d])"
 # Unanchored, so one character before the @ is as good as the whole local part (and cheaper to
 # search); the domain is the same as FORMATS["email"], so a value in email format always contains one.
@@ -93,7 +99,8 @@ def start_end_pairs(names: list[str]) -> list[tuple[str, str]]:
 
 
 def choose_format(name: str, present: pa.Array, is_number: pa.Array, is_date: pa.Array) -> str | None:
-    """The column's format, judged on its first values: a name hint or a majority pattern."""
+    """The column's format, judged on its first values: implied by its name, or held by nearly every
+    value (FORMAT_SHARE; phones and postcodes by the name only)."""
     n = len(present)
     if n == 0:
         return None
@@ -103,9 +110,11 @@ def choose_format(name: str, present: pa.Array, is_number: pa.Array, is_date: pa
             return fmt
     if _share(is_date) >= FORMAT_SHARE:
         return "date"
-    if _share(is_number) >= FORMAT_SHARE:
+    if _share(is_number) >= NUMBER_SHARE:
         return None
     for fmt, pattern in FORMATS.items():
+        if fmt in NAME_ONLY_FORMATS:
+            continue
         if _share(pc.match_substring_regex(present, pattern)) >= FORMAT_SHARE:
             return fmt
     return None
