@@ -60,6 +60,8 @@ IFOREST_SCORE = -0.75
 PAIR_R = 0.8
 PAIR_Z = 8.0
 STALE_AFTER_DAYS = 365
+# Rows can repeat by chance when the columns allow fewer combinations than this many times rows^2.
+CHANCE_COMBINATIONS = 1000.0
 GAP_COVERAGE = 0.5
 
 
@@ -309,6 +311,14 @@ def detect_duplicate_rows(p: Profile, ctx: Context) -> list[Finding]:
     if p.duplicate_rows == 0:
         return []
     count, cols = p.duplicate_rows, list(p.columns)
+    combinations = value_combinations(p)
+    chance = combinations is not None
+    note = (
+        f"; but its columns allow only about {combinations:.3g} combinations of values for {p.rows} rows, "
+        "so identical rows may well be different records"
+        if chance
+        else ""
+    )
     return [
         finding(
             id="duplicate_rows",
@@ -319,8 +329,9 @@ def detect_duplicate_rows(p: Profile, ctx: Context) -> list[Finding]:
             rows=p.rows,
             sample_rows=p.duplicate_rows_sample,
             explanation=f"{count} rows ({pct(count, p.rows)} of {p.rows}) repeat an earlier row exactly "
-            f"in all {len(cols)} columns.",
+            f"in all {len(cols)} columns{note}.",
             method=_hash_method(p),
+            level="low" if chance else None,
             resolutions=[
                 Resolution(
                     strategy="drop_duplicates_keep_first",
@@ -333,6 +344,30 @@ def detect_duplicate_rows(p: Profile, ctx: Context) -> list[Finding]:
             ],
         )
     ]
+
+
+def value_combinations(p: Profile) -> float | None:
+    """How many distinct rows the columns allow, when that is under CHANCE_COMBINATIONS x rows^2, so
+    that different records can be identical by chance (a survey of small coded answers); None when a
+    repeated row is evidence of a copy. Each column counts its effective number of values (the
+    exponential of its value entropy, nulls as one value), so a few rare values do not count as many."""
+    limit = CHANCE_COMBINATIONS * float(p.rows) ** 2
+    combinations = 1.0
+    for col in p.columns.values():
+        if col.distinct()[0] >= HIGH_CARDINALITY_SHARE * max(1, col.rows - p.duplicate_rows):
+            return None  # mostly distinct values (measurements, ids): rows that agree on it were copied
+        combinations *= _effective_values(col)
+        if combinations >= limit:
+            return None
+    return combinations
+
+
+def _effective_values(col: ColumnProfile) -> float:
+    if col.values is None:
+        return float(max(1, col.distinct()[0]))
+    counts = np.array([*col.values.values(), col.rows - sum(col.values.values())], dtype="float64")
+    shares = counts[counts > 0] / max(1, col.rows)
+    return float(max(1.0, np.exp(-(shares * np.log(shares)).sum())))
 
 
 def _hash_method(p: Profile) -> str:
@@ -869,18 +904,33 @@ def _normal(value: str) -> str:
 
 
 def _identifier_parts(value: str) -> tuple[str, ...]:
-    """The parts of a value that identify rather than spell: its numbers and its short upper-case codes
-    ('AA-3859-IAH-ORD' -> ('3859', 'aa', 'iah', 'ord')). Values that differ there are different things,
-    however alike they look."""
+    """The parts of a value that identify rather than spell: its numbers, its letter-and-digit words and
+    its short upper-case words ('AA-3859-IAH-ORD' -> ('4', '3859', 'aa', 'iah', 'ord');
+    'EMB-145LR' -> ('2', '145', '145lr', 'emb')), and how many words it has. Values that differ there
+    are different things, however alike they look."""
     words = re.findall(r"[A-Za-z0-9]+", value)
     numbers = re.findall(r"\d+", value)
-    codes = [w.lower() for w in words if w.isupper() and len(w) <= CODE_MAX_LETTERS and not w.isdigit()]
-    return (*numbers, *codes)
+    # A word mixing letters and digits is a code whole ('145LR', '3H4'), as is a short upper-case word.
+    coded = [w.lower() for w in words if re.search(r"\d", w) and not w.isdigit()]
+    codes = [w.lower() for w in words if w.isalpha() and w.isupper() and len(w) <= CODE_MAX_LETTERS]
+    # The word count too: a typo changes letters, while an added word ('plymouth fury' / 'plymouth
+    # fury iii') names another thing.
+    return (str(len(words)), *numbers, *coded, *codes)
+
+
+def _transposed(a: str, b: str) -> bool:
+    """True when `b` is `a` with two adjacent characters swapped ('Biscoe' / 'Bicsoe'): the commonest
+    typing slip, which difflib rates too low on short words."""
+    if len(a) != len(b):
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
 def category_mapping(values: Counter[Any]) -> dict[str, str]:
     """Variant -> canonical spelling: same after trimming/case, or a near-duplicate spelling (difflib ratio
-    >= SIMILAR_RATIO) of a value SIMILAR_RARITY times as common with the same numbers and codes."""
+    >= SIMILAR_RATIO, or two adjacent letters swapped) of a value SIMILAR_RARITY times as common with the
+    same numbers and codes."""
     texts = {str(v): n for v, n in values.items() if isinstance(v, str)}
     groups: dict[str, list[str]] = {}
     for v in texts:
@@ -897,7 +947,7 @@ def category_mapping(values: Counter[Any]) -> dict[str, str]:
                     and parent[b] == b
                     and totals[a] >= SIMILAR_RARITY * totals[b]
                     and codes[a] == codes[b]
-                    and difflib.SequenceMatcher(None, a, b).ratio() >= SIMILAR_RATIO
+                    and (_transposed(a, b) or difflib.SequenceMatcher(None, a, b).ratio() >= SIMILAR_RATIO)
                 ):
                     parent[b] = parent[a]
     clusters: dict[str, list[str]] = {}
@@ -952,8 +1002,8 @@ def detect_inconsistent_categories(p: Profile, ctx: Context) -> list[Finding]:
                 f"{len(mapping) + len(set(mapping.values()))} ways; {count} values use a variant ({shown}).",
                 details={"mapping": mapping},
                 method="exact value counts, clustered by trimmed lower case and string similarity >= "
-                f"{SIMILAR_RATIO} (difflib ratio) to a spelling {SIMILAR_RARITY}x as common with the same "
-                "numbers and codes",
+                f"{SIMILAR_RATIO} (difflib ratio) or two adjacent letters swapped, to a spelling "
+                f"{SIMILAR_RARITY}x as common with the same numbers and codes",
                 resolutions=resolutions,
             )
         )

@@ -145,3 +145,28 @@ def test_old_data_is_at_most_medium() -> None:
     frame = pd.DataFrame({"day": pd.date_range("1970-01-01", periods=400, freq="D"), "v": range(400)})
     stale = _found(frame, as_of=date(2026, 12, 1))["staleness:day"]
     assert stale.severity == "medium"
+
+
+def test_model_variants_and_added_words_are_other_things() -> None:
+    models = Counter({"EMB-145LR": 40, "EMB-145": 3, "737-924ER": 30, "737-924": 2})
+    assert category_mapping(models) == {}
+    cars = Counter({"plymouth fury iii": 9, "plymouth fury": 2, "datsun 210": 6, "datsun b-210": 1})
+    assert category_mapping(cars) == {}
+
+
+def test_a_swap_of_two_adjacent_letters_is_a_typo_even_in_a_short_word() -> None:
+    islands = Counter({"Biscoe": 160, "Dream": 120, "Bicsoe": 2, "Draem": 1})
+    assert category_mapping(islands) == {"Bicsoe": "Biscoe", "Draem": "Dream"}
+
+
+def test_identical_rows_are_low_when_the_columns_allow_few_combinations() -> None:
+    rng = np.random.default_rng(5)
+    n = 3000
+    survey = pd.DataFrame({f"q{i}": rng.integers(1, 6, n) for i in range(4)})  # 625 possible answers
+    found = _found(survey)["duplicate_rows"]
+    assert found.count == int(survey.duplicated().sum()) and found.share >= 0.2
+    assert found.severity == "low" and "different records" in found.explanation
+    copied = pd.DataFrame({"reading": rng.normal(0, 1, n), "site": rng.choice(["a", "b"], n)})
+    copied.iloc[2000:] = copied.iloc[:1000].to_numpy()  # a third of the rows copied
+    found = _found(copied)["duplicate_rows"]
+    assert found.count == 1000 and found.severity == "high" and "different records" not in found.explanation
