@@ -433,6 +433,7 @@ class Totals:
 
     by_category: dict[str, Score] = field(default_factory=lambda: defaultdict(Score))
     by_severity: dict[str, Score] = field(default_factory=lambda: defaultdict(Score))
+    by_both: dict[tuple[str, str], Score] = field(default_factory=lambda: defaultdict(Score))
     injected: Counter[str] = field(default_factory=Counter)
     caught: Counter[str] = field(default_factory=Counter)
     caught_by: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
@@ -483,6 +484,7 @@ def run_table(
             print(f"  dirty {name}: {f.id} [{f.severity}] flagged {flagged} right {right}")
         totals.by_category[f.category].add(flagged, right)
         totals.by_severity[f.severity].add(flagged, right)
+        totals.by_both[(f.category, f.severity)].add(flagged, right)
         for c, cells in caught.items():
             caught_any[c] |= cells
             totals.caught_by[f.category].update(kinds[c][cells].tolist())
@@ -524,6 +526,14 @@ def print_tables(totals: Totals, seconds: float) -> None:
         kinds = ", ".join(f"{k} {n}" for k, n in totals.caught_by[category].most_common(4))
         precision = ratio(s.right, s.flagged)
         print(f"  {category:<25}{s.findings:>9}{s.flagged:>9}{s.right:>8}{precision:>10}  {kinds}")
+    print("\nPer detector and severity (precision, and findings in brackets):")
+    print(f"  {'category':<25}" + "".join(f"{sev:>16}" for sev in SEVERITIES))
+    for category in sorted(totals.by_category):
+        cells = []
+        for sev in SEVERITIES:
+            s = totals.by_both.get((category, sev))
+            cells.append(f"{ratio(s.right, s.flagged)} ({s.findings})" if s else "-")
+        print(f"  {category:<25}" + "".join(f"{c:>16}" for c in cells))
     print("\nPer severity on the corrupted tables:")
     print(f"  {'severity':<10}{'findings':>9}{'flagged':>9}{'right':>8}{'precision':>10}")
     for sev in SEVERITIES:
