@@ -40,11 +40,13 @@ FORMATS: dict[str, str] = {
     "phone": r"^\+?\d{0,3}[\s.-]?\(?\d{2,4}\)?([\s.-]?\d{2,4}){2,3}$",
     "postal_code": r"^(\d{5}(-\d{4})?|\d{4}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d)$",
 }
+# Matched against the name as lower-case words joined by '_' ('PhoneNumber' -> 'phone_number'), at word
+# starts, so 'hotel', 'telemetry', 'curl' or 'zipper' imply nothing.
 FORMAT_HINTS: dict[str, str] = {
-    "email": r"e-?mail",
-    "url": r"(url|website|link|homepage)",
-    "phone": r"(phone|mobile|tel($|_|e))",
-    "postal_code": r"(zip|postal|postcode|post_code)",
+    "email": r"(^|_)e_?mail",
+    "url": r"(^|_)(url|uri|website|web_?site|homepage|link)(_|s?$)",
+    "phone": r"(^|_)((tele)?phone|tel|fax)(_|$|number|no$)|(^|_)(mobile|cell)_?(phone|number|no)(_|$)",
+    "postal_code": r"(^|_)(zip|postal|postcode|post_code|plz)(_|$|code)",
 }
 # A format is the column's only with evidence: its name implies it, or nearly every value of the
 # first batch holds it (a majority is not enough: 67% of aircraft tail numbers such as 'N725MQ'
@@ -102,15 +104,21 @@ def start_end_pairs(names: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def name_words(name: str) -> str:
+    """A column name as lower-case words joined by '_' ('PhoneNumber', 'phone-number' -> 'phone_number')."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_")
+
+
 def choose_format(name: str, present: pa.Array, is_number: pa.Array, is_date: pa.Array) -> str | None:
     """The column's format, judged on its first values: implied by its name, or held by nearly every
     value (FORMAT_SHARE; phones and postcodes by the name only)."""
     n = len(present)
     if n == 0:
         return None
-    lowered = name.lower()
+    words = name_words(name)
     for fmt, hint in FORMAT_HINTS.items():
-        if re.search(hint, lowered):
+        if re.search(hint, words):
             return fmt
     if _share(is_date) >= FORMAT_SHARE:
         return "date"

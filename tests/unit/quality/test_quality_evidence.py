@@ -179,3 +179,14 @@ def test_iso_timestamps_with_a_zone_are_dates() -> None:
     found = _found(pd.DataFrame({"time_hour": pd.Series(stamps, dtype="str")}))
     bad = found["invalid_format:time_hour"]
     assert bad.details["format"] == "date" and bad.count == 2 and bad.sample_rows == [5, 7]
+
+
+def test_a_format_hint_is_a_word_of_the_name() -> None:
+    none = pa.array([False] * 3)
+    names = {"hotel": None, "telemetry": None, "curl_cmd": None, "zipper": None, "mobile": None}
+    names |= {"PhoneNumber": "phone", "cell_phone": "phone", "ZipCode": "postal_code", "e-mail": "email"}
+    names |= {"homepage_url": "url", "Postcode": "postal_code"}
+    for name, fmt in names.items():
+        assert patterns.choose_format(name, pa.array(["Ritz", "Savoy", "Plaza"]), none, none) == fmt, name
+    found = _found(pd.DataFrame({"hotel": pd.Series(["Ritz", "Savoy", "Plaza", "Hilton"] * 10, dtype="str")}))
+    assert not [f for f in found.values() if f.category == "invalid_format"]
