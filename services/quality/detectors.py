@@ -539,6 +539,7 @@ def _rule_finding(p: Profile, rt: RuleTally) -> list[Finding]:
             )
         ]
     count, sample_rows, examples, note = rt.tally.count, rt.tally.rows, rt.tally.examples, ""
+    level: Severity | None = rule.severity
     if rt.beside_sentinels is not None:
         count, sample_rows, examples, note = _range_beside_missing(p, rt)
     if count == 0:
@@ -552,6 +553,17 @@ def _rule_finding(p: Profile, rt: RuleTally) -> list[Finding]:
             f"Column '{rule.column}' has {count} values outside the plausible range {bound} its name "
             f"implies{note}"
         )
+        median = _median(p, str(rule.column))
+        if median is not None and (
+            (low is not None and median < low) or (high is not None and median > high)
+        ):
+            # Not a few values apart from the rest but the bulk of the column (its median) breaks the
+            # range: the name misleads (another unit, a signed quantity), no evidence of wrong values.
+            level = "low"
+            text += (
+                f"; its median ({median:.4g}) is outside too, so the name's range may not apply "
+                "(another unit?)"
+            )
     elif rt.builtin:
         category, fid = "cross_column", f"cross_column:{label.split(':', 1)[1]}"
         text = f"{count} rows break the cross-column rule '{rule.expression}'"
@@ -599,11 +611,20 @@ def _rule_finding(p: Profile, rt: RuleTally) -> list[Finding]:
             sample_rows=sample_rows,
             explanation=f"{text} ({pct(count, p.rows)} of {p.rows} rows){example_note}.",
             resolutions=resolutions,
-            level=rule.severity,
+            level=level,
             method=_hash_method(p) if rule.kind == "unique" else "exact count over every row",
             details={"rule": rule.model_dump(exclude_none=True), "builtin": rt.builtin},
         )
     ]
+
+
+def _median(p: Profile, name: str) -> float | None:
+    """The median of a numeric column's sampled values (without its disguised missing values)."""
+    col = p.columns.get(name)
+    if col is None or col.kind != "numeric":
+        return None
+    values = numeric_sample(p, col, disguised_sentinels(p, col))
+    return float(values.median()) if len(values) else None
 
 
 def _range_beside_missing(p: Profile, rt: RuleTally) -> tuple[int, list[int], list[Any], str]:

@@ -63,11 +63,20 @@ EMAIL_IN_TEXT_RE = r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z
 # signatures (Ã©, Â , â€™ ...).
 DAMAGE_RE = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]|\x{FFFD}|Ã[\x{80}-\x{BF}]|Â[\x{80}-\x{BF}]|â€"
 ID_RE = re.compile(r"(^id$|_id$|^id_|uuid|guid|(^|_)key$)", re.IGNORECASE)
+# Matched against the name's words (see `name_words`), so 'cost' does not match 'costa' nor 'age' 'stage'.
 RANGES: list[tuple[str, tuple[float | None, float | None]]] = [
-    (r"(^|_)age($|_)", (0.0, 120.0)),
-    (r"(pct|percent|percentage)", (0.0, 100.0)),
-    (r"(price|amount|quantity|qty|(^|_)count($|_)|salary|income|revenue|cost|weight|height)", (0.0, None)),
+    (r"(^|_)age(_|$)", (0.0, 120.0)),
+    (r"(^|_)(pct|percent|percentage)(_|$)", (0.0, 100.0)),
+    (
+        r"(^|_)(price|amount|quantity|qty|count|salary|income|revenue|cost|weight|height)(_|$|s$)",
+        (0.0, None),
+    ),
 ]
+# Words that make a quantity signed or relative ('price_change', 'net_income', 'pct_diff'): no range.
+SIGNED_WORDS = (
+    r"(^|_)(change|chg|diff|difference|delta|growth|return|returns|net|balance|profit|gain|loss|"
+    r"adjustment|variance|error|residual|offset|z|score|log)(_|$)"
+)
 START_END = [
     ("start", "end"),
     ("begin", "end"),
@@ -84,9 +93,11 @@ def looks_like_id(name: str) -> bool:
 
 def implied_range(name: str) -> tuple[float | None, float | None] | None:
     """Plausible bounds implied by a column's name (age 0..120, percentages 0..100, amounts >= 0)."""
-    lowered = name.lower()
+    words = name_words(name)
+    if re.search(SIGNED_WORDS, words):
+        return None
     for pattern, bounds in RANGES:
-        if re.search(pattern, lowered):
+        if re.search(pattern, words):
             return bounds
     return None
 

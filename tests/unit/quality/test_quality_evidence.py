@@ -190,3 +190,22 @@ def test_a_format_hint_is_a_word_of_the_name() -> None:
         assert patterns.choose_format(name, pa.array(["Ritz", "Savoy", "Plaza"]), none, none) == fmt, name
     found = _found(pd.DataFrame({"hotel": pd.Series(["Ritz", "Savoy", "Plaza", "Hilton"] * 10, dtype="str")}))
     assert not [f for f in found.values() if f.category == "invalid_format"]
+
+
+def test_a_range_is_implied_by_the_words_of_the_name() -> None:
+    assert patterns.implied_range("Age_years") == (0.0, 120.0) and patterns.implied_range("stage") is None
+    assert patterns.implied_range("UnitPrice") == (0.0, None) and patterns.implied_range("costa") is None
+    for signed in ("pct_change", "price_change", "net_income", "log_price", "discount"):
+        assert patterns.implied_range(signed) is None, signed
+
+
+def test_a_name_range_broken_by_the_bulk_of_the_column_is_low() -> None:
+    rng = np.random.default_rng(6)
+    months = rng.integers(0, 1100, 1000).astype("float64")  # an age in months: most values above 120
+    found = _found(pd.DataFrame({"age": months}))["out_of_range:age"]
+    assert found.count == int((months > 120).sum()) and found.severity == "low"
+    assert "may not apply" in found.explanation
+    years = rng.integers(18, 90, 1000).astype("float64")
+    years[:250] = 150.0  # a quarter impossible, each far from a bulk that fits the range: high
+    found = _found(pd.DataFrame({"age": years}))["out_of_range:age"]
+    assert found.count == 250 and found.severity == "high" and "may not apply" not in found.explanation
