@@ -209,3 +209,16 @@ def test_a_name_range_broken_by_the_bulk_of_the_column_is_low() -> None:
     years[:250] = 150.0  # a quarter impossible, each far from a bulk that fits the range: high
     found = _found(pd.DataFrame({"age": years}))["out_of_range:age"]
     assert found.count == 250 and found.severity == "high" and "may not apply" not in found.explanation
+
+
+def test_a_mix_of_number_and_code_values_is_low() -> None:
+    rng = np.random.default_rng(7)
+    tickets = [str(v) for v in rng.integers(100000, 400000, 700)] + [f"A/5 {v}" for v in range(300)]
+    found = _found(pd.DataFrame({"ticket": pd.Series(tickets, dtype="str")}))["type_mismatch:ticket"]
+    assert found.count == 300 and found.share >= 0.2 and found.severity == "low"
+    mixed = [str(v) for v in rng.integers(1, 99, 750)] + ["twelve"] * 250  # 75% numbers: a mix
+    assert _found(pd.DataFrame({"n": pd.Series(mixed, dtype="str")}))["type_mismatch:n"].severity == "low"
+    nearly = [str(v) for v in rng.integers(1, 99, 790)] + ["twelve"] * 210  # 79%: still a mix
+    numbers = [str(v) for v in rng.integers(1, 99, 800)] + ["twelve"] * 200  # 80% numbers: text in numbers
+    assert _found(pd.DataFrame({"n": pd.Series(nearly, dtype="str")}))["type_mismatch:n"].severity == "low"
+    assert _found(pd.DataFrame({"n": pd.Series(numbers, dtype="str")}))["type_mismatch:n"].severity == "high"
