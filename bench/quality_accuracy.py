@@ -239,7 +239,13 @@ def inject(clean: pd.DataFrame, seed: int, rate: float) -> Corrupted:
 
 
 def same(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Cell-wise equality, missing equal to missing, numbers to 1e-9 relative."""
+    """Cell-wise equality of values, missing equal to missing, numbers to 1e-9 relative; a column a fix
+    converted (text to dates or numbers) is compared as the converted values, not as their text."""
+    if pd.api.types.is_datetime64_any_dtype(a) != pd.api.types.is_datetime64_any_dtype(b):
+        a, b = (pd.to_datetime(s, errors="coerce", utc=True) for s in (a, b))
+        return ((a == b) | (a.isna() & b.isna())).to_numpy(dtype=bool)
+    if _is_number(a) != _is_number(b):
+        a, b = (pd.to_numeric(s, errors="coerce") for s in (a, b))
     na, nb = a.isna().to_numpy(), b.isna().to_numpy()
     both = na & nb
     if _is_number(a) and _is_number(b):

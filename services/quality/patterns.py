@@ -159,7 +159,8 @@ def format_ok(fmt: str, values: pa.Array) -> pa.Array:
 
 
 def parse_dates(values: pa.Array) -> pa.Array:
-    """Parse ISO (yyyy-mm-dd...) or dd/mm/yyyy text to dates; null if not a real calendar date."""
+    """Parse ISO (yyyy-mm-dd, with a time and a zone if given) or dd/mm/yyyy text to timestamps (UTC when
+    a zone is given); null if not a real calendar date or time of day."""
     values = pc.cast(values, pa.string())
     iso = pc.extract_regex(values, r"^\s*(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})")
     dmy = pc.extract_regex(values, r"^\s*(?P<d>\d{1,2})[/.](?P<m>\d{1,2})[/.](?P<y>\d{4})")
@@ -176,7 +177,35 @@ def parse_dates(values: pa.Array) -> pa.Array:
         pc.equal(pc.month(parsed), pc.cast(parts["m"], pa.int64())),
         pc.equal(pc.day(parsed), pc.cast(parts["d"], pa.int64())),
     )
-    return pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, parsed.type))
+    days = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, parsed.type))
+    return _with_time_of_day(values, days)
+
+
+def _with_time_of_day(values: pa.Array, days: pa.Array) -> pa.Array:
+    """`days` plus the time of day (and minus the zone's offset) an ISO value gives after its date, so
+    '2013-01-01T10:00:00Z' keeps its 10 o'clock; null where the time is not a real one (25:00)."""
+    clock = pc.extract_regex(
+        values,
+        r"^\s*\d{4}-\d{1,2}-\d{1,2}[ T](?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?(?:\.\d+)?"
+        r"(?P<zs>[+-]?)(?P<zh>\d{0,2}):?(?P<zm>\d{0,2})Z?\s*$",
+    )
+
+    def number(name: str) -> pa.Array:
+        text = pc.struct_field(clock, name)
+        return pc.cast(pc.if_else(pc.equal(text, ""), "0", text), pa.int64())
+
+    hours, minutes, seconds = number("h"), number("mi"), number("s")
+    real = pc.and_(pc.and_(pc.less(hours, 24), pc.less(minutes, 60)), pc.less(seconds, 61))
+    offset = pc.add(pc.multiply(number("zh"), 3600), pc.multiply(number("zm"), 60))
+    sign = pc.if_else(pc.equal(pc.struct_field(clock, "zs"), "-"), -1, 1)
+    total = pc.subtract(
+        pc.add(pc.add(pc.multiply(hours, 3600), pc.multiply(minutes, 60)), seconds),
+        pc.multiply(sign, offset),
+    )
+    shifted = pc.add(days, pc.cast(pc.fill_null(total, 0), pa.duration("s")))
+    timed = pc.is_valid(clock)
+    ok = pc.or_(pc.invert(timed), pc.fill_null(real, False))
+    return pc.if_else(ok, pc.if_else(timed, shifted, days), pa.scalar(None, days.type))
 
 
 def pii_masks(

@@ -9,9 +9,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lockflow.common.models import ResolutionChoice
 from lockflow.quality import patterns
 from lockflow.quality.detect import assess
 from lockflow.quality.detectors import category_mapping, outlier_severity
+from lockflow.quality.resolve import apply_resolutions
 
 
 def _found(frame: pd.DataFrame, **kwargs: object) -> dict:
@@ -222,3 +224,19 @@ def test_a_mix_of_number_and_code_values_is_low() -> None:
     numbers = [str(v) for v in rng.integers(1, 99, 800)] + ["twelve"] * 200  # 80% numbers: text in numbers
     assert _found(pd.DataFrame({"n": pd.Series(nearly, dtype="str")}))["type_mismatch:n"].severity == "low"
     assert _found(pd.DataFrame({"n": pd.Series(numbers, dtype="str")}))["type_mismatch:n"].severity == "high"
+
+
+def test_dates_keep_their_time_of_day_and_zone() -> None:
+    values = pa.array(
+        ["2013-01-01T10:00:00Z", "2013-01-01 10:30", "2013-01-01T10:00:00+02:00", "2013-01-01T25:00:00Z"]
+    )
+    parsed = patterns.parse_dates(values).to_pylist()
+    assert [p.hour if p else None for p in parsed] == [10, 10, 8, None]
+    assert parsed[1].minute == 30
+    stamps = [f"2013-01-{d:02d}T{h:02d}:00:00Z" for d in range(1, 29) for h in range(24)]
+    stamps[3] = "2013-0-101T03:00:00Z"
+    frame = pd.DataFrame({"time_hour": pd.Series(stamps, dtype="str")})
+    finding = _found(frame)["invalid_format:time_hour"]
+    choice = ResolutionChoice(finding_id=finding.id, strategy="coerce_datetime")
+    fixed = apply_resolutions(frame=frame, findings=[finding], choices=[choice]).frame["time_hour"]
+    assert fixed.iloc[5] == pd.Timestamp("2013-01-01 05:00") and pd.isna(fixed.iloc[3])
