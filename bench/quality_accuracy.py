@@ -32,6 +32,7 @@ import time
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -241,8 +242,8 @@ def inject(clean: pd.DataFrame, seed: int, rate: float) -> Corrupted:
 def same(a: pd.Series, b: pd.Series) -> np.ndarray:
     """Cell-wise equality of values, missing equal to missing, numbers to 1e-9 relative; a column a fix
     converted (text to dates or numbers) is compared as the converted values, not as their text."""
-    if pd.api.types.is_datetime64_any_dtype(a) != pd.api.types.is_datetime64_any_dtype(b):
-        a, b = (pd.to_datetime(s, errors="coerce", utc=True) for s in (a, b))
+    if _holds_times(a) != _holds_times(b):
+        a, b = (pd.to_datetime(s, errors="coerce", utc=True, format="mixed") for s in (a, b))
         return ((a == b) | (a.isna() & b.isna())).to_numpy(dtype=bool)
     if _is_number(a) != _is_number(b):
         a, b = (pd.to_numeric(s, errors="coerce") for s in (a, b))
@@ -254,6 +255,14 @@ def same(a: pd.Series, b: pd.Series) -> np.ndarray:
         return both | (close & ~na & ~nb)
     text = a.astype(object).astype(str).to_numpy() == b.astype(object).astype(str).to_numpy()
     return both | (text & ~na & ~nb)
+
+
+def _holds_times(series: pd.Series) -> bool:
+    """A datetime column, or one whose values a fix left as timestamps among other objects."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return True
+    first = series.dropna().head(1).tolist()
+    return bool(first) and isinstance(first[0], pd.Timestamp | datetime)
 
 
 def _is_number(series: pd.Series) -> bool:
