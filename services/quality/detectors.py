@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -354,7 +354,7 @@ def value_combinations(p: Profile) -> float | None:
     limit = CHANCE_COMBINATIONS * float(p.rows) ** 2
     combinations = 1.0
     for col in p.columns.values():
-        if col.distinct()[0] >= HIGH_CARDINALITY_SHARE * max(1, col.rows - p.duplicate_rows):
+        if col.distinct()[0] >= HIGH_CARDINALITY_SHARE * max(1, col.rows - col.nulls.count):
             return None  # mostly distinct values (measurements, ids): rows that agree on it were copied
         combinations *= _effective_values(col)
         if combinations >= limit:
@@ -1293,11 +1293,17 @@ def detect_time_gaps(p: Profile, ctx: Context) -> list[Finding]:
         first, last = to_date(col.minimum), to_date(col.maximum)
         assert first is not None and last is not None
         if col.days:
-            span = (last - first).days + 1
-            coverage = len(col.days) / span
+            present = np.array(sorted(col.days))
+            # A calendar of weekdays only (markets, offices): weekends are not gaps.
+            weekdays = len(present) >= 5 and not bool((((present + 3) % 7) >= 5).any())
+            day = "weekday" if weekdays else "day"
+            as_days = present.astype("datetime64[D]")
+            span = (
+                int(np.busday_count(first, last + timedelta(days=1))) if weekdays else (last - first).days + 1
+            )
+            coverage = len(col.days) / span if span else 1.0
             if span > 2 and GAP_COVERAGE <= coverage < 1.0:
-                present = np.array(sorted(col.days))
-                steps = np.diff(present)
+                steps = np.busday_count(as_days[:-1], as_days[1:]) if weekdays else np.diff(present)
                 worst = int(steps.argmax())
                 missing_days = span - len(col.days)
                 gap_from = date.fromordinal(date(1970, 1, 1).toordinal() + int(present[worst]) + 1)
@@ -1311,11 +1317,11 @@ def detect_time_gaps(p: Profile, ctx: Context) -> list[Finding]:
                         rows=col.rows,
                         sample_rows=[],
                         level=severity(missing_days / span),
-                        explanation=f"Column '{col.name}' covers {len(col.days)} of the {span} days "
+                        explanation=f"Column '{col.name}' covers {len(col.days)} of the {span} {day}s "
                         f"from {first} to "
-                        f"{last}; {missing_days} days have no rows, the longest gap is "
-                        f"{int(steps.max()) - 1} days from {gap_from}.",
-                        details={"missing_days": missing_days, "span_days": span},
+                        f"{last}; {missing_days} {day}s have no rows, the longest gap is "
+                        f"{int(steps.max()) - 1} {day}s from {gap_from}.",
+                        details={"missing_days": missing_days, "span_days": span, "calendar": day},
                         resolutions=[flag(col.name, "after_gap", 0)],
                     )
                 )

@@ -240,3 +240,20 @@ def test_dates_keep_their_time_of_day_and_zone() -> None:
     choice = ResolutionChoice(finding_id=finding.id, strategy="coerce_datetime")
     fixed = apply_resolutions(frame=frame, findings=[finding], choices=[choice]).frame["time_hour"]
     assert fixed.iloc[5] == pd.Timestamp("2013-01-01 05:00") and pd.isna(fixed.iloc[3])
+
+
+def test_a_weekday_calendar_has_no_weekend_gaps() -> None:
+    days = pd.bdate_range("2009-06-01", "2009-07-31")  # trading days: no weekends
+    frame = pd.DataFrame({"date": days, "close": np.arange(len(days), dtype="float64")})
+    assert not [f for f in _found(frame, as_of=date(2009, 8, 1)).values() if f.category == "time_gaps"]
+    holes = frame.drop(index=[10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])  # two weeks of trading missing
+    gaps = _found(holes, as_of=date(2009, 8, 1))["time_gaps:date"]
+    assert gaps.details == {"missing_days": 11, "span_days": len(days), "calendar": "weekday"}
+    assert "11 weekdays have no rows" in gaps.explanation
+
+
+def test_repeated_values_of_a_one_column_table_are_low() -> None:
+    rng = np.random.default_rng(8)
+    readings = pd.DataFrame({"co2": np.round(rng.normal(330, 10, 2000), 0)})  # ~60 distinct values
+    found = _found(readings)["duplicate_rows"]
+    assert found.share > 0.9 and found.severity == "low"
