@@ -1306,7 +1306,8 @@ def detect_time_gaps(p: Profile, ctx: Context) -> list[Finding]:
                 steps = np.busday_count(as_days[:-1], as_days[1:]) if weekdays else np.diff(present)
                 worst = int(steps.argmax())
                 missing_days = span - len(col.days)
-                gap_from = date.fromordinal(date(1970, 1, 1).toordinal() + int(present[worst]) + 1)
+                after = np.busday_offset(as_days[worst], 1) if weekdays else as_days[worst] + 1
+                gap_from = date.fromordinal(date(1970, 1, 1).toordinal() + int(after.astype("int64")))
                 out.append(
                     finding(
                         id=f"time_gaps:{col.name}",

@@ -249,7 +249,10 @@ def test_a_weekday_calendar_has_no_weekend_gaps() -> None:
     holes = frame.drop(index=[10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])  # two weeks of trading missing
     gaps = _found(holes, as_of=date(2009, 8, 1))["time_gaps:date"]
     assert gaps.details == {"missing_days": 11, "span_days": len(days), "calendar": "weekday"}
-    assert "11 weekdays have no rows" in gaps.explanation
+    first_missing = days[10].date()
+    assert (
+        f"11 weekdays have no rows, the longest gap is 11 weekdays from {first_missing}" in gaps.explanation
+    )
 
 
 def test_repeated_values_of_a_one_column_table_are_low() -> None:
