@@ -314,7 +314,7 @@ def detect_duplicate_rows(p: Profile, ctx: Context) -> list[Finding]:
     combinations = value_combinations(p)
     chance = combinations is not None
     note = (
-        f"; but its columns allow only about {combinations:.3g} combinations of values for {p.rows} rows, "
+        f"; but the columns allow only about {combinations:.3g} combinations of values for {p.rows} rows, "
         "so identical rows may well be different records"
         if chance
         else ""
