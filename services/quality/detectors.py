@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -37,8 +37,12 @@ MIXED_MIN_VALUES = 20
 MIXED_MIN_SHARE = 0.1
 TUKEY_K = 1.5
 ROBUST_Z = 3.5
+OUTLIER_FAR_SHARE = 0.01
+OUTLIER_TAIL_SHARE = 0.05
 MIN_OUTLIER_VALUES = 8
 SENTINEL_K = 3.0
+SENTINEL_SPIKE = 5.0
+SENTINEL_NEIGHBOURS = 10
 DEFAULT_CONSTANT = "unknown"
 NEAR_CONSTANT_SHARE = 0.99
 IMBALANCE_SHARE = 0.9
@@ -46,12 +50,18 @@ HIGH_CARDINALITY_MIN = 50
 HIGH_CARDINALITY_SHARE = 0.5
 SKEW_BOWLEY = 0.3
 SIMILAR_RATIO = 0.85
+# A typo is rarer than the spelling it misspells; two near-equal spellings that are about as common
+# are two values (names, models), not one value and its variant.
+SIMILAR_RARITY = 3
+CODE_MAX_LETTERS = 4
 MAX_CATEGORIES_COMPARED = 300
 IFOREST_ROWS = 20_000
 IFOREST_SCORE = -0.75
 PAIR_R = 0.8
 PAIR_Z = 8.0
 STALE_AFTER_DAYS = 365
+# Rows can repeat by chance when the columns allow fewer combinations than this many times rows^2.
+CHANCE_COMBINATIONS = 1000.0
 GAP_COVERAGE = 0.5
 
 
@@ -157,7 +167,10 @@ def sample_method(p: Profile, what: str) -> str:
 
 
 def disguised_sentinels(p: Profile, col: ColumnProfile) -> list[float]:
-    """Sentinel values (-999, 9999 ...) that sit far outside the column's other values."""
+    """Sentinel values (-999, 9999 ...) standing for missing, judged on evidence: a sentinel lies more
+    than SENTINEL_K x IQR beyond the quartiles of the other values and either beyond every other
+    value or a frequency spike against its nearest values. A 99-minute delay among delays up to
+    1301 minutes, as common as a 98 or a 100, is a value, not a missing one."""
     if not col.sentinels:
         return []
     found = [s for s, t in col.sentinels.items() if t.count >= 2]
@@ -168,7 +181,26 @@ def disguised_sentinels(p: Profile, col: ColumnProfile) -> list[float]:
         return []
     q1, q3 = np.percentile(rest.to_numpy(), [25, 75])
     iqr = max(q3 - q1, 1e-12)
-    return sorted(s for s in found if s < q1 - SENTINEL_K * iqr or s > q3 + SENTINEL_K * iqr)
+    low, high = float(rest.min()), float(rest.max())
+    out = []
+    for s in found:
+        if q1 - SENTINEL_K * iqr <= s <= q3 + SENTINEL_K * iqr:
+            continue
+        if s < low or s > high or _frequency_spike(p, col, s, rest):
+            out.append(s)
+    return sorted(out)
+
+
+def _frequency_spike(p: Profile, col: ColumnProfile, sentinel: float, rest: pd.Series) -> bool:
+    """True when `sentinel` is SENTINEL_SPIKE times as common as its nearest other values are (on
+    average), its share from the exact count, theirs from the row sample."""
+    sampled = len(sample_values(p, col.name))
+    if sampled == 0 or col.rows == 0:
+        return False
+    counts = rest.value_counts()
+    nearest = (pd.Series(counts.index, dtype="float64") - sentinel).abs().nsmallest(SENTINEL_NEIGHBOURS)
+    neighbour_share = float(counts.iloc[nearest.index].mean()) / sampled
+    return col.sentinels[sentinel].count / col.rows >= SENTINEL_SPIKE * neighbour_share
 
 
 # ---- completeness ---------------------------------------------------------------------------------
@@ -279,6 +311,14 @@ def detect_duplicate_rows(p: Profile, ctx: Context) -> list[Finding]:
     if p.duplicate_rows == 0:
         return []
     count, cols = p.duplicate_rows, list(p.columns)
+    combinations = value_combinations(p)
+    chance = combinations is not None
+    note = (
+        f"; but the columns allow only about {combinations:.3g} combinations of values for {p.rows} rows, "
+        "so identical rows may well be different records"
+        if chance
+        else ""
+    )
     return [
         finding(
             id="duplicate_rows",
@@ -289,8 +329,9 @@ def detect_duplicate_rows(p: Profile, ctx: Context) -> list[Finding]:
             rows=p.rows,
             sample_rows=p.duplicate_rows_sample,
             explanation=f"{count} rows ({pct(count, p.rows)} of {p.rows}) repeat an earlier row exactly "
-            f"in all {len(cols)} columns.",
+            f"in all {len(cols)} columns{note}.",
             method=_hash_method(p),
+            level="low" if chance else None,
             resolutions=[
                 Resolution(
                     strategy="drop_duplicates_keep_first",
@@ -303,6 +344,30 @@ def detect_duplicate_rows(p: Profile, ctx: Context) -> list[Finding]:
             ],
         )
     ]
+
+
+def value_combinations(p: Profile) -> float | None:
+    """How many distinct rows the columns allow, when that is under CHANCE_COMBINATIONS x rows^2, so
+    that different records can be identical by chance (a survey of small coded answers); None when a
+    repeated row is evidence of a copy. Each column counts its effective number of values (the
+    exponential of its value entropy, nulls as one value), so a few rare values do not count as many."""
+    limit = CHANCE_COMBINATIONS * float(p.rows) ** 2
+    combinations = 1.0
+    for col in p.columns.values():
+        if col.distinct()[0] >= HIGH_CARDINALITY_SHARE * max(1, col.rows - col.nulls.count):
+            return None  # mostly distinct values (measurements, ids): rows that agree on it were copied
+        combinations *= _effective_values(col)
+        if combinations >= limit:
+            return None
+    return combinations
+
+
+def _effective_values(col: ColumnProfile) -> float:
+    if col.values is None:
+        return float(max(1, col.distinct()[0]))
+    counts = np.array([*col.values.values(), col.rows - sum(col.values.values())], dtype="float64")
+    shares = counts[counts > 0] / max(1, col.rows)
+    return float(max(1.0, np.exp(-(shares * np.log(shares)).sum())))
 
 
 def _hash_method(p: Profile) -> str:
@@ -397,6 +462,8 @@ def detect_type_mismatches(p: Profile, ctx: Context) -> list[Finding]:
                     flag(col.name, "not_a_number", bad),
                 ],
                 details={"examples": col.not_numeric.examples, "numbers": numbers},
+                # A mix (ticket codes such as '113803' and 'A/5 21171') shows no value to be wrong.
+                level=None if mostly else "low",
             )
         )
     return out
@@ -474,6 +541,7 @@ def _rule_finding(p: Profile, rt: RuleTally) -> list[Finding]:
             )
         ]
     count, sample_rows, examples, note = rt.tally.count, rt.tally.rows, rt.tally.examples, ""
+    level: Severity | None = rule.severity
     if rt.beside_sentinels is not None:
         count, sample_rows, examples, note = _range_beside_missing(p, rt)
     if count == 0:
@@ -487,6 +555,17 @@ def _rule_finding(p: Profile, rt: RuleTally) -> list[Finding]:
             f"Column '{rule.column}' has {count} values outside the plausible range {bound} its name "
             f"implies{note}"
         )
+        median = _median(p, str(rule.column))
+        if median is not None and (
+            (low is not None and median < low) or (high is not None and median > high)
+        ):
+            # Not a few values apart from the rest but the bulk of the column (its median) breaks the
+            # range: the name misleads (another unit, a signed quantity), no evidence of wrong values.
+            level = "low"
+            text += (
+                f"; its median ({median:.4g}) is outside too, so the name's range may not apply "
+                "(another unit?)"
+            )
     elif rt.builtin:
         category, fid = "cross_column", f"cross_column:{label.split(':', 1)[1]}"
         text = f"{count} rows break the cross-column rule '{rule.expression}'"
@@ -534,11 +613,20 @@ def _rule_finding(p: Profile, rt: RuleTally) -> list[Finding]:
             sample_rows=sample_rows,
             explanation=f"{text} ({pct(count, p.rows)} of {p.rows} rows){example_note}.",
             resolutions=resolutions,
-            level=rule.severity,
+            level=level,
             method=_hash_method(p) if rule.kind == "unique" else "exact count over every row",
             details={"rule": rule.model_dump(exclude_none=True), "builtin": rt.builtin},
         )
     ]
+
+
+def _median(p: Profile, name: str) -> float | None:
+    """The median of a numeric column's sampled values (without its disguised missing values)."""
+    col = p.columns.get(name)
+    if col is None or col.kind != "numeric":
+        return None
+    values = numeric_sample(p, col, disguised_sentinels(p, col))
+    return float(values.median()) if len(values) else None
 
 
 def _range_beside_missing(p: Profile, rt: RuleTally) -> tuple[int, list[int], list[Any], str]:
@@ -587,6 +675,15 @@ def tukey(values: np.ndarray) -> tuple[float, float, float, float] | None:
     return q1, q3, q1 - TUKEY_K * iqr, q3 + TUKEY_K * iqr
 
 
+def outlier_severity(*, far: int, outside: int, values: int) -> Severity:
+    """Values outside the fences are often real (a long tail, a second mode): never high. Medium only
+    for a few values far out (beyond SENTINEL_K x IQR, at most OUTLIER_FAR_SHARE of the values) in a
+    column whose tail is short (under OUTLIER_TAIL_SHARE outside the fences); otherwise low."""
+    if far and far <= OUTLIER_FAR_SHARE * values and outside < OUTLIER_TAIL_SHARE * values:
+        return "medium"
+    return "low"
+
+
 def detect_outliers(p: Profile, ctx: Context) -> list[Finding]:
     """Values outside the Tukey fences (1.5 x IQR), with the robust z-score (> 3.5) count alongside."""
     out = []
@@ -605,6 +702,7 @@ def detect_outliers(p: Profile, ctx: Context) -> list[Finding]:
         median = float(values.median())
         mad = float((values - median).abs().median())
         robust = int((0.6745 * (values - median).abs() / mad > ROBUST_Z).sum()) if mad > 0 else 0
+        far = int(((values < q1 - SENTINEL_K * (q3 - q1)) | (values > q3 + SENTINEL_K * (q3 - q1))).sum())
         present = col.rows - col.nulls.count
         count = in_sample if p.sample.exact else round(in_sample / len(values) * present)
         robust_count = robust if p.sample.exact else round(robust / len(values) * present)
@@ -626,6 +724,7 @@ def detect_outliers(p: Profile, ctx: Context) -> list[Finding]:
                 f"(median {median:.4g}, MAD {mad:.4g}).",
                 exact=p.sample.exact,
                 method=sample_method(p, "quartiles, MAD and counts"),
+                level=outlier_severity(far=far, outside=in_sample, values=len(values)),
                 details={"robust_z_count": robust_count, "median": median, "mad": mad, **bounds},
                 resolutions=[
                     Resolution(
@@ -827,21 +926,51 @@ def _normal(value: str) -> str:
     return re.sub(r"\s+", " ", value.strip().lower())
 
 
+def _identifier_parts(value: str) -> tuple[str, ...]:
+    """The parts of a value that identify rather than spell: its numbers, its letter-and-digit words and
+    its short upper-case words ('AA-3859-IAH-ORD' -> ('4', '3859', 'aa', 'iah', 'ord');
+    'EMB-145LR' -> ('2', '145', '145lr', 'emb')), and how many words it has. Values that differ there
+    are different things, however alike they look."""
+    words = re.findall(r"[A-Za-z0-9]+", value)
+    numbers = re.findall(r"\d+", value)
+    # A word mixing letters and digits is a code whole ('145LR', '3H4'), as is a short upper-case word.
+    coded = [w.lower() for w in words if re.search(r"\d", w) and not w.isdigit()]
+    codes = [w.lower() for w in words if w.isalpha() and w.isupper() and len(w) <= CODE_MAX_LETTERS]
+    # The word count too: a typo changes letters, while an added word ('plymouth fury' / 'plymouth
+    # fury iii') names another thing.
+    return (str(len(words)), *numbers, *coded, *codes)
+
+
+def _transposed(a: str, b: str) -> bool:
+    """True when `b` is `a` with two adjacent characters swapped ('Biscoe' / 'Bicsoe'): the commonest
+    typing slip, which difflib rates too low on short words."""
+    if len(a) != len(b):
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+
+
 def category_mapping(values: Counter[Any]) -> dict[str, str]:
-    """Variant -> canonical spelling: same after trimming/case, or near-duplicate spellings clustered."""
+    """Variant -> canonical spelling: same after trimming/case, or a near-duplicate spelling (difflib ratio
+    >= SIMILAR_RATIO, or two adjacent letters swapped) of a value SIMILAR_RARITY times as common with the
+    same numbers and codes."""
     texts = {str(v): n for v, n in values.items() if isinstance(v, str)}
     groups: dict[str, list[str]] = {}
     for v in texts:
         groups.setdefault(_normal(v), []).append(v)
-    keys = sorted(groups, key=lambda k: -sum(texts[v] for v in groups[k]))
+    totals = {k: sum(texts[v] for v in groups[k]) for k in groups}
+    keys = sorted(groups, key=lambda k: -totals[k])
     parent = {k: k for k in keys}
     if len(keys) <= MAX_CATEGORIES_COMPARED:
+        codes = {k: _identifier_parts(max(groups[k], key=lambda v: texts[v])) for k in keys}
         for i, a in enumerate(keys):
             for b in keys[i + 1 :]:
                 if (
                     min(len(a), len(b)) >= 4
                     and parent[b] == b
-                    and difflib.SequenceMatcher(None, a, b).ratio() >= SIMILAR_RATIO
+                    and totals[a] >= SIMILAR_RARITY * totals[b]
+                    and codes[a] == codes[b]
+                    and (_transposed(a, b) or difflib.SequenceMatcher(None, a, b).ratio() >= SIMILAR_RATIO)
                 ):
                     parent[b] = parent[a]
     clusters: dict[str, list[str]] = {}
@@ -896,7 +1025,8 @@ def detect_inconsistent_categories(p: Profile, ctx: Context) -> list[Finding]:
                 f"{len(mapping) + len(set(mapping.values()))} ways; {count} values use a variant ({shown}).",
                 details={"mapping": mapping},
                 method="exact value counts, clustered by trimmed lower case and string similarity >= "
-                f"{SIMILAR_RATIO} (difflib ratio)",
+                f"{SIMILAR_RATIO} (difflib ratio) or two adjacent letters swapped, to a spelling "
+                f"{SIMILAR_RARITY}x as common with the same numbers and codes",
                 resolutions=resolutions,
             )
         )
@@ -1163,14 +1293,21 @@ def detect_time_gaps(p: Profile, ctx: Context) -> list[Finding]:
         first, last = to_date(col.minimum), to_date(col.maximum)
         assert first is not None and last is not None
         if col.days:
-            span = (last - first).days + 1
-            coverage = len(col.days) / span
+            present = np.array(sorted(col.days))
+            # A calendar of weekdays only (markets, offices): weekends are not gaps.
+            weekdays = len(present) >= 5 and not bool((((present + 3) % 7) >= 5).any())
+            day = "weekday" if weekdays else "day"
+            as_days = present.astype("datetime64[D]")
+            span = (
+                int(np.busday_count(first, last + timedelta(days=1))) if weekdays else (last - first).days + 1
+            )
+            coverage = len(col.days) / span if span else 1.0
             if span > 2 and GAP_COVERAGE <= coverage < 1.0:
-                present = np.array(sorted(col.days))
-                steps = np.diff(present)
+                steps = np.busday_count(as_days[:-1], as_days[1:]) if weekdays else np.diff(present)
                 worst = int(steps.argmax())
                 missing_days = span - len(col.days)
-                gap_from = date.fromordinal(date(1970, 1, 1).toordinal() + int(present[worst]) + 1)
+                after = np.busday_offset(as_days[worst], 1) if weekdays else as_days[worst] + 1
+                gap_from = date.fromordinal(date(1970, 1, 1).toordinal() + int(after.astype("int64")))
                 out.append(
                     finding(
                         id=f"time_gaps:{col.name}",
@@ -1181,11 +1318,11 @@ def detect_time_gaps(p: Profile, ctx: Context) -> list[Finding]:
                         rows=col.rows,
                         sample_rows=[],
                         level=severity(missing_days / span),
-                        explanation=f"Column '{col.name}' covers {len(col.days)} of the {span} days "
+                        explanation=f"Column '{col.name}' covers {len(col.days)} of the {span} {day}s "
                         f"from {first} to "
-                        f"{last}; {missing_days} days have no rows, the longest gap is "
-                        f"{int(steps.max()) - 1} days from {gap_from}.",
-                        details={"missing_days": missing_days, "span_days": span},
+                        f"{last}; {missing_days} {day}s have no rows, the longest gap is "
+                        f"{int(steps.max()) - 1} {day}s from {gap_from}.",
+                        details={"missing_days": missing_days, "span_days": span, "calendar": day},
                         resolutions=[flag(col.name, "after_gap", 0)],
                     )
                 )
@@ -1200,7 +1337,9 @@ def detect_time_gaps(p: Profile, ctx: Context) -> list[Finding]:
                     count=0,
                     rows=col.rows,
                     sample_rows=[],
-                    level="medium" if age <= 3 * STALE_AFTER_DAYS else "high",
+                    # Old data is not wrong data (historical tables are old by design): a question
+                    # for the reviewer, never high.
+                    level="medium",
                     explanation=f"The newest '{col.name}' is {last}, {age} days before {as_of}: the "
                     f"data may be stale.",
                     details={"newest": str(last), "age_days": age},

@@ -30,7 +30,11 @@ MAX_TOKEN_CHARS = max(len(t) for t in MISSING_TOKENS)
 SENTINELS = (-9.0, -99.0, -999.0, -9999.0, -99999.0, 99.0, 999.0, 9999.0, 99999.0, 999999.0)
 
 NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
-DATE_RE = r"^\s*(\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?|\d{1,2}[/.]\d{1,2}[/.]\d{4})\s*$"
+# ISO dates may carry a time and a zone ('2013-01-01T10:00:00Z', '...+02:00'), as exports write them.
+DATE_RE = (
+    r"^\s*(\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+    r"|\d{1,2}[/.]\d{1,2}[/.]\d{4})\s*$"
+)
 ISO_DATE_RE = r"^\s*\d{4}-\d{1,2}-\d{1,2}"
 FORMATS: dict[str, str] = {
     "email": r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$",
@@ -38,13 +42,21 @@ FORMATS: dict[str, str] = {
     "phone": r"^\+?\d{0,3}[\s.-]?\(?\d{2,4}\)?([\s.-]?\d{2,4}){2,3}$",
     "postal_code": r"^(\d{5}(-\d{4})?|\d{4}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d)$",
 }
+# Matched against the name as lower-case words joined by '_' ('PhoneNumber' -> 'phone_number'), at word
+# starts, so 'hotel', 'telemetry', 'curl' or 'zipper' imply nothing.
 FORMAT_HINTS: dict[str, str] = {
-    "email": r"e-?mail",
-    "url": r"(url|website|link|homepage)",
-    "phone": r"(phone|mobile|tel($|_|e))",
-    "postal_code": r"(zip|postal|postcode|post_code)",
+    "email": r"(^|_)e_?mail",
+    "url": r"(^|_)(url|uri|website|web_?site|homepage|link)(_|s?$)",
+    "phone": r"(^|_)((tele)?phone|tel|fax)(_|$|number|no$)|(^|_)(mobile|cell)_?(phone|number|no)(_|$)",
+    "postal_code": r"(^|_)(zip|postal|postcode|post_code|plz)(_|$|code)",
 }
-FORMAT_SHARE = 0.5
+# A format is the column's only with evidence: its name implies it, or nearly every value of the
+# first batch holds it (a majority is not enough: 67% of aircraft tail numbers such as 'N725MQ'
+# happen to fit the UK postcode shape, so the other 33% would all be called malformed).
+FORMAT_SHARE = 0.9
+# Formats loose enough to fit codes and ids by chance ('N725MQ', '1234'): implied by the name only.
+NAME_ONLY_FORMATS = frozenset({"phone", "postal_code"})
+NUMBER_SHARE = 0.5  # mostly numbers: a type question (type_mismatch), not a format
 CARD_RE = r"(^|[^\d])(\d[ -]?){12,18}\d($|[^\d])"
 # Unanchored, so one character before the @ is as good as the whole local part (and cheaper to
 # search); the domain is the same as FORMATS["email"], so a value in email format always contains one.
@@ -52,11 +64,20 @@ EMAIL_IN_TEXT_RE = r"[A-Za-z0-9._%+-]@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z
 # Control characters (not tab/newline/CR), the replacement character, and the UTF-8-read-as-Latin-1
 # signatures (Ã©, Â , â€™ ...).
 DAMAGE_RE = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]|\x{FFFD}|Ã[\x{80}-\x{BF}]|Â[\x{80}-\x{BF}]|â€"
+# Matched against the name's words (see `name_words`), so 'cost' does not match 'costa' nor 'age' 'stage'.
 RANGES: list[tuple[str, tuple[float | None, float | None]]] = [
-    (r"(^|_)age($|_)", (0.0, 120.0)),
-    (r"(pct|percent|percentage)", (0.0, 100.0)),
-    (r"(price|amount|quantity|qty|(^|_)count($|_)|salary|income|revenue|cost|weight|height)", (0.0, None)),
+    (r"(^|_)age(_|$)", (0.0, 120.0)),
+    (r"(^|_)(pct|percent|percentage)(_|$)", (0.0, 100.0)),
+    (
+        r"(^|_)(price|amount|quantity|qty|count|salary|income|revenue|cost|weight|height)(_|$|s$)",
+        (0.0, None),
+    ),
 ]
+# Words that make a quantity signed or relative ('price_change', 'net_income', 'pct_diff'): no range.
+SIGNED_WORDS = (
+    r"(^|_)(change|chg|diff|difference|delta|growth|return|returns|net|balance|profit|gain|loss|"
+    r"adjustment|variance|error|residual|offset|z|score|log)(_|$)"
+)
 START_END = [
     ("start", "end"),
     ("begin", "end"),
@@ -68,9 +89,11 @@ START_END = [
 
 def implied_range(name: str) -> tuple[float | None, float | None] | None:
     """Plausible bounds implied by a column's name (age 0..120, percentages 0..100, amounts >= 0)."""
-    lowered = name.lower()
+    words = name_words(name)
+    if re.search(SIGNED_WORDS, words):
+        return None
     for pattern, bounds in RANGES:
-        if re.search(pattern, lowered):
+        if re.search(pattern, words):
             return bounds
     return None
 
@@ -88,20 +111,29 @@ def start_end_pairs(names: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def name_words(name: str) -> str:
+    """A column name as lower-case words joined by '_' ('PhoneNumber', 'phone-number' -> 'phone_number')."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_")
+
+
 def choose_format(name: str, present: pa.Array, is_number: pa.Array, is_date: pa.Array) -> str | None:
-    """The column's format, judged on its first values: a name hint or a majority pattern."""
+    """The column's format, judged on its first values: implied by its name, or held by nearly every
+    value (FORMAT_SHARE; phones and postcodes by the name only)."""
     n = len(present)
     if n == 0:
         return None
-    lowered = name.lower()
+    words = name_words(name)
     for fmt, hint in FORMAT_HINTS.items():
-        if re.search(hint, lowered):
+        if re.search(hint, words):
             return fmt
     if _share(is_date) >= FORMAT_SHARE:
         return "date"
-    if _share(is_number) >= FORMAT_SHARE:
+    if _share(is_number) >= NUMBER_SHARE:
         return None
     for fmt, pattern in FORMATS.items():
+        if fmt in NAME_ONLY_FORMATS:
+            continue
         if _share(pc.match_substring_regex(present, pattern)) >= FORMAT_SHARE:
             return fmt
     return None
@@ -123,7 +155,8 @@ def format_ok(fmt: str, values: pa.Array) -> pa.Array:
 
 
 def parse_dates(values: pa.Array) -> pa.Array:
-    """Parse ISO (yyyy-mm-dd...) or dd/mm/yyyy text to dates; null if not a real calendar date."""
+    """Parse ISO (yyyy-mm-dd, with a time and a zone if given) or dd/mm/yyyy text to timestamps (UTC when
+    a zone is given); null if not a real calendar date or time of day."""
     values = pc.cast(values, pa.string())
     iso = pc.extract_regex(values, r"^\s*(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})")
     dmy = pc.extract_regex(values, r"^\s*(?P<d>\d{1,2})[/.](?P<m>\d{1,2})[/.](?P<y>\d{4})")
@@ -140,7 +173,35 @@ def parse_dates(values: pa.Array) -> pa.Array:
         pc.equal(pc.month(parsed), pc.cast(parts["m"], pa.int64())),
         pc.equal(pc.day(parsed), pc.cast(parts["d"], pa.int64())),
     )
-    return pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, parsed.type))
+    days = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, parsed.type))
+    return _with_time_of_day(values, days)
+
+
+def _with_time_of_day(values: pa.Array, days: pa.Array) -> pa.Array:
+    """`days` plus the time of day (and minus the zone's offset) an ISO value gives after its date, so
+    '2013-01-01T10:00:00Z' keeps its 10 o'clock; null where the time is not a real one (25:00)."""
+    clock = pc.extract_regex(
+        values,
+        r"^\s*\d{4}-\d{1,2}-\d{1,2}[ T](?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?(?:\.\d+)?"
+        r"(?P<zs>[+-]?)(?P<zh>\d{0,2}):?(?P<zm>\d{0,2})Z?\s*$",
+    )
+
+    def number(name: str) -> pa.Array:
+        text = pc.struct_field(clock, name)
+        return pc.cast(pc.if_else(pc.equal(text, ""), "0", text), pa.int64())
+
+    hours, minutes, seconds = number("h"), number("mi"), number("s")
+    real = pc.and_(pc.and_(pc.less(hours, 24), pc.less(minutes, 60)), pc.less(seconds, 61))
+    offset = pc.add(pc.multiply(number("zh"), 3600), pc.multiply(number("zm"), 60))
+    sign = pc.if_else(pc.equal(pc.struct_field(clock, "zs"), "-"), -1, 1)
+    total = pc.subtract(
+        pc.add(pc.add(pc.multiply(hours, 3600), pc.multiply(minutes, 60)), seconds),
+        pc.multiply(sign, offset),
+    )
+    shifted = pc.add(days, pc.cast(pc.fill_null(total, 0), pa.duration("s")))
+    timed = pc.is_valid(clock)
+    ok = pc.or_(pc.invert(timed), pc.fill_null(real, False))
+    return pc.if_else(ok, pc.if_else(timed, shifted, days), pa.scalar(None, days.type))
 
 
 def pii_masks(
