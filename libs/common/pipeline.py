@@ -250,6 +250,8 @@ class DecisionContext:
     finding_strategies: dict[str, frozenset[str]] = field(default_factory=dict)
     finding_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     finding_params: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
+    # finding id -> strategy -> the params its resolution offers (their values: fill_constant's 'value').
+    finding_defaults: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     action_ids: frozenset[str] = frozenset()
     datetime_columns: frozenset[str] = frozenset()
     constant_columns: frozenset[str] = frozenset()
@@ -425,24 +427,57 @@ def _check_choice_params(choice: ResolutionChoice, params: QualityChoices, conte
     if not isinstance(choice.params.get("column", ""), str):
         raise InvalidDecision(f"{choice.strategy} for {choice.finding_id!r} needs a column name as 'column'")
     columns = context.finding_columns.get(choice.finding_id, ())
-    if not columns or not context.columns or columns[0] not in context.columns:
+    if not columns:
         return
     column = columns[0]
-    coerced = any(
-        c.strategy == "coerce_numeric" and context.finding_columns.get(c.finding_id, ())[:1] == (column,)
-        for c in params.choices
-    )
-    numeric = column in context.numeric_columns or coerced
-    if choice.strategy in NUMERIC_STRATEGIES and not numeric:
+    conversions = _conversions(column, params, context)
+    if len(conversions) > 1:
+        raise InvalidDecision(
+            f"column {column!r} cannot be converted twice: {' and '.join(conversions)} were both chosen "
+            "for it; choose one of them"
+        )
+    to_numbers = "coerce_numeric" in conversions or (column in context.numeric_columns and not conversions)
+    to_dates = "coerce_datetime" in conversions or (column in context.datetime_columns and not conversions)
+    if choice.strategy == "fill_constant":
+        _check_constant(choice, column, context, to_numbers=to_numbers, to_dates=to_dates)
+    if not context.columns or column not in context.columns:
+        return
+    if choice.strategy in NUMERIC_STRATEGIES and not to_numbers:
         raise InvalidDecision(
             f"{choice.strategy} for {choice.finding_id!r} needs numbers, but column {column!r} is not numeric"
         )
-    value = choice.params.get("value")
-    bad_value = isinstance(value, bool) or not isinstance(value, int | float)
-    if choice.strategy == "fill_constant" and numeric and "value" in choice.params and bad_value:
+
+
+CONVERSIONS = ("coerce_numeric", "coerce_datetime")
+
+
+def _conversions(column: str, params: QualityChoices, context: DecisionContext) -> list[str]:
+    """The type conversions chosen for `column` (by any finding on it), in choice order."""
+    return [
+        f"{c.strategy} ({c.finding_id})"
+        for c in params.choices
+        if c.strategy in CONVERSIONS and context.finding_columns.get(c.finding_id, ())[:1] == (column,)
+    ]
+
+
+def _check_constant(
+    choice: ResolutionChoice, column: str, context: DecisionContext, *, to_numbers: bool, to_dates: bool
+) -> None:
+    """fill_constant's value (chosen, or the one offered) must fit what the column holds when it is filled."""
+    offered = context.finding_defaults.get(choice.finding_id, {}).get("fill_constant", {})
+    if "value" not in choice.params and "value" not in offered:
+        return
+    value = choice.params.get("value", offered.get("value"))
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if to_numbers and not is_number:
         raise InvalidDecision(
-            f"fill_constant for {choice.finding_id!r}: column {column!r} is numeric, so 'value' must be "
-            f"a number, not {value!r}"
+            f"fill_constant for {choice.finding_id!r}: column {column!r} is numeric (or made numeric by "
+            f"coerce_numeric), so 'value' must be a number, not {value!r}"
+        )
+    if to_dates:
+        raise InvalidDecision(
+            f"fill_constant for {choice.finding_id!r}: column {column!r} holds dates (or is made a date "
+            f"column by coerce_datetime), which cannot hold {value!r}; choose impute_mode or flag_only"
         )
 
 
