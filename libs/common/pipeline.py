@@ -417,6 +417,7 @@ def _check_choice_params(choice: ResolutionChoice, params: QualityChoices, conte
         value = choice.params[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise InvalidDecision(f"{choice.strategy} for {choice.finding_id!r} needs a number as {name!r}")
+    _check_bounds(choice, context)
     mapping = choice.params.get("mapping", {})
     if not isinstance(mapping, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
@@ -432,12 +433,19 @@ def _check_choice_params(choice: ResolutionChoice, params: QualityChoices, conte
     column = columns[0]
     conversions = _conversions(column, params, context)
     if len(conversions) > 1:
+        both = " and ".join(f"{strategy} ({finding})" for strategy, finding in conversions)
         raise InvalidDecision(
-            f"column {column!r} cannot be converted twice: {' and '.join(conversions)} were both chosen "
-            "for it; choose one of them"
+            f"column {column!r} cannot be converted twice: {both} were both chosen for it; choose one of them"
         )
-    to_numbers = "coerce_numeric" in conversions or (column in context.numeric_columns and not conversions)
-    to_dates = "coerce_datetime" in conversions or (column in context.datetime_columns and not conversions)
+    converted = {strategy for strategy, _ in conversions}
+    to_numbers = "coerce_numeric" in converted or (column in context.numeric_columns and not converted)
+    to_dates = "coerce_datetime" in converted or (column in context.datetime_columns and not converted)
+    if choice.strategy == "mask_personal_data" and converted:
+        raise InvalidDecision(
+            f"mask_personal_data for {choice.finding_id!r} masks text, but {', '.join(sorted(converted))} "
+            f"turns column {column!r} into {'numbers' if 'coerce_numeric' in converted else 'dates'} "
+            "first; choose one of them"
+        )
     if choice.strategy == "fill_constant":
         _check_constant(choice, column, context, to_numbers=to_numbers, to_dates=to_dates)
     if not context.columns or column not in context.columns:
@@ -448,13 +456,37 @@ def _check_choice_params(choice: ResolutionChoice, params: QualityChoices, conte
         )
 
 
+def _check_bounds(choice: ResolutionChoice, context: DecisionContext) -> None:
+    """Fences must be in order, quantiles within [0, 1] and in order (chosen or offered values)."""
+    offered = context.finding_defaults.get(choice.finding_id, {}).get(choice.strategy, {})
+
+    def value(name: str) -> Any:
+        given = choice.params.get(name)
+        return offered.get(name) if given is None else given
+
+    lower, upper = value("lower"), value("upper")
+    if isinstance(lower, int | float) and isinstance(upper, int | float) and lower > upper:
+        raise InvalidDecision(
+            f"{choice.strategy} for {choice.finding_id!r}: lower ({lower:g}) is above upper ({upper:g})"
+        )
+    if choice.strategy == "winsorize":
+        low_q, high_q = value("lower_quantile"), value("upper_quantile")
+        low_q = 0.01 if low_q is None else low_q
+        high_q = 0.99 if high_q is None else high_q
+        if not (0 <= low_q < high_q <= 1):
+            raise InvalidDecision(
+                f"winsorize for {choice.finding_id!r} needs 0 <= lower_quantile < upper_quantile <= 1, "
+                f"got {low_q!r} and {high_q!r}"
+            )
+
+
 CONVERSIONS = ("coerce_numeric", "coerce_datetime")
 
 
-def _conversions(column: str, params: QualityChoices, context: DecisionContext) -> list[str]:
-    """The type conversions chosen for `column` (by any finding on it), in choice order."""
+def _conversions(column: str, params: QualityChoices, context: DecisionContext) -> list[tuple[str, str]]:
+    """The type conversions (strategy, finding id) chosen for `column`, in choice order."""
     return [
-        f"{c.strategy} ({c.finding_id})"
+        (c.strategy, c.finding_id)
         for c in params.choices
         if c.strategy in CONVERSIONS and context.finding_columns.get(c.finding_id, ())[:1] == (column,)
     ]

@@ -48,7 +48,9 @@ def problem_mask(frame: pd.DataFrame, finding: Finding, params: dict[str, Any]) 
     if category == "encoding":
         return _text_mask(frame[column], lambda a: pc.match_substring_regex(a, patterns.DAMAGE_RE))
     if category == "personal_data":
-        return _text_mask(frame[column], _pii_any)
+        # Phone numbers are personal data only in a phone column (the detector's rule): say so.
+        fmt = "phone" if "phone" in finding.details.get("kinds", []) else None
+        return _text_mask(frame[column], lambda a: _pii_any(a, fmt))
     if category == "inconsistent_categories":
         mapping = params.get("mapping") or finding.details.get("mapping")
         if mapping:
@@ -105,8 +107,8 @@ def _text_mask(series: pd.Series, test: Any) -> pd.Series:
     return pd.Series(np.asarray(hits, dtype=bool) & ~missing, index=series.index)
 
 
-def _pii_any(array: pa.Array) -> pa.Array:
-    masks = list(patterns.pii_masks(pc.fill_null(array, ""), None).values())
+def _pii_any(array: pa.Array, fmt: str | None) -> pa.Array:
+    masks = list(patterns.pii_masks(pc.fill_null(array, ""), fmt).values())
     out = masks[0]
     for m in masks[1:]:
         out = pc.or_(out, m)

@@ -46,11 +46,11 @@ def preview(
     removed = frame.index.difference(after.index)
     kept = frame.index.intersection(after.index)
     common = [c for c in frame.columns if c in after.columns]
-    changed_cells = {c: changed_cells(frame.loc[kept, c], after.loc[kept, c]) for c in common}
-    per_column = {c: int(m.sum()) for c, m in changed_cells.items() if m.any()}
+    changed = {c: changed_cells(frame.loc[kept, c], after.loc[kept, c]) for c in common}
+    per_column = {c: int(m.sum()) for c, m in changed.items() if m.any()}
     touched_rows = (
-        pd.concat([m for m in changed_cells.values()], axis=1).any(axis=1)
-        if changed_cells
+        pd.concat([m for m in changed.values()], axis=1).any(axis=1)
+        if changed
         else pd.Series(False, index=kept)
     )
     added = [c for c in after.columns if c not in frame.columns]

@@ -6,15 +6,18 @@ then type conversions (so later steps see numbers and dates), then blanking, the
 caps, masks and flags, then row drops, duplicate removal (so rows that only became identical
 after fixing are removed too) and column drops last.
 
-Every step works on the column as the earlier steps left it: any Python values in an object
-column, numbers after a conversion, an all-missing or removed column. A step with nothing left
-to do says so in its note instead of failing; combinations that cannot mean anything are
-refused when the choice is made (`lockflow.common.pipeline.check_quality_choices`).
+Steps that act on the rows with a finding's problem (blank, drop, flag, mask) act on the rows
+that had it in the data as found, so one fix never picks up another's output (a masked phone
+number is not a malformed one; a gap filled with 'unknown' is not a bad email). Every other
+step works on the column as the earlier steps left it: any Python values in an object column,
+numbers after a conversion, an all-missing or removed column. A step with nothing left to do
+says so in its note instead of failing; combinations that cannot mean anything are refused
+when the choice is made (`lockflow.common.pipeline.check_quality_choices`).
 """
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Real
 from typing import Any
 
@@ -35,7 +38,6 @@ PHASES: dict[str, int] = {
     "trim_whitespace": 0,
     "normalise_case": 0,
     "merge_categories": 0,
-    "mask_personal_data": 0,
     "coerce_numeric": 1,
     "coerce_datetime": 1,
     "set_missing": 2,
@@ -51,8 +53,12 @@ PHASES: dict[str, int] = {
     "drop_duplicates_keep_first": 5,
     "drop_duplicates_keep_last": 5,
     "drop_duplicates_most_complete": 5,
-    "drop_column": 6,
+    # Masking last: masked values must not make distinct rows look like repeats.
+    "mask_personal_data": 6,
+    "drop_column": 7,
 }
+# Strategies that act on the rows with the finding's problem, as found in the data.
+ROW_STRATEGIES = frozenset({"set_missing", "drop_rows", "flag_only", "mask_personal_data"})
 
 # Params a choice may set beyond the finding's defaults.
 EXTRA_PARAMS = QUALITY_EXTRA_PARAMS
@@ -72,6 +78,7 @@ class _Step:
     finding: Finding
     strategy: str
     params: dict[str, Any]
+    found: pd.Series | None = None  # the rows with the problem in the data as found (ROW_STRATEGIES)
 
 
 def apply_resolutions(
@@ -84,7 +91,10 @@ def apply_resolutions(
     """Apply `choices` to a copy of `frame`; a choice that cannot be applied raises InvalidInput.
 
     With keep_index the result keeps the row labels of the rows that remain (for previews)."""
-    steps = sorted(_plan(frame, findings, choices), key=lambda s: (PHASES[s.strategy], s.order))
+    if not frame.index.is_unique:
+        frame = frame.reset_index(drop=True)  # rows are matched by label from step to step
+    planned = sorted(_plan(frame, findings, choices), key=lambda s: (PHASES[s.strategy], s.order))
+    steps = [replace(s, found=_rows_found(frame, s)) if s.strategy in ROW_STRATEGIES else s for s in planned]
     result = frame.copy(deep=True)
     applied = []
     for step in steps:
@@ -131,6 +141,19 @@ def _plan(frame: pd.DataFrame, findings: list[Finding], choices: list[Resolution
             )
         steps.append(_Step(order, finding, choice.strategy, {**defaults, **choice.params}))
     return steps
+
+
+def _rows_found(frame: pd.DataFrame, step: _Step) -> pd.Series | None:
+    """The rows of `frame` with the step's problem, or None for a finding without row-level problems."""
+    if step.finding.category == "outliers":
+        lower, upper = _fences(step)
+        return outside_fences(pd.Series(_numbers(frame[_column(step)]), index=frame.index), lower, upper)
+    return problem_mask(frame, step.finding, step.params)
+
+
+def _rows_now(frame: pd.DataFrame, found: pd.Series) -> np.ndarray:
+    """The found rows among those still in `frame` (earlier steps may have removed some)."""
+    return found.reindex(frame.index, fill_value=False).to_numpy(dtype=bool)
 
 
 def _record(step: _Step, note: str, *, rows_removed: int = 0, cells_changed: int = 0) -> AppliedResolution:
@@ -349,18 +372,13 @@ def _cap_to_fences(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Appl
 def _flag_only(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Add a boolean column that is True on the rows with this finding's problem."""
     column = _column(step)
-    if step.finding.category == "outliers":
-        lower, upper = _fences(step)
-        mask = outside_fences(pd.Series(_numbers(frame[column]), index=frame.index), lower, upper)
-        default = f"{column}_is_outlier"
-    else:
-        found = problem_mask(frame, step.finding, step.params)
-        if found is None:
-            return frame, _record(step, f"acknowledged '{step.finding.id}'; the data was not changed")
-        mask, default = found, f"{column}_flag"
+    if step.found is None:
+        return frame, _record(step, f"acknowledged '{step.finding.id}'; the data was not changed")
+    mask = _rows_now(frame, step.found)
+    default = f"{column}_is_outlier" if step.finding.category == "outliers" else f"{column}_flag"
     wanted = str(step.params.get("column") or default)
     flag = _free_name(frame, wanted)
-    frame[flag] = np.asarray(mask.to_numpy(), dtype=bool)
+    frame[flag] = mask
     renamed = f" ('{wanted}' was taken)" if flag != wanted else ""
     note = (
         f"kept the values; added column '{flag}'{renamed} marking {int(mask.sum())} rows "
@@ -379,18 +397,13 @@ def _free_name(frame: pd.DataFrame, wanted: str) -> str:
 
 
 def _drop_rows(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
-    """Remove the rows that currently have this finding's problem."""
-    if step.finding.category == "outliers":
-        lower, upper = _fences(step)
-        mask = outside_fences(pd.Series(_numbers(frame[_column(step)]), index=frame.index), lower, upper)
-    else:
-        found = problem_mask(frame, step.finding, step.params)
-        if found is None:
-            raise InvalidInput(f"drop_rows does not apply to a {step.finding.category} finding")
-        mask = found
+    """Remove the rows that had this finding's problem (and are still there)."""
+    if step.found is None:
+        raise InvalidInput(f"drop_rows does not apply to a {step.finding.category} finding")
+    mask = _rows_now(frame, step.found)
     removed = int(mask.sum())
     note = f"removed {removed} rows with {step.finding.category.replace('_', ' ')} ({step.finding.id})"
-    return frame[~mask.to_numpy()], _record(step, note, rows_removed=removed)
+    return frame[~mask], _record(step, note, rows_removed=removed)
 
 
 def _drop_duplicates(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
@@ -425,7 +438,8 @@ def _winsorize(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedR
     """Clip to the column's lower/upper quantiles."""
     column = _column(step)
     series = _numeric_or_fail(frame, step)
-    low_q, high_q = step.params.get("lower_quantile", 0.01), step.params.get("upper_quantile", 0.99)
+    low_q, high_q = step.params.get("lower_quantile"), step.params.get("upper_quantile")
+    low_q, high_q = 0.01 if low_q is None else low_q, 0.99 if high_q is None else high_q
     if not all(isinstance(q, Real) and 0 <= float(q) <= 1 for q in (low_q, high_q)) or low_q >= high_q:
         raise InvalidInput(
             f"winsorize for '{step.finding.id}' needs 0 <= lower_quantile < upper_quantile <= 1, "
@@ -460,15 +474,15 @@ def _coerce_datetime(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Ap
 def _set_missing(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Blank the values with this finding's problem."""
     column = _column(step)
-    mask = problem_mask(frame, step.finding, step.params)
-    if mask is None:
+    if step.found is None:
         raise InvalidInput(f"set_missing does not apply to a {step.finding.category} finding")
+    mask = _rows_now(frame, step.found)
     series = frame[column]
     if pd.api.types.is_integer_dtype(series):
         series = series.astype("float64")
     elif pd.api.types.is_bool_dtype(series):
         series = series.astype(object)
-    blanked = series.where(~mask.to_numpy(), None)
+    blanked = series.where(~mask, None)
     frame[column] = blanked
     changed = _count_changed(series, blanked)
     return frame, _record(step, f"blanked {changed} values in '{column}'", cells_changed=changed)
@@ -534,9 +548,8 @@ def _mask_personal(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Appl
     series = frame[column]
     if not is_text(series):
         return frame, _record(step, f"'{column}' holds no text ({series.dtype}); nothing was masked")
-    found = problem_mask(frame, step.finding, step.params)
-    assert found is not None
-    mask = found.to_numpy() & series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    assert step.found is not None
+    mask = _rows_now(frame, step.found) & series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     new = series.copy()
     new[mask] = series[mask].map(_mask_one)
     frame[column] = new
