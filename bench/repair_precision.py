@@ -8,7 +8,7 @@ statuses, exact repeated rows, flight codes with two digits swapped), assesses t
 applies the fixes two policies choose: `top` (what --yes applies: low-risk top fixes, flags for the
 rest) and `top_any` (every top fix, any risk). For each it prints the cells changed, those that became
 correct (repaired), correct cells made wrong (damaged), repair precision (repaired / changed), rows
-removed and clean rows lost with them (0: only repeats went), columns removed and flag columns added.
+removed and distinct clean rows lost with them (0: only repeats went), columns removed and flag columns added.
 """
 
 import argparse
@@ -89,8 +89,9 @@ def measure(clean: pd.DataFrame, dirty: pd.DataFrame, source: np.ndarray, any_ri
     removed = dirty.index.difference(kept)
     out["precision"] = out["repaired"] / out["changed"] if out["changed"] else 1.0
     out["rows_removed"] = len(removed)
-    # A removal is harmless when the clean row it came from is still held by another kept row.
-    out["clean_rows_lost"] = len(clean) - len(set(source[kept]))
+    # A removal is harmless when the clean row it came from is still held by a kept row with the same
+    # true content (the clean table has exact repeats of its own): count the distinct rows lost.
+    out["clean_rows_lost"] = len(clean.drop_duplicates()) - len(truth.drop_duplicates())
     out["columns_removed"] = len([c for c in clean.columns if c not in after.columns])
     out["flag_columns"] = len([c for c in after.columns if c not in clean.columns])
     out["choices"] = len(picked)
