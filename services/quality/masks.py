@@ -42,9 +42,10 @@ def problem_mask(frame: pd.DataFrame, finding: Finding, params: dict[str, Any]) 
     if category in ("out_of_range", "rule_violation", "cross_column"):
         return _rule_mask(frame, finding)
     if category == "invalid_format":
-        return _text_mask(
-            frame[column], lambda a: pc.invert(patterns.format_ok(finding.details["format"], a))
-        )
+        fmt = finding.details.get("format")
+        if fmt != "date" and fmt not in patterns.FORMATS:
+            raise InvalidInput(f"finding '{finding.id}' names a format this build does not know: {fmt!r}")
+        return _text_mask(frame[column], lambda a: pc.invert(patterns.format_ok(str(fmt), a)))
     if category == "encoding":
         return _text_mask(frame[column], lambda a: pc.match_substring_regex(a, patterns.DAMAGE_RE))
     if category == "personal_data":

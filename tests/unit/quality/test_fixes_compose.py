@@ -105,6 +105,13 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
     frame = pd.DataFrame(data)
     if rows and draw(st.booleans()):  # repeated rows, for the duplicate detectors
         frame = pd.concat([frame, frame.iloc[: max(1, rows // 3)]], ignore_index=True)
+    if draw(st.booleans()):  # row numbers of a sample, as the preview gets them for a large dataset
+        labels = draw(
+            st.lists(
+                st.integers(0, 10 * len(frame) + 10), min_size=len(frame), max_size=len(frame), unique=True
+            )
+        )
+        frame.index = pd.Index(sorted(labels), dtype="int64")
     return frame
 
 
