@@ -885,13 +885,7 @@ def detect_inconsistent_categories(p: Profile, ctx: Context) -> list[Finding]:
         count = sum(col.values[v] for v in mapping)
         shown = ", ".join(f"'{a}' -> '{b}'" for a, b in list(mapping.items())[:6])
         case_only = all(_normal(a) == _normal(b) for a, b in mapping.items())
-        resolutions = [
-            Resolution(
-                strategy="merge_categories",
-                params={"mapping": mapping},
-                rationale=f"rewrites {count} values to the most frequent spelling of their cluster: {shown}",
-            )
-        ]
+        resolutions = _merge_resolutions(col, mapping)
         if case_only:
             resolutions.append(
                 Resolution(
@@ -918,6 +912,26 @@ def detect_inconsistent_categories(p: Profile, ctx: Context) -> list[Finding]:
             )
         )
     return out
+
+
+def _merge_resolutions(col: ColumnProfile, mapping: dict[str, str]) -> list[Resolution]:
+    """The merge option, for the pairs whose digits agree: spellings that differ in their digits are
+    different codes ('AA-1243' is not 'AA-1234'), so the offered mapping leaves them out (a person can
+    still add them) and no merge is offered when nothing else is left."""
+    same_digits = {v: c for v, c in mapping.items() if re.findall(r"\d+", v) == re.findall(r"\d+", c)}
+    if not same_digits:
+        return []
+    count = sum(col.values[v] for v in same_digits)
+    shown = ", ".join(f"'{a}' -> '{b}'" for a, b in list(same_digits.items())[:6])
+    left = [v for v in mapping if v not in same_digits]
+    note = f"; leaves {len(left)} spellings that differ in their digits (different codes)" if left else ""
+    merge = Resolution(
+        strategy="merge_categories",
+        params={"mapping": same_digits},
+        rationale=f"rewrites {count} values to the most frequent spelling of their cluster: {shown}{note}",
+    )
+    evidence = Evidence(category="inconsistent_categories", columns=[col.name], count=count, rows=col.rows)
+    return [rate(merge, evidence)]
 
 
 def detect_padded_whitespace(p: Profile, ctx: Context) -> list[Finding]:

@@ -451,8 +451,10 @@ def test_merging_spellings_of_a_column_that_is_also_made_numeric() -> None:
         frame, {"type_mismatch:abv": "coerce_numeric", "inconsistent_categories:abv": "merge_categories"}
     )
     assert str(after["abv"].dtype) == "float64"
-    mapping = next(f for f in assess(frame=frame).findings if f.id == "inconsistent_categories:abv").details
-    merged = pd.Series(ABV).map(lambda v: mapping["mapping"].get(v, v))
+    finding = next(f for f in assess(frame=frame).findings if f.id == "inconsistent_categories:abv")
+    mapping = finding.resolutions[0].params["mapping"]
+    assert "0.045" not in mapping  # 0.045 is not a spelling of 0.05: different digits are not merged
+    merged = pd.Series(ABV).map(lambda v: mapping.get(v, v))
     expected = pd.to_numeric(merged.str.strip(), errors="coerce")
     np.testing.assert_array_equal(after["abv"].to_numpy(), expected.to_numpy())
 
