@@ -62,7 +62,8 @@ def _judge(resolution: Resolution, e: Evidence) -> tuple[Risk, str]:
     if strategy == "flag_only":
         if e.category in NO_ROWS or e.count == 0:
             return "none", "changes nothing in the data"
-        flag = resolution.params.get("column") or f"{column}_flag"
+        default = f"{column}_is_outlier" if e.category == "outliers" else f"{column}_flag"
+        flag = resolution.params.get("column") or default  # the name resolve.py gives the column
         return "none", f"changes no values; adds column '{flag}' marking {_rows(e)}"
     if strategy in ("trim_whitespace", "repair_text"):
         return _by_share(base, share), f"changes {_cells(e)}"

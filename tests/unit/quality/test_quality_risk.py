@@ -37,6 +37,8 @@ def test_every_offered_fix_states_its_risk_and_what_it_changes(found: dict[str, 
                 assert r.risk == "high", (finding.id, r.strategy)
             if r.strategy in ("cap_to_fences", "winsorize", "impute_median", "impute_mean", "set_missing"):
                 assert RANKS[r.risk] >= RANKS["medium"], (finding.id, r.strategy)
+    outliers = found["outliers:income"].resolutions[-1]
+    assert outliers.strategy == "flag_only" and "adds column 'income_is_outlier'" in outliers.changes
     income = found["missing_values:income"]
     median = next(r for r in income.resolutions if r.strategy == "impute_median")
     assert median.changes == f"changes {income.count} cells ({100 * income.share:.1f}%) in 'income'"
