@@ -10,9 +10,8 @@ with generic wording instead of a KeyError. `tests/unit/common/test_kinds.py` en
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from lockflow.common.models import FindingCategory, InsightKind, QualityDimension
+from lockflow.common.models import FindingCategory, InsightKind, QualityDimension, Risk
 
-Risk = Literal["none", "low", "medium", "high"]
 RISKS: tuple[Risk, ...] = get_args(Risk)
 Changes = Literal["nothing", "cells", "rows", "columns"]
 
@@ -157,7 +156,10 @@ STRATEGIES: dict[str, StrategyFacts] = {
     "impute_mode": StrategyFacts(
         "fill the missing values with the column's most frequent value", "cells", "medium"
     ),
-    "fill_constant": StrategyFacts("fill the missing values with a constant (params: value)", "cells", "low"),
+    # A placeholder is not the missing value: it changes cells without repairing them.
+    "fill_constant": StrategyFacts(
+        "fill the missing values with a constant (params: value)", "cells", "medium"
+    ),
     "drop_rows": StrategyFacts("remove the rows that have this problem", "rows", "high"),
     "drop_duplicates_keep_first": StrategyFacts(
         "remove repeated rows, keeping the first occurrence", "rows", "low"
@@ -189,7 +191,8 @@ STRATEGIES: dict[str, StrategyFacts] = {
         "blank the affected values (they become missing), keeping the rows", "cells", "medium"
     ),
     "trim_whitespace": StrategyFacts("remove leading and trailing spaces", "cells", "low"),
-    "normalise_case": StrategyFacts("trim and lower-case every value of the column", "cells", "medium"),
+    # It rewrites every value of the column, not only the variants.
+    "normalise_case": StrategyFacts("trim and lower-case every value of the column", "cells", "high"),
     "merge_categories": StrategyFacts(
         "rewrite variant spellings to one canonical spelling (params: mapping)", "cells", "medium"
     ),
@@ -215,6 +218,14 @@ def category_facts(category: str) -> CategoryFacts:
 def insight_facts(kind: str) -> InsightFacts:
     """The facts of an insight kind; generic wording for one this build does not know."""
     return INSIGHT_KINDS.get(kind, GENERIC_INSIGHT)  # type: ignore[call-overload]
+
+
+LOW_RISKS: frozenset[str] = frozenset({"none", "low"})  # what a default may apply unread (--yes)
+
+
+def is_low_risk(risk: str) -> bool:
+    """True for a risk a default may take without a person reading it: none or low."""
+    return risk in LOW_RISKS
 
 
 def strategy_facts(strategy: str) -> StrategyFacts:

@@ -250,6 +250,8 @@ class DecisionContext:
     finding_strategies: dict[str, frozenset[str]] = field(default_factory=dict)
     finding_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     finding_params: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
+    # finding id -> strategy -> the params its resolution offers (their values: fill_constant's 'value').
+    finding_defaults: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     action_ids: frozenset[str] = frozenset()
     datetime_columns: frozenset[str] = frozenset()
     constant_columns: frozenset[str] = frozenset()
@@ -415,6 +417,7 @@ def _check_choice_params(choice: ResolutionChoice, params: QualityChoices, conte
         value = choice.params[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise InvalidDecision(f"{choice.strategy} for {choice.finding_id!r} needs a number as {name!r}")
+    _check_bounds(choice, context)
     mapping = choice.params.get("mapping", {})
     if not isinstance(mapping, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
@@ -425,24 +428,88 @@ def _check_choice_params(choice: ResolutionChoice, params: QualityChoices, conte
     if not isinstance(choice.params.get("column", ""), str):
         raise InvalidDecision(f"{choice.strategy} for {choice.finding_id!r} needs a column name as 'column'")
     columns = context.finding_columns.get(choice.finding_id, ())
-    if not columns or not context.columns or columns[0] not in context.columns:
+    if not columns:
         return
     column = columns[0]
-    coerced = any(
-        c.strategy == "coerce_numeric" and context.finding_columns.get(c.finding_id, ())[:1] == (column,)
-        for c in params.choices
-    )
-    numeric = column in context.numeric_columns or coerced
-    if choice.strategy in NUMERIC_STRATEGIES and not numeric:
+    conversions = _conversions(column, params, context)
+    if len(conversions) > 1:
+        both = " and ".join(f"{strategy} ({finding})" for strategy, finding in conversions)
+        raise InvalidDecision(
+            f"column {column!r} cannot be converted twice: {both} were both chosen for it; choose one of them"
+        )
+    converted = {strategy for strategy, _ in conversions}
+    to_numbers = "coerce_numeric" in converted or (column in context.numeric_columns and not converted)
+    to_dates = "coerce_datetime" in converted or (column in context.datetime_columns and not converted)
+    if choice.strategy == "mask_personal_data" and converted:
+        raise InvalidDecision(
+            f"mask_personal_data for {choice.finding_id!r} masks text, but {', '.join(sorted(converted))} "
+            f"turns column {column!r} into {'numbers' if 'coerce_numeric' in converted else 'dates'} "
+            "first; choose one of them"
+        )
+    if choice.strategy == "fill_constant":
+        _check_constant(choice, column, context, to_numbers=to_numbers, to_dates=to_dates)
+    if not context.columns or column not in context.columns:
+        return
+    if choice.strategy in NUMERIC_STRATEGIES and not to_numbers:
         raise InvalidDecision(
             f"{choice.strategy} for {choice.finding_id!r} needs numbers, but column {column!r} is not numeric"
         )
-    value = choice.params.get("value")
-    bad_value = isinstance(value, bool) or not isinstance(value, int | float)
-    if choice.strategy == "fill_constant" and numeric and "value" in choice.params and bad_value:
+
+
+def _check_bounds(choice: ResolutionChoice, context: DecisionContext) -> None:
+    """Fences must be in order, quantiles within [0, 1] and in order (chosen or offered values)."""
+    offered = context.finding_defaults.get(choice.finding_id, {}).get(choice.strategy, {})
+
+    def value(name: str) -> Any:
+        given = choice.params.get(name)
+        return offered.get(name) if given is None else given
+
+    lower, upper = value("lower"), value("upper")
+    if isinstance(lower, int | float) and isinstance(upper, int | float) and lower > upper:
         raise InvalidDecision(
-            f"fill_constant for {choice.finding_id!r}: column {column!r} is numeric, so 'value' must be "
-            f"a number, not {value!r}"
+            f"{choice.strategy} for {choice.finding_id!r}: lower ({lower:g}) is above upper ({upper:g})"
+        )
+    if choice.strategy == "winsorize":
+        low_q, high_q = value("lower_quantile"), value("upper_quantile")
+        low_q = 0.01 if low_q is None else low_q
+        high_q = 0.99 if high_q is None else high_q
+        if not (0 <= low_q < high_q <= 1):
+            raise InvalidDecision(
+                f"winsorize for {choice.finding_id!r} needs 0 <= lower_quantile < upper_quantile <= 1, "
+                f"got {low_q!r} and {high_q!r}"
+            )
+
+
+CONVERSIONS = ("coerce_numeric", "coerce_datetime")
+
+
+def _conversions(column: str, params: QualityChoices, context: DecisionContext) -> list[tuple[str, str]]:
+    """The type conversions (strategy, finding id) chosen for `column`, in choice order."""
+    return [
+        (c.strategy, c.finding_id)
+        for c in params.choices
+        if c.strategy in CONVERSIONS and context.finding_columns.get(c.finding_id, ())[:1] == (column,)
+    ]
+
+
+def _check_constant(
+    choice: ResolutionChoice, column: str, context: DecisionContext, *, to_numbers: bool, to_dates: bool
+) -> None:
+    """fill_constant's value (chosen, or the one offered) must fit what the column holds when it is filled."""
+    offered = context.finding_defaults.get(choice.finding_id, {}).get("fill_constant", {})
+    if "value" not in choice.params and "value" not in offered:
+        return
+    value = choice.params.get("value", offered.get("value"))
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if to_numbers and not is_number:
+        raise InvalidDecision(
+            f"fill_constant for {choice.finding_id!r}: column {column!r} is numeric (or made numeric by "
+            f"coerce_numeric), so 'value' must be a number, not {value!r}"
+        )
+    if to_dates:
+        raise InvalidDecision(
+            f"fill_constant for {choice.finding_id!r}: column {column!r} holds dates (or is made a date "
+            f"column by coerce_datetime), which cannot hold {value!r}; choose impute_mode or flag_only"
         )
 
 

@@ -2,8 +2,17 @@
 
 A policy maps a gate to one decision, or to a list used in order on each visit of that gate
 (the last one repeats), so a policy can express a loop-back such as 'modify, then accept'.
-Two shorthands resolve against the open request: `choices: top` (apply the top-ranked resolution
-of every finding) and `selected: all` or `selected: {top: N}` (actions in recommended order).
+Shorthands resolve against the open request:
+
+- `choices: top` (what `--yes` uses): for each finding, its top-ranked resolution if that is
+  low-risk (risk none or low: exact duplicates, trimmed spaces, repaired text, an overwhelming
+  mode ...); otherwise `flag_only` where the finding offers it (the rows are marked, no value
+  changes), else the finding is left as it is. The rationale lists what was fixed, flagged and
+  left, and why. If nothing is chosen the gate is answered `accept_as_is`.
+- `choices: top_any`: every finding's top-ranked resolution whatever its risk (it may impute,
+  cap, drop rows or columns); a choice the gate would refuse next to the others is replaced by
+  `flag_only` (or left out), and the rationale says so.
+- `selected: all` or `selected: {top: N}`: actions in recommended order.
 """
 
 from pathlib import Path
@@ -13,8 +22,9 @@ import yaml
 from pydantic import Field, ValidationError
 
 from lockflow.common.errors import InvalidInput
+from lockflow.common.kinds import is_low_risk
 from lockflow.common.models import Model
-from lockflow.common.pipeline import Gate
+from lockflow.common.pipeline import DecisionContext, Gate, check_quality_choices
 
 
 class PolicyDecision(Model):
@@ -29,7 +39,7 @@ Policy = dict[Gate, list[PolicyDecision]]
 
 
 def default_policy() -> Policy:
-    """`--yes`: approve, apply each finding's top fix, accept, accept, choose every action."""
+    """`--yes`: approve, apply each low-risk top fix (flag the rest), accept, accept, choose all."""
     return {
         Gate.SOURCE_REVIEW: [PolicyDecision(option="approve", rationale="--yes")],
         Gate.QUALITY_REVIEW: [PolicyDecision(option="apply", params={"choices": "top"}, rationale="--yes")],
@@ -75,15 +85,13 @@ def resolve(policy: Policy, *, request: dict[str, Any], visit: int) -> PolicyDec
     chosen = entries[min(visit, len(entries) - 1)]
     params = dict(chosen.params)
     context = request["context"]
-    if chosen.option == "apply" and params.get("choices") == "top":
-        choices = [
-            {"finding_id": f["id"], "strategy": f["resolutions"][0]["strategy"]}
-            for f in context.get("findings", [])
-            if f["resolutions"]
-        ]
+    if chosen.option == "apply" and params.get("choices") in ("top", "top_any"):
+        choices, why = top_choices(context.get("findings", []), any_risk=params["choices"] == "top_any")
         if not choices:
-            return PolicyDecision(option="accept_as_is", rationale=f"{chosen.rationale} (no findings to fix)")
-        params["choices"] = choices
+            return PolicyDecision(option="accept_as_is", rationale=f"{chosen.rationale}: {why}")
+        return PolicyDecision(
+            option="apply", params={"choices": choices}, rationale=f"{chosen.rationale}: {why}"
+        )
     if chosen.option == "choose":
         ids = [item["id"] for item in context.get("items", [])]
         selected = params.get("selected")
@@ -92,3 +100,71 @@ def resolve(policy: Policy, *, request: dict[str, Any], visit: int) -> PolicyDec
         elif isinstance(selected, dict) and "top" in selected:
             params["selected"] = ids[: int(selected["top"])]
     return PolicyDecision(option=chosen.option, params=params, rationale=chosen.rationale)
+
+
+def top_choices(findings: list[dict[str, Any]], *, any_risk: bool) -> tuple[list[dict[str, Any]], str]:
+    """The `top` (low-risk only) or `top_any` choices for gate 2's findings, and a rationale."""
+    fixed, flagged, left = [], [], []
+    choices: list[dict[str, Any]] = []
+    for f in findings:
+        if not f.get("resolutions"):
+            continue
+        top = f["resolutions"][0]
+        risk = top.get("risk", "high")  # an older producer's resolution: judged high
+        if any_risk or is_low_risk(risk):
+            choices.append({"finding_id": f["id"], "strategy": top["strategy"]})
+            fixed.append(f"{f['id']} ({top['strategy']})")
+        elif any(r["strategy"] == "flag_only" for r in f["resolutions"]):
+            choices.append({"finding_id": f["id"], "strategy": "flag_only"})
+            flagged.append(
+                f"{f['id']} ({top['strategy']} is {risk}-risk: {top.get('changes') or 'not judged'})"
+            )
+        else:
+            left.append(f"{f['id']} ({top['strategy']} is {risk}-risk)")
+    choices, refused = _compatible(choices, findings)
+    parts = [
+        f"fixed {len(fixed)}: {'; '.join(fixed)}" if fixed else "fixed none",
+        f"flagged {len(flagged)} instead of fixing: {'; '.join(flagged)}" if flagged else "",
+        f"left {len(left)} as they are: {'; '.join(left)}" if left else "",
+        f"replaced {len(refused)} the gate would refuse beside the others: {'; '.join(refused)}"
+        if refused
+        else "",
+    ]
+    if not findings:
+        parts = ["no findings to fix"]
+    return choices, "; ".join(p for p in parts if p)
+
+
+def _compatible(
+    choices: list[dict[str, Any]], findings: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The choices with any the gate would refuse (beside the others) replaced by flag_only or dropped."""
+    context = DecisionContext(
+        finding_strategies={f["id"]: frozenset(r["strategy"] for r in f["resolutions"]) for f in findings},
+        finding_columns={f["id"]: tuple(f["columns"]) for f in findings},
+        finding_params={
+            f["id"]: {r["strategy"]: frozenset(r.get("params", {})) for r in f["resolutions"]}
+            for f in findings
+        },
+        finding_defaults={
+            f["id"]: {r["strategy"]: dict(r.get("params", {})) for r in f["resolutions"]} for f in findings
+        },
+    )
+    offered = {f["id"]: {r["strategy"] for r in f["resolutions"]} for f in findings}
+    kept: list[dict[str, Any]] = []
+    refused: list[str] = []
+    for choice in choices:
+        trial = [*kept, choice]
+        try:
+            check_quality_choices({"choices": trial}, context)
+            kept.append(choice)
+            continue
+        except InvalidInput as exc:
+            reason = str(exc)
+        fallback = {"finding_id": choice["finding_id"], "strategy": "flag_only"}
+        if choice["strategy"] != "flag_only" and "flag_only" in offered[choice["finding_id"]]:
+            kept.append(fallback)
+            refused.append(f"{choice['finding_id']} flagged ({reason})")
+        else:
+            refused.append(f"{choice['finding_id']} left ({reason})")
+    return kept, refused

@@ -83,6 +83,9 @@ class RunState(Model):
             finding_params={
                 f.id: {r.strategy: frozenset(r.params) for r in f.resolutions} for f in self.findings
             },
+            finding_defaults={
+                f.id: {r.strategy: dict(r.params) for r in f.resolutions} for f in self.findings
+            },
             action_ids=frozenset(a.id for a in self.actions),
             datetime_columns=frozenset(c.name for c in columns if c.dtype == "datetime"),
             # Known once stage 4 has described the data: a constant column cannot be a target.

@@ -29,6 +29,7 @@ from lockflow.common.models import (
 )
 from lockflow.quality import patterns
 from lockflow.quality.profile import FEED_THREADS, ColumnProfile, Profile, RuleTally, feed_pool, to_date
+from lockflow.quality.risk import OVERWHELMING_MODE, Evidence, rate, rate_mode_fill
 from lockflow.quality.sketches import PARTITIONS, SPILL_AFTER
 
 SAMPLE_ROWS = 5
@@ -109,8 +110,10 @@ def finding(
     details: dict[str, Any] | None = None,
     level: Severity | None = None,
 ) -> Finding:
-    """A Finding with share and severity derived from the count."""
+    """A Finding with share and severity derived from the count, and each resolution's risk judged."""
     share = count / rows if rows else 0.0
+    evidence = Evidence(category=category, columns=columns, count=count, rows=rows, details=details or {})
+    resolutions = [rate(r, evidence) for r in resolutions]
     return Finding(
         id=id,
         category=category,
@@ -279,28 +282,42 @@ def _missing_resolutions(
                 ),
                 flag(col.name, "was_missing", count),
             ]
-    options: list[Resolution] = []
+    # The mode goes first only when it is overwhelmingly the value: otherwise filling with it
+    # writes a guess into every gap (a time column filled with its most common '7:10 a.m.').
+    mode: list[Resolution] = []
+    overwhelming = False
     if col.values:
         top, top_count = col.values.most_common(1)[0]
         filled = sum(col.values.values())
-        options.append(
-            Resolution(
-                strategy="impute_mode",
-                rationale=f"the most frequent value '{top}' holds {pct(top_count, filled)} of the "
-                f"{filled} filled rows",
+        overwhelming = top_count / filled >= OVERWHELMING_MODE
+        evidence = Evidence(category="missing_values", columns=[col.name], count=count, rows=rows)
+        mode.append(
+            rate_mode_fill(
+                Resolution(
+                    strategy="impute_mode",
+                    rationale=f"the most frequent value '{top}' holds {pct(top_count, filled)} of the "
+                    f"{filled} filled rows",
+                ),
+                evidence,
+                value=top,
+                share=top_count / filled,
             )
         )
+    constant: list[Resolution] = []
     if col.kind == "text":
-        options.append(
+        constant.append(
             Resolution(
                 strategy="fill_constant",
                 params={"value": DEFAULT_CONSTANT},
                 rationale=f"marks the {count} gaps as '{DEFAULT_CONSTANT}' so they stay visible in analysis",
             )
         )
-    options.append(drop_option)
-    options.append(flag(col.name, "was_missing", count))
-    return options
+    flag_option = flag(col.name, "was_missing", count)
+    if overwhelming:
+        return [*mode, *constant, drop_option, flag_option]
+    if constant:
+        return [*constant, *mode, drop_option, flag_option]
+    return [flag_option, *mode, drop_option]
 
 
 # ---- uniqueness -----------------------------------------------------------------------------------
@@ -997,13 +1014,7 @@ def detect_inconsistent_categories(p: Profile, ctx: Context) -> list[Finding]:
         count = sum(col.values[v] for v in mapping)
         shown = ", ".join(f"'{a}' -> '{b}'" for a, b in list(mapping.items())[:6])
         case_only = all(_normal(a) == _normal(b) for a, b in mapping.items())
-        resolutions = [
-            Resolution(
-                strategy="merge_categories",
-                params={"mapping": mapping},
-                rationale=f"rewrites {count} values to the most frequent spelling of their cluster: {shown}",
-            )
-        ]
+        resolutions = _merge_resolutions(col, mapping)
         if case_only:
             resolutions.append(
                 Resolution(
@@ -1031,6 +1042,26 @@ def detect_inconsistent_categories(p: Profile, ctx: Context) -> list[Finding]:
             )
         )
     return out
+
+
+def _merge_resolutions(col: ColumnProfile, mapping: dict[str, str]) -> list[Resolution]:
+    """The merge option, for the pairs whose digits agree: spellings that differ in their digits are
+    different codes ('AA-1243' is not 'AA-1234'), so the offered mapping leaves them out (a person can
+    still add them) and no merge is offered when nothing else is left."""
+    same_digits = {v: c for v, c in mapping.items() if re.findall(r"\d+", v) == re.findall(r"\d+", c)}
+    if not same_digits:
+        return []
+    count = sum(col.values[v] for v in same_digits)
+    shown = ", ".join(f"'{a}' -> '{b}'" for a, b in list(same_digits.items())[:6])
+    left = [v for v in mapping if v not in same_digits]
+    note = f"; leaves {len(left)} spellings that differ in their digits (different codes)" if left else ""
+    merge = Resolution(
+        strategy="merge_categories",
+        params={"mapping": same_digits},
+        rationale=f"rewrites {count} values to the most frequent spelling of their cluster: {shown}{note}",
+    )
+    evidence = Evidence(category="inconsistent_categories", columns=[col.name], count=count, rows=col.rows)
+    return [rate(merge, evidence)]
 
 
 def detect_padded_whitespace(p: Profile, ctx: Context) -> list[Finding]:
@@ -1093,11 +1124,12 @@ def detect_constant_columns(p: Profile, ctx: Context) -> list[Finding]:
                 f"{filled} filled rows, so it carries almost no information.",
                 details={"top": str(top), "top_share": share},
                 resolutions=[
+                    # Describing the column is not a reason to remove it unasked: keeping it comes first.
+                    flag(col.name, "is_rare", filled - top_count),
                     Resolution(
                         strategy="drop_column",
                         rationale=f"removes '{col.name}', which cannot explain anything",
                     ),
-                    flag(col.name, "is_rare", filled - top_count),
                 ],
             )
         )

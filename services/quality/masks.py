@@ -31,10 +31,10 @@ def problem_mask(frame: pd.DataFrame, finding: Finding, params: dict[str, Any]) 
         return unparseable_mask(frame[column])
     if category == "outliers":
         lower, upper = (
-            params.get("lower", finding.details.get("lower")),
-            params.get("upper", finding.details.get("upper")),
+            _given(params, "lower", finding.details.get("lower")),
+            _given(params, "upper", finding.details.get("upper")),
         )
-        return outside_fences(frame[column], float(lower), float(upper))
+        return outside_fences(_as_numbers(frame[column]), float(lower), float(upper))
     if category in ("duplicate_keys",):
         return pd.Series(frame.duplicated(subset=[column], keep="first").to_numpy(), index=frame.index)
     if category == "duplicate_rows":
@@ -42,13 +42,16 @@ def problem_mask(frame: pd.DataFrame, finding: Finding, params: dict[str, Any]) 
     if category in ("out_of_range", "rule_violation", "cross_column"):
         return _rule_mask(frame, finding)
     if category == "invalid_format":
-        return _text_mask(
-            frame[column], lambda a: pc.invert(patterns.format_ok(finding.details["format"], a))
-        )
+        fmt = finding.details.get("format")
+        if fmt != "date" and fmt not in patterns.FORMATS:
+            raise InvalidInput(f"finding '{finding.id}' names a format this build does not know: {fmt!r}")
+        return _text_mask(frame[column], lambda a: pc.invert(patterns.format_ok(str(fmt), a)))
     if category == "encoding":
         return _text_mask(frame[column], lambda a: pc.match_substring_regex(a, patterns.DAMAGE_RE))
     if category == "personal_data":
-        return _text_mask(frame[column], _pii_any)
+        # Phone numbers are personal data only in a phone column (the detector's rule): say so.
+        fmt = "phone" if "phone" in finding.details.get("kinds", []) else None
+        return _text_mask(frame[column], lambda a: _pii_any(a, fmt))
     if category == "inconsistent_categories":
         mapping = params.get("mapping") or finding.details.get("mapping")
         if mapping:
@@ -57,16 +60,46 @@ def problem_mask(frame: pd.DataFrame, finding: Finding, params: dict[str, Any]) 
         return (text != text.str.strip()).fillna(False).astype(bool) & frame[column].notna()
     if category == "constant_column":
         top = finding.details.get("top")
-        return (frame[column].astype("str") != top) & frame[column].notna()
+        return ((frame[column].astype("str") != top) & frame[column].notna()).fillna(False).astype(bool)
     if category == "multivariate_outliers":
         return _isolation_mask(frame, finding)
     return None
 
 
+def text_array(series: pd.Series, missing: np.ndarray | None = None) -> pa.Array:
+    """The column's values as Arrow text, null where missing, whatever Python types it holds now."""
+    absent = series.isna().to_numpy() if missing is None else missing
+    # astype("str") keeps NaN as NaN (a float): Arrow must see it as null, not as a value.
+    values = series.astype("str").to_numpy(dtype=object)
+    return pa.array(values, pa.string(), mask=np.asarray(absent, dtype=bool), from_pandas=True)
+
+
 def _present_text(series: pd.Series) -> tuple[pa.Array, np.ndarray]:
     missing = missing_mask(series).to_numpy()
-    values = series.astype("str").where(~missing, None)
-    return pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True), missing
+    return text_array(series, missing), missing
+
+
+def _given(params: dict[str, Any], name: str, default: Any) -> Any:
+    """A chosen parameter, or the finding's own value where the choice left it out or set it to null."""
+    value = params.get(name)
+    return default if value is None else value
+
+
+def _as_numbers(series: pd.Series) -> pd.Series:
+    """The column as floats, whatever an earlier step left in it (booleans and non-numbers: missing)."""
+    if pd.api.types.is_bool_dtype(series):
+        return pd.Series(np.nan, index=series.index)
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype("float64")
+    values = [np.nan if isinstance(v, bool | np.bool_) else _number(v) for v in series.to_numpy(dtype=object)]
+    return pd.Series(values, index=series.index, dtype="float64")
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return np.nan
 
 
 def _text_mask(series: pd.Series, test: Any) -> pd.Series:
@@ -75,8 +108,8 @@ def _text_mask(series: pd.Series, test: Any) -> pd.Series:
     return pd.Series(np.asarray(hits, dtype=bool) & ~missing, index=series.index)
 
 
-def _pii_any(array: pa.Array) -> pa.Array:
-    masks = list(patterns.pii_masks(pc.fill_null(array, ""), None).values())
+def _pii_any(array: pa.Array, fmt: str | None) -> pa.Array:
+    masks = list(patterns.pii_masks(pc.fill_null(array, ""), fmt).values())
     out = masks[0]
     for m in masks[1:]:
         out = pc.or_(out, m)
@@ -85,9 +118,7 @@ def _pii_any(array: pa.Array) -> pa.Array:
 
 def _rule_mask(frame: pd.DataFrame, finding: Finding) -> pd.Series:
     rule = Rule.model_validate(finding.details["rule"])
-    table = pa.Table.from_pandas(
-        frame[[c for c in rule.columns() if c in frame.columns]], preserve_index=False
-    )
+    table = arrow_table(frame[[c for c in rule.columns() if c in frame.columns]])
     if rule.kind == "expression":
         hits = violations(str(rule.expression), table)
     else:
@@ -109,6 +140,17 @@ def _rule_mask(frame: pd.DataFrame, finding: Finding) -> pd.Series:
             hits = pc.invert(pc.match_substring_regex(text, f"^(?:{rule.matches})$"))
     values = pc.fill_null(hits, False).to_numpy(zero_copy_only=False)
     return pd.Series(np.asarray(values, dtype=bool), index=frame.index)
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """The frame as Arrow; a column whose values an earlier step left mixed (numbers and text) as text."""
+    arrays = []
+    for name in frame.columns:
+        try:
+            arrays.append(pa.array(frame[name], from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays.append(text_array(frame[name]))
+    return pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
 
 
 def _isolation_mask(frame: pd.DataFrame, finding: Finding) -> pd.Series:

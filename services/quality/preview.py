@@ -15,7 +15,7 @@ from lockflow.common.errors import InvalidInput
 from lockflow.common.kinds import category_label, strategy_facts
 from lockflow.common.models import AppliedResolution, Finding, ResolutionChoice
 from lockflow.ingest.read import parquet_batches
-from lockflow.quality.resolve import apply_resolutions
+from lockflow.quality.resolve import apply_resolutions, changed_cells
 from lockflow.quality.sketches import RowSample
 
 PREVIEW_ROWS = 200_000
@@ -47,11 +47,11 @@ def preview(
     removed = frame.index.difference(after.index)
     kept = frame.index.intersection(after.index)
     common = [c for c in frame.columns if c in after.columns]
-    changed_cells = {c: _changed(frame.loc[kept, c], after.loc[kept, c]) for c in common}
-    per_column = {c: int(m.sum()) for c, m in changed_cells.items() if m.any()}
+    changed = {c: changed_cells(frame.loc[kept, c], after.loc[kept, c]) for c in common}
+    per_column = {c: int(m.sum()) for c, m in changed.items() if m.any()}
     touched_rows = (
-        pd.concat([m for m in changed_cells.values()], axis=1).any(axis=1)
-        if changed_cells
+        pd.concat([m for m in changed.values()], axis=1).any(axis=1)
+        if changed
         else pd.Series(False, index=kept)
     )
     added = [c for c in after.columns if c not in frame.columns]
@@ -112,25 +112,6 @@ def _chosen(findings: list[Finding], choices: list[ResolutionChoice]) -> list[Fi
     return [f for f in findings if f.id in ids]
 
 
-def _changed(before: pd.Series, after: pd.Series) -> pd.Series:
-    """True where a cell's value differs (missing equals missing; '12' equals 12.0 after coercion)."""
-    both_missing = before.isna().to_numpy() & after.isna().to_numpy()
-    num_before = pd.to_numeric(before, errors="coerce") if not _is_num(before) else before
-    num_after = pd.to_numeric(after, errors="coerce") if not _is_num(after) else after
-    if _is_num(before) or _is_num(after):
-        same = (num_before.astype("float64").to_numpy() == num_after.astype("float64").to_numpy()) & (
-            num_before.notna().to_numpy()
-        )
-    else:
-        same = np.zeros(len(before), dtype=bool)
-    text_same = before.astype("str").to_numpy() == after.astype("str").to_numpy()
-    return pd.Series(~(same | text_same | both_missing), index=before.index)
-
-
-def _is_num(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
 def column_stats(series: pd.Series) -> dict[str, Any]:
     """count, missing, distinct; mean/median/min/max for numbers, top value for the rest."""
     stats: dict[str, Any] = {
@@ -141,6 +122,7 @@ def column_stats(series: pd.Series) -> dict[str, Any]:
     }
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         values = series.dropna().astype("float64")
+        values = values[np.isfinite(values)]
         if len(values):
             stats.update(
                 mean=float(values.mean()),
@@ -173,7 +155,7 @@ def _row_diff(
     for row in touched[touched].index[:CHANGED_ROWS_SHOWN]:
         cells = {}
         for c in before.columns:
-            if c in after.columns and _changed(before.loc[[row], c], after.loc[[row], c]).iloc[0]:
+            if c in after.columns and changed_cells(before.loc[[row], c], after.loc[[row], c]).iloc[0]:
                 cells[c] = {"before": _json(before.at[row, c]), "after": _json(after.at[row, c])}
         out.append({"row": int(row), "change": "changed", "cells": cells})
     for row in removed[: max(0, CHANGED_ROWS_SHOWN - len(out))]:

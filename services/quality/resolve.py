@@ -1,53 +1,64 @@
 """Stage 3 resolution: apply the fixes a person chose at gate 2 to a copy of the frame.
 
 Choices are checked in full before anything is applied, then applied in a stable order that
-does not depend on the order they were given in: type coercions first (so later steps see
-numbers), then imputations, caps and flags, then row drops, and duplicate removal last (so
-rows that only became identical after fixing are removed too).
+does not depend on the order they were given in: text repairs first (on the text as found),
+then type conversions (so later steps see numbers and dates), then blanking, then imputations,
+caps, masks and flags, then row drops, duplicate removal (so rows that only became identical
+after fixing are removed too) and column drops last.
+
+Steps that act on the rows with a finding's problem (blank, drop, flag, mask) act on the rows
+that had it in the data as found, so one fix never picks up another's output (a masked phone
+number is not a malformed one; a gap filled with 'unknown' is not a bad email). Every other
+step works on the column as the earlier steps left it: any Python values in an object column,
+numbers after a conversion, an all-missing or removed column. A step with nothing left to do
+says so in its note instead of failing; combinations that cannot mean anything are refused
+when the choice is made (`lockflow.common.pipeline.check_quality_choices`).
 """
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.kinds import STRATEGIES
 from lockflow.common.models import AppliedResolution, Finding, ResolutionChoice
 from lockflow.common.pipeline import QUALITY_EXTRA_PARAMS
 from lockflow.quality import patterns
-from lockflow.quality.detect import is_numeric, is_text, missing_mask, outside_fences, unparseable_mask
-from lockflow.quality.masks import problem_mask
+from lockflow.quality.detect import is_numeric, is_text, missing_mask, outside_fences
+from lockflow.quality.masks import problem_mask, text_array
 
 # Phase of each strategy in the stable application order (see the module docstring).
 PHASES: dict[str, int] = {
-    "coerce_numeric": 0,
-    "coerce_datetime": 0,
     "repair_text": 0,
     "trim_whitespace": 0,
     "normalise_case": 0,
     "merge_categories": 0,
-    "set_missing": 0,
-    "impute_interpolate": 1,
-    "winsorize": 1,
-    "mask_personal_data": 1,
-    "drop_duplicates_most_complete": 3,
-    "drop_column": 4,
-    "impute_median": 1,
-    "impute_mean": 1,
-    "impute_mode": 1,
-    "fill_constant": 1,
-    "cap_to_fences": 1,
-    "flag_only": 1,
-    "drop_rows": 2,
-    "drop_duplicates_keep_first": 3,
-    "drop_duplicates_keep_last": 3,
+    "coerce_numeric": 1,
+    "coerce_datetime": 1,
+    "set_missing": 2,
+    "impute_interpolate": 3,
+    "winsorize": 3,
+    "impute_median": 3,
+    "impute_mean": 3,
+    "impute_mode": 3,
+    "fill_constant": 3,
+    "cap_to_fences": 3,
+    "flag_only": 3,
+    "drop_rows": 4,
+    "drop_duplicates_keep_first": 5,
+    "drop_duplicates_keep_last": 5,
+    "drop_duplicates_most_complete": 5,
+    # Masking last: masked values must not make distinct rows look like repeats.
+    "mask_personal_data": 6,
+    "drop_column": 7,
 }
+# Strategies that act on the rows with the finding's problem, as found in the data.
+ROW_STRATEGIES = frozenset({"set_missing", "drop_rows", "flag_only", "mask_personal_data"})
 
 # Params a choice may set beyond the finding's defaults.
 EXTRA_PARAMS = QUALITY_EXTRA_PARAMS
@@ -67,6 +78,7 @@ class _Step:
     finding: Finding
     strategy: str
     params: dict[str, Any]
+    found: pd.Series | None = None  # the rows with the problem in the data as found (ROW_STRATEGIES)
 
 
 def apply_resolutions(
@@ -79,7 +91,10 @@ def apply_resolutions(
     """Apply `choices` to a copy of `frame`; a choice that cannot be applied raises InvalidInput.
 
     With keep_index the result keeps the row labels of the rows that remain (for previews)."""
-    steps = sorted(_plan(frame, findings, choices), key=lambda s: (PHASES[s.strategy], s.order))
+    if not frame.index.is_unique:
+        frame = frame.reset_index(drop=True)  # rows are matched by label from step to step
+    planned = sorted(_plan(frame, findings, choices), key=lambda s: (PHASES[s.strategy], s.order))
+    steps = [replace(s, found=_rows_found(frame, s)) if s.strategy in ROW_STRATEGIES else s for s in planned]
     result = frame.copy(deep=True)
     applied = []
     for step in steps:
@@ -128,6 +143,19 @@ def _plan(frame: pd.DataFrame, findings: list[Finding], choices: list[Resolution
     return steps
 
 
+def _rows_found(frame: pd.DataFrame, step: _Step) -> pd.Series | None:
+    """The rows of `frame` with the step's problem, or None for a finding without row-level problems."""
+    if step.finding.category == "outliers":
+        lower, upper = _fences(step)
+        return outside_fences(pd.Series(_numbers(frame[_column(step)]), index=frame.index), lower, upper)
+    return problem_mask(frame, step.finding, step.params)
+
+
+def _rows_now(frame: pd.DataFrame, found: pd.Series) -> np.ndarray:
+    """The found rows among those still in `frame` (earlier steps may have removed some)."""
+    return found.reindex(frame.index, fill_value=False).to_numpy(dtype=bool)
+
+
 def _record(step: _Step, note: str, *, rows_removed: int = 0, cells_changed: int = 0) -> AppliedResolution:
     return AppliedResolution(
         finding_id=step.finding.id,
@@ -146,29 +174,103 @@ def _coerce_numeric(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, App
     """Make the column numeric; unparseable values become missing."""
     column = _column(step)
     series = frame[column]
-    lost = int(unparseable_mask(series).sum())
-    frame[column] = pd.to_numeric(series.where(~missing_mask(series)), errors="coerce")
+    if is_numeric(series):
+        return frame, _record(step, f"'{column}' already holds numbers; nothing to convert")
+    missing = missing_mask(series).to_numpy()
+    numbers = pd.to_numeric(_text_or_numbers(series).where(~missing), errors="coerce").astype("float64")
+    frame[column] = numbers
+    lost = int((numbers.isna().to_numpy() & ~missing).sum())
     note = f"converted '{column}' to numbers; {lost} values that were not numbers became missing"
     return frame, _record(step, note, cells_changed=lost)
+
+
+def _text_or_numbers(series: pd.Series) -> pd.Series:
+    """Values pd.to_numeric can read: numbers as they are, anything else (booleans, dates) as text."""
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+        return series.astype("str").where(series.notna(), None)
+    if not pd.api.types.is_object_dtype(series):
+        return series
+    keep = series.map(lambda v: isinstance(v, str | int | float) and not isinstance(v, bool))
+    return series.where(keep.to_numpy(dtype=bool), series.astype("str"))
+
+
+def changed_cells(before: pd.Series, after: pd.Series) -> pd.Series:
+    """True where a cell's value differs (missing equals missing; '12' equals 12.0 after coercion,
+    '2024-01-05' the date it was parsed to)."""
+    both_missing = before.isna().to_numpy() & after.isna().to_numpy()
+    same = np.zeros(len(before), dtype=bool)
+    if _is_num(before) or _is_num(after):
+        num_before = _numbers(before)
+        num_after = _numbers(after)
+        same = (num_before == num_after) & ~np.isnan(num_before)
+    elif _is_date(before) or _is_date(after):
+        same = _dates(before) == _dates(after)
+    text_same = before.astype("str").to_numpy(dtype=object) == after.astype("str").to_numpy(dtype=object)
+    return pd.Series(~(same | text_same | both_missing), index=before.index)
+
+
+def _count_changed(before: pd.Series, after: pd.Series) -> int:
+    return int(changed_cells(before, after).sum())
+
+
+def _is_num(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _is_date(series: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(series)
+
+
+def _numbers(series: pd.Series) -> np.ndarray:
+    if _is_num(series):
+        return series.astype("float64").to_numpy()
+    parsed = pd.to_numeric(_text_or_numbers(series), errors="coerce")
+    return pd.Series(parsed, index=series.index).astype("float64").to_numpy()
+
+
+def _dates(series: pd.Series) -> np.ndarray:
+    if _is_date(series):
+        return series.to_numpy(dtype="datetime64[ns]")
+    parsed = patterns.parse_dates(text_array(series)).to_pandas()
+    return pd.to_datetime(parsed.to_numpy()).to_numpy(dtype="datetime64[ns]")
 
 
 def _fill(frame: pd.DataFrame, step: _Step, value: Any, how: str) -> tuple[pd.DataFrame, AppliedResolution]:
     """Put `value` into every missing cell of the step's column."""
     column = _column(step)
     series = frame[column]
-    mask = _missing(series, step)
+    mask = _missing(series, step).to_numpy()
     if is_numeric(series) and (not isinstance(value, Real) or isinstance(value, bool)):
         raise InvalidInput(
             f"column '{column}' is numeric; {step.strategy} for '{step.finding.id}' needs a number, "
             f"not {value!r}"
         )
-    if pd.api.types.is_integer_dtype(series) and float(value) != int(value):
+    if _is_date(series) and not isinstance(value, pd.Timestamp):
+        raise InvalidInput(
+            f"column '{column}' holds dates; {step.strategy} for '{step.finding.id}' cannot put "
+            f"{value!r} in it"
+        )
+    if is_numeric(series) and not pd.api.types.is_float_dtype(series) and float(value) != int(value):
         # A fractional mean or median cannot live in an integer column.
         series = series.astype("float64")
+    if _all_text(series) and not isinstance(value, str):
+        value = str(value)  # a text column stays text (Arrow stores one type per column)
+    elif pd.api.types.is_bool_dtype(series) and not isinstance(value, bool | np.bool_):
+        series = series.astype(object)
     filled = series.where(~mask, value)
     frame[column] = filled
-    note = f"filled {int(mask.sum())} missing values in '{column}' with {how} '{value}'"
-    return frame, _record(step, note, cells_changed=int(mask.sum()))
+    changed = _count_changed(series, filled)
+    note = f"filled {changed} missing values in '{column}' with {how} '{value}'"
+    return frame, _record(step, note, cells_changed=changed)
+
+
+def _all_text(series: pd.Series) -> bool:
+    """A text column whose present values are all strings."""
+    if not is_text(series):
+        return False
+    if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
+        return True
+    return bool(series.dropna().map(lambda v: isinstance(v, str)).all())
 
 
 def _missing(series: pd.Series, step: _Step) -> pd.Series:
@@ -187,30 +289,42 @@ def _numeric_or_fail(frame: pd.DataFrame, step: _Step) -> pd.Series:
 
 def _impute_median(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Fill with the median of the present values."""
-    series = _numeric_or_fail(frame, step)
-    return _fill(frame, step, _present_stat(series, step, "median"), "the median")
+    return _impute_stat(frame, step, "median")
 
 
 def _impute_mean(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Fill with the mean of the present values."""
+    return _impute_stat(frame, step, "mean")
+
+
+def _impute_stat(frame: pd.DataFrame, step: _Step, stat: str) -> tuple[pd.DataFrame, AppliedResolution]:
     series = _numeric_or_fail(frame, step)
-    return _fill(frame, step, _present_stat(series, step, "mean"), "the mean")
-
-
-def _present_stat(series: pd.Series, step: _Step, stat: str) -> float:
     present = series[~_missing(series, step)].astype(float)
     if present.empty:
-        raise InvalidInput(f"column '{_column(step)}' has no values to take the {stat} of")
-    return float(present.median() if stat == "median" else present.mean())
+        return frame, _nothing_to_take(step, f"the {stat}")
+    value = float(present.median() if stat == "median" else present.mean())
+    return _fill(frame, step, value, f"the {stat}")
+
+
+def _nothing_to_take(step: _Step, what: str) -> AppliedResolution:
+    """An earlier step (or the data) left the column without values: there is nothing to fill from."""
+    return _record(step, f"'{_column(step)}' has no values left to take {what} of; nothing was filled")
 
 
 def _impute_mode(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Fill with the most frequent present value (the smallest one on ties)."""
     series = frame[_column(step)]
-    present = series[~_missing(series, step)]
+    present = series[~_missing(series, step).to_numpy()]
     if present.empty:
-        raise InvalidInput(f"column '{_column(step)}' has no values to take the mode of")
-    value = present.mode().iloc[0]
+        return frame, _nothing_to_take(step, "the mode")
+    counts = present.value_counts(sort=False, dropna=True)
+    tied = list(counts[counts == counts.max()].index)
+    try:
+        value = min(tied)
+    except TypeError:  # values of several types (an object column): order them by their text
+        value = min(tied, key=str)
+    if isinstance(value, np.generic):
+        value = value.item()
     if is_numeric(series):
         value = float(value)
     return _fill(frame, step, value, "the mode")
@@ -228,6 +342,8 @@ def _fences(step: _Step) -> tuple[float, float]:
     bounds = []
     for name, unbounded in (("lower", -np.inf), ("upper", np.inf)):
         bound = step.params.get(name)
+        if bound is None and step.finding.category == "outliers":
+            bound = step.finding.details.get(name)  # null means: the fence the detector measured
         if bound is None and step.finding.category != "outliers":
             bounds.append(unbounded)
             continue
@@ -247,8 +363,8 @@ def _cap_to_fences(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Appl
     lower, upper = _fences(step)
     column = _column(step)
     series = _numeric_or_fail(frame, step)
-    changed = int(outside_fences(series, lower, upper).sum())
     frame[column] = series.clip(lower, upper)
+    changed = _count_changed(series, frame[column])
     note = f"capped {changed} values in '{column}' to [{lower:.4g}, {upper:.4g}]"
     return frame, _record(step, note, cells_changed=changed)
 
@@ -256,36 +372,38 @@ def _cap_to_fences(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Appl
 def _flag_only(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Add a boolean column that is True on the rows with this finding's problem."""
     column = _column(step)
-    if step.finding.category == "outliers":
-        lower, upper = _fences(step)
-        mask = outside_fences(_numeric_or_fail(frame, step), lower, upper)
-        default = f"{column}_is_outlier"
-    else:
-        found = problem_mask(frame, step.finding, step.params)
-        if found is None:
-            return frame, _record(step, f"acknowledged '{step.finding.id}'; the data was not changed")
-        mask, default = found, f"{column}_flag"
-    flag = str(step.params.get("column", default))
-    if flag in frame.columns:
-        raise InvalidInput(f"flag_only for '{step.finding.id}': column '{flag}' already exists")
-    frame[flag] = mask.to_numpy()
-    note = f"kept the values; added column '{flag}' marking {int(mask.sum())} rows for '{step.finding.id}'"
+    if step.found is None:
+        return frame, _record(step, f"acknowledged '{step.finding.id}'; the data was not changed")
+    mask = _rows_now(frame, step.found)
+    default = f"{column}_is_outlier" if step.finding.category == "outliers" else f"{column}_flag"
+    wanted = str(step.params.get("column") or default)
+    flag = _free_name(frame, wanted)
+    frame[flag] = mask
+    renamed = f" ('{wanted}' was taken)" if flag != wanted else ""
+    note = (
+        f"kept the values; added column '{flag}'{renamed} marking {int(mask.sum())} rows "
+        f"for '{step.finding.id}'"
+    )
     return frame, _record(step, note)
 
 
+def _free_name(frame: pd.DataFrame, wanted: str) -> str:
+    """`wanted`, or `wanted_2`, `wanted_3` ... if a column (of the data or an earlier flag) has it."""
+    name, n = wanted, 1
+    while name in frame.columns:
+        n += 1
+        name = f"{wanted}_{n}"
+    return name
+
+
 def _drop_rows(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
-    """Remove the rows that currently have this finding's problem."""
-    if step.finding.category == "outliers":
-        lower, upper = _fences(step)
-        mask = outside_fences(_numeric_or_fail(frame, step), lower, upper)
-    else:
-        found = problem_mask(frame, step.finding, step.params)
-        if found is None:
-            raise InvalidInput(f"drop_rows does not apply to a {step.finding.category} finding")
-        mask = found
+    """Remove the rows that had this finding's problem (and are still there)."""
+    if step.found is None:
+        raise InvalidInput(f"drop_rows does not apply to a {step.finding.category} finding")
+    mask = _rows_now(frame, step.found)
     removed = int(mask.sum())
     note = f"removed {removed} rows with {step.finding.category.replace('_', ' ')} ({step.finding.id})"
-    return frame[~mask.to_numpy()], _record(step, note, rows_removed=removed)
+    return frame[~mask], _record(step, note, rows_removed=removed)
 
 
 def _drop_duplicates(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
@@ -312,7 +430,7 @@ def _interpolate(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Applie
     mask = _missing(series, step)
     filled = series.where(~mask).interpolate(limit_direction="both")
     frame[column] = filled
-    changed = int((mask & filled.notna()).sum())
+    changed = _count_changed(series, filled)
     return frame, _record(step, f"interpolated {changed} missing values in '{column}'", cells_changed=changed)
 
 
@@ -320,15 +438,18 @@ def _winsorize(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedR
     """Clip to the column's lower/upper quantiles."""
     column = _column(step)
     series = _numeric_or_fail(frame, step)
-    low_q, high_q = step.params.get("lower_quantile", 0.01), step.params.get("upper_quantile", 0.99)
+    low_q, high_q = step.params.get("lower_quantile"), step.params.get("upper_quantile")
+    low_q, high_q = 0.01 if low_q is None else low_q, 0.99 if high_q is None else high_q
     if not all(isinstance(q, Real) and 0 <= float(q) <= 1 for q in (low_q, high_q)) or low_q >= high_q:
         raise InvalidInput(
             f"winsorize for '{step.finding.id}' needs 0 <= lower_quantile < upper_quantile <= 1, "
             f"got {low_q!r} and {high_q!r}"
         )
     lower, upper = (float(v) for v in series.quantile([float(low_q), float(high_q)]))
-    changed = int(outside_fences(series, lower, upper).sum())
+    if np.isnan(lower) or np.isnan(upper):
+        return frame, _record(step, f"'{column}' has no values left to winsorize; nothing changed")
     frame[column] = series.clip(lower, upper)
+    changed = _count_changed(series, frame[column])
     note = (
         f"winsorized {changed} values in '{column}' to [{lower:.4g}, {upper:.4g}] "
         f"({low_q}-{high_q} quantiles)"
@@ -336,21 +457,16 @@ def _winsorize(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedR
     return frame, _record(step, note, cells_changed=changed)
 
 
-def _text_or_fail(frame: pd.DataFrame, step: _Step) -> pd.Series:
-    series = frame[_column(step)]
-    if not is_text(series):
-        raise InvalidInput(f"{step.strategy} needs a text column but '{_column(step)}' is {series.dtype}")
-    return series
-
-
 def _coerce_datetime(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Parse text dates; values that are not real dates become missing (and are counted)."""
     column = _column(step)
-    series = _text_or_fail(frame, step)
-    parsed = patterns.parse_dates(pa.array(series.astype("str").where(series.notna(), None), pa.string()))
-    values = parsed.to_pandas()
-    lost = int((values.isna() & ~missing_mask(series)).sum())
-    frame[column] = pd.to_datetime(values.to_numpy())
+    series = frame[column]
+    if _is_date(series):
+        return frame, _record(step, f"'{column}' already holds dates; nothing to convert")
+    missing = missing_mask(series).to_numpy()
+    parsed = patterns.parse_dates(text_array(series, missing)).to_pandas()
+    frame[column] = pd.Series(pd.to_datetime(parsed.to_numpy()), index=series.index)
+    lost = int((parsed.isna().to_numpy() & ~missing).sum())
     note = f"converted '{column}' to dates; {lost} values that were not real dates became missing"
     return frame, _record(step, note, cells_changed=lost)
 
@@ -358,24 +474,30 @@ def _coerce_datetime(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Ap
 def _set_missing(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Blank the values with this finding's problem."""
     column = _column(step)
-    mask = problem_mask(frame, step.finding, step.params)
-    if mask is None:
+    if step.found is None:
         raise InvalidInput(f"set_missing does not apply to a {step.finding.category} finding")
+    mask = _rows_now(frame, step.found)
     series = frame[column]
     if pd.api.types.is_integer_dtype(series):
         series = series.astype("float64")
-    frame[column] = series.where(~mask.to_numpy(), None)
-    changed = int(mask.sum())
+    elif pd.api.types.is_bool_dtype(series):
+        series = series.astype(object)
+    blanked = series.where(~mask, None)
+    frame[column] = blanked
+    changed = _count_changed(series, blanked)
     return frame, _record(step, f"blanked {changed} values in '{column}'", cells_changed=changed)
 
 
 def _map_text(
     frame: pd.DataFrame, step: _Step, fn: Callable[[str], str], what: str
 ) -> tuple[pd.DataFrame, AppliedResolution]:
+    """Rewrite the column's text values with `fn`; numbers, dates and missing values stay as they are."""
     column = _column(step)
-    series = _text_or_fail(frame, step)
+    series = frame[column]
+    if not is_text(series):
+        return frame, _record(step, f"'{column}' holds no text ({series.dtype}); nothing was {what}")
     new = series.map(lambda v: fn(v) if isinstance(v, str) else v)
-    changed = int((new.astype("str") != series.astype("str")).sum())
+    changed = _count_changed(series, new)
     frame[column] = new.astype(series.dtype) if str(series.dtype) == "str" else new
     return frame, _record(step, f"{what} {changed} values in '{column}'", cells_changed=changed)
 
@@ -423,13 +545,15 @@ def _mask_one(value: str) -> str:
 def _mask_personal(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Mask values holding personal data, keeping the last 4 characters."""
     column = _column(step)
-    series = _text_or_fail(frame, step)
-    mask = problem_mask(frame, step.finding, step.params)
-    assert mask is not None
+    series = frame[column]
+    if not is_text(series):
+        return frame, _record(step, f"'{column}' holds no text ({series.dtype}); nothing was masked")
+    assert step.found is not None
+    mask = _rows_now(frame, step.found) & series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     new = series.copy()
-    new[mask.to_numpy()] = series[mask.to_numpy()].map(_mask_one)
+    new[mask] = series[mask].map(_mask_one)
     frame[column] = new
-    changed = int(mask.sum())
+    changed = _count_changed(series, new)
     return frame, _record(
         step, f"masked personal data in {changed} values of '{column}'", cells_changed=changed
     )
@@ -438,6 +562,8 @@ def _mask_personal(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Appl
 def _drop_column(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
     """Remove the finding's column."""
     column = _column(step)
+    if column not in frame.columns:
+        return frame, _record(step, f"'{column}' was already removed by an earlier step")
     return frame.drop(columns=[column]), _record(step, f"removed column '{column}'", cells_changed=len(frame))
 
 

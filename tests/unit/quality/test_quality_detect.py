@@ -68,14 +68,16 @@ def test_text_missing_values_count_blank_strings(planted: Planted) -> None:
     assert finding.sample_rows == _first_positions(mask)
     assert f"{planted.blank_city} are empty or blank strings" in finding.explanation
     strategies = [(r.strategy, r.params) for r in finding.resolutions]
+    # 'Oslo' is about half the filled cities, not overwhelmingly the value: the mode is not offered first.
     assert strategies == [
-        ("impute_mode", {}),
         ("fill_constant", {"value": "unknown"}),
+        ("impute_mode", {}),
         ("drop_rows", {}),
         ("flag_only", {"column": "city_was_missing"}),
     ]
     top = frame["city"][~mask].value_counts().idxmax()
-    assert f"'{top}'" in finding.resolutions[0].rationale
+    assert f"'{top}'" in finding.resolutions[1].rationale
+    assert [r.risk for r in finding.resolutions] == ["medium", "high", "high", "none"]
 
 
 def test_duplicate_rows(planted: Planted) -> None:
