@@ -5,10 +5,12 @@ A policy maps a gate to one decision, or to a list used in order on each visit o
 Shorthands resolve against the open request:
 
 - `choices: top` (what `--yes` uses): for each finding, its top-ranked resolution if that is
-  low-risk (risk none or low: exact duplicates, trimmed spaces, repaired text, an overwhelming
-  mode ...); otherwise `flag_only` where the finding offers it (the rows are marked, no value
-  changes), else the finding is left as it is. The rationale lists what was fixed, flagged and
-  left, and why. If nothing is chosen the gate is answered `accept_as_is`.
+  low-risk (exact duplicates, trimmed spaces, repaired text, an overwhelming mode ...) and
+  changes data; every other finding is left as it is for a person (no value changes, and no flag
+  column either: one per finding would change the shape analytics sees), so it stays an
+  unresolved finding that the report and stage 6's quality actions show. The rationale lists
+  what was fixed and what was left, and why. If nothing is chosen the gate is answered
+  `accept_as_is`.
 - `choices: top_any`: every finding's top-ranked resolution whatever its risk (it may impute,
   cap, drop rows or columns); a choice the gate would refuse next to the others is replaced by
   `flag_only` (or left out), and the rationale says so.
@@ -39,7 +41,7 @@ Policy = dict[Gate, list[PolicyDecision]]
 
 
 def default_policy() -> Policy:
-    """`--yes`: approve, apply each low-risk top fix (flag the rest), accept, accept, choose all."""
+    """`--yes`: approve, apply the low-risk top fixes (the rest left for a person), accept, choose all."""
     return {
         Gate.SOURCE_REVIEW: [PolicyDecision(option="approve", rationale="--yes")],
         Gate.QUALITY_REVIEW: [PolicyDecision(option="apply", params={"choices": "top"}, rationale="--yes")],
@@ -104,28 +106,25 @@ def resolve(policy: Policy, *, request: dict[str, Any], visit: int) -> PolicyDec
 
 def top_choices(findings: list[dict[str, Any]], *, any_risk: bool) -> tuple[list[dict[str, Any]], str]:
     """The `top` (low-risk only) or `top_any` choices for gate 2's findings, and a rationale."""
-    fixed, flagged, left = [], [], []
+    fixed: list[str] = []
+    left: list[str] = []
     choices: list[dict[str, Any]] = []
     for f in findings:
         if not f.get("resolutions"):
             continue
         top = f["resolutions"][0]
         risk = top.get("risk", "high")  # an older producer's resolution: judged high
-        if any_risk or is_low_risk(risk):
+        if any_risk or (is_low_risk(risk) and top["strategy"] != "flag_only"):
             choices.append({"finding_id": f["id"], "strategy": top["strategy"]})
             fixed.append(f"{f['id']} ({top['strategy']})")
-        elif any(r["strategy"] == "flag_only" for r in f["resolutions"]):
-            choices.append({"finding_id": f["id"], "strategy": "flag_only"})
-            flagged.append(
-                f"{f['id']} ({top['strategy']} is {risk}-risk: {top.get('changes') or 'not judged'})"
-            )
+        elif top["strategy"] == "flag_only":
+            left.append(f"{f['id']} (nothing to change in the data)")
         else:
-            left.append(f"{f['id']} ({top['strategy']} is {risk}-risk)")
+            left.append(f"{f['id']} ({top['strategy']} is {risk}-risk: {top.get('changes') or 'not judged'})")
     choices, refused = _compatible(choices, findings)
     parts = [
         f"fixed {len(fixed)}: {'; '.join(fixed)}" if fixed else "fixed none",
-        f"flagged {len(flagged)} instead of fixing: {'; '.join(flagged)}" if flagged else "",
-        f"left {len(left)} as they are: {'; '.join(left)}" if left else "",
+        f"left {len(left)} for a person: {'; '.join(left)}" if left else "",
         f"replaced {len(refused)} the gate would refuse beside the others: {'; '.join(refused)}"
         if refused
         else "",

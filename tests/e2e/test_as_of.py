@@ -44,6 +44,14 @@ def report_paths(printed: str) -> dict[str, Path]:
 
 def run_in_process(home: Path, monkeypatch: pytest.MonkeyPatch, as_of: date) -> tuple[str, str]:
     """`lockflow run --yes` on the sample in this process, the clock frozen by LOCKFLOW_AS_OF."""
+    # Embedded defaults, as a newcomer has them: `make test` exports the real services' endpoints.
+    for variable in (
+        "LOCKFLOW_DATABASE_URL",
+        "LOCKFLOW_REDIS_URL",
+        "LOCKFLOW_KAFKA_BOOTSTRAP",
+        "LOCKFLOW_MODE",
+    ):
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("LOCKFLOW_AS_OF", as_of.isoformat())
     settings = CommonSettings(mode="embedded", home=home)
     out = io.StringIO()

@@ -1,4 +1,4 @@
-"""`--yes` at gate 2: each top fix only when it is low-risk; flags (or nothing) for the rest."""
+"""`--yes` at gate 2: each top fix only when it is low-risk; the rest is left for a person."""
 
 from typing import Any
 
@@ -57,7 +57,7 @@ def _finding(fid: str, resolutions: list[Resolution], columns: list[str] | None 
     )
 
 
-def test_yes_fixes_low_risk_findings_and_flags_the_rest() -> None:
+def test_yes_fixes_low_risk_findings_and_leaves_the_rest() -> None:
     frame = _frame()
     findings = assess(frame=frame).findings
     by_id = {f.id: f for f in findings}
@@ -72,11 +72,9 @@ def test_yes_fixes_low_risk_findings_and_flags_the_rest() -> None:
     assert chosen == {
         "duplicate_rows": "drop_duplicates_keep_first",
         "inconsistent_categories:gate": "merge_categories",
-        "missing_values:delay": "flag_only",
-        "outliers:delay": "flag_only",
     }
     assert decision.rationale.startswith("--yes: fixed 2: duplicate_rows (drop_duplicates_keep_first)")
-    assert "flagged 2 instead of fixing: missing_values:delay (impute_median is medium-risk: " in (
+    assert "left 2 for a person: missing_values:delay (impute_median is medium-risk: " in (
         decision.rationale
     )
     capped = by_id["outliers:delay"].count
@@ -131,7 +129,7 @@ def test_a_finding_without_a_flag_is_left_and_nothing_low_risk_accepts_as_is() -
     )
     decision = resolve(default_policy(), request=_request([risky, unjudged]), visit=0)
     assert decision is not None and decision.option == "accept_as_is"
-    assert "left 2 as they are: duplicate_keys:id (drop_duplicates_most_complete is high-risk)" in (
+    assert "left 2 for a person: duplicate_keys:id (drop_duplicates_most_complete is high-risk: " in (
         decision.rationale
     )
 
