@@ -91,6 +91,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+TOTAL_HEADER = "X-Total-Count"
+USERS_LISTED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": f"One page of the users; how many there are in all is in {TOTAL_HEADER}",
+        "headers": {TOTAL_HEADER: {"description": "How many users there are", "schema": {"type": "integer"}}},
+    }
+}
+
+
 def _client(request: Request) -> str:
     return client_address(request)
 
@@ -171,10 +180,18 @@ def auth_router() -> APIRouter:
         response.headers["Cache-Control"] = "public, max-age=300"
         return service.ring.jwks()
 
-    @router.get("/auth/users")
-    async def users(_admin: Authorized, service: Service) -> list[dict[str, Any]]:
-        """Every user and their roles."""
-        return await _call(service.list_users)  # type: ignore[no-any-return]
+    @router.get("/auth/users", responses=USERS_LISTED)
+    async def users(
+        _admin: Authorized,
+        response: Response,
+        service: Service,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    ) -> list[dict[str, Any]]:
+        """Users and their roles by name, paged (`offset`, `limit`); the total is in X-Total-Count."""
+        every: list[dict[str, Any]] = await _call(service.list_users)
+        response.headers[TOTAL_HEADER] = str(len(every))
+        return every[offset : offset + limit]
 
     @router.post("/auth/users", status_code=201)
     async def create_user(body: UserCreate, admin: Authorized, service: Service) -> dict[str, Any]:

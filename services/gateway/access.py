@@ -14,6 +14,7 @@ from lockflow.auth.policy import Role, Scope, Verdict, endpoint_verdict, object_
 from lockflow.auth.service import AuthService
 from lockflow.auth.tokens import InvalidToken
 from lockflow.common.errors import NotFound
+from lockflow.orchestrator.views import Reader
 
 
 def auth_of(request: Request) -> AuthService:
@@ -60,6 +61,13 @@ def visible(
         for r in rows
         if r.get(owner_key) == principal.username or r["id"] in shared or r.get("name") in shared
     ]
+
+
+def run_reader(auth: AuthService, principal: Principal) -> Reader | None:
+    """Whose runs the caller's lists show: their own and those shared with them; None (all) for an admin."""
+    if Role.ADMIN in principal.roles:
+        return None
+    return Reader(principal.username, auth.shared_ids(object_type="run", username=principal.username))
 
 
 def visible_runs(auth: AuthService, principal: Principal, run_ids: set[str]) -> set[str]:

@@ -1,0 +1,57 @@
+"""Uploads belong to their uploader: the owner of each stored file, and the check before a path is read.
+
+A file in the upload folder is named by the server (`upload-<random>.<ext>`); the `uploads` table
+records who sent it. A path under that folder may be read (by `POST /runs`, or as a file source's
+path) only by its uploader and admins; anyone else gets the same 404 as for a file that does not exist.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from lockflow.auth.deps import Principal
+from lockflow.auth.policy import Role
+from lockflow.common.db import Database, UploadRow
+from lockflow.common.errors import NotFound
+
+
+def record_upload(db: Database, *, stored: Path, owner: str, original_name: str | None) -> None:
+    """Remember who uploaded the stored file."""
+    with db.transaction() as session:
+        session.add(
+            UploadRow(
+                name=stored.name,
+                owner=owner,
+                original_name=(original_name or "")[:255] or None,
+                size_bytes=stored.stat().st_size,
+            )
+        )
+
+
+def check_upload_path(db: Database, principal: Principal, *, path: Path, upload_dir: Path) -> None:
+    """404 when the resolved path lies in the upload folder and is not the caller's upload (admins: any)."""
+    folder = upload_dir.resolve()
+    if folder not in path.parents:
+        return
+    relative = path.relative_to(folder)
+    if Role.ADMIN in principal.roles:
+        return
+    with db.transaction() as session:
+        row = session.get(UploadRow, str(relative)) if len(relative.parts) == 1 else None
+        owner = row.owner if row is not None else None
+    if owner != principal.username:
+        # The same answer whether the file exists or not: another user's upload is not revealed.
+        raise NotFound(f"no upload {relative}")
+
+
+def check_config_path(
+    db: Database, principal: Principal, *, config: dict[str, Any], upload_dir: Path
+) -> None:
+    """A file source's `path` may name an upload only of the caller's (404 otherwise, as if missing)."""
+    path = config.get("path")
+    if not isinstance(path, str) or not path:
+        return
+    try:
+        resolved = Path(path).expanduser().resolve()
+    except (RuntimeError, ValueError, OSError):
+        return  # the registry's own check names what is wrong with it
+    check_upload_path(db, principal, path=resolved, upload_dir=upload_dir)
