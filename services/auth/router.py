@@ -17,6 +17,7 @@ from lockflow.auth.deps import Authorized, unauthorized
 from lockflow.auth.keys import keyring_from_settings
 from lockflow.auth.models import AuditRow
 from lockflow.auth.passwords import Passwords
+from lockflow.auth.policy import Role
 from lockflow.auth.service import AuthService, Forbidden, LoginFailed, LoginThrottled
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.state import DbTokenState, RedisTokenState, TokenState
@@ -41,25 +42,31 @@ class Refresh(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
+# Documented so that a schema-valid value is one the service accepts: the role names, and the
+# default password length policy (LOCKFLOW_PASSWORD_MIN_LENGTH may ask for more; then 422 says so).
+RoleName = Annotated[str, Field(json_schema_extra={"enum": [r.value for r in Role]})]
+NEW_PASSWORD = {"minLength": AuthSettings.model_fields["password_min_length"].default}
+
+
 class PasswordChange(BaseModel):
     """The current password and the new one."""
 
     current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024, json_schema_extra=NEW_PASSWORD)
 
 
 class UserCreate(BaseModel):
     """A new user."""
 
     username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
-    roles: list[str] = Field(min_length=1)
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra=NEW_PASSWORD)
+    roles: list[RoleName] = Field(min_length=1)
 
 
 class RolesSet(BaseModel):
     """The user's new roles (replacing the old)."""
 
-    roles: list[str] = Field(min_length=1)
+    roles: list[RoleName] = Field(min_length=1)
 
 
 class ShareCreate(BaseModel):

@@ -15,12 +15,13 @@ import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -148,12 +149,15 @@ async def _send_scrubbed(send: Send, start: Message, body: bytes) -> None:
 
 
 def install_allow_header(app: FastAPI) -> None:
-    """405 answers list in `Allow` every method any route of that path accepts."""
+    """405 answers list in `Allow` every method the path documents (the OpenAPI is the contract)."""
+    table: list[tuple[re.Pattern[str], list[str]]] = []
 
     async def handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 405:
-            methods = _methods_of(app, request.url.path)
+            if not table:
+                table.extend(_method_table(app))
+            methods = next((m for pattern, m in table if pattern.match(request.url.path)), None)
             if methods:
                 exc.headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
         return await http_exception_handler(request, exc)
@@ -161,9 +165,13 @@ def install_allow_header(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, handler)
 
 
-def _methods_of(app: FastAPI, path: str) -> list[str]:
-    methods: set[str] = set()
-    for route in app.router.routes:
-        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
-            methods |= route.methods
-    return sorted(methods)
+def _method_table(app: FastAPI) -> list[tuple[re.Pattern[str], list[str]]]:
+    """Each documented path as a pattern with its methods (HEAD with GET); static paths match first."""
+    table = []
+    paths: dict[str, Any] = app.openapi()["paths"]
+    for template, operations in sorted(paths.items(), key=lambda item: item[0].count("{")):
+        methods = {m.upper() for m in operations}
+        if "GET" in methods:
+            methods.add("HEAD")
+        table.append((compile_path(template)[0], sorted(methods)))
+    return table

@@ -26,7 +26,7 @@ from lockflow.gateway.limits import Limiter
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.uploads import check_config_path, record_upload
 from lockflow.ingest import registry
-from lockflow.ingest.configs import ConfigInvalid
+from lockflow.ingest.configs import CONFIG_TYPES, ConfigInvalid
 from lockflow.ingest.preflight import preflight_columns
 from lockflow.ingest.ratelimit import RateLimited
 from lockflow.ingest.settings import SourceSettings
@@ -38,7 +38,7 @@ class SourceCreate(BaseModel):
     """A new source: a unique name, its type, and the type's config."""
 
     name: str = Field(min_length=1, max_length=200)
-    type: str = Field(description="file, api, database or s3")
+    type: str = Field(description="file, api, database or s3", json_schema_extra={"enum": list(CONFIG_TYPES)})
     config: dict[str, Any]
 
 
