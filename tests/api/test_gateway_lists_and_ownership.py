@@ -4,9 +4,13 @@ The gateway runs in process (embedded adapters, SQLite). Without stage workers r
 stay at ingest, which is all a list needs; the decision list test starts the workers so gate 1 opens.
 """
 
+import base64
+import hashlib
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -194,3 +198,60 @@ def test_a_source_upload_is_owned_too(client: TestClient, tmp_path: Path) -> Non
     assert created.json()["config"]["path"] == stored.name
     refused = client.post("/runs", json={"path": str(stored), "goal": {"target": "revenue"}}, headers=bob)
     assert refused.status_code == 404
+
+
+def _wait_open(client: TestClient, run_id: str, gate: str, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        for request in _page(client, "/decisions", headers, run_id=run_id)[0]:
+            if request["gate"] == gate:
+                found: dict[str, Any] = request
+                return found
+        run = client.get(f"/runs/{run_id}", headers=headers).json()
+        assert run["status"] not in ("failed", "aborted"), run
+        time.sleep(0.05)
+    raise AssertionError(f"no {gate} request")
+
+
+def test_the_html_report_is_served_under_a_csp_that_admits_only_its_own_style(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    path = _sales(data_dir)
+    with TestClient(create_app(embedded_settings(tmp_path))) as client:
+        ana = sign_in(client, "ana", ["analyst"])
+        lee = sign_in(client, "lee", ["approver"])
+        run_id = _start(client, path, ana)
+        for gate, option in [
+            ("source_review", "approve"),
+            ("quality_review", "accept_as_is"),
+            ("analytics_review", "accept"),
+            ("insight_review", "accept"),
+        ]:
+            request = _wait_open(client, run_id, gate, ana)
+            assert (
+                client.post(f"/decisions/{request['id']}", json={"option": option}, headers=ana).status_code
+                == 200
+            )
+        share_run(client, ana, run_id, "lee")
+        request = _wait_open(client, run_id, "action_selection", lee)
+        first = request["context"]["items"][0]["id"]
+        choice = {"option": "choose", "params": {"selected": [first]}}
+        assert client.post(f"/decisions/{request['id']}", json=choice, headers=lee).status_code == 200
+        deadline = time.monotonic() + 60
+        while client.get(f"/runs/{run_id}", headers=ana).json()["status"] != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+        page = client.get(f"/runs/{run_id}/report", params={"format": "html"}, headers=ana)
+        policy = page.headers["content-security-policy"]
+        (style,) = re.findall(r"<style>(.*?)</style>", page.text, re.DOTALL)
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        assert f"style-src 'sha256-{digest}'" in policy
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy and "script-src" not in policy
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["x-frame-options"] == "DENY"
+        for fmt in ("html", "json", "markdown"):
+            report = client.get(f"/runs/{run_id}/report", params={"format": fmt}, headers=ana)
+            assert report.status_code == 200 and str(tmp_path) not in report.text
+        assert str(tmp_path) not in client.get(f"/runs/{run_id}", headers=ana).text
