@@ -8,7 +8,7 @@ import anyio
 import redis
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockflow.auth import audit
@@ -103,6 +103,13 @@ USERS_LISTED: dict[int | str, dict[str, Any]] = {
     200: {
         "description": f"One page of the users; how many there are in all is in {TOTAL_HEADER}",
         "headers": {TOTAL_HEADER: {"description": "How many users there are", "schema": {"type": "integer"}}},
+    }
+}
+
+AUDIT_LISTED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": f"Records after the cursor; how many follow it in all is in {TOTAL_HEADER}",
+        "headers": {TOTAL_HEADER: {"description": "Records after the cursor", "schema": {"type": "integer"}}},
     }
 }
 
@@ -221,23 +228,27 @@ def auth_router() -> APIRouter:
         """Disable a user and end their sessions."""
         return await _call(lambda: service.disable(username=username, actor=admin.username))  # type: ignore[no-any-return]
 
-    @router.get("/audit")
+    @router.get("/audit", responses=AUDIT_LISTED)
     async def audit_log(
         _admin: Authorized,
+        response: Response,
         service: Service,
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        """Audit records after an id, oldest first."""
+        """Audit records after an id (the cursor), oldest first; X-Total-Count: how many follow the cursor."""
 
-        def read() -> list[dict[str, Any]]:
+        def read() -> tuple[list[dict[str, Any]], int]:
             with service.db.transaction() as s:
                 rows = s.scalars(
                     select(AuditRow).where(AuditRow.id > after).order_by(AuditRow.id).limit(limit)
                 )
-                return [audit.record_to_dict(r) for r in rows]
+                total = s.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.id > after))
+                return [audit.record_to_dict(r) for r in rows], total or 0
 
-        return await _call(read)  # type: ignore[no-any-return]
+        records, total = await _call(read)
+        response.headers[TOTAL_HEADER] = str(total)
+        return records  # type: ignore[no-any-return]
 
     @router.get("/audit/verify")
     async def audit_verify(_admin: Authorized, service: Service) -> dict[str, Any]:

@@ -70,18 +70,6 @@ def run_reader(auth: AuthService, principal: Principal) -> Reader | None:
     return Reader(principal.username, auth.shared_ids(object_type="run", username=principal.username))
 
 
-def visible_runs(auth: AuthService, principal: Principal, run_ids: set[str]) -> set[str]:
-    """The run ids among these the caller may see."""
-    if Role.ADMIN in principal.roles:
-        return run_ids
-    shared = auth.shared_ids(object_type="run", username=principal.username)
-    return {
-        run
-        for run in run_ids
-        if run in shared or auth.owner_of(object_type="run", object_id=run) == principal.username
-    }
-
-
 def stream_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

@@ -101,6 +101,12 @@ def test_lists_of_sources_and_users_page_after_filtering_with_totals(
     users, total = _page(client, "/auth/users", admin, limit=2, offset=1)
     assert [u["username"] for u in users] == ["ana", "bob"] and total == 4  # admin, ana, bob, root
 
+    every = client.get("/audit", params={"limit": 1000}, headers=admin).json()
+    assert len(every) >= 6  # the source changes at least
+    first, total = _page(client, "/audit", admin, limit=1)
+    assert len(first) == 1 and total == len(every)
+    assert _page(client, "/audit", admin, after=first[0]["id"], limit=2)[1] == len(every) - 1
+
 
 def test_decision_requests_page_after_the_callers_runs_are_picked(tmp_path: Path, data_dir: Path) -> None:
     path = _sales(data_dir)
