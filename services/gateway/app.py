@@ -150,7 +150,7 @@ def create_app(
 
 def server_folders(settings: GatewaySettings) -> list[Path]:
     """The server's own folders, whose locations no answer shows."""
-    return [settings.upload_dir(), *settings.allowed_dirs, settings.home, settings.home / "artifacts"]
+    return [settings.upload_dir(), *settings.allowed_dirs, settings.resolved_artifact_dir(), settings.home]
 
 
 def _first_admin(app: FastAPI, auth_settings: AuthSettings) -> None:

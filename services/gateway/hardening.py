@@ -81,7 +81,7 @@ class NoServerPaths:
 
     def __init__(self, app: ASGIApp, *, folders: Iterable[Path]) -> None:
         self.app = app
-        self.replacements = _replacements(folders)
+        self.pattern = _pattern(folders)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,25 +112,27 @@ class NoServerPaths:
 
     def scrub(self, body: bytes) -> bytes:
         """The body with each server folder's location removed (its files keep their relative names)."""
-        for old, new in self.replacements:
-            if old in body:
-                body = body.replace(old, new)
-        return body
+        if self.pattern is None:
+            return body
+        return self.pattern.sub(lambda m: b"" if m.group(2) == b"/" else b".", body)
 
 
-def _replacements(folders: Iterable[Path]) -> list[tuple[bytes, bytes]]:
-    """Byte patterns to cut, longest folder first (uploads before the home that holds them)."""
+def _pattern(folders: Iterable[Path]) -> re.Pattern[bytes] | None:
+    """One pattern for every spelling of the folders, longest first (uploads before the home holding them).
+
+    A folder counts only as a whole path (or a `file://` URI of it): not inside a longer name or
+    another URL (`x.com/data/...`), so data that merely contains the same letters is left alone.
+    """
     spelled: set[str] = set()
     for folder in folders:
         for form in (str(folder), str(folder.resolve())):
-            if len(form) > 1:  # never "/" itself
-                spelled.add(form.rstrip("/"))
-    pairs: list[tuple[bytes, bytes]] = []
-    for form in sorted(spelled, key=len, reverse=True):
-        escaped = json.dumps(form)[1:-1]
-        for text in {form, escaped}:
-            pairs += [(f"{text}/".encode(), b""), (text.encode(), b".")]
-    return pairs
+            form = form.rstrip("/")
+            if form.count("/") >= 1 and len(form) > 1:  # never "/" itself
+                spelled |= {form, json.dumps(form)[1:-1]}
+    if not spelled:
+        return None
+    choices = b"|".join(re.escape(f.encode()) for f in sorted(spelled, key=len, reverse=True))
+    return re.compile(rb"(?<![\w./-])(?:file://)?(" + choices + rb")(/|(?=[^\w./-]|$))")
 
 
 def _is_text(start: Message) -> bool:
