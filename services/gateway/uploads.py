@@ -8,6 +8,8 @@ path) only by its uploader and admins; anyone else gets the same 404 as for a fi
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from lockflow.auth.deps import Principal
 from lockflow.auth.policy import Role
 from lockflow.common.db import Database, UploadRow
@@ -46,12 +48,22 @@ def check_upload_path(db: Database, principal: Principal, *, path: Path, upload_
 def check_config_path(
     db: Database, principal: Principal, *, config: dict[str, Any], upload_dir: Path
 ) -> None:
-    """A file source's `path` may name an upload only of the caller's (404 otherwise, as if missing)."""
-    path = config.get("path")
-    if not isinstance(path, str) or not path:
-        return
+    """A source's file (`path`, or a SQLite `url`'s file) may name an upload only of the caller's (404)."""
+    for named in (config.get("path"), _sqlite_file(config.get("url"))):
+        if not isinstance(named, str) or not named:
+            continue
+        try:
+            resolved = Path(named).expanduser().resolve()
+        except (RuntimeError, ValueError, OSError):
+            continue  # the registry's own check names what is wrong with it
+        check_upload_path(db, principal, path=resolved, upload_dir=upload_dir)
+
+
+def _sqlite_file(url: object) -> str | None:
+    """The database file of a SQLite URL, else None (other URLs name no local file)."""
+    if not isinstance(url, str) or not url.startswith("sqlite"):
+        return None
     try:
-        resolved = Path(path).expanduser().resolve()
-    except (RuntimeError, ValueError, OSError):
-        return  # the registry's own check names what is wrong with it
-    check_upload_path(db, principal, path=resolved, upload_dir=upload_dir)
+        return make_url(url).database
+    except Exception:  # not a URL: the registry refuses it with its own message
+        return None

@@ -169,6 +169,8 @@ def test_an_upload_belongs_to_its_uploader_and_no_answer_shows_a_server_path(
     assert missing.json()["detail"] == "no upload upload-nothere.csv"
     source = {"name": "stolen", "type": "file", "config": {"path": str(stored)}}
     assert client.post("/sources", json=source, headers=bob).status_code == 404
+    as_sqlite = {"name": "stolen", "type": "database", "config": {"url": f"sqlite:///{stored}", "table": "t"}}
+    assert client.post("/sources", json=as_sqlite, headers=bob).status_code == 404
     assert _page(client, "/runs", bob) == ([], 0)
 
     # Its uploader and admins may.
