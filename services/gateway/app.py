@@ -39,7 +39,7 @@ from lockflow.gateway.runs import runs_router
 from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody, RunCreate, RunCreated
 from lockflow.gateway.settings import GatewaySettings
 from lockflow.gateway.sources import rate_limited, sources_router, upload_rate
-from lockflow.gateway.uploads import check_upload_path, record_upload
+from lockflow.gateway.uploads import check_upload_path, forget_upload, record_upload
 from lockflow.ingest.preflight import preflight, resolve_inside, settle_goal
 from lockflow.orchestrator import service, views
 from lockflow.quality.preview import preview_for_request
@@ -258,6 +258,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
             )
         except LockflowError:
             stored.unlink(missing_ok=True)
+            await anyio.to_thread.run_sync(lambda: forget_upload(system.db, stored=stored))
             raise
 
     @app.get("/runs", responses={**ERRORS, **LISTED}, tags=["runs"])

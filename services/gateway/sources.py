@@ -24,7 +24,7 @@ from lockflow.common.models import Goal, SourceSpec
 from lockflow.gateway.access import auth_of, check_source, visible
 from lockflow.gateway.limits import Limiter
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
-from lockflow.gateway.uploads import check_config_path, record_upload
+from lockflow.gateway.uploads import check_config_path, forget_upload, record_upload
 from lockflow.ingest import registry
 from lockflow.ingest.configs import CONFIG_TYPES, ConfigInvalid
 from lockflow.ingest.preflight import preflight_columns
@@ -264,6 +264,7 @@ def sources_router(settings: SourceSettings) -> APIRouter:
             )
         except LockflowError:
             stored.unlink(missing_ok=True)
+            await anyio.to_thread.run_sync(lambda: forget_upload(system.db, stored=stored))
             raise
         await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="created", view=view))
         return {**view, "content_hash": digest, "columns": columns, "schema_cached": cached}

@@ -29,6 +29,14 @@ def record_upload(db: Database, *, stored: Path, owner: str, original_name: str 
         )
 
 
+def forget_upload(db: Database, *, stored: Path) -> None:
+    """Drop the record of an upload that was not kept (its run or source was refused)."""
+    with db.transaction() as session:
+        row = session.get(UploadRow, stored.name)
+        if row is not None:
+            session.delete(row)
+
+
 def check_upload_path(db: Database, principal: Principal, *, path: Path, upload_dir: Path) -> None:
     """404 when the resolved path lies in the upload folder and is not the caller's upload (admins: any)."""
     folder = upload_dir.resolve()

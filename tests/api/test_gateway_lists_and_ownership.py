@@ -15,8 +15,10 @@ from typing import Any
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from lockflow.auth.testing import share_run, sign_in
+from lockflow.common.db import UploadRow
 from lockflow.gateway.app import create_app
 from lockflow.gateway.pages import TOTAL_HEADER
 from lockflow.gateway.testing import embedded_settings
@@ -190,6 +192,9 @@ def test_an_upload_belongs_to_its_uploader_and_no_answer_shows_a_server_path(
     # Errors name the file, not the folder: an empty upload, a missing file under the allowed folder.
     empty = client.post("/runs/upload", files={"file": ("empty.csv", b"", "text/csv")}, headers=ana)
     assert empty.status_code == 422 and "is empty" in empty.json()["detail"]
+    with client.app.state.system.db.transaction() as session:  # type: ignore[attr-defined]
+        kept = session.scalars(select(UploadRow.name)).all()
+    assert kept == [stored.name] and [p.name for p in uploads.iterdir()] == [stored.name]
     nope = client.post("/runs", json={"path": str(data_dir / "sub" / "nope.csv"), "goal": {}}, headers=ana)
     assert nope.status_code == 422 and nope.json()["detail"] == "no such file: sub/nope.csv"
     for answer in (empty, nope):
