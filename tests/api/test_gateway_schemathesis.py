@@ -90,7 +90,9 @@ def test_no_server_errors_and_no_undocumented_status_codes(served: str) -> None:
     assert statuses[401] < sum(statuses.values()) / 10
 
 
-def test_the_coverage_phase_finds_no_undocumented_status_and_a_right_allow_on_405(served: str) -> None:
+def test_the_coverage_phase_finds_no_undocumented_status_and_a_right_allow_on_405(
+    served: str, tmp_path: Path
+) -> None:
     """Schemathesis' coverage phase: malformed and edge-case bodies, unsupported methods, OPTIONS.
 
     Run through its CLI (the coverage phase is its runner's, not a Hypothesis strategy). Routes that
@@ -116,7 +118,8 @@ def test_the_coverage_phase_finds_no_undocumented_status_and_a_right_allow_on_40
         "^/auth/users/.+",
         "--no-color",
     ]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    # In a scratch folder: the CLI keeps a cache (.schemathesis/) in its working directory.
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
     summary = finished.stdout[-6000:]
     assert finished.returncode == 0, summary
     assert "generated" in summary and " passed" in summary, summary
