@@ -160,6 +160,17 @@ class SourceContractRow(Base):
     approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class UploadRow(Base):
+    """A file stored in the gateway's upload folder, by its stored name, and who uploaded it."""
+
+    __tablename__ = "uploads"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    original_name: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 def make_engine(url: str) -> Engine:
     """An engine with settings that suit each backend."""
     if url.startswith("sqlite"):

@@ -8,7 +8,7 @@ import anyio
 import redis
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockflow.auth import audit
@@ -17,6 +17,7 @@ from lockflow.auth.deps import Authorized, unauthorized
 from lockflow.auth.keys import keyring_from_settings
 from lockflow.auth.models import AuditRow
 from lockflow.auth.passwords import Passwords
+from lockflow.auth.policy import Role
 from lockflow.auth.service import AuthService, Forbidden, LoginFailed, LoginThrottled
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.state import DbTokenState, RedisTokenState, TokenState
@@ -41,25 +42,31 @@ class Refresh(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
+# Documented so that a schema-valid value is one the service accepts: the role names, and the
+# default password length policy (LOCKFLOW_PASSWORD_MIN_LENGTH may ask for more; then 422 says so).
+RoleName = Annotated[str, Field(json_schema_extra={"enum": [r.value for r in Role]})]
+NEW_PASSWORD = {"minLength": AuthSettings.model_fields["password_min_length"].default}
+
+
 class PasswordChange(BaseModel):
     """The current password and the new one."""
 
     current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024, json_schema_extra=NEW_PASSWORD)
 
 
 class UserCreate(BaseModel):
     """A new user."""
 
     username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
-    roles: list[str] = Field(min_length=1)
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra=NEW_PASSWORD)
+    roles: list[RoleName] = Field(min_length=1)
 
 
 class RolesSet(BaseModel):
     """The user's new roles (replacing the old)."""
 
-    roles: list[str] = Field(min_length=1)
+    roles: list[RoleName] = Field(min_length=1)
 
 
 class ShareCreate(BaseModel):
@@ -88,6 +95,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "request body too large"},
     422: {"description": "invalid input"},
     429: {"description": "too many failed logins"},
+}
+
+
+TOTAL_HEADER = "X-Total-Count"
+USERS_LISTED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": f"One page of the users; how many there are in all is in {TOTAL_HEADER}",
+        "headers": {TOTAL_HEADER: {"description": "How many users there are", "schema": {"type": "integer"}}},
+    }
+}
+
+AUDIT_LISTED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": f"Records after the cursor; how many follow it in all is in {TOTAL_HEADER}",
+        "headers": {TOTAL_HEADER: {"description": "Records after the cursor", "schema": {"type": "integer"}}},
+    }
 }
 
 
@@ -171,10 +194,18 @@ def auth_router() -> APIRouter:
         response.headers["Cache-Control"] = "public, max-age=300"
         return service.ring.jwks()
 
-    @router.get("/auth/users")
-    async def users(_admin: Authorized, service: Service) -> list[dict[str, Any]]:
-        """Every user and their roles."""
-        return await _call(service.list_users)  # type: ignore[no-any-return]
+    @router.get("/auth/users", responses=USERS_LISTED)
+    async def users(
+        _admin: Authorized,
+        response: Response,
+        service: Service,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    ) -> list[dict[str, Any]]:
+        """Users and their roles by name, paged (`offset`, `limit`); the total is in X-Total-Count."""
+        every: list[dict[str, Any]] = await _call(service.list_users)
+        response.headers[TOTAL_HEADER] = str(len(every))
+        return every[offset : offset + limit]
 
     @router.post("/auth/users", status_code=201)
     async def create_user(body: UserCreate, admin: Authorized, service: Service) -> dict[str, Any]:
@@ -197,23 +228,27 @@ def auth_router() -> APIRouter:
         """Disable a user and end their sessions."""
         return await _call(lambda: service.disable(username=username, actor=admin.username))  # type: ignore[no-any-return]
 
-    @router.get("/audit")
+    @router.get("/audit", responses=AUDIT_LISTED)
     async def audit_log(
         _admin: Authorized,
+        response: Response,
         service: Service,
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        """Audit records after an id, oldest first."""
+        """Audit records after an id (the cursor), oldest first; X-Total-Count: how many follow the cursor."""
 
-        def read() -> list[dict[str, Any]]:
+        def read() -> tuple[list[dict[str, Any]], int]:
             with service.db.transaction() as s:
                 rows = s.scalars(
                     select(AuditRow).where(AuditRow.id > after).order_by(AuditRow.id).limit(limit)
                 )
-                return [audit.record_to_dict(r) for r in rows]
+                total = s.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.id > after))
+                return [audit.record_to_dict(r) for r in rows], total or 0
 
-        return await _call(read)  # type: ignore[no-any-return]
+        records, total = await _call(read)
+        response.headers[TOTAL_HEADER] = str(total)
+        return records  # type: ignore[no-any-return]
 
     @router.get("/audit/verify")
     async def audit_verify(_admin: Authorized, service: Service) -> dict[str, Any]:

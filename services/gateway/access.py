@@ -14,6 +14,7 @@ from lockflow.auth.policy import Role, Scope, Verdict, endpoint_verdict, object_
 from lockflow.auth.service import AuthService
 from lockflow.auth.tokens import InvalidToken
 from lockflow.common.errors import NotFound
+from lockflow.orchestrator.views import Reader
 
 
 def auth_of(request: Request) -> AuthService:
@@ -62,16 +63,11 @@ def visible(
     ]
 
 
-def visible_runs(auth: AuthService, principal: Principal, run_ids: set[str]) -> set[str]:
-    """The run ids among these the caller may see."""
+def run_reader(auth: AuthService, principal: Principal) -> Reader | None:
+    """Whose runs the caller's lists show: their own and those shared with them; None (all) for an admin."""
     if Role.ADMIN in principal.roles:
-        return run_ids
-    shared = auth.shared_ids(object_type="run", username=principal.username)
-    return {
-        run
-        for run in run_ids
-        if run in shared or auth.owner_of(object_type="run", object_id=run) == principal.username
-    }
+        return None
+    return Reader(principal.username, auth.shared_ids(object_type="run", username=principal.username))
 
 
 def stream_principal(

@@ -30,13 +30,16 @@ from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.models import DecisionRecord, Goal, SourceSpec
 from lockflow.common.pipeline import Gate, QualityChoices
 from lockflow.common.telemetry import setup_tracing
-from lockflow.gateway.access import StreamPrincipal, auth_of, check_run, visible, visible_runs
+from lockflow.gateway.access import StreamPrincipal, auth_of, check_run, run_reader
 from lockflow.gateway.failures import UnexpectedErrors
-from lockflow.gateway.limits import make_limiter
+from lockflow.gateway.hardening import NoServerPaths, SecurityHeaders, html_policy, install_allow_header
+from lockflow.gateway.limits import BodyLimit, make_limiter
+from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.runs import runs_router
 from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody, RunCreate, RunCreated
 from lockflow.gateway.settings import GatewaySettings
 from lockflow.gateway.sources import rate_limited, sources_router, upload_rate
+from lockflow.gateway.uploads import check_upload_path, forget_upload, record_upload
 from lockflow.ingest.preflight import preflight, resolve_inside, settle_goal
 from lockflow.orchestrator import service, views
 from lockflow.quality.preview import preview_for_request
@@ -55,6 +58,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody},
     429: {"model": ErrorBody, "description": "rate limit reached; see Retry-After"},
 }
+
+# Any route may answer these: a body that is not parseable (400) or over the body limit (413).
+EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "the request body could not be parsed"},
+    413: {"model": ErrorBody, "description": "the request body is over the limit"},
+}
+UPLOAD_PATHS = ("/runs/upload", "/sources/upload")
 
 
 def get_system(request: Request) -> System:
@@ -95,6 +105,7 @@ def create_app(
             await built.bus.start()
             built.start_relay_loop()
         app.state.system = built
+        settings.upload_dir().mkdir(parents=True, exist_ok=True)
         await anyio.to_thread.run_sync(lambda: _first_admin(app, auth_settings))
         try:
             yield
@@ -108,6 +119,7 @@ def create_app(
         title="lockflow",
         version="0.1.0",
         lifespan=lifespan,
+        responses=EVERY_ROUTE,
         description="A data pipeline that people steer: runs, gates and decisions.",
     )
     app.state.settings = settings
@@ -121,10 +133,24 @@ def create_app(
     app.state.decision_limiter = make_limiter(
         redis_client, name="decisions", limit=settings.decisions_per_minute, prefix=settings.topic_prefix
     )
+    app.add_middleware(
+        BodyLimit,  # type: ignore[arg-type]
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        upload_paths=UPLOAD_PATHS,
+    )
+    app.add_middleware(NoServerPaths, folders=server_folders(settings))  # type: ignore[arg-type]
+    app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
+    install_allow_header(app)
     _routes(app, settings)
     app.include_router(sources_router(settings))
     app.include_router(runs_router())
     return app
+
+
+def server_folders(settings: GatewaySettings) -> list[Path]:
+    """The server's own folders, whose locations no answer shows."""
+    return [settings.upload_dir(), *settings.allowed_dirs, settings.resolved_artifact_dir(), settings.home]
 
 
 def _first_admin(app: FastAPI, auth_settings: AuthSettings) -> None:
@@ -178,6 +204,9 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
     async def create_run(body: RunCreate, system: SystemDep, principal: Authorized) -> RunCreated:
         """Start a run on a file under the server's allowed folders."""
         path = resolve_inside(body.path, settings.source_dirs())
+        await anyio.to_thread.run_sync(
+            lambda: check_upload_path(system.db, principal, path=path, upload_dir=settings.upload_dir())
+        )
         rules = quality_rules_of(body.rules)
         spec = SourceSpec(path=str(path), format=body.format)
         return await _start_run(
@@ -211,6 +240,11 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         """Upload a file (streamed to disk, size-limited) and start a run on it."""
         quality_rules = quality_rules_of(rules)  # a bad rules file is refused before the upload is kept
         stored = await _store_upload(file, settings)
+        await anyio.to_thread.run_sync(
+            lambda: record_upload(
+                system.db, stored=stored, owner=principal.username, original_name=file.filename
+            )
+        )
         spec = SourceSpec(path=str(stored))
         goal = Goal(target=target, direction=direction)
         try:
@@ -224,22 +258,24 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
             )
         except LockflowError:
             stored.unlink(missing_ok=True)
+            await anyio.to_thread.run_sync(lambda: forget_upload(system.db, stored=stored))
             raise
 
-    @app.get("/runs", responses=ERRORS, tags=["runs"])
+    @app.get("/runs", responses={**ERRORS, **LISTED}, tags=["runs"])
     async def list_runs(
-        request: Request,
-        system: SystemDep,
-        principal: Authorized,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        request: Request, response: Response, system: SystemDep, principal: Authorized, page: PagingDep
     ) -> list[dict[str, Any]]:
-        """Newest runs first: those the caller started or that are shared with them (admins: all)."""
+        """Newest runs first: those the caller started or that are shared with them (admins: all).
 
-        def read() -> list[dict[str, Any]]:
-            rows = views.list_runs(system.db, limit=limit)
-            return visible(auth_of(request), principal, rows, object_type="run", owner_key="requested_by")
+        Filtered by the caller in the query, then paged (`offset`, `limit`); the total is in X-Total-Count.
+        """
 
-        return await anyio.to_thread.run_sync(read)
+        def read() -> views.Page:
+            reader = run_reader(auth_of(request), principal)
+            return views.runs_page(system.db, reader=reader, limit=page.limit, offset=page.offset)
+
+        found = await anyio.to_thread.run_sync(read)
+        return with_total(response, found.rows, found.total)
 
     @app.get("/runs/{run_id}", responses=ERRORS, tags=["runs"])
     async def get_run(
@@ -289,7 +325,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         if format == "json":
             return JSONResponse(json.loads(body))
         if format == "html":
-            return HTMLResponse(body)
+            return HTMLResponse(body, headers={"Content-Security-Policy": html_policy(body)})
         return PlainTextResponse(body, media_type="text/markdown")
 
     @app.get("/runs/{run_id}/plan", responses=ERRORS, tags=["runs"])
@@ -309,24 +345,33 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
             return PlainTextResponse(plan_export.plan_markdown(plan), media_type="text/markdown")
         return Response(plan_export.plan_json(plan), media_type="application/json")
 
-    @app.get("/decisions", responses=ERRORS, tags=["decisions"])
+    @app.get("/decisions", responses={**ERRORS, **LISTED}, tags=["decisions"])
     async def list_decisions(
         request: Request,
+        response: Response,
         system: SystemDep,
         principal: Authorized,
+        page: PagingDep,
         status: Literal["open", "decided", "all"] = "open",
-        run_id: str | None = None,
+        run_id: Annotated[str | None, Query(max_length=200)] = None,
     ) -> list[dict[str, Any]]:
-        """Decision requests (open ones by default) of the runs the caller may see."""
+        """Decision requests (open ones by default) of the runs the caller may see, oldest first.
 
-        def read() -> list[dict[str, Any]]:
-            rows = views.list_decision_requests(
-                system.db, status=None if status == "all" else status, run_id=run_id
+        Filtered by the caller in the query, then paged (`offset`, `limit`); the total is in X-Total-Count.
+        """
+
+        def read() -> views.Page:
+            return views.decision_requests_page(
+                system.db,
+                reader=run_reader(auth_of(request), principal),
+                status=None if status == "all" else status,
+                run_id=run_id or None,
+                limit=page.limit,
+                offset=page.offset,
             )
-            seen = visible_runs(auth_of(request), principal, {r["run_id"] for r in rows})
-            return [r for r in rows if r["run_id"] in seen]
 
-        return await anyio.to_thread.run_sync(read)
+        found = await anyio.to_thread.run_sync(read)
+        return with_total(response, found.rows, found.total)
 
     @app.get("/decisions/{request_id}", responses=ERRORS, tags=["decisions"])
     async def get_decision(

@@ -1,10 +1,12 @@
-"""Per-user rate limits on uploads and decisions: in Redis (shared by every gateway replica) or in-process."""
+"""Request limits: per-user rates on uploads and decisions (Redis or in-process), and body sizes."""
 
+import json
 import time
 import uuid
 from typing import Protocol
 
 import redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockflow.ingest.ratelimit import RateLimited, RateLimiter
 
@@ -58,3 +60,93 @@ def make_limiter(client: "redis.Redis | None", *, name: str, limit: int, prefix:
     if client is not None:
         return RedisRateLimiter(client, name=name, limit=limit, prefix=prefix)
     return RateLimiter(limit=limit, window=60.0)
+
+
+# Multipart framing around an upload's bytes (boundaries, part headers, the form's small fields).
+MULTIPART_ALLOWANCE = 64 * 1024
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over the route's limit, before any handler reads it.
+
+    Every route gets `max_body_bytes` (JSON and form bodies); the upload routes get their own, larger
+    limit, checked here against the declared Content-Length and by the handler while it streams to disk.
+    A declared Content-Length over the limit is refused at once; a body without one (chunked) is
+    counted as it arrives and refused as soon as it passes the limit, so nobody waits for 100 MB.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int, upload_paths: tuple[str, ...]
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+        self.upload_paths = upload_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        upload = scope["path"] in self.upload_paths
+        limit = self.max_upload_bytes + MULTIPART_ALLOWANCE if upload else self.max_body_bytes
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            what = f"upload exceeds {self.max_upload_bytes} bytes" if upload else None
+            await refuse_too_large(send, self.max_body_bytes, detail=what)
+            return
+        if upload:  # streamed to disk by the handler, which stops at the upload limit itself
+            await self.app(scope, receive, send)
+            return
+        body = await _read_at_most(receive, limit)
+        if body is None:
+            await refuse_too_large(send, limit)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it passes the limit (or the client went away)."""
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the already read body to the app once, then passes through (disconnects)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def refuse_too_large(send: Send, limit: int, *, detail: str | None = None) -> None:
+    """Answer 413 with the limit named (and close: the rest of the body is not read)."""
+    text = detail or f"the request body exceeds the {limit}-byte limit"
+    body = json.dumps({"detail": text}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -10,7 +10,9 @@ from lockflow.common.models import Goal, SourceFormat
 class RunCreate(BaseModel):
     """Start a run on a file the server may read."""
 
-    path: str = Field(description="A file under one of the gateway's allowed folders")
+    path: str = Field(
+        min_length=1, max_length=4096, description="A file under one of the gateway's allowed folders"
+    )
     name: str | None = Field(default=None, max_length=200)
     format: SourceFormat | None = None
     goal: Goal = Field(

@@ -13,6 +13,8 @@ class GatewaySettings(SourceSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_bytes: int = 200 * 1024 * 1024
+    # Every other request body (JSON, forms): refused with 413 past this before any handler reads it.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     allowed_dirs: list[Path] = Field(default_factory=list)
     start_workers: bool = False
     # Per user, counted across every gateway replica when a Redis URL is set.

@@ -23,8 +23,10 @@ from lockflow.common.errors import LockflowError, TooLarge
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.gateway.access import auth_of, check_source, visible
 from lockflow.gateway.limits import Limiter
+from lockflow.gateway.pages import LISTED, PagingDep, with_total
+from lockflow.gateway.uploads import check_config_path, forget_upload, record_upload
 from lockflow.ingest import registry
-from lockflow.ingest.configs import ConfigInvalid
+from lockflow.ingest.configs import CONFIG_TYPES, ConfigInvalid
 from lockflow.ingest.preflight import preflight_columns
 from lockflow.ingest.ratelimit import RateLimited
 from lockflow.ingest.settings import SourceSettings
@@ -36,7 +38,7 @@ class SourceCreate(BaseModel):
     """A new source: a unique name, its type, and the type's config."""
 
     name: str = Field(min_length=1, max_length=200)
-    type: str = Field(description="file, api, database or s3")
+    type: str = Field(description="file, api, database or s3", json_schema_extra={"enum": list(CONFIG_TYPES)})
     config: dict[str, Any]
 
 
@@ -119,6 +121,7 @@ def sources_router(settings: SourceSettings) -> APIRouter:
     @router.post("", status_code=201)
     async def create(body: SourceCreate, request: Request, system: SystemDep, principal: Authorized) -> Any:
         """Register a source; 422 lists each config field that is wrong."""
+        await anyio.to_thread.run_sync(lambda: _own_paths(system, principal, body.config, settings))
         try:
             view = await anyio.to_thread.run_sync(
                 lambda: registry.create_source(
@@ -135,15 +138,21 @@ def sources_router(settings: SourceSettings) -> APIRouter:
         await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="created", view=view))
         return view
 
-    @router.get("")
-    async def list_all(request: Request, system: SystemDep, principal: Authorized) -> list[dict[str, Any]]:
-        """The sources the caller created or that are shared with them (admins: all), secrets masked."""
+    @router.get("", responses=LISTED)
+    async def list_all(
+        request: Request, response: Response, system: SystemDep, principal: Authorized, page: PagingDep
+    ) -> list[dict[str, Any]]:
+        """The sources the caller created or that are shared with them (admins: all), secrets masked.
+
+        Filtered by the caller first, then paged (`offset`, `limit`); the total is in X-Total-Count.
+        """
 
         def read() -> list[dict[str, Any]]:
             rows = registry.list_sources(system.db, settings=settings)
             return visible(auth_of(request), principal, rows, object_type="source", owner_key="created_by")
 
-        return await anyio.to_thread.run_sync(read)
+        mine = await anyio.to_thread.run_sync(read)
+        return with_total(response, page.of(mine), len(mine))
 
     @router.get("/{ref}")
     async def get_one(ref: str, request: Request, system: SystemDep, principal: Authorized) -> dict[str, Any]:
@@ -162,6 +171,7 @@ def sources_router(settings: SourceSettings) -> APIRouter:
     ) -> Any:
         """Change a source's name or config (its owner only); the new config is checked like a new one."""
         await anyio.to_thread.run_sync(lambda: allowed(request, system, principal, ref, Scope.OWNER))
+        await anyio.to_thread.run_sync(lambda: _own_paths(system, principal, body.config, settings))
         try:
             view = await anyio.to_thread.run_sync(
                 lambda: registry.update_source(
@@ -236,6 +246,11 @@ def sources_router(settings: SourceSettings) -> APIRouter:
         """Upload a file (streamed to disk, limited) as a file source; a known file's schema is reused."""
         stored, digest = await store_upload(file, settings)
         try:
+            await anyio.to_thread.run_sync(
+                lambda: record_upload(
+                    system.db, stored=stored, owner=principal.username, original_name=file.filename
+                )
+            )
             columns, cached = await anyio.to_thread.run_sync(lambda: _columns(system, stored, digest))
             view = await anyio.to_thread.run_sync(
                 lambda: registry.create_source(
@@ -249,11 +264,19 @@ def sources_router(settings: SourceSettings) -> APIRouter:
             )
         except LockflowError:
             stored.unlink(missing_ok=True)
+            await anyio.to_thread.run_sync(lambda: forget_upload(system.db, stored=stored))
             raise
         await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="created", view=view))
         return {**view, "content_hash": digest, "columns": columns, "schema_cached": cached}
 
     return router
+
+
+def _own_paths(
+    system: System, principal: Principal, config: dict[str, Any], settings: SourceSettings
+) -> None:
+    """A file source may point into the upload folder only at the caller's own uploads."""
+    check_config_path(system.db, principal, config=config, upload_dir=settings.upload_dir())
 
 
 def _columns(system: System, path: Path, digest: str) -> tuple[list[dict[str, Any]], bool]:

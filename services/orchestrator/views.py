@@ -1,8 +1,10 @@
 """Read side for the gateway and the CLI: runs, decision requests, timeline, report locations."""
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from lockflow.common.db import Database, DecisionRequestRow, DecisionRow, RunEventRow, RunRow, StageAttemptRow
 from lockflow.common.errors import Conflict, InvalidInput, NotFound
@@ -31,6 +33,43 @@ def list_runs(db: Database, *, limit: int = 100) -> list[dict[str, Any]]:
     with db.transaction() as session:
         rows = session.scalars(select(RunRow).order_by(RunRow.created_at.desc()).limit(limit)).all()
         return [run_summary(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Whose objects a list shows: the user's own (started by them) and those shared with them."""
+
+    username: str
+    shared_runs: Collection[str] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list, and how many rows the whole (already filtered) list has."""
+
+    rows: list[dict[str, Any]]
+    total: int
+
+
+def _runs_of(reader: Reader | None) -> ColumnElement[bool] | None:
+    """The SQL condition for the runs a reader may see; None for every run (an admin)."""
+    if reader is None:
+        return None
+    own = RunRow.requested_by == reader.username
+    return or_(own, RunRow.id.in_(list(reader.shared_runs))) if reader.shared_runs else own
+
+
+def runs_page(db: Database, *, reader: Reader | None, limit: int = 100, offset: int = 0) -> Page:
+    """Newest runs first, only the reader's (filtered in the query), then the page, with the total."""
+    query, count = select(RunRow), select(func.count()).select_from(RunRow)
+    visible = _runs_of(reader)
+    if visible is not None:
+        query, count = query.where(visible), count.where(visible)
+    query = query.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit).offset(offset)
+    with db.transaction() as session:
+        return Page(
+            rows=[run_summary(r) for r in session.scalars(query).all()], total=session.scalar(count) or 0
+        )
 
 
 def get_run(db: Database, *, run_id: str) -> dict[str, Any]:
@@ -102,6 +141,33 @@ def list_decision_requests(
         query = query.where(DecisionRequestRow.run_id == run_id)
     with db.transaction() as session:
         return [request_view(r) for r in session.scalars(query).all()]
+
+
+def decision_requests_page(
+    db: Database,
+    *,
+    reader: Reader | None,
+    status: str | None = "open",
+    run_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Page:
+    """Decision requests of the reader's runs, oldest first, filtered in the query, then paged."""
+    conditions: list[ColumnElement[bool]] = []
+    if status:
+        conditions.append(DecisionRequestRow.status == status)
+    if run_id:
+        conditions.append(DecisionRequestRow.run_id == run_id)
+    visible = _runs_of(reader)
+    if visible is not None:
+        conditions.append(DecisionRequestRow.run_id.in_(select(RunRow.id).where(visible)))
+    query = select(DecisionRequestRow).where(*conditions)
+    query = query.order_by(DecisionRequestRow.created_at, DecisionRequestRow.id).limit(limit).offset(offset)
+    count = select(func.count()).select_from(DecisionRequestRow).where(*conditions)
+    with db.transaction() as session:
+        return Page(
+            rows=[request_view(r) for r in session.scalars(query).all()], total=session.scalar(count) or 0
+        )
 
 
 def get_decision_request(db: Database, *, request_id: str) -> dict[str, Any]:

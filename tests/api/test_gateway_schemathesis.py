@@ -4,6 +4,8 @@ The gateway is served by uvicorn on a free port (embedded mode, SQLite, no stage
 created but not advanced). Bounded: a few generated cases per operation, so it adds seconds, not minutes.
 """
 
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -86,3 +88,38 @@ def test_no_server_errors_and_no_undocumented_status_codes(served: str) -> None:
     # The token was valid: the fuzzer got past authentication to the handlers.
     assert sum(n for code, n in statuses.items() if code < 300) > 50
     assert statuses[401] < sum(statuses.values()) / 10
+
+
+def test_the_coverage_phase_finds_no_undocumented_status_and_a_right_allow_on_405(
+    served: str, tmp_path: Path
+) -> None:
+    """Schemathesis' coverage phase: malformed and edge-case bodies, unsupported methods, OPTIONS.
+
+    Run through its CLI (the coverage phase is its runner's, not a Hypothesis strategy). Routes that
+    would disable the fuzzing user or end its session are left out.
+    """
+    client = httpx.Client(base_url=served, timeout=30)
+    token = login(client, "fuzz")["Authorization"]
+    command = [
+        str(Path(sys.executable).parent / "st"),
+        "run",
+        f"{served}/openapi.json",
+        "--header",
+        f"Authorization: {token}",
+        "--phases",
+        "coverage",
+        "--checks",
+        "not_a_server_error,status_code_conformance,unsupported_method,allow_header_conformance",
+        "--exclude-path",
+        "/auth/logout",
+        "--exclude-path",
+        "/auth/password",
+        "--exclude-path-regex",
+        "^/auth/users/.+",
+        "--no-color",
+    ]
+    # In a scratch folder: the CLI keeps a cache (.schemathesis/) in its working directory.
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
+    summary = finished.stdout[-6000:]
+    assert finished.returncode == 0, summary
+    assert "generated" in summary and " passed" in summary, summary
