@@ -249,7 +249,17 @@ def worker(
     settings = settings_or_exit(SourceSettings if name == "ingest" else CommonSettings)
     configure_logging(service=name, level=settings.log_level)
     setup_tracing(service=name, otlp_endpoint=settings.otlp_endpoint)
-    asyncio.run(_run_worker(name, settings))
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        asyncio.run(_run_worker(name, settings))
+    except KafkaConnectionError as exc:  # the broker is down or the address wrong: say so, no traceback
+        print(
+            f"error: cannot reach Kafka at {settings.kafka_bootstrap} (LOCKFLOW_KAFKA_BOOTSTRAP): {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise typer.Exit(code=1) from None
 
 
 async def _run_worker(name: str, settings: CommonSettings) -> None:

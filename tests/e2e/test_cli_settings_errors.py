@@ -4,7 +4,9 @@ Each case is the `lockflow` command in its own process, as a person would run it
 pydantic report, and never the value of a secret or of a URL (which may carry a password).
 """
 
+import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +106,20 @@ def test_a_bad_database_url_is_named_without_repeating_it(tmp_path: Path, comman
     done = lockflow(COMMANDS[command], tmp_path, LOCKFLOW_DATABASE_URL=url)
     assert_one_line(done, "error: LOCKFLOW_DATABASE_URL: not a database URL lockflow can use")
     assert "hunter2" not in done.stderr and "db.internal" not in done.stderr
+
+
+def test_a_worker_that_cannot_reach_kafka_says_so_in_one_line_after_its_json_log(tmp_path: Path) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        done = lockflow(
+            ["worker", "quality"],
+            tmp_path,
+            LOCKFLOW_MODE="distributed",
+            LOCKFLOW_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
+            LOCKFLOW_LOG_LEVEL="WARNING",
+        )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    *logged, last = done.stderr.splitlines()
+    assert last.startswith(f"error: cannot reach Kafka at 127.0.0.1:{port} (LOCKFLOW_KAFKA_BOOTSTRAP)")
+    assert 1 <= len(logged) <= 3 and all(json.loads(line)["logger"] == "aiokafka" for line in logged)
