@@ -4,12 +4,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from lockflow.common.clock import Clock, clock_as_of
 
 DEFAULT_DEV_SECRET = "lockflow-development-secret"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def default_home() -> Path:
@@ -37,6 +40,41 @@ class CommonSettings(BaseSettings):
         default=None,
         description="Judge the data as of this ISO date or datetime (UTC if no offset); unset: now",
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for broker in value.split(","):
+            host, colon, port = broker.strip().rpartition(":")
+            if not (host and colon and port.isdigit() and 0 < int(port) < 65536):
+                raise ValueError("must be host:port[,host:port...] with ports 1-65535")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        # The value is never repeated in these messages: a URL may carry a password.
+        if not value:
+            return value
+        try:
+            make_url(value).get_dialect().import_dbapi()
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL lockflow can use (e.g. postgresql+psycopg2://user@host:5432/lockflow)"
+            ) from None
+        except ImportError as exc:
+            raise ValueError(
+                f"its driver is not installed ({exc.name}); PostgreSQL is postgresql+psycopg2://..."
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> "CommonSettings":

@@ -6,20 +6,20 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 
+from lockflow.cli_settings import built_or_exit, settings_or_exit
 from lockflow.cli_sources import source_app
 from lockflow.common.errors import LockflowError
 from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
 from lockflow.common.telemetry import setup_tracing
+from lockflow.ingest.settings import SourceSettings
 
 app = typer.Typer(
     add_completion=False,
@@ -31,7 +31,6 @@ app.add_typer(source_app, name="source")
 console = Console()
 log = get_logger(__name__)
 SAMPLE = Path(__file__).parent / "data" / "sample_sales.csv"
-SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 DIRECTIONS = ("increase", "decrease", "max", "min")
 EXIT_REFUSED = 2  # the input or the request could not be used; the message says why
 EXIT_CRASHED = 3  # an unexpected error; the log file has the traceback
@@ -54,14 +53,15 @@ def log_file(settings: CommonSettings) -> Path:
     return settings.home / "logs" / "cli.log"
 
 
-def _embedded_settings(home: Path | None, *, as_of: str | None = None) -> tuple[CommonSettings, Path]:
+def _embedded_settings(home: Path | None, *, as_of: str | None = None) -> tuple[SourceSettings, Path]:
     """Embedded settings (home from --home or LOCKFLOW_HOME) with logging sent to the log file."""
     overrides: dict[str, Any] = {"mode": "embedded"}
     if home:
         overrides["home"] = home
     if as_of:
         overrides["as_of"] = as_of
-    settings = _settings(CommonSettings, **overrides)
+    # Source settings: the ingest stage runs in this process and reads them.
+    settings = settings_or_exit(SourceSettings, **overrides)
     path = log_file(settings)
     configure_logging(service="cli", level=settings.log_level, path=path)
     setup_tracing(service="lockflow-cli")
@@ -183,19 +183,6 @@ def resume(
     raise typer.Exit(code=0 if outcome == "completed" else 1)
 
 
-def _settings(kind: type[SettingsT], **overrides: Any) -> SettingsT:
-    """Settings from LOCKFLOW_* variables and options; a bad value stops naming it, not with a traceback."""
-    try:
-        return kind(**overrides)
-    except ValidationError as exc:
-        for error in exc.errors():
-            name = ".".join(str(p) for p in error["loc"])
-            origin = f"--{name.replace('_', '-')}" if name in overrides else f"LOCKFLOW_{name.upper()}"
-            got = escape(repr(error.get("input")))
-            console.print(f"[bold red]error:[/] {origin}: {escape(error['msg'])} (got {got})")
-        raise typer.Exit(code=2) from None
-
-
 def _load_rules(path: Path) -> dict[str, Any] | None:
     """Read and validate a rules file; a bad one stops the run before it starts."""
     from lockflow.quality.rules import quality_rules_of
@@ -228,15 +215,17 @@ def serve(
 def _serve(*, host: str, port: int, start_workers: bool) -> None:
     import uvicorn
 
-    from lockflow.gateway.app import create_app
+    from lockflow.gateway.app import auth_settings_for, create_app
     from lockflow.gateway.serving import server_config
     from lockflow.gateway.settings import GatewaySettings
 
-    settings = _settings(GatewaySettings, host=host, port=port, start_workers=start_workers)
+    settings = settings_or_exit(GatewaySettings, host=host, port=port, start_workers=start_workers)
+    auth_settings = built_or_exit(lambda: auth_settings_for(settings))
     configure_logging(service="gateway", level=settings.log_level)
     console.print(f"lockflow API on http://{host}:{port} (docs at /docs), mode={settings.mode}")
     console.print("every endpoint but /healthz and /docs needs a token: POST /auth/login, then Bearer")
-    uvicorn.Server(server_config(create_app(settings), host=host, port=port)).run()
+    app = create_app(settings, auth_settings=auth_settings)
+    uvicorn.Server(server_config(app, host=host, port=port)).run()
 
 
 @app.command()
@@ -256,10 +245,21 @@ def worker(
             f"[bold red]error:[/] unknown worker {name!r}; choose one of: {', '.join(WORKER_NAMES)}"
         )
         raise typer.Exit(code=2)
-    settings = _settings(CommonSettings)
+    # The ingest worker reads sources: its settings include theirs, checked now rather than per command.
+    settings = settings_or_exit(SourceSettings if name == "ingest" else CommonSettings)
     configure_logging(service=name, level=settings.log_level)
     setup_tracing(service=name, otlp_endpoint=settings.otlp_endpoint)
-    asyncio.run(_run_worker(name, settings))
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        asyncio.run(_run_worker(name, settings))
+    except KafkaConnectionError as exc:  # the broker is down or the address wrong: say so, no traceback
+        print(
+            f"error: cannot reach Kafka at {settings.kafka_bootstrap} (LOCKFLOW_KAFKA_BOOTSTRAP): {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise typer.Exit(code=1) from None
 
 
 async def _run_worker(name: str, settings: CommonSettings) -> None:
@@ -299,12 +299,13 @@ def admin_create(
     from lockflow.auth.admin import create_admin
     from lockflow.auth.settings import AuthSettings
 
+    settings = settings_or_exit(AuthSettings)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = create_admin(settings=AuthSettings(), username=username, password=password)
+        user = create_admin(settings=settings, username=username, password=password)
     except LockflowError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2) from exc

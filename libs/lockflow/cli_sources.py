@@ -15,11 +15,13 @@ console = Console()
 
 
 def _settings() -> Any:
+    from lockflow.cli_settings import settings_or_exit
     from lockflow.common.logging import configure_logging
     from lockflow.ingest.settings import SourceSettings
 
+    settings = settings_or_exit(SourceSettings)  # a bad variable: one line on stderr, exit 2
     configure_logging(service="cli", level="WARNING")  # the JSON on stdout is the output
-    return SourceSettings()
+    return settings
 
 
 def _db(settings: Any) -> Any:

@@ -54,8 +54,9 @@ class AuthSettings(CommonSettings):
     def _check(self) -> "AuthSettings":
         if self.argon2_memory_kib < OWASP_MIN_MEMORY_KIB or self.argon2_time_cost < OWASP_MIN_TIME_COST:
             raise ValueError(
-                f"argon2id below OWASP's minimum (memory {OWASP_MIN_MEMORY_KIB} KiB, time cost "
-                f"{OWASP_MIN_TIME_COST}): got {self.argon2_memory_kib} KiB, {self.argon2_time_cost}"
+                f"LOCKFLOW_ARGON2_MEMORY_KIB/LOCKFLOW_ARGON2_TIME_COST below OWASP's argon2id minimum "
+                f"({OWASP_MIN_MEMORY_KIB} KiB, time cost {OWASP_MIN_TIME_COST}): "
+                f"got {self.argon2_memory_kib} KiB, {self.argon2_time_cost}"
             )
         if self.failures_per_account_per_hour > OWASP_MAX_FAILURES_PER_HOUR:
             raise ValueError(

@@ -1,7 +1,5 @@
 """The gateway: REST API, live run events (SSE) and decision intake. Views only translate and call."""
 
-import asyncio
-import functools
 import json
 import os
 import tempfile
@@ -15,7 +13,6 @@ import redis
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from sse_starlette.sse import EventSourceResponse
 
 from lockflow.auth import audit
 from lockflow.auth.address import client_address
@@ -30,7 +27,8 @@ from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.models import DecisionRecord, Goal, SourceSpec
 from lockflow.common.pipeline import Gate, QualityChoices
 from lockflow.common.telemetry import setup_tracing
-from lockflow.gateway.access import StreamPrincipal, auth_of, check_run, run_reader
+from lockflow.gateway.access import auth_of, check_run, run_reader
+from lockflow.gateway.events import events_router
 from lockflow.gateway.failures import UnexpectedErrors
 from lockflow.gateway.hardening import NoServerPaths, SecurityHeaders, html_policy, install_allow_header
 from lockflow.gateway.limits import BodyLimit, make_limiter
@@ -145,6 +143,7 @@ def create_app(
     _routes(app, settings)
     app.include_router(sources_router(settings))
     app.include_router(runs_router())
+    app.include_router(events_router())
     return app
 
 
@@ -296,19 +295,6 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         """The run's events after a cursor."""
         await _visible_run(request, principal, run_id)
         return await anyio.to_thread.run_sync(lambda: views.timeline(system.db, run_id=run_id, after=after))
-
-    @app.get("/runs/{run_id}/events", responses=ERRORS, tags=["runs"])
-    async def stream_events(
-        run_id: str, request: Request, system: SystemDep, principal: StreamPrincipal
-    ) -> EventSourceResponse:
-        """Live run events (Server-Sent Events) until the run ends.
-
-        Authenticated like every route; since a browser's EventSource cannot send headers, the access
-        token may come as the `access_token` query parameter here (and only here).
-        """
-        await _visible_run(request, principal, run_id)
-        await anyio.to_thread.run_sync(lambda: views.timeline(system.db, run_id=run_id, after=10**12))
-        return EventSourceResponse(_event_stream(system, run_id))
 
     @app.get("/runs/{run_id}/report", responses=ERRORS, tags=["runs"])
     async def get_report(
@@ -523,17 +509,3 @@ async def _store_upload(file: UploadFile, settings: GatewaySettings) -> Path:
                 raise TooLarge(f"upload exceeds {settings.max_upload_bytes} bytes")
             out.write(chunk)
     return Path(tmp_name)
-
-
-async def _event_stream(system: System, run_id: str) -> AsyncIterator[dict[str, str]]:
-    cursor = 0
-    while True:
-        entries = await anyio.to_thread.run_sync(
-            functools.partial(views.timeline, system.db, run_id=run_id, after=cursor)
-        )
-        for entry in entries:
-            cursor = entry["seq"]
-            yield {"event": entry["type"], "id": str(entry["seq"]), "data": json.dumps(entry)}
-        if entries and entries[-1]["type"] in ("RunCompleted", "RunFailed", "RunAborted"):
-            return
-        await asyncio.sleep(0.3)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import object_session
 
 from lockflow.common.db import Database, DecisionRequestRow, DecisionRow, RunEventRow, RunRow, StageAttemptRow
 from lockflow.common.errors import Conflict, InvalidInput, NotFound
@@ -14,18 +15,42 @@ from lockflow.orchestrator.state import RunState
 
 
 def run_summary(run: RunRow) -> dict[str, Any]:
-    """The fields of a run shown in lists."""
+    """The fields of a run shown in lists (the run must belong to an open session)."""
+    decided = _decided_gate(run)
     return {
         "id": run.id,
         "name": run.name,
-        "status": run.status,
+        "status": "decided" if decided else run.status,
         "current_step": run.current_step,
-        "open_gate": run.open_gate,
+        "open_gate": None if decided else run.open_gate,
+        # The gate whose decision is recorded but not yet applied by the orchestrator (e.g. it is down).
+        "decided_gate": decided,
         "requested_by": run.requested_by,
         "error": run.error,
         "created_at": run.created_at.isoformat(),
         "updated_at": run.updated_at.isoformat(),
     }
+
+
+def _decided_gate(run: RunRow) -> str | None:
+    """The run's open gate if its request was already decided; None if it is open or there is none.
+
+    The gateway records a decision (its request becomes `decided`) and the orchestrator applies it
+    later, clearing `open_gate`; in between the gate must not read as awaiting a decision.
+    """
+    session = object_session(run)
+    if run.open_gate is None or session is None:
+        return None
+    still_open = session.scalar(
+        select(DecisionRequestRow.id)
+        .where(
+            DecisionRequestRow.run_id == run.id,
+            DecisionRequestRow.gate == run.open_gate,
+            DecisionRequestRow.status == "open",
+        )
+        .limit(1)
+    )
+    return None if still_open else run.open_gate
 
 
 def list_runs(db: Database, *, limit: int = 100) -> list[dict[str, Any]]:
@@ -195,6 +220,15 @@ def quality_gate_inputs(db: Database, *, request_id: str) -> tuple[RunState, Dec
         assert run is not None
         state = RunState.model_validate(run.state)
         return state, state.decision_context()
+
+
+def run_status(db: Database, *, run_id: str) -> str:
+    """A run's status alone (NotFound for no such run)."""
+    with db.transaction() as session:
+        status = session.scalar(select(RunRow.status).where(RunRow.id == run_id))
+        if status is None:
+            raise NotFound(f"no run {run_id}")
+        return status
 
 
 def timeline(db: Database, *, run_id: str, after: int = 0) -> list[dict[str, Any]]:
