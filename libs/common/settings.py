@@ -42,7 +42,7 @@ class CommonSettings(BaseSettings):
         default=1_000, ge=1, description="A dataset with more columns is refused at ingest (gate 1)"
     )
     max_pairs: int = Field(
-        default=50_000,
+        default=20_000,
         ge=1,
         description="Column pairs analytics compares at most per pairwise part; past it, the columns "
         "with the most information are used and the result says so",

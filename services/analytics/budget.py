@@ -23,7 +23,7 @@ MIN_HEAVY_COLUMNS = 2
 class AnalysisBudget:
     """The pairs a pairwise part and the cells a heavy part may use (from the worker's settings)."""
 
-    max_pairs: int = 50_000
+    max_pairs: int = 20_000
     max_cells: int = 50_000_000
 
     def key(self) -> dict[str, int]:
