@@ -2,6 +2,7 @@
 a message: no run stays `running` forever. On SQLite and on real PostgreSQL (fails if it is missing)."""
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from lockflow.common.bus.memory import InMemoryBus
 from lockflow.common.bus.port import DeliveredEvent
 from lockflow.common.cache import MemoryCache
 from lockflow.common.db import Database, OutboxRow, StageAttemptRow
+from lockflow.common.errors import StageError
 from lockflow.common.events import Command, Event, IngestSource, StageFailed, StageFailedPayload, parse_event
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
@@ -170,3 +172,61 @@ def test_a_running_system_fails_a_run_whose_stage_has_no_worker(database_url: st
     assert "no worker picked the attempt up" in str(run["error"])
     assert "sent 3 times" in str(run["error"])
     assert [a["status"] for a in run["attempts"]] == ["abandoned", "abandoned", "failed"]  # type: ignore[union-attr]
+
+
+def test_a_worker_that_dies_mid_attempt_is_noticed_by_its_silent_heartbeat(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = CommonSettings(
+        mode="embedded",
+        home=tmp_path,
+        database_url=database_url,
+        heartbeat_seconds=0.1,
+        heartbeat_timeout_seconds=1.0,
+        stage_timeout_seconds=60,
+        max_dispatches=1,
+    )
+    release = threading.Event()
+
+    def stuck(command: Command, deps: StageDeps) -> Event:
+        release.wait(timeout=60)  # bounded: the test releases it at the end
+        raise StageError("released")
+
+    async def scenario() -> tuple[list[datetime], dict[str, object]]:
+        system = build_system(settings, bus=InMemoryBus(), handlers={"ingest": {"IngestSource": stuck}})
+        await system.bus.start()
+        await system.start_orchestrator()
+        await system.start_worker("ingest")
+        ingest_worker = system.subscriptions[-1]
+        system.start_relay_loop(interval=0.05)
+        try:
+            run_id = service.request_run(
+                system.db,
+                name="r",
+                source=SourceSpec(path="/x.csv"),
+                goal=Goal(target="y"),
+                requested_by="ana",
+            )
+            beats: list[datetime] = []
+            deadline = time.monotonic() + 20
+            while len(set(beats)) < 3 and time.monotonic() < deadline:
+                attempts = _attempts(system.db, run_id)
+                if attempts and attempts[0].heartbeat_at is not None:
+                    beats.append(attempts[0].heartbeat_at)
+                await asyncio.sleep(0.1)
+            await ingest_worker.stop()  # the worker dies: its heartbeat stops, its attempt stays requested
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if views.get_run(system.db, run_id=run_id)["status"] != "running":
+                    break
+                await asyncio.sleep(0.1)
+            return beats, views.get_run(system.db, run_id=run_id)
+        finally:
+            release.set()
+            await system.close()
+
+    beats, run = asyncio.run(scenario())
+    assert len(set(beats)) >= 3, "the worker's heartbeat did not advance while the handler ran"
+    assert run["status"] == "failed"
+    assert "the worker stopped responding (no heartbeat for 1s)" in str(run["error"])
+    assert "sent once (LOCKFLOW_MAX_DISPATCHES=1)" in str(run["error"])
