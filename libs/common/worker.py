@@ -104,9 +104,12 @@ class StageWorker:
             log.info("stage_finished", outcome=outcome.type)
 
     async def _run_with_retries(self, handler: StageHandler, command: Command) -> Event:
+        # The stage timeout covers the whole attempt, retries included (the sweep's deadline does).
+        settings = self.deps.settings or CommonSettings()
+        ends_at = anyio.current_time() + settings.stage_timeout_seconds
         for attempt in range(1, UNEXPECTED_ERROR_ATTEMPTS + 1):
             try:
-                return await self._run_within_budget(handler, command)
+                return await self._run_within_budget(handler, command, ends_at=ends_at)
             except LockflowError:
                 raise
             except Exception as exc:
@@ -116,7 +119,7 @@ class StageWorker:
                 await anyio.sleep(RETRY_BACKOFF_SECONDS * attempt)
         raise AssertionError("unreachable")
 
-    async def _run_within_budget(self, handler: StageHandler, command: Command) -> Event:
+    async def _run_within_budget(self, handler: StageHandler, command: Command, *, ends_at: float) -> Event:
         """The handler's outcome, unless it passes the memory budget or the stage timeout first."""
         settings = self.deps.settings or CommonSettings()
         attempt_id = str(getattr(command.payload, "attempt_id", ""))
@@ -139,7 +142,7 @@ class StageWorker:
                     beaten = anyio.current_time()
                     await anyio.to_thread.run_sync(self._beat, attempt_id)
 
-        with anyio.move_on_after(settings.stage_timeout_seconds) as scope:
+        with anyio.move_on_after(max(0.0, ends_at - anyio.current_time())) as scope:
             async with anyio.create_task_group() as group:
                 group.start_soon(watch, scope)
                 await anyio.to_thread.run_sync(call.run, abandon_on_cancel=True)
