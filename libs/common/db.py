@@ -61,12 +61,18 @@ class StageAttemptRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
     step: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
     command_event_id: Mapped[str] = mapped_column(String(36))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set by the worker when it starts the attempt and every few seconds while it runs.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Overdue after this: not picked up by a worker in time, or not finished in time.
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 1 for the first request of the step, +1 each time the sweep sends it again.
+    dispatches: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class DecisionRequestRow(Base):

@@ -363,6 +363,8 @@ class AnalyticsResult(Model):
     segments: list[SegmentComparison] = Field(default_factory=list)
     target: str | None = None
     sample_note: str = ""
+    # What a budget left out of a part (LOCKFLOW_MAX_PAIRS, LOCKFLOW_MAX_CELLS); also in sample_note.
+    budget_notes: list[str] = Field(default_factory=list)
     parts: list[str] = Field(default_factory=list)
 
 

@@ -40,6 +40,38 @@ class CommonSettings(BaseSettings):
         default=None,
         description="Judge the data as of this ISO date or datetime (UTC if no offset); unset: now",
     )
+    # Budgets: what one stage attempt may take, so hostile or huge input never runs unbounded.
+    max_columns: int = Field(
+        default=1_000, ge=1, description="A dataset with more columns is refused at ingest (gate 1)"
+    )
+    max_pairs: int = Field(
+        default=20_000,
+        ge=1,
+        description="Column pairs analytics compares at most per pairwise part; past it, the columns "
+        "with the most information are used and the result says so",
+    )
+    max_cells: int = Field(
+        default=50_000_000,
+        ge=1_000,
+        description="Rows x columns a heavy analytics step (clustering, anomalies, drivers) uses at most",
+    )
+    stage_timeout_seconds: float = Field(
+        default=1_800, gt=0, description="Wall time one stage attempt may run (or wait for a worker)"
+    )
+    memory_budget_mb: int = Field(
+        default=8_192,
+        ge=0,
+        description="Resident memory of a worker process above which its running attempt is stopped; 0: off",
+    )
+    heartbeat_seconds: float = Field(
+        default=5, gt=0, description="How often a worker marks its attempt alive"
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=60, gt=0, description="An attempt silent for longer is taken as its worker having died"
+    )
+    max_dispatches: int = Field(
+        default=3, ge=1, description="Times an attempt whose worker died is sent before the run fails"
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -6,7 +6,9 @@ Tests call `build_system` with their own adapters (e.g. an InMemoryBus) instead 
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import anyio
 
@@ -25,7 +27,8 @@ from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageHandler, StageWorker
 from lockflow.ingest.handlers import HANDLERS as INGEST
 from lockflow.insights.handlers import HANDLERS as INSIGHTS
-from lockflow.orchestrator.service import handle_event
+from lockflow.orchestrator.liveness import LivenessPolicy
+from lockflow.orchestrator.service import handle_event, sweep_attempts
 from lockflow.quality.handlers import HANDLERS as QUALITY
 from lockflow.recommendations.handlers import HANDLERS as RECOMMENDATIONS
 from lockflow.reporting.handlers import HANDLERS as REPORTING
@@ -94,13 +97,33 @@ class System:
         worker = StageWorker(stage=stage, handlers=self.handlers[stage], deps=self.deps)
         self.subscriptions.append(await worker.start(self.bus))
 
+    def liveness_policy(self) -> LivenessPolicy:
+        """How long an attempt may be silent or pending, and how often it is sent (from settings)."""
+        return LivenessPolicy(
+            heartbeat_timeout=timedelta(seconds=self.settings.heartbeat_timeout_seconds),
+            stage_timeout=timedelta(seconds=self.settings.stage_timeout_seconds),
+            max_dispatches=self.settings.max_dispatches,
+        )
+
+    async def sweep_attempts(self) -> int:
+        """Send again or fail every overdue attempt (its worker died or never came); returns how many."""
+        done = await anyio.to_thread.run_sync(sweep_attempts, self.db, self.liveness_policy())
+        if done:
+            await self.relay_outbox()
+        return len(done)
+
     def start_relay_loop(self, *, interval: float = 1.0) -> None:
-        """Sweep the outbox periodically, so an event left by a crash is still published."""
+        """Sweep the outbox periodically, so an event left by a crash is still published, and the
+        pending attempts every heartbeat interval, so an attempt whose worker died is noticed."""
 
         async def loop() -> None:
+            swept = 0.0
             while True:
                 try:
                     await self.relay_outbox()
+                    if time.monotonic() - swept >= self.settings.heartbeat_seconds:
+                        swept = time.monotonic()
+                        await self.sweep_attempts()
                 except Exception as exc:  # the sweep must outlive a transient broker or DB error
                     log.warning("outbox_relay_failed", error=repr(exc))
                 await asyncio.sleep(interval)

@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 
 from lockflow.analytics.anomalies import detect
 from lockflow.analytics.associations import associations
+from lockflow.analytics.budget import AnalysisBudget, narrow
 from lockflow.analytics.columns import Kind, as_float, column_kind, finite, numeric_columns
 from lockflow.analytics.drivers import driver_analysis
 from lockflow.analytics.sampling import sample_frame, sample_note
@@ -70,16 +71,25 @@ PART_PARAMS: dict[str, tuple[str, ...]] = {
     "segments": (),
     "time_series": ("date_column", "resample"),
 }
+BUDGET_NOTES = "budget_notes"
 HEAVY = ("clustering", "anomalies", "drivers", "segments", "time_series")
 NEEDS_TARGET = ("drivers", "segments", "time_series")
 
 
-def analyse(*, frame: pd.DataFrame, params: AnalyticsParams, target: str | None = None) -> AnalyticsResult:
+def analyse(
+    *,
+    frame: pd.DataFrame,
+    params: AnalyticsParams,
+    target: str | None = None,
+    budget: AnalysisBudget | None = None,
+) -> AnalyticsResult:
     """Every requested or relevant part on the (sampled) frame, assembled into one result."""
     used = sample_frame(frame, size=params.sample_rows, seed=params.random_state)
     target = resolve_target(used, params.target or target, strict=params.target is not None)
     names = parts_to_run(used, params, target)
-    values = {name: compute_part(name, frame=used, params=params, target=target) for name in names}
+    values = {
+        name: compute_part(name, frame=used, params=params, target=target, budget=budget) for name in names
+    }
     return assemble(parts=values, params=params, target=target, rows_total=len(frame), rows_used=len(used))
 
 
@@ -123,14 +133,26 @@ def part_key_params(name: str, params: AnalyticsParams, target: str | None) -> d
 
 
 def compute_part(
-    name: str, *, frame: pd.DataFrame, params: AnalyticsParams, target: str | None
+    name: str,
+    *,
+    frame: pd.DataFrame,
+    params: AnalyticsParams,
+    target: str | None,
+    budget: AnalysisBudget | None = None,
 ) -> dict[str, Any]:
-    """One part's fields of `AnalyticsResult`, as JSON-safe values."""
+    """One part's fields of `AnalyticsResult`, as JSON-safe values, within the budget (see budget.py)."""
+    narrowed = frame
+    note = ""
+    if name != "describe":  # describe is one pass per column: max_columns bounds it at ingest
+        keep = (target or "", date_column(frame, params.date_column) or "", *(params.features or []))
+        within = narrow(name, frame, budget or AnalysisBudget(), keep=keep)
+        narrowed, note = within.frame, within.note
     # One native thread per part: workers scale out by replicas, and OpenMP/BLAS threads in one
     # worker spin against the other workers' on a shared box (measured 4x slower KMeans on 2 cores).
     with threadpool_limits(limits=THREADS):
-        value = _PARTS[name](frame, params, target)
-    return {field: _jsonable(v) for field, v in value.items()}
+        value = _PARTS[name](narrowed, params, target)
+    jsonable = {field: _jsonable(v) for field, v in value.items()}
+    return {**jsonable, BUDGET_NOTES: [note]} if note else jsonable
 
 
 def assemble(
@@ -143,8 +165,12 @@ def assemble(
 ) -> AnalyticsResult:
     """The result from its parts (computed or cached), with the sampling stated."""
     fields: dict[str, Any] = {"columns": [], "correlations": [], "clustering": None}
+    notes: list[str] = []
     for name in PART_PARAMS:
-        fields.update(parts.get(name, {}))
+        part = dict(parts.get(name, {}))
+        notes.extend(part.pop(BUDGET_NOTES, []))
+        fields.update(part)
+    sampled = sample_note(total=rows_total, used=rows_used, seed=params.random_state, size=params.sample_rows)
     return AnalyticsResult(
         rows_total=rows_total,
         rows_used=rows_used,
@@ -152,9 +178,8 @@ def assemble(
         seed=params.random_state,
         params=params,
         target=target,
-        sample_note=sample_note(
-            total=rows_total, used=rows_used, seed=params.random_state, size=params.sample_rows
-        ),
+        sample_note=" ".join([sampled, *notes]),
+        budget_notes=notes,
         parts=list(parts),
         **fields,
     )

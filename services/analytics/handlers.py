@@ -10,11 +10,13 @@ from typing import Any
 
 import pandas as pd
 
+from lockflow.analytics.budget import AnalysisBudget
 from lockflow.analytics.compute import assemble, compute_part, part_key_params, parts_to_run, resolve_target
 from lockflow.analytics.sampling import read_sampled
 from lockflow.common.cache import Cache, cache_key
 from lockflow.common.events import AnalyticsCompleted, AnalyticsCompletedPayload, Command, Event, RunAnalytics
 from lockflow.common.models import AnalyticsParams, DatasetRef
+from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageHandler
 
 PRODUCER = "analytics"
@@ -33,13 +35,17 @@ def run_analytics(command: Command, deps: StageDeps) -> Event:
         planned = {"target": resolved, "parts": parts_to_run(frame.get(), p.params, resolved)}
         deps.cache.set(plan_key, json.dumps(planned))
     resolved = planned["target"]
+    budget = budget_of(deps.settings or CommonSettings())
     parts: dict[str, dict[str, Any]] = {}
     hits: list[str] = []
     for name in planned["parts"]:
-        key = _key(name, p.dataset, p.params, part_key_params(name, p.params, resolved))
+        depends = part_key_params(name, p.params, resolved)
+        if name != "describe":  # what the budget lets a part use changes its result
+            depends = {**depends, "budget": budget.key()}
+        key = _key(name, p.dataset, p.params, depends)
         value = _cached_json(deps.cache, key)
         if value is None:
-            value = compute_part(name, frame=frame.get(), params=p.params, target=resolved)
+            value = compute_part(name, frame=frame.get(), params=p.params, target=resolved, budget=budget)
             deps.cache.set(key, json.dumps(value))
         else:
             hits.append(name)
@@ -56,6 +62,11 @@ def run_analytics(command: Command, deps: StageDeps) -> Event:
         attempt_id=p.attempt_id, dataset=p.dataset, result=result, cached=cached, parts_cached=hits
     )
     return command.follow(AnalyticsCompleted, payload, producer=PRODUCER)
+
+
+def budget_of(settings: CommonSettings) -> AnalysisBudget:
+    """The pairs and cells each part may use, from the worker's settings."""
+    return AnalysisBudget(max_pairs=settings.max_pairs, max_cells=settings.max_cells)
 
 
 def _key(part: str, dataset: DatasetRef, params: AnalyticsParams, depends: dict[str, Any]) -> str:

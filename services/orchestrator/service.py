@@ -17,6 +17,7 @@ from lockflow.common.db import (
     Database,
     DecisionRequestRow,
     DecisionRow,
+    OutboxRow,
     ProcessedEventRow,
     RunEventRow,
     RunRow,
@@ -63,6 +64,7 @@ from lockflow.common.events import (
     RunRequestedPayload,
     SourceIngested,
     StageFailed,
+    parse_event,
 )
 from lockflow.common.ids import new_id
 from lockflow.common.logging import get_logger
@@ -97,6 +99,7 @@ from lockflow.common.pipeline import (
 from lockflow.common.telemetry import context_from_traceparent, current_traceparent, tracer
 from lockflow.ingest.contracts import save_contract
 from lockflow.orchestrator.gate_context import gate_context
+from lockflow.orchestrator.liveness import AttemptClock, LivenessPolicy, Overdue, overdue_attempts
 from lockflow.orchestrator.state import RunState
 from lockflow.orchestrator.timeline import summarize
 
@@ -299,6 +302,86 @@ def retry_run(db: Database, *, run_id: str, requested_by: str) -> str:
         finally:
             otel_context.detach(token)
     return event.event_id
+
+
+# ---- noticing attempts whose worker died (called by the relay loop) ------------------------------
+
+
+def sweep_attempts(db: Database, policy: LivenessPolicy, *, now: datetime | None = None) -> list[Overdue]:
+    """Send again, or fail the run of, every pending attempt that is overdue; returns what was done.
+
+    Each decision is applied in its own transaction and only if the attempt is still pending then,
+    so two orchestrators sweeping at once act once, and a result arriving meanwhile wins.
+    """
+    at = now or utcnow()
+    with db.transaction() as session:
+        rows = session.execute(
+            select(StageAttemptRow)
+            .join(RunRow, RunRow.id == StageAttemptRow.run_id)
+            .where(StageAttemptRow.status == "requested", RunRow.status == "running")
+        ).scalars()
+        clocks = [
+            AttemptClock(r.id, r.run_id, r.step, r.requested_at, r.heartbeat_at, r.deadline_at, r.dispatches)
+            for r in rows
+        ]
+    done = []
+    for decision in overdue_attempts(clocks, at, policy):
+        if _settle_overdue(db, decision, at):
+            done.append(decision)
+    return done
+
+
+def _settle_overdue(db: Database, decision: Overdue, at: datetime) -> bool:
+    with db.transaction() as session:
+        run = session.get(RunRow, decision.run_id, with_for_update=True)
+        attempt = session.get(StageAttemptRow, decision.attempt_id)
+        if run is None or attempt is None or run.status != "running" or attempt.status != "requested":
+            return False
+        outbox = session.scalars(
+            select(OutboxRow).where(OutboxRow.event_id == attempt.command_event_id)
+        ).first()
+        command = parse_event(outbox.event_json) if outbox is not None else None
+        stage = command.stage if command is not None and command.stage else decision.step
+        log.warning(
+            "attempt_overdue", run_id=run.id, step=attempt.step, action=decision.action, why=decision.reason
+        )
+        attempt.finished_at, attempt.error = at, f"{stage}: {decision.reason}"
+        if decision.action == "redispatch" and isinstance(command, Command):
+            attempt.status = "abandoned"
+            _redispatch(session, attempt, command)
+            return True
+        attempt.status = "failed"
+        run.status, run.open_gate = "failed", None
+        run.error = f"{stage}: {decision.reason}; `lockflow resume {run.id}` retries the step"
+        ended = RunEndedPayload(reason=run.error)
+        if command is not None:
+            _emit(session, command.follow(RunFailed, ended, producer=PRODUCER))
+        else:
+            _emit(session, RunFailed(run_id=run.id, producer=PRODUCER, correlation_id=run.id, payload=ended))
+        return True
+
+
+def _redispatch(session: Session, attempt: StageAttemptRow, command: Command) -> None:
+    """The same command again (same inputs) under a new attempt; the old attempt's result is ignored."""
+    attempt_id = new_id()
+    again = command.model_copy(
+        update={
+            "event_id": new_id(),
+            "occurred_at": utcnow(),
+            "payload": command.payload.model_copy(update={"attempt_id": attempt_id}),
+        }
+    )
+    session.add(
+        StageAttemptRow(
+            id=attempt_id,
+            run_id=attempt.run_id,
+            step=attempt.step,
+            status="requested",
+            command_event_id=again.event_id,
+            dispatches=attempt.dispatches + 1,
+        )
+    )
+    _emit(session, again)
 
 
 # ---- consuming events ---------------------------------------------------------------------------

@@ -120,6 +120,7 @@ def get_run(db: Database, *, run_id: str) -> dict[str, Any]:
                     "step": a.step,
                     "status": a.status,
                     "error": a.error,
+                    "dispatches": a.dispatches,
                     "requested_at": a.requested_at.isoformat(),
                     "finished_at": a.finished_at.isoformat() if a.finished_at else None,
                 }
