@@ -84,13 +84,23 @@ def _raw(port: int, head: str, chunks: Iterator[bytes] | None = None) -> tuple[i
             sent += len(chunk)
         sock.setblocking(True)
         sock.settimeout(30)
-        while b"\r\n\r\n" not in answer:
+        while b"\r\n\r\n" not in answer or len(answer) < _expected_length(answer):
             more = sock.recv(65536)
             if not more:
                 break
             answer += more
     status = int(answer.split(b" ", 2)[1])
     return status, answer, sent
+
+
+def _expected_length(answer: bytes) -> int:
+    """Headers plus the body's declared length: the body may come in a later packet than the headers."""
+    head, _, _ = answer.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(head) + 4 + int(value.strip())
+    return len(head) + 4
 
 
 def _chunked(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
