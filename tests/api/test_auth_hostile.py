@@ -5,25 +5,21 @@ from a client that is not a configured proxy must not give them a fresh address 
 """
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from lockflow.auth.models import AuditRow
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.testing import admin_headers
-from lockflow.devcluster import free_port
 from lockflow.gateway.app import auth_settings_for, create_app
-from lockflow.gateway.serving import server_config
 from lockflow.gateway.testing import embedded_settings
+from lockflow.gateway.testing import served as serve_app
 
 CROWD = 60
 
@@ -31,19 +27,8 @@ CROWD = 60
 @contextmanager
 def served(app: FastAPI) -> Iterator[str]:
     """The app on a free loopback port with the same uvicorn settings as `lockflow up`."""
-    port = free_port()
-    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serve_app(app) as (base, _port):
+        yield base
 
 
 def _gateway(tmp_path: Path, **auth: Any) -> FastAPI:

@@ -6,7 +6,6 @@ sent over a real socket: declared as 100 MB, or chunked with no Content-Length a
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from lockflow.auth.testing import PASSWORD, login
-from lockflow.devcluster import free_port
 from lockflow.gateway.app import create_app
 from lockflow.gateway.testing import embedded_settings
+from lockflow.gateway.testing import served as serve_app
 
 BODY_LIMIT = 64 * 1024
 HUNDRED_MB = 100 * 1024 * 1024
@@ -45,22 +43,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         tmp, start_workers=False, max_body_bytes=BODY_LIMIT, max_upload_bytes=400_000
     )
     app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    app.state.auth.create_user(
-        username="fuzz", password=PASSWORD, roles=["viewer", "analyst", "approver", "admin"], actor="test"
-    )
-    try:
-        yield Served(f"http://127.0.0.1:{port}", port, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serve_app(app) as (base, port):
+        app.state.auth.create_user(
+            username="fuzz", password=PASSWORD, roles=["viewer", "analyst", "approver", "admin"], actor="test"
+        )
+        yield Served(base, port, app)
 
 
 def _raw(port: int, head: str, chunks: Iterator[bytes] | None = None) -> tuple[int, bytes, int]:

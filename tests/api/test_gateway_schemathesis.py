@@ -6,8 +6,6 @@ created but not advanced). Bounded: a few generated cases per operation, so it a
 
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,15 +14,14 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 
 from lockflow.auth.testing import PASSWORD, login
-from lockflow.devcluster import free_port
 from lockflow.gateway.app import create_app
 from lockflow.gateway.testing import embedded_settings
+from lockflow.gateway.testing import served as serve_app
 
 EXAMPLES = 12
 # Operations that end the caller's own session are fuzzed with a token of their own.
@@ -35,23 +32,12 @@ SESSION_ENDING = {("POST", "/auth/logout"), ("POST", "/auth/password")}
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
     app = create_app(embedded_settings(tmp, start_workers=False, max_upload_bytes=100_000))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    # One user holding every role, so the fuzzer reaches every handler past the role check.
-    app.state.auth.create_user(
-        username="fuzz", password=PASSWORD, roles=["viewer", "analyst", "approver", "admin"], actor="test"
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serve_app(app) as (base, _port):
+        # One user holding every role, so the fuzzer reaches every handler past the role check.
+        app.state.auth.create_user(
+            username="fuzz", password=PASSWORD, roles=["viewer", "analyst", "approver", "admin"], actor="test"
+        )
+        yield base
 
 
 def _fuzz(operation: Any, client: httpx.Client, base: str, statuses: Counter[int]) -> None:

@@ -15,18 +15,16 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from lockflow.auth.service import AuthService
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.testing import add_user, login
 from lockflow.auth.tokens import issue
-from lockflow.devcluster import free_port
 from lockflow.gateway import events
 from lockflow.gateway.app import auth_settings_for, create_app
-from lockflow.gateway.serving import server_config
 from lockflow.gateway.testing import embedded_settings
+from lockflow.gateway.testing import served as serve_app
 
 READ_TIMEOUT = 10.0  # below sse-starlette's 15 s ping: a stream that never ends raises ReadTimeout
 
@@ -43,19 +41,8 @@ class Sse:
 @contextmanager
 def served(app: FastAPI) -> Iterator[str]:
     """The app on a free loopback port with the same uvicorn settings as `lockflow up`."""
-    port = free_port()
-    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serve_app(app) as (base, _port):
+        yield base
 
 
 def read_events(
