@@ -66,7 +66,7 @@ def problem_mask(frame: pd.DataFrame, finding: Finding, params: dict[str, Any]) 
 def _present_text(series: pd.Series) -> tuple[pa.Array, np.ndarray]:
     missing = missing_mask(series).to_numpy()
     values = series.astype("str").where(~missing, None)
-    return pa.array(values.to_numpy(dtype=object), pa.string()), missing
+    return pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True), missing  # NaN: null
 
 
 def _text_mask(series: pd.Series, test: Any) -> pd.Series:
