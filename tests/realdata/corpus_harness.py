@@ -118,7 +118,9 @@ def run_in_process(path: Path, *, goal: str | None, policy: Policy, home: Path) 
     return outcome
 
 
-def run_cli(path: Path, *, goal: str | None, home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    path: Path, *, goal: str | None, home: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """`python -m lockflow.cli run FILE --yes [--goal G] --home HOME`, as a user would type it."""
     args = [sys.executable, "-m", "lockflow.cli", "run", str(path), "--yes", "--home", str(home)]
     if goal:
