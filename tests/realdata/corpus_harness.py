@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
@@ -29,6 +30,7 @@ from lockflow.orchestrator import views
 from lockflow.orchestrator.policy import Policy, default_policy, load_policy
 
 POLICIES = ("yes", "second")
+DEADLINE_SECONDS = 600.0  # per run; the slowest CI run takes well under a minute on a quiet machine
 
 
 def second_policy_yaml(goal: str | None) -> str:
@@ -79,21 +81,42 @@ def embedded_settings(home: Path) -> CommonSettings:
     )
 
 
-def run_in_process(path: Path, *, goal: str | None, policy: Policy, home: Path) -> RunOutcome:
+class RunHung(AssertionError):
+    """The run did not return within its deadline; the message holds every asyncio task's stack."""
+
+
+async def _within(coroutine: Coroutine[Any, Any, str], seconds: float) -> str:
+    """The coroutine's result, or RunHung naming where each task waits (a hang must not stall CI)."""
+    task = asyncio.ensure_future(coroutine)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if done:
+        return task.result()
+    stacks = StringIO()
+    for other in asyncio.all_tasks():
+        if other is not asyncio.current_task():
+            print(f"--- {other!r}", file=stacks)
+            other.print_stack(file=stacks)
+    task.cancel()
+    await asyncio.wait({task}, timeout=10)
+    raise RunHung(f"the run did not return within {seconds:.0f}s; tasks:\n{stacks.getvalue()}")
+
+
+def run_in_process(
+    path: Path, *, goal: str | None, policy: Policy, home: Path, deadline: float = DEADLINE_SECONDS
+) -> RunOutcome:
     """One embedded run of the file through every stage, answered by the policy."""
     settings = embedded_settings(home)
     console = Console(file=StringIO(), width=100)
     started = time.perf_counter()
-    status = asyncio.run(
-        run_embedded(
-            settings=settings,
-            spec=SourceSpec(path=str(path.resolve())),
-            goal=_parse_goal(goal),
-            name=path.name,
-            policy=policy,
-            console=console,
-        )
+    run = run_embedded(
+        settings=settings,
+        spec=SourceSpec(path=str(path.resolve())),
+        goal=_parse_goal(goal),
+        name=path.name,
+        policy=policy,
+        console=console,
     )
+    status = asyncio.run(_within(run, deadline))
     seconds = time.perf_counter() - started
     output = console.file.getvalue()  # type: ignore[attr-defined]
     db = Database(settings.resolved_database_url())
