@@ -101,6 +101,21 @@ async def _within(coroutine: Coroutine[Any, Any, str], seconds: float) -> str:
     raise RunHung(f"the run did not return within {seconds:.0f}s; tasks:\n{stacks.getvalue()}")
 
 
+def _run_loop(coroutine: Coroutine[Any, Any, str]) -> str:
+    """Like asyncio.run, but the tasks left at the end get a bounded wait (after a hang they may not end)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        if left:
+            loop.run_until_complete(asyncio.wait(left, timeout=10))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 def run_in_process(
     path: Path, *, goal: str | None, policy: Policy, home: Path, deadline: float = DEADLINE_SECONDS
 ) -> RunOutcome:
@@ -116,7 +131,7 @@ def run_in_process(
         policy=policy,
         console=console,
     )
-    status = asyncio.run(_within(run, deadline))
+    status = _run_loop(_within(run, deadline))
     seconds = time.perf_counter() - started
     output = console.file.getvalue()  # type: ignore[attr-defined]
     db = Database(settings.resolved_database_url())
