@@ -432,9 +432,12 @@ class PlannedAction(Model):
 
 
 class ActionSelection(Model):
-    """Gate 5's parameters: the chosen item ids in priority order, with owners and due dates."""
+    """Gate 5's parameters: the chosen item ids in priority order, with owners and due dates.
 
-    selected: list[str] = Field(min_length=1)
+    Empty only when the run recommended no action at all (checked against the run by `pipeline.decide`).
+    """
+
+    selected: list[str]
     owners: dict[str, str] = Field(default_factory=dict)
     due: dict[str, date] = Field(default_factory=dict)
 

@@ -332,6 +332,8 @@ def _check_against_context(gate: Gate, params: BaseModel | None, context: Decisi
                     "of the dataset (write it as column=value)"
                 )
     elif isinstance(params, ActionSelection):
+        if not params.selected and context.action_ids:
+            raise InvalidDecision("selected: choose at least one action (or abort the run)")
         unknown = [i for i in params.selected if i not in context.action_ids]
         if unknown:
             raise InvalidDecision(f"unknown action ids: {', '.join(unknown)}")

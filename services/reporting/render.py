@@ -35,7 +35,7 @@ def build_report(*, payload: CompileReportPayload, run_id: str, generated_at: da
         "source": payload.source.model_dump(mode="json"),
         "goal": payload.goal.model_dump(mode="json"),
         "dataset": {
-            "ingested": _dataset(payload.dataset_ingested),
+            "ingested": {**_dataset(payload.dataset_ingested), "duplicate_rows": _duplicate_rows(payload)},
             "final": _dataset(payload.dataset_final),
         },
         "quality": _quality(payload),
@@ -54,6 +54,11 @@ def _dataset(ref: DatasetRef) -> dict[str, Any]:
         "rows": ref.rows,
         "columns": [c.model_dump(mode="json") for c in ref.columns],
     }
+
+
+def _duplicate_rows(payload: CompileReportPayload) -> int:
+    """Exact repeats of an earlier row in the ingested data, as stage 3 counted them (0: no finding)."""
+    return next((f.count for f in payload.findings if f.category == "duplicate_rows"), 0)
 
 
 def _quality(payload: CompileReportPayload) -> dict[str, Any]:

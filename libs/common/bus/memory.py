@@ -1,6 +1,7 @@
 """In-memory Bus adapter for embedded mode and tests: append-only logs, consumer-group cursors."""
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -29,15 +30,18 @@ class InMemoryBus(Bus):
         self._logs: dict[str, list[Record]] = {}
         self._committed: dict[tuple[str, str], int] = {}
         self._group_locks: dict[str, asyncio.Lock] = {}
-        self._appended = asyncio.Condition()
+        # One wake-up event per consumer, not an asyncio.Condition: a cancelled Condition.wait must
+        # re-acquire the condition's lock, and on Python 3.11 stopping consumers that way deadlocked
+        # (seen as `lockflow run` hanging after its report, in tests/realdata).
+        self._wakeups: set[asyncio.Event] = set()
         self._subscriptions: list[Subscription] = []
 
     async def publish_raw(self, topic: str, *, key: bytes, value: bytes, headers: Headers) -> None:
         """Append to the topic's log and wake consumers."""
-        async with self._appended:
-            log = self._logs.setdefault(topic, [])
-            log.append(Record(key, value, list(headers), len(log)))
-            self._appended.notify_all()
+        log = self._logs.setdefault(topic, [])
+        log.append(Record(key, value, list(headers), len(log)))
+        for wakeup in self._wakeups:
+            wakeup.set()
 
     def records(self, topic: str) -> list[Record]:
         """Everything ever published to a topic (for tests and inspection)."""
@@ -87,20 +91,23 @@ class InMemoryBus(Bus):
         return None
 
     async def _consume(self, subscription: Subscription, lock: asyncio.Lock, deliver: "Deliver") -> None:
-        while not subscription.stopped.is_set():
-            async with lock:
-                found = await self._next_record(subscription.topics, subscription.group)
-                if found is not None:
-                    topic, record = found
-                    await deliver(topic, record)
-                    self._committed[(subscription.group, topic)] = record.offset + 1
-                    continue
-            async with self._appended:
+        wakeup = asyncio.Event()
+        self._wakeups.add(wakeup)
+        try:
+            while not subscription.stopped.is_set():
+                async with lock:
+                    found = await self._next_record(subscription.topics, subscription.group)
+                    if found is not None:
+                        topic, record = found
+                        await deliver(topic, record)
+                        self._committed[(subscription.group, topic)] = record.offset + 1
+                        continue
+                wakeup.clear()  # cleared before the check, so an append after it still wakes us
                 if await self._next_record(subscription.topics, subscription.group) is None:
-                    try:
-                        await asyncio.wait_for(self._appended.wait(), timeout=0.5)
-                    except TimeoutError:
-                        pass
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wakeup.wait(), timeout=0.5)
+        finally:
+            self._wakeups.discard(wakeup)
 
     async def stop(self) -> None:
         """Stop every subscription."""

@@ -1,5 +1,6 @@
 """Every transition of the pipeline definition and every way a decision can be refused."""
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -212,6 +213,14 @@ def test_bad_parameters_are_refused_with_a_reason(
 ) -> None:
     with pytest.raises(InvalidDecision, match=message):
         _decide(gate, option, params)
+
+
+def test_an_empty_plan_is_accepted_only_when_nothing_was_recommended() -> None:
+    nothing = replace(CONTEXT, action_ids=frozenset())
+    accepted = _decide(Gate.ACTION_SELECTION, "choose", {"selected": []}, context=nothing)
+    assert isinstance(accepted.params, ActionSelection) and accepted.params.selected == []
+    with pytest.raises(InvalidDecision, match="at least one action"):
+        _decide(Gate.ACTION_SELECTION, "choose", {"selected": []})
 
 
 def test_option_specs_show_parameter_schemas() -> None:

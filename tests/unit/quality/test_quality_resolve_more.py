@@ -54,6 +54,14 @@ def test_interpolate_and_set_missing_and_coerce_datetime() -> None:
     assert (dated["day"].isna() == expected.isna()).all() and int(dated["day"].isna().sum()) == 1
 
 
+def test_set_missing_on_a_text_column_that_already_has_missing_values() -> None:
+    # pandas' "str" dtype hands missing values to Arrow as NaN (mosaicData HELPrct crashed here).
+    frame = _frame()
+    frame.loc[[50, 51], "day"] = None
+    blanked = _fix(frame, "invalid_format:day", "set_missing")
+    assert blanked["day"].isna().sum() == 3 and pd.isna(blanked.loc[30, "day"])
+
+
 def test_dedupe_keys_keeps_the_most_complete_row() -> None:
     frame = _frame()
     fixed = _fix(frame, "duplicate_keys:order_id", "drop_duplicates_most_complete")

@@ -305,6 +305,26 @@ def test_run_source_goal_and_dataset(built: Built) -> None:
     assert ingested["columns"][2]["null_count"] == 30
 
 
+def test_ingested_dataset_counts_its_exact_duplicate_rows(built: Built) -> None:
+    report, payload, _ = built
+    assert report["dataset"]["ingested"]["duplicate_rows"] == 0  # no duplicate_rows finding
+    repeats = Finding(
+        id="duplicate_rows",
+        category="duplicate_rows",
+        severity="low",
+        columns=["ads", "tenure"],
+        count=7,
+        share=7 / 600,
+        sample_rows=[3],
+        explanation="exact copies of earlier rows",
+        resolutions=[],
+    )
+    with_repeats = payload.model_copy(update={"findings": [*payload.findings, repeats]})
+    again = build_report(payload=with_repeats, run_id="run-42", generated_at=GENERATED)
+    assert again["dataset"]["ingested"]["duplicate_rows"] == 7
+    assert "duplicate_rows" not in again["dataset"]["final"]
+
+
 def test_quality_section(built: Built) -> None:
     report, _, final = built
     quality = report["quality"]
