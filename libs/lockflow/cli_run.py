@@ -181,6 +181,10 @@ def settle_goal_at_terminal(
     """The run's goal before any stage: the given one, else asked (suggested target as default) or picked."""
     if goal.target is not None:
         return goal
+    if checked.suggested_target() is None:
+        settled, _ = settle_goal(goal, checked, source=source)
+        console.print(f"goal: none ({settled.description}); the data is still checked", soft_wrap=True)
+        return settled
     if not ask_person:
         settled, choice = settle_goal(goal, checked, source=source)
         assert choice is not None
@@ -191,8 +195,6 @@ def settle_goal_at_terminal(
         )
         return settled
     suggestion = checked.suggested_target()
-    if suggestion is None:
-        settle_goal(goal, checked, source=source)  # raises, naming the numeric columns
     assert suggestion is not None
     numeric = checked.numeric_columns()
     console.print(

@@ -98,17 +98,18 @@ def preflight(*, spec: SourceSpec, goal: Goal) -> Preflight:
 def settle_goal(goal: Goal, checked: Preflight, *, source: str) -> tuple[Goal, TargetChoice | None]:
     """The goal with a target: the user's, else the suggested column (with why, in its description).
 
-    Refuses (InvalidInput naming the numeric columns) when no target was given and none suits, so a
-    run never reaches the insights stage without one.
+    Where no column can be a target (no numeric column, or only ids, row numbers and constants) the
+    run goes on without one, and says why in the goal's description: the insights stage then finds
+    nothing to aim at, while quality, analytics and actions from the findings still run. So a run
+    never fails at stage 5 for want of a goal.
     """
     if goal.target is not None:
         return goal, None
     choice = checked.suggested_target()
     if choice is None:
-        raise InvalidInput(
-            f"{source}: {no_target_message(checked.facts)}; name the goal's target column "
-            "(e.g. --goal COLUMN:increase, or goal.target in the API)"
-        )
+        note = f"no goal target: {no_target_message(checked.facts)}; insights toward a target are skipped"
+        description = f"{goal.description}; {note}" if goal.description else note
+        return goal.model_copy(update={"description": description[:500]}), None
     note = f"target picked by lockflow: {choice.target}, {choice.reason}"
     description = f"{goal.description}; {note}" if goal.description else note
     return goal.model_copy(update={"target": choice.target, "description": description[:500]}), choice

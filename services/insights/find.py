@@ -53,7 +53,9 @@ Z95 = 1.959963984540054
 
 
 def find_insights(*, frame: pd.DataFrame, analytics: AnalyticsResult, params: InsightParams) -> list[Insight]:
-    """The top `params.top_n` insights toward the goal, best score first."""
+    """The top `params.top_n` insights toward the goal, best score first (none without a target)."""
+    if params.goal.target is None:
+        return []  # no column could be a target: the run was started knowing it (see settle_goal)
     target = _require_target(frame, params)
     found = [
         *drivers(frame=frame, target=target, alpha=params.alpha),

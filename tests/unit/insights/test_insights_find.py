@@ -206,11 +206,17 @@ def test_top_n_and_stable_order() -> None:
     assert find_insights(frame=frame, analytics=_no_analytics(frame), params=_params(top_n=3)) == first
 
 
-@pytest.mark.parametrize("target", [None, "missing", "label"])
-def test_target_must_be_numeric(target: str | None) -> None:
+@pytest.mark.parametrize("target", ["missing", "label"])
+def test_target_must_be_numeric(target: str) -> None:
     frame = _drivers_frame().assign(label="a")
     with pytest.raises(InvalidInput, match=r"numeric columns: `x1`, `x2`"):
         find_insights(frame=frame, analytics=_no_analytics(frame), params=_params(target=target))
+
+
+def test_no_target_finds_nothing_to_aim_at_instead_of_failing_the_stage() -> None:
+    # A run starts without a target only when no column could be one (settle_goal says why).
+    frame = _drivers_frame().assign(label="a")
+    assert find_insights(frame=frame, analytics=_no_analytics(frame), params=_params(target=None)) == []
 
 
 def test_r_from_d_puts_segments_on_the_correlation_scale() -> None:
