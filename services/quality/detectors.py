@@ -61,6 +61,7 @@ IFOREST_SCORE = -0.75
 PAIR_R = 0.8
 PAIR_Z = 8.0
 STALE_AFTER_DAYS = 365
+KEY_REPEAT_SHARE = 0.5  # past this share of repeated rows an id-like column is a reference, not a key
 # Rows can repeat by chance when the columns allow fewer combinations than this many times rows^2.
 CHANCE_COMBINATIONS = 1000.0
 GAP_COVERAGE = 0.5
@@ -401,10 +402,15 @@ def _hash_method(p: Profile) -> str:
 
 
 def detect_duplicate_keys(p: Profile, ctx: Context) -> list[Finding]:
-    """An id-like column (id, *_id, uuid, key) whose values repeat: broken uniqueness."""
+    """An id-like column (id, *_id, uuid, key) whose values repeat: broken uniqueness.
+
+    Only where the column is mostly unique: one whose values repeat in most rows (`subject_id` of
+    patients tested several times, `test_id` with two values) refers to rows of another table, and
+    its repeats are the data, not an error.
+    """
     out = []
     for name, (count, sample) in p.keys.items():
-        if count == 0:
+        if count == 0 or count > KEY_REPEAT_SHARE * p.rows:
             continue
         out.append(
             finding(

@@ -260,3 +260,19 @@ def test_repeated_values_of_a_one_column_table_are_low() -> None:
     readings = pd.DataFrame({"co2": np.round(rng.normal(330, 10, 2000), 0)})  # ~60 distinct values
     found = _found(readings)["duplicate_rows"]
     assert found.share > 0.9 and found.severity == "low"
+
+
+def test_an_id_column_that_repeats_in_most_rows_is_a_reference_not_a_broken_key() -> None:
+    # medicaldata covid_testing: patients tested several times, and a test_id with two values.
+    rows = 400
+    frame = pd.DataFrame(
+        {
+            "subject_id": [i // 4 for i in range(rows)],
+            "test_id": ["covid", "flu"] * (rows // 2),
+            "order_id": [i if i % 50 else i - 1 for i in range(rows)],  # a real key, 7 repeats (50..350)
+            "ct_result": np.arange(rows, dtype=float),
+        }
+    )
+    found = _found(frame)
+    assert "duplicate_keys:subject_id" not in found and "duplicate_keys:test_id" not in found
+    assert found["duplicate_keys:order_id"].count == 7
