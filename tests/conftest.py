@@ -117,3 +117,18 @@ def fresh_mariadb(mariadb_url: str) -> Iterator[str]:
 def topic_prefix() -> str:
     """A topic prefix of its own for each test, so tests never see each other's messages."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+SERVICE_VARIABLES = (
+    "LOCKFLOW_DATABASE_URL",
+    "LOCKFLOW_REDIS_URL",
+    "LOCKFLOW_KAFKA_BOOTSTRAP",
+    "LOCKFLOW_MODE",
+)
+
+
+@pytest.fixture
+def embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings as a newcomer has them (SQLite, in-process bus), although `make test` exports the services."""
+    for variable in SERVICE_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)

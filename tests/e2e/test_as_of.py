@@ -44,14 +44,6 @@ def report_paths(printed: str) -> dict[str, Path]:
 
 def run_in_process(home: Path, monkeypatch: pytest.MonkeyPatch, as_of: date) -> tuple[str, str]:
     """`lockflow run --yes` on the sample in this process, the clock frozen by LOCKFLOW_AS_OF."""
-    # Embedded defaults, as a newcomer has them: `make test` exports the real services' endpoints.
-    for variable in (
-        "LOCKFLOW_DATABASE_URL",
-        "LOCKFLOW_REDIS_URL",
-        "LOCKFLOW_KAFKA_BOOTSTRAP",
-        "LOCKFLOW_MODE",
-    ):
-        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("LOCKFLOW_AS_OF", as_of.isoformat())
     settings = CommonSettings(mode="embedded", home=home)
     out = io.StringIO()
@@ -104,7 +96,7 @@ def stored_findings(home: Path) -> list[dict[str, Any]]:
 
 
 def test_the_same_data_judged_a_month_on_and_two_years_later(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded_defaults: None
 ) -> None:
     status, printed = run_in_process(tmp_path / "month", monkeypatch, MONTH_ON)
     assert status == "completed", printed

@@ -20,7 +20,9 @@ from lockflow.orchestrator.policy import default_policy
 pytestmark = pytest.mark.e2e
 
 
-def test_ten_thousand_columns_stop_at_ingest_with_the_limit_named(tmp_path: Path) -> None:
+def test_ten_thousand_columns_stop_at_ingest_with_the_limit_named(
+    tmp_path: Path, embedded_defaults: None
+) -> None:
     path = tmp_path / "wide.csv"
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.integers(0, 10, size=(50, 10_000)), columns=[f"c{i}" for i in range(10_000)])
