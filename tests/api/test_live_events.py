@@ -177,7 +177,8 @@ def test_the_stream_ends_with_an_error_event_when_its_token_expires(app: FastAPI
         assert status == 200 and found[-1].event == "error" and "expired" in found[-1].data
         assert found[-1].id is None  # the resume point stays the last run event
         assert [e.event for e in found[:-1]][-1] == "DecisionRequested"
-        assert 1.0 < lasted < 6.0
+        # It ends because the token expired (not before), and well before the read timeout would.
+        assert lasted > 1.0 and lasted < READ_TIMEOUT
         # The browser's automatic reconnect with the same token is refused.
         assert read_events(client, f"/runs/{run_id}/events", params={"access_token": token})[0] == 401
 

@@ -122,4 +122,4 @@ def test_a_worker_that_cannot_reach_kafka_says_so_in_one_line_after_its_json_log
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     *logged, last = done.stderr.splitlines()
     assert last.startswith(f"error: cannot reach Kafka at 127.0.0.1:{port} (LOCKFLOW_KAFKA_BOOTSTRAP)")
-    assert 1 <= len(logged) <= 3 and all(json.loads(line)["logger"] == "aiokafka" for line in logged)
+    assert len(logged) in (1, 2, 3) and all(json.loads(line)["logger"] == "aiokafka" for line in logged)

@@ -32,7 +32,7 @@ def test_category_facts_are_complete(category: str) -> None:
     facts = category_facts(category)
     assert facts.words and facts.label and facts.source_action
     assert facts.dimension in get_args(QualityDimension)
-    assert 1 <= facts.effort <= 5 and 0 <= facts.weight <= 1
+    assert facts.effort in range(1, 6) and 0.0 <= facts.weight <= 1.0
     assert facts.default_fix in STRATEGIES
 
 
