@@ -288,7 +288,7 @@ def bench_mode(mode: str, args: argparse.Namespace, rates: list[float]) -> None:
             people = create_users(client, admin, {name: ["analyst"] for name in USERS})
             for run_id in owned["bob"][:SHARED_WITH_ANA]:
                 shared = client.post(
-                    "/auth/shares",
+                    "/shares",
                     json={"object_type": "run", "object_id": run_id, "username": "ana"},
                     headers=people["bob"],
                 )
