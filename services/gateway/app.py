@@ -65,8 +65,8 @@ EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
 UPLOAD_PATHS = ("/runs/upload", "/sources/upload")
 
 
-def get_system(request: Request) -> System:
-    """The process's composition root, built at startup."""
+async def get_system(request: Request) -> System:
+    """The process's composition root, built at startup (async: no thread hop for a lookup)."""
     system: System = request.app.state.system
     return system
 
