@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,24 +53,33 @@ from lockflow.orchestrator import service
 USERS = ("ana", "bob")
 SHARED_WITH_ANA = 5
 PAGE = 25
+CLIENTS, CONNECTIONS_PER_CLIENT = 16, 8
 
 
 # ---- the load generator (its own process) ----------------------------------------------------------
 
 
 async def _drive(base: str, token: str, paths: list[str], rate: float, seconds: float) -> dict[str, Any]:
-    """Send requests at `rate` per second (Poisson arrivals) for `seconds`; latencies from schedule."""
+    """Send requests at `rate` per second (Poisson arrivals) for `seconds`; latencies from schedule.
+
+    Many small clients, not one big one: httpcore's pool scans every connection for every queued
+    request, so one client with hundreds of connections becomes the bottleneck itself.
+    """
     rng = random.Random(7)
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+    limits = httpx.Limits(
+        max_connections=CONNECTIONS_PER_CLIENT, max_keepalive_connections=CONNECTIONS_PER_CLIENT
+    )
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=10
-    ) as client:
-        for path in paths[:20]:  # warm the connection pool and the server's caches
-            await client.get(path)
+    headers = {"Authorization": f"Bearer {token}"}
+    clients = [
+        httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=10) for _ in range(CLIENTS)
+    ]
+    try:
+        for client in clients:  # warm the connections and the server's caches
+            await asyncio.gather(*(client.get(path) for path in paths[:CONNECTIONS_PER_CLIENT]))
 
-        async def one(path: str, scheduled: float) -> None:
+        async def one(client: httpx.AsyncClient, path: str, scheduled: float) -> None:
             try:
                 answer = await client.get(path)
                 if answer.status_code != 200:
@@ -86,10 +96,14 @@ async def _drive(base: str, token: str, paths: list[str], rate: float, seconds: 
             delay = at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(rng.choice(paths), at)))
+            client = clients[len(tasks) % CLIENTS]
+            tasks.append(asyncio.create_task(one(client, rng.choice(paths), at)))
             at += rng.expovariate(rate)
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - loop_start
+    finally:
+        for client in clients:
+            await client.aclose()
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -331,6 +345,8 @@ def main() -> None:
     if args.drive:
         _drive_main(args)
         return
+    # A stopped bench still stops its gateway and drops its database (the `finally` blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rates = [float(r) for r in args.rates.split(",")]
     print(f"{os.cpu_count()} cores; {args.seconds:.0f} s per rate; Poisson arrivals; latency from schedule")
     for mode in args.modes.split(","):
