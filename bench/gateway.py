@@ -91,7 +91,7 @@ async def _drive(base: str, token: str, paths: list[str], rate: float, seconds: 
             latencies.append(time.perf_counter() - scheduled)
 
         loop_start = time.perf_counter()
-        at, tasks = loop_start, []
+        at, tasks = loop_start, list[asyncio.Task[None]]()
         while at < loop_start + seconds:
             delay = at - time.perf_counter()
             if delay > 0:
