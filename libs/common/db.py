@@ -16,6 +16,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -41,6 +42,10 @@ class RunRow(Base):
     """A run: its status, where it is, and the latest result of each stage (state)."""
 
     __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_created_at_id", "created_at", "id"),
+        Index("ix_runs_requested_by_created_at", "requested_by", "created_at", "id"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), index=True)
@@ -58,6 +63,7 @@ class StageAttemptRow(Base):
     """One request for a step's work and its outcome."""
 
     __tablename__ = "stage_attempts"
+    __table_args__ = (Index("ix_stage_attempts_run_id_requested_at", "run_id", "requested_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
     step: Mapped[str] = mapped_column(String(40))
@@ -79,6 +85,10 @@ class DecisionRequestRow(Base):
     """A gate waiting for a person (status open) or already decided."""
 
     __tablename__ = "decision_requests"
+    __table_args__ = (
+        Index("ix_decision_requests_run_id_status", "run_id", "status"),
+        Index("ix_decision_requests_status_created_at", "status", "created_at", "id"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
     gate: Mapped[str] = mapped_column(String(40))
@@ -132,6 +142,7 @@ class RunEventRow(Base):
     """The run's timeline as the orchestrator saw it (feeds the live view)."""
 
     __tablename__ = "run_events"
+    __table_args__ = (Index("ix_run_events_run_id_id", "run_id", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(String(36), index=True)
     event_id: Mapped[str] = mapped_column(String(36))

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lockflow.common.db import Base, utcnow
@@ -50,6 +50,7 @@ class ShareRow(Base):
     """An object (run or source) shared by its owner with another user."""
 
     __tablename__ = "object_shares"
+    __table_args__ = (Index("ix_object_shares_type_username", "object_type", "username"),)
     object_type: Mapped[str] = mapped_column(String(10), primary_key=True)
     object_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), primary_key=True)

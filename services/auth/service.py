@@ -6,7 +6,10 @@ Every security-relevant outcome is written to the audit chain in the same transa
 
 import re
 import secrets
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +32,11 @@ from lockflow.common.logging import get_logger
 log = get_logger(__name__)
 USERNAME = re.compile(r"^[a-z0-9_.@-]{1,64}$")
 OBJECT_TYPES = ("run", "source")
+# A verified access token's claims are kept this long (and never past its expiry), so a client's
+# requests cost one signature check per this many seconds, not one each; revocation is still
+# checked on every request. A key dropped from the ring stops its tokens within this time.
+VERIFIED_SECONDS = 30.0
+VERIFIED_MAX = 4096
 
 
 class LoginFailed(LockflowError):
@@ -116,6 +124,8 @@ class AuthService:
             refresh_seconds=settings.refresh_token_seconds,
             leeway=settings.clock_skew_seconds,
         )
+        self._verified: OrderedDict[str, tuple[float, Claims]] = OrderedDict()
+        self._verified_lock = threading.Lock()
 
     # ---- users ---------------------------------------------------------------------------------
 
@@ -384,10 +394,28 @@ class AuthService:
 
     def verify_access(self, token: str) -> Claims:
         """A valid, unrevoked access token's claims (signature checked locally)."""
-        claims = verify(token, keys=self.ring.verifying.get, spec=self.spec, expected_type="access")
+        claims = self._verified_claims(token)
         reason = self.state.refusal(user_id=claims.subject, session=claims.session, version=claims.version)
         if reason is not None:
             raise InvalidToken(reason)
+        return claims
+
+    def _verified_claims(self, token: str) -> Claims:
+        """The token's claims from a recent verification of the same token, else verified now."""
+        now = time.time()
+        with self._verified_lock:
+            kept = self._verified.get(token)
+        if kept is not None:
+            kept_until, claims = kept
+            if now < kept_until:
+                return claims
+        claims = verify(token, keys=self.ring.verifying.get, spec=self.spec, expected_type="access")
+        # Never past its expiry (no leeway): after that the full check decides, with its message.
+        kept_until = min(now + VERIFIED_SECONDS, float(claims.expires_at))
+        with self._verified_lock:
+            self._verified[token] = (kept_until, claims)
+            while len(self._verified) > VERIFIED_MAX:
+                self._verified.popitem(last=False)
         return claims
 
     # ---- sharing (object-level access) ----------------------------------------------------------

@@ -8,7 +8,6 @@ source of truth and refills Redis when a key is missing (first use, eviction, a 
 from typing import Protocol
 
 import redis
-from sqlalchemy import select
 
 from lockflow.auth.models import SessionRow, UserRow
 from lockflow.common.db import Database
@@ -30,8 +29,8 @@ class TokenState(Protocol):
 def _from_db(db: Database, *, user_id: str, session: str) -> tuple[int | None, bool]:
     with db.transaction() as s:
         user = s.get(UserRow, user_id)
-        revoked = s.scalar(select(SessionRow.revoked_at).where(SessionRow.id == session))
-        ended = revoked is not None or s.get(SessionRow, session) is None
+        found = s.get(SessionRow, session)
+        ended = found is None or found.revoked_at is not None
         if user is None or user.disabled:
             return None, ended
         return user.token_version, ended

@@ -65,8 +65,8 @@ EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
 UPLOAD_PATHS = ("/runs/upload", "/sources/upload")
 
 
-def get_system(request: Request) -> System:
-    """The process's composition root, built at startup."""
+async def get_system(request: Request) -> System:
+    """The process's composition root, built at startup (async: no thread hop for a lookup)."""
     system: System = request.app.state.system
     return system
 
@@ -281,8 +281,12 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         run_id: str, request: Request, system: SystemDep, principal: Authorized
     ) -> dict[str, Any]:
         """A run with its stage results, attempts and decisions."""
-        await _visible_run(request, principal, run_id)
-        return await anyio.to_thread.run_sync(lambda: views.get_run(system.db, run_id=run_id))
+
+        def read() -> dict[str, Any]:
+            check_run(auth_of(request), principal, run_id=run_id)
+            return views.get_run(system.db, run_id=run_id)
+
+        return await anyio.to_thread.run_sync(read)
 
     @app.get("/runs/{run_id}/timeline", responses=ERRORS, tags=["runs"])
     async def get_timeline(

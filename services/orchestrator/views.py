@@ -1,11 +1,11 @@
 """Read side for the gateway and the CLI: runs, decision requests, timeline, report locations."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.orm import object_session
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import Session, load_only
 
 from lockflow.common.db import Database, DecisionRequestRow, DecisionRow, RunEventRow, RunRow, StageAttemptRow
 from lockflow.common.errors import Conflict, InvalidInput, NotFound
@@ -13,18 +13,31 @@ from lockflow.common.models import PlannedAction
 from lockflow.common.pipeline import DecisionContext
 from lockflow.orchestrator.state import RunState
 
+# The columns a run list shows: never `state`, whose JSON (every stage's results) is most of a row.
+SUMMARY_COLUMNS = (
+    RunRow.id,
+    RunRow.name,
+    RunRow.status,
+    RunRow.current_step,
+    RunRow.open_gate,
+    RunRow.requested_by,
+    RunRow.error,
+    RunRow.created_at,
+    RunRow.updated_at,
+)
 
-def run_summary(run: RunRow) -> dict[str, Any]:
-    """The fields of a run shown in lists (the run must belong to an open session)."""
-    decided = _decided_gate(run)
+
+def run_summary(run: RunRow, *, decided: bool = False) -> dict[str, Any]:
+    """The fields of a run shown in lists; `decided` when its open gate's request is already decided."""
+    decided_gate = run.open_gate if decided else None
     return {
         "id": run.id,
         "name": run.name,
-        "status": "decided" if decided else run.status,
+        "status": "decided" if decided_gate else run.status,
         "current_step": run.current_step,
-        "open_gate": None if decided else run.open_gate,
+        "open_gate": None if decided_gate else run.open_gate,
         # The gate whose decision is recorded but not yet applied by the orchestrator (e.g. it is down).
-        "decided_gate": decided,
+        "decided_gate": decided_gate,
         "requested_by": run.requested_by,
         "error": run.error,
         "created_at": run.created_at.isoformat(),
@@ -32,32 +45,36 @@ def run_summary(run: RunRow) -> dict[str, Any]:
     }
 
 
-def _decided_gate(run: RunRow) -> str | None:
-    """The run's open gate if its request was already decided; None if it is open or there is none.
+def _summaries(session: Session, runs: Sequence[RunRow]) -> list[dict[str, Any]]:
+    """The runs' summaries, with whether each open gate was already decided found in one query.
 
     The gateway records a decision (its request becomes `decided`) and the orchestrator applies it
     later, clearing `open_gate`; in between the gate must not read as awaiting a decision.
     """
-    session = object_session(run)
-    if run.open_gate is None or session is None:
-        return None
-    still_open = session.scalar(
-        select(DecisionRequestRow.id)
-        .where(
-            DecisionRequestRow.run_id == run.id,
-            DecisionRequestRow.gate == run.open_gate,
-            DecisionRequestRow.status == "open",
+    gated = [r for r in runs if r.open_gate is not None]
+    still_open: set[tuple[str, str]] = set()
+    if gated:
+        found = session.execute(
+            select(DecisionRequestRow.run_id, DecisionRequestRow.gate).where(
+                DecisionRequestRow.run_id.in_([r.id for r in gated]), DecisionRequestRow.status == "open"
+            )
         )
-        .limit(1)
-    )
-    return None if still_open else run.open_gate
+        still_open = {(run_id, gate) for run_id, gate in found}
+    return [
+        run_summary(r, decided=r.open_gate is not None and (r.id, r.open_gate) not in still_open)
+        for r in runs
+    ]
+
+
+def _summary_rows(session: Session, query: Select[tuple[RunRow]]) -> list[dict[str, Any]]:
+    """The summaries of the runs a query selects, loading only the summary columns."""
+    return _summaries(session, session.scalars(query.options(load_only(*SUMMARY_COLUMNS))).all())
 
 
 def list_runs(db: Database, *, limit: int = 100) -> list[dict[str, Any]]:
     """Newest runs first."""
     with db.transaction() as session:
-        rows = session.scalars(select(RunRow).order_by(RunRow.created_at.desc()).limit(limit)).all()
-        return [run_summary(r) for r in rows]
+        return _summary_rows(session, select(RunRow).order_by(RunRow.created_at.desc()).limit(limit))
 
 
 @dataclass(frozen=True)
@@ -92,9 +109,7 @@ def runs_page(db: Database, *, reader: Reader | None, limit: int = 100, offset: 
         query, count = query.where(visible), count.where(visible)
     query = query.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit).offset(offset)
     with db.transaction() as session:
-        return Page(
-            rows=[run_summary(r) for r in session.scalars(query).all()], total=session.scalar(count) or 0
-        )
+        return Page(rows=_summary_rows(session, query), total=session.scalar(count) or 0)
 
 
 def get_run(db: Database, *, run_id: str) -> dict[str, Any]:
@@ -112,7 +127,7 @@ def get_run(db: Database, *, run_id: str) -> dict[str, Any]:
             select(DecisionRow).where(DecisionRow.run_id == run_id).order_by(DecisionRow.decided_at)
         ).all()
         return {
-            **run_summary(run),
+            **_summaries(session, [run])[0],
             "results": RunState.model_validate(run.state).model_dump(mode="json"),
             "attempts": [
                 {
