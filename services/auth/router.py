@@ -1,6 +1,5 @@
 """The auth HTTP API (login, refresh, logout, password, JWKS, users, audit, shares) and `install_auth`."""
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -9,7 +8,7 @@ import redis
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lockflow.auth import audit
 from lockflow.auth.address import client_address
@@ -23,6 +22,7 @@ from lockflow.auth.settings import AuthSettings
 from lockflow.auth.state import DbTokenState, RedisTokenState, TokenState
 from lockflow.auth.throttle import LoginThrottle, MemoryFailures, RedisFailures
 from lockflow.auth.tokens import InvalidToken
+from lockflow.common.asgi import read_at_most, refuse_too_large, replay
 from lockflow.common.db import Database
 from lockflow.common.errors import Conflict, InvalidInput, NotFound
 
@@ -299,40 +299,16 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(send)
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await self._refuse(send)
-                return
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        body = await read_at_most(receive, self.max_bytes)
+        if body is None:
+            await self._refuse(send)
+            return
+        await self.app(scope, replay(body, receive), send)
 
     async def _refuse(self, send: Send) -> None:
-        detail = json.dumps({"detail": f"the request body is over the {self.max_bytes}-byte limit"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(detail)).encode()),
-                ],
-            }
+        await refuse_too_large(
+            send, self.max_bytes, detail=f"the request body is over the {self.max_bytes}-byte limit"
         )
-        await send({"type": "http.response.body", "body": detail})
 
 
 def build_auth_service(

@@ -1,13 +1,13 @@
 """Request limits: per-user rates on uploads and decisions (Redis or in-process), and body sizes."""
 
-import json
 import time
 import uuid
 from typing import Protocol
 
 import redis
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lockflow.common.asgi import read_at_most, refuse_too_large, replay
 from lockflow.ingest.ratelimit import RateLimited, RateLimiter
 
 
@@ -97,56 +97,8 @@ class BodyLimit:
         if upload:  # streamed to disk by the handler, which stops at the upload limit itself
             await self.app(scope, receive, send)
             return
-        body = await _read_at_most(receive, limit)
+        body = await read_at_most(receive, limit)
         if body is None:
             await refuse_too_large(send, limit)
             return
-        await self.app(scope, _replay(body, receive), send)
-
-
-async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None as soon as it passes the limit (or the client went away)."""
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive that hands the already read body to the app once, then passes through (disconnects)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-async def refuse_too_large(send: Send, limit: int, *, detail: str | None = None) -> None:
-    """Answer 413 with the limit named (and close: the rest of the body is not read)."""
-    text = detail or f"the request body exceeds the {limit}-byte limit"
-    body = json.dumps({"detail": text}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+        await self.app(scope, replay(body, receive), send)
