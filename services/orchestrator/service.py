@@ -217,28 +217,21 @@ def record_decision(
                 decided_at=decided_at,
             )
         )
-        token = otel_context.attach(context_from_traceparent(run.traceparent))
-        try:
-            with tracer().start_as_current_span(f"decide {request.gate}") as span:
-                span.set_attribute("lockflow.run_id", run.id)
-                event = DecisionMade(
-                    run_id=run.id,
-                    producer="gateway",
-                    correlation_id=run.id,
-                    payload=DecisionMadePayload(
-                        request_id=request_id,
-                        gate=request.gate,
-                        option=accepted.option,
-                        params=params_json,
-                        decided_by=decided_by,
-                        rationale=rationale,
-                        decided_at=decided_at,
-                    ),
-                )
-                add_to_outbox(session, event)
-                _record_timeline(session, event)
-        finally:
-            otel_context.detach(token)
+        event = DecisionMade(
+            run_id=run.id,
+            producer="gateway",
+            correlation_id=run.id,
+            payload=DecisionMadePayload(
+                request_id=request_id,
+                gate=request.gate,
+                option=accepted.option,
+                params=params_json,
+                decided_by=decided_by,
+                rationale=rationale,
+                decided_at=decided_at,
+            ),
+        )
+        _publish_in_run_trace(session, run, f"decide {request.gate}", event)
     return DecisionRecord(
         gate=request.gate,
         option=accepted.option,
@@ -247,6 +240,22 @@ def record_decision(
         decided_at=decided_at,
         rationale=rationale,
     )
+
+
+def _publish_in_run_trace(session: Session, run: RunRow, span_name: str, event: Event) -> None:
+    """Write a person's event to the outbox and the timeline in a span of the run's stored trace.
+
+    Decisions and retries are separate requests, maybe days after the run started: continuing the
+    stored context keeps one run one trace across them.
+    """
+    token = otel_context.attach(context_from_traceparent(run.traceparent))
+    try:
+        with tracer().start_as_current_span(span_name) as span:
+            span.set_attribute("lockflow.run_id", run.id)
+            add_to_outbox(session, event)
+            _record_timeline(session, event)
+    finally:
+        otel_context.detach(token)
 
 
 # ---- retrying a failed step (called by the gateway and the CLI) ---------------------------------
@@ -282,25 +291,18 @@ def retry_run(db: Database, *, run_id: str, requested_by: str) -> str:
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict(f"run {run_id} is already being retried")
-        token = otel_context.attach(context_from_traceparent(run.traceparent))
-        try:
-            with tracer().start_as_current_span(f"retry {run.current_step}") as span:
-                span.set_attribute("lockflow.run_id", run_id)
-                event = RetryRequested(
-                    run_id=run_id,
-                    producer="gateway",
-                    correlation_id=run_id,
-                    payload=RetryRequestedPayload(
-                        step=run.current_step,
-                        failed_attempt_id=failed.id if failed else "",
-                        error=error,
-                        requested_by=requested_by,
-                    ),
-                )
-                add_to_outbox(session, event)
-                _record_timeline(session, event)
-        finally:
-            otel_context.detach(token)
+        event = RetryRequested(
+            run_id=run_id,
+            producer="gateway",
+            correlation_id=run_id,
+            payload=RetryRequestedPayload(
+                step=run.current_step,
+                failed_attempt_id=failed.id if failed else "",
+                error=error,
+                requested_by=requested_by,
+            ),
+        )
+        _publish_in_run_trace(session, run, f"retry {run.current_step}", event)
     return event.event_id
 
 
