@@ -23,6 +23,14 @@ from pathlib import Path
 import anyio
 import structlog
 from sqlalchemy import update
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_incrementing,
+)
 
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.bus import Bus, DeliveredEvent, Subscription
@@ -54,6 +62,12 @@ class StageDeps:
 
 
 StageHandler = Callable[[Command, StageDeps], Event]
+
+
+def _log_retry(state: RetryCallState) -> None:
+    """Log an attempt that failed unexpectedly and is about to be tried again."""
+    failure = state.outcome.exception() if state.outcome is not None else None
+    log.warning("stage_retrying", attempt=state.attempt_number, error=repr(failure))
 
 
 @dataclass(frozen=True)
@@ -107,17 +121,17 @@ class StageWorker:
         # The stage timeout covers the whole attempt, retries included (the sweep's deadline does).
         settings = self.deps.settings or CommonSettings()
         ends_at = anyio.current_time() + settings.stage_timeout_seconds
-        for attempt in range(1, UNEXPECTED_ERROR_ATTEMPTS + 1):
-            try:
-                return await self._run_within_budget(handler, command, ends_at=ends_at)
-            except LockflowError:
-                raise
-            except Exception as exc:
-                if attempt == UNEXPECTED_ERROR_ATTEMPTS:
-                    raise
-                log.warning("stage_retrying", attempt=attempt, error=repr(exc))
-                await anyio.sleep(RETRY_BACKOFF_SECONDS * attempt)
-        raise AssertionError("unreachable")
+        # A LockflowError is the data's or the parameters' fault: the same again would fail the same.
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(UNEXPECTED_ERROR_ATTEMPTS),
+            wait=wait_incrementing(start=RETRY_BACKOFF_SECONDS, increment=RETRY_BACKOFF_SECONDS),
+            retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(LockflowError),
+            sleep=anyio.sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        outcome: Event = await retrying(self._run_within_budget, handler, command, ends_at=ends_at)
+        return outcome
 
     async def _run_within_budget(self, handler: StageHandler, command: Command, *, ends_at: float) -> Event:
         """The handler's outcome, unless it passes the memory budget or the stage timeout first."""

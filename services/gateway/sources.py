@@ -28,10 +28,10 @@ from lockflow.gateway.uploads import check_config_path, forget_upload, record_up
 from lockflow.ingest import registry
 from lockflow.ingest.configs import CONFIG_TYPES, ConfigInvalid
 from lockflow.ingest.preflight import preflight_columns
-from lockflow.ingest.ratelimit import RateLimited
 from lockflow.ingest.settings import SourceSettings
 from lockflow.orchestrator import service
 from lockflow.quality.rules import quality_rules_of
+from lockflow.resilience import RateLimited
 
 
 class SourceCreate(BaseModel):

@@ -3,18 +3,17 @@
 Every request goes through `netguard.safe_request` (addresses and redirects checked, the checked
 address connected to, a failed connection reported as one uniform message). A 429 or 503
 waits for Retry-After (capped); other 5xx and network errors retry with exponential backoff; after
-`failure_threshold` consecutive failures a host's circuit opens and requests fail at once until
-the cool-down passes, so a broken API is not hammered by every run.
+5 consecutive failures a host's circuit opens and requests fail at once until the cool-down
+(30 s) passes, so a broken API is not hammered by every run. Retries and circuits are
+lockflow.resilience's (tenacity and purgatory underneath).
 """
 
 from __future__ import annotations
 
 import base64
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from lockflow.ingest.configs import ApiConfig
 from lockflow.ingest.connector import Connector, Probe
 from lockflow.ingest.netguard import NetPolicy, Unreachable, safe_request
 from lockflow.ingest.read import records_of, records_to_tables
+from lockflow.resilience import CircuitBreakers, CircuitOpen, retrying
 
 log = get_logger(__name__)
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
@@ -40,46 +40,16 @@ class ApiUnavailable(StageError):
     """The API kept failing, or its circuit is open."""
 
 
-@dataclass
-class CircuitBreaker:
-    """Per host: opens after `threshold` consecutive failures, half-opens after `cooldown` seconds."""
+class _Transient(Exception):
+    """One attempt failed in a way worth retrying (network error, 429, 5xx); counted by the breaker."""
 
-    threshold: int = 5
-    cooldown: float = 30.0
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, int] = field(default_factory=dict)
-    _opened: dict[str, float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def before(self, host: str) -> None:
-        """Raise if the host's circuit is open."""
-        with self._lock:
-            opened = self._opened.get(host)
-            if opened is None:
-                return
-            left = self.cooldown - (self.clock() - opened)
-            if left > 0:
-                raise ApiUnavailable(
-                    f"the circuit for {host} is open after {self._failures.get(host, 0)} consecutive "
-                    f"failures; not calling it for another {left:.0f} s"
-                )
-            del self._opened[host]  # half-open: one trial request may pass
-
-    def success(self, host: str) -> None:
-        """A request succeeded: close the circuit."""
-        with self._lock:
-            self._failures.pop(host, None)
-            self._opened.pop(host, None)
-
-    def failure(self, host: str) -> None:
-        """A request failed: count it and open the circuit at the threshold."""
-        with self._lock:
-            self._failures[host] = self._failures.get(host, 0) + 1
-            if self._failures[host] >= self.threshold:
-                self._opened[host] = self.clock()
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
-BREAKER = CircuitBreaker()
+# One circuit per host for the whole process, so every run sees a broken API as broken.
+BREAKERS = CircuitBreakers(threshold=5, cooldown=30.0)
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
@@ -117,7 +87,7 @@ class HttpApiConnector(Connector):
         config: ApiConfig,
         *,
         policy: NetPolicy,
-        breaker: CircuitBreaker = BREAKER,
+        breaker: CircuitBreakers = BREAKERS,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -162,42 +132,42 @@ class HttpApiConnector(Connector):
     def get(self, client: httpx.Client, url: str, params: dict[str, str]) -> httpx.Response:
         """One GET with retries, Retry-After and the circuit breaker; a 4xx other than 429 is final."""
         host = urlsplit(url).hostname or ""
+        attempts = self.config.max_retries + 1
+        try:
+            response = retrying(
+                attempts=attempts, backoff=self.config.backoff_seconds, retry_on=_Transient, sleep=self.sleep
+            )(self._attempt, client, host, url, params)
+        except CircuitOpen as exc:
+            raise ApiUnavailable(str(exc)) from exc
+        except _Transient as exc:
+            raise ApiUnavailable(f"{host} kept failing after {attempts} attempts (last: {exc})") from exc
+        if response.status_code in (401, 403):
+            raise InvalidInput(f"{host} refused the credentials (HTTP {response.status_code})")
+        if response.status_code >= 400:
+            raise InvalidInput(f"{host} answered HTTP {response.status_code} for {self.label()}")
+        self._bytes += len(response.content)
+        return response
+
+    def _attempt(self, client: httpx.Client, host: str, url: str, params: dict[str, str]) -> httpx.Response:
+        """One request through the host's circuit; a network error, 429 or 5xx counts as its failure."""
         headers, auth_params = self._auth()
-        last = ""
-        for attempt in range(self.config.max_retries + 1):
-            self.breaker.before(host)
+        with self.breaker.guard(host):
+            self.requests += 1
             try:
-                self.requests += 1
                 response = safe_request(
                     client, self.policy, "GET", url, headers=headers, params={**params, **auth_params}
                 )
             except Unreachable as exc:  # refused, reset, timed out: one message whatever the cause
-                self.breaker.failure(host)
-                last = str(exc)
-                self.sleep(self.config.backoff_seconds * 2**attempt)
-                continue
+                raise _Transient(str(exc)) from exc
             if response.status_code in _RETRY_STATUSES:
-                self.breaker.failure(host)
-                last = f"HTTP {response.status_code}"
                 wait = retry_after_seconds(response.headers.get("retry-after"))
                 if wait is not None and wait > self.config.max_retry_after_seconds:
                     raise ApiUnavailable(
                         f"{host} asked to wait {wait:.0f} s (Retry-After), more than the allowed "
                         f"{self.config.max_retry_after_seconds:.0f} s"
                     )
-                if attempt < self.config.max_retries:
-                    self.sleep(wait if wait is not None else self.config.backoff_seconds * 2**attempt)
-                continue
-            self.breaker.success(host)
-            if response.status_code in (401, 403):
-                raise InvalidInput(f"{host} refused the credentials (HTTP {response.status_code})")
-            if response.status_code >= 400:
-                raise InvalidInput(f"{host} answered HTTP {response.status_code} for {self.label()}")
-            self._bytes += len(response.content)
-            return response
-        raise ApiUnavailable(
-            f"{host} kept failing after {self.config.max_retries + 1} attempts (last: {last})"
-        )
+                raise _Transient(f"HTTP {response.status_code}", retry_after=wait)
+        return response
 
     def _json(self, response: httpx.Response) -> Any:
         try:

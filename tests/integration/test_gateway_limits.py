@@ -6,8 +6,8 @@ import uuid
 import pytest
 import redis
 
-from lockflow.gateway.limits import RedisRateLimiter, make_limiter
-from lockflow.ingest.ratelimit import RateLimited, RateLimiter
+from lockflow.gateway.limits import make_limiter
+from lockflow.resilience import RateLimited, RateLimiter, RedisRateLimiter
 
 
 def test_two_replicas_share_the_decision_limit(redis_url: str) -> None:

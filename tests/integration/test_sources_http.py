@@ -14,9 +14,10 @@ import pytest
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import SourceOptions
 from lockflow.ingest.configs import parse_config
-from lockflow.ingest.conn_http import ApiUnavailable, CircuitBreaker, HttpApiConnector
+from lockflow.ingest.conn_http import ApiUnavailable, HttpApiConnector
 from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy
 from lockflow.ingest.read import load_chunks
+from lockflow.resilience import CircuitBreakers
 
 RECORDS = [
     {"id": i, "name": f"item-{i}", "price": round(i * 1.25, 2), "tags": {"even": i % 2 == 0}}
@@ -114,10 +115,10 @@ NO_WAIT: list[float] = []
 
 
 def connector(
-    config: dict[str, Any], policy: NetPolicy = ALLOW, breaker: CircuitBreaker | None = None
+    config: dict[str, Any], policy: NetPolicy = ALLOW, breaker: CircuitBreakers | None = None
 ) -> HttpApiConnector:
     parsed = parse_config("api", config)
-    return HttpApiConnector(parsed, policy=policy, breaker=breaker or CircuitBreaker(), sleep=NO_WAIT.append)  # type: ignore[arg-type]
+    return HttpApiConnector(parsed, policy=policy, breaker=breaker or CircuitBreakers(), sleep=NO_WAIT.append)  # type: ignore[arg-type]
 
 
 def read(conn: HttpApiConnector, tmp_path: Path) -> pd.DataFrame:
@@ -158,7 +159,7 @@ def test_429_with_retry_after_is_honoured(api: Any, tmp_path: Path) -> None:
 
 def test_failures_retry_then_open_the_circuit(api: Any, tmp_path: Path) -> None:
     base, seen, _, _ = api
-    breaker = CircuitBreaker(threshold=4, cooldown=600)
+    breaker = CircuitBreakers(threshold=4, cooldown=600)
     conn = connector({"url": base + "/broken", "max_retries": 2, "backoff_seconds": 0.01}, breaker=breaker)
     with pytest.raises(ApiUnavailable, match="kept failing after 3 attempts"):
         read(conn, tmp_path)

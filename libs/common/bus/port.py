@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
+from tenacity import AsyncRetrying, stop_after_attempt, wait_incrementing
 
 from lockflow.common.errors import InvalidEvent
 from lockflow.common.events import Event, parse_event, serialize_event
@@ -157,37 +158,50 @@ class Bus(abc.ABC):
     async def _handle_with_policy(
         self, delivered: DeliveredEvent, handler: Handler, key: bytes | None, value: bytes
     ) -> None:
-        event = delivered.event
         attempts = self.error_policy.retries + 1
-        for attempt in range(1, attempts + 1):
-            with tracer().start_as_current_span(f"process {event.type}", kind=SpanKind.CONSUMER) as span:
-                span.set_attribute("lockflow.run_id", event.run_id)
-                try:
-                    await handler(delivered)
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    span.record_exception(exc)
-                    log.warning(
-                        "handler_failed",
-                        run_id=event.run_id,
-                        event_type=event.type,
-                        attempt=attempt,
-                        error=repr(exc),
-                    )
-                    if attempt == attempts:
-                        await self._dead_letter(
-                            delivered.topic,
-                            delivered.partition,
-                            delivered.offset,
-                            key,
-                            value,
-                            delivered.headers,
-                            f"handler failed after {attempts} attempts: {exc!r}",
-                        )
-                        return
-            await asyncio.sleep(self.error_policy.backoff_seconds * attempt)
+        step = self.error_policy.backoff_seconds
+        # tenacity directly, not lockflow.resilience (which builds on lockflow.common): linear backoff,
+        # every Exception retried; cancellation is a BaseException, so a stopping consumer stops.
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_incrementing(start=step, increment=step),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._handle_once(delivered, handler, attempt.retry_state.attempt_number)
+        except Exception as exc:
+            await self._dead_letter(
+                delivered.topic,
+                delivered.partition,
+                delivered.offset,
+                key,
+                value,
+                delivered.headers,
+                f"handler failed after {attempts} attempts: {exc!r}",
+            )
+
+    async def _handle_once(self, delivered: DeliveredEvent, handler: Handler, attempt: int) -> None:
+        """One attempt in its own consumer span; a failure is recorded on the span, logged and raised."""
+        event = delivered.event
+        # Recorded here once; the span's own recording would add the same exception a second time.
+        with tracer().start_as_current_span(
+            f"process {event.type}", kind=SpanKind.CONSUMER, record_exception=False
+        ) as span:
+            span.set_attribute("lockflow.run_id", event.run_id)
+            try:
+                await handler(delivered)
+            except Exception as exc:
+                span.record_exception(exc)
+                log.warning(
+                    "handler_failed",
+                    run_id=event.run_id,
+                    event_type=event.type,
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                raise
 
     async def _dead_letter(
         self,
