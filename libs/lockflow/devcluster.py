@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from lockflow.bootstrap import WORKER_NAMES
+from lockflow.common.runtime import WORKER_NAMES
 
 
 def free_port() -> int:
@@ -34,11 +34,11 @@ class DevCluster:
         """The gateway's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, module: str, args: list[str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns it
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "lockflow.cli", *args],
+            [sys.executable, "-m", module, *args],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -47,8 +47,9 @@ class DevCluster:
     def start(self, *, timeout: float = 90.0) -> None:
         """Start the workers and the gateway; return when each says it is ready."""
         for name in WORKER_NAMES:
-            self._spawn(name, ["worker", name])
-        self._spawn("gateway", ["serve", "--port", str(self.port)])
+            # Each service from its own composition root, so none loads another service's code.
+            self._spawn(name, f"lockflow.{name}.bootstrap", [])
+        self._spawn("gateway", "lockflow.cli", ["serve", "--port", str(self.port)])
         deadline = time.monotonic() + timeout
         for name in WORKER_NAMES:
             self._wait_for_line(name, f"lockflow worker {name} ready", deadline)
