@@ -28,6 +28,8 @@ class DevCluster:
     logs: Path
     port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Where each process's log stood when it was started: after a restart, only its new lines count.
+    log_starts: dict[str, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -37,6 +39,7 @@ class DevCluster:
     def _spawn(self, name: str, module: str, args: list[str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns it
+        self.log_starts[name] = log.tell()
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             env={**os.environ, **self.env},
@@ -67,10 +70,16 @@ class DevCluster:
         path = self.logs / f"{name}.log"
         while time.monotonic() < deadline:
             self._check_alive()
-            if path.exists() and line in path.read_text(errors="replace"):
+            if path.exists() and line in self._new_text(name):
                 return
             time.sleep(0.2)
         raise TimeoutError(f"{name} did not become ready; see {path}")
+
+    def _new_text(self, name: str) -> str:
+        """What the process wrote to its log since it was started."""
+        with (self.logs / f"{name}.log").open("rb") as handle:
+            handle.seek(self.log_starts.get(name, 0))
+            return handle.read().decode(errors="replace")
 
     def _check_alive(self) -> None:
         for name, process in self.processes.items():
