@@ -61,7 +61,7 @@ def planted(rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
 def generate(rows: int, root: Path) -> None:
     """Write the planted dataset into an artifact store under `root`, CHUNK rows at a time."""
     from lockflow.common.models import DatasetRef
-    from lockflow.ingest.read import infer_schema
+    from lockflow.datasets.canonical import infer_schema
 
     partial = root / "partial.parquet"
     anomalous: list[np.ndarray] = []
@@ -100,7 +100,6 @@ def stages(root: Path) -> dict[str, object]:
     """Run stages 4-6 on the artifact under `root`; return the figures."""
     from lockflow.analytics.anomalies import detect
     from lockflow.analytics.handlers import run_analytics
-    from lockflow.analytics.sampling import read_sampled
     from lockflow.common.artifacts import ArtifactStore
     from lockflow.common.cache import MemoryCache
     from lockflow.common.events import (
@@ -113,6 +112,7 @@ def stages(root: Path) -> dict[str, object]:
     )
     from lockflow.common.models import AnalyticsParams, DatasetRef, Goal, InsightParams
     from lockflow.common.worker import StageDeps
+    from lockflow.datasets.sampling import read_sampled
     from lockflow.insights.handlers import generate_insights
     from lockflow.recommendations.handlers import recommend_actions
 

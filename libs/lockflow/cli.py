@@ -2,7 +2,7 @@
 
 import asyncio
 import contextlib
-import signal
+import importlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +12,12 @@ import click
 import typer
 from rich.console import Console
 
-from lockflow.cli_settings import built_or_exit, settings_or_exit
 from lockflow.cli_sources import source_app
 from lockflow.common.errors import LockflowError
 from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
+from lockflow.common.settings_check import built_or_exit, settings_or_exit
 from lockflow.common.telemetry import setup_tracing
 from lockflow.ingest.settings import SourceSettings
 
@@ -238,52 +238,15 @@ def worker(
     ],
 ) -> None:
     """Run one service as its own process over Kafka (distributed mode)."""
-    from lockflow.bootstrap import WORKER_NAMES
+    from lockflow.common.runtime import WORKER_NAMES
 
     if name not in WORKER_NAMES:
         console.print(
             f"[bold red]error:[/] unknown worker {name!r}; choose one of: {', '.join(WORKER_NAMES)}"
         )
         raise typer.Exit(code=2)
-    # The ingest worker reads sources: its settings include theirs, checked now rather than per command.
-    settings = settings_or_exit(SourceSettings if name == "ingest" else CommonSettings)
-    configure_logging(service=name, level=settings.log_level)
-    setup_tracing(service=name, otlp_endpoint=settings.otlp_endpoint)
-    from aiokafka.errors import KafkaConnectionError
-
-    try:
-        asyncio.run(_run_worker(name, settings))
-    except KafkaConnectionError as exc:  # the broker is down or the address wrong: say so, no traceback
-        print(
-            f"error: cannot reach Kafka at {settings.kafka_bootstrap} (LOCKFLOW_KAFKA_BOOTSTRAP): {exc}",
-            file=sys.stderr,
-            flush=True,
-        )
-        raise typer.Exit(code=1) from None
-
-
-async def _run_worker(name: str, settings: CommonSettings) -> None:
-    from lockflow.bootstrap import all_topics, build_system
-    from lockflow.common.bus.kafka import KafkaBus
-
-    system = build_system(settings, client_id=name)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        if isinstance(system.bus, KafkaBus):
-            await system.bus.ensure_topics(all_topics(system.bus.prefix))
-        await system.bus.start()
-        if name == "orchestrator":
-            await system.start_orchestrator()
-            system.start_relay_loop()
-        else:
-            await system.start_worker(name)
-        print(f"lockflow worker {name} ready", file=sys.stderr, flush=True)
-        await stop.wait()
-    finally:
-        await system.close()
+    # The service's own composition root: it builds only what that service needs.
+    importlib.import_module(f"lockflow.{name}.bootstrap").main()
 
 
 admin_app = typer.Typer(no_args_is_help=True, help="Users and roles (the first admin).")

@@ -15,8 +15,8 @@ console = Console()
 
 
 def _settings() -> Any:
-    from lockflow.cli_settings import settings_or_exit
     from lockflow.common.logging import configure_logging
+    from lockflow.common.settings_check import settings_or_exit
     from lockflow.ingest.settings import SourceSettings
 
     settings = settings_or_exit(SourceSettings)  # a bad variable: one line on stderr, exit 2

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from lockflow.bootstrap import WORKER_NAMES
+from lockflow.common.runtime import WORKER_NAMES
 
 
 def free_port() -> int:
@@ -28,17 +28,20 @@ class DevCluster:
     logs: Path
     port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Where each process's log stood when it was started: after a restart, only its new lines count.
+    log_starts: dict[str, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         """The gateway's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, module: str, args: list[str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns it
+        self.log_starts[name] = log.tell()
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "lockflow.cli", *args],
+            [sys.executable, "-m", module, *args],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -47,8 +50,9 @@ class DevCluster:
     def start(self, *, timeout: float = 90.0) -> None:
         """Start the workers and the gateway; return when each says it is ready."""
         for name in WORKER_NAMES:
-            self._spawn(name, ["worker", name])
-        self._spawn("gateway", ["serve", "--port", str(self.port)])
+            # Each service from its own composition root, so none loads another service's code.
+            self._spawn(name, f"lockflow.{name}.bootstrap", [])
+        self._spawn("gateway", "lockflow.cli", ["serve", "--port", str(self.port)])
         deadline = time.monotonic() + timeout
         for name in WORKER_NAMES:
             self._wait_for_line(name, f"lockflow worker {name} ready", deadline)
@@ -66,10 +70,16 @@ class DevCluster:
         path = self.logs / f"{name}.log"
         while time.monotonic() < deadline:
             self._check_alive()
-            if path.exists() and line in path.read_text(errors="replace"):
+            if path.exists() and line in self._new_text(name):
                 return
             time.sleep(0.2)
         raise TimeoutError(f"{name} did not become ready; see {path}")
+
+    def _new_text(self, name: str) -> str:
+        """What the process wrote to its log since it was started."""
+        with (self.logs / f"{name}.log").open("rb") as handle:
+            handle.seek(self.log_starts.get(name, 0))
+            return handle.read().decode(errors="replace")
 
     def _check_alive(self) -> None:
         for name, process in self.processes.items():

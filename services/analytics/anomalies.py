@@ -19,8 +19,8 @@ import pandas as pd
 from scipy import stats
 from sklearn.ensemble import IsolationForest
 
-from lockflow.analytics.columns import as_float, numeric_columns
 from lockflow.common.models import Anomalies, AnomalyRow
+from lockflow.datasets.columns import as_float, numeric_columns
 
 TOP_ROWS = 20
 N_TREES = 100

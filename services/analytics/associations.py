@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lockflow.analytics.columns import as_float, column_kind, finite, numeric_columns
 from lockflow.common.models import Association
+from lockflow.datasets.columns import as_float, column_kind, finite, numeric_columns
 
 MAX_LEVELS = 50
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lockflow.analytics.associations import categorical_columns
-from lockflow.analytics.columns import as_float, numeric_columns
+from lockflow.datasets.columns import as_float, numeric_columns
 
 PAIRWISE = ("correlations", "associations")
 MIN_HEAVY_COLUMNS = 2

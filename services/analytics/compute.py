@@ -37,9 +37,7 @@ from threadpoolctl import threadpool_limits
 from lockflow.analytics.anomalies import detect
 from lockflow.analytics.associations import associations
 from lockflow.analytics.budget import AnalysisBudget, narrow
-from lockflow.analytics.columns import Kind, as_float, column_kind, finite, numeric_columns
 from lockflow.analytics.drivers import driver_analysis
-from lockflow.analytics.sampling import sample_frame, sample_note
 from lockflow.analytics.segments import compare_segments
 from lockflow.analytics.timeseries import date_column, time_series
 from lockflow.common.errors import InvalidInput
@@ -51,8 +49,8 @@ from lockflow.common.models import (
     ColumnStats,
     CorrelationPair,
 )
-
-__all__ = ["Kind", "analyse", "as_float", "column_kind", "finite", "numeric_columns"]
+from lockflow.datasets.columns import as_float, column_kind, finite, numeric_columns
+from lockflow.datasets.sampling import sample_frame, sample_note
 
 TOP_VALUES = 5
 MIN_CLUSTER_ROWS = 20

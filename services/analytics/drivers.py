@@ -16,8 +16,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.model_selection import train_test_split
 
 from lockflow.analytics.associations import categorical_columns
-from lockflow.analytics.columns import as_float, finite, numeric_columns
 from lockflow.common.models import DriverAnalysis, DriverImportance
+from lockflow.datasets.columns import as_float, finite, numeric_columns
 
 DRIVER_ROWS = 20_000
 MI_ROWS = 5_000

@@ -12,12 +12,12 @@ import pandas as pd
 
 from lockflow.analytics.budget import AnalysisBudget
 from lockflow.analytics.compute import assemble, compute_part, part_key_params, parts_to_run, resolve_target
-from lockflow.analytics.sampling import read_sampled
 from lockflow.common.cache import Cache, cache_key
 from lockflow.common.events import AnalyticsCompleted, AnalyticsCompletedPayload, Command, Event, RunAnalytics
 from lockflow.common.models import AnalyticsParams, DatasetRef
 from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageHandler
+from lockflow.datasets.sampling import read_sampled
 
 PRODUCER = "analytics"
 

@@ -12,8 +12,8 @@ import pandas as pd
 from scipy import stats
 
 from lockflow.analytics.associations import categorical_columns
-from lockflow.analytics.columns import as_float, finite
 from lockflow.common.models import SegmentComparison, SegmentGroup
+from lockflow.datasets.columns import as_float, finite
 
 MAX_LEVELS = 30
 

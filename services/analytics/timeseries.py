@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lockflow.analytics.columns import as_float, column_kind, finite
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import ChangePoint, Resample, TimeSeries
+from lockflow.datasets.columns import as_float, column_kind, finite
 
 MIN_PERIODS = 8
 MIN_SEGMENT = 3

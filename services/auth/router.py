@@ -14,7 +14,6 @@ from lockflow.auth import audit
 from lockflow.auth.address import client_address
 from lockflow.auth.deps import Authorized, unauthorized
 from lockflow.auth.keys import keyring_from_settings
-from lockflow.auth.models import AuditRow
 from lockflow.auth.passwords import Passwords
 from lockflow.auth.policy import Role
 from lockflow.auth.service import AuthService, Forbidden, LoginFailed, LoginThrottled
@@ -23,6 +22,7 @@ from lockflow.auth.state import DbTokenState, RedisTokenState, TokenState
 from lockflow.auth.throttle import LoginThrottle, MemoryFailures, RedisFailures
 from lockflow.auth.tokens import InvalidToken
 from lockflow.common.asgi import read_at_most, refuse_too_large, replay
+from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
 from lockflow.common.errors import Conflict, InvalidInput, NotFound
 

@@ -18,13 +18,13 @@ from sqlalchemy import select, text, update
 
 from lockflow.auth import audit
 from lockflow.auth.keys import KeyRing
-from lockflow.auth.models import RefreshTokenRow, SessionRow, ShareRow, UserRow
 from lockflow.auth.passwords import Passwords, check_new_password
 from lockflow.auth.policy import Role
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.state import DISABLED, TokenState
 from lockflow.auth.throttle import LoginThrottle
 from lockflow.auth.tokens import Claims, InvalidToken, TokenSpec, issue, verify
+from lockflow.common.auth_tables import RefreshTokenRow, SessionRow, ShareRow, UserRow
 from lockflow.common.db import Database, utcnow
 from lockflow.common.errors import Conflict, InvalidInput, LockflowError, NotFound
 from lockflow.common.logging import get_logger

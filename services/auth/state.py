@@ -9,7 +9,7 @@ from typing import Protocol
 
 import redis
 
-from lockflow.auth.models import SessionRow, UserRow
+from lockflow.common.auth_tables import SessionRow, UserRow
 from lockflow.common.db import Database
 
 

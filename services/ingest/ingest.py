@@ -10,6 +10,7 @@ from typing import Any
 
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.cache import Cache, cache_key
+from lockflow.common.contracts import contract_of
 from lockflow.common.db import Database
 from lockflow.common.errors import NotFound, StageError
 from lockflow.common.models import DatasetRef, SchemaChange, SourceHealth, SourceSpec
@@ -18,7 +19,7 @@ from lockflow.ingest.conn_file import FileConnector
 from lockflow.ingest.connector import Connector
 from lockflow.ingest.drift import schema_drift
 from lockflow.ingest.passthrough import keep_parquet
-from lockflow.ingest.registry import build_connector, contract_of, load_source_config, masked_config
+from lockflow.ingest.registry import build_connector, load_source_config, masked_config
 from lockflow.ingest.settings import SourceSettings
 from lockflow.ingest.stream import stream_chunks
 

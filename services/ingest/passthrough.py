@@ -34,18 +34,12 @@ import pyarrow.parquet as pq
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import DatasetRef, LogicalType
-from lockflow.ingest.read import (
-    STRING,
-    TIMESTAMP,
-    iso_shaped,
-    logical_type,
-    open_parquet,
-    parquet_batches,
-    unreadable_parquet,
-)
+from lockflow.datasets.canonical import STRING, TIMESTAMP, logical_type
+from lockflow.datasets.parquet import open_parquet, parquet_batches, unreadable_parquet
+from lockflow.ingest.read import iso_shaped
 from lockflow.ingest.stream import Streamed, Summary
 
-# The types normalisation leaves as they are (see read.normalise).
+# The types normalisation leaves as they are (see lockflow.datasets.canonical.normalise).
 CANONICAL = (pa.int64(), pa.float64(), pa.bool_(), TIMESTAMP, pa.timestamp("us", tz="UTC"), STRING)
 BATCH_ROWS = 65_536
 

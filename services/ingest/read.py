@@ -2,7 +2,8 @@
 
 Every column of the returned table has one of five Arrow types, one per logical type:
 int64 (integer), float64 (float), bool (boolean), timestamp[us] (datetime), large_string (string).
-Downstream stages can rely on that instead of handling every Arrow type a file may contain.
+Downstream stages can rely on that instead of handling every Arrow type a file may contain; the
+types, and how a table is described, are the datasets library's (`lockflow.datasets.canonical`).
 """
 
 from __future__ import annotations
@@ -16,22 +17,28 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import ColumnSchema, LogicalType, SourceFormat, SourceOptions, SourceSpec
+from lockflow.datasets.canonical import (
+    ARROW_TYPES,
+    TIMESTAMP,
+    as_text,
+    is_null,
+    logical_type,
+    strings,
+)
+from lockflow.datasets.parquet import open_parquet, parquet_batches, unreadable_parquet
 from lockflow.ingest.archives import check_xlsx, gunzip, unzip_one
 from lockflow.ingest.settings import FileLimits
 
 SAMPLE_ROWS = 10
-EXAMPLES = 3
 SNIFF_BYTES = 64 * 1024
 BINARY_PROBE_BYTES = 8 * 1024
 _DECODE_BLOCK = 1024 * 1024
@@ -51,15 +58,6 @@ _EXTENSIONS: dict[str, SourceFormat] = {
 _COMPRESSED = (".gz", ".zip")
 _XLSX_BATCH = 10_000
 
-STRING = pa.large_string()
-TIMESTAMP = pa.timestamp("us")
-_LOGICAL: dict[LogicalType, pa.DataType] = {
-    "integer": pa.int64(),
-    "float": pa.float64(),
-    "boolean": pa.bool_(),
-    "datetime": TIMESTAMP,
-    "string": STRING,
-}
 
 # Strict ISO 8601 shapes: a date, optionally a time, optionally an offset. Stricter than pandas'
 # "ISO8601" format, which also takes bare years or compact forms that are usually plain numbers.
@@ -414,26 +412,6 @@ def _read_parquet(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
         raise InvalidInput(unreadable_parquet(path, exc)) from exc
 
 
-def open_parquet(path: Path) -> pq.ParquetFile:
-    """A Parquet file opened for reading; pages that carry a CRC are checked against it as they are read."""
-    return pq.ParquetFile(path, page_checksum_verification=True)
-
-
-def parquet_batches(parquet: pq.ParquetFile, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """A Parquet file's rows in batches of at most batch_rows, read one row group at a time.
-
-    One iter_batches over the whole file keeps buffers of the row groups it has passed (memory grew
-    with the file: ~55 MiB more for 8M rows); a reader per row group frees them as it goes.
-    """
-    for group in range(parquet.num_row_groups):
-        yield from parquet.iter_batches(batch_size=batch_rows, row_groups=[group])
-
-
-def unreadable_parquet(path: Path, exc: BaseException) -> str:
-    """The message for a file that Arrow cannot read as Parquet."""
-    return f"{path.name} is not a readable Parquet file: {exc}"
-
-
 def _read_json(path: Path, chunk_rows: int, encoding: str | None) -> Iterator[pa.Table]:
     """A JSON document: an array of objects, or an object holding exactly one such array."""
     try:
@@ -528,63 +506,13 @@ def _series_to_arrow(series: pd.Series) -> pa.Array:
     if pd.api.types.is_object_dtype(series.dtype):
         values = series.to_numpy(dtype=object)
         if any(isinstance(v, dict | list) for v in values):
-            return _strings(values)  # nested JSON stays readable as JSON text
+            return strings(values)  # nested JSON stays readable as JSON text
         try:
             return pa.array(values, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             # Mixed kinds in one column (e.g. 1 and "a" in JSON), or integers past 64 bits: text.
-            return _strings(values)
+            return strings(values)
     return pa.Array.from_pandas(series)
-
-
-def _strings(values: Iterable[Any]) -> pa.Array:
-    return pa.array([None if _is_null(v) else _text(v) for v in values], type=STRING)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
-
-
-def _is_null(value: Any) -> bool:
-    return value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
-
-
-def normalise(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Cast any Arrow type to the one canonical type of its logical type."""
-    kind = array.type
-    if pa.types.is_dictionary(kind):
-        return normalise(pc.cast(array, kind.value_type))
-    if pa.types.is_null(kind):
-        return pa.nulls(len(array), STRING)
-    if pa.types.is_boolean(kind):
-        return array
-    if pa.types.is_integer(kind):
-        try:
-            return pc.cast(array, pa.int64())
-        except pa.ArrowInvalid:
-            # A uint64 beyond int64's range: the nearest float, as pandas would give (a safe cast refuses it).
-            return pc.cast(array, pa.float64(), safe=False)
-    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        return pc.cast(array, pa.float64())
-    if pa.types.is_timestamp(kind):
-        if kind.tz is not None:
-            return pc.cast(array, pa.timestamp("us", tz="UTC"))
-        return pc.cast(array, TIMESTAMP)
-    if pa.types.is_date(kind):
-        return pc.cast(pc.cast(array, pa.timestamp("s")), TIMESTAMP)
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        return pc.cast(array, STRING)
-    return _strings(array.to_pylist())
-
-
-def to_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return _strings(array.to_pylist())
 
 
 # ---- datetimes --------------------------------------------------------------------------------
@@ -640,14 +568,14 @@ def cast_column(
     convert = _CONVERTERS[logical]
     out: list[Any] = []
     for row, value in enumerate(values, start=first_row):
-        if _is_null(value):
+        if is_null(value):
             out.append(None)
             continue
         converted = convert(value)
         if converted is None:
             raise _cast_error(name, logical, value, row)
         out.append(converted)
-    return pa.array(out, type=_LOGICAL[logical])
+    return pa.array(out, type=ARROW_TYPES[logical])
 
 
 def _cast_datetimes(values: list[Any], name: str, first_row: int) -> pa.Array:
@@ -656,7 +584,7 @@ def _cast_datetimes(values: list[Any], name: str, first_row: int) -> pa.Array:
     parsed = _parse_datetimes(text, fmt="mixed", errors="coerce")
     valid_flags = parsed.is_valid().to_pylist()
     for row, (value, valid) in enumerate(zip(values, valid_flags, strict=True), start=first_row):
-        if not valid and not _is_null(value):
+        if not valid and not is_null(value):
             raise _cast_error(name, "datetime", value, row)
     return parsed
 
@@ -664,7 +592,7 @@ def _cast_datetimes(values: list[Any], name: str, first_row: int) -> pa.Array:
 def _cast_error(name: str, logical: LogicalType, value: Any, row: int) -> StageError:
     return StageError(
         f"column {name!r} cannot be read as {logical}: "
-        f"the value {_text(value)!r} in row {row} does not convert"
+        f"the value {as_text(value)!r} in row {row} does not convert"
     )
 
 
@@ -710,72 +638,5 @@ _CONVERTERS: dict[LogicalType, Callable[[Any], Any]] = {
     "integer": _as_integer,
     "float": _as_float,
     "boolean": _as_boolean,
-    "string": _text,
+    "string": as_text,
 }
-
-
-# ---- schema and sample ------------------------------------------------------------------------
-
-
-def logical_type(kind: pa.DataType) -> LogicalType:
-    if pa.types.is_boolean(kind):
-        return "boolean"
-    if pa.types.is_integer(kind):
-        return "integer"
-    if pa.types.is_floating(kind):
-        return "float"
-    if pa.types.is_timestamp(kind):
-        return "datetime"
-    return "string"
-
-
-def infer_schema(table: pa.Table) -> list[ColumnSchema]:
-    """One ColumnSchema per column: logical type, null count and up to three distinct examples."""
-    return [
-        ColumnSchema(
-            name=name,
-            dtype=logical_type(column.type),
-            nullable=column.null_count > 0,
-            null_count=column.null_count,
-            examples=_examples(column),
-        )
-        for name, column in zip(table.column_names, table.columns, strict=True)
-    ]
-
-
-def _examples(column: pa.ChunkedArray) -> list[str]:
-    return add_examples([], column)
-
-
-def add_examples(found: list[str], column: pa.Array | pa.ChunkedArray) -> list[str]:
-    """Distinct non-null values of the column appended to found, in order, until there are three."""
-    if len(found) >= EXAMPLES:
-        return found
-    pieces = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    for piece in pieces:
-        present = piece.drop_null()
-        # Growing windows in row order: most columns show three distinct values in the first few rows,
-        # and a unique() over a whole chunk of an id column is wasted work.
-        start, size = 0, 64
-        while start < len(present):
-            for value in pc.unique(present.slice(start, size)).to_pylist():
-                text = _text(value)
-                if text not in found:
-                    found.append(text)
-                if len(found) == EXAMPLES:
-                    return found
-            start, size = start + size, size * 8
-    return found
-
-
-def sample_rows(table: pa.Table, limit: int) -> list[dict[str, Any]]:
-    """The first rows as plain JSON-safe dicts (None for nulls, ISO strings for datetimes)."""
-    return [{k: _json_value(v) for k, v in row.items()} for row in table.slice(0, limit).to_pylist()]
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

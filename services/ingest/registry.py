@@ -37,13 +37,11 @@ from lockflow.ingest.conn_file import FileConnector
 from lockflow.ingest.conn_http import HttpApiConnector
 from lockflow.ingest.conn_s3 import S3Connector
 from lockflow.ingest.connector import Connector
-from lockflow.ingest.contracts import contract_of, save_contract
 from lockflow.ingest.netguard import NetPolicy, Unresolvable
 from lockflow.ingest.secrets import SecretBox
 from lockflow.ingest.settings import SourceSettings
 
 log = get_logger(__name__)
-__all__ = ["contract_of", "save_contract"]
 NAME_MAX = 64
 # A name is used in URL paths (/sources/{name}) and CLI arguments: no slashes, spaces or controls.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -25,17 +25,8 @@ import pyarrow.parquet as pq
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import ColumnSchema, LogicalType
-from lockflow.ingest.read import (
-    SAMPLE_ROWS,
-    STRING,
-    add_examples,
-    cast_column,
-    logical_type,
-    normalise,
-    parse_iso_column,
-    sample_rows,
-    to_string,
-)
+from lockflow.datasets.canonical import STRING, add_examples, logical_type, normalise, sample_rows, to_string
+from lockflow.ingest.read import SAMPLE_ROWS, cast_column, parse_iso_column
 
 _UTC = pa.timestamp("us", tz="UTC")
 

@@ -28,21 +28,22 @@ segment get x`SEGMENT_OF_INTEREST_BOOST` and others on the same column x`SAME_CO
 """
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lockflow.analytics.compute import as_float, column_kind, numeric_columns
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import AnalyticsResult, Clustering, Direction, Insight, InsightParams
+from lockflow.datasets.columns import as_float, column_kind, numeric_columns
 from lockflow.insights.signals import (
     anomaly_insight,
     concentration_insight,
     correlation_insights,
     trend_break_insights,
 )
+from lockflow.stats.effects import r_from_d
+from lockflow.stats.pvalues import holm
 
 MAX_SEGMENT_VALUES = 30
 NOT_SIGNIFICANT_WEIGHT = 0.3
@@ -93,7 +94,6 @@ def _other_signals(
             target=target,
             threshold=params.min_abs_correlation,
             alpha=params.alpha,
-            holm=holm,
         ),
         *trend_break_insights(
             analytics=analytics, target=target, direction=params.goal.direction, alpha=params.alpha
@@ -137,26 +137,9 @@ def _focus(insight: Insight, segment: str) -> Insight:
     return insight.model_copy(update={"relevance": insight.relevance * boost, "score": insight.score * boost})
 
 
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values, in the input's order (step-down, monotone, capped at 1)."""
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[index]))
-        adjusted[index] = running
-    return adjusted
-
-
 def score(*, effect_size: float, relevance: float, significant: bool) -> float:
     """|effect| x relevance, discounted when the evidence is not significant (effect on the r scale)."""
     return abs(effect_size) * relevance * (1.0 if significant else NOT_SIGNIFICANT_WEIGHT)
-
-
-def r_from_d(d: float) -> float:
-    """Cohen's d as the equivalent correlation, so segments and drivers rank on one scale (|r| <= 1)."""
-    return d / math.sqrt(d * d + 4.0)
 
 
 def _require_target(frame: pd.DataFrame, params: InsightParams) -> str:

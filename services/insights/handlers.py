@@ -1,6 +1,5 @@
 """Stage 5 handlers: goal-oriented insights with evidence, on the rows stage 4 used."""
 
-from lockflow.analytics.sampling import read_sampled
 from lockflow.common.events import (
     Command,
     Event,
@@ -9,6 +8,7 @@ from lockflow.common.events import (
     InsightsGeneratedPayload,
 )
 from lockflow.common.worker import StageDeps, StageHandler
+from lockflow.datasets.sampling import read_sampled
 from lockflow.insights.find import find_insights
 
 PRODUCER = "insights"

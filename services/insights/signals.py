@@ -17,14 +17,15 @@ concentration (Pareto). Each builder returns `Insight`s with an effect on the r 
 """
 
 import math
-from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lockflow.analytics.columns import as_float
 from lockflow.common.models import AnalyticsResult, Direction, Insight
+from lockflow.datasets.columns import as_float
+from lockflow.stats.effects import r_from_d
+from lockflow.stats.pvalues import holm
 
 CORRELATION_RELEVANCE = 0.5
 ANOMALY_RELEVANCE = 0.7
@@ -35,20 +36,13 @@ BOOTSTRAP = 200
 BOOTSTRAP_ROWS = 20_000
 NOT_SIGNIFICANT_WEIGHT = 0.3
 
-HolmFn = Callable[[Sequence[float]], list[float]]
-
 
 def _score(effect_r: float, relevance: float, significant: bool) -> float:
     return abs(effect_r) * relevance * (1.0 if significant else NOT_SIGNIFICANT_WEIGHT)
 
 
-def r_of_d(d: float) -> float:
-    """Cohen's d on the correlation scale (same as find.r_from_d, kept here to avoid a cycle)."""
-    return d / math.sqrt(d * d + 4.0)
-
-
 def correlation_insights(
-    *, analytics: AnalyticsResult, target: str, threshold: float, alpha: float, holm: HolmFn
+    *, analytics: AnalyticsResult, target: str, threshold: float, alpha: float
 ) -> list[Insight]:
     """Strong correlations between two columns that are not the target."""
     pairs = [
@@ -135,7 +129,7 @@ def trend_break_insights(
                 p_value=cp.p_value,
                 significant=significant,
                 relevance=relevance,
-                score=_score(r_of_d(d), relevance, significant),
+                score=_score(r_from_d(d), relevance, significant),
                 confidence=1.0 - cp.p_value,
                 method="step + linear trend F test, Bonferroni over split dates",
             )
@@ -175,7 +169,7 @@ def anomaly_insight(*, analytics: AnalyticsResult, target: str) -> Insight | Non
         p_value=None,
         significant=False,
         relevance=relevance,
-        score=_score(r_of_d(shift), relevance, False),
+        score=_score(r_from_d(shift), relevance, False),
         method="IsolationForest; share flagged = contamination",
     )
 

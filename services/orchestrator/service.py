@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lockflow.common.columns import choose_target, facts_from_rows
+from lockflow.common.contracts import save_contract
 from lockflow.common.db import (
     Database,
     DecisionRequestRow,
@@ -97,7 +98,6 @@ from lockflow.common.pipeline import (
     option_specs,
 )
 from lockflow.common.telemetry import context_from_traceparent, current_traceparent, tracer
-from lockflow.ingest.contracts import save_contract
 from lockflow.orchestrator.gate_context import gate_context
 from lockflow.orchestrator.liveness import AttemptClock, LivenessPolicy, Overdue, overdue_attempts
 from lockflow.orchestrator.state import RunState

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from lockflow.common.kinds import category_facts
 from lockflow.common.models import ColumnSchema, Finding, QualityDimension
-from lockflow.ingest.read import parquet_batches
+from lockflow.datasets.parquet import parquet_batches
 from lockflow.quality import patterns
 from lockflow.quality.detectors import DETECTORS, TUKEY_K, Context
 from lockflow.quality.profile import Profile, profile_batches, rebatch, table_batches

@@ -13,7 +13,7 @@ from lockflow.common.events import (
     ResolutionsAppliedPayload,
 )
 from lockflow.common.worker import StageDeps, StageHandler
-from lockflow.ingest.read import infer_schema
+from lockflow.datasets.canonical import infer_schema
 from lockflow.quality.detect import assess_parquet
 from lockflow.quality.resolve import apply_resolutions
 from lockflow.quality.rules import parse_rules

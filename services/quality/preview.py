@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from lockflow.common.errors import InvalidInput
 from lockflow.common.kinds import category_label, strategy_facts
 from lockflow.common.models import AppliedResolution, Finding, ResolutionChoice
-from lockflow.ingest.read import parquet_batches
+from lockflow.datasets.parquet import parquet_batches
 from lockflow.quality.resolve import apply_resolutions, changed_cells
 from lockflow.quality.sketches import RowSample
 

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 
 from lockflow.common.kinds import category_facts, insight_facts
 from lockflow.common.models import ActionItem, Finding, Goal, Insight
-from lockflow.insights.find import r_from_d
+from lockflow.stats.effects import r_from_d
 
 QUALITY_CONFIDENCE = 0.9
 UNTESTED_CONFIDENCE = 0.5

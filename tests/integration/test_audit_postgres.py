@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lockflow.auth import audit
-from lockflow.auth.models import AuditRow
+from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
 
 pytestmark = pytest.mark.integration

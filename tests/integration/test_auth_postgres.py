@@ -11,11 +11,11 @@ from sqlalchemy.exc import DBAPIError
 
 from lockflow.auth import audit
 from lockflow.auth.keys import generate_private_pem
-from lockflow.auth.models import AuditRow
 from lockflow.auth.router import build_auth_service
 from lockflow.auth.service import AuthService, LoginFailed, LoginThrottled
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.tokens import InvalidToken
+from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from lockflow.common.cache import RedisCache, cache_key
 from lockflow.common.events import AnalyticsCompleted, RunAnalytics, RunAnalyticsPayload
 from lockflow.common.models import AnalyticsParams
 from lockflow.common.worker import StageDeps
-from lockflow.ingest.read import infer_schema
+from lockflow.datasets.canonical import infer_schema
 
 pytestmark = pytest.mark.integration
 

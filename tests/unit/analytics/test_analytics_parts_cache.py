@@ -7,15 +7,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lockflow.analytics import sampling
 from lockflow.analytics.handlers import run_analytics
-from lockflow.analytics.sampling import read_sampled, sample_frame
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.cache import MemoryCache
 from lockflow.common.events import AnalyticsCompleted, RunAnalytics, RunAnalyticsPayload
 from lockflow.common.models import AnalyticsParams, Goal
 from lockflow.common.worker import StageDeps
-from lockflow.ingest.read import infer_schema
+from lockflow.datasets import sampling
+from lockflow.datasets.canonical import infer_schema
+from lockflow.datasets.sampling import read_sampled, sample_frame
 
 
 def _deps(tmp_path, rows: int = 600):  # type: ignore[no-untyped-def]

@@ -16,8 +16,8 @@ from rich.console import Console
 from lockflow import cli_run
 from lockflow.analytics.compute import analyse
 from lockflow.common.models import AnalyticsParams, Goal, InsightParams, ResolutionChoice
+from lockflow.datasets.canonical import infer_schema
 from lockflow.gate_views import show_actions, show_analytics, show_insights, show_quality
-from lockflow.ingest.read import infer_schema
 from lockflow.insights.find import find_insights
 from lockflow.orchestrator.gate_context import quality_finding
 from lockflow.quality.detect import assess

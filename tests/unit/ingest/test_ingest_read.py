@@ -13,7 +13,8 @@ import pytest
 
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import SourceOptions, SourceSpec
-from lockflow.ingest.read import detect_format, load_source, normalise
+from lockflow.datasets.canonical import normalise
+from lockflow.ingest.read import detect_format, load_source
 
 CHUNK = 1_000  # the smallest chunk SourceOptions allows; test files span several chunks
 

@@ -14,7 +14,8 @@ import pytest
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import SourceOptions, SourceSpec
-from lockflow.ingest.read import STRING, load_chunks, load_source
+from lockflow.datasets.canonical import STRING
+from lockflow.ingest.read import load_chunks, load_source
 from lockflow.ingest.stream import stream_chunks
 
 

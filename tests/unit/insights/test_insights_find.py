@@ -10,7 +10,9 @@ from scipy import stats
 from lockflow.analytics.compute import analyse
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import AnalyticsParams, AnalyticsResult, Goal, Insight, InsightParams
-from lockflow.insights.find import find_insights, holm, r_from_d
+from lockflow.insights.find import find_insights
+from lockflow.stats.effects import r_from_d
+from lockflow.stats.pvalues import holm
 
 NOISE = [f"noise{i}" for i in range(8)]
 

@@ -20,7 +20,7 @@ from lockflow.common.events import (
 )
 from lockflow.common.models import DatasetRef
 from lockflow.common.worker import StageDeps
-from lockflow.ingest.read import infer_schema
+from lockflow.datasets.canonical import infer_schema
 from lockflow.quality.detect import assess
 from lockflow.quality.detectors import STALE_AFTER_DAYS
 from lockflow.quality.handlers import apply_chosen_resolutions, assess_quality

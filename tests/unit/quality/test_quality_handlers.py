@@ -18,7 +18,7 @@ from lockflow.common.events import (
 )
 from lockflow.common.models import ResolutionChoice
 from lockflow.common.worker import StageDeps
-from lockflow.ingest.read import infer_schema
+from lockflow.datasets.canonical import infer_schema
 from lockflow.quality.handlers import apply_chosen_resolutions, assess_quality
 
 

@@ -1,4 +1,5 @@
-"""Settings for a command: a bad LOCKFLOW_* variable or option stops it with one line naming it, exit 2.
+"""Settings for a command or a service's process: a bad LOCKFLOW_* variable or option stops it with one
+line naming it, exit 2.
 
 pydantic would print a validation report and a traceback; a person needs the variable, what is wrong
 with it and the value they gave (never the value of a secret or a URL, which may hold a password).
@@ -9,11 +10,10 @@ import sys
 from collections.abc import Callable, Collection
 from typing import Any, NoReturn, TypeVar
 
-import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-EXIT_REFUSED = 2  # the same code as the rest of the CLI gives for input it cannot use
+EXIT_REFUSED = 2  # the same code as the CLI gives for input it cannot use
 T = TypeVar("T")
 # Values never echoed back: they may be, or contain, credentials.
 _UNSAFE = re.compile(r"secret|password|(^|_)key(_|$)|url|dsn", re.IGNORECASE)
@@ -69,4 +69,5 @@ def unparsable(exc: SettingsError) -> str:
 def _refuse(lines: list[str]) -> NoReturn:
     for line in lines:
         print(f"error: {line}", file=sys.stderr, flush=True)
-    raise typer.Exit(code=EXIT_REFUSED)
+    # SystemExit, not typer.Exit: a service started on its own has no typer; click lets it through.
+    raise SystemExit(EXIT_REFUSED)

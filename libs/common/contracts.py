@@ -1,4 +1,10 @@
-"""Source contracts: the schema a person approved at gate 1 (database access only, no connectors)."""
+"""Source contracts: the schema a person approved at gate 1 (database access only, no connectors).
+
+Common, not ingest's: the orchestrator writes the contract in the same transaction that applies the
+gate-1 approval (so an approved run and its contract commit together, and the next run's ingest
+reports drift against it at once), and ingest reads it. Both work on the one database's
+`source_contracts` table (lockflow.common.db), so neither imports the other.
+"""
 
 from datetime import UTC, datetime
 

@@ -1,4 +1,9 @@
-"""Auth tables on the one metadata: users, sessions (refresh families), refresh tokens, shares, audit."""
+"""Auth tables on the one metadata: users, sessions (refresh families), refresh tokens, shares, audit.
+
+Here rather than in the auth service: the database's models and migrations are common (one schema,
+one migration chain in lockflow.common.migrations), and the migrations' metadata must not import
+a service. The auth service owns what is done with these rows.
+"""
 
 from datetime import datetime
 from typing import Any

@@ -1,0 +1,143 @@
+"""What every service's composition root builds: the adapters for the settings' mode, and the process.
+
+A service's `bootstrap` module names what it runs (a stage's handler table, or the orchestrator)
+and calls `run_service`; everything else (bus, database, cache, artifact store, clock, the Kafka
+topics, signals, the "ready" line) is the same for every service and lives here. The embedded
+composition root (`lockflow.bootstrap`) builds the same adapters once and starts every service on
+them in one process.
+"""
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.bus import Bus, Subscription
+from lockflow.common.bus.kafka import KafkaBus
+from lockflow.common.bus.memory import InMemoryBus
+from lockflow.common.cache import Cache, MemoryCache, RedisCache
+from lockflow.common.clock import Clock
+from lockflow.common.db import Database
+from lockflow.common.logging import configure_logging
+from lockflow.common.pipeline import STAGES
+from lockflow.common.settings import CommonSettings
+from lockflow.common.settings_check import settings_or_exit
+from lockflow.common.telemetry import setup_tracing
+from lockflow.common.worker import StageDeps, StageHandler, StageWorker
+
+EXIT_UNREACHABLE = 1
+# One process each in distributed mode, each from its service's `lockflow.<name>.bootstrap`.
+WORKER_NAMES = ("orchestrator", *STAGES)
+
+
+@dataclass
+class Adapters:
+    """The adapters of one process: bus, database, artifact store, cache and the one clock."""
+
+    settings: CommonSettings
+    db: Database
+    bus: Bus
+    artifacts: ArtifactStore
+    cache: Cache
+    clock: Clock  # the one clock data is judged by (LOCKFLOW_AS_OF, else the system's)
+
+    @property
+    def deps(self) -> StageDeps:
+        """What stage handlers may use."""
+        return StageDeps(
+            artifacts=self.artifacts, cache=self.cache, db=self.db, settings=self.settings, clock=self.clock
+        )
+
+    def events_topic(self) -> str:
+        """The shared topic of facts."""
+        return f"{self.bus.prefix}.events"
+
+
+def build_adapters(
+    settings: CommonSettings,
+    *,
+    bus: Bus | None = None,
+    cache: Cache | None = None,
+    clock: Clock | None = None,
+    client_id: str = "lockflow",
+) -> Adapters:
+    """The adapters for the settings' mode; pass bus/cache/clock to override them (tests)."""
+    if bus is None:
+        bus = (
+            KafkaBus(bootstrap=settings.kafka_bootstrap, client_id=client_id, prefix=settings.topic_prefix)
+            if settings.mode == "distributed"
+            else InMemoryBus(prefix=settings.topic_prefix)
+        )
+    if cache is None:
+        cache = RedisCache(settings.redis_url) if settings.redis_url else MemoryCache()
+    return Adapters(
+        settings=settings,
+        db=Database(settings.resolved_database_url()),
+        bus=bus,
+        artifacts=ArtifactStore(settings.resolved_artifact_dir()),
+        cache=cache,
+        clock=clock or settings.clock(),
+    )
+
+
+def all_topics(prefix: str) -> list[str]:
+    """Every topic lockflow uses (DLQs are added by ensure_topics)."""
+    return [f"{prefix}.events", *[f"{prefix}.commands.{s}" for s in STAGES]]
+
+
+async def start_stage(adapters: Adapters, stage: str, handlers: dict[str, StageHandler]) -> Subscription:
+    """Start one stage's worker on the adapters: its consumer group, its handler table."""
+    worker = StageWorker(stage=stage, handlers=handlers, deps=adapters.deps)
+    return await worker.start(adapters.bus)
+
+
+class Running(Protocol):
+    """What a service's start returns: something to stop at shutdown."""
+
+    async def stop(self) -> None: ...
+
+
+Start = Callable[[Adapters], Awaitable[Running]]
+
+
+async def serve(name: str, settings: CommonSettings, start: Start) -> None:
+    """Build the adapters, start the service, say it is ready, and run until SIGTERM or SIGINT."""
+    adapters = build_adapters(settings, client_id=name)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running: Running | None = None
+    try:
+        if isinstance(adapters.bus, KafkaBus):
+            await adapters.bus.ensure_topics(all_topics(adapters.bus.prefix))
+        await adapters.bus.start()
+        running = await start(adapters)
+        print(f"lockflow worker {name} ready", file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        if running is not None:
+            await running.stop()
+        await adapters.bus.stop()
+        adapters.db.dispose()
+
+
+def run_service(name: str, settings_kind: type[CommonSettings], start: Start) -> None:
+    """A service's process: its settings (a bad one exits 2 naming it), logs, traces, then `serve`."""
+    settings = settings_or_exit(settings_kind)
+    configure_logging(service=name, level=settings.log_level)
+    setup_tracing(service=name, otlp_endpoint=settings.otlp_endpoint)
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        asyncio.run(serve(name, settings, start))
+    except KafkaConnectionError as exc:  # the broker is down or the address wrong: say so, no traceback
+        print(
+            f"error: cannot reach Kafka at {settings.kafka_bootstrap} (LOCKFLOW_KAFKA_BOOTSTRAP): {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(EXIT_UNREACHABLE) from None

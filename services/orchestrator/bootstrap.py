@@ -1,0 +1,116 @@
+"""Composition root of the orchestrator: consume the facts, apply each to its run, relay the outbox and
+sweep overdue attempts. Builds nothing a stage needs (no handler tables, no pandas).
+
+`python -m lockflow.orchestrator.bootstrap` (or `lockflow worker orchestrator`) runs it as its own
+process; `lockflow.bootstrap` starts the same `Orchestrator` in the embedded process.
+"""
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import anyio
+
+from lockflow.common.bus import DeliveredEvent, Subscription
+from lockflow.common.logging import get_logger
+from lockflow.common.outbox import publish_pending
+from lockflow.common.runtime import Adapters, run_service
+from lockflow.common.settings import CommonSettings
+from lockflow.orchestrator.liveness import LivenessPolicy
+from lockflow.orchestrator.service import handle_event, sweep_attempts
+
+NAME = "orchestrator"
+log = get_logger(__name__)
+
+
+@dataclass
+class Orchestrator:
+    """The orchestrator on a process's adapters: its consumer, the outbox relay and the attempt sweep."""
+
+    adapters: Adapters
+    subscriptions: list[Subscription] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def relay_outbox(self) -> int:
+        """Publish whatever the outbox holds (serialised within this process)."""
+        async with self.relay_lock:
+            return await publish_pending(self.adapters.db, self.adapters.bus)
+
+    async def start(self) -> None:
+        """Consume the events topic and apply each event to its run."""
+
+        async def on_event(delivered: DeliveredEvent) -> None:
+            await anyio.to_thread.run_sync(handle_event, self.adapters.db, delivered.event)
+            await self.relay_outbox()
+
+        bus = self.adapters.bus
+        self.subscriptions.append(
+            await bus.subscribe(
+                topics=[self.adapters.events_topic()], group=f"{bus.prefix}-{NAME}", handler=on_event
+            )
+        )
+
+    def liveness_policy(self) -> LivenessPolicy:
+        """How long an attempt may be silent or pending, and how often it is sent (from settings)."""
+        settings = self.adapters.settings
+        return LivenessPolicy(
+            heartbeat_timeout=timedelta(seconds=settings.heartbeat_timeout_seconds),
+            stage_timeout=timedelta(seconds=settings.stage_timeout_seconds),
+            max_dispatches=settings.max_dispatches,
+        )
+
+    async def sweep_attempts(self) -> int:
+        """Send again or fail every overdue attempt (its worker died or never came); returns how many."""
+        done = await anyio.to_thread.run_sync(sweep_attempts, self.adapters.db, self.liveness_policy())
+        if done:
+            await self.relay_outbox()
+        return len(done)
+
+    def start_relay_loop(self, *, interval: float = 1.0) -> None:
+        """Sweep the outbox periodically, so an event left by a crash is still published, and the
+        pending attempts every heartbeat interval, so an attempt whose worker died is noticed."""
+
+        async def loop() -> None:
+            swept = 0.0
+            while True:
+                try:
+                    await self.relay_outbox()
+                    if time.monotonic() - swept >= self.adapters.settings.heartbeat_seconds:
+                        swept = time.monotonic()
+                        await self.sweep_attempts()
+                except Exception as exc:  # the sweep must outlive a transient broker or DB error
+                    log.warning("outbox_relay_failed", error=repr(exc))
+                await asyncio.sleep(interval)
+
+        self.tasks.append(asyncio.create_task(loop()))
+
+    async def stop(self) -> None:
+        """Stop the relay loop and the consumer."""
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks.clear()
+        for subscription in self.subscriptions:
+            await subscription.stop()
+        self.subscriptions.clear()
+
+
+async def start(adapters: Adapters) -> Orchestrator:
+    """The orchestrator's process: the consumer and the relay loop."""
+    orchestrator = Orchestrator(adapters)
+    await orchestrator.start()
+    orchestrator.start_relay_loop()
+    return orchestrator
+
+
+def main() -> None:
+    """Run the orchestrator as its own process over Kafka (distributed mode)."""
+    run_service(NAME, CommonSettings, start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Composition root of the recommendations service: its handler table on a stage worker, nothing else.
+
+`python -m lockflow.recommendations.bootstrap` (or `lockflow worker recommendations`) runs it as its
+own process; `lockflow.bootstrap` starts the same handlers in the embedded process.
+"""
+
+from lockflow.common.bus import Subscription
+from lockflow.common.runtime import Adapters, run_service, start_stage
+from lockflow.common.settings import CommonSettings
+from lockflow.recommendations.handlers import HANDLERS
+
+STAGE = "recommendations"
+__all__ = ["HANDLERS", "STAGE", "main", "start"]
+
+
+async def start(adapters: Adapters) -> Subscription:
+    """The recommendations worker: this stage's consumer group, this stage's handlers."""
+    return await start_stage(adapters, STAGE, HANDLERS)
+
+
+def main() -> None:
+    """Run the recommendations service as its own process over Kafka (distributed mode)."""
+    run_service(STAGE, CommonSettings, start)
+
+
+if __name__ == "__main__":
+    main()
