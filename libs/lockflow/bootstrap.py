@@ -17,19 +17,23 @@ from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.bus import Bus, DeliveredEvent, Subscription
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.bus.memory import InMemoryBus
+from lockflow.common.bus.port import requests_topic
 from lockflow.common.cache import Cache, MemoryCache, RedisCache
 from lockflow.common.clock import Clock
 from lockflow.common.db import Database
 from lockflow.common.logging import get_logger
 from lockflow.common.outbox import publish_pending
 from lockflow.common.pipeline import STAGES
+from lockflow.common.reqreply import Requester, RequestHandler, RequestWorker, replies_topic
 from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageHandler, StageWorker
 from lockflow.ingest.handlers import HANDLERS as INGEST
+from lockflow.ingest.handlers import REQUESTS as INGEST_REQUESTS
 from lockflow.insights.handlers import HANDLERS as INSIGHTS
 from lockflow.orchestrator.liveness import LivenessPolicy
 from lockflow.orchestrator.service import handle_event, sweep_attempts
 from lockflow.quality.handlers import HANDLERS as QUALITY
+from lockflow.quality.handlers import REQUESTS as QUALITY_REQUESTS
 from lockflow.recommendations.handlers import HANDLERS as RECOMMENDATIONS
 from lockflow.reporting.handlers import HANDLERS as REPORTING
 
@@ -44,7 +48,14 @@ STAGE_HANDLERS: dict[str, dict[str, StageHandler]] = {
     "reporting": REPORTING,
 }
 assert set(STAGE_HANDLERS) == set(STAGES)
+# The questions each service answers (request/reply), beside its stage's commands.
+REQUEST_HANDLERS: dict[str, dict[str, RequestHandler]] = {
+    "ingest": INGEST_REQUESTS,
+    "quality": QUALITY_REQUESTS,
+}
 WORKER_NAMES = ("orchestrator", *STAGES)
+# Requests and replies matter only while someone waits (seconds); Kafka drops them after an hour.
+SHORT_LIVED = {"retention.ms": "3600000"}
 
 
 @dataclass
@@ -57,6 +68,7 @@ class System:
     artifacts: ArtifactStore
     cache: Cache
     clock: Clock  # the one clock data is judged by (LOCKFLOW_AS_OF, else the system's)
+    requester: Requester  # asks other services (a fix preview, a health check, a file's pre-check)
     subscriptions: list[Subscription] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -97,6 +109,20 @@ class System:
         worker = StageWorker(stage=stage, handlers=self.handlers[stage], deps=self.deps)
         self.subscriptions.append(await worker.start(self.bus))
 
+    async def start_answering(self, service: str) -> None:
+        """Answer one service's requests (if it has any) from this process."""
+        table = REQUEST_HANDLERS.get(service)
+        if table:
+            worker = RequestWorker(service=service, handlers=table, deps=self.deps)
+            self.subscriptions.append(await worker.start(self.bus))
+
+    async def ensure_topics(self) -> None:
+        """Create every topic on Kafka if missing (nothing to do on the in-memory bus)."""
+        if isinstance(self.bus, KafkaBus):
+            await self.bus.ensure_topics(all_topics(self.bus.prefix))
+            short = request_topics(self.bus.prefix)
+            await self.bus.ensure_topics(short, configs={t: SHORT_LIVED for t in short})
+
     def liveness_policy(self) -> LivenessPolicy:
         """How long an attempt may be silent or pending, and how often it is sent (from settings)."""
         return LivenessPolicy(
@@ -133,9 +159,11 @@ class System:
     async def start_everything(self) -> None:
         """Embedded mode: the orchestrator, every stage and the relay in this process."""
         await self.bus.start()
+        await self.requester.start()
         await self.start_orchestrator()
         for stage in STAGES:
             await self.start_worker(stage)
+            await self.start_answering(stage)
         self.start_relay_loop(interval=0.5)
 
     async def close(self) -> None:
@@ -146,6 +174,7 @@ class System:
                 await task
         for subscription in self.subscriptions:
             await subscription.stop()
+        await self.requester.stop()
         await self.bus.stop()
         self.db.dispose()
 
@@ -153,6 +182,11 @@ class System:
 def all_topics(prefix: str) -> list[str]:
     """Every topic lockflow uses (DLQs are added by ensure_topics)."""
     return [f"{prefix}.events", *[f"{prefix}.commands.{s}" for s in STAGES]]
+
+
+def request_topics(prefix: str) -> list[str]:
+    """The request/reply topics: one per service that answers requests, and the shared replies."""
+    return [*[requests_topic(prefix, s) for s in REQUEST_HANDLERS], replies_topic(prefix)]
 
 
 def build_system(
@@ -181,5 +215,6 @@ def build_system(
         artifacts=ArtifactStore(settings.resolved_artifact_dir()),
         cache=cache,
         clock=clock or settings.clock(),
+        requester=Requester(bus, timeout_seconds=settings.request_timeout_seconds, producer=client_id),
         handlers={**STAGE_HANDLERS, **(handlers or {})},
     )

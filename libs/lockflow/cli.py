@@ -263,8 +263,7 @@ def worker(
 
 
 async def _run_worker(name: str, settings: CommonSettings) -> None:
-    from lockflow.bootstrap import all_topics, build_system
-    from lockflow.common.bus.kafka import KafkaBus
+    from lockflow.bootstrap import build_system
 
     system = build_system(settings, client_id=name)
     stop = asyncio.Event()
@@ -272,14 +271,14 @@ async def _run_worker(name: str, settings: CommonSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        if isinstance(system.bus, KafkaBus):
-            await system.bus.ensure_topics(all_topics(system.bus.prefix))
+        await system.ensure_topics()
         await system.bus.start()
         if name == "orchestrator":
             await system.start_orchestrator()
             system.start_relay_loop()
         else:
             await system.start_worker(name)
+            await system.start_answering(name)  # its requests (bootstrap.REQUEST_HANDLERS), if any
         print(f"lockflow worker {name} ready", file=sys.stderr, flush=True)
         await stop.wait()
     finally:
