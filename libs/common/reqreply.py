@@ -131,7 +131,6 @@ class Requester:
         timeout_seconds: float | None = None,
     ) -> R:
         """Send one request and return its reply; or raise what the service raised, TimedOut, Unavailable."""
-        await self.start()
         timeout = timeout_seconds or self.timeout_seconds
         correlation = new_id()
         request = request_type(  # type: ignore[call-arg]
@@ -147,7 +146,7 @@ class Requester:
         self._pending[correlation] = future
         ends_at = time.monotonic() + timeout
         try:
-            await self._send(request, service=service, what=what, timeout=timeout)
+            await self._send(request, service=service, what=what, ends_at=ends_at)
             try:
                 reply = await asyncio.wait_for(future, max(0.0, ends_at - time.monotonic()))
             except TimeoutError:
@@ -165,10 +164,12 @@ class Requester:
             raise RemoteError(f"the {service} service answered {request.type} with {reply.type}")
         return reply
 
-    async def _send(self, request: Request, *, service: str, what: str, timeout: float) -> None:
-        """Publish within the timeout; a broker that does not take it is Unavailable (503), not a hang."""
+    async def _send(self, request: Request, *, service: str, what: str, ends_at: float) -> None:
+        """Publish before the deadline (reading replies first); a broker that does not take it is
+        Unavailable (503), not a hang."""
         try:
-            await asyncio.wait_for(self.bus.publish(request), timeout)
+            await asyncio.wait_for(self.start(), max(0.0, ends_at - time.monotonic()))
+            await asyncio.wait_for(self.bus.publish(request), max(0.0, ends_at - time.monotonic()))
         except LockflowError:
             raise
         except Exception as exc:  # the adapter's own errors (broker down, timeouts): say so in one line

@@ -128,7 +128,7 @@ class KafkaBus(Bus):
         )
         await consumer.start()
         try:
-            partitions = await self._partitions(consumer, topics)
+            partitions = await self._partitions(topics)
             consumer.assign(partitions)
             await consumer.seek_to_end(*partitions)
             for partition in partitions:  # resolve the end now, so nothing published after it is missed
@@ -154,15 +154,13 @@ class KafkaBus(Bus):
         self._subscriptions.append(subscription)
         return subscription
 
-    @staticmethod
-    async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
-        """Every partition of the topics, which must exist (ensure_topics creates them at start)."""
-        await consumer.topics()  # fetches the cluster's metadata
+    async def _partitions(self, topics: list[str]) -> list[TopicPartition]:
+        """Every partition of the topics (ensure_topics creates them), from the producer's metadata."""
+        await self.start()
+        assert self._producer is not None
         found: list[TopicPartition] = []
         for topic in topics:
-            numbers = consumer.partitions_for_topic(topic)
-            if not numbers:
-                raise RuntimeError(f"Kafka topic {topic} does not exist (it is created at start)")
+            numbers = await self._producer.partitions_for(topic)
             found.extend(TopicPartition(topic, n) for n in sorted(numbers))
         return found
 
