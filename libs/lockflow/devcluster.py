@@ -62,14 +62,36 @@ class DevCluster:
             time.sleep(0.3)
         raise TimeoutError(f"gateway not healthy; see {self.logs}/gateway.log")
 
-    def _wait_for_line(self, name: str, line: str, deadline: float) -> None:
+    def _wait_for_line(self, name: str, line: str, deadline: float, *, seen: int = 0) -> None:
+        """Wait until the process's log holds the line more than `seen` times (restarts append)."""
         path = self.logs / f"{name}.log"
         while time.monotonic() < deadline:
             self._check_alive()
-            if path.exists() and line in path.read_text(errors="replace"):
+            if self._count(name, line) > seen:
                 return
             time.sleep(0.2)
         raise TimeoutError(f"{name} did not become ready; see {path}")
+
+    def _count(self, name: str, line: str) -> int:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace").count(line) if path.exists() else 0
+
+    def stop_worker(self, name: str) -> None:
+        """Terminate one worker process (the others keep running) and wait for it."""
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def start_worker(self, name: str, *, timeout: float = 60.0) -> None:
+        """Start one worker process again; return when it says it is ready."""
+        line = f"lockflow worker {name} ready"
+        seen = self._count(name, line)
+        self._spawn(name, ["worker", name])
+        self._wait_for_line(name, line, time.monotonic() + timeout, seen=seen)
 
     def _check_alive(self) -> None:
         for name, process in self.processes.items():
