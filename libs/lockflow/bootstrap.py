@@ -115,6 +115,7 @@ class System:
         if table:
             worker = RequestWorker(service=service, handlers=table, deps=self.deps)
             self.subscriptions.append(await worker.start(self.bus))
+            log.info("answering_requests", service=service, request_types=sorted(table))
 
     async def ensure_topics(self) -> None:
         """Create every topic on Kafka if missing (nothing to do on the in-memory bus)."""
