@@ -84,16 +84,11 @@ async def test_two_requesters_get_their_own_answers_from_a_worker_in_another_cli
     ).start(worker)
     first, second = Requester(one, timeout_seconds=30), Requester(two, timeout_seconds=30)
     refs = [f"source-{i}" for i in range(10)]
-    started = time.monotonic()
     answers = await asyncio.gather(*[ask(first if i % 2 else second, ref) for i, ref in enumerate(refs)])
     assert answers == refs
     with pytest.raises(NotFound, match="no source missing"):
         await ask(first, "missing")
-    # The worker's group joins once; after that an answer is a round trip of two messages.
-    quick = time.monotonic()
-    assert await ask(second, "again") == "again"
-    assert time.monotonic() - quick < 2.0, "a reply took longer than two seconds on a local broker"
-    assert time.monotonic() - started < 30
+    assert await ask(second, "again") == "again"  # how long a reply takes: bench/request_reply.py
     for item in (first, second, subscription):
         await item.stop()
 

@@ -131,7 +131,7 @@ async def test_no_answer_in_time_is_a_timeout_that_says_who_and_what(bus: InMemo
     started = time.monotonic()
     with pytest.raises(TimedOut) as raised:
         await ask(requester, "orders")
-    assert 0.25 < time.monotonic() - started < 2
+    assert 0.25 < time.monotonic() - started < 3
     assert str(raised.value) == (
         "the ingest service did not answer the source's health check within 0.3s "
         "(LOCKFLOW_REQUEST_TIMEOUT_SECONDS); check that it is running (`lockflow worker ingest`) "
@@ -238,7 +238,8 @@ async def test_a_bus_that_does_not_take_the_request_is_unavailable_at_once() -> 
     started = time.monotonic()
     with pytest.raises(Unavailable) as raised:
         await ask(requester, "orders")
-    assert not isinstance(raised.value, TimedOut) and time.monotonic() - started < 1
+    # Refused at once, not after waiting the 5 s timeout.
+    assert not isinstance(raised.value, TimedOut) and time.monotonic() - started < 4
     assert str(raised.value) == (
         "the ingest service cannot be asked for the source's health check now: the message bus did not "
         "take the request (ConnectionError); try again shortly"
@@ -251,5 +252,5 @@ async def test_a_stalled_bus_is_unavailable_within_the_timeout() -> None:
     started = time.monotonic()
     with pytest.raises(Unavailable, match=r"did not take the request \(TimeoutError\)"):
         await ask(requester, "orders")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 3  # the 0.3 s timeout, not the hour the publish would take
     await requester.stop()
