@@ -27,3 +27,11 @@ class InvalidEvent(LockflowError):
 
 class StageError(LockflowError):
     """A stage could not do its work on this run's data; the run fails with this message."""
+
+
+class Unavailable(LockflowError):
+    """Another service could not be asked (the bus did not take the request); try again later."""
+
+
+class TimedOut(Unavailable):
+    """Another service was asked but did not answer in time."""

@@ -52,6 +52,8 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     is_command: ClassVar[bool] = False
+    is_request: ClassVar[bool] = False
+    is_reply: ClassVar[bool] = False
     stage: ClassVar[str | None] = None
 
     event_id: str = Field(default_factory=new_id)
@@ -80,6 +82,29 @@ class Command(Event):
     """An instruction to one stage's workers."""
 
     is_command: ClassVar[bool] = True
+
+
+class Request(Event):
+    """A question to one service that the requester waits for (request/reply), not a step of a run.
+
+    The requester sets `correlation_id` to a fresh id, names the topic its replies arrive on in
+    `reply_to`, and stops waiting at `expires_at`; a worker skips a request it finds after that. A
+    request about no run (a source's health check, a file's pre-check) carries its correlation id as
+    `run_id`, which is also its key.
+    """
+
+    is_request: ClassVar[bool] = True
+    service: ClassVar[str] = ""
+    reply_type: ClassVar[str] = ""
+    purpose: ClassVar[str] = ""  # what it asks for, in the words of a timeout message
+    reply_to: str = Field(description="The topic the reply goes to (the requester's replies topic)")
+    expires_at: datetime = Field(description="When the requester stops waiting; a later worker skips it")
+
+
+class Reply(Event):
+    """The answer to one Request: its `correlation_id` is the request's, `causation_id` the request's id."""
+
+    is_reply: ClassVar[bool] = True
 
 
 # ---- payloads ---------------------------------------------------------------------------------
@@ -262,6 +287,73 @@ class RunEndedPayload(Payload):
     reason: str
 
 
+class PreviewResolutionsPayload(Payload):
+    """Gate 2's dry run: the run's current dataset, its findings and the checked choices."""
+
+    request_id: str = Field(description="The open quality_review decision request previewed")
+    dataset: DatasetRef
+    findings: list[Finding]
+    choices: list[ResolutionChoice]
+
+
+class ResolutionsPreviewedPayload(Payload):
+    preview: dict[str, Any] = Field(description="What the choices would change (the API's preview answer)")
+
+
+class TestSourcePayload(Payload):
+    __test__ = False  # not a pytest class, whatever its name
+    ref: str = Field(description="The registered source's id or name")
+
+
+class SourceTestedPayload(Payload):
+    health: SourceHealth
+
+
+class CheckFilePayload(Payload):
+    """A file's pre-check before a run exists: readable head, the goal's target a column (or picked)."""
+
+    source: SourceSpec
+    goal: Goal
+
+
+class PickedTarget(BaseModel):
+    """The column picked as the goal's target, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    target: str
+    reason: str
+
+
+class FileCheckedPayload(Payload):
+    columns: list[str]
+    goal: Goal = Field(
+        description="The goal with its target settled (the given one, picked, or none and why)"
+    )
+    picked: PickedTarget | None = Field(default=None, description="Set when lockflow picked the target")
+    numeric_columns: list[str] = Field(
+        default_factory=list, description="The head's numeric columns (known when no target was given)"
+    )
+
+
+class DescribeFilePayload(Payload):
+    source: SourceSpec
+
+
+class FileDescribedPayload(Payload):
+    columns: list[ColumnSchema] = Field(description="The schema inferred from the file's head")
+
+
+ErrorKind = Literal["invalid_input", "too_large", "not_found", "conflict", "refused", "unexpected"]
+
+
+class RequestFailedPayload(Payload):
+    """A request its service could not answer: the error's family (the requester raises the same) and text."""
+
+    request_type: str
+    kind: ErrorKind
+    message: str
+
+
 # ---- facts ------------------------------------------------------------------------------------
 
 
@@ -385,6 +477,76 @@ class CompileReport(Command):
     payload: CompileReportPayload
 
 
+# ---- requests (to one service, answered on the requester's replies topic) and their replies ----
+
+
+class PreviewResolutions(Request):
+    service: ClassVar[str] = "quality"
+    reply_type: ClassVar[str] = "ResolutionsPreviewed"
+    purpose: ClassVar[str] = "the preview of gate 2's fixes"
+    type: Literal["PreviewResolutions"] = "PreviewResolutions"
+    payload: PreviewResolutionsPayload
+
+
+class TestSource(Request):
+    __test__ = False
+    service: ClassVar[str] = "ingest"
+    reply_type: ClassVar[str] = "SourceTested"
+    purpose: ClassVar[str] = "the source's health check"
+    type: Literal["TestSource"] = "TestSource"
+    payload: TestSourcePayload
+
+
+class CheckFile(Request):
+    service: ClassVar[str] = "ingest"
+    reply_type: ClassVar[str] = "FileChecked"
+    purpose: ClassVar[str] = "the file's pre-check"
+    type: Literal["CheckFile"] = "CheckFile"
+    payload: CheckFilePayload
+
+
+class DescribeFile(Request):
+    service: ClassVar[str] = "ingest"
+    reply_type: ClassVar[str] = "FileDescribed"
+    purpose: ClassVar[str] = "the file's schema"
+    type: Literal["DescribeFile"] = "DescribeFile"
+    payload: DescribeFilePayload
+
+
+class ResolutionsPreviewed(Reply):
+    type: Literal["ResolutionsPreviewed"] = "ResolutionsPreviewed"
+    payload: ResolutionsPreviewedPayload
+
+
+class SourceTested(Reply):
+    type: Literal["SourceTested"] = "SourceTested"
+    payload: SourceTestedPayload
+
+
+class FileChecked(Reply):
+    type: Literal["FileChecked"] = "FileChecked"
+    payload: FileCheckedPayload
+
+
+class FileDescribed(Reply):
+    type: Literal["FileDescribed"] = "FileDescribed"
+    payload: FileDescribedPayload
+
+
+class RequestFailed(Reply):
+    type: Literal["RequestFailed"] = "RequestFailed"
+    payload: RequestFailedPayload
+
+
+REQUEST_TYPES: tuple[type[Request], ...] = (PreviewResolutions, TestSource, CheckFile, DescribeFile)
+REPLY_TYPES: tuple[type[Reply], ...] = (
+    ResolutionsPreviewed,
+    SourceTested,
+    FileChecked,
+    FileDescribed,
+    RequestFailed,
+)
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     RunRequested,
     SourceIngested,
@@ -408,6 +570,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     GenerateInsights,
     RecommendActions,
     CompileReport,
+    *REQUEST_TYPES,
+    *REPLY_TYPES,
 )
 EVENTS_BY_TYPE: dict[str, type[Event]] = {t.model_fields["type"].default: t for t in EVENT_TYPES}
 

@@ -18,11 +18,13 @@ from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.bus import Bus, Subscription
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.bus.memory import InMemoryBus
+from lockflow.common.bus.port import requests_topic
 from lockflow.common.cache import Cache, MemoryCache, RedisCache
 from lockflow.common.clock import Clock
 from lockflow.common.db import Database
 from lockflow.common.logging import configure_logging
 from lockflow.common.pipeline import STAGES
+from lockflow.common.reqreply import Requester, RequestHandler, RequestWorker, replies_topic
 from lockflow.common.settings import CommonSettings
 from lockflow.common.settings_check import settings_or_exit
 from lockflow.common.telemetry import setup_tracing
@@ -31,6 +33,8 @@ from lockflow.common.worker import StageDeps, StageHandler, StageWorker
 EXIT_UNREACHABLE = 1
 # One process each in distributed mode, each from its service's `lockflow.<name>.bootstrap`.
 WORKER_NAMES = ("orchestrator", *STAGES)
+# Requests and replies matter only while someone waits (seconds); Kafka drops them after an hour.
+SHORT_LIVED = {"retention.ms": "3600000"}
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Adapters:
     artifacts: ArtifactStore
     cache: Cache
     clock: Clock  # the one clock data is judged by (LOCKFLOW_AS_OF, else the system's)
+    requester: Requester  # asks other services (a fix preview, a health check, a file's pre-check)
 
     @property
     def deps(self) -> StageDeps:
@@ -80,12 +85,46 @@ def build_adapters(
         artifacts=ArtifactStore(settings.resolved_artifact_dir()),
         cache=cache,
         clock=clock or settings.clock(),
+        requester=Requester(bus, timeout_seconds=settings.request_timeout_seconds, producer=client_id),
     )
 
 
 def all_topics(prefix: str) -> list[str]:
     """Every topic lockflow uses (DLQs are added by ensure_topics)."""
     return [f"{prefix}.events", *[f"{prefix}.commands.{s}" for s in STAGES]]
+
+
+def request_topics(prefix: str) -> list[str]:
+    """The request/reply topics: one per stage service (some stay empty) and the shared replies."""
+    return [*[requests_topic(prefix, s) for s in STAGES], replies_topic(prefix)]
+
+
+async def ensure_topics(adapters: Adapters) -> None:
+    """Create every topic on Kafka if missing (nothing to do on the in-memory bus)."""
+    if isinstance(adapters.bus, KafkaBus):
+        await adapters.bus.ensure_topics(all_topics(adapters.bus.prefix))
+        short = request_topics(adapters.bus.prefix)
+        await adapters.bus.ensure_topics(short, configs={t: SHORT_LIVED for t in short})
+
+
+async def start_answering(
+    adapters: Adapters, service: str, handlers: dict[str, RequestHandler]
+) -> Subscription:
+    """Answer one service's requests on the adapters (its own topic, apart from its stage's commands)."""
+    worker = RequestWorker(service=service, handlers=handlers, deps=adapters.deps)
+    return await worker.start(adapters.bus)
+
+
+@dataclass
+class Together:
+    """Several started consumers stopped as one (a stage worker and its request worker)."""
+
+    parts: list[Subscription]
+
+    async def stop(self) -> None:
+        """Stop each part."""
+        for part in self.parts:
+            await part.stop()
 
 
 async def start_stage(adapters: Adapters, stage: str, handlers: dict[str, StageHandler]) -> Subscription:
@@ -112,8 +151,7 @@ async def serve(name: str, settings: CommonSettings, start: Start) -> None:
         loop.add_signal_handler(sig, stop.set)
     running: Running | None = None
     try:
-        if isinstance(adapters.bus, KafkaBus):
-            await adapters.bus.ensure_topics(all_topics(adapters.bus.prefix))
+        await ensure_topics(adapters)
         await adapters.bus.start()
         running = await start(adapters)
         print(f"lockflow worker {name} ready", file=sys.stderr, flush=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from lockflow.common.events import EVENT_TYPES
+from lockflow.common.events import EVENT_TYPES, REPLY_TYPES, REQUEST_TYPES
 from lockflow.common.pipeline import STAGES
 
 
@@ -29,7 +29,7 @@ def event_schemas() -> dict[str, dict[str, Any]]:
 
 def asyncapi() -> dict[str, Any]:
     """A small AsyncAPI 3 document: the topics and which messages travel on each."""
-    facts = [t for t in EVENT_TYPES if not t.is_command]
+    facts = [t for t in EVENT_TYPES if not (t.is_command or t.is_request or t.is_reply)]
     channels: dict[str, Any] = {
         "events": {
             "address": "lockflow.events",
@@ -42,6 +42,16 @@ def asyncapi() -> dict[str, Any]:
             "address": f"lockflow.commands.{stage}",
             "messages": {t.__name__: {"$ref": f"#/components/messages/{t.__name__}"} for t in commands},
         }
+    for service in sorted({t.service for t in REQUEST_TYPES}):
+        asked = [t for t in REQUEST_TYPES if t.service == service]
+        channels[f"requests-{service}"] = {
+            "address": f"lockflow.requests.{service}",
+            "messages": {t.__name__: {"$ref": f"#/components/messages/{t.__name__}"} for t in asked},
+        }
+    channels["replies"] = {
+        "address": "lockflow.replies",
+        "messages": {t.__name__: {"$ref": f"#/components/messages/{t.__name__}"} for t in REPLY_TYPES},
+    }
     messages = {
         t.__name__: {
             "name": t.__name__,

@@ -72,6 +72,12 @@ class CommonSettings(BaseSettings):
     max_dispatches: int = Field(
         default=3, ge=1, description="Times an attempt whose worker died is sent before the run fails"
     )
+    request_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="How long a question to another service (a fix preview, a source's health check, a "
+        "file's pre-check) is waited for before the person is told it did not answer",
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -15,7 +15,16 @@ from lockflow.common.bus import Bus, Subscription
 from lockflow.common.cache import Cache
 from lockflow.common.clock import Clock
 from lockflow.common.pipeline import STAGES
-from lockflow.common.runtime import WORKER_NAMES, Adapters, all_topics, build_adapters, start_stage
+from lockflow.common.reqreply import RequestHandler
+from lockflow.common.runtime import (
+    WORKER_NAMES,
+    Adapters,
+    all_topics,
+    build_adapters,
+    ensure_topics,
+    start_answering,
+    start_stage,
+)
 from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageHandler
 from lockflow.ingest import bootstrap as ingest
@@ -26,13 +35,17 @@ from lockflow.quality import bootstrap as quality
 from lockflow.recommendations import bootstrap as recommendations
 from lockflow.reporting import bootstrap as reporting
 
-__all__ = ["STAGE_HANDLERS", "WORKER_NAMES", "System", "all_topics", "build_system"]
+__all__ = ["REQUEST_HANDLERS", "STAGE_HANDLERS", "WORKER_NAMES", "System", "all_topics", "build_system"]
 
 STAGE_HANDLERS: dict[str, dict[str, StageHandler]] = {
     service.STAGE: service.HANDLERS
     for service in (ingest, quality, analytics, insights, recommendations, reporting)
 }
 assert set(STAGE_HANDLERS) == set(STAGES)
+# The questions each service answers (request/reply), beside its stage's commands.
+REQUEST_HANDLERS: dict[str, dict[str, RequestHandler]] = {
+    service.STAGE: service.REQUESTS for service in (ingest, quality)
+}
 
 
 @dataclass
@@ -61,6 +74,16 @@ class System(Adapters):
         """Start one stage's worker with this system's handler table for it."""
         self.subscriptions.append(await start_stage(self, stage, self.handlers[stage]))
 
+    async def start_answering(self, service: str) -> None:
+        """Answer one service's requests (if it has any) from this process."""
+        table = REQUEST_HANDLERS.get(service)
+        if table:
+            self.subscriptions.append(await start_answering(self, service, table))
+
+    async def ensure_topics(self) -> None:
+        """Create every topic on Kafka if missing (nothing to do on the in-memory bus)."""
+        await ensure_topics(self)
+
     def liveness_policy(self) -> LivenessPolicy:
         """How long an attempt may be silent or pending, and how often it is sent (from settings)."""
         return self.orchestrator.liveness_policy()
@@ -76,9 +99,11 @@ class System(Adapters):
     async def start_everything(self) -> None:
         """Embedded mode: the orchestrator, every stage and the relay in this process."""
         await self.bus.start()
+        await self.requester.start()
         await self.start_orchestrator()
         for stage in STAGES:
             await self.start_worker(stage)
+            await self.start_answering(stage)
         self.start_relay_loop(interval=0.5)
 
     async def close(self) -> None:
@@ -86,6 +111,7 @@ class System(Adapters):
         await self.orchestrator.stop()
         for subscription in self.subscriptions:
             await subscription.stop()
+        await self.requester.stop()
         await self.bus.stop()
         self.db.dispose()
 

@@ -25,11 +25,11 @@ from lockflow.common.clock import Clock, SystemClock
 from lockflow.common.errors import Conflict, LockflowError
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.pipeline import STAGE_OF_STEP, Step
+from lockflow.common.service_requests import preview_fixes
 from lockflow.common.settings import CommonSettings
 from lockflow.ingest.preflight import Preflight, preflight, settle_goal
 from lockflow.orchestrator import service, views
 from lockflow.orchestrator.policy import Policy, PolicyDecision, resolve
-from lockflow.quality.preview import preview_for_request
 from lockflow.tables import Col, print_fitted
 
 STEPS_IN_A_RUN = 7
@@ -242,7 +242,7 @@ async def _drive(
             if open_requests:
                 progress.stop()
                 request = open_requests[0]
-                preview = functools.partial(preview_for_request, db=system.db, artifacts=system.artifacts)
+                preview = _previewer(system, run_id)
                 decision = await _decide(
                     request, policy, visits[request["gate"]], console, preview, clock=system.clock
                 )
@@ -267,6 +267,27 @@ async def _drive(
                 progress.start()
                 continue
             await asyncio.sleep(0.05)
+
+
+def _previewer(system: Any, run_id: str) -> Callable[..., dict[str, Any]]:
+    """Gate 2's preview, asked of the quality service over the bus (as the API does) from the prompt's
+    thread; the run's findings and dataset go with the request."""
+
+    def preview(*, request_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        state, context = views.quality_gate_inputs(system.db, request_id=request_id)
+        ask = functools.partial(
+            preview_fixes,
+            system.requester,
+            run_id=run_id,
+            request_id=request_id,
+            dataset=state.dataset_current,
+            findings=state.findings,
+            context=context,
+            params=params,
+        )
+        return anyio.from_thread.run(ask)
+
+    return preview
 
 
 STEP_DONE = {

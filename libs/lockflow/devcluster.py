@@ -81,6 +81,21 @@ class DevCluster:
             handle.seek(self.log_starts.get(name, 0))
             return handle.read().decode(errors="replace")
 
+    def stop_worker(self, name: str) -> None:
+        """Terminate one worker process (the others keep running) and wait for it."""
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def start_worker(self, name: str, *, timeout: float = 60.0) -> None:
+        """Start one worker process again; return when it says it is ready."""
+        self._spawn(name, f"lockflow.{name}.bootstrap", [])
+        self._wait_for_line(name, f"lockflow worker {name} ready", time.monotonic() + timeout)
+
     def _check_alive(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:

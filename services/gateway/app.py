@@ -20,12 +20,22 @@ from lockflow.auth.deps import Authorized, Principal
 from lockflow.auth.policy import Scope, Verdict, gate_verdict
 from lockflow.auth.router import install_auth
 from lockflow.auth.settings import AuthSettings
-from lockflow.bootstrap import System, all_topics, build_system
-from lockflow.common.bus.kafka import KafkaBus
-from lockflow.common.errors import Conflict, InvalidInput, LockflowError, NotFound, TooLarge
+from lockflow.bootstrap import System, build_system
+from lockflow.common.bus.memory import InMemoryBus
+from lockflow.common.errors import (
+    Conflict,
+    InvalidInput,
+    LockflowError,
+    NotFound,
+    TimedOut,
+    TooLarge,
+    Unavailable,
+)
 from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.models import DecisionRecord, Goal, SourceSpec
+from lockflow.common.paths import resolve_inside
 from lockflow.common.pipeline import Gate, QualityChoices
+from lockflow.common.service_requests import check_file, preview_fixes
 from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway.access import auth_of, check_run, run_reader
 from lockflow.gateway.events import events_router
@@ -38,9 +48,7 @@ from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody
 from lockflow.gateway.settings import GatewaySettings
 from lockflow.gateway.sources import rate_limited, sources_router, upload_rate
 from lockflow.gateway.uploads import check_upload_path, forget_upload, record_upload
-from lockflow.ingest.preflight import preflight, resolve_inside, settle_goal
 from lockflow.orchestrator import service, views
-from lockflow.quality.preview import preview_for_request
 from lockflow.quality.rules import RULES_MAX_CHARS, quality_rules_of
 from lockflow.reporting import plan_export
 
@@ -55,6 +63,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody},
     422: {"model": ErrorBody},
     429: {"model": ErrorBody, "description": "rate limit reached; see Retry-After"},
+}
+# Routes whose work another service does (request/reply): it may be unreachable or not answer in time.
+ASKS: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "the service doing this work could not be asked; try again"},
+    504: {"model": ErrorBody, "description": "the service doing this work did not answer in time"},
 }
 
 # Any route may answer these: a body that is not parseable (400) or over the body limit (413).
@@ -95,12 +108,15 @@ def create_app(
         configure_logging(service="gateway", level=settings.log_level)
         setup_tracing(service="gateway", otlp_endpoint=settings.otlp_endpoint)
         built = system or build_system(settings, client_id="gateway")
-        if isinstance(built.bus, KafkaBus):
-            await built.bus.ensure_topics(all_topics(built.bus.prefix))
+        await built.ensure_topics()
         if settings.start_workers:
             await built.start_everything()
         else:
             await built.bus.start()
+            await built.requester.start()
+            if isinstance(built.bus, InMemoryBus):  # no other process can answer on this bus
+                await built.start_answering("ingest")
+                await built.start_answering("quality")
             built.start_relay_loop()
         app.state.system = built
         settings.upload_dir().mkdir(parents=True, exist_ok=True)
@@ -183,6 +199,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, lambda _r, e: reply(409, e))
     app.add_exception_handler(InvalidInput, lambda _r, e: reply(422, e))
     app.add_exception_handler(TooLarge, lambda _r, e: reply(413, e))
+    app.add_exception_handler(Unavailable, lambda _r, e: reply(503, e))
+    app.add_exception_handler(TimedOut, lambda _r, e: reply(504, e))
     app.add_exception_handler(LockflowError, lambda _r, e: reply(400, e))
 
     async def validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -199,7 +217,9 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         await anyio.to_thread.run_sync(lambda: views.list_runs(system.db, limit=1))
         return {"status": "ok", "mode": settings.mode}
 
-    @app.post("/runs", status_code=201, response_model=RunCreated, responses=ERRORS, tags=["runs"])
+    @app.post(
+        "/runs", status_code=201, response_model=RunCreated, responses={**ERRORS, **ASKS}, tags=["runs"]
+    )
     async def create_run(body: RunCreate, system: SystemDep, principal: Authorized) -> RunCreated:
         """Start a run on a file under the server's allowed folders."""
         path = resolve_inside(body.path, settings.source_dirs())
@@ -221,7 +241,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         "/runs/upload",
         status_code=201,
         response_model=RunCreated,
-        responses=ERRORS,
+        responses={**ERRORS, **ASKS},
         tags=["runs"],
         dependencies=[Depends(upload_rate)],
     )
@@ -371,16 +391,26 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         found = await _visible_request(request, system, principal, request_id)
         return found
 
-    @app.post("/decisions/{request_id}/preview", responses=ERRORS, tags=["decisions"])
+    @app.post("/decisions/{request_id}/preview", responses={**ERRORS, **ASKS}, tags=["decisions"])
     async def preview_decision(
         request_id: str, body: QualityChoices, request: Request, system: SystemDep, principal: Authorized
     ) -> dict[str, Any]:
-        """Dry run of gate 2 'apply': what the chosen resolutions would change. Nothing is applied."""
-        await _visible_request(request, system, principal, request_id)
-        return await anyio.to_thread.run_sync(
-            lambda: preview_for_request(
-                db=system.db, artifacts=system.artifacts, request_id=request_id, params=body.model_dump()
-            )
+        """Dry run of gate 2 'apply': what the chosen resolutions would change. Nothing is applied.
+
+        The quality service computes it (a request over the bus); the run's findings and dataset go with it.
+        """
+        found = await _visible_request(request, system, principal, request_id)
+        state, context = await anyio.to_thread.run_sync(
+            lambda: views.quality_gate_inputs(system.db, request_id=request_id)
+        )
+        return await preview_fixes(
+            system.requester,
+            run_id=found["run_id"],
+            request_id=request_id,
+            dataset=state.dataset_current,
+            findings=state.findings,
+            context=context,
+            params=body.model_dump(),
         )
 
     @app.post(
@@ -483,9 +513,9 @@ async def _start_run(
     actor: str,
     rules: dict[str, Any] | None = None,
 ) -> RunCreated:
-    """Check the file and settle the goal's target before the run exists, then start it."""
-    checked = await anyio.to_thread.run_sync(lambda: preflight(spec=spec, goal=goal))
-    settled, choice = settle_goal(goal, checked, source=Path(spec.path).name)
+    """Have the ingest service check the file and settle the goal's target first, then start the run."""
+    checked = await check_file(system.requester, spec=spec, goal=goal)
+    settled, choice = checked.goal, checked.picked
     run_id = await anyio.to_thread.run_sync(
         lambda: service.request_run(
             system.db, name=name, source=spec, goal=settled, requested_by=actor, quality_rules=rules

@@ -21,13 +21,13 @@ from lockflow.bootstrap import System
 from lockflow.common.cache import cache_key
 from lockflow.common.errors import LockflowError, TooLarge
 from lockflow.common.models import Goal, SourceSpec
+from lockflow.common.service_requests import describe_file, source_health
 from lockflow.gateway.access import auth_of, check_source, visible
 from lockflow.gateway.limits import Limiter
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.uploads import check_config_path, forget_upload, record_upload
 from lockflow.ingest import registry
 from lockflow.ingest.configs import CONFIG_TYPES, ConfigInvalid
-from lockflow.ingest.preflight import preflight_columns
 from lockflow.ingest.settings import SourceSettings
 from lockflow.orchestrator import service
 from lockflow.quality.rules import quality_rules_of
@@ -103,6 +103,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "upload too large"},
     422: {"description": "invalid input"},
     429: {"description": "upload rate limit reached; see Retry-After"},
+}
+# Routes the ingest service answers (request/reply over the bus).
+ASKS: dict[int | str, dict[str, Any]] = {
+    503: {"description": "the ingest service could not be asked; try again"},
+    504: {"description": "the ingest service did not answer in time"},
 }
 
 
@@ -201,13 +206,14 @@ def sources_router(settings: SourceSettings) -> APIRouter:
         await anyio.to_thread.run_sync(remove)
         return Response(status_code=204)
 
-    @router.post("/{ref}/test")
+    @router.post("/{ref}/test", responses=ASKS)
     async def test(ref: str, request: Request, system: SystemDep, principal: Authorized) -> dict[str, Any]:
-        """Check that the source is reachable, authorised and readable, and how long that took."""
+        """Check that the source is reachable, authorised and readable, and how long that took.
+
+        The ingest service runs the check (a request over the bus) and stores its result.
+        """
         await anyio.to_thread.run_sync(lambda: allowed(request, system, principal, ref, Scope.VISIBLE))
-        health = await anyio.to_thread.run_sync(
-            lambda: registry.test_source(system.db, ref=ref, settings=settings)
-        )
+        health = await source_health(system.requester, ref=ref)
         return health.model_dump(mode="json")
 
     @router.post("/{ref}/runs", status_code=201)
@@ -233,7 +239,7 @@ def sources_router(settings: SourceSettings) -> APIRouter:
         await system.relay_outbox()
         return {"id": run_id, "status": "running"}
 
-    @router.post("/upload", status_code=201, dependencies=[Depends(upload_rate)])
+    @router.post("/upload", status_code=201, dependencies=[Depends(upload_rate)], responses=ASKS)
     async def upload(
         request: Request,
         system: SystemDep,
@@ -251,7 +257,7 @@ def sources_router(settings: SourceSettings) -> APIRouter:
                     system.db, stored=stored, owner=principal.username, original_name=file.filename
                 )
             )
-            columns, cached = await anyio.to_thread.run_sync(lambda: _columns(system, stored, digest))
+            columns, cached = await _columns(system, stored, digest)
             view = await anyio.to_thread.run_sync(
                 lambda: registry.create_source(
                     system.db,
@@ -279,14 +285,16 @@ def _own_paths(
     check_config_path(system.db, principal, config=config, upload_dir=settings.upload_dir())
 
 
-def _columns(system: System, path: Path, digest: str) -> tuple[list[dict[str, Any]], bool]:
-    """The file's inferred head schema, from the cache when the same bytes were seen before."""
+async def _columns(system: System, path: Path, digest: str) -> tuple[list[dict[str, Any]], bool]:
+    """The file's inferred head schema (by the ingest service), from the cache when the same bytes were
+    seen before."""
     key = cache_key("upload-schema", digest)
-    hit = system.cache.get(key)
+    hit = await anyio.to_thread.run_sync(lambda: system.cache.get(key))
     if hit is not None:
         return json.loads(hit), True
-    columns = [c.model_dump(mode="json") for c in preflight_columns(spec=SourceSpec(path=str(path)))]
-    system.cache.set(key, json.dumps(columns))
+    inferred = await describe_file(system.requester, spec=SourceSpec(path=str(path)))
+    columns = [c.model_dump(mode="json") for c in inferred]
+    await anyio.to_thread.run_sync(lambda: system.cache.set(key, json.dumps(columns)))
     return columns, False
 
 

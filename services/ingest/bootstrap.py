@@ -1,4 +1,4 @@
-"""Composition root of the ingest service: its handler table on a stage worker, and nothing else.
+"""Composition root of the ingest service: its stage's handlers and its requests' handlers, nothing else.
 Its settings are the source settings (size limits, network policy, secrets key), checked at start
 rather than per command.
 
@@ -6,18 +6,19 @@ rather than per command.
 `lockflow.bootstrap` starts the same handlers in the embedded process.
 """
 
-from lockflow.common.bus import Subscription
-from lockflow.common.runtime import Adapters, run_service, start_stage
-from lockflow.ingest.handlers import HANDLERS
+from lockflow.common.runtime import Adapters, Together, run_service, start_answering, start_stage
+from lockflow.ingest.handlers import HANDLERS, REQUESTS
 from lockflow.ingest.settings import SourceSettings
 
 STAGE = "ingest"
-__all__ = ["HANDLERS", "STAGE", "main", "start"]
+__all__ = ["HANDLERS", "REQUESTS", "STAGE", "main", "start"]
 
 
-async def start(adapters: Adapters) -> Subscription:
-    """The ingest worker: this stage's consumer group, this stage's handlers."""
-    return await start_stage(adapters, STAGE, HANDLERS)
+async def start(adapters: Adapters) -> Together:
+    """The ingest worker (its consumer group and handlers) and its answers (health checks, pre-checks)."""
+    return Together(
+        [await start_stage(adapters, STAGE, HANDLERS), await start_answering(adapters, STAGE, REQUESTS)]
+    )
 
 
 def main() -> None:

@@ -1,11 +1,35 @@
-"""Stage 1 handlers: read the source into a content-addressed Parquet artifact."""
+"""Stage 1 handlers: read the source into a content-addressed Parquet artifact; answer the gateway's
+questions about sources and files (health check, pre-check, head schema)."""
 
-from lockflow.common.errors import InvalidInput
-from lockflow.common.events import Command, Event, IngestSource, SourceIngested, SourceIngestedPayload
+from pathlib import Path
+
+from lockflow.common.errors import InvalidInput, LockflowError
+from lockflow.common.events import (
+    CheckFile,
+    Command,
+    DescribeFile,
+    Event,
+    FileChecked,
+    FileCheckedPayload,
+    FileDescribed,
+    FileDescribedPayload,
+    IngestSource,
+    PickedTarget,
+    Reply,
+    Request,
+    SourceIngested,
+    SourceIngestedPayload,
+    SourceTested,
+    SourceTestedPayload,
+    TestSource,
+)
 from lockflow.common.models import DatasetRef
+from lockflow.common.reqreply import RequestHandler
 from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageHandler
+from lockflow.ingest import registry
 from lockflow.ingest.ingest import ingest
+from lockflow.ingest.preflight import preflight, preflight_columns, settle_goal
 from lockflow.ingest.settings import source_settings
 
 PRODUCER = "ingest"
@@ -43,3 +67,42 @@ def refuse_too_wide(dataset: DatasetRef, settings: CommonSettings) -> None:
 
 
 HANDLERS: dict[str, StageHandler] = {"IngestSource": ingest_source}
+
+
+def health_check(request: Request, deps: StageDeps) -> Reply:
+    """Run a registered source's health check (reachable, authorised, readable), store and return it."""
+    assert isinstance(request, TestSource)
+    if deps.db is None:
+        raise LockflowError("the ingest service has no database to read sources from")
+    health = registry.test_source(deps.db, ref=request.payload.ref, settings=source_settings(deps.settings))
+    return request.follow(SourceTested, SourceTestedPayload(health=health), producer=PRODUCER)
+
+
+def check_file(request: Request, deps: StageDeps) -> Reply:
+    """Check a file's head before a run exists and settle the goal's target (given, picked, or none)."""
+    assert isinstance(request, CheckFile)
+    spec, goal = request.payload.source, request.payload.goal
+    checked = preflight(spec=spec, goal=goal)
+    settled, choice = settle_goal(goal, checked, source=Path(spec.path).name)
+    payload = FileCheckedPayload(
+        columns=checked.columns,
+        goal=settled,
+        picked=PickedTarget(target=choice.target, reason=choice.reason) if choice else None,
+        numeric_columns=checked.numeric_columns(),
+    )
+    return request.follow(FileChecked, payload, producer=PRODUCER)
+
+
+def describe_file(request: Request, deps: StageDeps) -> Reply:
+    """The schema inferred from a file's head (at most 1,000 rows); refuses unreadable files."""
+    assert isinstance(request, DescribeFile)
+    columns = preflight_columns(spec=request.payload.source)
+    return request.follow(FileDescribed, FileDescribedPayload(columns=columns), producer=PRODUCER)
+
+
+# What the ingest service answers on lockflow.requests.ingest (request/reply; see lockflow.common.reqreply).
+REQUESTS: dict[str, RequestHandler] = {
+    "TestSource": health_check,
+    "CheckFile": check_file,
+    "DescribeFile": describe_file,
+}

@@ -17,6 +17,7 @@ from lockflow.common.columns import (
 )
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import ColumnSchema, Goal, SourceSpec
+from lockflow.common.paths import resolve_inside as resolve_inside  # where it was, for its callers
 from lockflow.ingest.read import detect_format, load_source
 
 HEAD_ROWS = 1_000
@@ -36,18 +37,6 @@ class Preflight:
     def numeric_columns(self) -> list[str]:
         """The numeric columns of the head."""
         return [f.name for f in self.facts if f.numeric]
-
-
-def resolve_inside(path: str, allowed: list[Path]) -> Path:
-    """The resolved path, if it lies inside one of the allowed folders."""
-    try:
-        resolved = Path(path).expanduser().resolve()
-    except (RuntimeError, ValueError, OSError) as exc:
-        # `~user` of no such user, a NUL byte, a path the OS refuses: bad input, not a server error.
-        raise InvalidInput(f"{path!r} is not a usable path ({exc})") from exc
-    if allowed and not any(resolved == d or d in resolved.parents for d in allowed):
-        raise InvalidInput(f"{path} is outside the folders this server may read")
-    return resolved
 
 
 def preflight_columns(*, spec: SourceSpec) -> list[ColumnSchema]:

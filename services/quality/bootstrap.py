@@ -1,21 +1,22 @@
-"""Composition root of the quality service: its handler table on a stage worker, and nothing else.
+"""Composition root of the quality service: its stage's handlers and its requests' handlers, nothing else.
 
 `python -m lockflow.quality.bootstrap` (or `lockflow worker quality`) runs it as its own process;
 `lockflow.bootstrap` starts the same handlers in the embedded process.
 """
 
-from lockflow.common.bus import Subscription
-from lockflow.common.runtime import Adapters, run_service, start_stage
+from lockflow.common.runtime import Adapters, Together, run_service, start_answering, start_stage
 from lockflow.common.settings import CommonSettings
-from lockflow.quality.handlers import HANDLERS
+from lockflow.quality.handlers import HANDLERS, REQUESTS
 
 STAGE = "quality"
-__all__ = ["HANDLERS", "STAGE", "main", "start"]
+__all__ = ["HANDLERS", "REQUESTS", "STAGE", "main", "start"]
 
 
-async def start(adapters: Adapters) -> Subscription:
-    """The quality worker: this stage's consumer group, this stage's handlers."""
-    return await start_stage(adapters, STAGE, HANDLERS)
+async def start(adapters: Adapters) -> Together:
+    """The quality worker (its consumer group and handlers) and its answers (the gate-2 preview)."""
+    return Together(
+        [await start_stage(adapters, STAGE, HANDLERS), await start_answering(adapters, STAGE, REQUESTS)]
+    )
 
 
 def main() -> None:

@@ -7,14 +7,21 @@ from lockflow.common.events import (
     AssessQuality,
     Command,
     Event,
+    PreviewResolutions,
     QualityAssessed,
     QualityAssessedPayload,
+    Reply,
+    Request,
     ResolutionsApplied,
     ResolutionsAppliedPayload,
+    ResolutionsPreviewed,
+    ResolutionsPreviewedPayload,
 )
+from lockflow.common.reqreply import RequestHandler
 from lockflow.common.worker import StageDeps, StageHandler
 from lockflow.datasets.canonical import infer_schema
 from lockflow.quality.detect import assess_parquet
+from lockflow.quality.preview import load_for_preview, preview
 from lockflow.quality.resolve import apply_resolutions
 from lockflow.quality.rules import parse_rules
 
@@ -83,3 +90,17 @@ HANDLERS: dict[str, StageHandler] = {
     "AssessQuality": assess_quality,
     "ApplyResolutions": apply_chosen_resolutions,
 }
+
+
+def preview_resolutions(request: Request, deps: StageDeps) -> Reply:
+    """Gate 2's dry run: apply the checked choices to a copy (or a sample) of the dataset; store nothing."""
+    assert isinstance(request, PreviewResolutions)
+    p = request.payload
+    frame, total = load_for_preview(path=deps.artifacts.path_of(p.dataset.uri))
+    answer = preview(frame=frame, total_rows=total, findings=p.findings, choices=p.choices)
+    payload = ResolutionsPreviewedPayload(preview=answer)
+    return request.follow(ResolutionsPreviewed, payload, producer=PRODUCER)
+
+
+# What the quality service answers on lockflow.requests.quality (request/reply; see lockflow.common.reqreply).
+REQUESTS: dict[str, RequestHandler] = {"PreviewResolutions": preview_resolutions}

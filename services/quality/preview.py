@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from lockflow.common.errors import InvalidInput
 from lockflow.common.kinds import category_label, strategy_facts
 from lockflow.common.models import AppliedResolution, Finding, ResolutionChoice
 from lockflow.datasets.parquet import parquet_batches
@@ -167,18 +166,3 @@ def _row_diff(
             }
         )
     return out
-
-
-def preview_for_request(
-    *, db: Any, artifacts: Any, request_id: str, params: dict[str, Any]
-) -> dict[str, Any]:
-    """Preview gate 2 'apply' parameters for an open quality_review request; nothing is stored."""
-    from lockflow.common.pipeline import check_quality_choices
-    from lockflow.orchestrator.views import quality_gate_inputs
-
-    state, context = quality_gate_inputs(db, request_id=request_id)
-    choices = check_quality_choices(params, context)
-    if state.dataset_current is None:
-        raise InvalidInput(f"decision request {request_id} has no dataset to preview")
-    frame, total = load_for_preview(path=artifacts.path_of(state.dataset_current.uri))
-    return preview(frame=frame, total_rows=total, findings=state.findings, choices=choices.choices)

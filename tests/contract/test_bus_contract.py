@@ -164,3 +164,28 @@ async def test_a_group_resumes_after_its_committed_offset(bus: Bus) -> None:
     assert delivered.event.payload.reason == "after"  # type: ignore[attr-defined]
     await asyncio.sleep(1.0)
     assert len(second.events) == 1, "events already handled by the group were delivered again"
+
+
+async def test_a_tail_sees_what_is_published_after_it_and_every_tail_sees_it(bus: Bus) -> None:
+    topic = f"{bus.prefix}.events"
+    await bus.publish(_event("run-f", reason="before"))
+    seen: dict[str, list[bytes]] = {"one": [], "two": []}
+    arrived = asyncio.Event()
+
+    def keep(name: str):  # type: ignore[no-untyped-def]
+        async def handler(record: RawRecord) -> None:
+            seen[name].append(record.value)
+            if all(len(values) >= 3 for values in seen.values()):
+                arrived.set()
+
+        return handler
+
+    tails = [await bus.tail_raw(topics=[topic], handler=keep(name)) for name in seen]
+    events = [_event(f"run-{i}", reason=f"after-{i}") for i in range(3)]
+    for event in events:  # no wait: a tail is reading from its end once tail_raw has returned
+        await bus.publish(event)
+    await asyncio.wait_for(arrived.wait(), WAIT)
+    for values in seen.values():
+        assert sorted(values) == sorted(e.model_dump_json().encode() for e in events)
+    for tail in tails:
+        await tail.stop()

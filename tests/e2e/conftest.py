@@ -41,13 +41,13 @@ def sales() -> pd.DataFrame:
 
 
 @pytest.fixture
-def cluster(
+def cluster_env(
     tmp_path: Path, kafka_bootstrap: str, fresh_postgres: str, redis_url: str, topic_prefix: str
-) -> Iterator[DevCluster]:
-    """Gateway + orchestrator + six stage workers, each a process, on fresh topics and a fresh database."""
+) -> dict[str, str]:
+    """The environment every process of a cluster shares: fresh topics, a fresh database, one key."""
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    env = {
+    data_dir.mkdir(exist_ok=True)
+    return {
         "LOCKFLOW_MODE": "distributed",
         "LOCKFLOW_ENVIRONMENT": "test",
         "LOCKFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap,
@@ -61,7 +61,12 @@ def cluster(
         # Distributed mode verifies tokens with one key shared by every process (kept across restarts).
         "LOCKFLOW_SIGNING_KEY": generate_private_pem().decode(),
     }
-    running = DevCluster(env=env, logs=tmp_path / "logs")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[DevCluster]:
+    """Gateway + orchestrator + six stage workers, each a process, on fresh topics and a fresh database."""
+    running = DevCluster(env=cluster_env, logs=tmp_path / "logs")
     try:
         running.start()
         yield running

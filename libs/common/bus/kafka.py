@@ -56,8 +56,12 @@ class KafkaBus(Bus):
         assert self._producer is not None
         await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
 
-    async def ensure_topics(self, topics: list[str], *, partitions: int = 3) -> None:
-        """Create topics (and their DLQs) if missing, so consumers never wait on auto-creation."""
+    async def ensure_topics(
+        self, topics: list[str], *, partitions: int = 3, configs: dict[str, dict[str, str]] | None = None
+    ) -> None:
+        """Create topics (and their DLQs) if missing, so consumers never wait on auto-creation;
+        `configs` are topic settings by name (e.g. a short retention for requests and replies)."""
+        configs = configs or {}
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=f"{self.client_id}-admin")
         await admin.start()
         try:
@@ -66,7 +70,15 @@ class KafkaBus(Bus):
             if wanted:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(
-                        [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in wanted]
+                        [
+                            NewTopic(
+                                name=t,
+                                num_partitions=partitions,
+                                replication_factor=1,
+                                topic_configs=configs.get(t),
+                            )
+                            for t in wanted
+                        ]
                     )
         finally:
             await admin.close()
@@ -104,6 +116,54 @@ class KafkaBus(Bus):
 
         return await self._start(topics, group, deliver)
 
+    async def tail_raw(self, *, topics: list[str], handler: RawHandler) -> Subscription:
+        """Assign every partition of the topics (no group, nothing committed) at their current end."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            client_id=f"{self.client_id}-tail",
+            enable_auto_commit=False,
+            # A reply is waited for by a person: hand it over as soon as the broker has it.
+            fetch_max_wait_ms=100,
+        )
+        await consumer.start()
+        try:
+            partitions = await self._partitions(topics)
+            consumer.assign(partitions)
+            await consumer.seek_to_end(*partitions)
+            for partition in partitions:  # resolve the end now, so nothing published after it is missed
+                await consumer.position(partition)
+        except BaseException:
+            await consumer.stop()
+            raise
+
+        async def deliver(record: ConsumerRecord) -> None:
+            await handler(
+                RawRecord(
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.key,
+                    record.value,
+                    list(record.headers or []),
+                )
+            )
+
+        subscription = Subscription(topics=topics, group="")
+        subscription.task = asyncio.create_task(self._consume(subscription, consumer, deliver, commit=False))
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def _partitions(self, topics: list[str]) -> list[TopicPartition]:
+        """Every partition of the topics (ensure_topics creates them), from the producer's metadata."""
+        await self.start()
+        assert self._producer is not None
+        found: list[TopicPartition] = []
+        for topic in topics:
+            numbers = await self._producer.partitions_for(topic)
+            found.extend(TopicPartition(topic, n) for n in sorted(numbers))
+        return found
+
     async def _start(self, topics: list[str], group: str, deliver: "Deliver") -> Subscription:
         consumer = AIOKafkaConsumer(
             *topics,
@@ -125,7 +185,12 @@ class KafkaBus(Bus):
         return subscription
 
     async def _consume(
-        self, subscription: Subscription, consumer: AIOKafkaConsumer, deliver: "Deliver"
+        self,
+        subscription: Subscription,
+        consumer: AIOKafkaConsumer,
+        deliver: "Deliver",
+        *,
+        commit: bool = True,
     ) -> None:
         try:
             while not subscription.stopped.is_set():
@@ -133,8 +198,9 @@ class KafkaBus(Bus):
                 for tp, records in batches.items():
                     for record in records:
                         await deliver(record)
-                        # Committed only after the handler's effect (or the DLQ write) is done.
-                        await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
+                        if commit:
+                            # Committed only after the handler's effect (or the DLQ write) is done.
+                            await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
         except asyncio.CancelledError:
             pass
         except Exception as exc:

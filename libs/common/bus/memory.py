@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from lockflow.common.bus.port import Bus, Handler, RawHandler, RawRecord, Subscription
+from lockflow.common.ids import new_id
 from lockflow.common.telemetry import Headers
 
 
@@ -69,6 +70,17 @@ class InMemoryBus(Bus):
 
     async def subscribe_raw(self, *, topics: list[str], group: str, handler: RawHandler) -> Subscription:
         """Consume records as bytes from the group's committed offsets onwards."""
+
+        async def deliver(topic: str, record: Record) -> None:
+            await handler(RawRecord(topic, 0, record.offset, record.key, record.value, record.headers))
+
+        return self._start(topics, group, deliver)
+
+    async def tail_raw(self, *, topics: list[str], handler: RawHandler) -> Subscription:
+        """Records appended from now on, as bytes: a group of its own whose cursor starts at the end."""
+        group = f"tail-{new_id()}"
+        for topic in topics:
+            self._committed[(group, topic)] = len(self._logs.get(topic, []))
 
         async def deliver(topic: str, record: Record) -> None:
             await handler(RawRecord(topic, 0, record.offset, record.key, record.value, record.headers))

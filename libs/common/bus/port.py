@@ -22,13 +22,25 @@ from lockflow.common.telemetry import Headers, context_from_headers, inject_head
 log = get_logger(__name__)
 
 EVENTS_TOPIC = "events"
+REPLIES_TOPIC = "replies"
 
 
 def topic_for(event: Event, prefix: str = "lockflow") -> str:
-    """Commands go to their stage's topic; facts to the shared events topic."""
+    """Commands go to their stage's topic, requests to their service's, replies to the shared replies
+    topic (unless the request named another); facts to the shared events topic."""
     if event.is_command:
         return f"{prefix}.commands.{event.stage}"
+    if event.is_request:
+        return requests_topic(prefix, str(getattr(event, "service", "")))
+    if event.is_reply:
+        return f"{prefix}.{REPLIES_TOPIC}"
     return f"{prefix}.{EVENTS_TOPIC}"
+
+
+def requests_topic(prefix: str, service: str) -> str:
+    """The topic a service's requests arrive on (apart from its commands, so a long stage attempt
+    never holds up a question a person waits for)."""
+    return f"{prefix}.requests.{service}"
 
 
 @dataclass(frozen=True)
@@ -114,7 +126,11 @@ class Bus(abc.ABC):
         with tracer().start_as_current_span(f"publish {event.type}", kind=SpanKind.PRODUCER) as span:
             span.set_attribute("lockflow.run_id", event.run_id)
             span.set_attribute("messaging.destination.name", target)
-            headers = inject_headers([("event-type", event.type.encode())])
+            tags = [("event-type", event.type.encode())]
+            if event.is_reply and event.correlation_id:
+                # A requester skips other requesters' replies by this header, without parsing them.
+                tags.append(("correlation-id", event.correlation_id.encode()))
+            headers = inject_headers(tags)
             await self.publish_raw(target, key=event.run_id.encode(), value=raw, headers=headers)
 
     @abc.abstractmethod
@@ -128,6 +144,15 @@ class Bus(abc.ABC):
     @abc.abstractmethod
     async def subscribe_raw(self, *, topics: list[str], group: str, handler: RawHandler) -> Subscription:
         """Consume records as bytes without validation (e.g. a DLQ); committed after the handler."""
+
+    @abc.abstractmethod
+    async def tail_raw(self, *, topics: list[str], handler: RawHandler) -> Subscription:
+        """Every record published to the topics from now on, as bytes, in no group and never committed.
+
+        Ready when it returns: a record published after that is delivered (a requester subscribes
+        before it asks, so no reply can slip past). Every tail sees every record (each requester
+        process reads the shared replies topic and keeps its own).
+        """
 
     async def _dispatch(
         self,

@@ -24,7 +24,6 @@ PENDING: dict[str, set[str]] = {
         "lockflow.quality",
         "lockflow.reporting",
     },
-    "services/quality/preview.py": {"lockflow.orchestrator"},
 }
 
 
