@@ -3,15 +3,31 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo up test test-unit services-up services-down services-status lint schemas bench
+.PHONY: install lock demo up test test-unit services-up services-down services-status lint schemas bench
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+# uv installs the workspace (every service and library, editable) from uv.lock; it is itself installed
+# with pip into a folder of its own, so `make` needs nothing but Python 3.11 on a fresh machine.
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_PYTHON_DOWNLOADS := never
+export UV_SYSTEM_CERTS := 1
+MEMBERS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml $(MEMBERS)
+	$(UV) sync -q --all-packages --locked --python $(PYTHON)
 	touch $@
+
+## Lock every version again after a pyproject.toml changed (commit uv.lock with it).
+lock: $(UV)
+	$(UV) lock --python $(PYTHON)
 
 ## Run the bundled sample through every stage on embedded defaults (no services needed).
 demo: install
@@ -38,8 +54,9 @@ test-unit: install
 	$(BIN)/pytest -q tests/unit
 
 lint: install
-	$(BIN)/ruff check libs services tests bench scripts
-	$(BIN)/mypy libs services
+	$(BIN)/ruff check src libs services tests bench scripts
+	MYPYPATH=$$(ls -d src libs/*/src services/*/src | paste -sd:) $(BIN)/mypy --explicit-package-bases src libs/*/src services/*/src
+	$(BIN)/python scripts/packages.py check
 
 schemas: install
 	$(BIN)/python -m lockflow.common.schema_export schemas

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 from lockflow.auth.testing import admin_headers, create_users, share_run
 from lockflow.devcluster import DevCluster
 
-SAMPLE = Path(__file__).resolve().parents[1] / "libs" / "lockflow" / "data" / "sample_sales.csv"
+SAMPLE = Path(__file__).resolve().parents[1] / "src" / "lockflow" / "data" / "sample_sales.csv"
 ANSWERS = {
     "source_review": ("approve", {}),
     "quality_review": ("accept_as_is", {}),

@@ -13,7 +13,6 @@ import time
 import uuid
 from pathlib import Path
 
-from lockflow.bootstrap import request_topics
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.bus import Bus
 from lockflow.common.bus.kafka import KafkaBus
@@ -30,6 +29,7 @@ from lockflow.common.events import (
 from lockflow.common.logging import configure_logging
 from lockflow.common.models import SourceHealth
 from lockflow.common.reqreply import Requester, RequestWorker
+from lockflow.common.runtime import request_topics
 from lockflow.common.worker import StageDeps
 
 

@@ -8,7 +8,7 @@ floor for any read that must also store the data as Parquet. Each source is meas
 so whether peak memory grows with the row count shows in the figures. Each measurement runs in its
 own process (--repeat times: the best time and the highest peak are shown); peak resident memory is
 sampled every 5 ms above what the process held before the read. The "parquet" file has canonical
-types (int64, float64, large_string), which stage 1 stores as it is (services/ingest/passthrough.py);
+types (int64, float64, large_string), which stage 1 stores as it is (services/ingest/src/lockflow/ingest/passthrough.py);
 "parquet-n" (--formats parquet-norm) holds the same rows with int32 and dictionary-encoded text, types
 normalisation changes, so it measures the decode-and-re-encode path.
 

@@ -47,6 +47,6 @@ def make_sample(rows: int = ROWS, seed: int = 7) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("libs/lockflow/data/sample_sales.csv")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("src/lockflow/data/sample_sales.csv")
     make_sample().to_csv(target, index=False)
     print(f"wrote {target}")

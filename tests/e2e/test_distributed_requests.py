@@ -19,7 +19,7 @@ import pytest
 from test_distributed_run import SCHEMAS, decide, read_all, wait_for_request
 
 from lockflow.auth.testing import admin_headers, create_users
-from lockflow.bootstrap import request_topics
+from lockflow.common.runtime import request_topics
 from lockflow.devcluster import DevCluster
 
 pytestmark = pytest.mark.e2e

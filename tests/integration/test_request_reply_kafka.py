@@ -19,7 +19,6 @@ from pydantic import SecretStr
 from lockflow.auth.keys import generate_private_pem
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.testing import sign_in
-from lockflow.bootstrap import request_topics
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.cache import MemoryCache
@@ -35,6 +34,7 @@ from lockflow.common.events import (
 )
 from lockflow.common.models import SourceHealth
 from lockflow.common.reqreply import Requester, RequestWorker, replies_topic
+from lockflow.common.runtime import request_topics
 from lockflow.common.worker import StageDeps
 from lockflow.gateway.app import create_app
 from lockflow.gateway.testing import embedded_settings

@@ -68,7 +68,7 @@ STRATEGY_VALUES = [*STRATEGIES, UNKNOWN_STRATEGY]
 GOAL = Goal(target="revenue", direction="increase")
 SHARE = {"medium": 0.08, "high": 0.31}
 ROWS = 4000
-SAMPLE = Path(__file__).parents[3] / "libs" / "lockflow" / "data" / "sample_sales.csv"
+SAMPLE = Path(__file__).parents[3] / "src" / "lockflow" / "data" / "sample_sales.csv"
 
 
 def test_tables_cover_every_literal_and_nothing_else() -> None:

@@ -42,9 +42,10 @@ def connector_for(
 ) -> tuple[Connector, dict[str, Any]]:
     """The connector of a registered source (and its masked config), or of a plain file path."""
     if spec.source_id is None:
-        config = FileConfig(path=spec.path, format=spec.format)
+        file_config = FileConfig(path=spec.path, format=spec.format)
         # A plain path was checked against the allowed folders by whoever created the run.
-        return FileConnector(config, allowed=[Path("/")], limits=settings.file_limits()), {"path": spec.path}
+        connector = FileConnector(file_config, allowed=[Path("/")], limits=settings.file_limits())
+        return connector, {"path": spec.path}
     if db is None:
         raise StageError("this ingest worker has no database, so it cannot read registered sources")
     row, config = load_source_config(db, ref=spec.source_id, settings=settings)

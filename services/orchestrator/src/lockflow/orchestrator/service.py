@@ -457,9 +457,9 @@ def _store_result(state: RunState, event: Event) -> None:
         state.dataset_current = event.payload.dataset
         state.judged_as_of = event.payload.as_of
     elif isinstance(event, ResolutionsApplied):
-        p = event.payload
-        state.dataset_current, state.applied = p.dataset, p.applied
-        state.findings_after, state.score_after = p.findings_after, p.score_after
+        applied = event.payload
+        state.dataset_current, state.applied = applied.dataset, applied.applied
+        state.findings_after, state.score_after = applied.findings_after, applied.score_after
     elif isinstance(event, AnalyticsCompleted):
         state.analytics, state.analytics_cached = event.payload.result, event.payload.cached
         state.analytics_parts_cached = event.payload.parts_cached

@@ -66,7 +66,7 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[dict[str, Any]]
     ]
 
 
-def _summary_rows(session: Session, query: Select[tuple[RunRow]]) -> list[dict[str, Any]]:
+def _summary_rows(session: Session, query: Select[RunRow]) -> list[dict[str, Any]]:
     """The summaries of the runs a query selects, loading only the summary columns."""
     return _summaries(session, session.scalars(query.options(load_only(*SUMMARY_COLUMNS))).all())
 

@@ -162,7 +162,7 @@ def score_of(*, rows: int, columns: int, findings: list[Finding]) -> float:
 
 def dimension_scores(*, rows: int, columns: int, findings: list[Finding]) -> dict[str, float]:
     """The score formula applied to each dimension's findings; timeliness loses 10/25/50 per finding."""
-    out = {}
+    out: dict[str, float] = {}
     for dimension in DIMENSIONS:
         mine = [f for f in findings if f.dimension == dimension]
         if dimension == "timeliness":

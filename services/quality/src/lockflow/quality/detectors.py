@@ -7,7 +7,7 @@ Counts marked exact come from the pass over every row; the rest say how they wer
 import difflib
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -1057,7 +1057,8 @@ def _merge_resolutions(col: ColumnProfile, mapping: dict[str, str]) -> list[Reso
     same_digits = {v: c for v, c in mapping.items() if re.findall(r"\d+", v) == re.findall(r"\d+", c)}
     if not same_digits:
         return []
-    count = sum(col.values[v] for v in same_digits)
+    counts: Mapping[str, int] = col.values or {}
+    count = sum(counts.get(v, 0) for v in same_digits)
     shown = ", ".join(f"'{a}' -> '{b}'" for a, b in list(same_digits.items())[:6])
     left = [v for v in mapping if v not in same_digits]
     note = f"; leaves {len(left)} spellings that differ in their digits (different codes)" if left else ""

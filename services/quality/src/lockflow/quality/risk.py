@@ -5,7 +5,7 @@ evidence moves it: removing exact copies or trimming spaces stays low, filling w
 low only when the mode is overwhelmingly the value (else high: it writes a guess into every gap),
 a conversion is low only when almost nothing is lost, merging spellings that differ in their
 digits (different codes) is high, and anything touching a large share of the rows is high.
-`--yes` applies only fixes judged none or low (services/orchestrator/policy.py).
+`--yes` applies only fixes judged none or low (services/orchestrator/src/lockflow/orchestrator/policy.py).
 """
 
 import re
