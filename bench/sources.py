@@ -83,7 +83,7 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
-    from lockflow.common.artifacts import ArtifactStore
+    from lockflow.common.artifacts import LocalArtifactStore
     from lockflow.common.models import SourceSpec
     from lockflow.ingest.configs import parse_config
     from lockflow.ingest.ingest import read_into_artifact
@@ -121,7 +121,7 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
                 home=Path(work),
             )
             connector = build_connector(config, settings)
-            store = ArtifactStore(Path(work) / "artifacts")
+            store = LocalArtifactStore(Path(work) / "artifacts")
             dataset, _ = read_into_artifact(connector, spec=SourceSpec(path=target), artifacts=store)
             rows = dataset.rows
     seconds = time.perf_counter() - started

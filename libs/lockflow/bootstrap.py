@@ -13,7 +13,7 @@ from datetime import timedelta
 import anyio
 
 from lockflow.analytics.handlers import HANDLERS as ANALYTICS
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import ArtifactStore, store_for
 from lockflow.common.bus import Bus, DeliveredEvent, Subscription
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.bus.memory import InMemoryBus
@@ -178,7 +178,7 @@ def build_system(
         settings=settings,
         db=Database(settings.resolved_database_url()),
         bus=bus,
-        artifacts=ArtifactStore(settings.resolved_artifact_dir()),
+        artifacts=store_for(settings),
         cache=cache,
         clock=clock or settings.clock(),
         handlers={**STAGE_HANDLERS, **(handlers or {})},

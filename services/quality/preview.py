@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lockflow.common.errors import InvalidInput
@@ -23,7 +24,7 @@ CHANGED_ROWS_SHOWN = 10
 BATCH_ROWS = 65_536
 
 
-def load_for_preview(*, path: Path, max_rows: int = PREVIEW_ROWS) -> tuple[pd.DataFrame, int]:
+def load_for_preview(*, path: Path | pa.NativeFile, max_rows: int = PREVIEW_ROWS) -> tuple[pd.DataFrame, int]:
     """The dataset (or a uniform sample of it), indexed by row number, and the total row count."""
     handle = pq.ParquetFile(path)
     total = handle.metadata.num_rows
@@ -180,5 +181,6 @@ def preview_for_request(
     choices = check_quality_choices(params, context)
     if state.dataset_current is None:
         raise InvalidInput(f"decision request {request_id} has no dataset to preview")
-    frame, total = load_for_preview(path=artifacts.path_of(state.dataset_current.uri))
+    with artifacts.open_input(state.dataset_current.uri) as source:
+        frame, total = load_for_preview(path=source)
     return preview(frame=frame, total_rows=total, findings=state.findings, choices=choices.choices)
