@@ -7,14 +7,13 @@ gets a prefix of its own in one bucket, and the S3-only checks at the end look a
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import boto3
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,37 +39,6 @@ class Adapter:
     stored: Callable[[], list[str]]  # every artifact uri in the store
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> dict[str, str]:
-    """The real S3-compatible server (credentials from `services.sh env`), with the contract's bucket."""
-    endpoint = os.environ.get("LOCKFLOW_TEST_S3_URL")
-    key = os.environ.get("LOCKFLOW_TEST_S3_ACCESS_KEY_ID")
-    secret = os.environ.get("LOCKFLOW_TEST_S3_SECRET_ACCESS_KEY")
-    if not (endpoint and key and secret):
-        pytest.fail(
-            "LOCKFLOW_TEST_S3_URL / _ACCESS_KEY_ID / _SECRET_ACCESS_KEY are not set: start the services with "
-            '`bash scripts/services.sh up` and `eval "$(bash scripts/services.sh env)"`',
-            pytrace=False,
-        )
-    client = _client(endpoint, key, secret)
-    try:
-        if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
-            client.create_bucket(Bucket=BUCKET)
-    except Exception as exc:
-        pytest.fail(f"the S3 server at {endpoint} is not answering: {exc}", pytrace=False)
-    return {"endpoint": endpoint, "key": key, "secret": secret}
-
-
-def _client(endpoint: str, key: str, secret: str) -> object:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-    )
-
-
 def _local(tmp_path: Path) -> Adapter:
     store = LocalArtifactStore(tmp_path / "store")
 
@@ -86,29 +54,30 @@ def _local(tmp_path: Path) -> Adapter:
     return Adapter(store, store.root, lambda uri: store.path_of(uri).stat().st_mtime_ns, plant, stored)
 
 
-def _s3(server: dict[str, str], tmp_path: Path, part_bytes: int) -> Adapter:
+def _s3(server: Any, tmp_path: Path, part_bytes: int) -> Adapter:
     prefix = f"t-{uuid.uuid4().hex[:12]}/artifacts"
     spool = tmp_path / "spool"
     store = S3ArtifactStore(
         bucket=BUCKET,
         prefix=prefix,
-        endpoint=server["endpoint"],
-        access_key_id=server["key"],
-        secret_access_key=server["secret"],
+        endpoint=server.endpoint,
+        access_key_id=server.access_key_id,
+        secret_access_key=server.secret_access_key,
         part_bytes=part_bytes,
         spool=spool,
     )
-    client = _client(server["endpoint"], server["key"], server["secret"])
+    server.bucket(BUCKET)
+    client = server.client()
 
     def stamp(uri: str) -> object:
-        head = client.head_object(Bucket=BUCKET, Key=store.key_of(uri))  # type: ignore[attr-defined]
+        head = client.head_object(Bucket=BUCKET, Key=store.key_of(uri))
         return head["LastModified"], head["ETag"]
 
     def plant(uri: str, data: bytes) -> None:
-        client.put_object(Bucket=BUCKET, Key=store.key_of(uri), Body=data)  # type: ignore[attr-defined]
+        client.put_object(Bucket=BUCKET, Key=store.key_of(uri), Body=data)
 
     def stored() -> list[str]:
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)  # type: ignore[attr-defined]
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
         return sorted(f"s3://{BUCKET}/{o['Key']}" for page in pages for o in page.get("Contents", []))
 
     return Adapter(store, spool, stamp, plant, stored)
@@ -277,9 +246,7 @@ def test_missing_and_foreign_artifacts_are_not_found(adapter: Adapter) -> None:
 # ---------------------------------------------------------------- S3 only
 
 
-def test_a_racing_writer_never_overwrites_what_another_stored(
-    s3_server: dict[str, str], tmp_path: Path
-) -> None:
+def test_a_racing_writer_never_overwrites_what_another_stored(s3_server: Any, tmp_path: Path) -> None:
     """The write itself is conditional (If-None-Match): a writer that looked before the other wrote
     still leaves the first object as it was, in one PUT and in a multipart upload."""
 
@@ -292,9 +259,9 @@ def test_a_racing_writer_never_overwrites_what_another_stored(
     late = LateLooker(
         bucket=BUCKET,
         prefix=adapter.store.prefix,
-        endpoint=s3_server["endpoint"],
-        access_key_id=s3_server["key"],
-        secret_access_key=s3_server["secret"],
+        endpoint=s3_server.endpoint,
+        access_key_id=s3_server.access_key_id,
+        secret_access_key=s3_server.secret_access_key,
         part_bytes=5 * MiB,
         spool=tmp_path / "late-spool",
     )
@@ -315,29 +282,32 @@ def test_a_racing_writer_never_overwrites_what_another_stored(
     assert late.read_bytes(big_uri) == b"first"
 
 
-def test_the_settings_choose_the_store(s3_server: dict[str, str], tmp_path: Path) -> None:
+def test_the_settings_choose_the_store(s3_server: Any, tmp_path: Path) -> None:
     settings = CommonSettings(
         artifact_url=f"s3://{BUCKET}/from-settings/",
-        artifact_s3_endpoint=s3_server["endpoint"],
-        artifact_s3_access_key_id=s3_server["key"],
-        artifact_s3_secret_access_key=s3_server["secret"],
+        artifact_s3_endpoint=s3_server.endpoint,
+        artifact_s3_access_key_id=s3_server.access_key_id,
+        artifact_s3_secret_access_key=s3_server.secret_access_key,
         artifact_spool_dir=tmp_path / "spool",
     )
+    s3_server.bucket(BUCKET)
     store = store_for(settings)
     assert isinstance(store, S3ArtifactStore)
     assert (store.bucket, store.prefix) == (BUCKET, "from-settings")
     uri, _ = store.put_bytes(b"chosen", suffix=".md")
     assert uri.startswith(f"s3://{BUCKET}/from-settings/")
-    assert s3_server["secret"] not in repr(store) and s3_server["secret"] not in repr(settings)
+    assert s3_server.secret_access_key not in repr(store) and s3_server.secret_access_key not in repr(
+        settings
+    )
     local = store_for(CommonSettings(home=tmp_path / "home"))
     assert isinstance(local, LocalArtifactStore) and local.root == tmp_path / "home" / "artifacts"
 
 
-def test_a_store_that_refuses_says_so_in_one_line(s3_server: dict[str, str], tmp_path: Path) -> None:
+def test_a_store_that_refuses_says_so_in_one_line(s3_server: Any, tmp_path: Path) -> None:
     wrong = S3ArtifactStore(
         bucket=BUCKET,
-        endpoint=s3_server["endpoint"],
-        access_key_id=s3_server["key"],
+        endpoint=s3_server.endpoint,
+        access_key_id=s3_server.access_key_id,
         secret_access_key="not-the-secret",
         spool=tmp_path / "spool",
     )
@@ -347,9 +317,9 @@ def test_a_store_that_refuses_says_so_in_one_line(s3_server: dict[str, str], tmp
     assert "\n" not in message and f"s3://{BUCKET}/" in message and "not-the-secret" not in message
     missing_bucket = S3ArtifactStore(
         bucket=f"nope-{uuid.uuid4().hex[:8]}",
-        endpoint=s3_server["endpoint"],
-        access_key_id=s3_server["key"],
-        secret_access_key=s3_server["secret"],
+        endpoint=s3_server.endpoint,
+        access_key_id=s3_server.access_key_id,
+        secret_access_key=s3_server.secret_access_key,
         spool=tmp_path / "spool",
     )
     with pytest.raises(ArtifactStoreUnavailable, match="NoSuchBucket"):
