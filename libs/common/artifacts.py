@@ -233,12 +233,13 @@ class _HashingFile:
 
 
 class DatasetWriter:
-    """Streams one Parquet dataset into a temp file inside the store, hashing the bytes as they are written.
+    """Streams one Parquet dataset into the store's spool file, hashing the bytes as they are written.
 
     The schema is fixed by the first write; `rewrite` re-encodes what was written so far under a wider
     schema (a reader that discovers, say, a float in a column it has been writing as integers), reading
-    the temp file back row group by row group. `commit` renames the file to `<sha[:2]>/<sha>.parquet`:
-    content-addressed, atomic and never overwritten; leaving the context without committing removes it.
+    the temp file back row group by row group. `commit` stores the file as `<sha[:2]>/<sha>.parquet`
+    (a rename locally, an upload on S3): content-addressed, never overwritten; leaving the context
+    without committing removes the temp file.
     """
 
     def __init__(
@@ -356,9 +357,9 @@ class DatasetWriter:
 
 
 class FileCopy:
-    """A file copied byte for byte into a temp file inside the store, SHA-256 computed as it is copied.
+    """A file copied byte for byte into the store's spool folder, SHA-256 computed as it is copied.
 
-    The copy can be checked (opened and read at `path`) before `commit` renames it to
+    The copy can be checked (opened and read at `path`, a local file) before `commit` stores it as
     `<sha[:2]>/<sha><suffix>`, the same content address a DatasetWriter gives the same bytes. Leaving the
     context without committing removes it, so a copy that fails its checks leaves nothing in the store.
     Checking the copy rather than the source means what was checked is exactly what is stored, even if
