@@ -11,7 +11,14 @@ from lockflow.common.settings import CommonSettings
 
 @pytest.mark.parametrize(
     "url",
-    ["s3://", "s3:///prefix", "http://bucket/prefix", "file://relative/folder", "bucket/prefix", "s3://b/p?x=1"],
+    [
+        "s3://",
+        "s3:///prefix",
+        "http://bucket/prefix",
+        "file://relative/folder",
+        "bucket/prefix",
+        "s3://b/p?x=1",
+    ],
 )
 def test_an_unusable_artifact_url_is_refused(url: str) -> None:
     with pytest.raises(ValidationError, match=r"s3://bucket\[/prefix\]"):
