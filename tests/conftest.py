@@ -136,6 +136,14 @@ class S3Server:
             aws_secret_access_key=self.secret_access_key,
         )
 
+    def remove(self, bucket: str, prefix: str) -> None:
+        """Delete every object under `prefix` (the server outlives the tests: they clean up after them)."""
+        client = self.client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
     def bucket(self, name: str) -> str:
         """`name`, created if it is not there yet."""
         client = self.client()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,11 +84,16 @@ def _s3(server: Any, tmp_path: Path, part_bytes: int) -> Adapter:
 
 
 @pytest.fixture(params=["local", "s3"])
-def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Adapter:
+def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Adapter]:
     if request.param == "local":
-        return _local(tmp_path)
+        yield _local(tmp_path)
+        return
     # The smallest part S3 allows, so a test file of a few MiB goes through a real multipart upload.
-    return _s3(request.getfixturevalue("s3_server"), tmp_path, part_bytes=5 * MiB)
+    server = request.getfixturevalue("s3_server")
+    made = _s3(server, tmp_path, part_bytes=5 * MiB)
+    yield made
+    assert isinstance(made.store, S3ArtifactStore)
+    server.remove(BUCKET, made.store.prefix + "/")
 
 
 def _table(rows: int, start: int = 0) -> pa.Table:
@@ -280,6 +285,7 @@ def test_a_racing_writer_never_overwrites_what_another_stored(s3_server: Any, tm
     with late.open_copy(source, suffix=".bin") as copy:
         assert copy.commit() == big_uri
     assert late.read_bytes(big_uri) == b"first"
+    s3_server.remove(BUCKET, late.prefix + "/")
 
 
 def test_the_settings_choose_the_store(s3_server: Any, tmp_path: Path) -> None:
@@ -296,6 +302,7 @@ def test_the_settings_choose_the_store(s3_server: Any, tmp_path: Path) -> None:
     assert (store.bucket, store.prefix) == (BUCKET, "from-settings")
     uri, _ = store.put_bytes(b"chosen", suffix=".md")
     assert uri.startswith(f"s3://{BUCKET}/from-settings/")
+    s3_server.remove(BUCKET, "from-settings/")
     assert s3_server.secret_access_key not in repr(store) and s3_server.secret_access_key not in repr(
         settings
     )

@@ -43,10 +43,12 @@ def sales() -> pd.DataFrame:
 
 
 @pytest.fixture
-def s3_artifacts(s3_server: Any) -> str:
-    """A fresh prefix in the e2e bucket on the real S3 server: s3://bucket/prefix."""
+def s3_artifacts(s3_server: Any) -> Iterator[str]:
+    """A fresh prefix in the e2e bucket on the real S3 server: s3://bucket/prefix (removed after)."""
     bucket = s3_server.bucket("lockflow-e2e")
-    return f"s3://{bucket}/run-{uuid.uuid4().hex[:12]}"
+    prefix = f"run-{uuid.uuid4().hex[:12]}"
+    yield f"s3://{bucket}/{prefix}"
+    s3_server.remove(bucket, prefix)  # the artifacts and, beside them, the source (prefix-source/)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def bucket(s3_server: Any) -> tuple[str, pd.DataFrame]:
+def bucket(s3_server: Any) -> Iterator[tuple[str, pd.DataFrame]]:
     client = s3_server.client()
     s3_server.bucket(BUCKET)
     frame = pd.DataFrame({"id": range(900), "amount": [i * 0.5 for i in range(900)]})
@@ -49,7 +50,9 @@ def bucket(s3_server: Any) -> tuple[str, pd.DataFrame]:
     buffer = io.BytesIO()
     frame.to_parquet(buffer)
     client.put_object(Bucket=BUCKET, Key="pq/data.parquet", Body=buffer.getvalue())
-    return s3_server.endpoint, frame
+    yield s3_server.endpoint, frame
+    s3_server.remove(BUCKET, "")
+    client.delete_bucket(Bucket=BUCKET)
 
 
 ALLOW = NetPolicy.from_list(["127.0.0.1/32"])
