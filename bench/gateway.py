@@ -39,7 +39,7 @@ from sqlalchemy import create_engine, select, text, update
 
 from lockflow.auth.keys import generate_private_pem
 from lockflow.auth.testing import admin_headers, create_users
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.cache import MemoryCache
 from lockflow.common.db import Database, OutboxRow
 from lockflow.common.events import Event, IngestSource, parse_event
@@ -182,7 +182,7 @@ def seed(db: Database, folder: Path, runs: int) -> dict[str, list[str]]:
         home=folder / "home", allowed_dirs=[path.parent], environment="test", redis_url=None
     )
     deps = StageDeps(
-        artifacts=ArtifactStore(folder / "artifacts"), cache=MemoryCache(), db=db, settings=settings
+        artifacts=LocalArtifactStore(folder / "artifacts"), cache=MemoryCache(), db=db, settings=settings
     )
     owned: dict[str, list[str]] = {name: [] for name in USERS}
     for number in range(runs):

@@ -77,7 +77,7 @@ def generate(rows: int, root: Path) -> None:
         anomalous.append(bad + start)
     assert writer is not None and columns is not None
     writer.close()
-    # Content-addressed like ArtifactStore.put_bytes, hashed as a stream instead of in memory.
+    # Content-addressed like LocalArtifactStore.put_bytes, hashed as a stream instead of in memory.
     digest = hashlib.sha256()
     with partial.open("rb") as handle:
         while block := handle.read(1 << 22):
@@ -100,7 +100,7 @@ def stages(root: Path) -> dict[str, object]:
     """Run stages 4-6 on the artifact under `root`; return the figures."""
     from lockflow.analytics.anomalies import detect
     from lockflow.analytics.handlers import run_analytics
-    from lockflow.common.artifacts import ArtifactStore
+    from lockflow.common.artifacts import LocalArtifactStore
     from lockflow.common.cache import MemoryCache
     from lockflow.common.events import (
         GenerateInsights,
@@ -119,7 +119,7 @@ def stages(root: Path) -> dict[str, object]:
     rss_after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ref = DatasetRef.model_validate_json((root / "ref.json").read_text())
     anomalous = np.load(root / "anomalous.npy")
-    store = ArtifactStore(root / "store")
+    store = LocalArtifactStore(root / "store")
     deps = StageDeps(artifacts=store, cache=MemoryCache())
     goal = Goal(target="sales", direction="increase")
     params = AnalyticsParams()

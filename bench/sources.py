@@ -8,7 +8,7 @@ floor for any read that must also store the data as Parquet. Each source is meas
 so whether peak memory grows with the row count shows in the figures. Each measurement runs in its
 own process (--repeat times: the best time and the highest peak are shown); peak resident memory is
 sampled every 5 ms above what the process held before the read. The "parquet" file has canonical
-types (int64, float64, large_string), which stage 1 stores as it is (services/ingest/src/lockflow/ingest/passthrough.py);
+types (int64, float64, large_string), which stage 1 stores as it is (lockflow.ingest.passthrough);
 "parquet-n" (--formats parquet-norm) holds the same rows with int32 and dictionary-encoded text, types
 normalisation changes, so it measures the decode-and-re-encode path.
 
@@ -83,7 +83,7 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
-    from lockflow.common.artifacts import ArtifactStore
+    from lockflow.common.artifacts import LocalArtifactStore
     from lockflow.common.models import SourceSpec
     from lockflow.ingest.configs import parse_config
     from lockflow.ingest.ingest import read_into_artifact
@@ -121,7 +121,7 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
                 home=Path(work),
             )
             connector = build_connector(config, settings)
-            store = ArtifactStore(Path(work) / "artifacts")
+            store = LocalArtifactStore(Path(work) / "artifacts")
             dataset, _ = read_into_artifact(connector, spec=SourceSpec(path=target), artifacts=store)
             rows = dataset.rows
     seconds = time.perf_counter() - started

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Local backing services for lockflow, on 127.0.0.1, without Docker:
 #   Kafka 4.x (KRaft, one combined broker+controller), PostgreSQL 15, Redis,
-#   MariaDB (a database *source*: the connector's tests read real tables from it).
+#   MariaDB (a database *source*: the connector's tests read real tables from it),
+#   SeaweedFS (an S3-compatible object store: the artifact store of distributed mode),
+#   built from its Go module.
 #
 # Usage: scripts/services.sh up|down|status|env
 #   up      install/download what is missing, start what is not running, wait
 #           until each answers, then print the endpoints as shell exports
 #           (progress goes to stderr, so `eval "$(scripts/services.sh up)"` works)
-#   down    stop all four and wait for them to exit (data is kept)
+#   down    stop all five and wait for them to exit (data is kept)
 #   status  one line per service; exits 1 if any is down
 #   env     print the endpoint exports only: eval "$(scripts/services.sh env)"
 #
 # Environment (all optional):
-#   LOCKFLOW_CACHE           downloads (Kafka jars)     default ~/.cache/lockflow
+#   LOCKFLOW_CACHE           downloads (Kafka jars, the weed binary)  default ~/.cache/lockflow
 #   LOCKFLOW_STATE           data, logs, pid files      default ~/.cache/lockflow/state
 #   LOCKFLOW_KAFKA_VERSION   default 4.1.1
 #   LOCKFLOW_KAFKA_PORT      default 9092 (PLAINTEXT)
@@ -20,6 +22,9 @@
 #   LOCKFLOW_PG_PORT         default 5432
 #   LOCKFLOW_REDIS_PORT      default 6379
 #   LOCKFLOW_MARIADB_PORT    default 3306
+#   LOCKFLOW_SEAWEEDFS_VERSION  Go module version of github.com/seaweedfs/seaweedfs
+#   LOCKFLOW_S3_PORT         default 8333 (S3 API); SeaweedFS's master, volume and filer take
+#   LOCKFLOW_SEAWEEDFS_PORTS default "9333 8380 8888", each also port+10000 for gRPC
 #   LOCKFLOW_SERVICES_TIMEOUT  seconds each service may take to answer, default 120
 #
 # Meant for root on Debian 12 (dev machines and CI); as a normal user it works
@@ -56,6 +61,20 @@ REDIS_PIDFILE=$REDIS_STATE/redis.pid
 REDIS_LOG=$REDIS_STATE/redis.log
 
 MARIADB_PORT=${LOCKFLOW_MARIADB_PORT:-3306}
+
+SEAWEEDFS_VERSION=${LOCKFLOW_SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}
+SEAWEEDFS_HOME=$CACHE_DIR/seaweedfs-$SEAWEEDFS_VERSION
+WEED=$SEAWEEDFS_HOME/bin/weed
+S3_PORT=${LOCKFLOW_S3_PORT:-8333}
+read -r SEAWEED_MASTER_PORT SEAWEED_VOLUME_PORT SEAWEED_FILER_PORT <<<"${LOCKFLOW_SEAWEEDFS_PORTS:-9333 8380 8888}"
+SEAWEED_STATE=$STATE_DIR/seaweedfs
+SEAWEED_DATA=$SEAWEED_STATE/data
+SEAWEED_LOG=$SEAWEED_STATE/weed.log
+SEAWEED_PIDFILE=$SEAWEED_STATE/weed.pid
+SEAWEED_S3_CONFIG=$SEAWEED_STATE/s3.json
+# The one identity of the local store (loopback only, like the databases' passwords here).
+S3_ACCESS_KEY=lockflow
+S3_SECRET_KEY=lockflow-s3-secret
 MARIADBD=${LOCKFLOW_MARIADBD:-/usr/sbin/mariadbd}
 MARIADB_LINK=$STATE_DIR/mariadb  # the MariaDB dir itself, or a symlink to it (see mariadb_layout)
 
@@ -614,6 +633,103 @@ mariadb_status() {
     fi
 }
 
+# ---------------------------------------------------------------- SeaweedFS (S3)
+
+# `weed server` with a master, a volume server, a filer and the S3 gateway in one process,
+# all on loopback; telemetry and the extra catalog ports are off.
+seaweed_running() { pid_alive "$SEAWEED_PIDFILE" "-dir=$SEAWEED_DATA"; }
+seaweed_ready() {
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$HOST:$S3_PORT/healthz" 2>/dev/null) == 200 ]]
+}
+
+# Built from the Go module (the Go proxy is the one place it can come from), cached per version.
+# `go install pkg@version` refuses a module whose go.mod has replace directives, as this one
+# does, so the module is downloaded and built in place. Two cores take several minutes.
+seaweed_build() {
+    [[ -x $WEED ]] && return 0
+    command -v go >/dev/null || die "seaweedfs: Go is needed to build weed (https://go.dev/dl/, 1.26+)"
+    mkdir -p "$SEAWEEDFS_HOME/bin"
+    log "seaweedfs: building weed $SEAWEEDFS_VERSION from its Go module (minutes; log: $SEAWEEDFS_HOME/build.log)"
+    local dir
+    dir=$(cd "$SEAWEEDFS_HOME" && GOFLAGS=-mod=mod go mod download -json \
+        "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" 2>"$SEAWEEDFS_HOME/build.log" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') ||
+        die_with_log seaweedfs "$SEAWEEDFS_HOME/build.log" "go mod download failed"
+    [[ -d $dir ]] || die_with_log seaweedfs "$SEAWEEDFS_HOME/build.log" "go mod download gave no source folder"
+    # Built under a temp name and renamed, so an interrupted build never leaves a weed later runs trust.
+    (cd "$dir" && GOFLAGS=-mod=mod go build -o "$WEED.tmp.$$" ./weed) >>"$SEAWEEDFS_HOME/build.log" 2>&1 || {
+        rm -f "$WEED.tmp.$$"
+        die_with_log seaweedfs "$SEAWEEDFS_HOME/build.log" "go build ./weed failed"
+    }
+    mv "$WEED.tmp.$$" "$WEED"
+}
+
+seaweed_render_config() {
+    mkdir -p "$SEAWEED_DATA"
+    cat >"$SEAWEED_S3_CONFIG" <<JSON
+{"identities": [{"name": "lockflow",
+  "credentials": [{"accessKey": "$S3_ACCESS_KEY", "secretKey": "$S3_SECRET_KEY"}],
+  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+JSON
+}
+
+seaweed_ports() {
+    local port
+    for port in "$S3_PORT" "$SEAWEED_MASTER_PORT" "$SEAWEED_VOLUME_PORT" "$SEAWEED_FILER_PORT"; do
+        check_port_free seaweedfs "$port"
+        check_port_free seaweedfs-grpc $((port + 10000))
+    done
+}
+
+# Sets SEAWEED_STARTED=1 when it launched weed or found it not ready yet (the caller then waits).
+SEAWEED_STARTED=0
+seaweed_up() {
+    mkdir -p "$SEAWEED_STATE"
+    if seaweed_running && seaweed_ready; then
+        log "seaweedfs: already running (pid $(cat "$SEAWEED_PIDFILE"))"
+        return 0
+    fi
+    if ! seaweed_running; then
+        seaweed_build
+        seaweed_ports
+        seaweed_render_config
+        if [[ -f $SEAWEED_LOG ]]; then mv "$SEAWEED_LOG" "$SEAWEED_LOG.prev"; fi
+        log "seaweedfs: starting S3 on $HOST:$S3_PORT (log: $SEAWEED_LOG)"
+        # shellcheck disable=SC2016  # $$ and $@ are for the inner bash
+        nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$SEAWEED_PIDFILE" \
+            "$WEED" server -dir="$SEAWEED_DATA" -ip="$HOST" -ip.bind="$HOST" \
+            -master.port="$SEAWEED_MASTER_PORT" -volume.port="$SEAWEED_VOLUME_PORT" \
+            -filer -filer.port="$SEAWEED_FILER_PORT" -s3 -s3.port="$S3_PORT" -s3.config="$SEAWEED_S3_CONFIG" \
+            -s3.port.iceberg=0 -s3.port.lance=0 -s3.iam=false -s3.autoCreateBucket=false \
+            -master.volumeSizeLimitMB=1024 -volume.max=0 -master.telemetry=false \
+            </dev/null >>"$SEAWEED_LOG" 2>&1 9>&- &
+    fi
+    SEAWEED_STARTED=1
+}
+
+seaweed_wait_ready() {
+    local deadline=$((SECONDS + TIMEOUT))
+    until seaweed_ready; do
+        if ! seaweed_running && [[ -s $SEAWEED_PIDFILE ]]; then
+            die_with_log seaweedfs "$SEAWEED_LOG" "weed exited during startup"
+        fi
+        ((SECONDS < deadline)) || die_with_log seaweedfs "$SEAWEED_LOG" "no answer on $HOST:$S3_PORT after ${TIMEOUT}s"
+        sleep 0.5
+    done
+    log "seaweedfs: S3 ready on $HOST:$S3_PORT"
+}
+
+seaweed_down() { stop_pid seaweedfs "$SEAWEED_PIDFILE" "-dir=$SEAWEED_DATA"; }
+
+seaweed_status() {
+    if seaweed_running && seaweed_ready; then
+        echo "seaweedfs up    $HOST:$S3_PORT  (pid $(cat "$SEAWEED_PIDFILE"), S3, data: $SEAWEED_DATA)"
+    else
+        echo "seaweedfs down  $HOST:$S3_PORT"
+        return 1
+    fi
+}
+
 # ---------------------------------------------------------------- commands
 
 print_env() {
@@ -621,6 +737,9 @@ print_env() {
     echo "export LOCKFLOW_DATABASE_URL=postgresql+psycopg2://lockflow:lockflow@$HOST:$PG_PORT/lockflow"
     echo "export LOCKFLOW_REDIS_URL=redis://$HOST:$REDIS_PORT/0"
     echo "export LOCKFLOW_MARIADB_URL=mariadb+pymysql://lockflow:lockflow@$HOST:$MARIADB_PORT/lockflow"
+    echo "export LOCKFLOW_TEST_S3_URL=http://$HOST:$S3_PORT"
+    echo "export LOCKFLOW_TEST_S3_ACCESS_KEY_ID=$S3_ACCESS_KEY"
+    echo "export LOCKFLOW_TEST_S3_SECRET_ACCESS_KEY=$S3_SECRET_KEY"
 }
 
 # One up/down at a time per state dir (two terminals, or CI retrying).
@@ -642,6 +761,7 @@ preflight_ports() {
     pg_running || check_port_free postgres "$PG_PORT"
     redis_running || check_port_free redis "$REDIS_PORT"
     mariadb_running || check_port_free mariadb "$MARIADB_PORT"
+    seaweed_running || seaweed_ports
 }
 
 # Every missing Debian package in one apt-get run: on a fresh machine each
@@ -662,8 +782,10 @@ cmd_up() {
     # Kafka and MariaDB boot in the background while postgres and redis come up.
     kafka_up
     mariadb_up
+    seaweed_up
     redis_up
     pg_up
+    if ((SEAWEED_STARTED)); then seaweed_wait_ready; fi
     if ((MARIADB_STARTED)); then mariadb_wait_ready; fi
     if ((KAFKA_STARTED)); then kafka_wait_ready; fi
     print_env
@@ -675,6 +797,7 @@ cmd_down() {
     redis_down
     pg_down
     mariadb_down
+    seaweed_down
 }
 
 cmd_status() {
@@ -683,6 +806,7 @@ cmd_status() {
     pg_status || rc=1
     redis_status || rc=1
     mariadb_status || rc=1
+    seaweed_status || rc=1
     return "$rc"
 }
 

@@ -1,14 +1,17 @@
 """Shared fixtures: endpoints of the real services, read from the environment.
 
-`make test` starts Kafka, PostgreSQL, Redis and MariaDB (scripts/services.sh) and exports their
-endpoints. A test that needs one fails loudly when it is not reachable; it never skips.
+`make test` starts Kafka, PostgreSQL, Redis, MariaDB and SeaweedFS (an S3-compatible store) with
+scripts/services.sh and exports their endpoints. A test that needs one fails loudly when it is not
+reachable; it never skips.
 """
 
 import os
 import socket
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -111,6 +114,57 @@ def fresh_mariadb(mariadb_url: str) -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
     admin.dispose()
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """The real S3-compatible server (SeaweedFS from scripts/services.sh) and its credentials."""
+
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+
+    def client(self) -> Any:
+        """A boto3 client for it."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
+
+    def remove(self, bucket: str, prefix: str) -> None:
+        """Delete every object under `prefix` (the server outlives the tests: they clean up after them)."""
+        client = self.client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
+    def bucket(self, name: str) -> str:
+        """`name`, created if it is not there yet."""
+        client = self.client()
+        if name not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+            client.create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> S3Server:
+    """The real S3-compatible server; the test fails (never skips) when it does not answer."""
+    server = S3Server(
+        _require("LOCKFLOW_TEST_S3_URL"),
+        _require("LOCKFLOW_TEST_S3_ACCESS_KEY_ID"),
+        _require("LOCKFLOW_TEST_S3_SECRET_ACCESS_KEY"),
+    )
+    try:
+        server.client().list_buckets()
+    except Exception as exc:
+        pytest.fail(f"the S3 server at {server.endpoint} is not answering: {exc}", pytrace=False)
+    return server
 
 
 @pytest.fixture

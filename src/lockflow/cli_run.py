@@ -20,7 +20,6 @@ from rich.text import Text
 
 from lockflow import gate_views
 from lockflow.bootstrap import build_system
-from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.clock import Clock, SystemClock
 from lockflow.common.errors import Conflict, LockflowError
 from lockflow.common.models import Goal, SourceSpec
@@ -146,10 +145,9 @@ def show_outcome(
     run = views.get_run(system.db, run_id=run_id)
     if status == "completed":
         uris = views.report_uris(system.db, run_id=run_id)
-        store = ArtifactStore(system.settings.resolved_artifact_dir())
         console.print(f"[bold green]completed[/] in {elapsed:.1f}s. Report:")
         for fmt, uri in uris.items():
-            console.print(f"  {fmt:8} {escape(str(store.path_of(uri)))}", soft_wrap=True, crop=False)
+            console.print(f"  {fmt:8} {escape(system.artifacts.location(uri))}", soft_wrap=True, crop=False)
         return
     if status == "aborted":
         console.print(f"[bold red]aborted[/]: {escape(str(run['error']))}", soft_wrap=True)

@@ -22,10 +22,15 @@ def free_port() -> int:
 
 @dataclass
 class DevCluster:
-    """The gateway and one process per worker, sharing Kafka, PostgreSQL, Redis and an artifact folder."""
+    """The gateway and one process per worker, sharing Kafka, PostgreSQL, Redis and the artifact store.
+
+    With `private` set, each process gets a folder of its own under it (its home, temp dir and working
+    dir: `<private>/<name>/`), as separate machines would, so nothing but the services connects them.
+    """
 
     env: dict[str, str]
     logs: Path
+    private: Path | None = None
     port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # Where each process's log stood when it was started: after a restart, only its new lines count.
@@ -36,13 +41,29 @@ class DevCluster:
         """The gateway's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
+    def home(self, name: str) -> Path:
+        """The LOCKFLOW_HOME process `name` runs with."""
+        return self.private / name / "home" if self.private else Path(self.env["LOCKFLOW_HOME"])
+
+    def _own_dirs(self, name: str) -> tuple[dict[str, str], Path | None]:
+        """The env and working dir that give process `name` folders no other process sees."""
+        if self.private is None:
+            return {}, None
+        root = self.private / name
+        for sub in ("home", "tmp", "work"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        tmp = str(root / "tmp")
+        return {"LOCKFLOW_HOME": str(root / "home"), "TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}, root / "work"
+
     def _spawn(self, name: str, module: str, args: list[str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        own, cwd = self._own_dirs(name)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns it
         self.log_starts[name] = log.tell()
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", module, *args],
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **own},
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

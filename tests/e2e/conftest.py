@@ -1,8 +1,10 @@
 """Fixtures that start every lockflow service as its own OS process over Kafka + PostgreSQL + Redis."""
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,12 +43,27 @@ def sales() -> pd.DataFrame:
 
 
 @pytest.fixture
+def s3_artifacts(s3_server: Any) -> Iterator[str]:
+    """A fresh prefix in the e2e bucket on the real S3 server: s3://bucket/prefix (removed after)."""
+    bucket = s3_server.bucket("lockflow-e2e")
+    prefix = f"run-{uuid.uuid4().hex[:12]}"
+    yield f"s3://{bucket}/{prefix}"
+    s3_server.remove(bucket, prefix)  # the artifacts and, beside them, the source (prefix-source/)
+
+
+@pytest.fixture
 def cluster_env(
-    tmp_path: Path, kafka_bootstrap: str, fresh_postgres: str, redis_url: str, topic_prefix: str
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    fresh_postgres: str,
+    redis_url: str,
+    topic_prefix: str,
+    s3_server: Any,
+    s3_artifacts: str,
 ) -> dict[str, str]:
-    """The environment every process of a cluster shares: fresh topics, a fresh database, one key."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir(exist_ok=True)
+    """The environment every process of a cluster shares: fresh topics, a fresh database, the S3 store,
+    one key. Each process gets its own home, temp and working dir (tmp_path/private/<name>)."""
+    private = tmp_path / "private"
     return {
         "LOCKFLOW_MODE": "distributed",
         "LOCKFLOW_ENVIRONMENT": "test",
@@ -54,9 +71,14 @@ def cluster_env(
         "LOCKFLOW_DATABASE_URL": fresh_postgres,
         "LOCKFLOW_REDIS_URL": redis_url,
         "LOCKFLOW_TOPIC_PREFIX": topic_prefix,
-        "LOCKFLOW_HOME": str(tmp_path / "home"),
-        "LOCKFLOW_ARTIFACT_DIR": str(tmp_path / "artifacts"),
-        "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(data_dir)]),
+        "LOCKFLOW_ARTIFACT_URL": s3_artifacts,
+        "LOCKFLOW_ARTIFACT_S3_ENDPOINT": s3_server.endpoint,
+        "LOCKFLOW_ARTIFACT_S3_ACCESS_KEY_ID": s3_server.access_key_id,
+        "LOCKFLOW_ARTIFACT_S3_SECRET_ACCESS_KEY": s3_server.secret_access_key,
+        # The run's source is an S3 source on the same server (on loopback, which connectors refuse
+        # unless allowed); the one folder a path may name is the gateway's own, empty one.
+        "LOCKFLOW_ALLOW_HOSTS": json.dumps(["127.0.0.1/32"]),
+        "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(private / "gateway" / "work")]),
         "LOCKFLOW_LOG_LEVEL": "INFO",
         # Distributed mode verifies tokens with one key shared by every process (kept across restarts).
         "LOCKFLOW_SIGNING_KEY": generate_private_pem().decode(),
@@ -65,8 +87,12 @@ def cluster_env(
 
 @pytest.fixture
 def cluster(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[DevCluster]:
-    """Gateway + orchestrator + six stage workers, each a process, on fresh topics and a fresh database."""
-    running = DevCluster(env=cluster_env, logs=tmp_path / "logs")
+    """Gateway + orchestrator + six stage workers, each a process, on fresh topics and a fresh database.
+
+    Nothing but the services connects them: artifacts go to the S3 server and every process has a
+    home, temp dir and working dir of its own (tmp_path/private/<name>), empty at the start.
+    """
+    running = DevCluster(env=cluster_env, logs=tmp_path / "logs", private=tmp_path / "private")
     try:
         running.start()
         yield running

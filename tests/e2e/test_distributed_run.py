@@ -1,11 +1,14 @@
 """One run through the gateway's REST API, every service its own process, over real Kafka and PostgreSQL.
 
-All five gates are decided as a person would, with one loop-back (modify the analytics parameters,
-then accept) and a restart of every process while the run waits at a gate. The report's numbers
-are checked against pandas computed here, and every event on every topic against schemas/.
+No process shares a folder with another: the source is an S3 source and every artifact (datasets,
+report) goes to the real S3-compatible server; the test lists the bucket to see them there. All five
+gates are decided as a person would, with one loop-back (modify the analytics parameters, then
+accept) and a restart of every process while the run waits at a gate. The report's numbers are
+checked against pandas computed here, and every event on every topic against schemas/.
 """
 
 import asyncio
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -88,18 +91,40 @@ async def read_all(bootstrap: str, topics: list[str]) -> list[Any]:
 
 
 def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(
-    cluster: DevCluster, tmp_path: Path, sales: pd.DataFrame, kafka_bootstrap: str, topic_prefix: str
+    cluster: DevCluster,
+    tmp_path: Path,
+    sales: pd.DataFrame,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    s3_server: Any,
+    s3_artifacts: str,
 ) -> None:
     frame = sales
-    source = tmp_path / "data" / "sales.csv"
-    frame.to_csv(source, index=False)
+    # The source: a CSV object on the S3 server, beside (not under) the run's artifact prefix.
+    bucket, artifact_prefix = s3_artifacts.removeprefix("s3://").split("/", 1)
+    source_prefix = f"{artifact_prefix}-source/"
+    s3 = s3_server.client()
+    s3.put_object(Bucket=bucket, Key=f"{source_prefix}sales.csv", Body=frame.to_csv(index=False).encode())
     # The analyst "ana" starts the run and decides gates 1-4; the approver "apo" decides gate 5.
-    home = Path(cluster.env["LOCKFLOW_HOME"])
     client = httpx.Client(base_url=cluster.url, timeout=30)
-    people = create_users(client, admin_headers(client, home), {"ana": ["analyst"], "apo": ["approver"]})
+    admin = admin_headers(client, cluster.home("gateway"))
+    people = create_users(client, admin, {"ana": ["analyst"], "apo": ["approver"]})
     client.headers.update(people["ana"])
 
-    created = client.post("/runs", json={"path": str(source), "goal": {"target": "revenue"}})
+    config = {
+        "bucket": bucket,
+        "prefix": source_prefix,
+        "format": "csv",
+        "endpoint_url": s3_server.endpoint,
+        "addressing_style": "path",
+        "region": "us-east-1",
+        "access_key_id": s3_server.access_key_id,
+        "secret_access_key": s3_server.secret_access_key,
+    }
+    registered = client.post("/sources", json={"name": "sales", "type": "s3", "config": config})
+    assert registered.status_code == 201, registered.text
+    source_id = registered.json()["id"]
+    created = client.post(f"/sources/{source_id}/runs", json={"goal": {"target": "revenue"}})
     assert created.status_code == 201, created.text
     run_id = created.json()["id"]
     share_run(client, people["ana"], run_id, "apo")
@@ -177,6 +202,34 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(
     assert client.get("/healthz").status_code == 200
 
     _check_every_event_against_schemas(kafka_bootstrap, topic_prefix, run_id)
+    _check_artifacts_went_through_s3(s3, s3_artifacts, report, cluster)
+
+
+def _check_artifacts_went_through_s3(s3: Any, url: str, report: dict[str, Any], cluster: DevCluster) -> None:
+    """Every dataset and report is an object under the run's prefix, named by the SHA-256 of its bytes,
+    and no process kept one in its own folders."""
+    bucket, prefix = url.removeprefix("s3://").split("/", 1)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/")
+    keys = {o["Key"] for page in pages for o in page.get("Contents", [])}
+    for key in keys:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        digest = hashlib.sha256(body).hexdigest()
+        assert key.startswith(f"{prefix}/{digest[:2]}/{digest}."), f"{key} is not the address of its bytes"
+    datasets = {k for k in keys if k.endswith(".parquet")}
+    for stage in ("ingested", "final"):
+        uri = report["dataset"][stage]["uri"]
+        assert uri.startswith(f"{url}/") and uri.removeprefix(f"s3://{bucket}/") in datasets, uri
+    assert (
+        report["dataset"]["ingested"]["uri"] != report["dataset"]["final"]["uri"]
+    )  # the fixes made a new one
+    assert {k.rsplit(".", 1)[1] for k in keys} == {"parquet", "json", "md", "html"}
+    assert cluster.private is not None
+    kept = [
+        p
+        for p in cluster.private.rglob("*")
+        if p.is_file() and (p.suffix in (".parquet", ".md", ".html", ".csv") or p.name.startswith(".tmp-"))
+    ]
+    assert kept == [], f"a process kept data in its own folders: {kept}"
 
 
 def _check_report_against_pandas(report: dict[str, Any], frame: pd.DataFrame, chosen: list[str]) -> None:

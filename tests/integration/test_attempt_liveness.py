@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from lockflow.bootstrap import build_system
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.bus.memory import InMemoryBus
 from lockflow.common.bus.port import DeliveredEvent
 from lockflow.common.cache import MemoryCache
@@ -95,7 +95,7 @@ def test_sweep_resends_then_fails_and_ignores_superseded_attempts(database_url: 
         raise AssertionError("a superseded attempt must not run")
 
     bus = InMemoryBus()
-    deps = StageDeps(artifacts=ArtifactStore(tmp_path / "a"), cache=MemoryCache(), db=db)
+    deps = StageDeps(artifacts=LocalArtifactStore(tmp_path / "a"), cache=MemoryCache(), db=db)
     worker = StageWorker(stage="ingest", handlers={"IngestSource": handler}, deps=deps)
     asyncio.run(worker.handle(bus, DeliveredEvent(first, "t", 0, 0, [])))
     assert calls == [] and bus.records("lockflow.events") == []

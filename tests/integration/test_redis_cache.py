@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from lockflow.analytics.handlers import run_analytics
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.cache import RedisCache, cache_key
 from lockflow.common.events import AnalyticsCompleted, RunAnalytics, RunAnalyticsPayload
 from lockflow.common.models import AnalyticsParams
@@ -31,7 +31,7 @@ def test_same_dataset_and_parameters_are_served_from_cache(tmp_path, redis_url: 
     rng = np.random.default_rng(uuid.uuid4().int % 2**32)  # new data each run, so the first call is a miss
     frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    store = ArtifactStore(tmp_path)
+    store = LocalArtifactStore(tmp_path)
     ref = store.put_table(table, columns=infer_schema(table))
     deps = StageDeps(artifacts=store, cache=RedisCache(redis_url))
 

@@ -1,16 +1,15 @@
-"""The S3 connector over real HTTP against an S3-compatible server (moto in server mode) this test starts."""
+"""The S3 connector over real HTTP against the real S3-compatible server (SeaweedFS, scripts/services.sh)."""
 
 import gzip
 import io
+import os
 import socket
-import subprocess
-import sys
 import threading
-import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pandas as pd
 import pytest
 
@@ -22,7 +21,12 @@ from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy
 from lockflow.ingest.read import load_chunks
 from lockflow.ingest.settings import FileLimits
 
-KEYS = {"access_key_id": "testing", "secret_access_key": "testing-secret"}
+# The server's one identity (services.sh env); the s3_server fixture fails loudly when it is unset.
+KEYS = {
+    "access_key_id": os.environ.get("LOCKFLOW_TEST_S3_ACCESS_KEY_ID", ""),
+    "secret_access_key": os.environ.get("LOCKFLOW_TEST_S3_SECRET_ACCESS_KEY", ""),
+}
+BUCKET = f"lake-{uuid.uuid4().hex[:10]}"  # the server outlives the test: a bucket of its own
 
 
 def _free_port() -> int:
@@ -32,56 +36,30 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = _free_port()
-    moto = Path(sys.executable).parent / "moto_server"
-    process = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("moto_server did not start", pytrace=False)
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3_endpoint: str) -> tuple[str, pd.DataFrame]:
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret",
-    )
-    client.create_bucket(Bucket="lake")
+def bucket(s3_server: Any) -> Iterator[tuple[str, pd.DataFrame]]:
+    client = s3_server.client()
+    s3_server.bucket(BUCKET)
     frame = pd.DataFrame({"id": range(900), "amount": [i * 0.5 for i in range(900)]})
     for part in range(3):
         body = frame.iloc[part * 300 : (part + 1) * 300].to_csv(index=False).encode()
-        client.put_object(Bucket="lake", Key=f"sales/2026/part-{part}.csv", Body=body)
-    client.put_object(Bucket="lake", Key="sales/2026/README.txt", Body=b"not data")
+        client.put_object(Bucket=BUCKET, Key=f"sales/2026/part-{part}.csv", Body=body)
+    client.put_object(Bucket=BUCKET, Key="sales/2026/README.txt", Body=b"not data")
     client.put_object(
-        Bucket="lake", Key="gz/data.csv.gz", Body=gzip.compress(frame.to_csv(index=False).encode())
+        Bucket=BUCKET, Key="gz/data.csv.gz", Body=gzip.compress(frame.to_csv(index=False).encode())
     )
     buffer = io.BytesIO()
     frame.to_parquet(buffer)
-    client.put_object(Bucket="lake", Key="pq/data.parquet", Body=buffer.getvalue())
-    return s3_endpoint, frame
+    client.put_object(Bucket=BUCKET, Key="pq/data.parquet", Body=buffer.getvalue())
+    yield s3_server.endpoint, frame
+    s3_server.remove(BUCKET, "")
+    client.delete_bucket(Bucket=BUCKET)
 
 
 ALLOW = NetPolicy.from_list(["127.0.0.1/32"])
 
 
 def connector(endpoint: str, **config: object) -> S3Connector:
-    parsed = parse_config("s3", {"bucket": "lake", "endpoint_url": endpoint, **KEYS, **config})
+    parsed = parse_config("s3", {"bucket": BUCKET, "endpoint_url": endpoint, **KEYS, **config})
     return S3Connector(parsed, policy=ALLOW, limits=FileLimits())  # type: ignore[arg-type]
 
 
@@ -129,7 +107,7 @@ def test_an_internal_endpoint_needs_the_allowlist(bucket: tuple[str, pd.DataFram
     endpoint, _ = bucket
     with pytest.raises(ForbiddenDestination, match="loopback"):
         S3Connector(
-            parse_config("s3", {"bucket": "lake", "endpoint_url": endpoint}),  # type: ignore[arg-type]
+            parse_config("s3", {"bucket": BUCKET, "endpoint_url": endpoint}),  # type: ignore[arg-type]
             policy=NetPolicy.from_list([]),
             limits=FileLimits(),
         ).check_network()
@@ -138,7 +116,7 @@ def test_an_internal_endpoint_needs_the_allowlist(bucket: tuple[str, pd.DataFram
 def test_a_size_limit_stops_the_download(bucket: tuple[str, pd.DataFrame], tmp_path: Path) -> None:
     endpoint, _ = bucket
     small = S3Connector(
-        parse_config("s3", {"bucket": "lake", "endpoint_url": endpoint, "prefix": "pq/", **KEYS}),  # type: ignore[arg-type]
+        parse_config("s3", {"bucket": BUCKET, "endpoint_url": endpoint, "prefix": "pq/", **KEYS}),  # type: ignore[arg-type]
         policy=ALLOW,
         limits=FileLimits(max_file_bytes=100),
     )
@@ -156,14 +134,13 @@ def test_requests_go_to_the_checked_address_not_a_new_lookup(
     endpoint, frame = bucket
     port = endpoint.rsplit(":", 1)[1]
     # The name exists only in this resolver: had botocore looked it up itself, nothing would answer.
-    # (moto reads a bucket from any Host not starting with "localhost", hence the name.)
-    names = {"localhost-store.test": "127.0.0.1"}
+    names = {"object-store.test": "127.0.0.1"}
     policy = NetPolicy.from_list(list(names), resolver=only_here(names))
     parsed = parse_config(
         "s3",
         {
-            "bucket": "lake",
-            "endpoint_url": f"http://localhost-store.test:{port}",
+            "bucket": BUCKET,
+            "endpoint_url": f"http://object-store.test:{port}",
             "prefix": "pq/",
             "addressing_style": "path",
             **KEYS,
@@ -179,14 +156,14 @@ def test_a_name_rebound_to_an_internal_address_is_refused_at_the_next_request(
 ) -> None:
     endpoint, _ = bucket
     port = endpoint.rsplit(":", 1)[1]
-    names = {"store.example.com": "93.184.216.34", "lake.store.example.com": "93.184.216.34"}
+    names = {"store.example.com": "93.184.216.34", f"{BUCKET}.store.example.com": "93.184.216.34"}
     policy = NetPolicy.from_list([], resolver=only_here(names))
     parsed = parse_config(
-        "s3", {"bucket": "lake", "endpoint_url": f"http://store.example.com:{port}", "prefix": "pq/", **KEYS}
+        "s3", {"bucket": BUCKET, "endpoint_url": f"http://store.example.com:{port}", "prefix": "pq/", **KEYS}
     )
     conn = S3Connector(parsed, policy=policy, limits=FileLimits())  # type: ignore[arg-type]
     assert conn.check_network() == "93.184.216.34"  # public when stored
-    names.update({"store.example.com": "127.0.0.1", "lake.store.example.com": "127.0.0.1"})  # DNS rebinding
+    names.update({"store.example.com": "127.0.0.1", f"{BUCKET}.store.example.com": "127.0.0.1"})  # rebinding
     health = conn.health()
     assert not health.ok and "loopback" in health.message
     with pytest.raises(ForbiddenDestination, match="loopback"):

@@ -42,7 +42,7 @@ def pandas_frame(path: Path, *, delimiter: str = ",") -> pd.DataFrame:
     """The file as pandas reads it with the settings lockflow's ingest uses.
 
     Like with like: lockflow reads CSV with `pd.read_csv` and pandas' default missing-value tokens
-    (empty, NA, N/A, NULL, NaN, null, None, nan, #N/A ...; services/ingest/src/lockflow/ingest/read.py `_read_csv`),
+    (empty, NA, N/A, NULL, NaN, null, None, nan, #N/A ...; lockflow.ingest.read `_read_csv`),
     JSON arrays as records (a missing key or null is missing) and JSON lines with `dtype=False`;
     a float NaN becomes an Arrow null. So "nulls per column" here is `isna()` of that frame.
     """

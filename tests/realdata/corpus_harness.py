@@ -22,7 +22,7 @@ from rich.console import Console
 
 from lockflow.cli import _parse_goal
 from lockflow.cli_run import run_embedded
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.db import Database
 from lockflow.common.models import SourceSpec
 from lockflow.common.settings import CommonSettings
@@ -149,7 +149,7 @@ def run_in_process(
         )
         if status == "completed":
             uri = views.report_uris(db, run_id=run["id"])["json"]
-            store = ArtifactStore(settings.resolved_artifact_dir())
+            store = LocalArtifactStore(settings.resolved_artifact_dir())
             outcome.report = json.loads(store.path_of(uri).read_text())
     finally:
         db.dispose()

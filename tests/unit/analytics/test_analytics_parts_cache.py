@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lockflow.analytics.handlers import run_analytics
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.cache import MemoryCache
 from lockflow.common.events import AnalyticsCompleted, RunAnalytics, RunAnalyticsPayload
 from lockflow.common.models import AnalyticsParams, Goal
@@ -24,7 +24,7 @@ def _deps(tmp_path, rows: int = 600):  # type: ignore[no-untyped-def]
     frame["region"] = rng.choice(["x", "y"], rows)
     frame["sales"] = 2 * frame["a"] + rng.normal(size=rows)
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    store = ArtifactStore(tmp_path)
+    store = LocalArtifactStore(tmp_path)
     return StageDeps(artifacts=store, cache=MemoryCache()), store.put_table(
         table, columns=infer_schema(table)
     )

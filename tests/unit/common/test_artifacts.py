@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from lockflow.common.artifacts import ArtifactStore, DatasetWriter
+from lockflow.common.artifacts import DatasetWriter, LocalArtifactStore
 
 
 def _table(rows: int, start: int = 0) -> pa.Table:
@@ -26,7 +26,7 @@ def _temp_files(root: Path) -> list[Path]:
 
 
 def test_batches_are_stored_under_the_sha256_of_their_bytes(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+    store = LocalArtifactStore(tmp_path)
     whole = _table(10_000)
     ref = store.put_batches(whole.to_batches(max_chunksize=1_500), columns=[])
     path = store.path_of(ref.uri)
@@ -38,7 +38,7 @@ def test_batches_are_stored_under_the_sha256_of_their_bytes(tmp_path: Path) -> N
 
 
 def test_row_groups_are_bounded_by_rows_and_bytes(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+    store = LocalArtifactStore(tmp_path)
     with DatasetWriter(store, row_group_rows=4_000, row_group_bytes=2**40) as writer:
         for start in range(0, 10_000, 1_000):
             writer.write(_table(1_000, start))
@@ -55,7 +55,7 @@ def test_row_groups_are_bounded_by_rows_and_bytes(tmp_path: Path) -> None:
 
 
 def test_same_rows_give_the_same_artifact_and_nothing_is_overwritten(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+    store = LocalArtifactStore(tmp_path)
     first = store.put_batches(_table(5_000).to_batches(max_chunksize=1_000), columns=[])
     mtime = store.path_of(first.uri).stat().st_mtime_ns
     second = store.put_batches(_table(5_000).to_batches(max_chunksize=1_000), columns=[])
@@ -65,7 +65,7 @@ def test_same_rows_give_the_same_artifact_and_nothing_is_overwritten(tmp_path: P
 
 
 def test_rewrite_widens_what_was_written(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+    store = LocalArtifactStore(tmp_path)
     with store.open_dataset() as writer:
         writer.write(pa.table({"x": pa.array([1, 2], pa.int64())}))
         writer.write(pa.table({"x": pa.array([3], pa.int64())}))
@@ -88,7 +88,7 @@ def test_rewrite_widens_what_was_written(tmp_path: Path) -> None:
 
 
 def test_a_failure_mid_stream_leaves_no_file(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
+    store = LocalArtifactStore(tmp_path)
     with pytest.raises(RuntimeError), store.open_dataset() as writer:
         writer.write(_table(1_000))
         raise RuntimeError("the source broke")
@@ -99,7 +99,7 @@ def test_a_file_copied_as_it_is_gets_the_address_of_its_bytes(tmp_path: Path) ->
     source = tmp_path / "src.bin"
     data = np.random.default_rng(1).bytes(3 * 2**20 + 17)  # more than one copy block, and a partial one
     source.write_bytes(data)
-    store = ArtifactStore(tmp_path / "store")
+    store = LocalArtifactStore(tmp_path / "store")
     with store.open_copy(source, suffix=".parquet") as copy:
         assert copy.path is not None and copy.path.read_bytes() == data  # checkable before the commit
         uri = copy.commit()
@@ -115,7 +115,7 @@ def test_a_file_copied_as_it_is_gets_the_address_of_its_bytes(tmp_path: Path) ->
 def test_a_copy_left_uncommitted_or_failing_leaves_nothing(tmp_path: Path) -> None:
     source = tmp_path / "src.bin"
     source.write_bytes(b"x" * 1000)
-    store = ArtifactStore(tmp_path / "store")
+    store = LocalArtifactStore(tmp_path / "store")
     with pytest.raises(RuntimeError), store.open_copy(source, suffix=".parquet"):
         raise RuntimeError("the check failed")
     with store.open_copy(source, suffix=".parquet"):

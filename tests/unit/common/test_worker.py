@@ -1,7 +1,7 @@
 """A stage worker ends every attempt with an outcome: its result, or StageFailed."""
 
 from lockflow.common import worker as worker_module
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.bus.memory import InMemoryBus
 from lockflow.common.bus.port import DeliveredEvent
 from lockflow.common.cache import MemoryCache
@@ -41,7 +41,7 @@ async def _outcome(handler, tmp_path, monkeypatch) -> tuple[Event, int]:  # type
     stage = StageWorker(
         stage="recommendations",
         handlers={"RecommendActions": counting},
-        deps=StageDeps(artifacts=ArtifactStore(tmp_path), cache=MemoryCache()),
+        deps=StageDeps(artifacts=LocalArtifactStore(tmp_path), cache=MemoryCache()),
     )
     command = _command()
     await stage.handle(bus, DeliveredEvent(command, "t", 0, 0, []))

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.bus.memory import InMemoryBus
 from lockflow.common.bus.port import DeliveredEvent
 from lockflow.common.cache import MemoryCache
@@ -34,7 +34,7 @@ def _command() -> RecommendActions:
 
 async def _outcome(handler: StageHandler, tmp_path, settings: CommonSettings) -> tuple[Event, float]:  # type: ignore[no-untyped-def]
     bus = InMemoryBus()
-    deps = StageDeps(artifacts=ArtifactStore(tmp_path), cache=MemoryCache(), settings=settings)
+    deps = StageDeps(artifacts=LocalArtifactStore(tmp_path), cache=MemoryCache(), settings=settings)
     worker = StageWorker(stage="recommendations", handlers={"RecommendActions": handler}, deps=deps)
     started = time.monotonic()
     await worker.handle(bus, DeliveredEvent(_command(), "t", 0, 0, []))

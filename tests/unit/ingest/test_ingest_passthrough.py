@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.cache import MemoryCache
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import DatasetRef, LogicalType, SourceOptions, SourceSpec
@@ -59,8 +59,8 @@ def canonical_table(rows: int = 5_000) -> pa.Table:
 
 def run_ingest(
     tmp_path: Path, path: Path, column_types: dict[str, LogicalType] | None = None
-) -> tuple[ArtifactStore, DatasetRef, list[dict[str, Any]]]:
-    store = ArtifactStore(tmp_path / "store")
+) -> tuple[LocalArtifactStore, DatasetRef, list[dict[str, Any]]]:
+    store = LocalArtifactStore(tmp_path / "store")
     connector = FileConnector(FileConfig(path=str(path)), allowed=[tmp_path], limits=FileLimits())
     spec = SourceSpec(path=str(path), options=SourceOptions(column_types=column_types or {}))
     ref, sample = read_into_artifact(connector, spec=spec, artifacts=store)
@@ -76,11 +76,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def stored_files(store: ArtifactStore) -> list[Path]:
+def stored_files(store: LocalArtifactStore) -> list[Path]:
     return [p for p in store.root.rglob("*") if p.is_file()] if store.root.exists() else []
 
 
-def no_temp_files(store: ArtifactStore) -> bool:
+def no_temp_files(store: LocalArtifactStore) -> bool:
     return not [p for p in stored_files(store) if p.name.startswith(".tmp-")]
 
 
@@ -251,7 +251,7 @@ def test_a_corrupt_page_is_refused_and_nothing_is_stored(
     path = tmp_path / "broken.parquet"
     pq.write_table(table, path, row_group_size=1_500, **write)  # type: ignore[arg-type]
     _corrupt_a_data_page(path)
-    store = ArtifactStore(tmp_path / "store")
+    store = LocalArtifactStore(tmp_path / "store")
     connector = FileConnector(FileConfig(path=str(path)), allowed=[tmp_path], limits=FileLimits())
 
     with pytest.raises(InvalidInput, match=r"broken\.parquet is not a readable Parquet file"):
@@ -263,7 +263,7 @@ def test_a_corrupt_page_is_refused_and_nothing_is_stored(
 def test_a_file_that_is_not_parquet_is_refused_before_any_copy(tmp_path: Path) -> None:
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"PAR1 this is not really parquet PAR1")
-    store = ArtifactStore(tmp_path / "store")
+    store = LocalArtifactStore(tmp_path / "store")
     truncated = tmp_path / "cut.parquet"
     pq.write_table(canonical_table(), truncated)
     truncated.write_bytes(truncated.read_bytes()[:-100])
@@ -289,7 +289,7 @@ def test_a_compressed_parquet_file_is_normalised(tmp_path: Path) -> None:
 def test_the_content_cache_works_for_a_file_stored_as_it_is(tmp_path: Path) -> None:
     path = _written(tmp_path, canonical_table(), "canon.parquet")
     settings = SourceSettings(allowed_dirs=[tmp_path], home=tmp_path / "home")
-    store, cache = ArtifactStore(tmp_path / "store"), MemoryCache()
+    store, cache = LocalArtifactStore(tmp_path / "store"), MemoryCache()
     spec = SourceSpec(path=str(path))
 
     first = ingest(spec, artifacts=store, cache=cache, db=None, settings=settings)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import SourceOptions, SourceSpec
 from lockflow.datasets.canonical import STRING
@@ -25,7 +25,7 @@ def _chunks(*frames: pd.DataFrame) -> list[pa.Table]:
 
 def _stored(tmp_path: Path, chunks: list[pa.Table], **kwargs: object) -> tuple[pa.Table, object]:
     """Stream the chunks into a real artifact store; return the stored table and the Streamed result."""
-    store = ArtifactStore(tmp_path / "store")
+    store = LocalArtifactStore(tmp_path / "store")
     with store.open_dataset() as writer:
         streamed = stream_chunks(chunks, name="t", column_types=kwargs.get("column_types", {}), sink=writer)  # type: ignore[arg-type]
         ref = writer.commit(columns=streamed.columns)
@@ -139,7 +139,7 @@ def test_empty_and_missing_override_column(read_back) -> None:  # type: ignore[n
 
 
 def test_failed_stream_leaves_nothing_in_the_store(tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path / "store")
+    store = LocalArtifactStore(tmp_path / "store")
     a = pd.DataFrame({"q": ["1"] * 10})
     b = pd.DataFrame({"q": ["x"]})
     with pytest.raises(StageError), store.open_dataset() as writer:

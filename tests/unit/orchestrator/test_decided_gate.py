@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.cache import MemoryCache
 from lockflow.common.db import Database, OutboxRow
 from lockflow.common.events import Event, IngestSource, parse_event
@@ -46,7 +46,7 @@ def _waiting_at_source_review(db: Database, tmp_path: Path) -> str:
     assert isinstance(command, IngestSource)
     settings = SourceSettings(home=tmp_path, allowed_dirs=[data], environment="test", redis_url=None)
     deps = StageDeps(
-        artifacts=ArtifactStore(tmp_path / "artifacts"), cache=MemoryCache(), db=db, settings=settings
+        artifacts=LocalArtifactStore(tmp_path / "artifacts"), cache=MemoryCache(), db=db, settings=settings
     )
     service.handle_event(db, ingest_source(command, deps))
     return run_id

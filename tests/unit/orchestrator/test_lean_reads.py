@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import event, inspect, select
 
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.cache import MemoryCache
 from lockflow.common.db import Database, OutboxRow
 from lockflow.common.events import Event, IngestSource, parse_event
@@ -39,7 +39,7 @@ def _runs_at_gate_1(db: Database, tmp_path: Path, count: int) -> list[str]:
     )
     settings = SourceSettings(home=tmp_path, allowed_dirs=[data], environment="test", redis_url=None)
     deps = StageDeps(
-        artifacts=ArtifactStore(tmp_path / "artifacts"), cache=MemoryCache(), db=db, settings=settings
+        artifacts=LocalArtifactStore(tmp_path / "artifacts"), cache=MemoryCache(), db=db, settings=settings
     )
     ids = []
     for number in range(count):

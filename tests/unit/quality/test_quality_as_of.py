@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.cache import MemoryCache
 from lockflow.common.clock import FixedClock
 from lockflow.common.events import (
@@ -71,7 +71,7 @@ def test_time_gaps_do_not_depend_on_the_date_judged_at() -> None:
 
 
 def _stored(tmp_path: Path, frame: pd.DataFrame, clock: FixedClock) -> tuple[StageDeps, DatasetRef]:
-    deps = StageDeps(artifacts=ArtifactStore(tmp_path), cache=MemoryCache(), clock=clock)
+    deps = StageDeps(artifacts=LocalArtifactStore(tmp_path), cache=MemoryCache(), clock=clock)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     return deps, deps.artifacts.put_table(table, columns=infer_schema(table))
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 from conftest import Planted
 
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.cache import MemoryCache
 from lockflow.common.events import (
     ApplyResolutions,
@@ -23,7 +23,7 @@ from lockflow.quality.handlers import apply_chosen_resolutions, assess_quality
 
 
 def test_apply_writes_a_new_artifact_and_reports_the_re_score(tmp_path: Path, planted: Planted) -> None:
-    deps = StageDeps(artifacts=ArtifactStore(tmp_path), cache=MemoryCache())
+    deps = StageDeps(artifacts=LocalArtifactStore(tmp_path), cache=MemoryCache())
     table = pa.Table.from_pandas(planted.frame, preserve_index=False)
     original = deps.artifacts.put_table(table, columns=infer_schema(table))
     original_bytes = deps.artifacts.path_of(original.uri).read_bytes()

@@ -1,12 +1,23 @@
-"""Content-addressed, immutable artifacts (the claim-check store): Parquet datasets and reports."""
+"""Content-addressed, immutable artifacts (the claim-check store): Parquet datasets and reports.
+
+One port (ArtifactStore), two adapters: a local folder (embedded mode) and an S3-compatible object
+store (distributed mode, artifacts_s3.py), chosen by `store_for(settings)`. Both address an artifact
+by the SHA-256 of its bytes and never overwrite one. A dataset is written to a temp file the process
+owns (inside the folder for the local store, so the final rename is atomic; in the process's own temp
+dir for S3, then uploaded in parts), hashed while written; readers open an artifact by its uri as a
+seekable file, so no process needs another's folder.
+"""
+
+from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -16,6 +27,9 @@ import pyarrow.parquet as pq
 from lockflow.common.errors import NotFound
 from lockflow.common.models import ColumnSchema, DatasetRef
 
+if TYPE_CHECKING:
+    from lockflow.common.settings import CommonSettings
+
 DATASET_COMPRESSION = "zstd"
 # Row groups of ~250k rows write faster than one per small batch; the byte cap keeps the buffer bounded.
 ROW_GROUP_ROWS = 256 * 1024
@@ -23,23 +37,37 @@ ROW_GROUP_BYTES = 32 * 2**20
 COPY_BLOCK_BYTES = 2**20
 
 
-class ArtifactStore:
-    """Local-folder store: `<root>/<sha[:2]>/<sha>.<ext>`, written atomically, never overwritten."""
+class ArtifactStore(ABC):
+    """The port: put and read immutable artifacts named by the SHA-256 of their bytes."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
+    @abstractmethod
     def put_bytes(self, data: bytes, *, suffix: str) -> tuple[str, str]:
-        """Store bytes under their SHA-256; return (uri, fingerprint)."""
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.root / digest[:2] / f"{digest}{suffix}"
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
-        return target.resolve().as_uri(), digest
+        """Store bytes under their SHA-256 (kept as they are if already stored); return (uri, fingerprint)."""
+
+    @abstractmethod
+    def exists(self, uri: str) -> bool:
+        """Whether the artifact is stored (False for a uri outside this store)."""
+
+    @abstractmethod
+    def open_input(self, uri: str) -> pa.NativeFile:
+        """The artifact as a seekable binary file (close it, or use it as a context manager)."""
+
+    @abstractmethod
+    def location(self, uri: str) -> str:
+        """Where a person finds the artifact: a local path, or the object's uri."""
+
+    @abstractmethod
+    def spool_dir(self) -> Path:
+        """The folder this process writes an artifact's bytes into before `commit_file` stores them."""
+
+    @abstractmethod
+    def commit_file(self, tmp: Path, digest: str, *, suffix: str) -> str:
+        """Store a finished temp file under its content address (dropping it if that exists); its uri."""
+
+    def read_bytes(self, uri: str) -> bytes:
+        """The stored bytes (for small artifacts: reports)."""
+        with self.open_input(uri) as handle:
+            return bytes(handle.read())
 
     def put_table(self, table: pa.Table, *, columns: list[ColumnSchema]) -> DatasetRef:
         """Write a dataset as Parquet and return its claim check."""
@@ -48,11 +76,15 @@ class ArtifactStore:
         uri, digest = self.put_bytes(sink.getvalue().to_pybytes(), suffix=".parquet")
         return DatasetRef(uri=uri, fingerprint=digest, rows=table.num_rows, columns=columns)
 
-    def open_dataset(self) -> "DatasetWriter":
+    def put_frame(self, frame: pd.DataFrame, *, columns: list[ColumnSchema]) -> DatasetRef:
+        """Write a DataFrame (index dropped) as a dataset artifact."""
+        return self.put_table(pa.Table.from_pandas(frame, preserve_index=False), columns=columns)
+
+    def open_dataset(self) -> DatasetWriter:
         """A writer that streams a dataset into the store batch by batch (see DatasetWriter)."""
         return DatasetWriter(self)
 
-    def open_copy(self, source: Path, *, suffix: str) -> "FileCopy":
+    def open_copy(self, source: Path, *, suffix: str) -> FileCopy:
         """A file copied into the store as it is, hashed while copied, not yet committed (see FileCopy)."""
         return FileCopy(self, source, suffix=suffix)
 
@@ -65,9 +97,48 @@ class ArtifactStore:
                 writer.write(batch)
             return writer.commit(columns=columns)
 
-    def _commit_file(self, tmp: Path, digest: str, *, suffix: str) -> str:
+    def read_frame(self, ref: DatasetRef) -> pd.DataFrame:
+        """Load a dataset artifact into pandas."""
+        with self.open_input(ref.uri) as source:
+            return pq.read_table(source).to_pandas()
+
+    def temp_file(self, *, suffix: str) -> Path:
+        """A new empty temp file in the spool folder (named so a listing tells it from an artifact)."""
+        folder = self.spool_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+        os.close(fd)
+        return Path(name)
+
+
+class LocalArtifactStore(ArtifactStore):
+    """Local-folder store: `<root>/<sha[:2]>/<sha>.<ext>`, written atomically, never overwritten."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def put_bytes(self, data: bytes, *, suffix: str) -> tuple[str, str]:
+        """Store bytes under their SHA-256; return (uri, fingerprint)."""
+        digest = hashlib.sha256(data).hexdigest()
+        target = self._target(digest, suffix)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        return target.resolve().as_uri(), digest
+
+    def _target(self, digest: str, suffix: str) -> Path:
+        return self.root / digest[:2] / f"{digest}{suffix}"
+
+    def spool_dir(self) -> Path:
+        """The store's own folder: a rename within one file system is atomic."""
+        return self.root
+
+    def commit_file(self, tmp: Path, digest: str, *, suffix: str) -> str:
         """Move a finished temp file to its content address (dropping it if that exists); return the uri."""
-        target = self.root / digest[:2] / f"{digest}{suffix}"
+        target = self._target(digest, suffix)
         if target.exists():
             tmp.unlink()
         else:
@@ -75,26 +146,45 @@ class ArtifactStore:
             os.replace(tmp, target)
         return target.resolve().as_uri()
 
-    def put_frame(self, frame: pd.DataFrame, *, columns: list[ColumnSchema]) -> DatasetRef:
-        """Write a DataFrame (index dropped) as a dataset artifact."""
-        return self.put_table(pa.Table.from_pandas(frame, preserve_index=False), columns=columns)
-
     def path_of(self, uri: str) -> Path:
         """The local path of a stored artifact, refusing anything outside the store."""
-        path = Path(urlparse(uri).path).resolve()
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            raise NotFound(f"artifact {uri} is not in this store")
+        path = Path(parsed.path).resolve()
         if self.root.resolve() not in path.parents:
             raise NotFound(f"artifact {uri} is not in this store")
         if not path.exists():
             raise NotFound(f"artifact {uri} is missing")
         return path
 
-    def read_bytes(self, uri: str) -> bytes:
-        """The stored bytes."""
-        return self.path_of(uri).read_bytes()
+    def exists(self, uri: str) -> bool:
+        """Whether the artifact is in this folder."""
+        try:
+            self.path_of(uri)
+        except NotFound:
+            return False
+        return True
 
-    def read_frame(self, ref: DatasetRef) -> pd.DataFrame:
-        """Load a dataset artifact into pandas."""
-        return pq.read_table(self.path_of(ref.uri)).to_pandas()
+    def open_input(self, uri: str) -> pa.NativeFile:
+        """The artifact's file, opened for reading."""
+        return pa.OSFile(str(self.path_of(uri)), mode="r")
+
+    def location(self, uri: str) -> str:
+        """The artifact's local path."""
+        return str(self.path_of(uri))
+
+
+def store_for(settings: CommonSettings) -> ArtifactStore:
+    """The store the settings name: S3 when LOCKFLOW_ARTIFACT_URL is s3://..., else the local folder."""
+    url = settings.artifact_url
+    if url is not None and url.startswith("s3://"):
+        from lockflow.common.artifacts_s3 import S3ArtifactStore  # boto3 only where S3 is used
+
+        return S3ArtifactStore.from_settings(settings)
+    if url is not None:
+        return LocalArtifactStore(Path(urlparse(url).path))
+    return LocalArtifactStore(settings.resolved_artifact_dir())
 
 
 class _HashingFile:
@@ -143,12 +233,13 @@ class _HashingFile:
 
 
 class DatasetWriter:
-    """Streams one Parquet dataset into a temp file inside the store, hashing the bytes as they are written.
+    """Streams one Parquet dataset into the store's spool file, hashing the bytes as they are written.
 
     The schema is fixed by the first write; `rewrite` re-encodes what was written so far under a wider
     schema (a reader that discovers, say, a float in a column it has been writing as integers), reading
-    the temp file back row group by row group. `commit` renames the file to `<sha[:2]>/<sha>.parquet`:
-    content-addressed, atomic and never overwritten; leaving the context without committing removes it.
+    the temp file back row group by row group. `commit` stores the file as `<sha[:2]>/<sha>.parquet`
+    (a rename locally, an upload on S3): content-addressed, never overwritten; leaving the context
+    without committing removes the temp file.
     """
 
     def __init__(
@@ -171,7 +262,7 @@ class DatasetWriter:
         self._file: _HashingFile | None = None
         self._writer: pq.ParquetWriter | None = None
 
-    def __enter__(self) -> "DatasetWriter":
+    def __enter__(self) -> DatasetWriter:
         return self
 
     def __exit__(
@@ -180,10 +271,7 @@ class DatasetWriter:
         self.abort()
 
     def _open(self, schema: pa.Schema) -> None:
-        self.store.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.store.root, prefix=".tmp-", suffix=".parquet")
-        os.close(fd)
-        self._path = Path(name)
+        self._path = self.store.temp_file(suffix=".parquet")
         self._file = _HashingFile(self._path)
         # Measured on stage 1's 2M-row bench file, these two cut the writer's CPU by about a quarter
         # (it was the slowest part of a CSV read): a column with many distinct values (ids, amounts)
@@ -250,7 +338,7 @@ class DatasetWriter:
         self._close()
         assert self._file is not None and self._path is not None
         digest = self._file.sha256.hexdigest()
-        uri = self.store._commit_file(self._path, digest, suffix=".parquet")
+        uri = self.store.commit_file(self._path, digest, suffix=".parquet")
         self._path = None
         return DatasetRef(uri=uri, fingerprint=digest, rows=self.rows, columns=columns)
 
@@ -269,9 +357,9 @@ class DatasetWriter:
 
 
 class FileCopy:
-    """A file copied byte for byte into a temp file inside the store, SHA-256 computed as it is copied.
+    """A file copied byte for byte into the store's spool folder, SHA-256 computed as it is copied.
 
-    The copy can be checked (opened and read at `path`) before `commit` renames it to
+    The copy can be checked (opened and read at `path`, a local file) before `commit` stores it as
     `<sha[:2]>/<sha><suffix>`, the same content address a DatasetWriter gives the same bytes. Leaving the
     context without committing removes it, so a copy that fails its checks leaves nothing in the store.
     Checking the copy rather than the source means what was checked is exactly what is stored, even if
@@ -281,15 +369,13 @@ class FileCopy:
     def __init__(self, store: ArtifactStore, source: Path, *, suffix: str) -> None:
         self.store = store
         self.suffix = suffix
-        store.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=store.root, prefix=".tmp-", suffix=suffix)
-        self.path: Path | None = Path(name)
+        self.path: Path | None = store.temp_file(suffix=suffix)
         digest = hashlib.sha256()
         size = 0
         block = bytearray(COPY_BLOCK_BYTES)
         view = memoryview(block)
         try:
-            with os.fdopen(fd, "wb") as out, Path(source).open("rb") as src:
+            with self.path.open("wb") as out, Path(source).open("rb") as src:
                 while count := src.readinto(block):
                     digest.update(view[:count])
                     out.write(view[:count])
@@ -301,7 +387,7 @@ class FileCopy:
         self.digest = digest.hexdigest()
         self.size = size
 
-    def __enter__(self) -> "FileCopy":
+    def __enter__(self) -> FileCopy:
         return self
 
     def __exit__(
@@ -313,7 +399,7 @@ class FileCopy:
         """Store the copy under its SHA-256 (dropping it if that artifact exists); return its uri."""
         if self.path is None:
             raise ValueError("this copy was already committed or removed")
-        uri = self.store._commit_file(self.path, self.digest, suffix=self.suffix)
+        uri = self.store.commit_file(self.path, self.digest, suffix=self.suffix)
         self.path = None
         return uri
 

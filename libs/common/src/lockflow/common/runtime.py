@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import ArtifactStore, store_for
 from lockflow.common.bus import Bus, Subscription
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.bus.memory import InMemoryBus
@@ -82,7 +82,7 @@ def build_adapters(
         settings=settings,
         db=Database(settings.resolved_database_url()),
         bus=bus,
-        artifacts=ArtifactStore(settings.resolved_artifact_dir()),
+        artifacts=store_for(settings),
         cache=cache,
         clock=clock or settings.clock(),
         requester=Requester(bus, timeout_seconds=settings.request_timeout_seconds, producer=client_id),

@@ -3,6 +3,7 @@
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,25 @@ class CommonSettings(BaseSettings):
     topic_prefix: str = "lockflow"
     redis_url: str | None = None
     artifact_dir: Path | None = None
+    artifact_url: str | None = Field(
+        default=None,
+        description="Where artifacts go: s3://bucket/prefix for an S3-compatible store (distributed mode, no "
+        "shared folder); unset: the local folder (LOCKFLOW_ARTIFACT_DIR, else home/artifacts)",
+    )
+    artifact_s3_endpoint: str | None = Field(
+        default=None, description="The S3-compatible server's URL (e.g. http://127.0.0.1:8333); unset: AWS"
+    )
+    artifact_s3_region: str = "us-east-1"
+    artifact_s3_access_key_id: SecretStr | None = None
+    artifact_s3_secret_access_key: SecretStr | None = None
+    artifact_s3_part_mb: int = Field(
+        default=16, ge=5, le=5_000, description="Part size of a multipart upload; smaller files go in one PUT"
+    )
+    artifact_spool_dir: Path | None = Field(
+        default=None,
+        description="This process's own folder for an artifact being written before it is uploaded; "
+        "unset: the system temp dir",
+    )
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
     secret_key: SecretStr = SecretStr(DEFAULT_DEV_SECRET)
@@ -86,6 +106,25 @@ class CommonSettings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @field_validator("artifact_url")
+    @classmethod
+    def _artifact_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme == "s3" and parsed.netloc and not parsed.query:
+            return value.rstrip("/")
+        if parsed.scheme == "file" and parsed.path.startswith("/") and not parsed.netloc:
+            return value
+        raise ValueError("must be s3://bucket[/prefix] (an S3-compatible store) or file:///absolute/folder")
+
+    @field_validator("artifact_s3_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value and urlparse(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -37,7 +37,7 @@ def sample_frame(frame: pd.DataFrame, *, size: int, seed: int) -> pd.DataFrame:
     return picked
 
 
-def read_sampled(path: Path, *, size: int, seed: int) -> tuple[pd.DataFrame, int]:
+def read_sampled(path: Path | pa.NativeFile, *, size: int, seed: int) -> tuple[pd.DataFrame, int]:
     """The sampled rows of a Parquet file and its total row count, reading one batch at a time."""
     parquet = pq.ParquetFile(path)
     total = parquet.metadata.num_rows

@@ -90,8 +90,10 @@ class _LazyFrame:
     def get(self) -> pd.DataFrame:
         """The frame, read on first use."""
         if self._frame is None:
-            path = self._deps.artifacts.path_of(self._dataset.uri)
-            self._frame, _ = read_sampled(path, size=self._params.sample_rows, seed=self._params.random_state)
+            with self._deps.artifacts.open_input(self._dataset.uri) as source:
+                self._frame, _ = read_sampled(
+                    source, size=self._params.sample_rows, seed=self._params.random_state
+                )
         return self._frame
 
 

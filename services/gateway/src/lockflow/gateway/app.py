@@ -331,7 +331,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         """The final report in the asked format."""
         await _visible_run(request, principal, run_id)
         uris = await anyio.to_thread.run_sync(lambda: views.report_uris(system.db, run_id=run_id))
-        body = system.artifacts.read_bytes(uris[format]).decode()
+        body = (await anyio.to_thread.run_sync(system.artifacts.read_bytes, uris[format])).decode()
         if format == "json":
             return JSONResponse(json.loads(body))
         if format == "html":

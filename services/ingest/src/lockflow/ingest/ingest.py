@@ -116,8 +116,6 @@ def _cached(
         return None
     entry = json.loads(raw)
     dataset = DatasetRef.model_validate(entry["dataset"])
-    try:
-        artifacts.path_of(dataset.uri)
-    except NotFound:
-        return None  # the artifact folder was cleaned: read again
+    if not artifacts.exists(dataset.uri):
+        return None  # the artifact was removed (or lives in another store): read again
     return dataset, entry["sample"], int(entry["bytes_read"])

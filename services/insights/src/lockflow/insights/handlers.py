@@ -19,11 +19,10 @@ def generate_insights(command: Command, deps: StageDeps) -> Event:
     assert isinstance(command, GenerateInsights)
     p = command.payload
     # Same rows as stage 4: all of them up to sample_rows, else the same seeded sample.
-    frame, _ = read_sampled(
-        deps.artifacts.path_of(p.dataset.uri),
-        size=p.analytics.params.sample_rows,
-        seed=p.analytics.params.random_state,
-    )
+    with deps.artifacts.open_input(p.dataset.uri) as source:
+        frame, _ = read_sampled(
+            source, size=p.analytics.params.sample_rows, seed=p.analytics.params.random_state
+        )
     insights = find_insights(frame=frame, analytics=p.analytics, params=p.params)
     payload = InsightsGeneratedPayload(attempt_id=p.attempt_id, params=p.params, insights=insights)
     return command.follow(InsightsGenerated, payload, producer=PRODUCER)

@@ -82,13 +82,13 @@ def assess(
 
 def assess_parquet(
     *,
-    path: Path,
+    path: Path | pa.NativeFile,
     rules: QualityRules | None = None,
     expected_schema: list[ColumnSchema] | None = None,
     as_of: date | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> Assessment:
-    """Assess a Parquet file in one pass over its record batches (bounded memory)."""
+    """Assess a Parquet file (a path, or an artifact opened from the store) in one pass (bounded memory)."""
     handle = pq.ParquetFile(path)
     return assess_batches(
         schema=handle.schema_arrow,

@@ -34,12 +34,8 @@ def assess_quality(command: Command, deps: StageDeps) -> Event:
     p = command.payload
     rules = parse_rules(p.rules, origin="quality rules") if p.rules else None
     as_of = deps.clock.today()  # the process's one clock, so a run can be judged "as of" a date
-    assessment = assess_parquet(
-        path=deps.artifacts.path_of(p.dataset.uri),
-        rules=rules,
-        expected_schema=p.approved_schema,
-        as_of=as_of,
-    )
+    with deps.artifacts.open_input(p.dataset.uri) as source:
+        assessment = assess_parquet(path=source, rules=rules, expected_schema=p.approved_schema, as_of=as_of)
     payload = QualityAssessedPayload(
         attempt_id=p.attempt_id,
         dataset=p.dataset,
@@ -58,7 +54,8 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
     p = command.payload
     rules = parse_rules(p.rules, origin="quality rules") if p.rules else None
     as_of = deps.clock.today()
-    before = assess_parquet(path=deps.artifacts.path_of(p.dataset.uri), rules=rules, as_of=as_of)
+    with deps.artifacts.open_input(p.dataset.uri) as source:
+        before = assess_parquet(path=source, rules=rules, as_of=as_of)
     frame = deps.artifacts.read_frame(p.dataset)
     applied = apply_resolutions(frame=frame, findings=p.findings, choices=p.choices)
     table = pa.Table.from_pandas(applied.frame, preserve_index=False)
@@ -66,7 +63,8 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
     del frame, applied  # keep one copy of the data in memory, not three
     dataset = deps.artifacts.put_table(table, columns=infer_schema(table))
     del table
-    after = assess_parquet(path=deps.artifacts.path_of(dataset.uri), rules=rules, as_of=as_of)
+    with deps.artifacts.open_input(dataset.uri) as source:
+        after = assess_parquet(path=source, rules=rules, as_of=as_of)
     ids_before = {f.id for f in before.findings}
     ids_after = {f.id for f in after.findings}
     payload = ResolutionsAppliedPayload(
@@ -96,7 +94,8 @@ def preview_resolutions(request: Request, deps: StageDeps) -> Reply:
     """Gate 2's dry run: apply the checked choices to a copy (or a sample) of the dataset; store nothing."""
     assert isinstance(request, PreviewResolutions)
     p = request.payload
-    frame, total = load_for_preview(path=deps.artifacts.path_of(p.dataset.uri))
+    with deps.artifacts.open_input(p.dataset.uri) as source:
+        frame, total = load_for_preview(path=source)
     answer = preview(frame=frame, total_rows=total, findings=p.findings, choices=p.choices)
     payload = ResolutionsPreviewedPayload(preview=answer)
     return request.follow(ResolutionsPreviewed, payload, producer=PRODUCER)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lockflow.common.kinds import category_label, strategy_facts
@@ -22,7 +23,7 @@ CHANGED_ROWS_SHOWN = 10
 BATCH_ROWS = 65_536
 
 
-def load_for_preview(*, path: Path, max_rows: int = PREVIEW_ROWS) -> tuple[pd.DataFrame, int]:
+def load_for_preview(*, path: Path | pa.NativeFile, max_rows: int = PREVIEW_ROWS) -> tuple[pd.DataFrame, int]:
     """The dataset (or a uniform sample of it), indexed by row number, and the total row count."""
     handle = pq.ParquetFile(path)
     total = handle.metadata.num_rows
