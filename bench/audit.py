@@ -17,8 +17,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
-from lockflow.auth import audit
-from lockflow.auth.models import AuditRow
+from lockflow.audit import chain as audit
+from lockflow.audit.models import AuditRow
 from lockflow.common.db import Database
 
 

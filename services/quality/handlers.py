@@ -16,7 +16,7 @@ from lockflow.common.worker import StageDeps, StageHandler
 from lockflow.ingest.read import infer_schema
 from lockflow.quality.detect import assess_parquet
 from lockflow.quality.resolve import apply_resolutions
-from lockflow.quality.rules import parse_rules
+from lockflow.qualityrules.rules import parse_rules
 
 PRODUCER = "quality"
 

@@ -174,7 +174,7 @@ def preview_for_request(
 ) -> dict[str, Any]:
     """Preview gate 2 'apply' parameters for an open quality_review request; nothing is stored."""
     from lockflow.common.pipeline import check_quality_choices
-    from lockflow.orchestrator.views import quality_gate_inputs
+    from lockflow.runstore.views import quality_gate_inputs
 
     state, context = quality_gate_inputs(db, request_id=request_id)
     choices = check_quality_choices(params, context)

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from lockflow.audit.models import AuditRow
 from lockflow.auth.keys import generate_private_pem
-from lockflow.auth.models import AuditRow
 from lockflow.auth.router import install_auth
 from lockflow.auth.service import AuthService
 from lockflow.auth.settings import AuthSettings

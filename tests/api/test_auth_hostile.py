@@ -14,10 +14,10 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from lockflow.auth.models import AuditRow
+from lockflow.audit.models import AuditRow
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.testing import admin_headers
-from lockflow.gateway.app import auth_settings_for, create_app
+from lockflow.embedded import auth_settings_for, create_app
 from lockflow.gateway.testing import embedded_settings
 from lockflow.gateway.testing import served as serve_app
 

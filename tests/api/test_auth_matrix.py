@@ -13,9 +13,9 @@ from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from lockflow.auth.deps import Authorized
+from lockflow.access.deps import Authorized
+from lockflow.access.policy import ENDPOINTS, Role, Verdict, gate_verdict, is_public
 from lockflow.auth.keys import generate_private_pem
-from lockflow.auth.policy import ENDPOINTS, Role, Verdict, gate_verdict, is_public
 from lockflow.auth.router import build_auth_service
 from lockflow.auth.settings import AuthSettings
 from lockflow.common.db import Database

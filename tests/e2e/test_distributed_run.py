@@ -96,13 +96,15 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(
     # The analyst "ana" starts the run and decides gates 1-4; the approver "apo" decides gate 5.
     home = Path(cluster.env["LOCKFLOW_HOME"])
     client = httpx.Client(base_url=cluster.url, timeout=30)
-    people = create_users(client, admin_headers(client, home), {"ana": ["analyst"], "apo": ["approver"]})
+    # People log in at the auth service, its own process; the gateway verifies with its JWKS.
+    auth = httpx.Client(base_url=cluster.auth_url, timeout=30)
+    people = create_users(auth, admin_headers(auth, home), {"ana": ["analyst"], "apo": ["approver"]})
     client.headers.update(people["ana"])
 
     created = client.post("/runs", json={"path": str(source), "goal": {"target": "revenue"}})
     assert created.status_code == 201, created.text
     run_id = created.json()["id"]
-    share_run(client, people["ana"], run_id, "apo")
+    share_run(auth, people["ana"], run_id, "apo")
 
     # Gate 1: the schema and row count are shown; approve once, a second time is a conflict.
     gate1 = wait_for_request(client, run_id, "source_review")

@@ -6,8 +6,8 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from lockflow.auth import audit
-from lockflow.auth.models import AuditRow
+from lockflow.audit import chain as audit
+from lockflow.audit.models import AuditRow
 from lockflow.common.db import Database
 
 pytestmark = pytest.mark.integration

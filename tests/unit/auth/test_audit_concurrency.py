@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from lockflow.auth import audit
-from lockflow.auth.models import AuditRow
+from lockflow.audit import chain as audit
+from lockflow.audit.models import AuditRow
 from lockflow.common.db import Database
 
 THREADS = 30

@@ -1,0 +1,125 @@
+"""The gateway's composition root: only what the API process needs.
+
+The database (the run store and sources it reads, the intake it writes), the bus and the outbox
+relay that publishes what the intake wrote (RunRequested, DecisionMade, RetryRequested), the cache,
+the artifact store (reports) and the access verifier (the auth service's public keys, the shared
+token state). No stage handler and no orchestrator: in distributed mode they are other processes.
+The `lockflow` package's composition root (lockflow.bootstrap) builds on the same pieces for
+embedded mode, where everything runs in one process.
+"""
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import redis
+
+from lockflow.access.build import build_access
+from lockflow.access.deps import Access
+from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.bus import Bus, Subscription
+from lockflow.common.bus.kafka import KafkaBus
+from lockflow.common.bus.memory import InMemoryBus
+from lockflow.common.cache import Cache, MemoryCache, RedisCache
+from lockflow.common.clock import Clock
+from lockflow.common.db import Database
+from lockflow.common.logging import get_logger
+from lockflow.common.outbox import publish_pending
+from lockflow.common.pipeline import all_topics
+from lockflow.common.settings import CommonSettings
+from lockflow.gateway.settings import GatewaySettings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class GatewaySystem:
+    """The built adapters of an API process, and the background tasks it started."""
+
+    settings: CommonSettings
+    db: Database
+    bus: Bus
+    artifacts: ArtifactStore
+    cache: Cache
+    clock: Clock  # the one clock data is judged by (LOCKFLOW_AS_OF, else the system's)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def relay_outbox(self) -> int:
+        """Publish whatever the outbox holds (serialised within this process)."""
+        async with self.relay_lock:
+            return await publish_pending(self.db, self.bus)
+
+    async def relay_tick(self) -> None:
+        """One round of the background loop: publish what a crash may have left in the outbox."""
+        await self.relay_outbox()
+
+    def start_relay_loop(self, *, interval: float = 1.0) -> None:
+        """Run `relay_tick` periodically, outliving a transient broker or database error."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.relay_tick()
+                except Exception as exc:
+                    log.warning("outbox_relay_failed", error=repr(exc))
+                await asyncio.sleep(interval)
+
+        self.tasks.append(asyncio.create_task(loop()))
+
+    async def start(self) -> None:
+        """Serve the API: the topics exist, the bus is up, the outbox is relayed."""
+        if isinstance(self.bus, KafkaBus):
+            await self.bus.ensure_topics(all_topics(self.bus.prefix))
+        await self.bus.start()
+        self.start_relay_loop()
+
+    async def close(self) -> None:
+        """Stop consumers, background tasks and connections."""
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for subscription in self.subscriptions:
+            await subscription.stop()
+        await self.bus.stop()
+        self.db.dispose()
+
+
+def build_bus(settings: CommonSettings, *, client_id: str) -> Bus:
+    """Kafka in distributed mode, the in-process bus in embedded mode."""
+    if settings.mode == "distributed":
+        return KafkaBus(bootstrap=settings.kafka_bootstrap, client_id=client_id, prefix=settings.topic_prefix)
+    return InMemoryBus(prefix=settings.topic_prefix)
+
+
+def build_cache(settings: CommonSettings) -> Cache:
+    """Redis when a URL is set (shared by replicas), else in-process."""
+    return RedisCache(settings.redis_url) if settings.redis_url else MemoryCache()
+
+
+def build_gateway(
+    settings: CommonSettings,
+    *,
+    bus: Bus | None = None,
+    cache: Cache | None = None,
+    clock: Clock | None = None,
+    client_id: str = "gateway",
+) -> GatewaySystem:
+    """The gateway's adapters for the settings' mode; pass bus/cache/clock to override (tests)."""
+    return GatewaySystem(
+        settings=settings,
+        db=Database(settings.resolved_database_url()),
+        bus=bus or build_bus(settings, client_id=client_id),
+        artifacts=ArtifactStore(settings.resolved_artifact_dir()),
+        cache=cache or build_cache(settings),
+        clock=clock or settings.clock(),
+    )
+
+
+def build_gateway_access(
+    settings: GatewaySettings, *, db: Database, redis_client: "redis.Redis | None"
+) -> Access:
+    """The verifier of a gateway in its own process: the auth service's JWKS (LOCKFLOW_JWKS_URL)."""
+    return build_access(settings, db=db, redis_client=redis_client)
