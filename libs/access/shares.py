@@ -3,27 +3,27 @@
 The auth service writes shares (`POST /shares`); runs and sources record their owner. Reads only.
 """
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from lockflow.audit.chain import clean
+from lockflow.common.auth_tables import ShareRow
 from lockflow.common.db import Database
 from lockflow.common.errors import InvalidInput, NotFound
 
 OBJECT_TYPES = ("run", "source")
-OWNER = {
-    "run": text("SELECT requested_by FROM runs WHERE id = :id"),
-    "source": text("SELECT created_by FROM sources WHERE id = :id OR name = :id"),
-}
-SHARED_WITH = text("SELECT username FROM object_shares WHERE object_type = :type AND object_id = :id")
-SHARED_IDS = text("SELECT object_id FROM object_shares WHERE object_type = :type AND username = :username")
 
 
 def owner_of(db: Database, *, object_type: str, object_id: str) -> str:
     """Who owns a run (its starter) or a source (its creator); NotFound if there is none."""
     if object_type not in OBJECT_TYPES:
         raise InvalidInput(f"object_type must be one of {', '.join(OBJECT_TYPES)}")
+    query = (
+        "SELECT requested_by FROM runs WHERE id = :id"
+        if object_type == "run"
+        else "SELECT created_by FROM sources WHERE id = :id OR name = :id"
+    )
     with db.transaction() as s:
-        owner = s.execute(OWNER[object_type], {"id": object_id}).scalar()
+        owner = s.execute(text(query), {"id": object_id}).scalar()
     if owner is None:
         raise NotFound(f"no {object_type} {clean(object_id)!r}")
     return str(owner)
@@ -32,10 +32,20 @@ def owner_of(db: Database, *, object_type: str, object_id: str) -> str:
 def shared_with(db: Database, *, object_type: str, object_id: str) -> frozenset[str]:
     """Usernames the object is shared with."""
     with db.transaction() as s:
-        return frozenset(s.execute(SHARED_WITH, {"type": object_type, "id": object_id}).scalars())
+        rows = s.scalars(
+            select(ShareRow.username).where(
+                ShareRow.object_type == object_type, ShareRow.object_id == object_id
+            )
+        )
+        return frozenset(rows)
 
 
 def shared_ids(db: Database, *, object_type: str, username: str) -> frozenset[str]:
     """Ids of the objects of a type shared with the user (for filtering lists)."""
     with db.transaction() as s:
-        return frozenset(s.execute(SHARED_IDS, {"type": object_type, "username": username}).scalars())
+        rows = s.scalars(
+            select(ShareRow.object_id).where(
+                ShareRow.object_type == object_type, ShareRow.username == username
+            )
+        )
+        return frozenset(rows)

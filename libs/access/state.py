@@ -8,13 +8,9 @@ source of truth and refills Redis when a key is missing (first use, eviction, a 
 from typing import Protocol
 
 import redis
-from sqlalchemy import text
 
+from lockflow.common.auth_tables import SessionRow, UserRow
 from lockflow.common.db import Database
-
-# The auth service owns these tables and is their only writer; a verifier reads two columns of each.
-USER_STATE = text("SELECT token_version, disabled FROM users WHERE id = :id")
-SESSION_STATE = text("SELECT revoked_at FROM auth_sessions WHERE id = :id")
 
 
 class TokenState(Protocol):
@@ -32,12 +28,12 @@ class TokenState(Protocol):
 
 def _from_db(db: Database, *, user_id: str, session: str) -> tuple[int | None, bool]:
     with db.transaction() as s:
-        user = s.execute(USER_STATE, {"id": user_id}).first()
-        found = s.execute(SESSION_STATE, {"id": session}).first()
-    ended = found is None or found.revoked_at is not None
-    if user is None or user.disabled:
-        return None, ended
-    return int(user.token_version), ended
+        user = s.get(UserRow, user_id)
+        found = s.get(SessionRow, session)
+        ended = found is None or found.revoked_at is not None
+        if user is None or user.disabled:
+            return None, ended
+        return user.token_version, ended
 
 
 def _judge(current: int | None, ended: bool, version: int) -> str | None:

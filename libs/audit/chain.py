@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from lockflow.audit.models import AuditRow
+from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import utcnow
 
 GENESIS = "0" * 64

@@ -1,11 +1,14 @@
-"""Composition root of every worker and of embedded mode: builds the adapters once, for either mode.
+"""Composition root: builds the adapters once, for embedded or distributed mode.
 
-Handlers are the same in both modes; only the bus, database, cache and artifact store differ. The
-adapters are the gateway's (lockflow.gateway.bootstrap), plus the orchestrator and the stage
-handlers; this package may import every service, no service imports it.
+This package may import every service; no service imports it. The gateway has its own root
+(lockflow.gateway.bootstrap); a System here serves it too in embedded mode (`lockflow.embedded`).
+
+Handlers are the same in both modes; only the bus, database, cache and artifact store differ.
 Tests call `build_system` with their own adapters (e.g. an InMemoryBus) instead of mocks.
 """
 
+import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,16 +17,17 @@ import anyio
 
 from lockflow.analytics.handlers import HANDLERS as ANALYTICS
 from lockflow.common.artifacts import ArtifactStore
-from lockflow.common.bus import Bus, DeliveredEvent
+from lockflow.common.bus import Bus, DeliveredEvent, Subscription
 from lockflow.common.bus.kafka import KafkaBus
-from lockflow.common.cache import Cache
+from lockflow.common.bus.memory import InMemoryBus
+from lockflow.common.cache import Cache, MemoryCache, RedisCache
 from lockflow.common.clock import Clock
 from lockflow.common.db import Database
 from lockflow.common.logging import get_logger
+from lockflow.common.outbox import publish_pending
 from lockflow.common.pipeline import STAGES, all_topics
 from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageHandler, StageWorker
-from lockflow.gateway.bootstrap import GatewaySystem, build_bus, build_cache
 from lockflow.ingest.handlers import HANDLERS as INGEST
 from lockflow.insights.handlers import HANDLERS as INSIGHTS
 from lockflow.orchestrator.liveness import LivenessPolicy
@@ -44,16 +48,24 @@ STAGE_HANDLERS: dict[str, dict[str, StageHandler]] = {
 }
 assert set(STAGE_HANDLERS) == set(STAGES)
 WORKER_NAMES = ("orchestrator", *STAGES)
-__all__ = ["WORKER_NAMES", "System", "all_topics", "build_system"]
+__all__ = ["STAGE_HANDLERS", "WORKER_NAMES", "System", "all_topics", "build_system"]
 
 
 @dataclass
-class System(GatewaySystem):
-    """The built adapters of one process, and what it started: the gateway's, plus the pipeline."""
+class System:
+    """The built adapters of one process, and what it started."""
 
+    settings: CommonSettings
+    db: Database
+    bus: Bus
+    artifacts: ArtifactStore
+    cache: Cache
+    clock: Clock  # the one clock data is judged by (LOCKFLOW_AS_OF, else the system's)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Each stage's handler table; tests pass their own (e.g. one that fails first) to build_system.
     handlers: dict[str, dict[str, StageHandler]] = field(default_factory=lambda: dict(STAGE_HANDLERS))
-    _swept: float = field(default=0.0, init=False, repr=False)
 
     @property
     def deps(self) -> StageDeps:
@@ -65,6 +77,11 @@ class System(GatewaySystem):
     def events_topic(self) -> str:
         """The shared topic of facts."""
         return f"{self.bus.prefix}.events"
+
+    async def relay_outbox(self) -> int:
+        """Publish whatever the outbox holds (serialised within this process)."""
+        async with self.relay_lock:
+            return await publish_pending(self.db, self.bus)
 
     async def start_orchestrator(self) -> None:
         """Consume the events topic and apply each event to its run."""
@@ -99,16 +116,26 @@ class System(GatewaySystem):
             await self.relay_outbox()
         return len(done)
 
-    async def relay_tick(self) -> None:
-        """Publish the outbox, and every heartbeat interval sweep the pending attempts, so an attempt
-        whose worker died is noticed."""
-        await self.relay_outbox()
-        if time.monotonic() - self._swept >= self.settings.heartbeat_seconds:
-            self._swept = time.monotonic()
-            await self.sweep_attempts()
+    def start_relay_loop(self, *, interval: float = 1.0) -> None:
+        """Sweep the outbox periodically, so an event left by a crash is still published, and the
+        pending attempts every heartbeat interval, so an attempt whose worker died is noticed."""
+
+        async def loop() -> None:
+            swept = 0.0
+            while True:
+                try:
+                    await self.relay_outbox()
+                    if time.monotonic() - swept >= self.settings.heartbeat_seconds:
+                        swept = time.monotonic()
+                        await self.sweep_attempts()
+                except Exception as exc:  # the sweep must outlive a transient broker or DB error
+                    log.warning("outbox_relay_failed", error=repr(exc))
+                await asyncio.sleep(interval)
+
+        self.tasks.append(asyncio.create_task(loop()))
 
     async def start(self) -> None:
-        """Embedded mode: everything in this process (the gateway's lifespan calls this)."""
+        """Embedded mode, as the gateway's app starts it: the topics exist, then everything runs here."""
         if isinstance(self.bus, KafkaBus):
             await self.bus.ensure_topics(all_topics(self.bus.prefix))
         await self.start_everything()
@@ -121,6 +148,17 @@ class System(GatewaySystem):
             await self.start_worker(stage)
         self.start_relay_loop(interval=0.5)
 
+    async def close(self) -> None:
+        """Stop consumers, background tasks and connections."""
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for subscription in self.subscriptions:
+            await subscription.stop()
+        await self.bus.stop()
+        self.db.dispose()
+
 
 def build_system(
     settings: CommonSettings,
@@ -132,12 +170,21 @@ def build_system(
     handlers: dict[str, dict[str, StageHandler]] | None = None,
 ) -> System:
     """Build adapters for the settings' mode; pass bus/cache/clock/handlers to override (tests)."""
+    distributed = settings.mode == "distributed"
+    if bus is None:
+        bus = (
+            KafkaBus(bootstrap=settings.kafka_bootstrap, client_id=client_id, prefix=settings.topic_prefix)
+            if distributed
+            else InMemoryBus(prefix=settings.topic_prefix)
+        )
+    if cache is None:
+        cache = RedisCache(settings.redis_url) if settings.redis_url else MemoryCache()
     return System(
         settings=settings,
         db=Database(settings.resolved_database_url()),
-        bus=bus or build_bus(settings, client_id=client_id),
+        bus=bus,
         artifacts=ArtifactStore(settings.resolved_artifact_dir()),
-        cache=cache or build_cache(settings),
+        cache=cache,
         clock=clock or settings.clock(),
         handlers={**STAGE_HANDLERS, **(handlers or {})},
     )

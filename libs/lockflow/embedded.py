@@ -22,7 +22,7 @@ from lockflow.bootstrap import build_system
 from lockflow.common.db import Database
 from lockflow.common.settings import CommonSettings
 from lockflow.gateway import app as gateway
-from lockflow.gateway.bootstrap import GatewaySystem
+from lockflow.gateway.bootstrap import Runtime
 from lockflow.gateway.settings import GatewaySettings
 
 # What the auth service takes from the gateway's settings; the rest (keys, limits) from the environment.
@@ -38,7 +38,7 @@ def auth_settings_for(settings: GatewaySettings) -> AuthSettings:
 def create_app(
     settings: GatewaySettings | None = None,
     *,
-    system: GatewaySystem | None = None,
+    system: Runtime | None = None,
     auth_settings: AuthSettings | None = None,
 ) -> FastAPI:
     """The gateway and the auth routes on one app; with start_workers the whole pipeline runs in it."""

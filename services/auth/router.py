@@ -16,13 +16,13 @@ from lockflow.access.deps import Access, Authorized, install_access, unauthorize
 from lockflow.access.policy import Role
 from lockflow.access.tokens import InvalidToken
 from lockflow.audit import chain as audit
-from lockflow.audit.models import AuditRow
 from lockflow.auth.keys import keyring_from_settings
 from lockflow.auth.passwords import Passwords
 from lockflow.auth.service import AuthService, Forbidden, LoginFailed, LoginThrottled
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.throttle import LoginThrottle, MemoryFailures, RedisFailures
 from lockflow.common.asgi import read_at_most, refuse_too_large, replay
+from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
 from lockflow.common.errors import Conflict, InvalidInput, NotFound
 

@@ -21,11 +21,11 @@ from lockflow.access.tokens import Claims, InvalidToken, verify
 from lockflow.access.verifier import AccessVerifier
 from lockflow.audit import chain as audit
 from lockflow.auth.keys import KeyRing
-from lockflow.auth.models import RefreshTokenRow, SessionRow, ShareRow, UserRow
 from lockflow.auth.passwords import Passwords, check_new_password
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.throttle import LoginThrottle
 from lockflow.auth.tokens import issue
+from lockflow.common.auth_tables import RefreshTokenRow, SessionRow, ShareRow, UserRow
 from lockflow.common.db import Database, utcnow
 from lockflow.common.errors import Conflict, InvalidInput, LockflowError, NotFound
 from lockflow.common.logging import get_logger

@@ -23,7 +23,7 @@ from lockflow.common.models import DecisionRecord, Goal, SourceSpec
 from lockflow.common.pipeline import Gate, QualityChoices
 from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway.access import auth_of, check_run, run_reader
-from lockflow.gateway.bootstrap import GatewaySystem, build_gateway, build_gateway_access
+from lockflow.gateway.bootstrap import Runtime, build_gateway, build_gateway_access
 from lockflow.gateway.events import events_router
 from lockflow.gateway.failures import UnexpectedErrors
 from lockflow.gateway.hardening import NoServerPaths, SecurityHeaders, html_policy, install_allow_header
@@ -61,19 +61,19 @@ EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
 UPLOAD_PATHS = ("/runs/upload", "/sources/upload")
 
 
-async def get_system(request: Request) -> GatewaySystem:
+async def get_system(request: Request) -> Runtime:
     """The process's adapters, built at startup (async: no thread hop for a lookup)."""
-    system: GatewaySystem = request.app.state.system
+    system: Runtime = request.app.state.system
     return system
 
 
-SystemDep = Annotated[GatewaySystem, Depends(get_system)]
+SystemDep = Annotated[Runtime, Depends(get_system)]
 
 
 def create_app(
     settings: GatewaySettings | None = None,
     *,
-    system: GatewaySystem | None = None,
+    system: Runtime | None = None,
     access: Access | None = None,
     mount: Callable[[FastAPI], object] | None = None,
 ) -> FastAPI:
@@ -396,7 +396,7 @@ async def _visible_run(request: Request, principal: Principal, run_id: str) -> N
 
 
 async def _visible_request(
-    request: Request, system: GatewaySystem, principal: Principal, request_id: str
+    request: Request, system: Runtime, principal: Principal, request_id: str
 ) -> dict[str, Any]:
     """The decision request if the caller may see its run; 404 (the same as a missing one) otherwise."""
 
@@ -445,7 +445,7 @@ def _audit_decision(request: Request, principal: Principal, run_id: str, record:
 
 
 async def _start_run(
-    system: GatewaySystem,
+    system: Runtime,
     *,
     spec: SourceSpec,
     goal: Goal,

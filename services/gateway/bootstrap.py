@@ -4,13 +4,14 @@ The database (the run store and sources it reads, the intake it writes), the bus
 relay that publishes what the intake wrote (RunRequested, DecisionMade, RetryRequested), the cache,
 the artifact store (reports) and the access verifier (the auth service's public keys, the shared
 token state). No stage handler and no orchestrator: in distributed mode they are other processes.
-The `lockflow` package's composition root (lockflow.bootstrap) builds on the same pieces for
-embedded mode, where everything runs in one process.
+In embedded mode the `lockflow` package's composition root hands the app its whole System instead
+(everything in one process); the app needs only what `Runtime` names, so either serves.
 """
 
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import redis
 
@@ -32,6 +33,24 @@ from lockflow.gateway.settings import GatewaySettings
 log = get_logger(__name__)
 
 
+class Runtime(Protocol):
+    """What the gateway's routes and lifespan use of the process's adapters."""
+
+    settings: CommonSettings
+    db: Database
+    artifacts: ArtifactStore
+    cache: Cache
+
+    async def relay_outbox(self) -> int:
+        """Publish what the intake just wrote to the outbox."""
+
+    async def start(self) -> None:
+        """Start the bus and the background work (the app's startup)."""
+
+    async def close(self) -> None:
+        """Stop it all (the app's shutdown)."""
+
+
 @dataclass
 class GatewaySystem:
     """The built adapters of an API process, and the background tasks it started."""
@@ -51,17 +70,14 @@ class GatewaySystem:
         async with self.relay_lock:
             return await publish_pending(self.db, self.bus)
 
-    async def relay_tick(self) -> None:
-        """One round of the background loop: publish what a crash may have left in the outbox."""
-        await self.relay_outbox()
-
     def start_relay_loop(self, *, interval: float = 1.0) -> None:
-        """Run `relay_tick` periodically, outliving a transient broker or database error."""
+        """Publish periodically what a crash may have left in the outbox, outliving a transient broker
+        or database error. (Overdue attempts are the orchestrator's to sweep, in its own process.)"""
 
         async def loop() -> None:
             while True:
                 try:
-                    await self.relay_tick()
+                    await self.relay_outbox()
                 except Exception as exc:
                     log.warning("outbox_relay_failed", error=repr(exc))
                 await asyncio.sleep(interval)

@@ -21,7 +21,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from lockflow.access.deps import Access, Principal
 from lockflow.gateway.access import StreamPrincipal, auth_of, check_run
-from lockflow.gateway.bootstrap import GatewaySystem as System
+from lockflow.gateway.bootstrap import Runtime as System
 from lockflow.gateway.schemas import ErrorBody
 from lockflow.runstore import views
 

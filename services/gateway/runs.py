@@ -10,7 +10,7 @@ from lockflow.access.deps import Authorized, Principal
 from lockflow.access.policy import Scope
 from lockflow.audit import chain as audit
 from lockflow.gateway.access import auth_of, check_run
-from lockflow.gateway.bootstrap import GatewaySystem as System
+from lockflow.gateway.bootstrap import Runtime as System
 from lockflow.gateway.schemas import ErrorBody
 from lockflow.runstore import intake, views
 

@@ -21,7 +21,7 @@ from lockflow.common.cache import cache_key
 from lockflow.common.errors import LockflowError, TooLarge
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.gateway.access import auth_of, check_source, visible
-from lockflow.gateway.bootstrap import GatewaySystem as System
+from lockflow.gateway.bootstrap import Runtime as System
 from lockflow.gateway.limits import Limiter
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.uploads import check_config_path, forget_upload, record_upload

@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from lockflow.audit.models import AuditRow
 from lockflow.auth.keys import generate_private_pem
 from lockflow.auth.router import install_auth
 from lockflow.auth.service import AuthService
 from lockflow.auth.settings import AuthSettings
+from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database, RunRow
 
 PASSWORD = "correct horse battery staple"

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lockflow.audit import chain as audit
-from lockflow.audit.models import AuditRow
+from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
 
 pytestmark = pytest.mark.integration

@@ -11,11 +11,11 @@ from sqlalchemy.exc import DBAPIError
 
 from lockflow.access.tokens import InvalidToken
 from lockflow.audit import chain as audit
-from lockflow.audit.models import AuditRow
 from lockflow.auth.keys import generate_private_pem
 from lockflow.auth.router import build_auth_service
 from lockflow.auth.service import AuthService, LoginFailed, LoginThrottled
 from lockflow.auth.settings import AuthSettings
+from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-import lockflow.auth.models  # noqa: F401  (the auth tables join Base.metadata)
+import lockflow.common.auth_tables  # noqa: F401  (the auth tables join Base.metadata: one schema)
 from lockflow.common.db import Base
 
 connection = context.config.attributes.get("connection")

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from lockflow.audit import chain as audit
-from lockflow.audit.models import AuditRow
+from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
 
 THREADS = 30

@@ -11,7 +11,8 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-# name -> (table, columns); the same indexes are declared on the models in lockflow.common.db/auth.models.
+# name -> (table, columns); the same indexes are declared on the models in lockflow.common.db and
+# lockflow.common.auth_tables.
 INDEXES = {
     # GET /runs: newest first (admins: every run) and the caller's own runs newest first.
     "ix_runs_created_at_id": ("runs", ["created_at", "id"]),

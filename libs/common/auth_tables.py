@@ -1,11 +1,14 @@
-"""Auth tables on the one metadata: users, sessions (refresh families), refresh tokens, shares.
+"""Auth tables on the one metadata: users, sessions (refresh families), refresh tokens, shares, audit.
 
-The audit chain's table is lockflow.audit.models (every service that records an action appends to it).
+Here rather than in the auth service: the database's models and migrations are common (one schema,
+one migration chain in lockflow.common.migrations), and the migrations' metadata must not import
+a service. The auth service owns what is done with these rows.
 """
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lockflow.common.db import Base, utcnow
@@ -58,3 +61,22 @@ class ShareRow(Base):
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
     granted_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditRow(Base):
+    """One append-only audit record; `hash` covers the row and the previous row's hash."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    client: Mapped[str | None] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    gate: Mapped[str | None] = mapped_column(String(40))
+    choice: Mapped[str | None] = mapped_column(String(40))
+    rationale: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
