@@ -47,9 +47,9 @@ from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.worker import StageDeps
 from lockflow.devcluster import free_port
 from lockflow.ingest.handlers import ingest_source
-from lockflow.ingest.settings import SourceSettings
 from lockflow.orchestrator import service
 from lockflow.runstore import intake
+from lockflow.sources.settings import SourceSettings
 
 USERS = ("ana", "bob")
 SHARED_WITH_ANA = 5

@@ -19,7 +19,7 @@ from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
 from lockflow.common.telemetry import setup_tracing
-from lockflow.ingest.settings import SourceSettings
+from lockflow.sources.settings import SourceSettings
 
 app = typer.Typer(
     add_completion=False,

@@ -5,7 +5,7 @@ from pathlib import Path
 from pydantic import Field
 
 from lockflow.access.settings import AccessSettings
-from lockflow.ingest.settings import SourceSettings
+from lockflow.sources.settings import SourceSettings
 
 
 class GatewaySettings(SourceSettings, AccessSettings):

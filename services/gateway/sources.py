@@ -25,13 +25,14 @@ from lockflow.gateway.bootstrap import Runtime as System
 from lockflow.gateway.limits import Limiter
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.uploads import check_config_path, forget_upload, record_upload
-from lockflow.ingest import registry
-from lockflow.ingest.configs import CONFIG_TYPES, ConfigInvalid
+from lockflow.ingest import connections  # the connection test: a request to ingest (branch reqreply)
 from lockflow.ingest.preflight import preflight_columns
 from lockflow.ingest.ratelimit import RateLimited
-from lockflow.ingest.settings import SourceSettings
 from lockflow.qualityrules.rules import quality_rules_of
 from lockflow.runstore import intake
+from lockflow.sources import registry
+from lockflow.sources.configs import CONFIG_TYPES, ConfigInvalid
+from lockflow.sources.settings import SourceSettings
 
 
 class SourceCreate(BaseModel):
@@ -206,7 +207,7 @@ def sources_router(settings: SourceSettings) -> APIRouter:
         """Check that the source is reachable, authorised and readable, and how long that took."""
         await anyio.to_thread.run_sync(lambda: allowed(request, system, principal, ref, Scope.VISIBLE))
         health = await anyio.to_thread.run_sync(
-            lambda: registry.test_source(system.db, ref=ref, settings=settings)
+            lambda: connections.test_source(system.db, ref=ref, settings=settings)
         )
         return health.model_dump(mode="json")
 

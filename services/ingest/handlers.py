@@ -6,7 +6,7 @@ from lockflow.common.models import DatasetRef
 from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageHandler
 from lockflow.ingest.ingest import ingest
-from lockflow.ingest.settings import source_settings
+from lockflow.sources.settings import source_settings
 
 PRODUCER = "ingest"
 

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import ColumnSchema, LogicalType, SourceFormat, SourceOptions, SourceSpec
 from lockflow.ingest.archives import check_xlsx, gunzip, unzip_one
-from lockflow.ingest.settings import FileLimits
+from lockflow.sources.settings import FileLimits
 
 SAMPLE_ROWS = 10
 EXAMPLES = 3

@@ -16,11 +16,11 @@ import pytest
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import SourceOptions
-from lockflow.ingest.configs import parse_config
 from lockflow.ingest.conn_s3 import S3Connector
-from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy
 from lockflow.ingest.read import load_chunks
-from lockflow.ingest.settings import FileLimits
+from lockflow.sources.configs import parse_config
+from lockflow.sources.netguard import ForbiddenDestination, NetPolicy
+from lockflow.sources.settings import FileLimits
 
 KEYS = {"access_key_id": "testing", "secret_access_key": "testing-secret"}
 

@@ -14,9 +14,9 @@ from lockflow.common.events import Event, IngestSource, parse_event
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.worker import StageDeps
 from lockflow.ingest.handlers import ingest_source
-from lockflow.ingest.settings import SourceSettings
 from lockflow.orchestrator import service
 from lockflow.runstore import intake, views
+from lockflow.sources.settings import SourceSettings
 
 
 @pytest.fixture
