@@ -290,7 +290,7 @@ def gateway(mode: str, folder: Path, database_url: str) -> Iterator[tuple[str, s
         return
     env["LOCKFLOW_SIGNING_KEY"] = generate_private_pem().decode()
     with _process("auth-distributed", ["serve-auth"], env, folder) as auth:
-        jwks = {**env, "LOCKFLOW_JWKS_URL": f"{auth}/auth/jwks"}
+        jwks = {**env, "LOCKFLOW_JWKS_URL": f"{auth}/.well-known/jwks.json"}
         with _process(f"gateway-{mode}", ["serve"], jwks, folder) as base:
             yield base, auth
 

@@ -33,8 +33,8 @@ def remote_keys(settings: AccessSettings) -> Keys:
     """The auth service's public keys from its JWKS URL (LOCKFLOW_JWKS_URL), fetched when first needed."""
     if not settings.jwks_url:
         raise ValueError(
-            "LOCKFLOW_JWKS_URL must name the auth service's key set (e.g. http://auth:8001/auth/jwks) "
-            "for the gateway to verify tokens in its own process"
+            "LOCKFLOW_JWKS_URL must name the auth service's key set "
+            "(e.g. http://auth:8001/.well-known/jwks.json) for the gateway to verify tokens on its own"
         )
     return RemoteJwks(settings.jwks_url)
 

@@ -219,6 +219,11 @@ def _serve(*, host: str, port: int, start_workers: bool) -> None:
     from lockflow.gateway.settings import GatewaySettings
 
     settings = settings_or_exit(GatewaySettings, host=host, port=port, start_workers=start_workers)
+    if not start_workers and not settings.jwks_url:
+        _refuse_start(
+            "LOCKFLOW_JWKS_URL must name the auth service's key set for `lockflow serve`, e.g. "
+            "http://127.0.0.1:8001/.well-known/jwks.json (the auth service runs as `lockflow serve-auth`)"
+        )
     configure_logging(service="gateway", level=settings.log_level)
     if start_workers:
         from lockflow.embedded import auth_settings_for, create_app
@@ -229,13 +234,9 @@ def _serve(*, host: str, port: int, start_workers: bool) -> None:
     else:
         from lockflow.gateway.app import create_app as create_gateway
 
-        if not settings.jwks_url:
-            _refuse_start(
-                "LOCKFLOW_JWKS_URL must name the auth service's key set for `lockflow serve`, "
-                "e.g. http://127.0.0.1:8001/auth/jwks (the auth service runs as `lockflow serve-auth`)"
-            )
         app = create_gateway(settings)
-        login = f"POST /auth/login on the auth service ({settings.jwks_url.removesuffix('/auth/jwks')})"
+        auth_url = (settings.jwks_url or "").removesuffix("/.well-known/jwks.json")
+        login = f"POST /auth/login on the auth service ({auth_url})"
     console.print(f"lockflow API on http://{host}:{port} (docs at /docs), mode={settings.mode}")
     console.print(f"every endpoint but /healthz and /docs needs a token: {login}, then Bearer")
     uvicorn.Server(server_config(app, host=host, port=port)).run()
@@ -260,7 +261,7 @@ def serve_auth(
 
     settings = settings_or_exit(AuthSettings)
     configure_logging(service="auth", level=settings.log_level)
-    console.print(f"lockflow auth on http://{host}:{port}; its key set: /auth/jwks")
+    console.print(f"lockflow auth on http://{host}:{port}; its key set: /.well-known/jwks.json")
     uvicorn.Server(server_config(create_auth_app(settings), host=host, port=port)).run()
 
 

@@ -60,7 +60,7 @@ class DevCluster:
         for name in WORKER_NAMES:
             self._spawn(name, ["worker", name])
         self._spawn("auth", ["serve-auth", "--port", str(self.auth_port)])
-        jwks = {"LOCKFLOW_JWKS_URL": f"{self.auth_url}/auth/jwks"}
+        jwks = {"LOCKFLOW_JWKS_URL": f"{self.auth_url}/.well-known/jwks.json"}
         self._spawn("gateway", ["serve", "--port", str(self.port)], env=jwks)
         deadline = time.monotonic() + timeout
         for name in WORKER_NAMES:

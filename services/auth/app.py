@@ -1,8 +1,8 @@
 """The auth service's own app (distributed mode): login, refresh, users, shares, audit, JWKS.
 
 Other services never import this package: they verify tokens with lockflow.access against the key
-set this app serves at /auth/jwks. In embedded mode the `lockflow` composition root mounts the same
-routes (install_auth) on the one app instead.
+set this app serves at /.well-known/jwks.json. In embedded mode the `lockflow` composition root
+mounts the same routes (install_auth) on the one app instead.
 """
 
 from collections.abc import AsyncIterator
