@@ -19,8 +19,7 @@ from lockflow.analytics.handlers import HANDLERS as ANALYTICS
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.bus import Bus, DeliveredEvent, Subscription
 from lockflow.common.bus.kafka import KafkaBus
-from lockflow.common.bus.memory import InMemoryBus
-from lockflow.common.cache import Cache, MemoryCache, RedisCache
+from lockflow.common.cache import Cache
 from lockflow.common.clock import Clock
 from lockflow.common.db import Database
 from lockflow.common.logging import get_logger
@@ -28,6 +27,7 @@ from lockflow.common.outbox import publish_pending
 from lockflow.common.pipeline import STAGES, all_topics
 from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageHandler, StageWorker
+from lockflow.gateway.bootstrap import build_bus, build_cache
 from lockflow.ingest.handlers import HANDLERS as INGEST
 from lockflow.insights.handlers import HANDLERS as INSIGHTS
 from lockflow.orchestrator.liveness import LivenessPolicy
@@ -169,22 +169,16 @@ def build_system(
     client_id: str = "lockflow",
     handlers: dict[str, dict[str, StageHandler]] | None = None,
 ) -> System:
-    """Build adapters for the settings' mode; pass bus/cache/clock/handlers to override (tests)."""
-    distributed = settings.mode == "distributed"
-    if bus is None:
-        bus = (
-            KafkaBus(bootstrap=settings.kafka_bootstrap, client_id=client_id, prefix=settings.topic_prefix)
-            if distributed
-            else InMemoryBus(prefix=settings.topic_prefix)
-        )
-    if cache is None:
-        cache = RedisCache(settings.redis_url) if settings.redis_url else MemoryCache()
+    """Build adapters for the settings' mode; pass bus/cache/clock/handlers to override (tests).
+
+    The bus and cache are built as the gateway's root builds them (the same pieces, one place).
+    """
     return System(
         settings=settings,
         db=Database(settings.resolved_database_url()),
-        bus=bus,
+        bus=bus if bus is not None else build_bus(settings, client_id=client_id),
         artifacts=ArtifactStore(settings.resolved_artifact_dir()),
-        cache=cache,
+        cache=cache if cache is not None else build_cache(settings),
         clock=clock or settings.clock(),
         handlers={**STAGE_HANDLERS, **(handlers or {})},
     )

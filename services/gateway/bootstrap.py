@@ -127,9 +127,9 @@ def build_gateway(
     return GatewaySystem(
         settings=settings,
         db=Database(settings.resolved_database_url()),
-        bus=bus or build_bus(settings, client_id=client_id),
+        bus=bus if bus is not None else build_bus(settings, client_id=client_id),
         artifacts=ArtifactStore(settings.resolved_artifact_dir()),
-        cache=cache or build_cache(settings),
+        cache=cache if cache is not None else build_cache(settings),
         clock=clock or settings.clock(),
     )
 
