@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
-from lockflow.auth import audit
+from lockflow.audit import chain as audit
 from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
 

@@ -19,11 +19,12 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
+from lockflow.access.tokens import TokenSpec, verify
 from lockflow.auth.keys import KeyRing, generate_private_pem, load_private
 from lockflow.auth.passwords import Passwords
 from lockflow.auth.router import build_auth_service
 from lockflow.auth.settings import AuthSettings
-from lockflow.auth.tokens import TokenSpec, issue, verify
+from lockflow.auth.tokens import issue
 from lockflow.common.db import Database
 from lockflow.common.logging import configure_logging
 

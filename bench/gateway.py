@@ -47,8 +47,9 @@ from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.worker import StageDeps
 from lockflow.devcluster import free_port
 from lockflow.ingest.handlers import ingest_source
-from lockflow.ingest.settings import SourceSettings
 from lockflow.orchestrator import service
+from lockflow.runstore import intake
+from lockflow.sources.settings import SourceSettings
 
 USERS = ("ana", "bob")
 SHARED_WITH_ANA = 5
@@ -187,7 +188,7 @@ def seed(db: Database, folder: Path, runs: int) -> dict[str, list[str]]:
     owned: dict[str, list[str]] = {name: [] for name in USERS}
     for number in range(runs):
         owner = USERS[number % 2]
-        run_id = service.request_run(
+        run_id = intake.request_run(
             db,
             name=f"orders {number}",
             source=SourceSpec(path=str(path)),
@@ -236,9 +237,41 @@ def fresh_postgres() -> Iterator[str]:
 
 
 @contextmanager
-def gateway(mode: str, folder: Path, database_url: str) -> Iterator[str]:
-    """`lockflow serve` (distributed) or `lockflow up` (embedded) on a free port; its base URL."""
+def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -> Iterator[str]:
+    """`lockflow <command>` on a free port until its /healthz answers; its base URL."""
     port = free_port()
+    log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - the child process owns it
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lockflow.cli", *command, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError((folder / f"{name}.log").read_text()[-3000:])
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not become healthy")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@contextmanager
+def gateway(mode: str, folder: Path, database_url: str) -> Iterator[tuple[str, str]]:
+    """`lockflow serve` beside `lockflow serve-auth` (distributed) or `lockflow up` (embedded) on free
+    ports: the gateway's base URL and the one people log in at."""
     env = {
         **os.environ,
         "LOCKFLOW_MODE": mode,
@@ -250,37 +283,16 @@ def gateway(mode: str, folder: Path, database_url: str) -> Iterator[str]:
         "LOCKFLOW_LOG_LEVEL": "WARNING",
         "LOCKFLOW_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:8]}",
     }
-    if mode == "distributed":
-        env["LOCKFLOW_SIGNING_KEY"] = generate_private_pem().decode()
-    else:
+    if mode != "distributed":
         env.pop("LOCKFLOW_REDIS_URL", None)
-    command = "serve" if mode == "distributed" else "up"
-    log = open(folder / f"gateway-{mode}.log", "wb")  # noqa: SIM115 - the child process owns it
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lockflow.cli", command, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError((folder / f"gateway-{mode}.log").read_text()[-3000:])
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the gateway did not become healthy")
-            time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        with _process(f"gateway-{mode}", ["up"], env, folder) as base:
+            yield base, base
+        return
+    env["LOCKFLOW_SIGNING_KEY"] = generate_private_pem().decode()
+    with _process("auth-distributed", ["serve-auth"], env, folder) as auth:
+        jwks = {**env, "LOCKFLOW_JWKS_URL": f"{auth}/.well-known/jwks.json"}
+        with _process(f"gateway-{mode}", ["serve"], jwks, folder) as base:
+            yield base, auth
 
 
 def bench_mode(mode: str, args: argparse.Namespace, rates: list[float]) -> None:
@@ -297,7 +309,7 @@ def bench_mode(mode: str, args: argparse.Namespace, rates: list[float]) -> None:
             flush=True,
         )
         db.dispose()
-        with gateway(mode, folder, url) as base, httpx.Client(base_url=base, timeout=30) as client:
+        with gateway(mode, folder, url) as (base, auth), httpx.Client(base_url=auth, timeout=30) as client:
             admin = admin_headers(client, folder / "home")
             people = create_users(client, admin, {name: ["analyst"] for name in USERS})
             for run_id in owned["bob"][:SHARED_WITH_ANA]:

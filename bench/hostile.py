@@ -23,9 +23,9 @@ import uvicorn
 from lockflow.auth.testing import PASSWORD, login
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.devcluster import free_port
-from lockflow.gateway.app import create_app
+from lockflow.embedded import create_app
 from lockflow.gateway.testing import embedded_settings
-from lockflow.orchestrator import service
+from lockflow.runstore import intake
 
 HUNDRED_MB = 100 * 1024 * 1024
 
@@ -95,7 +95,7 @@ def main() -> None:
         spec = SourceSpec(path=str(Path(tmp) / "data" / "none.csv"))
         for number in range(args.runs):
             owner = "ana" if number * args.owned % args.runs < args.owned else "bob"
-            service.request_run(system.db, name=f"r{number}", source=spec, goal=Goal(), requested_by=owner)
+            intake.request_run(system.db, name=f"r{number}", source=spec, goal=Goal(), requested_by=owner)
         owned = sum(1 for n in range(args.runs) if n * args.owned % args.runs < args.owned)
         headers = {"Authorization": token}
         print(f"GET /runs as an analyst owning {owned} of {args.runs} runs:")

@@ -115,8 +115,9 @@ def distributed_decision_latency(runs: int) -> None:
         posts: list[tuple[datetime, str]] = []
         try:
             client = httpx.Client(base_url=cluster.url, timeout=30)
+            auth = httpx.Client(base_url=cluster.auth_url, timeout=30)
             people = create_users(
-                client, admin_headers(client, Path(work)), {"analyst": ["analyst"], "approver": ["approver"]}
+                auth, admin_headers(auth, Path(work)), {"analyst": ["analyst"], "approver": ["approver"]}
             )
             client.headers.update(people["analyst"])
             started = time.perf_counter()
@@ -124,7 +125,7 @@ def distributed_decision_latency(runs: int) -> None:
                 run_id = client.post(
                     "/runs", json={"path": str(SAMPLE), "goal": {"target": "revenue"}}
                 ).json()["id"]
-                share_run(client, people["analyst"], run_id, "approver")
+                share_run(auth, people["analyst"], run_id, "approver")
                 _drive(client, run_id, posts, people["approver"])
             elapsed = time.perf_counter() - started
             starts = _stage_starts(cluster.logs)

@@ -85,10 +85,10 @@ def child(kind: str, reader: str, target: str) -> dict[str, float]:
 
     from lockflow.common.artifacts import LocalArtifactStore
     from lockflow.common.models import SourceSpec
-    from lockflow.ingest.configs import parse_config
+    from lockflow.ingest.connections import build_connector
     from lockflow.ingest.ingest import read_into_artifact
-    from lockflow.ingest.registry import build_connector
-    from lockflow.ingest.settings import SourceSettings
+    from lockflow.sources.configs import parse_config
+    from lockflow.sources.settings import SourceSettings
 
     sampler = RssSampler()
     started = time.perf_counter()

@@ -1,5 +1,7 @@
 """Embedded composition root: every service on one process's adapters, with the same handlers.
 
+This package may import every service; no service imports it. The gateway has its own root
+(`lockflow.gateway.bootstrap`); a System here serves it too in embedded mode (`lockflow.embedded`).
 Each service has its own composition root (`lockflow.<service>.bootstrap`) that builds only what it
 needs and runs it as its own process (distributed mode). This one composes all of them in one
 process for `lockflow up` and `lockflow run`: the adapters once (`lockflow.common.runtime`), the
@@ -12,14 +14,14 @@ from dataclasses import dataclass, field
 
 from lockflow.analytics import bootstrap as analytics
 from lockflow.common.bus import Bus, Subscription
+from lockflow.common.bus.memory import InMemoryBus
 from lockflow.common.cache import Cache
 from lockflow.common.clock import Clock
-from lockflow.common.pipeline import STAGES
+from lockflow.common.pipeline import STAGES, all_topics
 from lockflow.common.reqreply import RequestHandler
 from lockflow.common.runtime import (
     WORKER_NAMES,
     Adapters,
-    all_topics,
     build_adapters,
     ensure_topics,
     start_answering,
@@ -56,6 +58,9 @@ class System(Adapters):
     # Each stage's handler table; tests pass their own (e.g. one that fails first) to build_system.
     handlers: dict[str, dict[str, StageHandler]] = field(default_factory=lambda: dict(STAGE_HANDLERS))
     orchestrator: Orchestrator = field(init=False)
+    # What `start` runs when the gateway's app starts this System: the whole pipeline (`lockflow up`),
+    # or only the API's part with the services' answers (an embedded app whose runs are driven by hand).
+    run_pipeline: bool = True
 
     def __post_init__(self) -> None:
         # Built even when this process does not consume events: the relay loop and the gateway's
@@ -95,6 +100,19 @@ class System(Adapters):
     def start_relay_loop(self, *, interval: float = 1.0) -> None:
         """The orchestrator's outbox relay and attempt sweep, on a timer (see Orchestrator)."""
         self.orchestrator.start_relay_loop(interval=interval)
+
+    async def start(self) -> None:
+        """As the gateway's app starts it: the topics, then the pipeline (or only the API's part) here."""
+        await self.ensure_topics()
+        if self.run_pipeline:
+            await self.start_everything()
+            return
+        await self.bus.start()
+        await self.requester.start()
+        if isinstance(self.bus, InMemoryBus):  # no other process can answer on this bus
+            for service in REQUEST_HANDLERS:
+                await self.start_answering(service)
+        self.start_relay_loop()
 
     async def start_everything(self) -> None:
         """Embedded mode: the orchestrator, every stage and the relay in this process."""

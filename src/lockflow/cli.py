@@ -19,7 +19,7 @@ from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
 from lockflow.common.settings_check import built_or_exit, settings_or_exit
 from lockflow.common.telemetry import setup_tracing
-from lockflow.ingest.settings import SourceSettings
+from lockflow.sources.settings import SourceSettings
 
 app = typer.Typer(
     add_completion=False,
@@ -185,7 +185,7 @@ def resume(
 
 def _load_rules(path: Path) -> dict[str, Any] | None:
     """Read and validate a rules file; a bad one stops the run before it starts."""
-    from lockflow.quality.rules import quality_rules_of
+    from lockflow.qualityrules.rules import quality_rules_of
 
     try:
         text = path.read_text()
@@ -215,17 +215,54 @@ def serve(
 def _serve(*, host: str, port: int, start_workers: bool) -> None:
     import uvicorn
 
-    from lockflow.gateway.app import auth_settings_for, create_app
     from lockflow.gateway.serving import server_config
     from lockflow.gateway.settings import GatewaySettings
 
     settings = settings_or_exit(GatewaySettings, host=host, port=port, start_workers=start_workers)
-    auth_settings = built_or_exit(lambda: auth_settings_for(settings))
+    if not start_workers and not settings.jwks_url:
+        _refuse_start(
+            "LOCKFLOW_JWKS_URL must name the auth service's key set for `lockflow serve`, e.g. "
+            "http://127.0.0.1:8001/.well-known/jwks.json (the auth service runs as `lockflow serve-auth`)"
+        )
     configure_logging(service="gateway", level=settings.log_level)
+    if start_workers:
+        from lockflow.embedded import auth_settings_for, create_app
+
+        auth_settings = built_or_exit(lambda: auth_settings_for(settings))
+        app = create_app(settings, auth_settings=auth_settings)
+        login = "POST /auth/login"
+    else:
+        from lockflow.gateway.app import create_app as create_gateway
+
+        app = create_gateway(settings)
+        auth_url = (settings.jwks_url or "").removesuffix("/.well-known/jwks.json")
+        login = f"POST /auth/login on the auth service ({auth_url})"
     console.print(f"lockflow API on http://{host}:{port} (docs at /docs), mode={settings.mode}")
-    console.print("every endpoint but /healthz and /docs needs a token: POST /auth/login, then Bearer")
-    app = create_app(settings, auth_settings=auth_settings)
+    console.print(f"every endpoint but /healthz and /docs needs a token: {login}, then Bearer")
     uvicorn.Server(server_config(app, host=host, port=port)).run()
+
+
+def _refuse_start(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise typer.Exit(code=2)
+
+
+@app.command("serve-auth")
+def serve_auth(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8001,
+) -> None:
+    """Serve the auth service only (distributed mode): login, users, shares, audit, and its JWKS."""
+    import uvicorn
+
+    from lockflow.auth.app import create_auth_app
+    from lockflow.auth.settings import AuthSettings
+    from lockflow.gateway.serving import server_config
+
+    settings = settings_or_exit(AuthSettings)
+    configure_logging(service="auth", level=settings.log_level)
+    console.print(f"lockflow auth on http://{host}:{port}; its key set: /.well-known/jwks.json")
+    uvicorn.Server(server_config(create_auth_app(settings), host=host, port=port)).run()
 
 
 @app.command()

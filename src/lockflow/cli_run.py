@@ -27,8 +27,8 @@ from lockflow.common.pipeline import STAGE_OF_STEP, Step
 from lockflow.common.service_requests import preview_fixes
 from lockflow.common.settings import CommonSettings
 from lockflow.ingest.preflight import Preflight, preflight, settle_goal
-from lockflow.orchestrator import service, views
 from lockflow.orchestrator.policy import Policy, PolicyDecision, resolve
+from lockflow.runstore import intake, views
 from lockflow.tables import Col, print_fitted
 
 STEPS_IN_A_RUN = 7
@@ -57,7 +57,7 @@ async def run_embedded(
     run_id: str | None = None
     try:
         run_id = created = await anyio.to_thread.run_sync(
-            lambda: service.request_run(
+            lambda: intake.request_run(
                 system.db,
                 name=name,
                 source=spec,
@@ -93,7 +93,7 @@ async def resume_embedded(
         else:
             if run["status"] == "failed":
                 await anyio.to_thread.run_sync(
-                    lambda: service.retry_run(system.db, run_id=run_id, requested_by="local")
+                    lambda: intake.retry_run(system.db, run_id=run_id, requested_by="local")
                 )
                 console.print(
                     f"retrying step {run['current_step']} of run [bold]{run_id}[/] (it failed with: "
@@ -248,7 +248,7 @@ async def _drive(
                 try:
                     await anyio.to_thread.run_sync(
                         functools.partial(
-                            service.record_decision,
+                            intake.record_decision,
                             system.db,
                             request_id=request["id"],
                             option=decision.option,

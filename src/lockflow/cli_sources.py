@@ -17,7 +17,7 @@ console = Console()
 def _settings() -> Any:
     from lockflow.common.logging import configure_logging
     from lockflow.common.settings_check import settings_or_exit
-    from lockflow.ingest.settings import SourceSettings
+    from lockflow.sources.settings import SourceSettings
 
     settings = settings_or_exit(SourceSettings)  # a bad variable: one line on stderr, exit 2
     configure_logging(service="cli", level="WARNING")  # the JSON on stdout is the output
@@ -44,7 +44,7 @@ def _config(path: Path) -> dict[str, Any]:
 
 def _call(action: Any) -> None:
     """Run an action, printing its JSON result, or a clear error (with each bad field) and exit code 2."""
-    from lockflow.ingest.configs import ConfigInvalid
+    from lockflow.sources.configs import ConfigInvalid
 
     try:
         result = action()
@@ -68,7 +68,7 @@ def add(
     by: Annotated[str, typer.Option(help="Who registers it")] = "local",
 ) -> None:
     """Register a source (secrets are encrypted at rest and never shown again)."""
-    from lockflow.ingest import registry
+    from lockflow.sources import registry
 
     settings = _settings()
     _call(
@@ -81,7 +81,7 @@ def add(
 @source_app.command("list")
 def list_() -> None:
     """Every source, secrets masked."""
-    from lockflow.ingest import registry
+    from lockflow.sources import registry
 
     settings = _settings()
     _call(lambda: registry.list_sources(_db(settings), settings=settings))
@@ -90,7 +90,7 @@ def list_() -> None:
 @source_app.command("show")
 def show(ref: Annotated[str, typer.Argument(help="Id or name")]) -> None:
     """One source with its approved contract, secrets masked."""
-    from lockflow.ingest import registry
+    from lockflow.sources import registry
 
     settings = _settings()
     _call(lambda: registry.get_source(_db(settings), ref=ref, settings=settings))
@@ -104,7 +104,7 @@ def update(
     by: Annotated[str, typer.Option(help="Who changes it")] = "local",
 ) -> None:
     """Change a source; secrets left out keep their stored value."""
-    from lockflow.ingest import registry
+    from lockflow.sources import registry
 
     settings = _settings()
     changes = _config(config) if config else {}
@@ -118,7 +118,7 @@ def update(
 @source_app.command("delete")
 def delete(ref: Annotated[str, typer.Argument(help="Id or name")]) -> None:
     """Remove a source and its contract."""
-    from lockflow.ingest import registry
+    from lockflow.sources import registry
 
     settings = _settings()
     _call(lambda: registry.delete_source(_db(settings), ref=ref, actor="local"))
@@ -128,11 +128,11 @@ def delete(ref: Annotated[str, typer.Argument(help="Id or name")]) -> None:
 @source_app.command("test")
 def test(ref: Annotated[str, typer.Argument(help="Id or name")]) -> None:
     """Check that the source is reachable, authorised and readable, and how long it took (exit 1 if not)."""
-    from lockflow.ingest import registry
+    from lockflow.ingest import connections
 
     settings = _settings()
     holder: list[Any] = []
-    _call(lambda: holder.append(registry.test_source(_db(settings), ref=ref, settings=settings)))
+    _call(lambda: holder.append(connections.test_source(_db(settings), ref=ref, settings=settings)))
     health = holder[0]
     console.print_json(health.model_dump_json())
     if not health.ok:

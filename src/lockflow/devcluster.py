@@ -22,7 +22,11 @@ def free_port() -> int:
 
 @dataclass
 class DevCluster:
-    """The gateway and one process per worker, sharing Kafka, PostgreSQL, Redis and the artifact store.
+    """The gateway, the auth service and one process per worker, sharing Kafka, PostgreSQL, Redis and the
+    artifact store.
+
+    People log in, manage users and share runs at `auth_url` (the auth service's own process); every
+    other route is the gateway's at `url`, which verifies tokens with the auth service's JWKS.
 
     With `private` set, each process gets a folder of its own under it (its home, temp dir and working
     dir: `<private>/<name>/`), as separate machines would, so nothing but the services connects them.
@@ -32,6 +36,7 @@ class DevCluster:
     logs: Path
     private: Path | None = None
     port: int = field(default_factory=free_port)
+    auth_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # Where each process's log stood when it was started: after a restart, only its new lines count.
     log_starts: dict[str, int] = field(default_factory=dict)
@@ -55,37 +60,48 @@ class DevCluster:
         tmp = str(root / "tmp")
         return {"LOCKFLOW_HOME": str(root / "home"), "TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}, root / "work"
 
-    def _spawn(self, name: str, module: str, args: list[str]) -> None:
+    @property
+    def auth_url(self) -> str:
+        """The auth service's base URL (login, refresh, users, shares, audit, JWKS)."""
+        return f"http://127.0.0.1:{self.auth_port}"
+
+    def _spawn(self, name: str, module: str, args: list[str], env: dict[str, str] | None = None) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         own, cwd = self._own_dirs(name)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns it
         self.log_starts[name] = log.tell()
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", module, *args],
-            env={**os.environ, **self.env, **own},
+            env={**os.environ, **self.env, **own, **(env or {})},
             cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
 
     def start(self, *, timeout: float = 90.0) -> None:
-        """Start the workers and the gateway; return when each says it is ready."""
+        """Start the workers, the auth service and the gateway; return when each says it is ready."""
         for name in WORKER_NAMES:
             # Each service from its own composition root, so none loads another service's code.
             self._spawn(name, f"lockflow.{name}.bootstrap", [])
-        self._spawn("gateway", "lockflow.cli", ["serve", "--port", str(self.port)])
+        self._spawn("auth", "lockflow.cli", ["serve-auth", "--port", str(self.auth_port)])
+        jwks = {"LOCKFLOW_JWKS_URL": f"{self.auth_url}/.well-known/jwks.json"}
+        self._spawn("gateway", "lockflow.cli", ["serve", "--port", str(self.port)], env=jwks)
         deadline = time.monotonic() + timeout
         for name in WORKER_NAMES:
             self._wait_for_line(name, f"lockflow worker {name} ready", deadline)
+        self._wait_healthy("auth", self.auth_url, deadline)
+        self._wait_healthy("gateway", self.url, deadline)
+
+    def _wait_healthy(self, name: str, url: str, deadline: float) -> None:
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        raise TimeoutError(f"gateway not healthy; see {self.logs}/gateway.log")
+        raise TimeoutError(f"{name} not healthy; see {self.logs}/{name}.log")
 
     def _wait_for_line(self, name: str, line: str, deadline: float) -> None:
         path = self.logs / f"{name}.log"

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.testing import admin_headers
 from lockflow.common.auth_tables import AuditRow
-from lockflow.gateway.app import auth_settings_for, create_app
+from lockflow.embedded import auth_settings_for, create_app
 from lockflow.gateway.testing import embedded_settings
 from lockflow.gateway.testing import served as serve_app
 

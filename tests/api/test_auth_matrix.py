@@ -13,10 +13,10 @@ from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from lockflow.auth.deps import Authorized
+from lockflow.access.deps import Authorized, install_access
+from lockflow.access.policy import ENDPOINTS, Role, Verdict, gate_verdict, is_public
 from lockflow.auth.keys import generate_private_pem
-from lockflow.auth.policy import ENDPOINTS, Role, Verdict, gate_verdict, is_public
-from lockflow.auth.router import build_auth_service
+from lockflow.auth.router import access_for, build_auth_service
 from lockflow.auth.settings import AuthSettings
 from lockflow.common.db import Database
 from lockflow.common.pipeline import Gate
@@ -73,6 +73,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
     db = Database(f"sqlite:///{home / 'auth.db'}")
     app = FastAPI()
     app.state.auth = service = build_auth_service(settings, db=db)
+    install_access(app, access_for(service))  # what `authorize_route` verifies tokens with
     for method, route in ENDPOINTS:
         _stub(app, method, route)
     _decision_route(app)

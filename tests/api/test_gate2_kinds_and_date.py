@@ -11,7 +11,7 @@ from test_quality_preview import gate2
 
 from lockflow.auth.testing import sign_in
 from lockflow.common.kinds import category_label, strategy_facts
-from lockflow.gateway.app import create_app
+from lockflow.embedded import create_app
 from lockflow.gateway.testing import embedded_settings
 
 AS_OF = datetime(2031, 3, 4)

@@ -1,6 +1,6 @@
 """The gateway enforces authentication, the role x endpoint x gate matrix and object access (embedded).
 
-Every cell of `lockflow.auth.policy.ENDPOINTS` is called on the REAL gateway app with a real token.
+Every cell of `lockflow.access.policy.ENDPOINTS` is called on the REAL gateway app with a real token.
 The request bodies are deliberately minimal: the role check runs before the body is read, so an
 allowed role gets past it (any status but 401/403) and a refused one gets 403.
 """
@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from lockflow.auth.policy import ENDPOINTS, Role, is_public
+from lockflow.access.policy import ENDPOINTS, Role, is_public
 from lockflow.auth.testing import login, share_run, sign_in
-from lockflow.gateway.app import create_app
+from lockflow.embedded import create_app
 from lockflow.gateway.testing import embedded_settings
 
 USERS = {Role.VIEWER: "vic", Role.ANALYST: "ana", Role.APPROVER: "apo", Role.ADMIN: "adm"}

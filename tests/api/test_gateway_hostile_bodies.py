@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from lockflow.auth.testing import PASSWORD, login
-from lockflow.gateway.app import create_app
+from lockflow.embedded import create_app
 from lockflow.gateway.testing import embedded_settings
 from lockflow.gateway.testing import served as serve_app
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from lockflow.auth.testing import share_run, sign_in
 from lockflow.common.db import UploadRow
-from lockflow.gateway.app import create_app
+from lockflow.embedded import create_app
 from lockflow.gateway.pages import TOTAL_HEADER
 from lockflow.gateway.testing import embedded_settings
 

@@ -19,7 +19,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 
 from lockflow.auth.testing import PASSWORD, login
-from lockflow.gateway.app import create_app
+from lockflow.embedded import create_app
 from lockflow.gateway.testing import embedded_settings
 from lockflow.gateway.testing import served as serve_app
 

@@ -21,8 +21,8 @@ from lockflow.auth.service import AuthService
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.testing import add_user, login
 from lockflow.auth.tokens import issue
+from lockflow.embedded import auth_settings_for, create_app
 from lockflow.gateway import events
-from lockflow.gateway.app import auth_settings_for, create_app
 from lockflow.gateway.testing import embedded_settings
 from lockflow.gateway.testing import served as serve_app
 

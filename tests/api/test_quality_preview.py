@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from test_gateway_embedded import wait_open
 
 from lockflow.auth.testing import sign_in
-from lockflow.gateway.app import create_app
+from lockflow.embedded import create_app
 from lockflow.gateway.testing import embedded_settings
 
 

@@ -19,7 +19,7 @@ from lockflow.bootstrap import build_system
 from lockflow.common.errors import StageError
 from lockflow.common.events import Command, Event
 from lockflow.common.worker import StageDeps
-from lockflow.gateway.app import create_app
+from lockflow.embedded import create_app
 from lockflow.gateway.testing import embedded_settings
 from lockflow.reporting.handlers import compile_report
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from lockflow.common.db import Database
-from lockflow.orchestrator import views
+from lockflow.runstore import views
 
 pytestmark = pytest.mark.e2e
 ENV = {"COLUMNS": "80", "PATH": "/usr/bin"}

@@ -17,6 +17,7 @@ COMMANDS = {
     "worker": ["worker", "quality"],
     "ingest worker": ["worker", "ingest"],
     "serve": ["serve", "--port", "1"],
+    "serve-auth": ["serve-auth", "--port", "1"],
     "up": ["up", "--port", "1"],
     "run": ["run", "--yes"],
     "resume": ["resume", "no-such-run"],
@@ -74,11 +75,13 @@ def test_the_default_secret_outside_development_is_refused_in_one_line(tmp_path:
             "error: LOCKFLOW_ACCESS_TOKEN_SECONDS must be between",
         ),
         (
-            "serve",
+            "serve-auth",
             {"LOCKFLOW_ARGON2_TIME_COST": "1"},
             "error: LOCKFLOW_ARGON2_MEMORY_KIB/LOCKFLOW_ARGON2_TIME_COST",
         ),
         ("admin create", {"LOCKFLOW_ACCESS_TOKEN_SECONDS": "5"}, "error: LOCKFLOW_ACCESS_TOKEN_SECONDS"),
+        # The gateway alone verifies tokens against the auth service's key set: it must be named.
+        ("serve", {}, "error: LOCKFLOW_JWKS_URL must name the auth service's key set"),
         ("worker", {"LOCKFLOW_LOG_LEVEL": "LOUD"}, "error: LOCKFLOW_LOG_LEVEL: must be one of DEBUG, INFO"),
         (
             "ingest worker",

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from lockflow.cli_run import show_context
 from lockflow.common.db import Database
-from lockflow.orchestrator import views
+from lockflow.runstore import views
 
 pytestmark = pytest.mark.e2e
 BORDERS = re.compile(r"[│┃┏┓┗┛┡┩└┘┳┻╇╈┠┨━─┼┬┴╋]")

@@ -29,8 +29,15 @@ TIMEOUT_SECONDS = 5
 @pytest.fixture
 def quick_cluster(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[DevCluster]:
     """Every service its own process, with questions between services waited for 5 s."""
-    env = {**cluster_env, "LOCKFLOW_REQUEST_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS)}
-    running = DevCluster(env=env, logs=tmp_path / "logs")
+    # The run reads a file by its path, so ingest (on this machine) may read the test's data folder.
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    env = {
+        **cluster_env,
+        "LOCKFLOW_REQUEST_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
+        "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(data)]),
+    }
+    running = DevCluster(env=env, logs=tmp_path / "logs", private=tmp_path / "private")
     try:
         running.start(timeout=300)  # eight processes start at once on a shared machine
         yield running
@@ -51,9 +58,8 @@ def test_the_quality_worker_answers_the_preview(
     source = tmp_path / "data" / "sales.csv"
     sales.to_csv(source, index=False)
     client = httpx.Client(base_url=cluster.url, timeout=30)
-    people = create_users(
-        client, admin_headers(client, Path(cluster.env["LOCKFLOW_HOME"])), {"ana": ["analyst"]}
-    )
+    auth = httpx.Client(base_url=cluster.auth_url, timeout=30)  # the auth service's own process
+    people = create_users(auth, admin_headers(auth, cluster.home("auth")), {"ana": ["analyst"]})
     client.headers.update(people["ana"])
 
     created = client.post("/runs", json={"path": str(source), "goal": {"target": "revenue"}})

@@ -21,7 +21,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from lockflow.auth.testing import admin_headers, create_users, share_run
-from lockflow.bootstrap import all_topics
+from lockflow.common.pipeline import all_topics
 from lockflow.devcluster import DevCluster
 
 pytestmark = pytest.mark.e2e
@@ -107,8 +107,11 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(
     s3.put_object(Bucket=bucket, Key=f"{source_prefix}sales.csv", Body=frame.to_csv(index=False).encode())
     # The analyst "ana" starts the run and decides gates 1-4; the approver "apo" decides gate 5.
     client = httpx.Client(base_url=cluster.url, timeout=30)
-    admin = admin_headers(client, cluster.home("gateway"))
-    people = create_users(client, admin, {"ana": ["analyst"], "apo": ["approver"]})
+    # People log in at the auth service, its own process; the gateway verifies with its JWKS.
+    auth = httpx.Client(base_url=cluster.auth_url, timeout=30)
+    people = create_users(
+        auth, admin_headers(auth, cluster.home("auth")), {"ana": ["analyst"], "apo": ["approver"]}
+    )
     client.headers.update(people["ana"])
 
     config = {
@@ -127,7 +130,7 @@ def test_a_run_across_all_gates_with_a_loop_back_and_a_restart(
     created = client.post(f"/sources/{source_id}/runs", json={"goal": {"target": "revenue"}})
     assert created.status_code == 201, created.text
     run_id = created.json()["id"]
-    share_run(client, people["ana"], run_id, "apo")
+    share_run(auth, people["ana"], run_id, "apo")
 
     # Gate 1: the schema and row count are shown; approve once, a second time is a conflict.
     gate1 = wait_for_request(client, run_id, "source_review")

@@ -14,8 +14,8 @@ from lockflow.cli_run import run_embedded
 from lockflow.common.db import Database
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
-from lockflow.orchestrator import views
 from lockflow.orchestrator.policy import default_policy
+from lockflow.runstore import views
 
 pytestmark = pytest.mark.e2e
 

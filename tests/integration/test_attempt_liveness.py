@@ -22,8 +22,9 @@ from lockflow.common.events import Command, Event, IngestSource, StageFailed, St
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageWorker
-from lockflow.orchestrator import service, views
+from lockflow.orchestrator import service
 from lockflow.orchestrator.liveness import LivenessPolicy
+from lockflow.runstore import intake, views
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,7 @@ def _attempts(db: Database, run_id: str) -> list[StageAttemptRow]:
 
 
 def _start_run(db: Database) -> tuple[str, IngestSource]:
-    run_id = service.request_run(
+    run_id = intake.request_run(
         db, name="r", source=SourceSpec(path="/data/x.csv"), goal=Goal(target="y"), requested_by="ana"
     )
     service.handle_event(db, _newest_event(db))
@@ -125,7 +126,7 @@ def test_sweep_resends_then_fails_and_ignores_superseded_attempts(database_url: 
     assert service.sweep_attempts(db, POLICY, now=beat + timedelta(seconds=9999)) == []
 
     # `lockflow resume` (retry_run) starts the step again from one dispatch.
-    service.retry_run(db, run_id=run_id, requested_by="ana")
+    intake.retry_run(db, run_id=run_id, requested_by="ana")
     service.handle_event(db, _newest_event(db))
     assert (
         _attempts(db, run_id)[0].dispatches == 1 and views.get_run(db, run_id=run_id)["status"] == "running"
@@ -150,7 +151,7 @@ def test_a_running_system_fails_a_run_whose_stage_has_no_worker(database_url: st
         await system.start_orchestrator()  # every stage's worker is gone: nobody takes the ingest command
         system.start_relay_loop(interval=0.05)
         try:
-            run_id = service.request_run(
+            run_id = intake.request_run(
                 system.db,
                 name="r",
                 source=SourceSpec(path="/data/x.csv"),
@@ -200,7 +201,7 @@ def test_a_worker_that_dies_mid_attempt_is_noticed_by_its_silent_heartbeat(
         ingest_worker = system.subscriptions[-1]
         system.start_relay_loop(interval=0.05)
         try:
-            run_id = service.request_run(
+            run_id = intake.request_run(
                 system.db,
                 name="r",
                 source=SourceSpec(path="/x.csv"),

@@ -6,7 +6,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from lockflow.auth import audit
+from lockflow.audit import chain as audit
 from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
 

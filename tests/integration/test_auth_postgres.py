@@ -9,12 +9,12 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from lockflow.auth import audit
+from lockflow.access.tokens import InvalidToken
+from lockflow.audit import chain as audit
 from lockflow.auth.keys import generate_private_pem
 from lockflow.auth.router import build_auth_service
 from lockflow.auth.service import AuthService, LoginFailed, LoginThrottled
 from lockflow.auth.settings import AuthSettings
-from lockflow.auth.tokens import InvalidToken
 from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
 

@@ -15,7 +15,8 @@ from lockflow.common.db import Database, DecisionRow, OutboxRow, RunRow, migrate
 from lockflow.common.errors import Conflict
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
-from lockflow.orchestrator import service, views
+from lockflow.orchestrator import service
+from lockflow.runstore import intake, views
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ async def _run_to_first_gate(tmp_path: Path, database_url: str, redis_url: str) 
     settings = CommonSettings(database_url=database_url, home=tmp_path, environment="test")
     system = build_system(settings, bus=InMemoryBus(), cache=RedisCache(redis_url))
     await system.start_everything()
-    run_id = service.request_run(
+    run_id = intake.request_run(
         system.db, name="t", source=SourceSpec(path=str(data)), goal=Goal(target="y"), requested_by="ana"
     )
     await system.relay_outbox()
@@ -83,7 +84,7 @@ async def test_a_decision_is_accepted_exactly_once_under_concurrency(
         def submit(i: int) -> None:
             barrier.wait()
             try:
-                service.record_decision(
+                intake.record_decision(
                     system.db,
                     request_id=request_id,
                     option="approve",

@@ -9,7 +9,8 @@ from lockflow.common.db import Database, OutboxRow
 from lockflow.common.errors import Conflict
 from lockflow.common.events import IngestSource, RetryRequested, StageFailed, StageFailedPayload, parse_event
 from lockflow.common.models import Goal, SourceSpec
-from lockflow.orchestrator import service, views
+from lockflow.orchestrator import service
+from lockflow.runstore import intake, views
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ def _newest_event(db: Database):  # type: ignore[no-untyped-def]
 
 def test_two_concurrent_retries_one_wins(fresh_postgres: str) -> None:
     db = Database(fresh_postgres)
-    run_id = service.request_run(
+    run_id = intake.request_run(
         db, name="r", source=SourceSpec(path="/data/x.csv"), goal=Goal(target="y"), requested_by="ana"
     )
     service.handle_event(db, _newest_event(db))
@@ -42,7 +43,7 @@ def test_two_concurrent_retries_one_wins(fresh_postgres: str) -> None:
     def retry(who: str) -> None:
         barrier.wait()
         try:
-            service.retry_run(db, run_id=run_id, requested_by=who)
+            intake.retry_run(db, run_id=run_id, requested_by=who)
             outcomes.append("accepted")
         except Conflict:
             outcomes.append("conflict")

@@ -10,10 +10,10 @@ from sqlalchemy import create_engine, text
 
 from lockflow.common.errors import InvalidInput, LockflowError
 from lockflow.common.models import SourceOptions
-from lockflow.ingest.configs import parse_config
 from lockflow.ingest.conn_db import DatabaseConnector
-from lockflow.ingest.netguard import NetPolicy
 from lockflow.ingest.read import load_chunks
+from lockflow.sources.configs import parse_config
+from lockflow.sources.netguard import NetPolicy
 
 DIALECTS = ["postgresql", "mysql", "mariadb", "sqlite"]
 

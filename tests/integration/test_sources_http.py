@@ -13,11 +13,11 @@ import pytest
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import SourceOptions
-from lockflow.ingest.configs import parse_config
 from lockflow.ingest.conn_http import ApiUnavailable, HttpApiConnector
-from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy
 from lockflow.ingest.read import load_chunks
 from lockflow.resilience import CircuitBreakers
+from lockflow.sources.configs import parse_config
+from lockflow.sources.netguard import ForbiddenDestination, NetPolicy
 
 RECORDS = [
     {"id": i, "name": f"item-{i}", "price": round(i * 1.25, 2), "tags": {"even": i % 2 == 0}}

@@ -15,11 +15,11 @@ import pytest
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import SourceOptions
-from lockflow.ingest.configs import parse_config
 from lockflow.ingest.conn_s3 import S3Connector
-from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy
 from lockflow.ingest.read import load_chunks
-from lockflow.ingest.settings import FileLimits
+from lockflow.sources.configs import parse_config
+from lockflow.sources.netguard import ForbiddenDestination, NetPolicy
+from lockflow.sources.settings import FileLimits
 
 # The server's one identity (services.sh env); the s3_server fixture fails loudly when it is unset.
 KEYS = {

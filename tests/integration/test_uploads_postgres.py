@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from lockflow.auth.deps import Principal
-from lockflow.auth.policy import Role
+from lockflow.access.deps import Principal
+from lockflow.access.policy import Role
 from lockflow.common.db import Database
 from lockflow.common.errors import NotFound
 from lockflow.gateway.uploads import check_upload_path, record_upload

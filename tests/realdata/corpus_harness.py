@@ -26,8 +26,8 @@ from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.db import Database
 from lockflow.common.models import SourceSpec
 from lockflow.common.settings import CommonSettings
-from lockflow.orchestrator import views
 from lockflow.orchestrator.policy import Policy, default_policy, load_policy
+from lockflow.runstore import views
 
 POLICIES = ("yes", "second")
 DEADLINE_SECONDS = 600.0  # per run; the slowest CI run takes well under a minute on a quiet machine

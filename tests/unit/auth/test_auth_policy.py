@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from lockflow.auth.policy import (
+from lockflow.access.policy import (
     ENDPOINTS,
     GATES,
     Role,

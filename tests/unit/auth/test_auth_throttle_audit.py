@@ -1,6 +1,6 @@
 """Pure pieces: the in-memory failure window and the escaping of user text."""
 
-from lockflow.auth.audit import clean
+from lockflow.audit.chain import clean
 from lockflow.auth.throttle import LoginThrottle, MemoryFailures
 
 

@@ -9,8 +9,9 @@ import time
 import httpx
 import pytest
 
+from lockflow.access.tokens import InvalidToken, RemoteJwks, TokenSpec, UnknownKey, verify
 from lockflow.auth.keys import KeyRing, generate_private_pem, load_private, public_pem
-from lockflow.auth.tokens import InvalidToken, RemoteJwks, TokenSpec, UnknownKey, issue, verify
+from lockflow.auth.tokens import issue
 
 SPEC = TokenSpec(
     issuer="lockflow", audience="lockflow-api", access_seconds=300, refresh_seconds=3600, leeway=5

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from lockflow.auth.address import parse_networks, resolve_client
+from lockflow.access.address import parse_networks, resolve_client
 from lockflow.auth.settings import AuthSettings
 
 PROXIES = parse_networks(["10.0.0.0/8", "192.0.2.1"])

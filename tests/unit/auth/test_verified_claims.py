@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from lockflow.auth import service as auth_service
+from lockflow.access import verifier as access_verifier
+from lockflow.access.tokens import InvalidToken
 from lockflow.auth.keys import generate_private_pem
 from lockflow.auth.router import build_auth_service
 from lockflow.auth.service import AuthService
 from lockflow.auth.settings import AuthSettings
-from lockflow.auth.tokens import InvalidToken
 from lockflow.common.db import Database
 
 PASSWORD = "correct horse battery staple"
@@ -33,13 +33,13 @@ def test_the_same_token_is_decoded_once_and_a_logout_still_refuses_it_at_once(
     auth: AuthService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real_verify = auth_service.verify
+    real_verify = access_verifier.verify
 
     def counting(token: str, **kwargs: object) -> object:
         calls.append(token)
         return real_verify(token, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(auth_service, "verify", counting)
+    monkeypatch.setattr(access_verifier, "verify", counting)
     token = auth.login(username="ana", password=PASSWORD, client="test").access_token
     first = auth.verify_access(token)
     assert auth.verify_access(token) == first
@@ -56,15 +56,15 @@ def test_a_kept_token_is_verified_again_once_its_time_is_up(
     token = auth.login(username="ana", password=PASSWORD, client="test").access_token
     auth.verify_access(token)
     calls: list[str] = []
-    real_verify = auth_service.verify
+    real_verify = access_verifier.verify
 
     def counting(token: str, **kwargs: object) -> object:
         calls.append(token)
         return real_verify(token, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(auth_service, "verify", counting)
-    now = auth_service.time.time()
-    monkeypatch.setattr(auth_service.time, "time", lambda: now + auth_service.VERIFIED_SECONDS + 1)
+    monkeypatch.setattr(access_verifier, "verify", counting)
+    now = access_verifier.time.time()
+    monkeypatch.setattr(access_verifier.time, "time", lambda: now + access_verifier.VERIFIED_SECONDS + 1)
     auth.verify_access(token)
     assert len(calls) == 1
     with pytest.raises(InvalidToken):

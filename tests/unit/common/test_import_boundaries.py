@@ -14,21 +14,6 @@ SERVICES = sorted(p.name for p in (ROOT / "services").iterdir() if (p / "src" / 
 LIBRARIES = sorted(p.name for p in (ROOT / "libs").iterdir() if (p / "src" / "lockflow" / p.name).is_dir())
 # The composition root's modules (lockflow.bootstrap, lockflow.cli, ...): only the root may import them.
 ROOT_MODULES = sorted(p.stem for p in (ROOT / "src" / "lockflow").glob("*.py"))
-# Imports still being removed on other branches (the gateway's requests to the services that own the
-# work, the gate-2 preview moving into the quality service), by path prefix. Each service listed must
-# still be imported under its prefix: when one is gone, delete it here, so the list only shrinks.
-PENDING: dict[str, set[str]] = {
-    "services/gateway/": {
-        "lockflow.auth",
-        "lockflow.bootstrap",
-        "lockflow.ingest",
-        "lockflow.orchestrator",
-        "lockflow.quality",
-        "lockflow.reporting",
-    },
-}
-
-
 def _imported(path: Path) -> set[str]:
     """Every module the file imports, absolute names."""
     names: set[str] = set()
@@ -70,24 +55,8 @@ def test_the_tree_has_services_and_libraries() -> None:
     assert {"bootstrap", "cli"} <= set(ROOT_MODULES)
 
 
-def _pending(path: str) -> set[str]:
-    return set().union(*(allowed for prefix, allowed in PENDING.items() if path.startswith(prefix)))
-
-
 def test_no_service_imports_another_and_no_library_imports_a_service() -> None:
-    unexpected = {
-        path: others - _pending(path) for path, others in _crossings().items() if others - _pending(path)
-    }
-    assert unexpected == {}, "a service or library reaches into a service; move the shared code to libs/"
-
-
-def test_every_pending_crossing_still_exists() -> None:
-    crossings = _crossings()
-    fixed = {
-        prefix: allowed - set().union(*(o for path, o in crossings.items() if path.startswith(prefix)))
-        for prefix, allowed in PENDING.items()
-    }
-    assert {prefix: gone for prefix, gone in fixed.items() if gone} == {}, "delete them from PENDING"
+    assert _crossings() == {}, "a service or library reaches into a service; move the shared code to libs/"
 
 
 def test_the_checker_sees_lazy_and_from_imports(tmp_path: Path) -> None:

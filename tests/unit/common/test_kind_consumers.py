@@ -53,10 +53,10 @@ from lockflow.common.models import (
 )
 from lockflow.gate_views import show_actions, show_insights, show_quality
 from lockflow.orchestrator.gate_context import quality_finding
+from lockflow.plans.export import plan_csv, plan_json, plan_markdown
 from lockflow.quality.detect import assess
 from lockflow.quality.preview import describe_steps, preview
 from lockflow.recommendations.plan import recommend
-from lockflow.reporting.plan_export import plan_csv, plan_json, plan_markdown
 from lockflow.reporting.render import build_report, render_html, render_markdown
 
 UNKNOWN_CATEGORY = "brand_new_category"

@@ -22,11 +22,11 @@ from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.cache import MemoryCache
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import DatasetRef, LogicalType, SourceOptions, SourceSpec
-from lockflow.ingest.configs import FileConfig
 from lockflow.ingest.conn_file import FileConnector
 from lockflow.ingest.ingest import ingest, read_into_artifact
 from lockflow.ingest.read import load_source
-from lockflow.ingest.settings import FileLimits, SourceSettings
+from lockflow.sources.configs import FileConfig
+from lockflow.sources.settings import FileLimits, SourceSettings
 
 S = pa.large_string()
 UTC_US = pa.timestamp("us", tz="UTC")

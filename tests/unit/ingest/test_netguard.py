@@ -8,17 +8,17 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from lockflow.common.errors import LockflowError
-from lockflow.ingest.configs import parse_config
-from lockflow.ingest.conn_db import DatabaseConnector, network_target, pinned
-from lockflow.ingest.netguard import (
+from lockflow.ingest.conn_db import DatabaseConnector, pinned
+from lockflow.sources.checks import check_config, label_of, network_target
+from lockflow.sources.configs import parse_config
+from lockflow.sources.netguard import (
     ForbiddenDestination,
     NetPolicy,
     Unresolvable,
     connection_failed,
     numeric_ipv4,
 )
-from lockflow.ingest.registry import checked_connector
-from lockflow.ingest.settings import SourceSettings
+from lockflow.sources.settings import SourceSettings
 
 
 def no_lookup(host: str, _port: int) -> list[str]:
@@ -332,12 +332,11 @@ def test_storing_checks_database_hosts_and_tolerates_names_that_do_not_resolve_y
         "postgresql://u:p@0x7f000001/db",
     ):
         with pytest.raises(ForbiddenDestination, match="LOCKFLOW_ALLOW_HOSTS"):
-            checked_connector(parse_config("database", {"url": url, "table": "t"}), settings)
+            check_config(parse_config("database", {"url": url, "table": "t"}), settings)
     later = parse_config("database", {"url": "postgresql://u:p@not-yet.invalid/db", "table": "t"})
-    assert (
-        checked_connector(later, settings).label().startswith("postgresql+psycopg2://u:***@not-yet.invalid")
-    )
+    check_config(later, settings)  # a name that does not resolve yet is stored; connections check again
+    assert label_of(later, settings).startswith("postgresql+psycopg2://u:***@not-yet.invalid")
     allowed = SourceSettings(allow_hosts=["127.0.0.1"])
-    checked_connector(
+    check_config(
         parse_config("database", {"url": "postgresql://u:p@127.0.0.1/db", "table": "t"}), allowed
     )

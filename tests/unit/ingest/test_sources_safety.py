@@ -15,7 +15,13 @@ from pydantic import SecretStr
 from lockflow.common.errors import InvalidInput, TooLarge
 from lockflow.common.models import ColumnSchema, SourceOptions, SourceSpec
 from lockflow.ingest.archives import check_xlsx, gunzip, unzip_one
-from lockflow.ingest.configs import (
+from lockflow.ingest.conn_db import single_select
+from lockflow.ingest.conn_http import retry_after_seconds
+from lockflow.ingest.drift import schema_drift
+from lockflow.ingest.read import load_source
+from lockflow.resilience import CircuitBreakers, CircuitOpen, RateLimited, RateLimiter
+from lockflow.sources.checks import check_url, resolve_inside
+from lockflow.sources.configs import (
     ConfigInvalid,
     join_secrets,
     masked,
@@ -23,15 +29,9 @@ from lockflow.ingest.configs import (
     parse_config,
     split_secrets,
 )
-from lockflow.ingest.conn_db import check_url, single_select
-from lockflow.ingest.conn_file import resolve_inside
-from lockflow.ingest.conn_http import retry_after_seconds
-from lockflow.ingest.drift import schema_drift
-from lockflow.ingest.netguard import ForbiddenDestination, NetPolicy
-from lockflow.ingest.read import load_source
-from lockflow.ingest.secrets import SecretBox, SecretsUnreadable
-from lockflow.ingest.settings import FileLimits
-from lockflow.resilience import CircuitBreakers, CircuitOpen, RateLimited, RateLimiter
+from lockflow.sources.netguard import ForbiddenDestination, NetPolicy
+from lockflow.sources.secrets import SecretBox, SecretsUnreadable
+from lockflow.sources.settings import FileLimits
 
 LIMITS = FileLimits(
     max_decompressed_bytes=20 * 1024 * 1024, max_ratio=100, max_entries=50, max_field_bytes=1024 * 1024

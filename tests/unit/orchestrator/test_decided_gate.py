@@ -13,8 +13,9 @@ from lockflow.common.events import Event, IngestSource, parse_event
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.worker import StageDeps
 from lockflow.ingest.handlers import ingest_source
-from lockflow.ingest.settings import SourceSettings
-from lockflow.orchestrator import service, views
+from lockflow.orchestrator import service
+from lockflow.runstore import intake, views
+from lockflow.sources.settings import SourceSettings
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def _waiting_at_source_review(db: Database, tmp_path: Path) -> str:
     pd.DataFrame({"spend": [1.0, 2.0, 3.0, 4.0], "revenue": [3.0, 5.0, 7.0, 9.0]}).to_csv(
         data / "s.csv", index=False
     )
-    run_id = service.request_run(
+    run_id = intake.request_run(
         db,
         name="r",
         source=SourceSpec(path=str(data / "s.csv")),
@@ -61,7 +62,7 @@ def test_a_recorded_decision_closes_the_gate_in_the_run_view_before_the_orchestr
     (request,) = views.list_decision_requests(db, run_id=run_id)
 
     # The gateway records the decision; the orchestrator (down) has not consumed DecisionMade yet.
-    service.record_decision(
+    intake.record_decision(
         db, request_id=request["id"], option="approve", params={}, rationale="ok", decided_by="ana"
     )
     run = views.get_run(db, run_id=run_id)

@@ -14,8 +14,9 @@ from lockflow.common.events import Event, IngestSource, parse_event
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.worker import StageDeps
 from lockflow.ingest.handlers import ingest_source
-from lockflow.ingest.settings import SourceSettings
-from lockflow.orchestrator import service, views
+from lockflow.orchestrator import service
+from lockflow.runstore import intake, views
+from lockflow.sources.settings import SourceSettings
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def _runs_at_gate_1(db: Database, tmp_path: Path, count: int) -> list[str]:
     )
     ids = []
     for number in range(count):
-        run_id = service.request_run(
+        run_id = intake.request_run(
             db,
             name=f"r{number}",
             source=SourceSpec(path=str(data / "s.csv")),
@@ -70,7 +71,7 @@ def _statements(db: Database) -> list[str]:
 
 def _decide(db: Database, run_id: str) -> None:
     (request,) = views.list_decision_requests(db, run_id=run_id)
-    service.record_decision(
+    intake.record_decision(
         db, request_id=request["id"], option="approve", params={}, rationale="ok", decided_by="ana"
     )
 

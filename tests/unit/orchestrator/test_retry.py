@@ -16,7 +16,8 @@ from lockflow.common.events import (
     parse_event,
 )
 from lockflow.common.models import Goal, SourceSpec
-from lockflow.orchestrator import service, views
+from lockflow.orchestrator import service
+from lockflow.runstore import intake, views
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def _attempts(db: Database, run_id: str) -> list[tuple[str, str]]:
 
 def _failed_at_ingest(db: Database) -> tuple[str, IngestSource]:
     """A run whose ingest attempt failed, as the orchestrator records it from the events."""
-    run_id = service.request_run(
+    run_id = intake.request_run(
         db, name="r", source=SourceSpec(path="/data/x.csv"), goal=Goal(target="y"), requested_by="ana"
     )
     (requested,) = _outbox(db)
@@ -62,7 +63,7 @@ def test_a_failed_run_is_retried_at_its_failed_step_with_the_same_inputs(db: Dat
     run = views.get_run(db, run_id=run_id)
     assert (run["status"], run["current_step"], run["error"]) == ("failed", "ingest", "ingest: disk on fire")
 
-    service.retry_run(db, run_id=run_id, requested_by="ana")
+    intake.retry_run(db, run_id=run_id, requested_by="ana")
     run = views.get_run(db, run_id=run_id)
     assert (run["status"], run["current_step"], run["error"]) == ("running", "ingest", None)
     retry = _outbox(db)[-1]
@@ -84,14 +85,14 @@ def test_a_failed_run_is_retried_at_its_failed_step_with_the_same_inputs(db: Dat
 
 def test_a_retry_is_accepted_once(db: Database) -> None:
     run_id, _ = _failed_at_ingest(db)
-    service.retry_run(db, run_id=run_id, requested_by="ana")
+    intake.retry_run(db, run_id=run_id, requested_by="ana")
     with pytest.raises(Conflict, match="running"):
-        service.retry_run(db, run_id=run_id, requested_by="lee")
+        intake.retry_run(db, run_id=run_id, requested_by="lee")
 
 
 def test_a_redelivered_retry_changes_nothing(db: Database) -> None:
     run_id, _ = _failed_at_ingest(db)
-    service.retry_run(db, run_id=run_id, requested_by="ana")
+    intake.retry_run(db, run_id=run_id, requested_by="ana")
     retry = _outbox(db)[-1]
     service.handle_event(db, retry)
     service.handle_event(db, retry)
@@ -99,18 +100,18 @@ def test_a_redelivered_retry_changes_nothing(db: Database) -> None:
 
 
 def test_only_a_failed_run_can_be_retried(db: Database) -> None:
-    run_id = service.request_run(
+    run_id = intake.request_run(
         db, name="r", source=SourceSpec(path="/data/x.csv"), goal=Goal(target="y"), requested_by="ana"
     )
     with pytest.raises(Conflict, match="only a run that failed at a step"):
-        service.retry_run(db, run_id=run_id, requested_by="ana")
+        intake.retry_run(db, run_id=run_id, requested_by="ana")
     with pytest.raises(NotFound):
-        service.retry_run(db, run_id="no-such-run", requested_by="ana")
+        intake.retry_run(db, run_id="no-such-run", requested_by="ana")
 
 
 def test_the_retried_attempt_can_fail_again_and_be_retried_again(db: Database) -> None:
     run_id, _ = _failed_at_ingest(db)
-    service.retry_run(db, run_id=run_id, requested_by="ana")
+    intake.retry_run(db, run_id=run_id, requested_by="ana")
     service.handle_event(db, _outbox(db)[-1])
     command = _outbox(db)[-1]
     assert isinstance(command, IngestSource)
@@ -123,5 +124,5 @@ def test_the_retried_attempt_can_fail_again_and_be_retried_again(db: Database) -
         ),
     )
     assert views.get_run(db, run_id=run_id)["status"] == "failed"
-    service.retry_run(db, run_id=run_id, requested_by="ana")
+    intake.retry_run(db, run_id=run_id, requested_by="ana")
     assert views.get_run(db, run_id=run_id)["status"] == "running"

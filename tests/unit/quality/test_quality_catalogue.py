@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from lockflow.quality.detect import assess, assess_parquet
-from lockflow.quality.rules import load_rules
+from lockflow.qualityrules.rules import load_rules
 
 ROWS = 3000
 CLEAN = ("clean_num", "clean_int", "clean_cat", "clean_day")

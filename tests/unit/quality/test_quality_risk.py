@@ -12,7 +12,7 @@ from lockflow.common.kinds import RISKS
 from lockflow.common.models import ColumnSchema, Finding, Resolution
 from lockflow.quality.detect import assess
 from lockflow.quality.risk import RANKS
-from lockflow.quality.rules import load_rules
+from lockflow.qualityrules.rules import load_rules
 
 DESCRIPTIVE = ("skew", "imbalance", "constant_column", "high_cardinality", "staleness", "time_gaps")
 

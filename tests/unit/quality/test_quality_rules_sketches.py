@@ -8,8 +8,8 @@ import pytest
 from lockflow.common.errors import InvalidInput
 from lockflow.common.pipeline import DecisionContext, InvalidDecision, check_quality_choices
 from lockflow.quality.detect import assess
-from lockflow.quality.rules import load_rules
 from lockflow.quality.sketches import HyperLogLog, RepeatCounter, RowSample, hash_values
+from lockflow.qualityrules.rules import load_rules
 
 
 @pytest.mark.parametrize(

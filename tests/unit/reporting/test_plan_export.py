@@ -6,7 +6,7 @@ import io
 import json
 
 from lockflow.common.models import ActionItem, PlannedAction
-from lockflow.reporting.plan_export import csv_cell, plan_csv, plan_json, plan_markdown
+from lockflow.plans.export import csv_cell, plan_csv, plan_json, plan_markdown
 
 
 def _plan() -> list[PlannedAction]:

@@ -46,6 +46,11 @@ STAGE_OF_STEP: dict[Step, str] = {
 STAGES: tuple[str, ...] = ("ingest", "quality", "analytics", "insights", "recommendations", "reporting")
 
 
+def all_topics(prefix: str) -> list[str]:
+    """Every topic lockflow uses: the events topic and each stage's commands (DLQs: ensure_topics)."""
+    return [f"{prefix}.events", *[f"{prefix}.commands.{s}" for s in STAGES]]
+
+
 class Gate(StrEnum):
     """The five points where a person decides."""
 

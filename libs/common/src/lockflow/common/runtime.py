@@ -23,7 +23,7 @@ from lockflow.common.cache import Cache, MemoryCache, RedisCache
 from lockflow.common.clock import Clock
 from lockflow.common.db import Database
 from lockflow.common.logging import configure_logging
-from lockflow.common.pipeline import STAGES
+from lockflow.common.pipeline import STAGES, all_topics
 from lockflow.common.reqreply import Requester, RequestHandler, RequestWorker, replies_topic
 from lockflow.common.settings import CommonSettings
 from lockflow.common.settings_check import settings_or_exit
@@ -87,11 +87,6 @@ def build_adapters(
         clock=clock or settings.clock(),
         requester=Requester(bus, timeout_seconds=settings.request_timeout_seconds, producer=client_id),
     )
-
-
-def all_topics(prefix: str) -> list[str]:
-    """Every topic lockflow uses (DLQs are added by ensure_topics)."""
-    return [f"{prefix}.events", *[f"{prefix}.commands.{s}" for s in STAGES]]
 
 
 def request_topics(prefix: str) -> list[str]:

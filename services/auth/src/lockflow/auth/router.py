@@ -10,17 +10,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lockflow.auth import audit
-from lockflow.auth.address import client_address
-from lockflow.auth.deps import Authorized, unauthorized
+from lockflow.access.address import client_address
+from lockflow.access.build import token_state
+from lockflow.access.deps import Access, Authorized, install_access, unauthorized
+from lockflow.access.policy import Role
+from lockflow.access.tokens import InvalidToken
+from lockflow.audit import chain as audit
 from lockflow.auth.keys import keyring_from_settings
 from lockflow.auth.passwords import Passwords
-from lockflow.auth.policy import Role
 from lockflow.auth.service import AuthService, Forbidden, LoginFailed, LoginThrottled
 from lockflow.auth.settings import AuthSettings
-from lockflow.auth.state import DbTokenState, RedisTokenState, TokenState
 from lockflow.auth.throttle import LoginThrottle, MemoryFailures, RedisFailures
-from lockflow.auth.tokens import InvalidToken
 from lockflow.common.asgi import read_at_most, refuse_too_large, replay
 from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
@@ -315,13 +315,11 @@ def build_auth_service(
     settings: AuthSettings, *, db: Database, redis_client: "redis.Redis | None" = None
 ) -> AuthService:
     """The auth service over Redis when there is one (shared by replicas), else in-process state."""
-    state: TokenState
-    if redis_client is not None:
-        failures: Any = RedisFailures(redis_client, prefix=f"{settings.topic_prefix}:auth:fail:")
-        ttl = settings.access_token_seconds + settings.clock_skew_seconds + 60
-        state = RedisTokenState(redis_client, db, ttl=ttl, prefix=f"{settings.topic_prefix}:auth:")
-    else:
-        failures, state = MemoryFailures(), DbTokenState(db)
+    failures: Any = (
+        RedisFailures(redis_client, prefix=f"{settings.topic_prefix}:auth:fail:")
+        if redis_client is not None
+        else MemoryFailures()
+    )
     return AuthService(
         settings=settings,
         db=db,
@@ -332,7 +330,18 @@ def build_auth_service(
             per_account=settings.failures_per_account_per_hour,
             per_address=settings.failures_per_address_per_hour,
         ),
-        state=state,
+        state=token_state(settings, db=db, redis_client=redis_client),
+    )
+
+
+def access_for(service: AuthService) -> Access:
+    """The Access of an app the auth service is in: its own key ring and token state, no JWKS fetch."""
+    settings = service.settings
+    return Access(
+        verifier=service.verifier,
+        db=service.db,
+        separation_of_duties=settings.separation_of_duties,
+        proxies=settings.proxy_networks(),
     )
 
 
@@ -342,14 +351,21 @@ def install_auth(
     *,
     db: Database | None = None,
     redis_client: "redis.Redis | None" = None,
+    service: AuthService | None = None,
 ) -> AuthService:
-    """Mount the auth routes and the login body limit on an app; the service lives on app.state.auth."""
-    if redis_client is None and settings.redis_url:
-        redis_client = redis.Redis.from_url(settings.redis_url)
-    service = build_auth_service(
-        settings, db=db or Database(settings.resolved_database_url()), redis_client=redis_client
-    )
+    """Mount the auth routes and the login body limit on an app; the service lives on app.state.auth.
+
+    Unless the app checks callers already (app.state.access), it checks them with this service's keys.
+    """
+    if service is None:
+        if redis_client is None and settings.redis_url:
+            redis_client = redis.Redis.from_url(settings.redis_url)
+        service = build_auth_service(
+            settings, db=db or Database(settings.resolved_database_url()), redis_client=redis_client
+        )
     app.state.auth = service
+    if getattr(app.state, "access", None) is None:
+        install_access(app, access_for(service))
     app.include_router(auth_router())
     app.add_middleware(BodyLimit, max_bytes=settings.login_body_max_bytes)  # type: ignore[arg-type]
     return service

@@ -6,24 +6,25 @@ Every security-relevant outcome is written to the audit chain in the same transa
 
 import re
 import secrets
-import threading
-import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
-from lockflow.auth import audit
+from lockflow.access import shares
+from lockflow.access.build import token_spec
+from lockflow.access.policy import Role
+from lockflow.access.state import DISABLED, TokenState
+from lockflow.access.tokens import Claims, InvalidToken, verify
+from lockflow.access.verifier import AccessVerifier
+from lockflow.audit import chain as audit
 from lockflow.auth.keys import KeyRing
 from lockflow.auth.passwords import Passwords, check_new_password
-from lockflow.auth.policy import Role
 from lockflow.auth.settings import AuthSettings
-from lockflow.auth.state import DISABLED, TokenState
 from lockflow.auth.throttle import LoginThrottle
-from lockflow.auth.tokens import Claims, InvalidToken, TokenSpec, issue, verify
+from lockflow.auth.tokens import issue
 from lockflow.common.auth_tables import RefreshTokenRow, SessionRow, ShareRow, UserRow
 from lockflow.common.db import Database, utcnow
 from lockflow.common.errors import Conflict, InvalidInput, LockflowError, NotFound
@@ -31,12 +32,6 @@ from lockflow.common.logging import get_logger
 
 log = get_logger(__name__)
 USERNAME = re.compile(r"^[a-z0-9_.@-]{1,64}$")
-OBJECT_TYPES = ("run", "source")
-# A verified access token's claims are kept this long (and never past its expiry), so a client's
-# requests cost one signature check per this many seconds, not one each; revocation is still
-# checked on every request. A key dropped from the ring stops its tokens within this time.
-VERIFIED_SECONDS = 30.0
-VERIFIED_MAX = 4096
 
 
 class LoginFailed(LockflowError):
@@ -117,15 +112,9 @@ class AuthService:
         self.passwords = passwords
         self.throttle = throttle
         self.state = state
-        self.spec = TokenSpec(
-            issuer=settings.issuer,
-            audience=settings.audience,
-            access_seconds=settings.access_token_seconds,
-            refresh_seconds=settings.refresh_token_seconds,
-            leeway=settings.clock_skew_seconds,
-        )
-        self._verified: OrderedDict[str, tuple[float, Claims]] = OrderedDict()
-        self._verified_lock = threading.Lock()
+        self.spec = token_spec(settings, refresh_seconds=settings.refresh_token_seconds)
+        # The same verifier every other service holds, over this ring's keys and the shared state.
+        self.verifier = AccessVerifier(keys=ring.verifying.get, spec=self.spec, state=state)
 
     # ---- users ---------------------------------------------------------------------------------
 
@@ -394,66 +383,21 @@ class AuthService:
 
     def verify_access(self, token: str) -> Claims:
         """A valid, unrevoked access token's claims (signature checked locally)."""
-        claims = self._verified_claims(token)
-        reason = self.state.refusal(user_id=claims.subject, session=claims.session, version=claims.version)
-        if reason is not None:
-            raise InvalidToken(reason)
-        return claims
-
-    def _verified_claims(self, token: str) -> Claims:
-        """The token's claims from a recent verification of the same token, else verified now."""
-        now = time.time()
-        with self._verified_lock:
-            kept = self._verified.get(token)
-        if kept is not None:
-            kept_until, claims = kept
-            if now < kept_until:
-                return claims
-        claims = verify(token, keys=self.ring.verifying.get, spec=self.spec, expected_type="access")
-        # Never past its expiry (no leeway): after that the full check decides, with its message.
-        kept_until = min(now + VERIFIED_SECONDS, float(claims.expires_at))
-        with self._verified_lock:
-            self._verified[token] = (kept_until, claims)
-            while len(self._verified) > VERIFIED_MAX:
-                self._verified.popitem(last=False)
-        return claims
+        return self.verifier.verify_access(token)
 
     # ---- sharing (object-level access) ----------------------------------------------------------
 
     def owner_of(self, *, object_type: str, object_id: str) -> str:
         """Who owns a run (its starter) or a source (its creator); NotFound if there is none."""
-        if object_type not in OBJECT_TYPES:
-            raise InvalidInput(f"object_type must be one of {', '.join(OBJECT_TYPES)}")
-        query = (
-            "SELECT requested_by FROM runs WHERE id = :id"
-            if object_type == "run"
-            else "SELECT created_by FROM sources WHERE id = :id OR name = :id"
-        )
-        with self.db.transaction() as s:
-            owner = s.execute(text(query), {"id": object_id}).scalar()
-        if owner is None:
-            raise NotFound(f"no {object_type} {audit.clean(object_id)!r}")
-        return str(owner)
+        return shares.owner_of(self.db, object_type=object_type, object_id=object_id)
 
     def shared_with(self, *, object_type: str, object_id: str) -> frozenset[str]:
         """Usernames the object is shared with."""
-        with self.db.transaction() as s:
-            rows = s.scalars(
-                select(ShareRow.username).where(
-                    ShareRow.object_type == object_type, ShareRow.object_id == object_id
-                )
-            )
-            return frozenset(rows)
+        return shares.shared_with(self.db, object_type=object_type, object_id=object_id)
 
     def shared_ids(self, *, object_type: str, username: str) -> frozenset[str]:
         """Ids of the objects of a type shared with the user (for filtering lists)."""
-        with self.db.transaction() as s:
-            rows = s.scalars(
-                select(ShareRow.object_id).where(
-                    ShareRow.object_type == object_type, ShareRow.username == username
-                )
-            )
-            return frozenset(rows)
+        return shares.shared_ids(self.db, object_type=object_type, username=username)
 
     def share(self, *, object_type: str, object_id: str, username: str, actor: str, client: str) -> None:
         """Share an object the actor owns with another user (404 if not theirs to see, 403 if not owner)."""

@@ -1,11 +1,13 @@
-"""Settings of the auth service (LOCKFLOW_ prefix): keys, token lifetimes, hashing cost, abuse limits."""
+"""Settings of the auth service (LOCKFLOW_ prefix): keys, token lifetimes, hashing cost, abuse limits.
+
+What a verifier needs too (issuer, audience, skew, proxies) is lockflow.access.settings.
+"""
 
 from pathlib import Path
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import SecretStr, model_validator
 
-from lockflow.auth.address import Network, parse_networks
-from lockflow.common.settings import CommonSettings
+from lockflow.access.settings import AccessSettings
 
 # OWASP Password Storage Cheat Sheet, argon2id minimum: m=19 MiB, t=2, p=1.
 OWASP_MIN_MEMORY_KIB = 19 * 1024
@@ -15,7 +17,7 @@ OWASP_MIN_PARALLELISM = 1
 OWASP_MAX_FAILURES_PER_HOUR = 100
 
 
-class AuthSettings(CommonSettings):
+class AuthSettings(AccessSettings):
     """How tokens are signed and checked, how passwords are hashed and how logins are throttled."""
 
     # PEM of the Ed25519 private key that signs new tokens (or a file holding it).
@@ -23,11 +25,7 @@ class AuthSettings(CommonSettings):
     signing_key_file: Path | None = None
     # PEM files of public keys that signed tokens still in flight (kept through a rotation).
     previous_public_key_files: list[Path] = []
-    issuer: str = "lockflow"
-    audience: str = "lockflow-api"
-    access_token_seconds: int = 300
     refresh_token_seconds: int = 14 * 24 * 3600
-    clock_skew_seconds: int = 30
     argon2_memory_kib: int = OWASP_MIN_MEMORY_KIB
     argon2_time_cost: int = OWASP_MIN_TIME_COST
     argon2_parallelism: int = OWASP_MIN_PARALLELISM
@@ -36,19 +34,6 @@ class AuthSettings(CommonSettings):
     login_body_max_bytes: int = 8 * 1024
     failures_per_account_per_hour: int = OWASP_MAX_FAILURES_PER_HOUR
     failures_per_address_per_hour: int = 300
-    separation_of_duties: bool = True
-    # Addresses or CIDR networks of reverse proxies whose X-Forwarded-For is believed; empty: none is.
-    trusted_proxies: list[str] = Field(default_factory=list)
-    _proxy_networks: tuple[Network, ...] = PrivateAttr(default=())
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _check_proxies(cls, value: list[str]) -> list[str]:
-        try:
-            parse_networks(value)
-        except ValueError as exc:
-            raise ValueError(f"LOCKFLOW_TRUSTED_PROXIES: {exc}") from exc
-        return [entry.strip() for entry in value]
 
     @model_validator(mode="after")
     def _check(self) -> "AuthSettings":
@@ -62,8 +47,6 @@ class AuthSettings(CommonSettings):
             raise ValueError(
                 f"LOCKFLOW_FAILURES_PER_ACCOUNT_PER_HOUR may not exceed {OWASP_MAX_FAILURES_PER_HOUR}"
             )
-        if not 30 <= self.access_token_seconds <= 3600:
-            raise ValueError("LOCKFLOW_ACCESS_TOKEN_SECONDS must be between 30 and 3600 (short-lived)")
         shared = self.environment == "production" or (
             self.environment != "development" and self.mode == "distributed"
         )
@@ -73,12 +56,7 @@ class AuthSettings(CommonSettings):
                 f"LOCKFLOW_SIGNING_KEY or LOCKFLOW_SIGNING_KEY_FILE must be set when "
                 f"LOCKFLOW_ENVIRONMENT={self.environment}"
             )
-        self._proxy_networks = parse_networks(self.trusted_proxies)
         return self
-
-    def proxy_networks(self) -> tuple[Network, ...]:
-        """The trusted proxies as networks (an address is a network of one)."""
-        return self._proxy_networks
 
     def development_key_file(self) -> Path:
         """Where development mode keeps the key it generated, so restarts keep tokens valid."""

@@ -1,7 +1,8 @@
 """Object-level access for the gateway: who may see or change which run, decision and source.
 
-The rules are `lockflow.auth.policy` data; this module only looks owners and shares up and maps the
-verdict to NotFound (404: existence is not revealed) or HTTP 403. Admins see every object.
+The rules are `lockflow.access.policy` data; this module only looks owners and shares up (through the
+app's `lockflow.access` Access) and maps the verdict to NotFound (404: existence is not revealed) or
+HTTP 403. Admins see every object.
 """
 
 from typing import Annotated, Any
@@ -9,22 +10,20 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
-from lockflow.auth.deps import REALM, Principal, _bearer, unauthorized
-from lockflow.auth.policy import Role, Scope, Verdict, endpoint_verdict, object_verdict, parse_roles
-from lockflow.auth.service import AuthService
-from lockflow.auth.tokens import InvalidToken
+from lockflow.access.deps import REALM, Access, Principal, _bearer, access_of, unauthorized
+from lockflow.access.policy import Role, Scope, Verdict, endpoint_verdict, object_verdict, parse_roles
+from lockflow.access.tokens import InvalidToken
 from lockflow.common.errors import NotFound
-from lockflow.orchestrator.views import Reader
+from lockflow.runstore.views import Reader
 
 
-def auth_of(request: Request) -> AuthService:
-    """The auth service installed on the app."""
-    service: AuthService = request.app.state.auth
-    return service
+def auth_of(request: Request) -> Access:
+    """The caller checks installed on the app (its verifier, owners and shares)."""
+    return access_of(request)
 
 
 def _check(
-    auth: AuthService, principal: Principal, *, object_type: str, object_ids: tuple[str, ...], scope: Scope
+    auth: Access, principal: Principal, *, object_type: str, object_ids: tuple[str, ...], scope: Scope
 ) -> None:
     if Role.ADMIN in principal.roles:
         return
@@ -39,18 +38,18 @@ def _check(
         raise HTTPException(status_code=403, detail=f"only the {object_type}'s owner may do this")
 
 
-def check_run(auth: AuthService, principal: Principal, *, run_id: str, scope: Scope = Scope.VISIBLE) -> None:
+def check_run(auth: Access, principal: Principal, *, run_id: str, scope: Scope = Scope.VISIBLE) -> None:
     """404 unless the caller owns the run, it is shared with them, or they are an admin."""
     _check(auth, principal, object_type="run", object_ids=(run_id,), scope=scope)
 
 
-def check_source(auth: AuthService, principal: Principal, *, source: dict[str, Any], scope: Scope) -> None:
+def check_source(auth: Access, principal: Principal, *, source: dict[str, Any], scope: Scope) -> None:
     """404 unless the caller may see the source; 403 when the scope needs its owner and they are not."""
     _check(auth, principal, object_type="source", object_ids=(source["id"], source["name"]), scope=scope)
 
 
 def visible(
-    auth: AuthService, principal: Principal, rows: list[dict[str, Any]], *, object_type: str, owner_key: str
+    auth: Access, principal: Principal, rows: list[dict[str, Any]], *, object_type: str, owner_key: str
 ) -> list[dict[str, Any]]:
     """The rows the caller owns or that are shared with them (all of them for an admin)."""
     if Role.ADMIN in principal.roles:
@@ -63,7 +62,7 @@ def visible(
     ]
 
 
-def run_reader(auth: AuthService, principal: Principal) -> Reader | None:
+def run_reader(auth: Access, principal: Principal) -> Reader | None:
     """Whose runs the caller's lists show: their own and those shared with them; None (all) for an admin."""
     if Role.ADMIN in principal.roles:
         return None

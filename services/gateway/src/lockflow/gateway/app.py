@@ -1,9 +1,8 @@
 """The gateway: REST API, live run events (SSE) and decision intake. Views only translate and call."""
 
 import json
-import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,14 +13,10 @@ from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request,
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from lockflow.auth import audit
-from lockflow.auth.address import client_address
-from lockflow.auth.deps import Authorized, Principal
-from lockflow.auth.policy import Scope, Verdict, gate_verdict
-from lockflow.auth.router import install_auth
-from lockflow.auth.settings import AuthSettings
-from lockflow.bootstrap import System, build_system
-from lockflow.common.bus.memory import InMemoryBus
+from lockflow.access.address import client_address
+from lockflow.access.deps import Access, Authorized, Principal, install_access
+from lockflow.access.policy import Scope, Verdict, gate_verdict
+from lockflow.audit import chain as audit
 from lockflow.common.errors import (
     Conflict,
     InvalidInput,
@@ -38,6 +33,7 @@ from lockflow.common.pipeline import Gate, QualityChoices
 from lockflow.common.service_requests import check_file, preview_fixes
 from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway.access import auth_of, check_run, run_reader
+from lockflow.gateway.bootstrap import Runtime, build_gateway, build_gateway_access
 from lockflow.gateway.events import events_router
 from lockflow.gateway.failures import UnexpectedErrors
 from lockflow.gateway.hardening import NoServerPaths, SecurityHeaders, html_policy, install_allow_header
@@ -48,9 +44,9 @@ from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody
 from lockflow.gateway.settings import GatewaySettings
 from lockflow.gateway.sources import rate_limited, sources_router, upload_rate
 from lockflow.gateway.uploads import check_upload_path, forget_upload, record_upload
-from lockflow.orchestrator import service, views
-from lockflow.quality.rules import RULES_MAX_CHARS, quality_rules_of
-from lockflow.reporting import plan_export
+from lockflow.plans import export as plan_export
+from lockflow.qualityrules.rules import RULES_MAX_CHARS, quality_rules_of
+from lockflow.runstore import intake, views
 
 log = get_logger(__name__)
 TERMINAL = ("completed", "failed", "aborted")
@@ -78,54 +74,45 @@ EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
 UPLOAD_PATHS = ("/runs/upload", "/sources/upload")
 
 
-async def get_system(request: Request) -> System:
-    """The process's composition root, built at startup (async: no thread hop for a lookup)."""
-    system: System = request.app.state.system
+async def get_system(request: Request) -> Runtime:
+    """The process's adapters, built at startup (async: no thread hop for a lookup)."""
+    system: Runtime = request.app.state.system
     return system
 
 
-SystemDep = Annotated[System, Depends(get_system)]
-
-
-def auth_settings_for(settings: GatewaySettings) -> AuthSettings:
-    """This gateway's auth settings: its shared fields, the rest (keys, limits) from the environment."""
-    shared = ("environment", "mode", "home", "database_url", "redis_url", "topic_prefix", "secret_key")
-    return AuthSettings(**{name: getattr(settings, name) for name in shared})
+SystemDep = Annotated[Runtime, Depends(get_system)]
 
 
 def create_app(
     settings: GatewaySettings | None = None,
     *,
-    system: System | None = None,
-    auth_settings: AuthSettings | None = None,
+    system: Runtime | None = None,
+    access: Access | None = None,
+    mount: Callable[[FastAPI], object] | None = None,
 ) -> FastAPI:
-    """Build the FastAPI app; with start_workers the whole pipeline runs in this process."""
+    """Build the gateway's FastAPI app over its adapters (started with the app) and its access checks.
+
+    Alone (`lockflow serve`, distributed) it builds its own adapters and verifies tokens with the auth
+    service's JWKS; the `lockflow` composition root passes the whole embedded system and the auth
+    service's own Access instead, and `mount`s the auth routes on the same app (inside the gateway's
+    body limits and security headers, as if they were its own).
+    """
     settings = settings or GatewaySettings()
-    auth_settings = auth_settings or auth_settings_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service="gateway", level=settings.log_level)
         setup_tracing(service="gateway", otlp_endpoint=settings.otlp_endpoint)
-        built = system or build_system(settings, client_id="gateway")
-        await built.ensure_topics()
-        if settings.start_workers:
-            await built.start_everything()
-        else:
-            await built.bus.start()
-            await built.requester.start()
-            if isinstance(built.bus, InMemoryBus):  # no other process can answer on this bus
-                await built.start_answering("ingest")
-                await built.start_answering("quality")
-            built.start_relay_loop()
+        built = system or build_gateway(settings)
+        await built.start()
         app.state.system = built
+        if getattr(app.state, "access", None) is None:
+            install_access(app, build_gateway_access(settings, db=built.db, redis_client=redis_client))
         settings.upload_dir().mkdir(parents=True, exist_ok=True)
-        await anyio.to_thread.run_sync(lambda: _first_admin(app, auth_settings))
         try:
             yield
         finally:
             await built.close()
-            app.state.auth.db.dispose()
             if redis_client is not None:
                 redis_client.close()
 
@@ -140,7 +127,10 @@ def create_app(
     _install_error_handlers(app)
     app.add_middleware(UnexpectedErrors)
     redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
-    install_auth(app, auth_settings, redis_client=redis_client)
+    if access is not None:
+        install_access(app, access)
+    if mount is not None:
+        mount(app)
     app.state.upload_limiter = make_limiter(
         redis_client, name="uploads", limit=settings.uploads_per_minute, prefix=settings.topic_prefix
     )
@@ -166,29 +156,6 @@ def create_app(
 def server_folders(settings: GatewaySettings) -> list[Path]:
     """The server's own folders, whose locations no answer shows."""
     return [settings.upload_dir(), *settings.allowed_dirs, settings.resolved_artifact_dir(), settings.home]
-
-
-def _first_admin(app: FastAPI, auth_settings: AuthSettings) -> None:
-    """On first start (no user at all) create `admin` with a random password in a 0600 file under home."""
-    try:
-        password = app.state.auth.ensure_first_admin()
-    except Conflict:  # another replica created it a moment ago
-        return
-    if password is None:
-        return
-    path = auth_settings.home / "auth" / "initial-admin-password"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(password + "\n")
-    # Printed, not logged: the password itself never reaches a log, only where to find it.
-    print(
-        f"lockflow: created the first user 'admin' (role admin); its password is in {path} (mode 0600).\n"
-        f'  Log in: POST /auth/login {{"username": "admin", "password": "<that password>"}}, '
-        "then create users with POST /auth/users.",
-        flush=True,
-    )
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -428,7 +395,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         await anyio.to_thread.run_sync(lambda: _may_decide(request, principal, found))
         rate_limited(request.app.state.decision_limiter, principal.username)
         record = await anyio.to_thread.run_sync(
-            lambda: service.record_decision(
+            lambda: intake.record_decision(
                 system.db,
                 request_id=request_id,
                 option=body.option,
@@ -456,7 +423,7 @@ async def _visible_run(request: Request, principal: Principal, run_id: str) -> N
 
 
 async def _visible_request(
-    request: Request, system: System, principal: Principal, request_id: str
+    request: Request, system: Runtime, principal: Principal, request_id: str
 ) -> dict[str, Any]:
     """The decision request if the caller may see its run; 404 (the same as a missing one) otherwise."""
 
@@ -481,7 +448,7 @@ def _may_decide(request: Request, principal: Principal, found: dict[str, Any]) -
         user=principal.username,
         run_owner=auth.owner_of(object_type="run", object_id=run_id),
         shared_with=auth.shared_with(object_type="run", object_id=run_id),
-        separation_of_duties=auth.settings.separation_of_duties,
+        separation_of_duties=auth.separation_of_duties,
     )
     if verdict is Verdict.NOT_FOUND:
         raise NotFound(f"no decision request {found['id']}")
@@ -505,7 +472,7 @@ def _audit_decision(request: Request, principal: Principal, run_id: str, record:
 
 
 async def _start_run(
-    system: System,
+    system: Runtime,
     *,
     spec: SourceSpec,
     goal: Goal,
@@ -517,7 +484,7 @@ async def _start_run(
     checked = await check_file(system.requester, spec=spec, goal=goal)
     settled, choice = checked.goal, checked.picked
     run_id = await anyio.to_thread.run_sync(
-        lambda: service.request_run(
+        lambda: intake.request_run(
             system.db, name=name, source=spec, goal=settled, requested_by=actor, quality_rules=rules
         )
     )

@@ -19,12 +19,11 @@ import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
-from lockflow.auth.deps import Principal
-from lockflow.auth.service import AuthService
-from lockflow.bootstrap import System
+from lockflow.access.deps import Access, Principal
 from lockflow.gateway.access import StreamPrincipal, auth_of, check_run
+from lockflow.gateway.bootstrap import Runtime as System
 from lockflow.gateway.schemas import ErrorBody
-from lockflow.orchestrator import views
+from lockflow.runstore import views
 
 POLL_SECONDS = 0.3
 # How often an open stream asks whether its token was revoked (one Redis MGET or database read).
@@ -50,11 +49,11 @@ SystemDep = Annotated[System, Depends(_system)]
 class TokenWatch:
     """Whether the stream's access token still holds: not past its expiry, not revoked since."""
 
-    def __init__(self, auth: AuthService, principal: Principal, *, recheck_seconds: float) -> None:
+    def __init__(self, auth: Access, principal: Principal, *, recheck_seconds: float) -> None:
         self.auth = auth
         self.claims = principal.claims
         # The verifier accepts a token up to `leeway` seconds past exp; the stream lives exactly as long.
-        self.deadline = self.claims.expires_at + auth.spec.leeway
+        self.deadline = self.claims.expires_at + auth.verifier.leeway
         self.recheck_seconds = recheck_seconds
         self.checked_at = time.monotonic()
 
@@ -67,7 +66,7 @@ class TokenWatch:
         self.checked_at = time.monotonic()
         claims = self.claims
         reason = await anyio.to_thread.run_sync(
-            lambda: self.auth.state.refusal(
+            lambda: self.auth.verifier.state.refusal(
                 user_id=claims.subject, session=claims.session, version=claims.version
             )
         )
@@ -110,7 +109,7 @@ def events_router() -> APIRouter:
     return router
 
 
-def _visible_and_ended(auth: AuthService, principal: Principal, system: System, run_id: str) -> bool:
+def _visible_and_ended(auth: Access, principal: Principal, system: System, run_id: str) -> bool:
     """404 unless the caller may see the run; whether it has ended (then no event may follow the cursor)."""
     check_run(auth, principal, run_id=run_id)
     return views.run_status(system.db, run_id=run_id) in TERMINAL

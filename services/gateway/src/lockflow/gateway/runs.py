@@ -6,13 +6,13 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from lockflow.auth import audit
-from lockflow.auth.deps import Authorized, Principal
-from lockflow.auth.policy import Scope
-from lockflow.bootstrap import System
+from lockflow.access.deps import Authorized, Principal
+from lockflow.access.policy import Scope
+from lockflow.audit import chain as audit
 from lockflow.gateway.access import auth_of, check_run
+from lockflow.gateway.bootstrap import Runtime as System
 from lockflow.gateway.schemas import ErrorBody
-from lockflow.orchestrator import service, views
+from lockflow.runstore import intake, views
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing, invalid or revoked access token"},
@@ -52,7 +52,7 @@ def runs_router() -> APIRouter:
 
         def run_again() -> RetryAccepted:
             check_run(auth_of(request), principal, run_id=run_id, scope=Scope.VISIBLE)
-            service.retry_run(system.db, run_id=run_id, requested_by=principal.username)
+            intake.retry_run(system.db, run_id=run_id, requested_by=principal.username)
             run = views.get_run(system.db, run_id=run_id)
             _audit_retry(request, principal, run_id, step=run["current_step"])
             return RetryAccepted(id=run_id, status=run["status"], step=run["current_step"])

@@ -9,7 +9,7 @@ def server_config(app: Any, *, host: str, port: int) -> uvicorn.Config:
     """uvicorn settings; it never takes the client address from X-Forwarded-For itself.
 
     uvicorn would believe that header from 127.0.0.1 by default, so any local process could pose as any
-    address; the app reads it only from LOCKFLOW_TRUSTED_PROXIES (lockflow.auth.address). uvicorn keeps
+    address; the app reads it only from LOCKFLOW_TRUSTED_PROXIES (lockflow.access.address). uvicorn keeps
     its hands off logging (no log_config): its records reach the process's JSON handler
     (`lockflow.common.logging`) like every other library's.
     """

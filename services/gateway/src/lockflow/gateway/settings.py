@@ -1,13 +1,14 @@
-"""Gateway settings."""
+"""Gateway settings: its own, what it reads sources with, and how it verifies tokens (lockflow.access)."""
 
 from pathlib import Path
 
 from pydantic import Field
 
-from lockflow.ingest.settings import SourceSettings
+from lockflow.access.settings import AccessSettings
+from lockflow.sources.settings import SourceSettings
 
 
-class GatewaySettings(SourceSettings):
+class GatewaySettings(SourceSettings, AccessSettings):
     """Where the API listens and what it accepts."""
 
     host: str = "127.0.0.1"
@@ -16,6 +17,7 @@ class GatewaySettings(SourceSettings):
     # Every other request body (JSON, forms): refused with 413 past this before any handler reads it.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     allowed_dirs: list[Path] = Field(default_factory=list)
+    # `lockflow up`: the composition root runs every worker in the gateway's process (embedded).
     start_workers: bool = False
     # Per user, counted across every gateway replica when a Redis URL is set.
     decisions_per_minute: int = 60

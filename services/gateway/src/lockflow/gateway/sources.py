@@ -13,25 +13,25 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Resp
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from lockflow.auth import audit
-from lockflow.auth.address import client_address
-from lockflow.auth.deps import Authorized, Principal
-from lockflow.auth.policy import Scope
-from lockflow.bootstrap import System
+from lockflow.access.address import client_address
+from lockflow.access.deps import Authorized, Principal
+from lockflow.access.policy import Scope
+from lockflow.audit import chain as audit
 from lockflow.common.cache import cache_key
 from lockflow.common.errors import LockflowError, TooLarge
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.service_requests import describe_file, source_health
 from lockflow.gateway.access import auth_of, check_source, visible
+from lockflow.gateway.bootstrap import Runtime as System
 from lockflow.gateway.limits import Limiter
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.uploads import check_config_path, forget_upload, record_upload
-from lockflow.ingest import registry
-from lockflow.ingest.configs import CONFIG_TYPES, ConfigInvalid
-from lockflow.ingest.settings import SourceSettings
-from lockflow.orchestrator import service
-from lockflow.quality.rules import quality_rules_of
+from lockflow.qualityrules.rules import quality_rules_of
 from lockflow.resilience import RateLimited
+from lockflow.runstore import intake
+from lockflow.sources import registry
+from lockflow.sources.configs import CONFIG_TYPES, ConfigInvalid
+from lockflow.sources.settings import SourceSettings
 
 
 class SourceCreate(BaseModel):
@@ -226,7 +226,7 @@ def sources_router(settings: SourceSettings) -> APIRouter:
             allowed(request, system, principal, ref, Scope.VISIBLE)
             rules = quality_rules_of(body.rules)
             spec = registry.spec_for(system.db, ref=ref, settings=settings)
-            return service.request_run(
+            return intake.request_run(
                 system.db,
                 name=body.name or ref,
                 source=spec,

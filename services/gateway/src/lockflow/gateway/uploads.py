@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from lockflow.auth.deps import Principal
-from lockflow.auth.policy import Role
+from lockflow.access.deps import Principal
+from lockflow.access.policy import Role
 from lockflow.common.db import Database, UploadRow
 from lockflow.common.errors import NotFound
 

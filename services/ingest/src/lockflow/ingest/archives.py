@@ -16,7 +16,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from lockflow.common.errors import InvalidInput, TooLarge
-from lockflow.ingest.settings import FileLimits
+from lockflow.sources.settings import FileLimits
 
 _BLOCK = 1024 * 1024
 _DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".pq", ".xlsx"}

@@ -25,72 +25,23 @@ from typing import Any
 import pyarrow as pa
 import sqlparse
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.sql import quoted_name
 from sqlparse.tokens import Keyword
 
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import SourceOptions
-from lockflow.ingest.configs import DatabaseConfig
-from lockflow.ingest.conn_file import resolve_inside
 from lockflow.ingest.connector import Connector, Probe
-from lockflow.ingest.netguard import Destination, NetPolicy, unreachable
+from lockflow.sources.checks import check_url, database_label, network_target
+from lockflow.sources.configs import DatabaseConfig
+from lockflow.sources.netguard import Destination, NetPolicy, unreachable
 
-# URL query options a user may set; others (e.g. sslkey, passfile, service) could read server files.
-_SAFE_QUERY = {"sslmode", "connect_timeout", "application_name", "charset", "ssl_mode"}
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 CONNECT_TIMEOUT_SECONDS = 10
 # Drivers built on libpq, which take `hostaddr` (the address to connect to) next to `host`.
 _LIBPQ_DRIVERS = {"psycopg2", "psycopg", "psycopg2cffi"}
 # libpq texts that only appear once a PostgreSQL server has answered in its own protocol.
 _PG_ANSWERS = ("FATAL:", "fe_sendauth:", "server does not support SSL")
-
-
-def check_url(raw: str, *, allowed_dialects: list[str], allowed_dirs: list[Path]) -> URL:
-    """The parsed URL if its dialect is listed, its options are safe, and a SQLite file is allowed."""
-    try:
-        url = make_url(raw)
-    except Exception as exc:
-        raise InvalidInput("the database URL is not a SQLAlchemy URL") from exc
-    dialect = url.get_backend_name()
-    if dialect not in allowed_dialects:
-        raise InvalidInput(
-            f"database dialect {dialect!r} is not allowed; allowed: {', '.join(allowed_dialects)}"
-        )
-    if url.drivername in ("mysql", "mariadb"):
-        # No driver named: the one installed (PyMySQL), not SQLAlchemy's default (mysqlclient).
-        url = url.set(drivername=f"{url.drivername}+pymysql")
-    elif url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg2")  # the one installed, not SQLAlchemy 2.1's psycopg
-    unsafe = sorted(set(url.query) - _SAFE_QUERY)
-    if unsafe:
-        raise InvalidInput(f"database URL options not allowed: {', '.join(unsafe)}")
-    if dialect == "sqlite":
-        if not url.database or url.database == ":memory:":
-            raise InvalidInput("a SQLite source must name a database file")
-        path = resolve_inside(url.database, allowed_dirs)
-        if not path.is_file():
-            raise InvalidInput(f"no such SQLite file: {url.database}")
-        # Opened read-only by the SQLite library itself, not just by convention.
-        url = make_url(f"sqlite:///file:{path}?mode=ro&uri=true")
-    return url
-
-
-def network_target(url: URL) -> tuple[str, int] | None:
-    """The (host, port) a server URL connects to, None for SQLite; a URL without a host is refused."""
-    dialect = url.get_backend_name()
-    if dialect == "sqlite":
-        return None
-    if not url.host:
-        # No host means a local socket (libpq) or localhost (PyMySQL): the server's own database.
-        raise InvalidInput(
-            "the database URL must name a host, e.g. postgresql://user:password@db.example.com/shop"
-        )
-    port = url.port or DEFAULT_PORTS.get(dialect)
-    if port is None:
-        raise InvalidInput(f"the database URL must name a port for dialect {dialect!r}")
-    return url.host, port
 
 
 def pinned(url: URL, address: str) -> tuple[URL, dict[str, Any]]:
@@ -157,8 +108,7 @@ class DatabaseConnector(Connector):
 
     def label(self) -> str:
         """The URL without its password, and the table or 'query'."""
-        shown = self.url.render_as_string(hide_password=True)
-        return f"{shown} {self.config.table or 'query'}"
+        return database_label(self.url, self.config)
 
     def _engine(self) -> tuple[Engine, Destination | None]:
         """An engine bound to the address checked just now (DNS may have changed since the last time)."""

@@ -9,24 +9,13 @@ import pyarrow as pa
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import SourceOptions
-from lockflow.ingest.configs import FileConfig
 from lockflow.ingest.connector import Connector, Probe, sha256_file
 from lockflow.ingest.read import detect_format, read_chunks, unpack
-from lockflow.ingest.settings import FileLimits
+from lockflow.sources.checks import file_label, resolve_inside
+from lockflow.sources.configs import FileConfig
+from lockflow.sources.settings import FileLimits
 
 _COMPRESSED = (".gz", ".zip")
-
-
-def resolve_inside(path: str, allowed: list[Path]) -> Path:
-    """The resolved path (symlinks followed), if it lies inside one of the allowed folders."""
-    resolved = Path(path).expanduser().resolve()
-    if not allowed:
-        raise InvalidInput(
-            "this server has no folders configured that sources may read (LOCKFLOW_ALLOWED_DIRS)"
-        )
-    if not any(resolved == d or d in resolved.parents for d in allowed):
-        raise InvalidInput(f"{path} is outside the folders this server may read")
-    return resolved
 
 
 class FileConnector(Connector):
@@ -46,7 +35,7 @@ class FileConnector(Connector):
 
     def label(self) -> str:
         """The file's path."""
-        return str(Path(self.config.path).expanduser())
+        return file_label(self.config)
 
     def display_name(self) -> str:
         """The file's name."""

@@ -25,11 +25,12 @@ import pyarrow as pa
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.logging import get_logger
 from lockflow.common.models import SourceOptions
-from lockflow.ingest.configs import ApiConfig
 from lockflow.ingest.connector import Connector, Probe
-from lockflow.ingest.netguard import NetPolicy, Unreachable, safe_request
 from lockflow.ingest.read import records_of, records_to_tables
 from lockflow.resilience import CircuitBreakers, CircuitOpen, retrying
+from lockflow.sources.checks import api_label
+from lockflow.sources.configs import ApiConfig
+from lockflow.sources.netguard import NetPolicy, Unreachable, safe_request
 
 log = get_logger(__name__)
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
@@ -101,8 +102,7 @@ class HttpApiConnector(Connector):
 
     def label(self) -> str:
         """The URL without its query (which may hold a key)."""
-        parts = urlsplit(self.config.url)
-        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+        return api_label(self.config)
 
     def check_network(self) -> str:
         """The API's host checked by the network policy now; the address it would connect to."""

@@ -34,11 +34,12 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from lockflow.common.errors import InvalidInput, StageError
 from lockflow.common.models import SourceOptions
-from lockflow.ingest.configs import S3Config
 from lockflow.ingest.connector import Connector, Probe
-from lockflow.ingest.netguard import NetPolicy, Unreachable, pinned_send, unreachable
 from lockflow.ingest.read import read_chunks, unpack
-from lockflow.ingest.settings import FileLimits
+from lockflow.sources.checks import s3_label
+from lockflow.sources.configs import S3Config
+from lockflow.sources.netguard import NetPolicy, Unreachable, pinned_send, unreachable
+from lockflow.sources.settings import FileLimits
 
 
 class S3Connector(Connector):
@@ -94,7 +95,7 @@ class S3Connector(Connector):
 
     def label(self) -> str:
         """s3://bucket/prefix[glob]."""
-        return f"s3://{self.config.bucket}/{self.config.prefix}{self.config.glob or ''}"
+        return s3_label(self.config)
 
     def _client(self) -> Any:
         c = self.config

@@ -27,10 +27,10 @@ from lockflow.common.models import DatasetRef
 from lockflow.common.reqreply import RequestHandler
 from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageHandler
-from lockflow.ingest import registry
+from lockflow.ingest.connections import test_source
 from lockflow.ingest.ingest import ingest
 from lockflow.ingest.preflight import preflight, preflight_columns, settle_goal
-from lockflow.ingest.settings import source_settings
+from lockflow.sources.settings import source_settings
 
 PRODUCER = "ingest"
 
@@ -74,7 +74,7 @@ def health_check(request: Request, deps: StageDeps) -> Reply:
     assert isinstance(request, TestSource)
     if deps.db is None:
         raise LockflowError("the ingest service has no database to read sources from")
-    health = registry.test_source(deps.db, ref=request.payload.ref, settings=source_settings(deps.settings))
+    health = test_source(deps.db, ref=request.payload.ref, settings=source_settings(deps.settings))
     return request.follow(SourceTested, SourceTestedPayload(health=health), producer=PRODUCER)
 
 

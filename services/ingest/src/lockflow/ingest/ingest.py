@@ -14,14 +14,15 @@ from lockflow.common.contracts import contract_of
 from lockflow.common.db import Database
 from lockflow.common.errors import NotFound, StageError
 from lockflow.common.models import DatasetRef, SchemaChange, SourceHealth, SourceSpec
-from lockflow.ingest.configs import FileConfig
 from lockflow.ingest.conn_file import FileConnector
+from lockflow.ingest.connections import build_connector
 from lockflow.ingest.connector import Connector
 from lockflow.ingest.drift import schema_drift
 from lockflow.ingest.passthrough import keep_parquet
-from lockflow.ingest.registry import build_connector, load_source_config, masked_config
-from lockflow.ingest.settings import SourceSettings
 from lockflow.ingest.stream import stream_chunks
+from lockflow.sources.configs import FileConfig
+from lockflow.sources.registry import load_source_config, masked_config
+from lockflow.sources.settings import SourceSettings
 
 
 @dataclass(frozen=True)

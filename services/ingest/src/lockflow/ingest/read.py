@@ -36,7 +36,7 @@ from lockflow.datasets.canonical import (
 )
 from lockflow.datasets.parquet import open_parquet, parquet_batches, unreadable_parquet
 from lockflow.ingest.archives import check_xlsx, gunzip, unzip_one
-from lockflow.ingest.settings import FileLimits
+from lockflow.sources.settings import FileLimits
 
 SAMPLE_ROWS = 10
 SNIFF_BYTES = 64 * 1024

@@ -5,7 +5,7 @@ from typing import Any
 from lockflow.common.kinds import category_label, strategy_facts
 from lockflow.common.models import Finding
 from lockflow.common.pipeline import Gate
-from lockflow.orchestrator.state import RunState
+from lockflow.runstore.state import RunState
 
 SAMPLE_ROWS_SHOWN = 10
 

@@ -8,8 +8,7 @@ by redelivery (at-least-once in, effectively-once out).
 from datetime import datetime
 from typing import Any
 
-from opentelemetry import context as otel_context
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lockflow.common.columns import choose_target, facts_from_rows
@@ -20,12 +19,11 @@ from lockflow.common.db import (
     DecisionRow,
     OutboxRow,
     ProcessedEventRow,
-    RunEventRow,
     RunRow,
     StageAttemptRow,
     utcnow,
 )
-from lockflow.common.errors import Conflict, NotFound
+from lockflow.common.errors import NotFound
 from lockflow.common.events import (
     ActionsRecommended,
     AnalyticsCompleted,
@@ -37,7 +35,6 @@ from lockflow.common.events import (
     CompileReport,
     CompileReportPayload,
     DecisionMade,
-    DecisionMadePayload,
     DecisionRequested,
     DecisionRequestedPayload,
     Event,
@@ -53,7 +50,6 @@ from lockflow.common.events import (
     ReportCompiled,
     ResolutionsApplied,
     RetryRequested,
-    RetryRequestedPayload,
     RunAborted,
     RunAnalytics,
     RunAnalyticsPayload,
@@ -61,8 +57,6 @@ from lockflow.common.events import (
     RunCompletedPayload,
     RunEndedPayload,
     RunFailed,
-    RunRequested,
-    RunRequestedPayload,
     SourceIngested,
     StageFailed,
     parse_event,
@@ -77,7 +71,6 @@ from lockflow.common.models import (
     Goal,
     PlannedAction,
     ResolutionChoice,
-    SourceSpec,
 )
 from lockflow.common.outbox import add_to_outbox
 from lockflow.common.pipeline import (
@@ -86,22 +79,19 @@ from lockflow.common.pipeline import (
     CompleteRun,
     Effect,
     Gate,
-    GateClosed,
     InsightRefinement,
     OpenGate,
     QualityChoices,
     RequestStep,
     SourceReconfiguration,
     Step,
-    decide,
     next_after_step,
     option_specs,
 )
-from lockflow.common.telemetry import context_from_traceparent, current_traceparent, tracer
 from lockflow.orchestrator.gate_context import gate_context
 from lockflow.orchestrator.liveness import AttemptClock, LivenessPolicy, Overdue, overdue_attempts
-from lockflow.orchestrator.state import RunState
-from lockflow.orchestrator.timeline import summarize
+from lockflow.runstore.intake import record_timeline
+from lockflow.runstore.state import RunState
 
 PRODUCER = "orchestrator"
 CONSUMER = "orchestrator"
@@ -116,194 +106,6 @@ RESULT_STEP: dict[str, Step] = {
     "ActionsRecommended": Step.RECOMMEND,
     "ReportCompiled": Step.REPORT,
 }
-
-
-# ---- starting a run ---------------------------------------------------------------------------
-
-
-def request_run(
-    db: Database,
-    *,
-    name: str,
-    source: SourceSpec,
-    goal: Goal,
-    requested_by: str,
-    quality_rules: dict[str, Any] | None = None,
-) -> str:
-    """Create a run and publish RunRequested; the run's root span makes it one trace."""
-    run_id = new_id()
-    with tracer().start_as_current_span("lockflow.run", context=otel_context.Context()) as span:
-        span.set_attribute("lockflow.run_id", run_id)
-        traceparent = current_traceparent()
-        state = RunState(source=source, goal=goal, quality_rules=quality_rules)
-        with db.transaction() as session:
-            session.add(
-                RunRow(
-                    id=run_id,
-                    name=name,
-                    status="running",
-                    current_step=None,
-                    open_gate=None,
-                    requested_by=requested_by,
-                    traceparent=traceparent,
-                    state=state.model_dump(mode="json"),
-                )
-            )
-            event = RunRequested(
-                run_id=run_id,
-                producer="gateway",
-                correlation_id=run_id,
-                payload=RunRequestedPayload(
-                    name=name,
-                    source=source,
-                    goal=goal,
-                    requested_by=requested_by,
-                    quality_rules=quality_rules,
-                ),
-            )
-            add_to_outbox(session, event, traceparent=traceparent)
-            _record_timeline(session, event)
-    return run_id
-
-
-# ---- decisions (called by the gateway and the CLI) ----------------------------------------------
-
-
-def record_decision(
-    db: Database,
-    *,
-    request_id: str,
-    option: str,
-    params: dict[str, Any] | None,
-    rationale: str,
-    decided_by: str,
-    submitted_gate: str | None = None,
-) -> DecisionRecord:
-    """Accept a decision exactly once (GateClosed on the second), check it, and publish DecisionMade."""
-    with db.transaction() as session:
-        request = session.get(DecisionRequestRow, request_id)
-        if request is None:
-            raise NotFound(f"no decision request {request_id}")
-        run = _run(session, request.run_id)
-        state = RunState.model_validate(run.state)
-        accepted = decide(
-            open_gate=Gate(run.open_gate) if run.open_gate else None,
-            request_gate=Gate(request.gate),
-            request_open=request.status == "open",
-            submitted_gate=submitted_gate,
-            option=option,
-            params=params,
-            context=state.decision_context(),
-        )
-        decided_at = utcnow()
-        closed = session.execute(
-            update(DecisionRequestRow)
-            .where(DecisionRequestRow.id == request_id, DecisionRequestRow.status == "open")
-            .values(status="decided", decided_at=decided_at)
-        )
-        if closed.rowcount != 1:  # type: ignore[attr-defined]
-            raise GateClosed(f"gate {request.gate} is closed: it was already decided")
-        params_json = accepted.params.model_dump(mode="json") if accepted.params else {}
-        session.add(
-            DecisionRow(
-                id=new_id(),
-                request_id=request_id,
-                run_id=run.id,
-                gate=request.gate,
-                option=accepted.option,
-                params=params_json,
-                decided_by=decided_by,
-                rationale=rationale,
-                decided_at=decided_at,
-            )
-        )
-        event = DecisionMade(
-            run_id=run.id,
-            producer="gateway",
-            correlation_id=run.id,
-            payload=DecisionMadePayload(
-                request_id=request_id,
-                gate=request.gate,
-                option=accepted.option,
-                params=params_json,
-                decided_by=decided_by,
-                rationale=rationale,
-                decided_at=decided_at,
-            ),
-        )
-        _publish_in_run_trace(session, run, f"decide {request.gate}", event)
-    return DecisionRecord(
-        gate=request.gate,
-        option=accepted.option,
-        params=params_json,
-        decided_by=decided_by,
-        decided_at=decided_at,
-        rationale=rationale,
-    )
-
-
-def _publish_in_run_trace(session: Session, run: RunRow, span_name: str, event: Event) -> None:
-    """Write a person's event to the outbox and the timeline in a span of the run's stored trace.
-
-    Decisions and retries are separate requests, maybe days after the run started: continuing the
-    stored context keeps one run one trace across them.
-    """
-    token = otel_context.attach(context_from_traceparent(run.traceparent))
-    try:
-        with tracer().start_as_current_span(span_name) as span:
-            span.set_attribute("lockflow.run_id", run.id)
-            add_to_outbox(session, event)
-            _record_timeline(session, event)
-    finally:
-        otel_context.detach(token)
-
-
-# ---- retrying a failed step (called by the gateway and the CLI) ---------------------------------
-
-
-def retry_run(db: Database, *, run_id: str, requested_by: str) -> str:
-    """Ask for a failed run's failed step again with the same inputs; return the retry's event id.
-
-    Conflict unless the run failed at a step; the decisions made so far stay as they are. The
-    request travels as RetryRequested through the outbox; the orchestrator then re-requests the step.
-    """
-    with db.transaction() as session:
-        run = session.get(RunRow, run_id, with_for_update=True)
-        if run is None:
-            raise NotFound(f"no run {run_id}")
-        if run.status != "failed" or run.current_step is None:
-            raise Conflict(
-                f"run {run_id} is {run.status}"
-                + (f" at {run.current_step}" if run.current_step else "")
-                + "; only a run that failed at a step can be retried"
-            )
-        failed = session.scalars(
-            select(StageAttemptRow)
-            .where(StageAttemptRow.run_id == run_id, StageAttemptRow.step == run.current_step)
-            .order_by(StageAttemptRow.requested_at.desc())
-            .limit(1)
-        ).first()
-        error = run.error or ""
-        claimed = session.execute(
-            update(RunRow)
-            .where(RunRow.id == run_id, RunRow.status == "failed")
-            .values(status="running", error=None)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(f"run {run_id} is already being retried")
-        event = RetryRequested(
-            run_id=run_id,
-            producer="gateway",
-            correlation_id=run_id,
-            payload=RetryRequestedPayload(
-                step=run.current_step,
-                failed_attempt_id=failed.id if failed else "",
-                error=error,
-                requested_by=requested_by,
-            ),
-        )
-        _publish_in_run_trace(session, run, f"retry {run.current_step}", event)
-    return event.event_id
 
 
 # ---- noticing attempts whose worker died (called by the relay loop) ------------------------------
@@ -437,7 +239,7 @@ def _on_step_result(session: Session, run: RunRow, event: Event) -> None:
     attempt.result = payload.model_dump(mode="json")
     state = RunState.model_validate(run.state)
     _store_result(state, event)
-    _record_timeline(session, event)
+    record_timeline(session, event)
     _apply_effect(session, run, state, next_after_step(step), cause=event)
 
 
@@ -488,7 +290,7 @@ def _on_stage_failed(session: Session, run: RunRow, event: StageFailed) -> None:
         return
     attempt.status, attempt.error, attempt.finished_at = "failed", event.payload.error, utcnow()
     run.status, run.error, run.open_gate = "failed", f"{event.payload.stage}: {event.payload.error}", None
-    _record_timeline(session, event)
+    record_timeline(session, event)
     failed = event.follow(RunFailed, RunEndedPayload(reason=run.error), producer=PRODUCER)
     _emit(session, failed)
 
@@ -770,19 +572,7 @@ def _aware(value: datetime) -> datetime:
 
 def _emit(session: Session, event: Event) -> None:
     add_to_outbox(session, event)
-    _record_timeline(session, event)
-
-
-def _record_timeline(session: Session, event: Event) -> None:
-    session.add(
-        RunEventRow(
-            run_id=event.run_id,
-            event_id=event.event_id,
-            type=event.type,
-            occurred_at=event.occurred_at,
-            summary=summarize(event),
-        )
-    )
+    record_timeline(session, event)
 
 
 def _run(session: Session, run_id: str) -> RunRow:

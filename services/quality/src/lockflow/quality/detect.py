@@ -23,7 +23,7 @@ from lockflow.datasets.parquet import parquet_batches
 from lockflow.quality import patterns
 from lockflow.quality.detectors import DETECTORS, TUKEY_K, Context
 from lockflow.quality.profile import Profile, profile_batches, rebatch, table_batches
-from lockflow.quality.rules import QualityRules
+from lockflow.qualityrules.rules import QualityRules
 
 BATCH_ROWS = 65_536
 # pyarrow's streaming CSV reader reads ~40 blocks ahead, so the block size sets its memory

@@ -23,7 +23,7 @@ from lockflow.datasets.canonical import infer_schema
 from lockflow.quality.detect import assess_parquet
 from lockflow.quality.preview import load_for_preview, preview
 from lockflow.quality.resolve import apply_resolutions
-from lockflow.quality.rules import parse_rules
+from lockflow.qualityrules.rules import parse_rules
 
 PRODUCER = "quality"
 

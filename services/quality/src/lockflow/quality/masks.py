@@ -16,7 +16,7 @@ from lockflow.common.models import Finding
 from lockflow.quality import patterns
 from lockflow.quality.detect import missing_mask, outside_fences, unparseable_mask
 from lockflow.quality.profile import outside_between, rule_missing
-from lockflow.quality.rules import Rule, violations
+from lockflow.qualityrules.rules import Rule, violations
 
 
 def problem_mask(frame: pd.DataFrame, finding: Finding, params: dict[str, Any]) -> pd.Series | None:

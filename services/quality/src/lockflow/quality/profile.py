@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lockflow.quality import patterns
-from lockflow.quality.rules import QualityRules, Rule, violations
 from lockflow.quality.sketches import (
     HyperLogLog,
     RepeatCounter,
@@ -34,6 +33,7 @@ from lockflow.quality.sketches import (
     hash_array,
     hash_rows,
 )
+from lockflow.qualityrules.rules import QualityRules, Rule, violations
 
 VALUE_COUNT_CAP = 5_000
 FIRST_ROWS = 5

@@ -1,17 +1,24 @@
 """The caller's identity as FastAPI dependencies: the one place authentication plugs in.
 
 `authenticated`, `require_role` and `authorize_route` verify a bearer token locally (public keys,
-no call to another service) and apply the role matrix of `lockflow.auth.policy`.
+no call to another service) and apply the role matrix of `lockflow.access.policy`. Every app that
+serves people (the gateway, the auth service, or both in one embedded app) puts an `Access` on
+`app.state.access`: its verifier, the database the ownership lookups read, and its trusted proxies.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
-from lockflow.auth.policy import Role, Verdict, endpoint_verdict, parse_roles
-from lockflow.auth.tokens import Claims, InvalidToken
+from lockflow.access import shares
+from lockflow.access.address import Network
+from lockflow.access.policy import Role, Verdict, endpoint_verdict, parse_roles
+from lockflow.access.tokens import Claims, InvalidToken
+from lockflow.access.verifier import AccessVerifier
+from lockflow.common.db import Database
 
 REALM = 'Bearer realm="lockflow"'
 
@@ -24,6 +31,44 @@ class Principal:
     username: str
     roles: frozenset[Role]
     claims: Claims
+
+
+@dataclass
+class Access:
+    """What an app checks callers with: tokens, owners and shares, and who its trusted proxies are."""
+
+    verifier: AccessVerifier
+    db: Database  # the one database: owners (runs, sources), shares, and the audit chain
+    separation_of_duties: bool = True
+    proxies: tuple[Network, ...] = field(default=())
+
+    def verify_access(self, token: str) -> Claims:
+        """A valid, unrevoked access token's claims; InvalidToken otherwise."""
+        return self.verifier.verify_access(token)
+
+    def owner_of(self, *, object_type: str, object_id: str) -> str:
+        """Who owns a run or a source; NotFound if there is none."""
+        return shares.owner_of(self.db, object_type=object_type, object_id=object_id)
+
+    def shared_with(self, *, object_type: str, object_id: str) -> frozenset[str]:
+        """Usernames the object is shared with."""
+        return shares.shared_with(self.db, object_type=object_type, object_id=object_id)
+
+    def shared_ids(self, *, object_type: str, username: str) -> frozenset[str]:
+        """Ids of the objects of a type shared with the user."""
+        return shares.shared_ids(self.db, object_type=object_type, username=username)
+
+
+def install_access(app: FastAPI, access: Access) -> Access:
+    """Make the app check callers with this Access (the dependencies below read it from app.state)."""
+    app.state.access = access
+    return access
+
+
+def access_of(connection: HTTPConnection) -> Access:
+    """The Access installed on the app serving this request."""
+    access: Access = connection.app.state.access
+    return access
 
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/login")
@@ -46,7 +91,7 @@ def authenticated(
             headers={"WWW-Authenticate": REALM},
         )
     try:
-        claims = request.app.state.auth.verify_access(credentials.credentials)
+        claims = access_of(request).verify_access(credentials.credentials)
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
     return Principal(claims.subject, claims.username, parse_roles(claims.roles), claims)

@@ -65,8 +65,8 @@ def resolve_client(peer: str | None, forwarded_for: Sequence[str], proxies: Sequ
 
 
 def client_address(connection: HTTPConnection) -> str:
-    """The client of a request to an app with auth installed (app.state.auth), proxies considered."""
-    auth: Any = getattr(connection.app.state, "auth", None)
-    proxies: Sequence[Network] = auth.settings.proxy_networks() if auth is not None else ()
+    """The client of a request to an app with access installed (app.state.access), proxies considered."""
+    access: Any = getattr(connection.app.state, "access", None)
+    proxies: Sequence[Network] = access.proxies if access is not None else ()
     peer = connection.client.host if connection.client else None
     return resolve_client(peer, connection.headers.getlist("x-forwarded-for"), proxies)

@@ -1,4 +1,5 @@
-"""The source registry: create, list, get, update, delete and test sources; their approved contracts.
+"""The source registry: create, list, get, update and delete sources (the gateway and the CLI manage
+them; the ingest service reads them). Testing a source is a connection: the ingest service's.
 
 Configs are stored as public JSON plus one Fernet token holding the secrets. Views only ever
 return the public part with each secret replaced by ********; secrets are never logged.
@@ -14,17 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lockflow.common.db import Database, SourceContractRow, SourceRow
-from lockflow.common.errors import Conflict, InvalidInput, NotFound
+from lockflow.common.errors import Conflict, NotFound
 from lockflow.common.ids import new_id
 from lockflow.common.logging import get_logger
-from lockflow.common.models import SourceHealth, SourceSpec
-from lockflow.ingest.configs import (
-    ApiConfig,
+from lockflow.common.models import SourceSpec
+from lockflow.sources.checks import check_config, label_of
+from lockflow.sources.configs import (
     Config,
     ConfigInvalid,
-    DatabaseConfig,
-    FileConfig,
-    S3Config,
     join_secrets,
     kind_of,
     masked,
@@ -32,14 +30,8 @@ from lockflow.ingest.configs import (
     parse_config,
     split_secrets,
 )
-from lockflow.ingest.conn_db import DatabaseConnector
-from lockflow.ingest.conn_file import FileConnector
-from lockflow.ingest.conn_http import HttpApiConnector
-from lockflow.ingest.conn_s3 import S3Connector
-from lockflow.ingest.connector import Connector
-from lockflow.ingest.netguard import NetPolicy, Unresolvable
-from lockflow.ingest.secrets import SecretBox
-from lockflow.ingest.settings import SourceSettings
+from lockflow.sources.secrets import SecretBox
+from lockflow.sources.settings import SourceSettings
 
 log = get_logger(__name__)
 NAME_MAX = 64
@@ -50,41 +42,6 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def secret_box(settings: SourceSettings) -> SecretBox:
     """The box that seals and opens source secrets with this server's key."""
     return SecretBox(sources_key=settings.sources_key, secret_key=settings.secret_key)
-
-
-def build_connector(config: Config, settings: SourceSettings, **extra: Any) -> Connector:
-    """The connector for a config; constructing it runs the local checks (paths, dialects, URL form).
-
-    Hosts are checked by `checked_connector` when a source is stored, and by the connector itself at
-    every connection (a health check or a read), because DNS answers may change in between.
-    """
-    policy = NetPolicy.from_list(settings.allow_hosts)
-    if isinstance(config, FileConfig):
-        connector = FileConnector(config, allowed=settings.source_dirs(), limits=settings.file_limits())
-        connector.path()
-        return connector
-    if isinstance(config, ApiConfig):
-        return HttpApiConnector(config, policy=policy, **extra)
-    if isinstance(config, DatabaseConfig):
-        return DatabaseConnector(
-            config,
-            policy=policy,
-            allowed_dialects=settings.allowed_dialects,
-            allowed_dirs=settings.source_dirs(),
-        )
-    if isinstance(config, S3Config):
-        return S3Connector(config, policy=policy, limits=settings.file_limits())
-    raise InvalidInput(f"no connector for {type(config).__name__}")
-
-
-def checked_connector(config: Config, settings: SourceSettings) -> Connector:
-    """The connector, with its hosts checked now: a forbidden host is refused before the source is stored."""
-    connector = build_connector(config, settings)
-    try:
-        connector.check_network()  # no connection is made
-    except Unresolvable:
-        pass  # a name that does not resolve now may later; every connection checks again
-    return connector
 
 
 def _view(row: SourceRow, secret_fields: list[str], contract: SourceContractRow | None) -> dict[str, Any]:
@@ -145,7 +102,7 @@ def create_source(
     """Validate the config (field-level errors), run its safety checks, store it with secrets sealed."""
     name = check_name(name)
     parsed = parse_config(kind, config)
-    checked_connector(parsed, settings)
+    check_config(parsed, settings)
     public, secrets = split_secrets(parsed)
     row = SourceRow(
         id=new_id(),
@@ -195,7 +152,7 @@ def update_source(
         with db.transaction() as session:
             row = _find(session, ref)
             parsed = merge_update(row.type, row.config, box.open(row.secrets), changes)
-            checked_connector(parsed, settings)
+            check_config(parsed, settings)
             public, secrets = split_secrets(parsed)
             row.config, row.secrets = public, box.seal(secrets)
             if name is not None:
@@ -228,18 +185,6 @@ def load_source_config(db: Database, *, ref: str, settings: SourceSettings) -> t
     return row, join_secrets(row.type, row.config, secret_box(settings).open(row.secrets))
 
 
-def test_source(db: Database, *, ref: str, settings: SourceSettings) -> SourceHealth:
-    """Run the source's health check, store the result, and return it."""
-    row, config = load_source_config(db, ref=ref, settings=settings)
-    health = build_connector(config, settings).health()
-    with db.transaction() as session:
-        stored = session.get(SourceRow, row.id)
-        if stored is not None:
-            stored.last_health = health.model_dump(mode="json")
-    log.info("source_tested", source_id=row.id, ok=health.ok, seconds=health.seconds)
-    return health
-
-
 def masked_config(row: SourceRow, settings: SourceSettings) -> dict[str, Any]:
     """The row's config as shown to people."""
     return masked(row.type, row.config, _secret_fields(row, settings))
@@ -248,6 +193,6 @@ def masked_config(row: SourceRow, settings: SourceSettings) -> dict[str, Any]:
 def spec_for(db: Database, *, ref: str, settings: SourceSettings) -> SourceSpec:
     """The run's SourceSpec for a registered source (a label for people, the id for the reader)."""
     row, config = load_source_config(db, ref=ref, settings=settings)
-    label = build_connector(config, settings).label()
+    label = label_of(config, settings)
     fmt = getattr(config, "format", None)
     return SourceSpec(kind=kind_of(row.type), path=label, format=fmt, source_id=row.id)

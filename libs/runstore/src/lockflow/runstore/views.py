@@ -11,7 +11,7 @@ from lockflow.common.db import Database, DecisionRequestRow, DecisionRow, RunEve
 from lockflow.common.errors import Conflict, InvalidInput, NotFound
 from lockflow.common.models import PlannedAction
 from lockflow.common.pipeline import DecisionContext
-from lockflow.orchestrator.state import RunState
+from lockflow.runstore.state import RunState
 
 # The columns a run list shows: never `state`, whose JSON (every stage's results) is most of a row.
 SUMMARY_COLUMNS = (

@@ -1,0 +1,116 @@
+"""The gateway's composition root: only what the API process needs.
+
+The database (the run store and sources it reads, the intake it writes), the bus and the outbox
+relay that publishes what the intake wrote (RunRequested, DecisionMade, RetryRequested), the cache,
+the artifact store (reports) and the access verifier (the auth service's public keys, the shared
+token state). No stage handler and no orchestrator: in distributed mode they are other processes.
+In embedded mode the `lockflow` package's composition root hands the app its whole System instead
+(everything in one process); the app needs only what `Runtime` names, so either serves.
+"""
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import redis
+
+from lockflow.access.build import build_access
+from lockflow.access.deps import Access
+from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.bus import Subscription
+from lockflow.common.cache import Cache
+from lockflow.common.clock import Clock
+from lockflow.common.db import Database
+from lockflow.common.logging import get_logger
+from lockflow.common.outbox import publish_pending
+from lockflow.common.reqreply import Requester
+from lockflow.common.runtime import Adapters, build_adapters, ensure_topics
+from lockflow.common.settings import CommonSettings
+from lockflow.gateway.settings import GatewaySettings
+
+log = get_logger(__name__)
+
+
+class Runtime(Protocol):
+    """What the gateway's routes and lifespan use of the process's adapters."""
+
+    settings: CommonSettings
+    db: Database
+    artifacts: ArtifactStore
+    cache: Cache
+    requester: Requester  # asks the stage services (a fix preview, a health check, a file's pre-check)
+
+    async def relay_outbox(self) -> int:
+        """Publish what the intake just wrote to the outbox."""
+
+    async def start(self) -> None:
+        """Start the bus and the background work (the app's startup)."""
+
+    async def close(self) -> None:
+        """Stop it all (the app's shutdown)."""
+
+
+@dataclass
+class GatewaySystem(Adapters):
+    """The built adapters of an API process, and the background tasks it started."""
+
+    subscriptions: list[Subscription] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def relay_outbox(self) -> int:
+        """Publish whatever the outbox holds (serialised within this process)."""
+        async with self.relay_lock:
+            return await publish_pending(self.db, self.bus)
+
+    def start_relay_loop(self, *, interval: float = 1.0) -> None:
+        """Publish periodically what a crash may have left in the outbox, outliving a transient broker
+        or database error. (Overdue attempts are the orchestrator's to sweep, in its own process.)"""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.relay_outbox()
+                except Exception as exc:
+                    log.warning("outbox_relay_failed", error=repr(exc))
+                await asyncio.sleep(interval)
+
+        self.tasks.append(asyncio.create_task(loop()))
+
+    async def start(self) -> None:
+        """Serve the API: the topics exist, the bus is up, replies are listened for, the outbox relayed."""
+        await ensure_topics(self)
+        await self.bus.start()
+        await self.requester.start()
+        self.start_relay_loop()
+
+    async def close(self) -> None:
+        """Stop consumers, background tasks and connections."""
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for subscription in self.subscriptions:
+            await subscription.stop()
+        await self.requester.stop()
+        await self.bus.stop()
+        self.db.dispose()
+
+
+def build_gateway(
+    settings: CommonSettings,
+    *,
+    cache: Cache | None = None,
+    clock: Clock | None = None,
+    client_id: str = "gateway",
+) -> GatewaySystem:
+    """The gateway's adapters for the settings' mode; pass cache/clock to override (tests)."""
+    return GatewaySystem(**vars(build_adapters(settings, cache=cache, clock=clock, client_id=client_id)))
+
+
+def build_gateway_access(
+    settings: GatewaySettings, *, db: Database, redis_client: "redis.Redis | None"
+) -> Access:
+    """The verifier of a gateway in its own process: the auth service's JWKS (LOCKFLOW_JWKS_URL)."""
+    return build_access(settings, db=db, redis_client=redis_client)
