@@ -13,7 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.bus import Bus
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.bus.memory import InMemoryBus
@@ -40,7 +40,7 @@ def answer(request: Request, deps: StageDeps) -> Reply:
 
 
 async def measure(name: str, worker_bus: Bus, asker_bus: Bus, asks: int, folder: Path) -> None:
-    deps = StageDeps(artifacts=ArtifactStore(folder), cache=MemoryCache())
+    deps = StageDeps(artifacts=LocalArtifactStore(folder), cache=MemoryCache())
     subscription = await RequestWorker(service="ingest", handlers={"TestSource": answer}, deps=deps).start(
         worker_bus
     )

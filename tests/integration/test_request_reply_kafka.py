@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from lockflow.auth.keys import generate_private_pem
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.testing import sign_in
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.cache import MemoryCache
 from lockflow.common.errors import NotFound, TimedOut, Unavailable
@@ -67,7 +67,7 @@ async def kafka(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[list[K
 
 
 def deps(tmp_path: Path) -> StageDeps:
-    return StageDeps(artifacts=ArtifactStore(tmp_path / "artifacts"), cache=MemoryCache())
+    return StageDeps(artifacts=LocalArtifactStore(tmp_path / "artifacts"), cache=MemoryCache())
 
 
 async def ask(requester: Requester, ref: str) -> str:

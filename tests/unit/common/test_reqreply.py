@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.bus.memory import InMemoryBus
 from lockflow.common.cache import MemoryCache
 from lockflow.common.errors import (
@@ -67,7 +67,7 @@ def echo(request: Request, deps: StageDeps) -> Reply:
 
 @pytest.fixture
 def deps(tmp_path: Path) -> StageDeps:
-    return StageDeps(artifacts=ArtifactStore(tmp_path / "artifacts"), cache=MemoryCache())
+    return StageDeps(artifacts=LocalArtifactStore(tmp_path / "artifacts"), cache=MemoryCache())
 
 
 @pytest.fixture
