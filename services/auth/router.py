@@ -55,10 +55,14 @@ class PasswordChange(BaseModel):
     new_password: str = Field(min_length=1, max_length=1024, json_schema_extra=NEW_PASSWORD)
 
 
+# The names `AuthService.create_user` accepts, published so that the schema and the service agree.
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
+
+
 class UserCreate(BaseModel):
     """A new user."""
 
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)
     password: str = Field(min_length=1, max_length=1024, json_schema_extra=NEW_PASSWORD)
     roles: list[RoleName] = Field(min_length=1)
 

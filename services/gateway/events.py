@@ -37,6 +37,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "no such run, or not the caller's to see"},
     422: {"model": ErrorBody, "description": "Last-Event-ID or after is not a non-negative integer"},
 }
+# The 200 answer is an event stream (not JSON): each event's `id` is its seq, `event` its type, `data` JSON.
+STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: `id` the timeline seq, `event` the event type, `data` the entry",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def _system(request: Request) -> System:
@@ -78,7 +85,7 @@ def events_router() -> APIRouter:
     """The live events route."""
     router = APIRouter(prefix="/runs", tags=["runs"])
 
-    @router.get("/{run_id}/events", responses=ERRORS)
+    @router.get("/{run_id}/events", response_class=EventSourceResponse, responses={**STREAM, **ERRORS})
     async def stream_events(
         run_id: str,
         request: Request,

@@ -4,8 +4,11 @@ The gateway is served by uvicorn on a free port (embedded mode, SQLite, no stage
 created but not advanced). Bounded: a few generated cases per operation, so it adds seconds, not minutes.
 """
 
+import json
+import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,36 +79,176 @@ def test_no_server_errors_and_no_undocumented_status_codes(served: str) -> None:
     assert statuses[401] < sum(statuses.values()) / 10
 
 
-def test_the_coverage_phase_finds_no_undocumented_status_and_a_right_allow_on_405(
-    served: str, tmp_path: Path
-) -> None:
-    """Schemathesis' coverage phase: malformed and edge-case bodies, unsupported methods, OPTIONS.
+# ---- every check, every phase (examples, coverage, fuzzing, stateful), as three real users ----------------
 
-    Run through its CLI (the coverage phase is its runner's, not a Hypothesis strategy). Routes that
-    would disable the fuzzing user or end its session are left out.
+USERS = {"ana": ["analyst"], "bob": ["analyst"], "fuzz": ["viewer", "analyst", "approver", "admin"]}
+# ana and bob are peers: neither may see what the other created (object_level_authorization replays
+# each one's reads as the other). fuzz holds every role, for the admin routes the analysts are refused.
+PEERS = ("ana", "bob")
+# Disabling a user or replacing their roles is an admin's right, and the fuzzer learns every username
+# from GET /auth/users: pointed at ana, bob or fuzz it would end the run's own identities (or make an
+# analyst an admin who may see everything). These two routes are fuzzed against a user of their own.
+TARGET_USER = "carol"
+MAX_EXAMPLES = 8
+STATEFUL_STEPS = 12
+# Positive data that the schema cannot tell from bad data, by design: these operations check a value
+# against what only the server holds (422 with the reason), so a schema-valid request may still be refused:
+#   POST /runs, /sources, PATCH /sources/{ref}: a path must name a file in the server's allowed folders
+#     (or the caller's upload), an API/S3/database host must pass the outbound-connection guard;
+#   POST /runs/upload, /sources/upload: the uploaded bytes must be a readable, non-empty table, and the
+#     goal's `target` one of its columns; `rules` (YAML text) must parse into known rules;
+#   POST /sources/{ref}/runs: `rules` as above, the goal's target a column of the source;
+#   POST /decisions/{request_id}(/preview): the option and its parameters must be those of the open
+#     request's gate and findings (a gate's options differ per gate and run);
+#   POST /auth/password: the current password must be right (401) and the new one meet the rules;
+#   POST /shares: the user shared with must exist (404) and the object be the caller's.
+# For these, 422 joins the statuses positive_data_acceptance accepts; anything else (400, 413, 415,
+# 5xx ...) still fails it, and every other check runs on them unchanged.
+STATE_DEPENDENT = [
+    "POST /runs",
+    "POST /runs/upload",
+    "POST /sources",
+    "PATCH /sources/{ref}",
+    "POST /sources/upload",
+    "POST /sources/{ref}/runs",
+    "POST /decisions/{request_id}",
+    "POST /decisions/{request_id}/preview",
+    "POST /auth/password",
+]
+POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429"]
+
+
+def _wfc_document(users: dict[str, list[str]]) -> dict[str, Any]:
+    """A Web Fuzzing Commons auth file: each user logs in through the real POST /auth/login."""
+    token = {
+        "extractFrom": "body",
+        "extractSelector": "/access_token",
+        "sendIn": "header",
+        "sendName": "Authorization",
+        "sendTemplate": "Bearer {token}",
+    }
+    login = {"endpoint": "/auth/login", "verb": "POST", "contentType": "application/json", "token": token}
+    entries = [
+        {
+            "name": name,
+            "loginEndpointAuth": {
+                "payloadUserPwd": {
+                    "username": name,
+                    "password": PASSWORD,
+                    "usernameField": "username",
+                    "passwordField": "password",
+                }
+            },
+        }
+        for name in users
+    ]
+    return {"schemaVersion": "0.2.0", "authTemplate": {"loginEndpointAuth": login}, "auth": entries}
+
+
+def _config(folder: Path) -> str:
+    """schemathesis.toml: deterministic generation, the WFC users, per-operation allowances named above."""
+    wfc = folder / "users.json"
+    wfc.write_text(json.dumps(_wfc_document(USERS)))
+    lines = [
+        "[generation]",
+        "deterministic = true",
+        f"max-examples = {MAX_EXAMPLES}",
+        'database = "none"',
+        "[phases.stateful]",
+        f"max-steps = {STATEFUL_STEPS}",
+        "[auth.wfc]",
+        f'path = "{wfc}"',
+        f"peers = {json.dumps(list(PEERS))}",
+        # A live event stream ends when its run does: read what is there, then stop listening.
+        "[[operations]]",
+        'include-path = "/runs/{run_id}/events"',
+        "request-timeout = 3",
+    ]
+    for path in ("/auth/users/{username}/roles", "/auth/users/{username}/disable"):
+        pinned = f'parameters = {{ "path.username" = "{TARGET_USER}" }}'
+        lines += ["[[operations]]", f'include-path = "{path}"', pinned]
+    for label in [] if os.environ.get("FUZZ_RAW") else STATE_DEPENDENT:
+        method, path = label.split(" ")
+        lines += [
+            "[[operations]]",
+            f'include-path = "{path}"',
+            f'include-method = "{method}"',
+            "[operations.checks.positive_data_acceptance]",
+            f"expected-statuses = {json.dumps([*POSITIVE, '422'])}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _sales_csv(path: Path) -> None:
+    rows = ["region,spend,revenue", *(f"{'ab'[i % 2]},{i},{10 + 3 * i}" for i in range(60))]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def _open_gate(client: httpx.Client, headers: dict[str, str], run_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if client.get("/decisions", params={"run_id": run_id}, headers=headers).json():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} never reached gate 1")
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The gateway with every stage in process, the three users, and ana's run waiting at gate 1.
+
+    With a run at a gate from the start, `GET /decisions` answers ana with a request whose links lead
+    the stateful phase to the decision routes; the pipeline's workers advance whatever runs it starts.
     """
-    client = httpx.Client(base_url=served, timeout=30)
-    token = login(client, "fuzz")["Authorization"]
+    tmp: Path = tmp_path_factory.mktemp("schemathesis-stateful")
+    # Uploads up to 1 MB: above the longest `rules` text the schema allows (200,000 characters).
+    app = create_app(embedded_settings(tmp, start_workers=True, max_upload_bytes=1_000_000))
+    with serve_app(app) as (base, _port):
+        for name, roles in {**USERS, TARGET_USER: ["viewer"]}.items():
+            app.state.auth.create_user(username=name, password=PASSWORD, roles=roles, actor="test")
+        sales = tmp / "data" / "sales.csv"
+        _sales_csv(sales)
+        client = httpx.Client(base_url=base, timeout=30)
+        ana = login(client, "ana")
+        source = client.post(
+            "/sources", json={"name": "sales", "type": "file", "config": {"path": str(sales)}}, headers=ana
+        )
+        assert source.status_code == 201, source.text
+        run = client.post("/sources/sales/runs", json={"goal": {"target": "revenue"}}, headers=ana)
+        assert run.status_code == 201, run.text
+        _open_gate(client, ana, run.json()["id"])
+        yield base
+
+
+def test_every_check_in_every_phase_including_the_stateful_one(pipeline: str, tmp_path: Path) -> None:
+    """Schemathesis' own runner, all of it: examples, coverage, fuzzing and stateful phases, every check.
+
+    The stateful phase follows the links the gateway's OpenAPI declares (a created run or source, then
+    its reads, updates, deletion; a decision request, then deciding it). Deterministic generation: the
+    same requests every run. Bounded by MAX_EXAMPLES per operation and STATEFUL_STEPS per scenario.
+    """
+    (tmp_path / "schemathesis.toml").write_text(_config(tmp_path))
+    report = tmp_path / "report.json"
     command = [
         str(Path(sys.executable).parent / "st"),
+        "--config-file",
+        str(tmp_path / "schemathesis.toml"),
         "run",
-        f"{served}/openapi.json",
-        "--header",
-        f"Authorization: {token}",
-        "--phases",
-        "coverage",
+        f"{pipeline}/openapi.json",
         "--checks",
-        "not_a_server_error,status_code_conformance,unsupported_method,allow_header_conformance",
-        "--exclude-path",
-        "/auth/logout",
-        "--exclude-path",
-        "/auth/password",
-        "--exclude-path-regex",
-        "^/auth/users/.+",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--workers",
+        "1",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
         "--no-color",
     ]
     # In a scratch folder: the CLI keeps a cache (.schemathesis/) in its working directory.
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
-    summary = finished.stdout[-6000:]
+    summary = finished.stdout[-12000:]
     assert finished.returncode == 0, summary
-    assert "generated" in summary and " passed" in summary, summary
+    assert " passed" in summary and "Stateful" in summary, summary
