@@ -43,9 +43,12 @@ class Refresh(BaseModel):
 
 
 # Documented so that a schema-valid value is one the service accepts: the role names, and the
-# default password length policy (LOCKFLOW_PASSWORD_MIN_LENGTH may ask for more; then 422 says so).
+# default password length policy (LOCKFLOW_PASSWORD_MIN/MAX_LENGTH may differ; then 422 says so).
 RoleName = Annotated[str, Field(json_schema_extra={"enum": [r.value for r in Role]})]
-NEW_PASSWORD = {"minLength": AuthSettings.model_fields["password_min_length"].default}
+NEW_PASSWORD = {
+    "minLength": AuthSettings.model_fields["password_min_length"].default,
+    "maxLength": AuthSettings.model_fields["password_max_length"].default,
+}
 
 
 class PasswordChange(BaseModel):

@@ -92,16 +92,15 @@ TARGET_USER = "carol"
 MAX_EXAMPLES = 8
 STATEFUL_STEPS = 12
 # Positive data that the schema cannot tell from bad data, by design: these operations check a value
-# against what only the server holds (422 with the reason), so a schema-valid request may still be refused:
-#   POST /runs, /sources, PATCH /sources/{ref}: a path must name a file in the server's allowed folders
-#     (or the caller's upload), an API/S3/database host must pass the outbound-connection guard;
+# against what only the server holds or against the content of a text or file (422 with the reason):
+#   POST /runs: `path` must name a file in the server's allowed folders (or the caller's own upload);
 #   POST /runs/upload, /sources/upload: the uploaded bytes must be a readable, non-empty table, and the
 #     goal's `target` one of its columns; `rules` (YAML text) must parse into known rules;
+#   POST /sources, PATCH /sources/{ref}: the config's fields depend on the source's type (for PATCH, the
+#     stored one), a path must be in the allowed folders, a host must pass the outbound-connection guard;
 #   POST /sources/{ref}/runs: `rules` as above, the goal's target a column of the source;
-#   POST /decisions/{request_id}(/preview): the option and its parameters must be those of the open
-#     request's gate and findings (a gate's options differ per gate and run);
-#   POST /auth/password: the current password must be right (401) and the new one meet the rules;
-#   POST /shares: the user shared with must exist (404) and the object be the caller's.
+#   POST /decisions/{request_id}(/preview): the option, its parameters and the finding ids must be those
+#     of the open request's gate and findings (each gate has its own options; previews are gate 2's).
 # For these, 422 joins the statuses positive_data_acceptance accepts; anything else (400, 413, 415,
 # 5xx ...) still fails it, and every other check runs on them unchanged.
 STATE_DEPENDENT = [
@@ -113,9 +112,9 @@ STATE_DEPENDENT = [
     "POST /sources/{ref}/runs",
     "POST /decisions/{request_id}",
     "POST /decisions/{request_id}/preview",
-    "POST /auth/password",
 ]
 POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429"]
+REJECTED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
 
 
 def _wfc_document(users: dict[str, list[str]]) -> dict[str, Any]:
@@ -154,6 +153,9 @@ def _config(folder: Path) -> str:
         "deterministic = true",
         f"max-examples = {MAX_EXAMPLES}",
         'database = "none"',
+        # 413 is a refusal too: every route refuses a body over its limit before reading what it holds.
+        "[checks.negative_data_rejection]",
+        f"expected-statuses = {json.dumps(REJECTED)}",
         "[phases.stateful]",
         f"max-steps = {STATEFUL_STEPS}",
         "[auth.wfc]",
@@ -201,8 +203,12 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     the stateful phase to the decision routes; the pipeline's workers advance whatever runs it starts.
     """
     tmp: Path = tmp_path_factory.mktemp("schemathesis-stateful")
-    # Uploads up to 1 MB: above the longest `rules` text the schema allows (200,000 characters).
-    app = create_app(embedded_settings(tmp, start_workers=True, max_upload_bytes=1_000_000))
+    # Uploads up to 1 MB: above the longest `rules` text the schema allows (200,000 characters). The
+    # per-user upload rate limit (429, documented) is raised so that uploads are fuzzed past it.
+    settings = embedded_settings(
+        tmp, start_workers=True, max_upload_bytes=1_000_000, uploads_per_minute=10_000
+    )
+    app = create_app(settings)
     with serve_app(app) as (base, _port):
         for name, roles in {**USERS, TARGET_USER: ["viewer"]}.items():
             app.state.auth.create_user(username=name, password=PASSWORD, roles=roles, actor="test")
