@@ -1,7 +1,10 @@
-"""Schemathesis against the gateway's OpenAPI with a valid token: no 5xx and no undocumented status code.
+"""Schemathesis against the gateway's OpenAPI: in process with a valid token, and its runner with everything.
 
-The gateway is served by uvicorn on a free port (embedded mode, SQLite, no stage workers: runs are
-created but not advanced). Bounded: a few generated cases per operation, so it adds seconds, not minutes.
+1. In process (Hypothesis strategies per operation, no stage workers): no 5xx, no undocumented status.
+2. The CLI runner with every check in every phase, the stateful one following the OpenAPI's links, as
+   real users logged in through POST /auth/login, against a served gateway with every stage running.
+
+Both deterministic and bounded (a few cases per operation): together about a minute on a loaded 2-core box.
 """
 
 import json
