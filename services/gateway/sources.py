@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from lockflow.auth import audit
 from lockflow.auth.address import client_address
@@ -34,8 +34,40 @@ from lockflow.orchestrator import service
 from lockflow.quality.rules import quality_rules_of
 
 
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """A JSON Schema with its local `#/$defs/...` references replaced by what they name."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline(value, defs) for key, value in schema.items() if key != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(item, defs) for item in schema]
+    return schema
+
+
+def _config_per_type(schema: dict[str, Any]) -> None:
+    """Publish `config` per `type`: one branch per source type holding exactly that type's fields.
+
+    The body stays a plain object (the registry parses the config and answers 422 listing each wrong
+    field); this only documents what it accepts, so a client (or a fuzzer) can build a valid one.
+    """
+    branches = []
+    for kind, model in CONFIG_TYPES.items():
+        config = model.model_json_schema()
+        branches.append(
+            {
+                "properties": {"type": {"const": kind}, "config": _inline(config, config.get("$defs", {}))},
+                "required": ["type", "config"],
+            }
+        )
+    schema["oneOf"] = branches
+
+
 class SourceCreate(BaseModel):
     """A new source: a unique name, its type, and the type's config."""
+
+    model_config = ConfigDict(json_schema_extra=_config_per_type)
 
     name: str = Field(min_length=1, max_length=200)
     type: str = Field(description="file, api, database or s3", json_schema_extra={"enum": list(CONFIG_TYPES)})

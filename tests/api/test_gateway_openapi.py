@@ -148,3 +148,40 @@ def test_a_new_password_is_accepted_exactly_within_the_documented_lengths(
     assert answer.status_code == status, answer.text
     change = schema["components"]["schemas"]["PasswordChange"]["properties"]["new_password"]
     assert change["maxLength"] == documented["maxLength"]
+
+
+def _valid(schema: dict[str, Any], name: str, body: dict[str, Any]) -> bool:
+    validator = jsonschema.Draft202012Validator({**schema, "$ref": f"#/components/schemas/{name}"})
+    return validator.is_valid(body)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"type": "s3", "config": {}},
+        {"type": "file", "config": {"path": "a.csv", "sheet1": "x"}},
+        {"type": "api", "config": {"path": "a.csv"}},
+        {"type": "database", "config": {"table": "t"}},
+    ],
+)
+def test_a_source_config_the_service_refuses_for_its_fields_is_not_schema_valid(
+    client: TestClient, schema: dict[str, Any], config: dict[str, Any]
+) -> None:
+    """Schemathesis sent `{"type": "s3", "config": {}}`, schema-valid then: each type's fields are shown."""
+    body = {"name": "src", **config}
+    assert not _valid(schema, "SourceCreate", body)
+    answer = client.post("/sources", json=body, headers=sign_in(client, "ana", ["analyst"]))
+    assert answer.status_code == 422 and answer.json()["errors"], answer.text
+
+
+def test_a_source_config_with_its_types_fields_is_schema_valid(
+    client: TestClient, schema: dict[str, Any]
+) -> None:
+    """The per-type branches admit the configs the service takes (here a file under the allowed folder)."""
+    data = Path(client.app.state.settings.allowed_dirs[0])  # type: ignore[attr-defined]
+    (data / "a.csv").write_text("x,y\n1,2\n")
+    body = {"name": "src", "type": "file", "config": {"path": str(data / "a.csv"), "header": True}}
+    assert _valid(schema, "SourceCreate", body)
+    assert _valid(schema, "SourceCreate", {"name": "b", "type": "s3", "config": {"bucket": "my-bucket"}})
+    answer = client.post("/sources", json=body, headers=sign_in(client, "ana", ["analyst"]))
+    assert answer.status_code == 201, answer.text
