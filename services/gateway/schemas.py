@@ -5,6 +5,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from lockflow.common.models import Goal, SourceFormat
+from lockflow.common.pipeline import GATES
+
+# Every gate's options (which of them the open request's gate takes is checked on submit: 422 otherwise).
+OPTIONS = sorted({option.name for gate in GATES.values() for option in gate.options})
 
 
 class RunCreate(BaseModel):
@@ -41,7 +45,7 @@ class RunCreated(BaseModel):
 class DecisionSubmit(BaseModel):
     """A person's decision on an open gate."""
 
-    option: str = Field(max_length=40)
+    option: str = Field(max_length=40, json_schema_extra={"enum": OPTIONS})
     params: dict[str, Any] = Field(default_factory=dict)
     rationale: str = Field(default="", max_length=2000)
     gate: str | None = Field(default=None, description="If given, must match the request's gate")

@@ -64,12 +64,16 @@ def _config_per_type(schema: dict[str, Any]) -> None:
     schema["oneOf"] = branches
 
 
+# A source's name is used in URL paths: the registry's rule (`check_name`), published; its own 422 stays.
+SOURCE_NAME = {"pattern": registry.NAME_PATTERN.pattern, "maxLength": registry.NAME_MAX}
+
+
 class SourceCreate(BaseModel):
     """A new source: a unique name, its type, and the type's config."""
 
     model_config = ConfigDict(json_schema_extra=_config_per_type)
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, json_schema_extra=SOURCE_NAME)
     type: str = Field(description="file, api, database or s3", json_schema_extra={"enum": list(CONFIG_TYPES)})
     config: dict[str, Any]
 
@@ -77,7 +81,7 @@ class SourceCreate(BaseModel):
 class SourceUpdate(BaseModel):
     """A partial change: secrets left out (or sent back as ********) keep their stored value."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra=SOURCE_NAME)
     config: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -273,7 +277,7 @@ def sources_router(settings: SourceSettings) -> APIRouter:
         file: Annotated[
             UploadFile, File(description="CSV/TSV, JSON, JSON lines, Parquet, Excel, .gz or .zip")
         ],
-        name: Annotated[str | None, Form(max_length=200)] = None,
+        name: Annotated[str | None, Form(max_length=200, json_schema_extra=SOURCE_NAME)] = None,
     ) -> Any:
         """Upload a file (streamed to disk, limited) as a file source; a known file's schema is reused."""
         stored, digest = await store_upload(file, settings)

@@ -185,3 +185,30 @@ def test_a_source_config_with_its_types_fields_is_schema_valid(
     assert _valid(schema, "SourceCreate", {"name": "b", "type": "s3", "config": {"bucket": "my-bucket"}})
     answer = client.post("/sources", json=body, headers=sign_in(client, "ana", ["analyst"]))
     assert answer.status_code == 201, answer.text
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [("a" * 64, 201), ("Sales_2024.v-1", 201), ("0" * 80, 422), ("a" * 65, 422), ("-x", 422), ("a/b", 422)],
+)
+def test_a_source_name_is_accepted_exactly_when_the_documented_pattern_matches(
+    client: TestClient, schema: dict[str, Any], name: str, status: int
+) -> None:
+    """Schemathesis sent an 80-character name the schema allowed (maxLength 200): the registry said 422."""
+    data = Path(client.app.state.settings.allowed_dirs[0])  # type: ignore[attr-defined]
+    (data / "a.csv").write_text("x,y\n1,2\n")
+    body = {"name": name, "type": "file", "config": {"path": str(data / "a.csv")}}
+    assert _valid(schema, "SourceCreate", body) == (status == 201)
+    assert _valid(schema, "SourceUpdate", {"name": name}) == (status == 201)
+    answer = client.post("/sources", json=body, headers=sign_in(client, "ana", ["analyst"]))
+    assert answer.status_code == status, answer.text
+
+
+def test_a_decision_option_outside_every_gates_options_is_not_schema_valid(schema: dict[str, Any]) -> None:
+    """Schemathesis sent option `C\\x80ú...` (schema-valid then); the service knows each gate's options."""
+    from lockflow.common.pipeline import GATES
+
+    assert not _valid(schema, "DecisionSubmit", {"option": "C\x80ú\x1e¦6K0"})
+    for gate in GATES.values():
+        for option in gate.options:
+            assert _valid(schema, "DecisionSubmit", {"option": option.name}), option.name
