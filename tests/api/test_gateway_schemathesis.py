@@ -99,11 +99,13 @@ STATEFUL_STEPS = 12
 #   POST /runs: `path` must name a file in the server's allowed folders (or the caller's own upload);
 #   POST /runs/upload, /sources/upload: the uploaded bytes must be a readable, non-empty table, and the
 #     goal's `target` one of its columns; `rules` (YAML text) must parse into known rules;
-#   POST /sources, PATCH /sources/{ref}: the config's fields depend on the source's type (for PATCH, the
-#     stored one), a path must be in the allowed folders, a host must pass the outbound-connection guard;
+#   POST /sources: each type's config fields are published, but not what their validators check: a
+#     path in the allowed folders, a host past the outbound-connection guard, a database URL that
+#     SQLAlchemy parses, exactly one of table and query; PATCH /sources/{ref} also depends on the
+#     stored source's type (a partial config of the wrong type is refused);
 #   POST /sources/{ref}/runs: `rules` as above, the goal's target a column of the source;
-#   POST /decisions/{request_id}(/preview): the option, its parameters and the finding ids must be those
-#     of the open request's gate and findings (each gate has its own options; previews are gate 2's).
+#   POST /decisions/{request_id}(/preview): every gate's options are published, but the option, its
+#     parameters and the finding ids must be those of the open request's gate (previews are gate 2's).
 # For these, 422 joins the statuses positive_data_acceptance accepts; anything else (400, 413, 415,
 # 5xx ...) still fails it, and every other check runs on them unchanged.
 STATE_DEPENDENT = [
