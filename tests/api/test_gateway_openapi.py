@@ -209,6 +209,10 @@ def test_a_decision_option_outside_every_gates_options_is_not_schema_valid(schem
     from lockflow.common.pipeline import GATES
 
     assert not _valid(schema, "DecisionSubmit", {"option": "C\x80ú\x1e¦6K0"})
+    # And `gate: "LPT1"`: the gates are published too (null, or none, still means whichever is open).
+    assert not _valid(schema, "DecisionSubmit", {"option": "approve", "gate": "LPT1"})
+    assert _valid(schema, "DecisionSubmit", {"option": "approve", "gate": None})
     for gate in GATES.values():
         for option in gate.options:
-            assert _valid(schema, "DecisionSubmit", {"option": option.name}), option.name
+            body = {"option": option.name, "gate": gate.gate.value}
+            assert _valid(schema, "DecisionSubmit", body), body
