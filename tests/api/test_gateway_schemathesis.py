@@ -104,8 +104,11 @@ STATEFUL_STEPS = 12
 #     SQLAlchemy parses, exactly one of table and query; PATCH /sources/{ref} also depends on the
 #     stored source's type (a partial config of the wrong type is refused);
 #   POST /sources/{ref}/runs: `rules` as above, the goal's target a column of the source;
-#   POST /decisions/{request_id}(/preview): every gate's options are published, but the option, its
-#     parameters and the finding ids must be those of the open request's gate (previews are gate 2's).
+#   POST /decisions/{request_id}(/preview): every gate's options and the gate names are published, but
+#     the option, its parameters, a named gate and the finding ids must be those of the open request's
+#     gate (previews are gate 2's);
+#   POST /runs/upload, /sources/{ref}/runs: `rules` as a JSON object is checked by the rules parser
+#     (known keys per rule), whose shape is not published as a schema.
 # For these, 422 joins the statuses positive_data_acceptance accepts; anything else (400, 413, 415,
 # 5xx ...) still fails it, and every other check runs on them unchanged.
 STATE_DEPENDENT = [
