@@ -19,7 +19,11 @@ _COMPRESSED = (".gz", ".zip")
 
 def resolve_inside(path: str, allowed: list[Path]) -> Path:
     """The resolved path (symlinks followed), if it lies inside one of the allowed folders."""
-    resolved = Path(path).expanduser().resolve()
+    try:
+        resolved = Path(path).expanduser().resolve()
+    except (RuntimeError, ValueError, OSError) as exc:
+        # `~user` of no such user, a NUL byte, a path the OS refuses: bad input, not a server error.
+        raise InvalidInput(f"{path!r} is not a usable path ({exc})") from exc
     if not allowed:
         raise InvalidInput(
             "this server has no folders configured that sources may read (LOCKFLOW_ALLOWED_DIRS)"

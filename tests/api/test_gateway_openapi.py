@@ -216,3 +216,20 @@ def test_a_decision_option_outside_every_gates_options_is_not_schema_valid(schem
         for option in gate.options:
             body = {"option": option.name, "gate": gate.gate.value}
             assert _valid(schema, "DecisionSubmit", body), body
+
+
+@pytest.mark.parametrize("path", ["q\x00.csv", "~no-such-user-here/a.csv"])
+def test_a_source_path_the_os_cannot_resolve_is_a_422_not_a_500(client: TestClient, path: str) -> None:
+    """Schemathesis registered a file source whose path held a NUL byte: 500 (ValueError) before."""
+    ana = sign_in(client, "ana", ["analyst"])
+    body = {"name": "nul", "type": "file", "config": {"path": path}}
+    created = client.post("/sources", json=body, headers=ana)
+    assert created.status_code == 422 and "not a usable path" in created.json()["detail"], created.text
+    data = Path(client.app.state.settings.allowed_dirs[0])  # type: ignore[attr-defined]
+    (data / "a.csv").write_text("x,y\n1,2\n")
+    good = {"name": "good", "type": "file", "config": {"path": str(data / "a.csv")}}
+    assert client.post("/sources", json=good, headers=ana).status_code == 201
+    patched = client.patch("/sources/good", json={"config": {"path": path}}, headers=ana)
+    assert patched.status_code == 422, patched.text
+    run = client.post("/runs", json={"path": path}, headers=ana)
+    assert run.status_code == 422, run.text

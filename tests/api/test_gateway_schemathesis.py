@@ -93,7 +93,10 @@ PEERS = ("ana", "bob")
 # analyst an admin who may see everything). These two routes are fuzzed against a user of their own.
 TARGET_USER = "carol"
 MAX_EXAMPLES = 8
-STATEFUL_STEPS = 12
+# The stateful phase is cheap next to the others (a few seconds): more scenarios, so that more links
+# are followed (created run -> its reads, GET /decisions -> a decision, created source -> delete -> get).
+STATEFUL_SCENARIOS = 40
+STATEFUL_STEPS = 16
 # Positive data that the schema cannot tell from bad data, by design: these operations check a value
 # against what only the server holds or against the content of a text or file (422 with the reason):
 #   POST /runs: `path` must name a file in the server's allowed folders (or the caller's own upload);
@@ -166,6 +169,8 @@ def _config(folder: Path) -> str:
         f"expected-statuses = {json.dumps(REJECTED)}",
         "[phases.stateful]",
         f"max-steps = {STATEFUL_STEPS}",
+        "[phases.stateful.generation]",
+        f"max-examples = {STATEFUL_SCENARIOS}",
         "[auth.wfc]",
         f'path = "{wfc}"',
         f"peers = {json.dumps(list(PEERS))}",
