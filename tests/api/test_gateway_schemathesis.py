@@ -156,10 +156,11 @@ def _wfc_document(users: dict[str, list[str]]) -> dict[str, Any]:
     return {"schemaVersion": "0.2.0", "authTemplate": {"loginEndpointAuth": login}, "auth": entries}
 
 
-def _config(folder: Path) -> str:
-    """schemathesis.toml: deterministic generation, the WFC users, per-operation allowances named above."""
+def _config(folder: Path, *, as_user: str | None = None) -> str:
+    """schemathesis.toml: deterministic generation, the WFC users (or one), the allowances named above."""
     wfc = folder / "users.json"
     wfc.write_text(json.dumps(_wfc_document(USERS)))
+    identities = [f'user = "{as_user}"'] if as_user else [f"peers = {json.dumps(list(PEERS))}"]
     lines = [
         "[generation]",
         "deterministic = true",
@@ -174,7 +175,7 @@ def _config(folder: Path) -> str:
         f"max-examples = {STATEFUL_SCENARIOS}",
         "[auth.wfc]",
         f'path = "{wfc}"',
-        f"peers = {json.dumps(list(PEERS))}",
+        *identities,
         # A live event stream ends when its run does: read what is there, then stop listening.
         "[[operations]]",
         'include-path = "/runs/{run_id}/events"',
@@ -241,25 +242,18 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-def test_every_check_in_every_phase_including_the_stateful_one(pipeline: str, tmp_path: Path) -> None:
-    """Schemathesis' own runner, all of it: examples, coverage, fuzzing and stateful phases, every check.
-
-    The stateful phase follows the links the gateway's OpenAPI declares (a created run or source, then
-    its reads, updates, deletion; a decision request, then deciding it). Deterministic generation: the
-    same requests every run. Bounded by MAX_EXAMPLES per operation and STATEFUL_STEPS per scenario.
-    """
-    (tmp_path / "schemathesis.toml").write_text(_config(tmp_path))
-    report = tmp_path / "report.json"
+def _run(folder: Path, base: str, config: str, *options: str) -> tuple[dict[str, Any], str]:
+    """Schemathesis' CLI with every check and the given options: its JSON report and its output."""
+    (folder / "schemathesis.toml").write_text(config)
+    report = folder / "report.json"
     command = [
         str(Path(sys.executable).parent / "st"),
         "--config-file",
-        str(tmp_path / "schemathesis.toml"),
+        str(folder / "schemathesis.toml"),
         "run",
-        f"{pipeline}/openapi.json",
+        f"{base}/openapi.json",
         "--checks",
         "all",
-        "--phases",
-        "examples,coverage,fuzzing,stateful",
         "--workers",
         "1",
         "--report",
@@ -267,13 +261,27 @@ def test_every_check_in_every_phase_including_the_stateful_one(pipeline: str, tm
         "--report-json-path",
         str(report),
         "--no-color",
+        *options,
     ]
     # In a scratch folder: the CLI keeps a cache (.schemathesis/) in its working directory.
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=folder)
     summary = finished.stdout[-12000:]
     assert finished.returncode == 0, summary
-    ran = json.loads(report.read_text())
+    ran: dict[str, Any] = json.loads(report.read_text())
     assert ran["failures"] == [] and ran["errors"] == [], summary
+    print(summary[-3000:])
+    return ran, finished.stdout
+
+
+def test_every_check_in_every_phase_including_the_stateful_one(pipeline: str, tmp_path: Path) -> None:
+    """Schemathesis' own runner, all of it: examples, coverage, fuzzing and stateful phases, every check.
+
+    The stateful phase follows the links the gateway's OpenAPI declares (a created run or source, then
+    its reads, updates, deletion; a decision request, then deciding it). Deterministic generation: the
+    same requests every run. Bounded by MAX_EXAMPLES per operation and STATEFUL_STEPS per scenario.
+    """
+    phases = "examples,coverage,fuzzing,stateful"
+    ran, output = _run(tmp_path, pipeline, _config(tmp_path), "--phases", phases)
     assert ran["operations"]["tested"] == ran["operations"]["total"] >= 30, ran["operations"]
     assert {name: phase["status"] for name, phase in ran["phases"].items()} == {
         "examples": "skip",  # the OpenAPI has no examples (the other phases generate every case)
@@ -282,6 +290,16 @@ def test_every_check_in_every_phase_including_the_stateful_one(pipeline: str, tm
         "stateful": "success",
     }
     # The stateful phase followed the declared links, not only single calls (16 of 67 on this machine).
-    covered = re.search(r"API Links:\s+(\d+) covered", finished.stdout)
-    assert covered is not None and int(covered.group(1)) >= 8, summary
-    print(summary[-3000:])
+    covered = re.search(r"API Links:\s+(\d+) covered", output)
+    assert covered is not None and int(covered.group(1)) >= 8, output[-3000:]
+
+
+def test_the_admin_routes_in_every_phase_as_the_admin(pipeline: str, tmp_path: Path) -> None:
+    """The user and audit routes again, as `fuzz` only: the coverage phase makes its cases up front
+    with the first identity (ana, refused with 403), so above it never reaches these handlers."""
+    config = _config(tmp_path, as_user="fuzz")
+    options = ("--phases", "coverage,fuzzing,stateful", "--include-path-regex", "^/(auth/users|audit)")
+    ran, _output = _run(tmp_path, pipeline, config, *options)
+    assert ran["operations"]["tested"] == ran["operations"]["selected"] == 6, ran["operations"]
+    assert ran["phases"]["coverage"]["status"] == ran["phases"]["stateful"]["status"] == "success"
+    assert ran["warnings"]["missing_auth"] == [], ran["warnings"]
