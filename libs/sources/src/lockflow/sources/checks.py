@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 
+from lockflow.common import paths
 from lockflow.common.errors import InvalidInput
 from lockflow.sources.configs import ApiConfig, Config, DatabaseConfig, FileConfig, S3Config
 from lockflow.sources.netguard import NetPolicy, Unresolvable
@@ -22,15 +23,13 @@ DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 
 
 def resolve_inside(path: str, allowed: list[Path]) -> Path:
-    """The resolved path (symlinks followed), if it lies inside one of the allowed folders."""
-    resolved = Path(path).expanduser().resolve()
+    """The resolved path (symlinks followed), if it lies inside one of the allowed folders; a registered
+    source needs at least one configured (it is read again later, by whoever it is shared with)."""
     if not allowed:
         raise InvalidInput(
             "this server has no folders configured that sources may read (LOCKFLOW_ALLOWED_DIRS)"
         )
-    if not any(resolved == d or d in resolved.parents for d in allowed):
-        raise InvalidInput(f"{path} is outside the folders this server may read")
-    return resolved
+    return paths.resolve_inside(path, allowed)
 
 
 def check_url(raw: str, *, allowed_dialects: list[str], allowed_dirs: list[Path]) -> URL:

@@ -43,9 +43,12 @@ class Refresh(BaseModel):
 
 
 # Documented so that a schema-valid value is one the service accepts: the role names, and the
-# default password length policy (LOCKFLOW_PASSWORD_MIN_LENGTH may ask for more; then 422 says so).
+# default password length policy (LOCKFLOW_PASSWORD_MIN/MAX_LENGTH may differ; then 422 says so).
 RoleName = Annotated[str, Field(json_schema_extra={"enum": [r.value for r in Role]})]
-NEW_PASSWORD = {"minLength": AuthSettings.model_fields["password_min_length"].default}
+NEW_PASSWORD = {
+    "minLength": AuthSettings.model_fields["password_min_length"].default,
+    "maxLength": AuthSettings.model_fields["password_max_length"].default,
+}
 
 
 class PasswordChange(BaseModel):
@@ -55,10 +58,14 @@ class PasswordChange(BaseModel):
     new_password: str = Field(min_length=1, max_length=1024, json_schema_extra=NEW_PASSWORD)
 
 
+# The names `AuthService.create_user` accepts, published so that the schema and the service agree.
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
+
+
 class UserCreate(BaseModel):
     """A new user."""
 
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)
     password: str = Field(min_length=1, max_length=1024, json_schema_extra=NEW_PASSWORD)
     roles: list[RoleName] = Field(min_length=1)
 

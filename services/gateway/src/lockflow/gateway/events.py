@@ -36,6 +36,23 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "no such run, or not the caller's to see"},
     422: {"model": ErrorBody, "description": "Last-Event-ID or after is not a non-negative integer"},
 }
+# The 200 answer is an event stream, documented one event at a time: `id` the timeline seq, `event` the
+# event's type (or `error`, whose data names why the stream ends), `data` the timeline entry as JSON.
+EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: `id` the timeline seq, `event` the event type, `data` the entry",
+        "content": {"text/event-stream": {"schema": EVENT}},
+    }
+}
 
 
 def _system(request: Request) -> System:
@@ -77,7 +94,7 @@ def events_router() -> APIRouter:
     """The live events route."""
     router = APIRouter(prefix="/runs", tags=["runs"])
 
-    @router.get("/{run_id}/events", responses=ERRORS)
+    @router.get("/{run_id}/events", response_class=EventSourceResponse, responses={**STREAM, **ERRORS})
     async def stream_events(
         run_id: str,
         request: Request,

@@ -5,6 +5,17 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from lockflow.common.models import Goal, SourceFormat
+from lockflow.common.pipeline import GATES, Gate
+
+# Every gate's options (which of them the open request's gate takes is checked on submit: 422 otherwise).
+OPTIONS = sorted({option.name for gate in GATES.values() for option in gate.options})
+
+
+def _gate_names(schema: dict[str, Any]) -> None:
+    """The gate names, on the string branch of `gate` (null, or leaving it out, means any gate)."""
+    for choice in schema.get("anyOf", []):
+        if choice.get("type") == "string":
+            choice["enum"] = [gate.value for gate in Gate]
 
 
 class RunCreate(BaseModel):
@@ -41,10 +52,12 @@ class RunCreated(BaseModel):
 class DecisionSubmit(BaseModel):
     """A person's decision on an open gate."""
 
-    option: str = Field(max_length=40)
+    option: str = Field(max_length=40, json_schema_extra={"enum": OPTIONS})
     params: dict[str, Any] = Field(default_factory=dict)
     rationale: str = Field(default="", max_length=2000)
-    gate: str | None = Field(default=None, description="If given, must match the request's gate")
+    gate: str | None = Field(
+        default=None, description="If given, must match the request's gate", json_schema_extra=_gate_names
+    )
 
 
 class DecisionAccepted(BaseModel):

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from lockflow.access.address import client_address
 from lockflow.access.deps import Authorized, Principal
@@ -34,10 +34,46 @@ from lockflow.sources.configs import CONFIG_TYPES, ConfigInvalid
 from lockflow.sources.settings import SourceSettings
 
 
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """A JSON Schema with its local `#/$defs/...` references replaced by what they name."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline(value, defs) for key, value in schema.items() if key != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(item, defs) for item in schema]
+    return schema
+
+
+def _config_per_type(schema: dict[str, Any]) -> None:
+    """Publish `config` per `type`: one branch per source type holding exactly that type's fields.
+
+    The body stays a plain object (the registry parses the config and answers 422 listing each wrong
+    field); this only documents what it accepts, so a client (or a fuzzer) can build a valid one.
+    """
+    branches = []
+    for kind, model in CONFIG_TYPES.items():
+        config = model.model_json_schema()
+        branches.append(
+            {
+                "properties": {"type": {"const": kind}, "config": _inline(config, config.get("$defs", {}))},
+                "required": ["type", "config"],
+            }
+        )
+    schema["oneOf"] = branches
+
+
+# A source's name is used in URL paths: the registry's rule (`check_name`), published; its own 422 stays.
+SOURCE_NAME = {"pattern": registry.NAME_PATTERN.pattern, "maxLength": registry.NAME_MAX}
+
+
 class SourceCreate(BaseModel):
     """A new source: a unique name, its type, and the type's config."""
 
-    name: str = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(json_schema_extra=_config_per_type)
+
+    name: str = Field(min_length=1, max_length=200, json_schema_extra=SOURCE_NAME)
     type: str = Field(description="file, api, database or s3", json_schema_extra={"enum": list(CONFIG_TYPES)})
     config: dict[str, Any]
 
@@ -45,7 +81,7 @@ class SourceCreate(BaseModel):
 class SourceUpdate(BaseModel):
     """A partial change: secrets left out (or sent back as ********) keep their stored value."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra=SOURCE_NAME)
     config: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -247,7 +283,7 @@ def sources_router(settings: SourceSettings) -> APIRouter:
         file: Annotated[
             UploadFile, File(description="CSV/TSV, JSON, JSON lines, Parquet, Excel, .gz or .zip")
         ],
-        name: Annotated[str | None, Form(max_length=200)] = None,
+        name: Annotated[str | None, Form(max_length=200, json_schema_extra=SOURCE_NAME)] = None,
     ) -> Any:
         """Upload a file (streamed to disk, limited) as a file source; a known file's schema is reused."""
         stored, digest = await store_upload(file, settings)
