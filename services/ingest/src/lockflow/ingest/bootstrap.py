@@ -8,7 +8,7 @@ rather than per command.
 
 from lockflow.common.runtime import Adapters, Together, run_service, start_answering, start_stage
 from lockflow.ingest.handlers import HANDLERS, REQUESTS
-from lockflow.ingest.settings import SourceSettings
+from lockflow.sources.settings import SourceSettings
 
 STAGE = "ingest"
 __all__ = ["HANDLERS", "REQUESTS", "STAGE", "main", "start"]
