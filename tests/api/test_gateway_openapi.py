@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lockflow.auth.testing import sign_in
-from lockflow.gateway.app import create_app
+from lockflow.embedded import create_app
 from lockflow.gateway.testing import embedded_settings, served
 
 NULL = {"type": "null"}

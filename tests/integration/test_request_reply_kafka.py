@@ -36,7 +36,7 @@ from lockflow.common.models import SourceHealth
 from lockflow.common.reqreply import Requester, RequestWorker, replies_topic
 from lockflow.common.runtime import request_topics
 from lockflow.common.worker import StageDeps
-from lockflow.gateway.app import create_app
+from lockflow.embedded import create_app
 from lockflow.gateway.testing import embedded_settings
 
 pytestmark = pytest.mark.integration

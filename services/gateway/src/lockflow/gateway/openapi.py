@@ -99,12 +99,17 @@ def finish(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def add_links(schema: dict[str, Any]) -> None:
-    """Declare each answer's links; a link to an undocumented operation is a programming error."""
+    """Declare each answer's links; a link to an undocumented operation is a programming error, except
+    one that involves the auth service's routes on a gateway serving alone (they are not mounted)."""
     paths = schema["paths"]
     for (method, path, status), links in LINKS.items():
+        if _auth_route(path) and path not in paths:
+            continue
         response = paths[path][method.lower()]["responses"][status]
         declared = response.setdefault("links", {})
         for target_method, target_path, parameters, body in links:
+            if _auth_route(target_path) and target_path not in paths:
+                continue
             target = paths[target_path][target_method.lower()]
             link: dict[str, Any] = {"operationId": target["operationId"]}
             if parameters:
@@ -112,6 +117,11 @@ def add_links(schema: dict[str, Any]) -> None:
             if body is not None:
                 link["requestBody"] = body
             declared[f"{target_method} {target_path}"] = link
+
+
+def _auth_route(path: str) -> bool:
+    """The auth service's own routes, mounted on the gateway's app only in embedded mode."""
+    return path.startswith(("/auth", "/shares", "/audit", "/.well-known"))
 
 
 def without_null(schema: dict[str, Any]) -> dict[str, Any]:
