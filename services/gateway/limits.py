@@ -8,7 +8,10 @@ import redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lockflow.common.asgi import read_at_most, refuse_too_large, replay
+from lockflow.common.logging import get_logger
 from lockflow.ingest.ratelimit import RateLimited, RateLimiter
+
+log = get_logger(__name__)
 
 
 class Limiter(Protocol):
@@ -21,7 +24,8 @@ class Limiter(Protocol):
 class RedisRateLimiter:
     """At most `limit` events per user in any `window` seconds, in a Redis sorted set per user.
 
-    Every replica counts into the same set, so the limit holds for the whole deployment.
+    Every replica counts into the same set, so the limit holds for the whole deployment. While Redis
+    does not answer, this process counts by itself (the limit then holds per replica).
     """
 
     def __init__(
@@ -32,9 +36,17 @@ class RedisRateLimiter:
         self.limit = limit
         self.window = window
         self.prefix = f"{prefix}:rate:{name}:"
+        self.fallback = RateLimiter(limit=limit, window=window)
 
     def hit(self, user: str) -> None:
         """Count one event for the user, or raise RateLimited when the window is full."""
+        try:
+            self._hit(user)
+        except redis.RedisError as exc:
+            log.warning("rate_counted_locally", limit=self.name, error=repr(exc))
+            self.fallback.hit(user)
+
+    def _hit(self, user: str) -> None:
         now, key, member = time.time(), self.prefix + user, uuid.uuid4().hex
         pipe = self.client.pipeline(transaction=True)
         pipe.zremrangebyscore(key, "-inf", now - self.window)
