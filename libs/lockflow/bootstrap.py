@@ -168,7 +168,12 @@ def build_system(
     distributed = settings.mode == "distributed"
     if bus is None:
         bus = (
-            KafkaBus(bootstrap=settings.kafka_bootstrap, client_id=client_id, prefix=settings.topic_prefix)
+            KafkaBus(
+                bootstrap=settings.kafka_bootstrap,
+                client_id=client_id,
+                session_timeout_seconds=settings.kafka_session_timeout_seconds,
+                prefix=settings.topic_prefix,
+            )
             if distributed
             else InMemoryBus(prefix=settings.topic_prefix)
         )
