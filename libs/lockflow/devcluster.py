@@ -1,6 +1,7 @@
 """Start every lockflow service as its own OS process (distributed mode), for e2e tests and benchmarks."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,9 +35,15 @@ class DevCluster:
         """The gateway's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
+    # Where each process's log stood when it was last started: a restart appends to the same
+    # file, so readiness is looked for after that point.
+    log_marks: dict[str, int] = field(default_factory=dict)
+
     def _spawn(self, name: str, args: list[str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns it
+        path = self.logs / f"{name}.log"
+        self.log_marks[name] = path.stat().st_size if path.exists() else 0
+        log = open(path, "ab")  # noqa: SIM115 - the child process owns it
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "lockflow.cli", *args],
             env={**os.environ, **self.env},
@@ -52,6 +59,24 @@ class DevCluster:
         deadline = time.monotonic() + timeout
         for name in WORKER_NAMES:
             self._wait_for_line(name, f"lockflow worker {name} ready", deadline)
+        self._wait_healthy(deadline)
+
+    def _wait_for_line(self, name: str, line: str, deadline: float) -> None:
+        path = self.logs / f"{name}.log"
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if path.exists() and line in self.log_since_start(name):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{name} did not become ready; see {path}")
+
+    def log_since_start(self, name: str) -> str:
+        """What the process has logged since it was last started."""
+        with open(self.logs / f"{name}.log", "rb") as log:
+            log.seek(self.log_marks.get(name, 0))
+            return log.read().decode(errors="replace")
+
+    def _wait_healthy(self, deadline: float) -> None:
         while time.monotonic() < deadline:
             self._check_alive()
             try:
@@ -62,14 +87,41 @@ class DevCluster:
             time.sleep(0.3)
         raise TimeoutError(f"gateway not healthy; see {self.logs}/gateway.log")
 
-    def _wait_for_line(self, name: str, line: str, deadline: float) -> None:
-        path = self.logs / f"{name}.log"
-        while time.monotonic() < deadline:
-            self._check_alive()
-            if path.exists() and line in path.read_text(errors="replace"):
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"{name} did not become ready; see {path}")
+    def kill(self, name: str) -> None:
+        """SIGKILL one process (a crash: no shutdown code runs) and reap it."""
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def terminate(self, name: str) -> None:
+        """SIGTERM one process (a controlled stop, as a supervisor does) and wait for it."""
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def launch(self, name: str) -> None:
+        """Start one process again (a worker by its name, or "gateway") without waiting for it."""
+        if name == "gateway":
+            self._spawn(name, ["serve", "--port", str(self.port)])
+        else:
+            self._spawn(name, ["worker", name])
+
+    def wait_ready(self, name: str, *, timeout: float = 90.0) -> None:
+        """Return when a launched process says it is ready (the gateway: answers /healthz)."""
+        deadline = time.monotonic() + timeout
+        if name == "gateway":
+            self._wait_healthy(deadline)
+        else:
+            self._wait_for_line(name, f"lockflow worker {name} ready", deadline)
+
+    def restart(self, name: str, *, timeout: float = 90.0) -> None:
+        """Start one process again and wait until it is ready."""
+        self.launch(name)
+        self.wait_ready(name, timeout=timeout)
 
     def _check_alive(self) -> None:
         for name, process in self.processes.items():

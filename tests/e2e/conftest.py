@@ -1,14 +1,13 @@
 """Fixtures that start every lockflow service as its own OS process over Kafka + PostgreSQL + Redis."""
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from faults import cluster_env
 
-from lockflow.auth.keys import generate_private_pem
 from lockflow.devcluster import DevCluster
 
 
@@ -45,22 +44,13 @@ def cluster(
     tmp_path: Path, kafka_bootstrap: str, fresh_postgres: str, redis_url: str, topic_prefix: str
 ) -> Iterator[DevCluster]:
     """Gateway + orchestrator + six stage workers, each a process, on fresh topics and a fresh database."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    env = {
-        "LOCKFLOW_MODE": "distributed",
-        "LOCKFLOW_ENVIRONMENT": "test",
-        "LOCKFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "LOCKFLOW_DATABASE_URL": fresh_postgres,
-        "LOCKFLOW_REDIS_URL": redis_url,
-        "LOCKFLOW_TOPIC_PREFIX": topic_prefix,
-        "LOCKFLOW_HOME": str(tmp_path / "home"),
-        "LOCKFLOW_ARTIFACT_DIR": str(tmp_path / "artifacts"),
-        "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(data_dir)]),
-        "LOCKFLOW_LOG_LEVEL": "INFO",
-        # Distributed mode verifies tokens with one key shared by every process (kept across restarts).
-        "LOCKFLOW_SIGNING_KEY": generate_private_pem().decode(),
-    }
+    env = cluster_env(
+        tmp_path,
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=fresh_postgres,
+        redis_url=redis_url,
+        topic_prefix=topic_prefix,
+    )
     running = DevCluster(env=env, logs=tmp_path / "logs")
     try:
         running.start()
