@@ -14,12 +14,12 @@ import anyio
 
 from lockflow.analytics.handlers import HANDLERS as ANALYTICS
 from lockflow.common.artifacts import ArtifactStore
-from lockflow.common.bus import Bus, DeliveredEvent, Subscription
+from lockflow.common.bus import Bus, DeliveredEvent, ErrorPolicy, Subscription
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.bus.memory import InMemoryBus
 from lockflow.common.cache import Cache, MemoryCache, RedisCache
 from lockflow.common.clock import Clock
-from lockflow.common.db import Database
+from lockflow.common.db import Database, is_database_outage
 from lockflow.common.logging import get_logger
 from lockflow.common.outbox import publish_pending
 from lockflow.common.pipeline import STAGES
@@ -166,6 +166,8 @@ def build_system(
 ) -> System:
     """Build adapters for the settings' mode; pass bus/cache/clock/handlers to override (tests)."""
     distributed = settings.mode == "distributed"
+    # An event whose handler meets the database away waits for it rather than being dead-lettered.
+    policy = ErrorPolicy(transient=is_database_outage)
     if bus is None:
         bus = (
             KafkaBus(
@@ -173,9 +175,10 @@ def build_system(
                 client_id=client_id,
                 session_timeout_seconds=settings.kafka_session_timeout_seconds,
                 prefix=settings.topic_prefix,
+                error_policy=policy,
             )
             if distributed
-            else InMemoryBus(prefix=settings.topic_prefix)
+            else InMemoryBus(prefix=settings.topic_prefix, error_policy=policy)
         )
     if cache is None:
         cache = RedisCache(settings.redis_url) if settings.redis_url else MemoryCache()

@@ -13,6 +13,7 @@ import redis
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from lockflow.auth import audit
 from lockflow.auth.address import client_address
@@ -22,6 +23,7 @@ from lockflow.auth.router import install_auth
 from lockflow.auth.settings import AuthSettings
 from lockflow.bootstrap import System, all_topics, build_system
 from lockflow.common.bus.kafka import KafkaBus
+from lockflow.common.db import is_database_outage
 from lockflow.common.errors import Conflict, InvalidInput, LockflowError, NotFound, TooLarge
 from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.models import DecisionRecord, Goal, SourceSpec
@@ -57,11 +59,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorBody, "description": "rate limit reached; see Retry-After"},
 }
 
-# Any route may answer these: a body that is not parseable (400) or over the body limit (413).
+# Any route may answer these: a body that is not parseable (400), over the body limit (413), or the
+# database away for a moment (503).
 EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "the request body could not be parsed"},
     413: {"model": ErrorBody, "description": "the request body is over the limit"},
+    503: {"model": ErrorBody, "description": "the database is not answering; try again after Retry-After"},
 }
+DATABASE_AWAY = "the database is not answering; try again in a few seconds"
 UPLOAD_PATHS = ("/runs/upload", "/sources/upload")
 
 
@@ -190,6 +195,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content={"detail": problems})
 
     app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
+
+    async def database_away(_request: Request, exc: Exception) -> JSONResponse:
+        # The database restarting is no fault of the request: 503 with when to try again, not 500.
+        if not is_database_outage(exc):
+            raise exc
+        log.warning("database_unavailable", error=repr(exc))
+        return JSONResponse(status_code=503, content={"detail": DATABASE_AWAY}, headers={"Retry-After": "5"})
+
+    app.add_exception_handler(DBAPIError, database_away)
+    app.add_exception_handler(DisconnectionError, database_away)
 
 
 def _routes(app: FastAPI, settings: GatewaySettings) -> None:

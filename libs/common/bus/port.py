@@ -2,7 +2,9 @@
 
 Consumers commit an offset only after the handler's effect. An event that fails validation goes
 to `<topic>.dlq` with the reason in headers; a handler that keeps failing after the policy's
-retries also sends the event to the DLQ, so one poison event never blocks the partition.
+retries also sends the event to the DLQ, so one poison event never blocks the partition. A failure
+the policy calls transient (the database restarting) is not the event's fault: the handler is tried
+again, with a growing pause, until it gets through, and nothing is dead-lettered.
 """
 
 import abc
@@ -61,12 +63,19 @@ Handler = Callable[[DeliveredEvent], Awaitable[None]]
 RawHandler = Callable[[RawRecord], Awaitable[None]]
 
 
+def _never(_exc: BaseException) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class ErrorPolicy:
-    """What a consumer does when its handler raises: retry, then dead-letter and move on."""
+    """What a consumer does when its handler raises: retry, then dead-letter and move on; or, for a
+    transient failure (a dependency away), wait and retry until it is back."""
 
     retries: int = 2
     backoff_seconds: float = 0.2
+    transient: Callable[[BaseException], bool] = _never
+    transient_backoff_max_seconds: float = 5.0
 
 
 @dataclass
@@ -158,8 +167,10 @@ class Bus(abc.ABC):
         self, delivered: DeliveredEvent, handler: Handler, key: bytes | None, value: bytes
     ) -> None:
         event = delivered.event
-        attempts = self.error_policy.retries + 1
-        for attempt in range(1, attempts + 1):
+        policy = self.error_policy
+        attempts = policy.retries + 1
+        attempt, waits = 1, 0
+        while True:
             with tracer().start_as_current_span(f"process {event.type}", kind=SpanKind.CONSUMER) as span:
                 span.set_attribute("lockflow.run_id", event.run_id)
                 try:
@@ -169,6 +180,21 @@ class Bus(abc.ABC):
                     raise
                 except Exception as exc:
                     span.record_exception(exc)
+                    if policy.transient(exc):
+                        # Not counted as an attempt: the same event will succeed once the dependency is back.
+                        waits += 1
+                        pause = min(
+                            policy.backoff_seconds * 2 ** min(waits, 10), policy.transient_backoff_max_seconds
+                        )
+                        log.warning(
+                            "handler_waiting_for_dependency",
+                            run_id=event.run_id,
+                            event_type=event.type,
+                            retry_in=pause,
+                            error=repr(exc),
+                        )
+                        await asyncio.sleep(pause)
+                        continue
                     log.warning(
                         "handler_failed",
                         run_id=event.run_id,
@@ -187,7 +213,8 @@ class Bus(abc.ABC):
                             f"handler failed after {attempts} attempts: {exc!r}",
                         )
                         return
-            await asyncio.sleep(self.error_policy.backoff_seconds * attempt)
+            await asyncio.sleep(policy.backoff_seconds * attempt)
+            attempt += 1
 
     async def _dead_letter(
         self,
