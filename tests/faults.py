@@ -421,6 +421,8 @@ class Pilot:
     approver: dict[str, str]
     admin: dict[str, str]
     timeout: float = 120.0
+    # Every 500 the gateway answered: a fault may make it say 503 (try again), never "I broke".
+    server_errors: list[str] = field(default_factory=list)
 
     def call(
         self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
@@ -435,6 +437,8 @@ class Pilot:
                 if answer.status_code < 500:
                     return answer
                 problem = f"{answer.status_code} {answer.text[:300]}"
+                if answer.status_code == 500:
+                    self.server_errors.append(f"{method} {path}: {problem}")
             except httpx.HTTPError as exc:
                 problem = repr(exc)
             if time.monotonic() > deadline:
@@ -516,6 +520,7 @@ class Pilot:
         """The run completed with every fact once, every decision once, every decision audited once
         and an intact audit chain; returns the run."""
         run = self.wait_for_status(run_id, "completed")
+        assert not self.server_errors, f"the gateway answered 500: {self.server_errors}"
         timeline = self.call("GET", f"/runs/{run_id}/timeline").json()
         event_ids = [e["event_id"] for e in timeline]
         assert len(event_ids) == len(set(event_ids)), "an event is in the timeline twice"

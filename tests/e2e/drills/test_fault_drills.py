@@ -1,13 +1,16 @@
 """Fault drills on a distributed deployment (every service its own process, private Kafka, PostgreSQL
 and Redis): a fault is injected while a run is under way, the run is driven to the end, and then the
 timeline's facts, the decisions and the audit records are counted: each exactly once, the audit chain
-intact, the run completed (`Pilot.check_complete`).
+intact, the run completed (`Pilot.check_complete`), and no event on a dead-letter topic.
 
 Gates are answered at once as ANSWERS says, except where a drill holds a run at a gate. Stages on the
 sample data take milliseconds, so a drill that must hit a stage while it runs slows its worker down
 first (`Throttle`: SIGSTOP/SIGCONT) and strikes once the worker has marked the attempt started.
 """
 
+import asyncio
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +23,8 @@ from faults import GATES, Pilot, PrivateKafka, PrivatePostgres, PrivateRedis, Th
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 
-from lockflow.common.db import StageAttemptRow
+from lockflow.bootstrap import all_topics
+from lockflow.common.db import OutboxRow, StageAttemptRow
 from lockflow.devcluster import DevCluster
 
 pytestmark = pytest.mark.e2e
@@ -79,6 +83,14 @@ def strike_mid_stage(
     return run_id[0], attempt
 
 
+def finish(pilot: Pilot, cluster: DevCluster, run_id: str) -> dict[str, Any]:
+    """The run completed with nothing lost or duplicated, and no event was dead-lettered."""
+    run = pilot.check_complete(run_id)
+    dead = _dead_letters(cluster)
+    assert dead == [], f"dead letters: {[dict(d.headers) for d in dead]}"
+    return run
+
+
 def test_sigkill_of_the_orchestrator_while_a_run_waits_at_a_gate(
     drill_cluster: DevCluster, pilot: Pilot, sample: Path
 ) -> None:
@@ -94,7 +106,7 @@ def test_sigkill_of_the_orchestrator_while_a_run_waits_at_a_gate(
     drill_cluster.restart("orchestrator")
     for gate in GATES[3:]:
         pilot.pass_gate(run_id, gate)
-    pilot.check_complete(run_id)
+    finish(pilot, drill_cluster, run_id)
 
 
 def test_sigkill_of_each_stage_worker_mid_stage(
@@ -113,7 +125,7 @@ def test_sigkill_of_each_stage_worker_mid_stage(
     run_id = kill_and_restart("ingest", lambda: pilot.start_run(sample))
     for gate, stage in NEXT_STAGE.items():
         kill_and_restart(stage, _answer(pilot, run_id, gate))
-    run = pilot.check_complete(run_id)
+    run = finish(pilot, drill_cluster, run_id)
     # Each killed attempt's work was done again: by the restarted worker (its command was not
     # committed) or as a re-sent attempt (the sweep found the heartbeat silent).
     attempts = {a["id"]: a for a in run["attempts"]}
@@ -148,7 +160,7 @@ def test_gateway_restart_with_a_client_on_sse(drill_cluster: DevCluster, pilot: 
     drill_cluster.restart("gateway")
     for gate in GATES[2:]:
         pilot.pass_gate(run_id, gate)
-    pilot.check_complete(run_id)
+    finish(pilot, drill_cluster, run_id)
     reader.join()
     assert reader.connections >= 2, "the stream was never cut"
     timeline = pilot.call("GET", f"/runs/{run_id}/timeline").json()
@@ -225,9 +237,22 @@ def test_postgresql_restart_mid_stage_and_at_a_gate(
     request = pilot.wait_for_gate(run_id, GATES[2])
     private_postgres.restart()
     pilot.decide(request)
-    for gate in GATES[3:]:
-        pilot.pass_gate(run_id, gate)
-    pilot.check_complete(run_id)
+    # Down for a few seconds while the orchestrator takes a decision from Kafka: the event is fine,
+    # so it waits for the database instead of going to the dead letters (the run would then stay
+    # `decided` for good). The orchestrator is held (SIGSTOP) until the database is down.
+    request = pilot.wait_for_gate(run_id, GATES[3])
+    orchestrator = drill_cluster.processes["orchestrator"].pid
+    os.kill(orchestrator, signal.SIGSTOP)
+    try:
+        pilot.decide(request)
+        _wait_until_sent(database, run_id)
+        private_postgres.stop()
+    finally:
+        os.kill(orchestrator, signal.SIGCONT)
+    time.sleep(4)
+    private_postgres.start()
+    pilot.pass_gate(run_id, GATES[4])
+    finish(pilot, drill_cluster, run_id)
 
 
 def test_kafka_broker_restart_mid_stage(
@@ -242,7 +267,7 @@ def test_kafka_broker_restart_mid_stage(
     )
     for gate in GATES[3:]:
         pilot.pass_gate(run_id, gate)
-    pilot.check_complete(run_id)
+    finish(pilot, drill_cluster, run_id)
     _all_alive(drill_cluster)
 
 
@@ -254,7 +279,7 @@ def test_redis_down_for_a_whole_run(
         run_id = pilot.start_run(sample)
         for gate in GATES:
             pilot.pass_gate(run_id, gate)
-        pilot.check_complete(run_id)
+        finish(pilot, drill_cluster, run_id)
     finally:
         private_redis.start()
     _all_alive(drill_cluster)
@@ -263,3 +288,42 @@ def test_redis_down_for_a_whole_run(
 def _all_alive(cluster: DevCluster) -> None:
     dead: dict[str, Any] = {n: p.returncode for n, p in cluster.processes.items() if p.poll() is not None}
     assert not dead, f"processes exited: {dead}"
+
+
+def _wait_until_sent(database: Engine, run_id: str, timeout: float = 60) -> None:
+    """Until the outbox has sent every event of the run to Kafka (the held orchestrator sends none)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.connect() as connection:
+            pending = connection.execute(
+                select(OutboxRow.id).where(OutboxRow.run_id == run_id, OutboxRow.published_at.is_(None))
+            ).first()
+        if pending is None:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the outbox did not send the events of {run_id}")
+
+
+def _dead_letters(cluster: DevCluster) -> list[Any]:
+    """Every record on the deployment's dead-letter topics."""
+    from aiokafka import AIOKafkaConsumer
+
+    async def read() -> list[Any]:
+        topics = [f"{t}.dlq" for t in all_topics(cluster.env["LOCKFLOW_TOPIC_PREFIX"])]
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=cluster.env["LOCKFLOW_KAFKA_BOOTSTRAP"],
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        records: list[Any] = []
+        try:
+            while batch := await consumer.getmany(timeout_ms=3000):
+                records.extend(r for part in batch.values() for r in part)
+            return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
