@@ -11,6 +11,7 @@ from lockflow.common.logging import get_logger
 
 log = get_logger(__name__)
 
+
 def cache_key(namespace: str, *parts: Any) -> str:
     """A stable key from a namespace and JSON-serialisable parts (e.g. fingerprint + params)."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
