@@ -1,6 +1,7 @@
 """Start every lockflow service as its own OS process (distributed mode), for e2e tests and benchmarks."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -81,16 +82,54 @@ class DevCluster:
     def start(self, *, timeout: float = 90.0) -> None:
         """Start the workers, the auth service and the gateway; return when each says it is ready."""
         for name in WORKER_NAMES:
+            self.launch(name)
+        self.launch("auth")
+        self.launch("gateway")
+        deadline = time.monotonic() + timeout
+        for name in (*WORKER_NAMES, "auth", "gateway"):
+            self.wait_ready(name, deadline=deadline)
+
+    def launch(self, name: str) -> None:
+        """Start one process (a worker by its name, "auth" or "gateway") without waiting for it."""
+        if name == "gateway":
+            jwks = {"LOCKFLOW_JWKS_URL": f"{self.auth_url}/.well-known/jwks.json"}
+            self._spawn(name, "lockflow.cli", ["serve", "--port", str(self.port)], env=jwks)
+        elif name == "auth":
+            self._spawn(name, "lockflow.cli", ["serve-auth", "--port", str(self.auth_port)])
+        else:
             # Each service from its own composition root, so none loads another service's code.
             self._spawn(name, f"lockflow.{name}.bootstrap", [])
-        self._spawn("auth", "lockflow.cli", ["serve-auth", "--port", str(self.auth_port)])
-        jwks = {"LOCKFLOW_JWKS_URL": f"{self.auth_url}/.well-known/jwks.json"}
-        self._spawn("gateway", "lockflow.cli", ["serve", "--port", str(self.port)], env=jwks)
-        deadline = time.monotonic() + timeout
-        for name in WORKER_NAMES:
+
+    def wait_ready(self, name: str, *, timeout: float = 90.0, deadline: float | None = None) -> None:
+        """Return when a launched process is ready: a worker says so, a web service answers /healthz."""
+        deadline = deadline if deadline is not None else time.monotonic() + timeout
+        if name == "gateway":
+            self._wait_healthy(name, self.url, deadline)
+        elif name == "auth":
+            self._wait_healthy(name, self.auth_url, deadline)
+        else:
             self._wait_for_line(name, f"lockflow worker {name} ready", deadline)
-        self._wait_healthy("auth", self.auth_url, deadline)
-        self._wait_healthy("gateway", self.url, deadline)
+
+    def restart(self, name: str, *, timeout: float = 90.0) -> None:
+        """Start one process again and wait until it is ready."""
+        self.launch(name)
+        self.wait_ready(name, timeout=timeout)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process (a crash: no shutdown code runs) and reap it."""
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def terminate(self, name: str) -> None:
+        """SIGTERM one process (a controlled stop, as a supervisor does) and wait for it."""
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def _wait_healthy(self, name: str, url: str, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -107,31 +146,24 @@ class DevCluster:
         path = self.logs / f"{name}.log"
         while time.monotonic() < deadline:
             self._check_alive()
-            if path.exists() and line in self._new_text(name):
+            if path.exists() and line in self.log_since_start(name):
                 return
             time.sleep(0.2)
         raise TimeoutError(f"{name} did not become ready; see {path}")
 
-    def _new_text(self, name: str) -> str:
-        """What the process wrote to its log since it was started."""
+    def log_since_start(self, name: str) -> str:
+        """What the process has logged since it was last started (a restart appends to the same file)."""
         with (self.logs / f"{name}.log").open("rb") as handle:
             handle.seek(self.log_starts.get(name, 0))
             return handle.read().decode(errors="replace")
 
     def stop_worker(self, name: str) -> None:
         """Terminate one worker process (the others keep running) and wait for it."""
-        process = self.processes.pop(name)
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self.terminate(name)
 
     def start_worker(self, name: str, *, timeout: float = 60.0) -> None:
         """Start one worker process again; return when it says it is ready."""
-        self._spawn(name, f"lockflow.{name}.bootstrap", [])
-        self._wait_for_line(name, f"lockflow worker {name} ready", time.monotonic() + timeout)
+        self.restart(name, timeout=timeout)
 
     def _check_alive(self) -> None:
         for name, process in self.processes.items():

@@ -16,7 +16,12 @@ WAIT = 30.0
 
 @pytest.fixture(params=["memory", "kafka"])
 async def bus(request: pytest.FixtureRequest, topic_prefix: str) -> AsyncIterator[Bus]:
-    policy = ErrorPolicy(retries=1, backoff_seconds=0.01)
+    policy = ErrorPolicy(
+        retries=1,
+        backoff_seconds=0.01,
+        transient=lambda exc: isinstance(exc, PlantedOutage),
+        transient_backoff_max_seconds=0.05,
+    )
     if request.param == "memory":
         adapter: Bus = InMemoryBus(prefix=topic_prefix, error_policy=policy)
     else:
@@ -32,16 +37,26 @@ def _event(run_id: str, reason: str = "x") -> RunAborted:
     return RunAborted(run_id=run_id, producer="test", payload=RunEndedPayload(reason=reason))
 
 
-class Collector:
-    """Collects delivered events; fails on chosen reasons."""
+class PlantedOutage(Exception):
+    """A dependency away (what the policy calls transient)."""
 
-    def __init__(self, fail_reasons: dict[str, int] | None = None) -> None:
+
+class Collector:
+    """Collects delivered events; fails on chosen reasons (or meets an outage on them)."""
+
+    def __init__(
+        self, fail_reasons: dict[str, int] | None = None, outages: dict[str, int] | None = None
+    ) -> None:
         self.events: list[DeliveredEvent] = []
         self.fail_reasons = dict(fail_reasons or {})
+        self.outages = dict(outages or {})
         self.changed = asyncio.Event()
 
     async def __call__(self, delivered: DeliveredEvent) -> None:
         reason = delivered.event.payload.reason  # type: ignore[attr-defined]
+        if self.outages.get(reason, 0) > 0:
+            self.outages[reason] -= 1
+            raise PlantedOutage(f"planted outage for {reason}")
         if self.fail_reasons.get(reason, 0) > 0:
             self.fail_reasons[reason] -= 1
             raise RuntimeError(f"planted failure for {reason}")
@@ -136,6 +151,21 @@ async def test_a_transient_failure_is_retried_and_handled_once(bus: Bus) -> None
     await bus.publish(_event("run-d", reason="next"))
     delivered = await collector.wait_for(2)
     assert [d.event.payload.reason for d in delivered] == ["flaky", "next"]  # type: ignore[attr-defined]
+
+
+async def test_an_outage_is_waited_out_however_long_and_never_dead_lettered(bus: Bus) -> None:
+    topic = f"{bus.prefix}.events"
+    collector = Collector(fail_reasons={"poison": 99}, outages={"decision": 8})
+    await bus.subscribe(topics=[topic], group=f"{bus.prefix}-g", handler=collector)
+    await bus.publish(_event("run-e", reason="decision"))
+    await bus.publish(_event("run-e", reason="poison"))
+    await bus.publish(_event("run-e", reason="next"))
+    delivered = await collector.wait_for(2)
+    # Far more failures than the retries allow, yet handled once and in order.
+    assert [d.event.payload.reason for d in delivered] == ["decision", "next"]  # type: ignore[attr-defined]
+    assert collector.outages["decision"] == 0
+    (dead,) = await _collect_raw(bus, f"{topic}.dlq", 1)  # only the poison event
+    assert b'"poison"' in dead.value
 
 
 async def test_every_group_gets_every_event(bus: Bus) -> None:

@@ -11,6 +11,9 @@ import redis
 
 from lockflow.common.auth_tables import SessionRow, UserRow
 from lockflow.common.db import Database
+from lockflow.common.logging import get_logger
+
+log = get_logger(__name__)
 
 
 class TokenState(Protocol):
@@ -68,7 +71,12 @@ DISABLED = -1
 
 
 class RedisTokenState:
-    """Redis in front of the database, shared across gateway replicas."""
+    """Redis in front of the database, shared across gateway replicas.
+
+    The database is the source of truth, so while Redis does not answer every check asks the
+    database (as embedded mode does) instead of failing the request. A revocation made meanwhile is
+    in the database; Redis (run without persistence) comes back empty and is refilled from it.
+    """
 
     def __init__(
         self, client: "redis.Redis", db: Database, *, ttl: int, prefix: str = "lockflow:auth:"
@@ -79,16 +87,24 @@ class RedisTokenState:
         self.prefix = prefix
 
     def refusal(self, *, user_id: str, session: str, version: int) -> str | None:
-        """Why a token is refused now; None if it is good."""
+        """Why a token is refused now; None if it is good (from the database while Redis is away)."""
         ended_key, ver_key = f"{self.prefix}ended:{session}", f"{self.prefix}ver:{user_id}"
-        ended_raw, ver_raw = self.client.mget([ended_key, ver_key])
+        try:
+            ended_raw, ver_raw = self.client.mget([ended_key, ver_key])
+        except redis.RedisError as exc:
+            log.warning("token_state_from_database", reason="redis unavailable", error=repr(exc))
+            current, ended = _from_db(self.db, user_id=user_id, session=session)
+            return _judge(current, ended, version)
         if ver_raw is None:
             current, ended = _from_db(self.db, user_id=user_id, session=session)
-            pipe = self.client.pipeline()
-            pipe.set(ver_key, DISABLED if current is None else current, ex=self.ttl)
-            if ended:
-                pipe.set(ended_key, 1, ex=self.ttl)
-            pipe.execute()
+            try:
+                pipe = self.client.pipeline()
+                pipe.set(ver_key, DISABLED if current is None else current, ex=self.ttl)
+                if ended:
+                    pipe.set(ended_key, 1, ex=self.ttl)
+                pipe.execute()
+            except redis.RedisError as exc:  # not kept this time; the next check asks again
+                log.warning("token_state_not_cached", error=repr(exc))
             return _judge(current, ended, version)
         current_version = int(ver_raw)
         return _judge(
@@ -96,9 +112,15 @@ class RedisTokenState:
         )
 
     def session_ended(self, session: str) -> None:
-        """Refuse the session's tokens on every replica."""
-        self.client.set(f"{self.prefix}ended:{session}", 1, ex=self.ttl)
+        """Refuse the session's tokens on every replica (the database row already says so)."""
+        try:
+            self.client.set(f"{self.prefix}ended:{session}", 1, ex=self.ttl)
+        except redis.RedisError as exc:
+            log.warning("token_state_not_shared", change="session_ended", error=repr(exc))
 
     def user_changed(self, user_id: str, version: int) -> None:
-        """Refuse the user's older tokens on every replica."""
-        self.client.set(f"{self.prefix}ver:{user_id}", version, ex=self.ttl)
+        """Refuse the user's older tokens on every replica (the database row already says so)."""
+        try:
+            self.client.set(f"{self.prefix}ver:{user_id}", version, ex=self.ttl)
+        except redis.RedisError as exc:
+            log.warning("token_state_not_shared", change="user_changed", error=repr(exc))

@@ -7,6 +7,10 @@ from typing import Any
 
 import redis
 
+from lockflow.common.logging import get_logger
+
+log = get_logger(__name__)
+
 
 def cache_key(namespace: str, *parts: Any) -> str:
     """A stable key from a namespace and JSON-serialisable parts (e.g. fingerprint + params)."""
@@ -42,7 +46,11 @@ class MemoryCache(Cache):
 
 
 class RedisCache(Cache):
-    """Redis-backed cache shared by every worker replica."""
+    """Redis-backed cache shared by every worker replica.
+
+    A cache only saves work, so Redis being away is a miss (get) or a skipped store (set), logged
+    as a warning (rate limited by the logging setup), never a failed stage.
+    """
 
     def __init__(self, url: str) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
@@ -52,10 +60,17 @@ class RedisCache(Cache):
         return bool(self._client.ping())
 
     def get(self, key: str) -> str | None:
-        """The cached value, or None."""
-        value = self._client.get(key)
+        """The cached value, or None (also when Redis does not answer)."""
+        try:
+            value = self._client.get(key)
+        except redis.RedisError as exc:
+            log.warning("cache_unavailable", operation="get", error=repr(exc))
+            return None
         return value.decode() if isinstance(value, bytes) else None
 
     def set(self, key: str, value: str, *, ttl_seconds: int = 7 * 24 * 3600) -> None:
-        """Store a value with an expiry."""
-        self._client.set(key, value, ex=ttl_seconds)
+        """Store a value with an expiry (skipped when Redis does not answer)."""
+        try:
+            self._client.set(key, value, ex=ttl_seconds)
+        except redis.RedisError as exc:
+            log.warning("cache_unavailable", operation="set", error=repr(exc))

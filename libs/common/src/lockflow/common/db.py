@@ -4,6 +4,7 @@ The schema is owned by Alembic migrations in lockflow.common.migrations; `migrat
 database to head and is safe to call at every start.
 """
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -202,6 +204,21 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True for an error of the database being away or restarting (refused, cut, starting up, a lock
+    or statement timeout, a SQLite file locked), which a retry after a while gets past; False for
+    errors of the statement or the schema."""
+    if isinstance(exc, DisconnectionError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if isinstance(exc.orig, sqlite3.Error):  # SQLite's OperationalError also means "no such table"
+        return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 def migrate(engine: Engine) -> None:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lockflow.common.artifacts import ArtifactStore, store_for
-from lockflow.common.bus import Bus, Subscription
+from lockflow.common.bus import Bus, ErrorPolicy, Subscription
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.bus.memory import InMemoryBus
 from lockflow.common.bus.port import requests_topic
 from lockflow.common.cache import Cache, MemoryCache, RedisCache
 from lockflow.common.clock import Clock
-from lockflow.common.db import Database
+from lockflow.common.db import Database, is_database_outage
 from lockflow.common.logging import configure_logging
 from lockflow.common.pipeline import STAGES, all_topics
 from lockflow.common.reqreply import Requester, RequestHandler, RequestWorker, replies_topic
@@ -70,11 +70,19 @@ def build_adapters(
     client_id: str = "lockflow",
 ) -> Adapters:
     """The adapters for the settings' mode; pass bus/cache/clock to override them (tests)."""
+    # An event whose handler meets the database away waits for it rather than being dead-lettered.
+    policy = ErrorPolicy(transient=is_database_outage)
     if bus is None:
         bus = (
-            KafkaBus(bootstrap=settings.kafka_bootstrap, client_id=client_id, prefix=settings.topic_prefix)
+            KafkaBus(
+                bootstrap=settings.kafka_bootstrap,
+                client_id=client_id,
+                session_timeout_seconds=settings.kafka_session_timeout_seconds,
+                prefix=settings.topic_prefix,
+                error_policy=policy,
+            )
             if settings.mode == "distributed"
-            else InMemoryBus(prefix=settings.topic_prefix)
+            else InMemoryBus(prefix=settings.topic_prefix, error_policy=policy)
         )
     if cache is None:
         cache = RedisCache(settings.redis_url) if settings.redis_url else MemoryCache()

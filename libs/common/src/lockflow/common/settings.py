@@ -31,6 +31,13 @@ class CommonSettings(BaseSettings):
     home: Path = default_home()
     database_url: str | None = None
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_session_timeout_seconds: float = Field(
+        default=30,
+        ge=6,
+        le=300,
+        description="How long the group waits for a silent consumer (a killed worker) before its "
+        "partitions go to another member; the broker's default floor is 6 s",
+    )
     topic_prefix: str = "lockflow"
     redis_url: str | None = None
     artifact_dir: Path | None = None

@@ -8,6 +8,9 @@ from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
 from lockflow.common.errors import LockflowError
+from lockflow.common.logging import get_logger
+
+log = get_logger(__name__)
 
 
 class RateLimited(LockflowError):
@@ -51,7 +54,11 @@ class RateLimiter:
 
 
 class RedisRateLimiter(RateLimiter):
-    """A RateLimiter counting in Redis (keys under `<prefix>:rate`): one limit for every replica."""
+    """A RateLimiter counting in Redis (keys under `<prefix>:rate`): one limit for every replica.
+
+    While Redis does not answer, this process counts by itself (the limit then holds per replica)
+    rather than refusing or failing every request.
+    """
 
     def __init__(
         self,
@@ -66,3 +73,12 @@ class RedisRateLimiter(RateLimiter):
         pool = client.connection_pool
         storage = RedisStorage("redis://", connection_pool=pool, key_prefix=f"{prefix}:rate")
         super().__init__(limit=limit, window=window, name=name, storage=storage)
+        self.fallback = RateLimiter(limit=limit, window=window, name=name)
+
+    def hit(self, user: str) -> None:
+        """Count one event for the user in Redis (in this process while Redis is away)."""
+        try:
+            super().hit(user)
+        except redis.RedisError as exc:
+            log.warning("rate_counted_locally", limit=self.name, error=repr(exc))
+            self.fallback.hit(user)

@@ -14,6 +14,9 @@ from typing import Protocol
 
 import redis
 
+from lockflow.common.logging import get_logger
+
+log = get_logger(__name__)
 WINDOW_SECONDS = 3600.0
 
 
@@ -64,7 +67,11 @@ class MemoryFailures:
 
 
 class RedisFailures:
-    """A sorted set per key (score = time), trimmed to the window; shared across replicas."""
+    """A sorted set per key (score = time), trimmed to the window; shared across replicas.
+
+    While Redis does not answer, failures are counted in this process instead (the limit then holds
+    per replica), so logins keep working and keep being throttled.
+    """
 
     def __init__(
         self, client: "redis.Redis", *, prefix: str = "lockflow:auth:fail:", window: float = WINDOW_SECONDS
@@ -72,9 +79,19 @@ class RedisFailures:
         self.client = client
         self.prefix = prefix
         self.window = window
+        self.fallback = MemoryFailures(window=window)
 
     def count(self, key: str) -> tuple[int, float]:
         """Failures in the window and seconds until the oldest leaves it."""
+        try:
+            shared = self._count(key)
+        except redis.RedisError as exc:
+            log.warning("login_failures_counted_locally", error=repr(exc))
+            return self.fallback.count(key)
+        local = self.fallback.count(key)
+        return (shared[0] + local[0], max(shared[1], local[1])) if local[0] else shared
+
+    def _count(self, key: str) -> tuple[int, float]:
         now = time.time()
         name = self.prefix + key
         pipe = self.client.pipeline()
@@ -89,14 +106,22 @@ class RedisFailures:
         """Count one failure now."""
         now = time.time()
         name = self.prefix + key
-        pipe = self.client.pipeline()
-        pipe.zadd(name, {uuid.uuid4().hex: now})
-        pipe.expire(name, int(self.window) + 60)
-        pipe.execute()
+        try:
+            pipe = self.client.pipeline()
+            pipe.zadd(name, {uuid.uuid4().hex: now})
+            pipe.expire(name, int(self.window) + 60)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("login_failures_counted_locally", error=repr(exc))
+            self.fallback.add(key)
 
     def clear(self, key: str) -> None:
         """Forget the key's failures."""
-        self.client.delete(self.prefix + key)
+        self.fallback.clear(key)
+        try:
+            self.client.delete(self.prefix + key)
+        except redis.RedisError as exc:
+            log.warning("login_failures_not_cleared", error=repr(exc))
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,13 @@ import redis
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from lockflow.access.address import client_address
 from lockflow.access.deps import Access, Authorized, Principal, install_access
 from lockflow.access.policy import Scope, Verdict, gate_verdict
 from lockflow.audit import chain as audit
+from lockflow.common.db import is_database_outage
 from lockflow.common.errors import (
     Conflict,
     InvalidInput,
@@ -67,11 +69,14 @@ ASKS: dict[int | str, dict[str, Any]] = {
     504: {"model": ErrorBody, "description": "the service doing this work did not answer in time"},
 }
 
-# Any route may answer these: a body that is not parseable (400) or over the body limit (413).
+# Any route may answer these: a body that is not parseable (400), over the body limit (413), or the
+# database away for a moment (503).
 EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "the request body could not be parsed"},
     413: {"model": ErrorBody, "description": "the request body is over the limit"},
+    503: {"model": ErrorBody, "description": "the database is not answering; try again after Retry-After"},
 }
+DATABASE_AWAY = "the database is not answering; try again in a few seconds"
 UPLOAD_PATHS = ("/runs/upload", "/sources/upload")
 
 
@@ -177,6 +182,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content={"detail": problems})
 
     app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
+
+    async def database_away(_request: Request, exc: Exception) -> JSONResponse:
+        # The database restarting is no fault of the request: 503 with when to try again, not 500.
+        if not is_database_outage(exc):
+            raise exc
+        log.warning("database_unavailable", error=repr(exc))
+        return JSONResponse(status_code=503, content={"detail": DATABASE_AWAY}, headers={"Retry-After": "5"})
+
+    app.add_exception_handler(DBAPIError, database_away)
+    app.add_exception_handler(DisconnectionError, database_away)
 
 
 def _routes(app: FastAPI, settings: GatewaySettings) -> None:

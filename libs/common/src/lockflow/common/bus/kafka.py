@@ -20,10 +20,18 @@ Deliver = Callable[[ConsumerRecord], Awaitable[None]]
 class KafkaBus(Bus):
     """Publishes with acks=all and idempotence; each subscription is its own consumer in a group."""
 
-    def __init__(self, *, bootstrap: str, client_id: str = "lockflow", **kwargs: object) -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        client_id: str = "lockflow",
+        session_timeout_seconds: float = 30.0,
+        **kwargs: object,
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.bootstrap = bootstrap
         self.client_id = client_id
+        self.session_timeout_ms = int(session_timeout_seconds * 1000)
         self._producer: AIOKafkaProducer | None = None
         self._subscriptions: list[Subscription] = []
 
@@ -175,8 +183,9 @@ class KafkaBus(Bus):
             max_poll_records=1,
             # A gate can hold a handler (e.g. a big analysis) for a while; keep the member alive.
             max_poll_interval_ms=900_000,
-            session_timeout_ms=30_000,
-            heartbeat_interval_ms=3_000,
+            # A killed member's partitions move after this; heartbeats well inside it (Kafka: < 1/3).
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(1_000, self.session_timeout_ms // 10),
         )
         await consumer.start()
         subscription = Subscription(topics=topics, group=group)

@@ -2,7 +2,9 @@
 
 Consumers commit an offset only after the handler's effect. An event that fails validation goes
 to `<topic>.dlq` with the reason in headers; a handler that keeps failing after the policy's
-retries also sends the event to the DLQ, so one poison event never blocks the partition.
+retries also sends the event to the DLQ, so one poison event never blocks the partition. A failure
+the policy calls transient (the database restarting) is not the event's fault: the handler is tried
+again, with a growing pause, until it gets through, and nothing is dead-lettered.
 """
 
 import abc
@@ -74,12 +76,19 @@ Handler = Callable[[DeliveredEvent], Awaitable[None]]
 RawHandler = Callable[[RawRecord], Awaitable[None]]
 
 
+def _never(_exc: BaseException) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class ErrorPolicy:
-    """What a consumer does when its handler raises: retry, then dead-letter and move on."""
+    """What a consumer does when its handler raises: retry, then dead-letter and move on; or, for a
+    transient failure (a dependency away), wait and retry until it is back."""
 
     retries: int = 2
     backoff_seconds: float = 0.2
+    transient: Callable[[BaseException], bool] = _never
+    transient_backoff_max_seconds: float = 5.0
 
 
 @dataclass
@@ -208,7 +217,39 @@ class Bus(abc.ABC):
             )
 
     async def _handle_once(self, delivered: DeliveredEvent, handler: Handler, attempt: int) -> None:
-        """One attempt in its own consumer span; a failure is recorded on the span, logged and raised."""
+        """One attempt, waiting out a dependency that is away (not counted as an attempt: the same event
+        will succeed once it is back); any other failure is logged and raised."""
+        policy = self.error_policy
+        waits = 0
+        while True:
+            try:
+                await self._handle_in_span(delivered, handler)
+                return
+            except Exception as exc:
+                event = delivered.event
+                if not policy.transient(exc):
+                    log.warning(
+                        "handler_failed",
+                        run_id=event.run_id,
+                        event_type=event.type,
+                        attempt=attempt,
+                        error=repr(exc),
+                    )
+                    raise
+                waits += 1
+                growing = policy.backoff_seconds * 2 ** min(waits, 10)
+                pause = min(growing, policy.transient_backoff_max_seconds)
+                log.warning(
+                    "handler_waiting_for_dependency",
+                    run_id=event.run_id,
+                    event_type=event.type,
+                    retry_in=pause,
+                    error=repr(exc),
+                )
+                await asyncio.sleep(pause)
+
+    async def _handle_in_span(self, delivered: DeliveredEvent, handler: Handler) -> None:
+        """The handler in its own consumer span; a failure is recorded on the span and raised."""
         event = delivered.event
         # Recorded here once; the span's own recording would add the same exception a second time.
         with tracer().start_as_current_span(
@@ -219,13 +260,6 @@ class Bus(abc.ABC):
                 await handler(delivered)
             except Exception as exc:
                 span.record_exception(exc)
-                log.warning(
-                    "handler_failed",
-                    run_id=event.run_id,
-                    event_type=event.type,
-                    attempt=attempt,
-                    error=repr(exc),
-                )
                 raise
 
     async def _dead_letter(
