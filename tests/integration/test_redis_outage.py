@@ -13,15 +13,14 @@ import redis
 from faults import PrivateRedis
 from pydantic import SecretStr
 
+from lockflow.access.tokens import InvalidToken
 from lockflow.auth.keys import generate_private_pem
 from lockflow.auth.router import build_auth_service
 from lockflow.auth.service import AuthService, LoginThrottled
 from lockflow.auth.settings import AuthSettings
-from lockflow.auth.tokens import InvalidToken
 from lockflow.common.cache import RedisCache
 from lockflow.common.db import Database
-from lockflow.gateway.limits import RedisRateLimiter
-from lockflow.ingest.ratelimit import RateLimited
+from lockflow.resilience import RateLimited, RedisRateLimiter
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
