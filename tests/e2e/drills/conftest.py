@@ -15,9 +15,9 @@ from faults import Pilot, PrivateKafka, PrivatePostgres, PrivateRedis, cluster_e
 from sqlalchemy import create_engine, text
 
 from lockflow.auth.testing import admin_headers, create_users
+from lockflow.cli import SAMPLE
 from lockflow.devcluster import DevCluster
 
-SAMPLE = Path(__file__).resolve().parents[3] / "libs" / "lockflow" / "data" / "sample_sales.csv"
 # Short enough that a drill does not wait long for a killed member's partitions or a silent attempt.
 RECOVERY_SETTINGS = {
     "LOCKFLOW_KAFKA_SESSION_TIMEOUT_SECONDS": "6",
