@@ -3,12 +3,14 @@
 from typing import Any
 
 from pydantic import BaseModel, Field
+from pydantic.json_schema import JsonDict
 
 from lockflow.common.models import Goal, SourceFormat
 from lockflow.common.pipeline import GATES, Gate
 
 # Every gate's options (which of them the open request's gate takes is checked on submit: 422 otherwise).
 OPTIONS = sorted({option.name for gate in GATES.values() for option in gate.options})
+OPTION_SCHEMA: JsonDict = {"enum": list(OPTIONS)}
 
 
 def _gate_names(schema: dict[str, Any]) -> None:
@@ -52,7 +54,7 @@ class RunCreated(BaseModel):
 class DecisionSubmit(BaseModel):
     """A person's decision on an open gate."""
 
-    option: str = Field(max_length=40, json_schema_extra={"enum": OPTIONS})
+    option: str = Field(max_length=40, json_schema_extra=OPTION_SCHEMA)
     params: dict[str, Any] = Field(default_factory=dict)
     rationale: str = Field(default="", max_length=2000)
     gate: str | None = Field(

@@ -12,6 +12,7 @@ import anyio
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 from lockflow.access.address import client_address
 from lockflow.access.deps import Authorized, Principal
@@ -65,7 +66,7 @@ def _config_per_type(schema: dict[str, Any]) -> None:
 
 
 # A source's name is used in URL paths: the registry's rule (`check_name`), published; its own 422 stays.
-SOURCE_NAME = {"pattern": registry.NAME_PATTERN.pattern, "maxLength": registry.NAME_MAX}
+SOURCE_NAME: JsonDict = {"pattern": registry.NAME_PATTERN.pattern, "maxLength": registry.NAME_MAX}
 
 
 class SourceCreate(BaseModel):
