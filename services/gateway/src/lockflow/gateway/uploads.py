@@ -25,7 +25,7 @@ from lockflow.access.deps import Principal
 from lockflow.access.policy import Role
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.db import Database, UploadRow
-from lockflow.common.errors import InvalidInput, NotFound, TooLarge
+from lockflow.common.errors import NotFound, TooLarge
 from lockflow.common.models import SourceSpec
 
 CHUNK_BYTES = 1024 * 1024
@@ -101,11 +101,10 @@ def check_upload_path(db: Database, principal: Principal, *, path: Path, upload_
     with db.transaction() as session:
         row = session.get(UploadRow, str(relative)) if len(relative.parts) == 1 else None
         owner, uri = (row.owner, row.uri) if row is not None else (None, None)
-    if owner is None or (owner != principal.username and Role.ADMIN not in principal.roles):
+    if owner != principal.username and Role.ADMIN not in principal.roles:
         # The same answer whether the file exists or not: another user's upload is not revealed.
         raise NotFound(f"no upload {relative}")
-    if uri is None:
-        raise InvalidInput(f"upload {relative} was stored before uploads moved to the artifact store")
+    # None for a file stored in the folder before uploads went to the artifact store: read by path.
     return uri
 
 
