@@ -38,6 +38,13 @@ def test_an_uploaded_csv_runs_to_its_report_through_the_object_store(
     assert source.status_code == 201, source.text
     assert [c["name"] for c in source.json()["columns"]] == list(sales.columns)
     assert "uri" not in source.json()["config"] and "s3://" not in source.text
+    # The uploaded source's health check and a run on it: the ingest service reads it from S3 too.
+    tested = client.post(f"/sources/{source.json()['id']}/test")
+    assert tested.status_code == 200 and tested.json()["ok"], tested.text
+    on_source = client.post(f"/sources/{source.json()['id']}/runs", json={"goal": {"target": "revenue"}})
+    assert on_source.status_code == 201, on_source.text
+    source_gate1 = wait_for_request(client, on_source.json()["id"], "source_review")
+    assert source_gate1["context"]["rows"] == len(sales) and "uri" not in source_gate1["context"]["config"]
 
     # A run upload, checked by the ingest service (the target settled), then read by stage 1.
     created = client.post(
