@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from lockflow.auth.testing import share_run, sign_in
-from lockflow.common.db import UploadRow
+from lockflow.common.db import SourceRow, UploadRow
 from lockflow.embedded import create_app
 from lockflow.gateway.pages import TOTAL_HEADER
 from lockflow.gateway.testing import embedded_settings
@@ -283,3 +283,31 @@ def test_the_html_report_is_served_under_a_csp_that_admits_only_its_own_style(
             report = client.get(f"/runs/{run_id}/report", params={"format": fmt}, headers=ana)
             assert report.status_code == 200 and str(tmp_path) not in report.text
         assert str(tmp_path) not in client.get(f"/runs/{run_id}", headers=ana).text
+
+
+def test_an_upload_uri_comes_only_from_the_server_and_shared_bytes_outlive_a_refused_upload(
+    client: TestClient, data_dir: Path
+) -> None:
+    ana = sign_in(client, "ana", ["analyst"])
+    bob = sign_in(client, "bob", ["analyst"])
+    content = SALES.to_csv(index=False).encode()
+    files = {"file": ("shop.csv", content, "text/csv")}
+    assert client.post("/sources/upload", files=files, headers=ana).status_code == 201
+    (anas,) = _upload_rows(client)
+    assert anas.uri is not None
+
+    # A uri sent by a user is dropped: bob's source reads his own file, not ana's artifact.
+    mine = {"path": str(_sales(data_dir, "bob.csv")), "uri": anas.uri}
+    created = client.post("/sources", json={"name": "bobs", "type": "file", "config": mine}, headers=bob)
+    assert created.status_code == 201, created.text
+    assert "uri" not in created.json()["config"]
+    with client.app.state.system.db.transaction() as session:  # type: ignore[attr-defined]
+        stored = session.scalars(select(SourceRow.config).where(SourceRow.name == "bobs")).one()
+    assert stored.get("uri") is None
+
+    # The same bytes uploaded again are the same artifact; a refused upload of them (no such target)
+    # forgets its own row but leaves the artifact ana's upload still names.
+    refused = client.post("/runs/upload", files=files, data={"target": "no_such_column"}, headers=bob)
+    assert refused.status_code == 422 and "no_such_column" in refused.json()["detail"]
+    assert [(r.name, r.uri) for r in _upload_rows(client)] == [(anas.name, anas.uri)]
+    assert client.app.state.system.artifacts.read_bytes(anas.uri) == content  # type: ignore[attr-defined]
