@@ -25,10 +25,12 @@ from lockflow.access.deps import Principal
 from lockflow.access.policy import Role
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.db import Database, UploadRow
-from lockflow.common.errors import NotFound, TooLarge
+from lockflow.common.errors import LockflowError, NotFound, TooLarge
+from lockflow.common.logging import get_logger
 from lockflow.common.models import SourceSpec
 
 CHUNK_BYTES = 1024 * 1024
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,10 @@ def forget_upload(db: Database, artifacts: ArtifactStore, *, upload: StoredUploa
                 select(UploadRow.name).where(UploadRow.uri == upload.uri).limit(1)
             ).first()
         if others is None:
-            artifacts.remove(upload.uri)
+            try:
+                artifacts.remove(upload.uri)
+            except LockflowError as exc:  # the refusal is the answer; an orphan artifact is only space
+                log.warning("upload_not_removed", upload=upload.name, error=str(exc))
 
 
 def check_upload_path(db: Database, principal: Principal, *, path: Path, upload_dir: Path) -> str | None:
