@@ -128,11 +128,17 @@ def delete(ref: Annotated[str, typer.Argument(help="Id or name")]) -> None:
 @source_app.command("test")
 def test(ref: Annotated[str, typer.Argument(help="Id or name")]) -> None:
     """Check that the source is reachable, authorised and readable, and how long it took (exit 1 if not)."""
+    from lockflow.common.artifacts import store_for
     from lockflow.ingest import connections
 
     settings = _settings()
     holder: list[Any] = []
-    _call(lambda: holder.append(connections.test_source(_db(settings), ref=ref, settings=settings)))
+    artifacts = store_for(settings)  # an uploaded file source is read from the artifact store
+    _call(
+        lambda: holder.append(
+            connections.test_source(_db(settings), ref=ref, settings=settings, artifacts=artifacts)
+        )
+    )
     health = holder[0]
     console.print_json(health.model_dump_json())
     if not health.ok:

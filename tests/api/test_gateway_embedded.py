@@ -99,14 +99,23 @@ def test_bad_uploads_get_422_and_leave_nothing_behind(
     answer = client.post("/runs/upload", files={"file": (name, content, "text/csv")})
     assert answer.status_code == 422 and message in answer.json()["detail"]
     assert client.get("/runs").json() == []
-    assert list((tmp_path / "home" / "uploads").iterdir()) == []
+    # Uploads go to the artifact store (no upload folder): a refused one leaves no file in either.
+    assert not (tmp_path / "home" / "uploads").exists()
+    assert _stored_files(client) == []
     assert client.get("/healthz").status_code == 200
 
 
 def test_an_upload_over_the_limit_is_refused(client: TestClient, tmp_path: Path) -> None:
     answer = client.post("/runs/upload", files={"file": ("big.csv", b"a\n" + b"1\n" * 150_000, "text/csv")})
     assert answer.status_code == 413 and "exceeds" in answer.json()["detail"]
-    assert list((tmp_path / "home" / "uploads").iterdir()) == []
+    assert not (tmp_path / "home" / "uploads").exists()
+    assert _stored_files(client) == []
+
+
+def _stored_files(client: TestClient) -> list[Path]:
+    """Every file in the embedded artifact store (artifacts, and temp files left behind)."""
+    root: Path = client.app.state.settings.resolved_artifact_dir()  # type: ignore[attr-defined]
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
 def test_paths_must_exist_and_stay_inside_the_allowed_folders(

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from lockflow.auth.testing import share_run, sign_in
-from lockflow.common.db import UploadRow
+from lockflow.common.db import SourceRow, UploadRow
 from lockflow.embedded import create_app
 from lockflow.gateway.pages import TOTAL_HEADER
 from lockflow.gateway.testing import embedded_settings
@@ -152,9 +152,16 @@ def test_an_upload_belongs_to_its_uploader_and_no_answer_shows_a_server_path(
     ana = sign_in(client, "ana", ["analyst"])
     bob = sign_in(client, "bob", ["analyst"])
     admin = sign_in(client, "root", ["admin", "analyst"])  # an admin who may also start runs
-    run_id = _upload(client, ana, SALES.to_csv(index=False).encode())
+    content = SALES.to_csv(index=False).encode()
+    run_id = _upload(client, ana, content)
     uploads = tmp_path / "home" / "uploads"
-    (stored,) = uploads.iterdir()
+    # The bytes are an artifact (content-addressed) in the store, not a file in an upload folder;
+    # the upload's server name, as a path under the upload folder, is how users refer to it.
+    (row,) = _upload_rows(client)
+    stored = uploads / row.name
+    assert not uploads.exists()
+    assert row.uri is not None and hashlib.sha256(content).hexdigest() in row.uri
+    assert client.app.state.system.artifacts.read_bytes(row.uri) == content  # type: ignore[attr-defined]
 
     # The run shows the stored file's name, never where the server keeps it.
     run = client.get(f"/runs/{run_id}", headers=ana)
@@ -192,9 +199,8 @@ def test_an_upload_belongs_to_its_uploader_and_no_answer_shows_a_server_path(
     # Errors name the file, not the folder: an empty upload, a missing file under the allowed folder.
     empty = client.post("/runs/upload", files={"file": ("empty.csv", b"", "text/csv")}, headers=ana)
     assert empty.status_code == 422 and "is empty" in empty.json()["detail"]
-    with client.app.state.system.db.transaction() as session:  # type: ignore[attr-defined]
-        kept = session.scalars(select(UploadRow.name)).all()
-    assert kept == [stored.name] and [p.name for p in uploads.iterdir()] == [stored.name]
+    kept = [r.name for r in _upload_rows(client)]
+    assert kept == [stored.name] and not uploads.exists()
     nope = client.post("/runs", json={"path": str(data_dir / "sub" / "nope.csv"), "goal": {}}, headers=ana)
     assert nope.status_code == 422 and nope.json()["detail"] == "no such file: sub/nope.csv"
     for answer in (empty, nope):
@@ -207,10 +213,19 @@ def test_a_source_upload_is_owned_too(client: TestClient, tmp_path: Path) -> Non
     files = {"file": ("shop.csv", SALES.to_csv(index=False).encode(), "text/csv")}
     created = client.post("/sources/upload", files=files, headers=ana)
     assert created.status_code == 201 and str(tmp_path) not in created.text
-    stored = next((tmp_path / "home" / "uploads").iterdir())
-    assert created.json()["config"]["path"] == stored.name
+    (row,) = _upload_rows(client)
+    stored = tmp_path / "home" / "uploads" / row.name
+    # The config names the upload; the artifact's uri is the server's and is not shown.
+    assert created.json()["config"]["path"] == stored.name and "uri" not in created.json()["config"]
     refused = client.post("/runs", json={"path": str(stored), "goal": {"target": "revenue"}}, headers=bob)
     assert refused.status_code == 404
+
+
+def _upload_rows(client: TestClient) -> list[UploadRow]:
+    with client.app.state.system.db.transaction() as session:  # type: ignore[attr-defined]
+        rows = list(session.scalars(select(UploadRow).order_by(UploadRow.created_at)).all())
+        session.expunge_all()
+    return rows
 
 
 def _wait_open(client: TestClient, run_id: str, gate: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -268,3 +283,31 @@ def test_the_html_report_is_served_under_a_csp_that_admits_only_its_own_style(
             report = client.get(f"/runs/{run_id}/report", params={"format": fmt}, headers=ana)
             assert report.status_code == 200 and str(tmp_path) not in report.text
         assert str(tmp_path) not in client.get(f"/runs/{run_id}", headers=ana).text
+
+
+def test_an_upload_uri_comes_only_from_the_server_and_shared_bytes_outlive_a_refused_upload(
+    client: TestClient, data_dir: Path
+) -> None:
+    ana = sign_in(client, "ana", ["analyst"])
+    bob = sign_in(client, "bob", ["analyst"])
+    content = SALES.to_csv(index=False).encode()
+    files = {"file": ("shop.csv", content, "text/csv")}
+    assert client.post("/sources/upload", files=files, headers=ana).status_code == 201
+    (anas,) = _upload_rows(client)
+    assert anas.uri is not None
+
+    # A uri sent by a user is dropped: bob's source reads his own file, not ana's artifact.
+    mine = {"path": str(_sales(data_dir, "bob.csv")), "uri": anas.uri}
+    created = client.post("/sources", json={"name": "bobs", "type": "file", "config": mine}, headers=bob)
+    assert created.status_code == 201, created.text
+    assert "uri" not in created.json()["config"]
+    with client.app.state.system.db.transaction() as session:  # type: ignore[attr-defined]
+        stored = session.scalars(select(SourceRow.config).where(SourceRow.name == "bobs")).one()
+    assert stored.get("uri") is None
+
+    # The same bytes uploaded again are the same artifact; a refused upload of them (no such target)
+    # forgets its own row but leaves the artifact ana's upload still names.
+    refused = client.post("/runs/upload", files=files, data={"target": "no_such_column"}, headers=bob)
+    assert refused.status_code == 422 and "no_such_column" in refused.json()["detail"]
+    assert [(r.name, r.uri) for r in _upload_rows(client)] == [(anas.name, anas.uri)]
+    assert client.app.state.system.artifacts.read_bytes(anas.uri) == content  # type: ignore[attr-defined]

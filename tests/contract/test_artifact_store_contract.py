@@ -331,3 +331,29 @@ def test_a_store_that_refuses_says_so_in_one_line(s3_server: Any, tmp_path: Path
     )
     with pytest.raises(ArtifactStoreUnavailable, match="NoSuchBucket"):
         missing_bucket.put_bytes(b"x", suffix=".md")
+
+
+def test_streamed_bytes_are_content_addressed_and_an_unreferenced_artifact_is_removed(
+    adapter: Adapter,
+) -> None:
+    store = adapter.store
+    data = b"a,b\n" + b"1,2\n" * (3 * MiB // 4)  # 3 MiB, written in 1 MiB chunks
+    digest = hashlib.sha256(data).hexdigest()
+    with store.open_bytes(suffix=".csv") as sink:
+        for at in range(0, len(data), MiB):
+            sink.write(data[at : at + MiB])
+        uri, fingerprint, created = sink.commit()
+    assert (fingerprint, created, sink.size) == (digest, True, len(data))
+    assert uri == store.uri_for(digest, suffix=".csv") and uri.endswith(f"/{digest[:2]}/{digest}.csv")
+    assert store.read_bytes(uri) == data
+    # The same bytes again: the same artifact, not created by this sink (so not its to remove).
+    with store.open_bytes(suffix=".csv") as again:
+        again.write(data)
+        assert again.commit() == (uri, digest, False)
+    # A sink left without commit leaves nothing; a removed artifact is gone (removing again is a no-op).
+    with store.open_bytes(suffix=".csv") as dropped:
+        dropped.write(b"never kept")
+    assert adapter.stored() == [uri] and _no_spool_files(adapter)
+    store.remove(uri)
+    store.remove(uri)
+    assert adapter.stored() == [] and not store.exists(uri)

@@ -64,6 +64,14 @@ class ArtifactStore(ABC):
     def commit_file(self, tmp: Path, digest: str, *, suffix: str) -> str:
         """Store a finished temp file under its content address (dropping it if that exists); its uri."""
 
+    @abstractmethod
+    def uri_for(self, digest: str, *, suffix: str) -> str:
+        """The uri the artifact with this SHA-256 and suffix has (or would have) in this store."""
+
+    @abstractmethod
+    def remove(self, uri: str) -> None:
+        """Delete an artifact nothing refers to (a refused upload); a no-op when it is not stored."""
+
     def read_bytes(self, uri: str) -> bytes:
         """The stored bytes (for small artifacts: reports)."""
         with self.open_input(uri) as handle:
@@ -87,6 +95,10 @@ class ArtifactStore(ABC):
     def open_copy(self, source: Path, *, suffix: str) -> FileCopy:
         """A file copied into the store as it is, hashed while copied, not yet committed (see FileCopy)."""
         return FileCopy(self, source, suffix=suffix)
+
+    def open_bytes(self, *, suffix: str) -> ByteSink:
+        """A file written chunk by chunk into the spool folder, hashed as written (see ByteSink)."""
+        return ByteSink(self, suffix=suffix)
 
     def put_batches(
         self, batches: Iterable[pa.RecordBatch | pa.Table], *, columns: list[ColumnSchema]
@@ -132,6 +144,10 @@ class LocalArtifactStore(ArtifactStore):
     def _target(self, digest: str, suffix: str) -> Path:
         return self.root / digest[:2] / f"{digest}{suffix}"
 
+    def uri_for(self, digest: str, *, suffix: str) -> str:
+        """The file uri of `<root>/<sha[:2]>/<sha><suffix>`."""
+        return self._target(digest, suffix).resolve().as_uri()
+
     def spool_dir(self) -> Path:
         """The store's own folder: a rename within one file system is atomic."""
         return self.root
@@ -173,6 +189,13 @@ class LocalArtifactStore(ArtifactStore):
     def location(self, uri: str) -> str:
         """The artifact's local path."""
         return str(self.path_of(uri))
+
+    def remove(self, uri: str) -> None:
+        """Delete the artifact's file (a no-op when it is not in this store)."""
+        try:
+            self.path_of(uri).unlink(missing_ok=True)
+        except NotFound:
+            pass
 
 
 def store_for(settings: CommonSettings) -> ArtifactStore:
@@ -406,6 +429,56 @@ class FileCopy:
     def abort(self) -> None:
         """Remove an uncommitted copy (a no-op after commit)."""
         if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
+
+
+class ByteSink:
+    """Bytes streamed into the store's spool folder as they arrive (an upload), SHA-256 computed on the way.
+
+    Nothing is held in memory but the chunk being written; `commit` stores the file under its content
+    address (a rename locally, an upload on S3) and says whether this call created the artifact, so a
+    caller that is refused afterwards may remove what only it stored. Leaving the context without
+    committing removes the temp file.
+    """
+
+    def __init__(self, store: ArtifactStore, *, suffix: str) -> None:
+        self.store = store
+        self.suffix = suffix
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self.path: Path | None = store.temp_file(suffix=suffix)
+        self._handle = self.path.open("wb")
+
+    def __enter__(self) -> ByteSink:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.abort()
+
+    def write(self, chunk: bytes) -> None:
+        """Append a chunk."""
+        self._digest.update(chunk)
+        self._handle.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> tuple[str, str, bool]:
+        """Store the bytes under their SHA-256: (uri, fingerprint, whether this call stored them)."""
+        if self.path is None:
+            raise ValueError("these bytes were already committed or removed")
+        self._handle.close()
+        digest = self._digest.hexdigest()
+        existed = self.store.exists(self.store.uri_for(digest, suffix=self.suffix))
+        uri = self.store.commit_file(self.path, digest, suffix=self.suffix)
+        self.path = None
+        return uri, digest, not existed
+
+    def abort(self) -> None:
+        """Remove uncommitted bytes (a no-op after commit)."""
+        if self.path is not None:
+            self._handle.close()
             self.path.unlink(missing_ok=True)
             self.path = None
 

@@ -124,6 +124,10 @@ class S3ArtifactStore(ArtifactStore):
     def _uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
+    def uri_for(self, digest: str, *, suffix: str) -> str:
+        """The object uri `s3://bucket/<prefix>/<sha[:2]>/<sha><suffix>`."""
+        return self._uri(self._key(digest, suffix))
+
     def key_of(self, uri: str) -> str:
         """The object key of an artifact uri, refusing anything outside this bucket and prefix."""
         parsed = urlparse(uri)
@@ -252,6 +256,17 @@ class S3ArtifactStore(ArtifactStore):
             raise self._unavailable("reading", key, exc) from exc
         except BotoCoreError as exc:
             raise self._unavailable("reading", key, exc) from exc
+
+    def remove(self, uri: str) -> None:
+        """Delete the object (a no-op when it is not stored; refuses a uri outside this store)."""
+        key = self.key_of(uri)
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) not in MISSING_CODES:
+                raise self._unavailable("removing", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._unavailable("removing", key, exc) from exc
 
     def location(self, uri: str) -> str:
         """The object's uri (there is no local path)."""

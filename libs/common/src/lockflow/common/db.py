@@ -180,10 +180,15 @@ class SourceContractRow(Base):
 
 
 class UploadRow(Base):
-    """A file stored in the gateway's upload folder, by its stored name, and who uploaded it."""
+    """An uploaded file, by the name the server gave it, who uploaded it, and its artifact's uri.
+
+    The bytes are an artifact (content-addressed, in the artifact store every process reaches), so the
+    same bytes uploaded twice are one artifact under two names, each with its own owner.
+    """
 
     __tablename__ = "uploads"
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    uri: Mapped[str | None] = mapped_column(String(1000), index=True)
     owner: Mapped[str] = mapped_column(String(200), index=True)
     original_name: Mapped[str | None] = mapped_column(String(255))
     size_bytes: Mapped[int] = mapped_column(Integer)

@@ -87,6 +87,10 @@ class SourceSpec(Model):
     format: SourceFormat | None = None
     options: SourceOptions = Field(default_factory=SourceOptions)
     source_id: str | None = Field(default=None, description="A registered source, read with its config")
+    uri: str | None = Field(
+        default=None,
+        description="An uploaded file's artifact in the artifact store (set by the server; path is its name)",
+    )
 
 
 class SourceHealth(Model):

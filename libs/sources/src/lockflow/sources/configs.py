@@ -38,6 +38,10 @@ class FileConfig(Config):
     header: bool | None = None
     sheet: str | None = None
     entry: str | None = Field(default=None, description="The member of a .zip archive to read")
+    uri: str | None = Field(
+        default=None,
+        description="An upload's artifact (set by the server for a path that names one of your uploads)",
+    )
 
 
 class ApiAuth(Config):
@@ -199,6 +203,8 @@ def join_secrets(kind: str, public: dict[str, Any], secrets: dict[str, str]) -> 
 def masked(kind: str, public: dict[str, Any], secret_fields: list[str]) -> dict[str, Any]:
     """The public config with each secret shown as ******** (for the API, logs and gate 1)."""
     shown = _deep_copy(public)
+    if kind == "file":
+        shown.pop("uri", None)  # an upload's artifact address: the server's, never shown or sent back
     for path in secret_fields:
         if path == "url" and kind == "database":
             continue  # the public URL already has its password masked

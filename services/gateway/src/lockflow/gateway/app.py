@@ -1,7 +1,6 @@
 """The gateway: REST API, live run events (SSE) and decision intake. Views only translate and call."""
 
 import json
-import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -46,7 +45,7 @@ from lockflow.gateway.runs import runs_router
 from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody, RunCreate, RunCreated
 from lockflow.gateway.settings import GatewaySettings
 from lockflow.gateway.sources import rate_limited, sources_router, upload_rate
-from lockflow.gateway.uploads import check_upload_path, forget_upload, record_upload
+from lockflow.gateway.uploads import check_upload_path, forget_upload, record_upload, store_upload
 from lockflow.plans import export as plan_export
 from lockflow.qualityrules.rules import RULES_MAX_CHARS, quality_rules_of
 from lockflow.runstore import intake, views
@@ -114,7 +113,6 @@ def create_app(
         app.state.system = built
         if getattr(app.state, "access", None) is None:
             install_access(app, build_gateway_access(settings, db=built.db, redis_client=redis_client))
-        settings.upload_dir().mkdir(parents=True, exist_ok=True)
         try:
             yield
         finally:
@@ -207,11 +205,12 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
     async def create_run(body: RunCreate, system: SystemDep, principal: Authorized) -> RunCreated:
         """Start a run on a file under the server's allowed folders."""
         path = resolve_inside(body.path, settings.source_dirs())
-        await anyio.to_thread.run_sync(
+        uri = await anyio.to_thread.run_sync(
             lambda: check_upload_path(system.db, principal, path=path, upload_dir=settings.upload_dir())
         )
         rules = quality_rules_of(body.rules)
-        spec = SourceSpec(path=str(path), format=body.format)
+        # An upload is read from the artifact store by its uri; its name is what people see.
+        spec = SourceSpec(path=path.name if uri else str(path), format=body.format, uri=uri)
         return await _start_run(
             system,
             spec=spec,
@@ -240,28 +239,27 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
             str | None, Form(max_length=RULES_MAX_CHARS, description="Data quality rules (YAML text)")
         ] = None,
     ) -> RunCreated:
-        """Upload a file (streamed to disk, size-limited) and start a run on it."""
+        """Upload a file (streamed into the artifact store, size-limited) and start a run on it."""
         quality_rules = quality_rules_of(rules)  # a bad rules file is refused before the upload is kept
-        stored = await _store_upload(file, settings)
+        suffix = Path(file.filename or "upload").suffix.lower()[:10]
+        stored = await store_upload(file, system.artifacts, limit=settings.max_upload_bytes, suffix=suffix)
         await anyio.to_thread.run_sync(
             lambda: record_upload(
-                system.db, stored=stored, owner=principal.username, original_name=file.filename
+                system.db, upload=stored, owner=principal.username, original_name=file.filename
             )
         )
-        spec = SourceSpec(path=str(stored))
         goal = Goal(target=target, direction=direction)
         try:
             return await _start_run(
                 system,
-                spec=spec,
+                spec=stored.spec(),
                 goal=goal,
                 name=name or file.filename or stored.name,
                 actor=principal.username,
                 rules=quality_rules,
             )
         except LockflowError:
-            stored.unlink(missing_ok=True)
-            await anyio.to_thread.run_sync(lambda: forget_upload(system.db, stored=stored))
+            await anyio.to_thread.run_sync(lambda: forget_upload(system.db, system.artifacts, upload=stored))
             raise
 
     @app.get("/runs", responses={**ERRORS, **LISTED}, tags=["runs"])
@@ -509,21 +507,3 @@ async def _start_run(
     return RunCreated(
         id=run_id, goal=settled, target_picked=f"{choice.target}: {choice.reason}" if choice else None
     )
-
-
-async def _store_upload(file: UploadFile, settings: GatewaySettings) -> Path:
-    """Stream the upload to a temp file in chunks, refusing it past the size limit, then keep it."""
-    suffix = Path(file.filename or "upload").suffix.lower()[:10]
-    folder = settings.upload_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix="upload-", suffix=suffix)
-    size = 0
-    with open(fd, "wb") as out:
-        while chunk := await file.read(1024 * 1024):
-            size += len(chunk)
-            if size > settings.max_upload_bytes:
-                out.close()
-                Path(tmp_name).unlink(missing_ok=True)
-                raise TooLarge(f"upload exceeds {settings.max_upload_bytes} bytes")
-            out.write(chunk)
-    return Path(tmp_name)

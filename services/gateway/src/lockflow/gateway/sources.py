@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,14 +17,14 @@ from lockflow.access.deps import Authorized, Principal
 from lockflow.access.policy import Scope
 from lockflow.audit import chain as audit
 from lockflow.common.cache import cache_key
-from lockflow.common.errors import LockflowError, TooLarge
+from lockflow.common.errors import LockflowError
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.service_requests import describe_file, source_health
 from lockflow.gateway.access import auth_of, check_source, visible
 from lockflow.gateway.bootstrap import Runtime as System
 from lockflow.gateway.limits import Limiter
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
-from lockflow.gateway.uploads import check_config_path, forget_upload, record_upload
+from lockflow.gateway.uploads import check_config_path, forget_upload, record_upload, store_upload
 from lockflow.qualityrules.rules import quality_rules_of
 from lockflow.resilience import RateLimited
 from lockflow.runstore import intake
@@ -286,28 +284,32 @@ def sources_router(settings: SourceSettings) -> APIRouter:
         ],
         name: Annotated[str | None, Form(max_length=200, json_schema_extra=SOURCE_NAME)] = None,
     ) -> Any:
-        """Upload a file (streamed to disk, limited) as a file source; a known file's schema is reused."""
-        stored, digest = await store_upload(file, settings)
+        """Upload a file (streamed into the artifact store, limited) as a file source; a known file's schema
+        is reused."""
+        limit = getattr(settings, "max_upload_bytes", settings.max_file_bytes)
+        suffix = "".join(Path(file.filename or "upload").suffixes[-2:]).lower()[:12]
+        stored = await store_upload(file, system.artifacts, limit=limit, suffix=suffix)
+        digest = stored.digest
         try:
             await anyio.to_thread.run_sync(
                 lambda: record_upload(
-                    system.db, stored=stored, owner=principal.username, original_name=file.filename
+                    system.db, upload=stored, owner=principal.username, original_name=file.filename
                 )
             )
-            columns, cached = await _columns(system, stored, digest)
+            columns, cached = await _columns(system, stored.spec(), digest)
             view = await anyio.to_thread.run_sync(
                 lambda: registry.create_source(
                     system.db,
                     name=name or registry.safe_name(Path(file.filename or "upload").name, f"-{digest[:8]}"),
                     kind="file",
-                    config={"path": str(stored)},
+                    # The path names the upload (as `POST /runs` does); the reader uses the uri.
+                    config={"path": str(settings.upload_dir() / stored.name), "uri": stored.uri},
                     actor=principal.username,
                     settings=settings,
                 )
             )
         except LockflowError:
-            stored.unlink(missing_ok=True)
-            await anyio.to_thread.run_sync(lambda: forget_upload(system.db, stored=stored))
+            await anyio.to_thread.run_sync(lambda: forget_upload(system.db, system.artifacts, upload=stored))
             raise
         await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="created", view=view))
         return {**view, "content_hash": digest, "columns": columns, "schema_cached": cached}
@@ -322,35 +324,14 @@ def _own_paths(
     check_config_path(system.db, principal, config=config, upload_dir=settings.upload_dir())
 
 
-async def _columns(system: System, path: Path, digest: str) -> tuple[list[dict[str, Any]], bool]:
+async def _columns(system: System, spec: SourceSpec, digest: str) -> tuple[list[dict[str, Any]], bool]:
     """The file's inferred head schema (by the ingest service), from the cache when the same bytes were
     seen before."""
     key = cache_key("upload-schema", digest)
     hit = await anyio.to_thread.run_sync(lambda: system.cache.get(key))
     if hit is not None:
         return json.loads(hit), True
-    inferred = await describe_file(system.requester, spec=SourceSpec(path=str(path)))
+    inferred = await describe_file(system.requester, spec=spec)
     columns = [c.model_dump(mode="json") for c in inferred]
     await anyio.to_thread.run_sync(lambda: system.cache.set(key, json.dumps(columns)))
     return columns, False
-
-
-async def store_upload(file: UploadFile, settings: SourceSettings) -> tuple[Path, str]:
-    """Stream an upload to the upload folder in 1 MiB chunks, hashing it; refuse it past the size limit."""
-    limit = getattr(settings, "max_upload_bytes", settings.max_file_bytes)
-    suffix = "".join(Path(file.filename or "upload").suffixes[-2:]).lower()[:12]
-    folder = settings.upload_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix="upload-", suffix=suffix)
-    digest = hashlib.sha256()
-    size = 0
-    with open(fd, "wb") as out:
-        while chunk := await file.read(1024 * 1024):
-            size += len(chunk)
-            if size > limit:
-                out.close()
-                Path(tmp_name).unlink(missing_ok=True)
-                raise TooLarge(f"upload exceeds {limit} bytes")
-            digest.update(chunk)
-            out.write(chunk)
-    return Path(tmp_name), digest.hexdigest()

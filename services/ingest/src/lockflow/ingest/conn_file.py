@@ -11,6 +11,7 @@ from lockflow.common.errors import InvalidInput
 from lockflow.common.models import SourceOptions
 from lockflow.ingest.connector import Connector, Probe, sha256_file
 from lockflow.ingest.read import detect_format, read_chunks, unpack
+from lockflow.ingest.uploaded import Spool, digest_of
 from lockflow.sources.checks import file_label, resolve_inside
 from lockflow.sources.configs import FileConfig
 from lockflow.sources.settings import FileLimits
@@ -19,19 +20,37 @@ _COMPRESSED = (".gz", ".zip")
 
 
 class FileConnector(Connector):
-    """A local file, checked to lie inside the allowed folders every time it is opened."""
+    """A local file, checked to lie inside the allowed folders every time it is opened; or an upload.
+
+    An upload (the config's `uri`, set by the server) is an artifact: it is fetched through the spool
+    into this process's own temp folder, and its path is only its name.
+    """
 
     kind = "file"
 
-    def __init__(self, config: FileConfig, *, allowed: list[Path], limits: FileLimits) -> None:
+    def __init__(
+        self, config: FileConfig, *, allowed: list[Path], limits: FileLimits, spool: Spool | None = None
+    ) -> None:
         self.config = config
         self.allowed = allowed
         self.limits = limits
+        self.spool = spool
         self._size = 0
 
     def path(self) -> Path:
-        """The checked path."""
+        """The checked path (an upload: its local copy)."""
+        if self.config.uri is not None:
+            if self.spool is None:
+                raise InvalidInput(
+                    f"{self.display_name()} is an upload, and this reader has no artifact store"
+                )
+            return self.spool.local(self.config.uri, name=self.config.path)
         return resolve_inside(self.config.path, self.allowed)
+
+    def check(self) -> None:
+        """The local checks: a path inside the allowed folders (an upload is checked by the store)."""
+        if self.config.uri is None:
+            self.path()
 
     def label(self) -> str:
         """The file's path."""
@@ -91,7 +110,9 @@ class FileConnector(Connector):
         return path if detect_format(path, self.config.format) == "parquet" else None
 
     def content_hash(self) -> str | None:
-        """SHA-256 of the file."""
+        """SHA-256 of the file (an upload's is its artifact's name: nothing is fetched to know it)."""
+        if self.config.uri is not None:
+            return digest_of(self.config.uri)
         return sha256_file(self.path())
 
     def bytes_read(self) -> int:

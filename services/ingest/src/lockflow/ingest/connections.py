@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.db import Database, SourceRow
 from lockflow.common.errors import InvalidInput
 from lockflow.common.logging import get_logger
@@ -11,6 +12,7 @@ from lockflow.ingest.conn_file import FileConnector
 from lockflow.ingest.conn_http import HttpApiConnector
 from lockflow.ingest.conn_s3 import S3Connector
 from lockflow.ingest.connector import Connector
+from lockflow.ingest.uploaded import Spool
 from lockflow.sources.configs import ApiConfig, Config, DatabaseConfig, FileConfig, S3Config
 from lockflow.sources.netguard import NetPolicy
 from lockflow.sources.registry import load_source_config
@@ -19,7 +21,9 @@ from lockflow.sources.settings import SourceSettings
 log = get_logger(__name__)
 
 
-def build_connector(config: Config, settings: SourceSettings, **extra: Any) -> Connector:
+def build_connector(
+    config: Config, settings: SourceSettings, *, spool: Spool | None = None, **extra: Any
+) -> Connector:
     """The connector for a config; constructing it runs the local checks (paths, dialects, URL form).
 
     Hosts are checked by `lockflow.sources.checks.check_config` when a source is stored, and by the
@@ -27,8 +31,10 @@ def build_connector(config: Config, settings: SourceSettings, **extra: Any) -> C
     """
     policy = NetPolicy.from_list(settings.allow_hosts)
     if isinstance(config, FileConfig):
-        connector = FileConnector(config, allowed=settings.source_dirs(), limits=settings.file_limits())
-        connector.path()
+        connector = FileConnector(
+            config, allowed=settings.source_dirs(), limits=settings.file_limits(), spool=spool
+        )
+        connector.check()
         return connector
     if isinstance(config, ApiConfig):
         return HttpApiConnector(config, policy=policy, **extra)
@@ -44,10 +50,17 @@ def build_connector(config: Config, settings: SourceSettings, **extra: Any) -> C
     raise InvalidInput(f"no connector for {type(config).__name__}")
 
 
-def test_source(db: Database, *, ref: str, settings: SourceSettings) -> SourceHealth:
-    """Run the source's health check, store the result, and return it."""
+def test_source(
+    db: Database, *, ref: str, settings: SourceSettings, artifacts: ArtifactStore | None = None
+) -> SourceHealth:
+    """Run the source's health check, store the result, and return it (an upload read from `artifacts`)."""
     row, config = load_source_config(db, ref=ref, settings=settings)
-    health = build_connector(config, settings).health()
+    spool = Spool(artifacts) if artifacts is not None else None
+    try:
+        health = build_connector(config, settings, spool=spool).health()
+    finally:
+        if spool is not None:
+            spool.close()
     with db.transaction() as session:
         stored = session.get(SourceRow, row.id)
         if stored is not None:

@@ -23,13 +23,14 @@ from lockflow.common.events import (
     SourceTestedPayload,
     TestSource,
 )
-from lockflow.common.models import DatasetRef
+from lockflow.common.models import DatasetRef, SourceSpec
 from lockflow.common.reqreply import RequestHandler
 from lockflow.common.settings import CommonSettings
 from lockflow.common.worker import StageDeps, StageHandler
 from lockflow.ingest.connections import test_source
 from lockflow.ingest.ingest import ingest
 from lockflow.ingest.preflight import preflight, preflight_columns, settle_goal
+from lockflow.ingest.uploaded import Spool
 from lockflow.sources.settings import source_settings
 
 PRODUCER = "ingest"
@@ -74,7 +75,9 @@ def health_check(request: Request, deps: StageDeps) -> Reply:
     assert isinstance(request, TestSource)
     if deps.db is None:
         raise LockflowError("the ingest service has no database to read sources from")
-    health = test_source(deps.db, ref=request.payload.ref, settings=source_settings(deps.settings))
+    health = test_source(
+        deps.db, ref=request.payload.ref, settings=source_settings(deps.settings), artifacts=deps.artifacts
+    )
     return request.follow(SourceTested, SourceTestedPayload(health=health), producer=PRODUCER)
 
 
@@ -82,7 +85,8 @@ def check_file(request: Request, deps: StageDeps) -> Reply:
     """Check a file's head before a run exists and settle the goal's target (given, picked, or none)."""
     assert isinstance(request, CheckFile)
     spec, goal = request.payload.source, request.payload.goal
-    checked = preflight(spec=spec, goal=goal)
+    with Spool(deps.artifacts) as spool:
+        checked = preflight(spec=spec, goal=goal, local=_local(spec, spool))
     settled, choice = settle_goal(goal, checked, source=Path(spec.path).name)
     payload = FileCheckedPayload(
         columns=checked.columns,
@@ -96,8 +100,15 @@ def check_file(request: Request, deps: StageDeps) -> Reply:
 def describe_file(request: Request, deps: StageDeps) -> Reply:
     """The schema inferred from a file's head (at most 1,000 rows); refuses unreadable files."""
     assert isinstance(request, DescribeFile)
-    columns = preflight_columns(spec=request.payload.source)
+    spec = request.payload.source
+    with Spool(deps.artifacts) as spool:
+        columns = preflight_columns(spec=spec, local=_local(spec, spool))
     return request.follow(FileDescribed, FileDescribedPayload(columns=columns), producer=PRODUCER)
+
+
+def _local(spec: SourceSpec, spool: Spool) -> Path | None:
+    """An upload's local copy, fetched from the artifact store (None for a file the spec names by path)."""
+    return spool.local(spec.uri, name=spec.path) if spec.uri is not None else None
 
 
 # What the ingest service answers on lockflow.requests.ingest (request/reply; see lockflow.common.reqreply).

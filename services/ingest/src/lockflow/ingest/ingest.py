@@ -20,6 +20,7 @@ from lockflow.ingest.connector import Connector
 from lockflow.ingest.drift import schema_drift
 from lockflow.ingest.passthrough import keep_parquet
 from lockflow.ingest.stream import stream_chunks
+from lockflow.ingest.uploaded import Spool
 from lockflow.sources.configs import FileConfig
 from lockflow.sources.registry import load_source_config, masked_config
 from lockflow.sources.settings import SourceSettings
@@ -39,9 +40,14 @@ class Ingested:
 
 
 def connector_for(
-    spec: SourceSpec, *, db: Database | None, settings: SourceSettings
+    spec: SourceSpec, *, db: Database | None, settings: SourceSettings, spool: Spool | None = None
 ) -> tuple[Connector, dict[str, Any]]:
-    """The connector of a registered source (and its masked config), or of a plain file path."""
+    """The connector of a registered source (and its masked config), of an upload, or of a plain path."""
+    if spec.source_id is None and spec.uri is not None:
+        upload = FileConfig(path=spec.path, format=spec.format, uri=spec.uri)
+        return FileConnector(upload, allowed=[], limits=settings.file_limits(), spool=spool), {
+            "path": spec.path
+        }
     if spec.source_id is None:
         file_config = FileConfig(path=spec.path, format=spec.format)
         # A plain path was checked against the allowed folders by whoever created the run.
@@ -50,15 +56,28 @@ def connector_for(
     if db is None:
         raise StageError("this ingest worker has no database, so it cannot read registered sources")
     row, config = load_source_config(db, ref=spec.source_id, settings=settings)
-    return build_connector(config, settings), masked_config(row, settings)
+    return build_connector(config, settings, spool=spool), masked_config(row, settings)
 
 
 def ingest(
     spec: SourceSpec, *, artifacts: ArtifactStore, cache: Cache, db: Database | None, settings: SourceSettings
 ) -> Ingested:
     """Check the source, read it into a Parquet artifact (or reuse a cached one), compare to its contract."""
+    with Spool(artifacts) as spool:  # an upload fetched from the store is removed when the read is done
+        return _ingest(spec, artifacts=artifacts, cache=cache, db=db, settings=settings, spool=spool)
+
+
+def _ingest(
+    spec: SourceSpec,
+    *,
+    artifacts: ArtifactStore,
+    cache: Cache,
+    db: Database | None,
+    settings: SourceSettings,
+    spool: Spool,
+) -> Ingested:
     try:
-        connector, shown = connector_for(spec, db=db, settings=settings)
+        connector, shown = connector_for(spec, db=db, settings=settings, spool=spool)
     except NotFound as exc:
         raise StageError(f"the run's source is gone: {exc}") from exc
     health = connector.health() if spec.source_id else None

@@ -39,31 +39,35 @@ class Preflight:
         return [f.name for f in self.facts if f.numeric]
 
 
-def preflight_columns(*, spec: SourceSpec) -> list[ColumnSchema]:
-    """The schema inferred from the head of a file (at most HEAD_ROWS rows); refuses unreadable files."""
-    return _head(spec=spec)[0]
+def preflight_columns(*, spec: SourceSpec, local: Path | None = None) -> list[ColumnSchema]:
+    """The schema inferred from the head of a file (at most HEAD_ROWS rows); refuses unreadable files.
+
+    `local` is where the bytes are when the spec names an upload (messages still name `spec.path`).
+    """
+    return _head(spec=spec, local=local)[0]
 
 
-def _head(*, spec: SourceSpec) -> tuple[list[ColumnSchema], pa.Table]:
-    path = Path(spec.path)
+def _head(*, spec: SourceSpec, local: Path | None = None) -> tuple[list[ColumnSchema], pa.Table]:
+    path = local or Path(spec.path)
     if not path.exists():
         raise InvalidInput(f"no such file: {spec.path}")
     if not path.is_file():
         raise InvalidInput(f"{spec.path} is not a file")
     if path.stat().st_size == 0:
         raise InvalidInput(f"{spec.path} is empty")
-    head = spec.model_copy(update={"options": spec.options.model_copy(update={"chunk_rows": HEAD_ROWS})})
+    options = spec.options.model_copy(update={"chunk_rows": HEAD_ROWS})
+    head = spec.model_copy(update={"path": str(path), "uri": None, "options": options})
     loaded = load_source(spec=head, max_rows=HEAD_ROWS)
     return loaded.columns, loaded.table
 
 
-def preflight(*, spec: SourceSpec, goal: Goal) -> Preflight:
+def preflight(*, spec: SourceSpec, goal: Goal, local: Path | None = None) -> Preflight:
     """Read the head of the source; refuse missing, empty, binary or unreadable files; return its columns.
 
     Without a goal target the head's column facts come too, so the target can be settled before any
-    stage runs (`settle_goal`).
+    stage runs (`settle_goal`). `local` holds an upload's bytes (messages still name `spec.path`).
     """
-    path = Path(spec.path)
+    path = local or Path(spec.path)
     plain = path.is_file() and path.stat().st_size > 0 and path.suffix.lower() not in (".gz", ".zip")
     want_facts = goal.target is None
     if plain and detect_format(path, spec.format) == "parquet":
@@ -74,7 +78,7 @@ def preflight(*, spec: SourceSpec, goal: Goal) -> Preflight:
         except Exception as exc:
             raise InvalidInput(f"{spec.path} is not a readable Parquet file: {exc}") from exc
     else:
-        schema, table = _head(spec=spec)
+        schema, table = _head(spec=spec, local=local)
         columns = [c.name for c in schema]
         facts = [_facts(c.name, c.dtype, table.column(c.name)) for c in schema]
     if goal.target is not None and goal.target not in columns:
