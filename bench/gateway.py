@@ -11,8 +11,10 @@ arrivals at a fixed rate, bounded duration, 127.0.0.1 only) sends, as ana,
 rate, p50/p95/p99 latency (from each request's scheduled start, so a late request counts its queueing
 too) and errors (any answer but 200, or a timeout).
 
+A mode `distributed:N` serves the gateway from N processes (LOCKFLOW_GATEWAY_WORKERS=N).
+
 Run: `eval "$(bash scripts/services.sh env)"; .venv/bin/python bench/gateway.py
-[--runs 300] [--rates 50,200,500] [--seconds 10] [--modes distributed,embedded]`.
+[--runs 300] [--rates 50,200,500] [--seconds 10] [--modes distributed,distributed:2,embedded]`.
 """
 
 import argparse
@@ -261,6 +263,7 @@ def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{name} did not become healthy")
             time.sleep(0.3)
+        print(f"  ({name}: pid {process.pid}, for py-spy)", flush=True)
         yield base
     finally:
         process.terminate()
@@ -269,7 +272,7 @@ def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -
 
 
 @contextmanager
-def gateway(mode: str, folder: Path, database_url: str) -> Iterator[tuple[str, str]]:
+def gateway(mode: str, folder: Path, database_url: str, workers: int = 1) -> Iterator[tuple[str, str]]:
     """`lockflow serve` beside `lockflow serve-auth` (distributed) or `lockflow up` (embedded) on free
     ports: the gateway's base URL and the one people log in at."""
     env = {
@@ -282,6 +285,7 @@ def gateway(mode: str, folder: Path, database_url: str) -> Iterator[tuple[str, s
         "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(folder / "data")]),
         "LOCKFLOW_LOG_LEVEL": "WARNING",
         "LOCKFLOW_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:8]}",
+        "LOCKFLOW_GATEWAY_WORKERS": str(workers),
     }
     if mode != "distributed":
         env.pop("LOCKFLOW_REDIS_URL", None)
@@ -295,8 +299,10 @@ def gateway(mode: str, folder: Path, database_url: str) -> Iterator[tuple[str, s
             yield base, auth
 
 
-def bench_mode(mode: str, args: argparse.Namespace, rates: list[float]) -> None:
-    """Seed, serve, and print one line per endpoint and rate."""
+def bench_mode(spec: str, args: argparse.Namespace, rates: list[float]) -> None:
+    """Seed, serve (`mode` or `mode:workers`), and print one line per endpoint and rate."""
+    mode, _, count = spec.partition(":")
+    workers = int(count or 1)
     with tempfile.TemporaryDirectory() as tmp, _database(mode, Path(tmp)) as url:
         folder = Path(tmp)
         (folder / "data").mkdir()
@@ -304,12 +310,15 @@ def bench_mode(mode: str, args: argparse.Namespace, rates: list[float]) -> None:
         started = time.perf_counter()
         owned = seed(db, folder, args.runs)
         print(
-            f"\n{mode}: {args.runs} runs seeded to gate 1 in {time.perf_counter() - started:.1f} s "
+            f"\n{spec}: {args.runs} runs seeded to gate 1 in {time.perf_counter() - started:.1f} s "
             f"(state JSON {_state_bytes(db) / 1024:.1f} KiB per run)",
             flush=True,
         )
         db.dispose()
-        with gateway(mode, folder, url) as (base, auth), httpx.Client(base_url=auth, timeout=30) as client:
+        with (
+            gateway(mode, folder, url, workers) as (base, auth),
+            httpx.Client(base_url=auth, timeout=30) as client,
+        ):
             admin = admin_headers(client, folder / "home")
             people = create_users(client, admin, {name: ["analyst"] for name in USERS})
             for run_id in owned["bob"][:SHARED_WITH_ANA]:
@@ -331,7 +340,8 @@ def bench_mode(mode: str, args: argparse.Namespace, rates: list[float]) -> None:
                     print(
                         f"  {case:<20} {rate:>5.0f}/s asked  {r['achieved']:>6.1f}/s ok  "
                         f"p50 {r['p50']:>8.1f} ms  p95 {r['p95']:>8.1f} ms  p99 {r['p99']:>8.1f} ms  "
-                        f"errors {errors}{' ' + json.dumps(r['errors']) if errors else ''}",
+                        f"errors {errors}{' ' + json.dumps(r['errors']) if errors else ''}  "
+                        f"(load avg {os.getloadavg()[0]:.1f})",
                         flush=True,
                     )
 
@@ -351,7 +361,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--rates", default="50,200,500")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--modes", default="distributed,embedded")
+    parser.add_argument("--modes", default="distributed,distributed:2,embedded")
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
