@@ -239,8 +239,8 @@ def fresh_postgres() -> Iterator[str]:
 
 
 @contextmanager
-def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -> Iterator[str]:
-    """`lockflow <command>` on a free port until its /healthz answers; its base URL."""
+def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -> Iterator[tuple[str, int]]:
+    """`lockflow <command>` on a free port until its /healthz answers; its base URL and pid."""
     port = free_port()
     log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - the child process owns it
     process = subprocess.Popen(
@@ -264,7 +264,7 @@ def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -
                 raise TimeoutError(f"{name} did not become healthy")
             time.sleep(0.3)
         print(f"  ({name}: pid {process.pid}, for py-spy)", flush=True)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -272,9 +272,9 @@ def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -
 
 
 @contextmanager
-def gateway(mode: str, folder: Path, database_url: str, workers: int = 1) -> Iterator[tuple[str, str]]:
+def gateway(mode: str, folder: Path, database_url: str, workers: int = 1) -> Iterator[tuple[str, str, int]]:
     """`lockflow serve` beside `lockflow serve-auth` (distributed) or `lockflow up` (embedded) on free
-    ports: the gateway's base URL and the one people log in at."""
+    ports: the gateway's base URL, the one people log in at, and the gateway's pid."""
     env = {
         **os.environ,
         "LOCKFLOW_MODE": mode,
@@ -289,14 +289,14 @@ def gateway(mode: str, folder: Path, database_url: str, workers: int = 1) -> Ite
     }
     if mode != "distributed":
         env.pop("LOCKFLOW_REDIS_URL", None)
-        with _process(f"gateway-{mode}", ["up"], env, folder) as base:
-            yield base, base
+        with _process(f"gateway-{mode}", ["up"], env, folder) as (base, pid):
+            yield base, base, pid
         return
     env["LOCKFLOW_SIGNING_KEY"] = generate_private_pem().decode()
-    with _process("auth-distributed", ["serve-auth"], env, folder) as auth:
+    with _process("auth-distributed", ["serve-auth"], env, folder) as (auth, _):
         jwks = {**env, "LOCKFLOW_JWKS_URL": f"{auth}/.well-known/jwks.json"}
-        with _process(f"gateway-{mode}", ["serve"], jwks, folder) as base:
-            yield base, auth
+        with _process(f"gateway-{mode}", ["serve"], jwks, folder) as (base, pid):
+            yield base, auth, pid
 
 
 def bench_mode(spec: str, args: argparse.Namespace, rates: list[float]) -> None:
@@ -316,7 +316,7 @@ def bench_mode(spec: str, args: argparse.Namespace, rates: list[float]) -> None:
         )
         db.dispose()
         with (
-            gateway(mode, folder, url, workers) as (base, auth),
+            gateway(mode, folder, url, workers) as (base, auth, pid),
             httpx.Client(base_url=auth, timeout=30) as client,
         ):
             admin = admin_headers(client, folder / "home")
@@ -335,15 +335,32 @@ def bench_mode(spec: str, args: argparse.Namespace, rates: list[float]) -> None:
             }
             for case, paths in cases.items():
                 for rate in rates:
+                    cpu = _cpu_seconds(pid)
                     r = _load(base, token, paths, rate, args.seconds, folder)
+                    cpu_ms = (_cpu_seconds(pid) - cpu) * 1000 / max(1, r["ok"])
                     errors = sum(r["errors"].values())
                     print(
                         f"  {case:<20} {rate:>5.0f}/s asked  {r['achieved']:>6.1f}/s ok  "
                         f"p50 {r['p50']:>8.1f} ms  p95 {r['p95']:>8.1f} ms  p99 {r['p99']:>8.1f} ms  "
                         f"errors {errors}{' ' + json.dumps(r['errors']) if errors else ''}  "
-                        f"(load avg {os.getloadavg()[0]:.1f})",
+                        f"(gateway CPU {cpu_ms:.1f} ms/request; load avg {os.getloadavg()[0]:.1f})",
                         flush=True,
                     )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants (a gateway's workers), from /proc.
+
+    Per request, it says what a request costs the gateway whatever else the machine is doing.
+    """
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(_cpu_seconds(int(child)) for child in children)
 
 
 @contextmanager
