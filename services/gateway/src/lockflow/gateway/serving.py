@@ -7,6 +7,10 @@ from uvicorn.supervisors import Multiprocess
 
 # Each worker process builds its own app from the environment (uvicorn imports this by name).
 GATEWAY_FACTORY = "lockflow.gateway.serving:gateway_app"
+# An idle keep-alive connection is closed after this long. Longer than a client's own idle expiry
+# (httpx: 5 s, a load balancer's: 60 s), so the client drops it first: with uvicorn's 5 s both ends
+# let go together and a request sent on a connection at that moment failed (ReadError under load).
+KEEP_ALIVE_SECONDS = 75
 
 
 def server_config(app: Any, *, host: str, port: int, workers: int = 1) -> uvicorn.Config:
@@ -26,6 +30,7 @@ def server_config(app: Any, *, host: str, port: int, workers: int = 1) -> uvicor
         log_config=None,
         workers=workers,
         factory=isinstance(app, str),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 
