@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -132,17 +133,21 @@ def _drive_main(args: argparse.Namespace) -> None:
 def _load(
     base: str, token: str, paths: list[str], rate: float, seconds: float, folder: Path
 ) -> dict[str, Any]:
-    """Run the load generator as a separate process and read its figures."""
+    """Run the load generator as a separate process and read its figures (with its own CPU time)."""
     job = folder / "job.json"
     job.write_text(
         json.dumps({"base": base, "token": token, "paths": paths, "rate": rate, "seconds": seconds})
     )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, __file__, "--drive", str(job)], capture_output=True, text=True, timeout=seconds + 120
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    result["client_cpu_ms"] = used * 1000 / max(1, result["sent"])
     return result
 
 
@@ -343,7 +348,8 @@ def bench_mode(spec: str, args: argparse.Namespace, rates: list[float]) -> None:
                         f"  {case:<20} {rate:>5.0f}/s asked  {r['achieved']:>6.1f}/s ok  "
                         f"p50 {r['p50']:>8.1f} ms  p95 {r['p95']:>8.1f} ms  p99 {r['p99']:>8.1f} ms  "
                         f"errors {errors}{' ' + json.dumps(r['errors']) if errors else ''}  "
-                        f"(gateway CPU {cpu_ms:.1f} ms/request; load avg {os.getloadavg()[0]:.1f})",
+                        f"(CPU per request: gateway {cpu_ms:.1f} ms, load generator "
+                        f"{r['client_cpu_ms']:.1f} ms; load avg {os.getloadavg()[0]:.1f})",
                         flush=True,
                     )
 
