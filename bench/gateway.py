@@ -11,8 +11,10 @@ arrivals at a fixed rate, bounded duration, 127.0.0.1 only) sends, as ana,
 rate, p50/p95/p99 latency (from each request's scheduled start, so a late request counts its queueing
 too) and errors (any answer but 200, or a timeout).
 
+A mode `distributed:N` serves the gateway from N processes (LOCKFLOW_GATEWAY_WORKERS=N).
+
 Run: `eval "$(bash scripts/services.sh env)"; .venv/bin/python bench/gateway.py
-[--runs 300] [--rates 50,200,500] [--seconds 10] [--modes distributed,embedded]`.
+[--runs 300] [--rates 50,200,500] [--seconds 10] [--modes distributed,distributed:2,embedded]`.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -130,17 +133,21 @@ def _drive_main(args: argparse.Namespace) -> None:
 def _load(
     base: str, token: str, paths: list[str], rate: float, seconds: float, folder: Path
 ) -> dict[str, Any]:
-    """Run the load generator as a separate process and read its figures."""
+    """Run the load generator as a separate process and read its figures (with its own CPU time)."""
     job = folder / "job.json"
     job.write_text(
         json.dumps({"base": base, "token": token, "paths": paths, "rate": rate, "seconds": seconds})
     )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, __file__, "--drive", str(job)], capture_output=True, text=True, timeout=seconds + 120
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    result["client_cpu_ms"] = used * 1000 / max(1, result["sent"])
     return result
 
 
@@ -237,8 +244,8 @@ def fresh_postgres() -> Iterator[str]:
 
 
 @contextmanager
-def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -> Iterator[str]:
-    """`lockflow <command>` on a free port until its /healthz answers; its base URL."""
+def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -> Iterator[tuple[str, int]]:
+    """`lockflow <command>` on a free port until its /healthz answers; its base URL and pid."""
     port = free_port()
     log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - the child process owns it
     process = subprocess.Popen(
@@ -261,7 +268,8 @@ def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{name} did not become healthy")
             time.sleep(0.3)
-        yield base
+        print(f"  ({name}: pid {process.pid}, for py-spy)", flush=True)
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -269,9 +277,9 @@ def _process(name: str, command: list[str], env: dict[str, str], folder: Path) -
 
 
 @contextmanager
-def gateway(mode: str, folder: Path, database_url: str) -> Iterator[tuple[str, str]]:
+def gateway(mode: str, folder: Path, database_url: str, workers: int = 1) -> Iterator[tuple[str, str, int]]:
     """`lockflow serve` beside `lockflow serve-auth` (distributed) or `lockflow up` (embedded) on free
-    ports: the gateway's base URL and the one people log in at."""
+    ports: the gateway's base URL, the one people log in at, and the gateway's pid."""
     env = {
         **os.environ,
         "LOCKFLOW_MODE": mode,
@@ -282,21 +290,24 @@ def gateway(mode: str, folder: Path, database_url: str) -> Iterator[tuple[str, s
         "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(folder / "data")]),
         "LOCKFLOW_LOG_LEVEL": "WARNING",
         "LOCKFLOW_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:8]}",
+        "LOCKFLOW_GATEWAY_WORKERS": str(workers),
     }
     if mode != "distributed":
         env.pop("LOCKFLOW_REDIS_URL", None)
-        with _process(f"gateway-{mode}", ["up"], env, folder) as base:
-            yield base, base
+        with _process(f"gateway-{mode}", ["up"], env, folder) as (base, pid):
+            yield base, base, pid
         return
     env["LOCKFLOW_SIGNING_KEY"] = generate_private_pem().decode()
-    with _process("auth-distributed", ["serve-auth"], env, folder) as auth:
+    with _process("auth-distributed", ["serve-auth"], env, folder) as (auth, _):
         jwks = {**env, "LOCKFLOW_JWKS_URL": f"{auth}/.well-known/jwks.json"}
-        with _process(f"gateway-{mode}", ["serve"], jwks, folder) as base:
-            yield base, auth
+        with _process(f"gateway-{mode}", ["serve"], jwks, folder) as (base, pid):
+            yield base, auth, pid
 
 
-def bench_mode(mode: str, args: argparse.Namespace, rates: list[float]) -> None:
-    """Seed, serve, and print one line per endpoint and rate."""
+def bench_mode(spec: str, args: argparse.Namespace, rates: list[float]) -> None:
+    """Seed, serve (`mode` or `mode:workers`), and print one line per endpoint and rate."""
+    mode, _, count = spec.partition(":")
+    workers = int(count or 1)
     with tempfile.TemporaryDirectory() as tmp, _database(mode, Path(tmp)) as url:
         folder = Path(tmp)
         (folder / "data").mkdir()
@@ -304,12 +315,15 @@ def bench_mode(mode: str, args: argparse.Namespace, rates: list[float]) -> None:
         started = time.perf_counter()
         owned = seed(db, folder, args.runs)
         print(
-            f"\n{mode}: {args.runs} runs seeded to gate 1 in {time.perf_counter() - started:.1f} s "
+            f"\n{spec}: {args.runs} runs seeded to gate 1 in {time.perf_counter() - started:.1f} s "
             f"(state JSON {_state_bytes(db) / 1024:.1f} KiB per run)",
             flush=True,
         )
         db.dispose()
-        with gateway(mode, folder, url) as (base, auth), httpx.Client(base_url=auth, timeout=30) as client:
+        with (
+            gateway(mode, folder, url, workers) as (base, auth, pid),
+            httpx.Client(base_url=auth, timeout=30) as client,
+        ):
             admin = admin_headers(client, folder / "home")
             people = create_users(client, admin, {name: ["analyst"] for name in USERS})
             for run_id in owned["bob"][:SHARED_WITH_ANA]:
@@ -326,14 +340,33 @@ def bench_mode(mode: str, args: argparse.Namespace, rates: list[float]) -> None:
             }
             for case, paths in cases.items():
                 for rate in rates:
+                    cpu = _cpu_seconds(pid)
                     r = _load(base, token, paths, rate, args.seconds, folder)
+                    cpu_ms = (_cpu_seconds(pid) - cpu) * 1000 / max(1, r["ok"])
                     errors = sum(r["errors"].values())
                     print(
                         f"  {case:<20} {rate:>5.0f}/s asked  {r['achieved']:>6.1f}/s ok  "
                         f"p50 {r['p50']:>8.1f} ms  p95 {r['p95']:>8.1f} ms  p99 {r['p99']:>8.1f} ms  "
-                        f"errors {errors}{' ' + json.dumps(r['errors']) if errors else ''}",
+                        f"errors {errors}{' ' + json.dumps(r['errors']) if errors else ''}  "
+                        f"(CPU per request: gateway {cpu_ms:.1f} ms, load generator "
+                        f"{r['client_cpu_ms']:.1f} ms; load avg {os.getloadavg()[0]:.1f})",
                         flush=True,
                     )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants (a gateway's workers), from /proc.
+
+    Per request, it says what a request costs the gateway whatever else the machine is doing.
+    """
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(_cpu_seconds(int(child)) for child in children)
 
 
 @contextmanager
@@ -351,7 +384,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--rates", default="50,200,500")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--modes", default="distributed,embedded")
+    parser.add_argument("--modes", default="distributed,distributed:2,embedded")
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,7 +225,13 @@ def _serve(*, host: str, port: int, start_workers: bool) -> None:
             "LOCKFLOW_JWKS_URL must name the auth service's key set for `lockflow serve`, e.g. "
             "http://127.0.0.1:8001/.well-known/jwks.json (the auth service runs as `lockflow serve-auth`)"
         )
+    if start_workers and settings.gateway_workers > 1:
+        _refuse_start(
+            "LOCKFLOW_GATEWAY_WORKERS is for `lockflow serve` (distributed); `lockflow up` runs the pipeline "
+            "in its one process, so it serves from one process"
+        )
     configure_logging(service="gateway", level=settings.log_level)
+    app: Any
     if start_workers:
         from lockflow.embedded import auth_settings_for, create_app
 
@@ -234,11 +241,20 @@ def _serve(*, host: str, port: int, start_workers: bool) -> None:
     else:
         from lockflow.gateway.app import create_app as create_gateway
 
-        app = create_gateway(settings)
+        # With several workers each builds its own app (after the fork), none is built here.
+        app = None if settings.gateway_workers > 1 else create_gateway(settings)
         auth_url = (settings.jwks_url or "").removesuffix("/.well-known/jwks.json")
         login = f"POST /auth/login on the auth service ({auth_url})"
     console.print(f"lockflow API on http://{host}:{port} (docs at /docs), mode={settings.mode}")
     console.print(f"every endpoint but /healthz and /docs needs a token: {login}, then Bearer")
+    if app is None:
+        from lockflow.gateway.serving import serve_workers
+
+        console.print(f"{settings.gateway_workers} gateway processes share the port")
+        # The workers read their settings from the environment, as this process did, listening alike.
+        os.environ.update(LOCKFLOW_HOST=host, LOCKFLOW_PORT=str(port))
+        serve_workers(host=host, port=port, workers=settings.gateway_workers)
+        return
     uvicorn.Server(server_config(app, host=host, port=port)).run()
 
 

@@ -2,10 +2,11 @@
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from lockflow.common.db import Database, DecisionRequestRow, DecisionRow, RunEventRow, RunRow, StageAttemptRow
 from lockflow.common.errors import Conflict, InvalidInput, NotFound
@@ -13,22 +14,31 @@ from lockflow.common.models import PlannedAction
 from lockflow.common.pipeline import DecisionContext
 from lockflow.runstore.state import RunState
 
+# The hot reads (run lists, one run) are Core selects on the tables, executed on the session's
+# connection: rows, not ORM objects (no identity map, instance state or loader options per row), which
+# was most of their cost under load. They only read, so nothing of the ORM's unit of work is missed.
+RUNS = RunRow.__table__.c
+REQUESTS = DecisionRequestRow.__table__.c
+ATTEMPTS = StageAttemptRow.__table__.c
+DECISIONS = DecisionRow.__table__.c
+
 # The columns a run list shows: never `state`, whose JSON (every stage's results) is most of a row.
 SUMMARY_COLUMNS = (
-    RunRow.id,
-    RunRow.name,
-    RunRow.status,
-    RunRow.current_step,
-    RunRow.open_gate,
-    RunRow.requested_by,
-    RunRow.error,
-    RunRow.created_at,
-    RunRow.updated_at,
+    RUNS.id,
+    RUNS.name,
+    RUNS.status,
+    RUNS.current_step,
+    RUNS.open_gate,
+    RUNS.requested_by,
+    RUNS.error,
+    RUNS.created_at,
+    RUNS.updated_at,
 )
 
 
-def run_summary(run: RunRow, *, decided: bool = False) -> dict[str, Any]:
-    """The fields of a run shown in lists; `decided` when its open gate's request is already decided."""
+def run_summary(run: Any, *, decided: bool = False) -> dict[str, Any]:
+    """The fields of a run (a row or a RunRow) shown in lists; `decided` when its open gate's request is
+    already decided."""
     decided_gate = run.open_gate if decided else None
     return {
         "id": run.id,
@@ -45,18 +55,18 @@ def run_summary(run: RunRow, *, decided: bool = False) -> dict[str, Any]:
     }
 
 
-def _summaries(session: Session, runs: Sequence[RunRow]) -> list[dict[str, Any]]:
+def _summaries(session: Session, runs: Sequence[Any]) -> list[dict[str, Any]]:
     """The runs' summaries, with whether each open gate was already decided found in one query.
 
     The gateway records a decision (its request becomes `decided`) and the orchestrator applies it
     later, clearing `open_gate`; in between the gate must not read as awaiting a decision.
     """
-    gated = [r for r in runs if r.open_gate is not None]
+    gated = [r.id for r in runs if r.open_gate is not None]
     still_open: set[tuple[str, str]] = set()
     if gated:
-        found = session.execute(
-            select(DecisionRequestRow.run_id, DecisionRequestRow.gate).where(
-                DecisionRequestRow.run_id.in_([r.id for r in gated]), DecisionRequestRow.status == "open"
+        found = session.connection().execute(
+            select(REQUESTS.run_id, REQUESTS.gate).where(
+                REQUESTS.run_id.in_(gated), REQUESTS.status == "open"
             )
         )
         still_open = {(run_id, gate) for run_id, gate in found}
@@ -66,15 +76,15 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[dict[str, Any]]
     ]
 
 
-def _summary_rows(session: Session, query: Select[RunRow]) -> list[dict[str, Any]]:
-    """The summaries of the runs a query selects, loading only the summary columns."""
-    return _summaries(session, session.scalars(query.options(load_only(*SUMMARY_COLUMNS))).all())
+def _summary_rows(session: Session, query: Select[Any]) -> list[dict[str, Any]]:
+    """The summaries of the runs a query of SUMMARY_COLUMNS selects."""
+    return _summaries(session, session.connection().execute(query).all())
 
 
 def list_runs(db: Database, *, limit: int = 100) -> list[dict[str, Any]]:
     """Newest runs first."""
     with db.transaction() as session:
-        return _summary_rows(session, select(RunRow).order_by(RunRow.created_at.desc()).limit(limit))
+        return _summary_rows(session, select(*SUMMARY_COLUMNS).order_by(RUNS.created_at.desc()).limit(limit))
 
 
 @dataclass(frozen=True)
@@ -97,63 +107,69 @@ def _runs_of(reader: Reader | None) -> ColumnElement[bool] | None:
     """The SQL condition for the runs a reader may see; None for every run (an admin)."""
     if reader is None:
         return None
-    own = RunRow.requested_by == reader.username
-    return or_(own, RunRow.id.in_(list(reader.shared_runs))) if reader.shared_runs else own
+    own = RUNS.requested_by == reader.username
+    return or_(own, RUNS.id.in_(list(reader.shared_runs))) if reader.shared_runs else own
 
 
 def runs_page(db: Database, *, reader: Reader | None, limit: int = 100, offset: int = 0) -> Page:
     """Newest runs first, only the reader's (filtered in the query), then the page, with the total."""
-    query, count = select(RunRow), select(func.count()).select_from(RunRow)
+    query, count = select(*SUMMARY_COLUMNS), select(func.count()).select_from(RunRow.__table__)
     visible = _runs_of(reader)
     if visible is not None:
         query, count = query.where(visible), count.where(visible)
-    query = query.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit).offset(offset)
+    query = query.order_by(RUNS.created_at.desc(), RUNS.id.desc()).limit(limit).offset(offset)
     with db.transaction() as session:
-        return Page(rows=_summary_rows(session, query), total=session.scalar(count) or 0)
+        rows = _summary_rows(session, query)
+        return Page(rows=rows, total=session.connection().execute(count).scalar() or 0)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def get_run(db: Database, *, run_id: str) -> dict[str, Any]:
     """A run with its latest stage results, attempts and decisions."""
     with db.transaction() as session:
-        run = session.get(RunRow, run_id)
+        connection = session.connection()
+        run = connection.execute(select(*SUMMARY_COLUMNS, RUNS.state).where(RUNS.id == run_id)).first()
         if run is None:
             raise NotFound(f"no run {run_id}")
-        attempts = session.scalars(
-            select(StageAttemptRow)
-            .where(StageAttemptRow.run_id == run_id)
-            .order_by(StageAttemptRow.requested_at)
+        attempts = connection.execute(
+            select(
+                ATTEMPTS.id,
+                ATTEMPTS.step,
+                ATTEMPTS.status,
+                ATTEMPTS.error,
+                ATTEMPTS.dispatches,
+                ATTEMPTS.requested_at,
+                ATTEMPTS.finished_at,
+            )
+            .where(ATTEMPTS.run_id == run_id)
+            .order_by(ATTEMPTS.requested_at)
         ).all()
-        decisions = session.scalars(
-            select(DecisionRow).where(DecisionRow.run_id == run_id).order_by(DecisionRow.decided_at)
+        decisions = connection.execute(
+            select(
+                DECISIONS.request_id,
+                DECISIONS.gate,
+                DECISIONS.option,
+                DECISIONS.params,
+                DECISIONS.decided_by,
+                DECISIONS.rationale,
+                DECISIONS.decided_at,
+            )
+            .where(DECISIONS.run_id == run_id)
+            .order_by(DECISIONS.decided_at)
         ).all()
-        return {
-            **_summaries(session, [run])[0],
-            "results": RunState.model_validate(run.state).model_dump(mode="json"),
-            "attempts": [
-                {
-                    "id": a.id,
-                    "step": a.step,
-                    "status": a.status,
-                    "error": a.error,
-                    "dispatches": a.dispatches,
-                    "requested_at": a.requested_at.isoformat(),
-                    "finished_at": a.finished_at.isoformat() if a.finished_at else None,
-                }
-                for a in attempts
-            ],
-            "decisions": [
-                {
-                    "request_id": d.request_id,
-                    "gate": d.gate,
-                    "option": d.option,
-                    "params": d.params,
-                    "decided_by": d.decided_by,
-                    "rationale": d.rationale,
-                    "decided_at": d.decided_at.isoformat(),
-                }
-                for d in decisions
-            ],
-        }
+        summary = _summaries(session, [run])[0]
+    return {
+        **summary,
+        "results": RunState.model_validate(run.state or {}).model_dump(mode="json"),
+        "attempts": [
+            {**a._asdict(), "requested_at": a.requested_at.isoformat(), "finished_at": _iso(a.finished_at)}
+            for a in attempts
+        ],
+        "decisions": [{**d._asdict(), "decided_at": d.decided_at.isoformat()} for d in decisions],
+    }
 
 
 def request_view(row: DecisionRequestRow) -> dict[str, Any]:

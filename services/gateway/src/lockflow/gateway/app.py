@@ -285,8 +285,11 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         """A run with its stage results, attempts and decisions."""
 
         def read() -> dict[str, Any]:
-            check_run(auth_of(request), principal, run_id=run_id)
-            return views.get_run(system.db, run_id=run_id)
+            # Read first, then check against the run's own starter: a run the caller may not see is
+            # the same 404 as a missing one, and the owner needs no second lookup.
+            run = views.get_run(system.db, run_id=run_id)
+            check_run(auth_of(request), principal, run_id=run_id, owner=run["requested_by"])
+            return run
 
         return await anyio.to_thread.run_sync(read)
 

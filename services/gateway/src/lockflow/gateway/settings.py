@@ -21,6 +21,9 @@ class GatewaySettings(SourceSettings, AccessSettings):
     start_workers: bool = False
     # Per user, counted across every gateway replica when a Redis URL is set.
     decisions_per_minute: int = 60
+    # `lockflow serve` only: this many server processes share the port (uvicorn workers), so the API
+    # uses more than one core. Every per-process state is safe to multiply (see docs/architecture.md).
+    gateway_workers: int = Field(default=1, ge=1, le=64)
 
     def source_dirs(self) -> list[Path]:
         """Folders a run may read a registered path from: the configured ones, the upload folder."""
