@@ -45,3 +45,23 @@ def create_auth_app(settings: AuthSettings | None = None) -> FastAPI:
         return {"status": "ok", "service": "auth"}
 
     return app
+
+
+def main() -> None:
+    """Run the auth service as its own process: `python -m lockflow.auth.app` (LOCKFLOW_AUTH_HOST/PORT)."""
+    import uvicorn
+
+    from lockflow.common.settings_check import settings_or_exit
+
+    settings = settings_or_exit(AuthSettings)
+    configure_logging(service="auth", level=settings.log_level)
+    app = create_auth_app(settings)
+    # The socket peer is the client unless LOCKFLOW_TRUSTED_PROXIES says otherwise (lockflow.access).
+    config = uvicorn.Config(
+        app, host=settings.auth_host, port=settings.auth_port, proxy_headers=False, log_config=None
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,9 @@ class AuthSettings(AccessSettings):
     """How tokens are signed and checked, how passwords are hashed and how logins are throttled."""
 
     # PEM of the Ed25519 private key that signs new tokens (or a file holding it).
+    # Where `python -m lockflow.auth.app` listens (`lockflow serve-auth` takes --host/--port instead).
+    auth_host: str = "127.0.0.1"
+    auth_port: int = 8001
     signing_key: SecretStr | None = None
     signing_key_file: Path | None = None
     # PEM files of public keys that signed tokens still in flight (kept through a rotation).

@@ -114,3 +114,29 @@ def build_gateway_access(
 ) -> Access:
     """The verifier of a gateway in its own process: the auth service's JWKS (LOCKFLOW_JWKS_URL)."""
     return build_access(settings, db=db, redis_client=redis_client)
+
+
+def main() -> None:
+    """Run the gateway as its own process (distributed mode): `python -m lockflow.gateway.bootstrap`."""
+    import sys
+
+    import uvicorn
+
+    from lockflow.common.logging import configure_logging
+    from lockflow.common.settings_check import settings_or_exit
+    from lockflow.gateway.app import create_app
+    from lockflow.gateway.serving import serve_workers, server_config
+
+    settings = settings_or_exit(GatewaySettings)
+    if not settings.jwks_url:
+        print("error: LOCKFLOW_JWKS_URL must name the auth service's key set", file=sys.stderr, flush=True)
+        raise SystemExit(2)
+    configure_logging(service="gateway", level=settings.log_level)
+    if settings.gateway_workers > 1:
+        serve_workers(host=settings.host, port=settings.port, workers=settings.gateway_workers)
+        return
+    uvicorn.Server(server_config(create_app(settings), host=settings.host, port=settings.port)).run()
+
+
+if __name__ == "__main__":
+    main()
