@@ -7,6 +7,7 @@ reachable; it never skips.
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -186,3 +187,32 @@ def embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings as a newcomer has them (SQLite, in-process bus), although `make test` exports the services."""
     for variable in SERVICE_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture
+def banner_port() -> Iterator[tuple[int, list[str]]]:
+    """A TCP port on 127.0.0.1 with something that is no database or web server on it: it sends an SSH
+    banner and hangs up, recording who connected. Yields (port, peer addresses seen)."""
+    seen: list[str] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, peer = server.accept()
+            except TimeoutError:
+                continue
+            seen.append(peer[0])
+            try:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], seen
+    stop.set()
+    thread.join()
+    server.close()

@@ -2,7 +2,6 @@
 connection (an open port cannot be told from a closed one), and names that are safe in a URL path."""
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,34 +36,6 @@ def allowing(tmp_path: Path) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def open_port() -> Iterator[tuple[int, list[str]]]:
-    """A port on 127.0.0.1 with something that is no database or web server on it (it sends a banner)."""
-    seen: list[str] = []
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.is_set():
-            try:
-                conn, peer = server.accept()
-            except TimeoutError:
-                continue
-            seen.append(peer[0])
-            try:
-                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], seen
-    stop.set()
-    thread.join()
-    server.close()
-
-
-@pytest.fixture
 def closed_port() -> int:
     """A port on 127.0.0.1 nothing listens on."""
     with socket.create_server(("127.0.0.1", 0)) as probe:
@@ -86,9 +57,9 @@ def closed_port() -> int:
     ],
 )
 def test_a_database_on_an_internal_host_is_refused_when_stored(
-    client: TestClient, open_port: tuple[int, list[str]], url: str, host: str
+    client: TestClient, banner_port: tuple[int, list[str]], url: str, host: str
 ) -> None:
-    port, seen = open_port
+    port, seen = banner_port
     body = {"name": "internal", "type": "database", "config": {"url": url.format(port=port), "table": "t"}}
     response = client.post("/sources", json=body)
     assert response.status_code == 422, response.text
@@ -109,9 +80,9 @@ def test_a_database_on_an_internal_host_is_refused_when_stored(
     ],
 )
 def test_api_and_s3_sources_go_through_the_same_guard(
-    client: TestClient, open_port: tuple[int, list[str]], kind: str, config: dict[str, Any], host: str
+    client: TestClient, banner_port: tuple[int, list[str]], kind: str, config: dict[str, Any], host: str
 ) -> None:
-    port, seen = open_port
+    port, seen = banner_port
     filled = {k: v.format(port=port) if isinstance(v, str) else v for k, v in config.items()}
     response = client.post("/sources", json={"name": "internal", "type": kind, "config": filled})
     assert response.status_code == 422, response.text
@@ -153,12 +124,12 @@ def message_of(client: TestClient, name: str, port: int) -> str:
 )
 def test_an_open_port_and_a_closed_one_give_the_same_message(
     allowing: TestClient,
-    open_port: tuple[int, list[str]],
+    banner_port: tuple[int, list[str]],
     closed_port: int,
     kind: str,
     config: dict[str, Any],
 ) -> None:
-    port, seen = open_port
+    port, seen = banner_port
     for name, number in (("open", port), ("closed", closed_port)):
         filled = {k: v.format(port=number) if isinstance(v, str) else v for k, v in config.items()}
         assert (
@@ -172,10 +143,10 @@ def test_an_open_port_and_a_closed_one_give_the_same_message(
 
 
 def test_a_run_on_an_unreachable_source_fails_with_the_same_message(
-    allowing: TestClient, open_port: tuple[int, list[str]], closed_port: int
+    allowing: TestClient, banner_port: tuple[int, list[str]], closed_port: int
 ) -> None:
     errors = []
-    for name, number in (("open", open_port[0]), ("closed", closed_port)):
+    for name, number in (("open", banner_port[0]), ("closed", closed_port)):
         config = {"url": f"mysql://u:p@127.0.0.1:{number}/db", "table": "t"}
         assert (
             allowing.post("/sources", json={"name": name, "type": "database", "config": config}).status_code

@@ -1,8 +1,6 @@
 """The one network guard every source connects through: ranges, host forms, allow list, pinning, errors."""
 
 import socket
-import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -260,34 +258,6 @@ def test_libpq_gets_hostaddr_and_keeps_the_name_others_get_the_address() -> None
     assert url.host == "93.184.216.34" and args == {}
 
 
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[str]]]:
-    """A TCP port on 127.0.0.1 that sends a non-database banner and hangs up; records who connected."""
-    seen: list[str] = []
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, peer = server.accept()
-            except TimeoutError:
-                continue
-            seen.append(peer[0])
-            try:
-                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], seen
-    stop.set()
-    thread.join()
-    server.close()
-
-
 def db(url: str, policy: NetPolicy) -> DatabaseConnector:
     config = parse_config("database", {"url": url, "table": "t"})
     return DatabaseConnector(config, policy=policy, allowed_dialects=["postgresql", "mysql"], allowed_dirs=[])  # type: ignore[arg-type]
@@ -295,9 +265,9 @@ def db(url: str, policy: NetPolicy) -> DatabaseConnector:
 
 @pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
 def test_the_driver_connects_to_the_checked_address_not_a_new_lookup(
-    scheme: str, listener: tuple[int, list[str]]
+    scheme: str, banner_port: tuple[int, list[str]]
 ) -> None:
-    port, seen = listener
+    port, seen = banner_port
     # `db.test` exists only in this resolver: a driver that looked the name up itself could not connect.
     policy = NetPolicy.from_list(["db.test"], resolver=answers({"db.test": ["127.0.0.1"]}))
     health = db(f"{scheme}://u:p@db.test:{port}/shop", policy).health()
@@ -307,9 +277,9 @@ def test_the_driver_connects_to_the_checked_address_not_a_new_lookup(
 
 
 def test_dns_rebinding_after_the_source_was_stored_is_refused_at_the_next_connection(
-    listener: tuple[int, list[str]],
+    banner_port: tuple[int, list[str]],
 ) -> None:
-    port, seen = listener
+    port, seen = banner_port
     replies = iter([["93.184.216.34"], ["127.0.0.1"], ["127.0.0.1"]])
     policy = NetPolicy.from_list([], resolver=lambda _h, _p: next(replies))
     conn = db(f"postgresql://u:p@rebind.example.com:{port}/shop", policy)
