@@ -246,10 +246,17 @@ kafka_start() {
 }
 
 # The listener port opens before the broker serves requests, so after it opens
-# we make a real client round trip (list topics) until it succeeds.
+# we make a real client round trip (list topics) until it succeeds. A broker with many
+# partitions spends minutes loading their logs: while its log still grows the wait goes on
+# (up to 5 x TIMEOUT), so a slow start is not taken for a dead one.
 kafka_wait_ready() {
-    local deadline=$((SECONDS + TIMEOUT))
+    local deadline=$((SECONDS + TIMEOUT)) limit=$((SECONDS + 5 * TIMEOUT)) size seen=-1
     while :; do
+        size=$(stat -c %s "$KAFKA_LOG" 2>/dev/null || echo 0)
+        if ((size != seen)); then
+            seen=$size
+            deadline=$((SECONDS + TIMEOUT < limit ? SECONDS + TIMEOUT : limit))
+        fi
         if ! kafka_running && [[ -s $KAFKA_PIDFILE ]]; then
             die_with_log kafka "$KAFKA_LOG" "Kafka exited during startup"
         fi
@@ -260,7 +267,7 @@ kafka_wait_ready() {
             return 0
         fi
         ((SECONDS < deadline)) ||
-            die_with_log kafka "$KAFKA_LOG" "no answer on $HOST:$KAFKA_PORT after ${TIMEOUT}s (client errors: $KAFKA_STATE/check.log)"
+            die_with_log kafka "$KAFKA_LOG" "no answer on $HOST:$KAFKA_PORT after ${TIMEOUT}s without progress in its log (client errors: $KAFKA_STATE/check.log)"
         sleep 1
     done
 }

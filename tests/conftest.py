@@ -168,10 +168,25 @@ def s3_server() -> S3Server:
     return server
 
 
+PREFIXES_HANDED_OUT: set[str] = set()
+
+
 @pytest.fixture
 def topic_prefix() -> str:
     """A topic prefix of its own for each test, so tests never see each other's messages."""
-    return f"t{uuid.uuid4().hex[:10]}"
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    PREFIXES_HANDED_OUT.add(prefix)
+    return prefix
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Delete the topics this session's tests created: left behind, thousands of partitions
+    slow every later broker start (scripts/services.sh keeps the broker's data between runs)."""
+    bootstrap = os.environ.get("LOCKFLOW_KAFKA_BOOTSTRAP")
+    if PREFIXES_HANDED_OUT and bootstrap:
+        from kafka_cleanup import delete_topics_with_prefixes
+
+        delete_topics_with_prefixes(bootstrap, PREFIXES_HANDED_OUT)
 
 
 SERVICE_VARIABLES = (
