@@ -8,9 +8,10 @@ return the public part with each secret replaced by ********; secrets are never 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -128,6 +129,31 @@ def list_sources(db: Database, *, settings: SourceSettings) -> list[dict[str, An
     with db.transaction() as session:
         rows = session.scalars(select(SourceRow).order_by(SourceRow.name)).all()
         return [_view(r, _secret_fields(r, settings), session.get(SourceContractRow, r.id)) for r in rows]
+
+
+def sources_page(
+    db: Database,
+    *,
+    settings: SourceSettings,
+    owner: str | None,
+    shared: Collection[str] = (),
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Sources by name, secrets masked: `owner`'s own and those shared with them (by id or name; every
+    source when owner is None), filtered in the query, then paged; with the total the filter lets through."""
+    visible = None
+    if owner is not None:
+        visible = SourceRow.created_by == owner
+        if shared:
+            visible = or_(visible, SourceRow.id.in_(list(shared)), SourceRow.name.in_(list(shared)))
+    query, count = select(SourceRow), select(func.count()).select_from(SourceRow)
+    if visible is not None:
+        query, count = query.where(visible), count.where(visible)
+    with db.transaction() as session:
+        rows = session.scalars(query.order_by(SourceRow.name).limit(limit).offset(offset)).all()
+        views = [_view(r, _secret_fields(r, settings), session.get(SourceContractRow, r.id)) for r in rows]
+        return views, session.scalar(count) or 0
 
 
 def get_source(db: Database, *, ref: str, settings: SourceSettings) -> dict[str, Any]:

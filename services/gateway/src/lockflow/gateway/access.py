@@ -59,20 +59,6 @@ def check_source(auth: Access, principal: Principal, *, source: dict[str, Any], 
     _check(auth, principal, object_type="source", object_ids=(source["id"], source["name"]), scope=scope)
 
 
-def visible(
-    auth: Access, principal: Principal, rows: list[dict[str, Any]], *, object_type: str, owner_key: str
-) -> list[dict[str, Any]]:
-    """The rows the caller owns or that are shared with them (all of them for an admin)."""
-    if Role.ADMIN in principal.roles:
-        return rows
-    shared = auth.shared_ids(object_type=object_type, username=principal.username)
-    return [
-        r
-        for r in rows
-        if r.get(owner_key) == principal.username or r["id"] in shared or r.get("name") in shared
-    ]
-
-
 def run_reader(auth: Access, principal: Principal) -> Reader | None:
     """Whose runs the caller's lists show: their own and those shared with them; None (all) for an admin."""
     if Role.ADMIN in principal.roles:

@@ -16,12 +16,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
 from lockflow.access.deps import Access, Principal
 from lockflow.gateway.access import StreamPrincipal, auth_of, check_run
 from lockflow.gateway.bootstrap import Runtime as System
+from lockflow.gateway.deps import SystemDep
 from lockflow.gateway.schemas import ErrorBody
 from lockflow.runstore import views
 
@@ -55,14 +56,6 @@ STREAM: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _system(request: Request) -> System:
-    system: System = request.app.state.system
-    return system
-
-
-SystemDep = Annotated[System, Depends(_system)]
-
-
 class TokenWatch:
     """Whether the stream's access token still holds: not past its expiry, not revoked since."""
 
@@ -90,40 +83,37 @@ class TokenWatch:
         return f"the access token was revoked: {reason}" if reason else None
 
 
-def events_router() -> APIRouter:
-    """The live events route."""
-    router = APIRouter(prefix="/runs", tags=["runs"])
+router = APIRouter(prefix="/runs", tags=["runs"])
 
-    @router.get("/{run_id}/events", response_class=EventSourceResponse, responses={**STREAM, **ERRORS})
-    async def stream_events(
-        run_id: str,
-        request: Request,
-        system: SystemDep,
-        principal: StreamPrincipal,
-        after: Annotated[
-            int | None,
-            Query(ge=0, description="Resume after this event id (for clients that cannot send headers)"),
-        ] = None,
-        last_event_id: Annotated[
-            int | None,
-            Header(ge=0, description="The id of the last event received; the stream resumes after it"),
-        ] = None,
-    ) -> EventSourceResponse:
-        """Live run events (Server-Sent Events) until the run ends or the access token lapses.
 
-        Each event's `id` is its timeline seq; a reconnect with `Last-Event-ID` (or `?after=`) gets only
-        the events after it. Authenticated like every route; since a browser's EventSource cannot send
-        headers, the access token may come as the `access_token` query parameter here (and only here).
-        When the token expires or is revoked the stream sends `event: error` with the reason and closes.
-        """
-        auth = auth_of(request)
-        # A browser's automatic reconnect sends the header and repeats the URL: the header is newer.
-        cursor = last_event_id if last_event_id is not None else (after or 0)
-        ended = await anyio.to_thread.run_sync(lambda: _visible_and_ended(auth, principal, system, run_id))
-        watch = TokenWatch(auth, principal, recheck_seconds=RECHECK_SECONDS)
-        return EventSourceResponse(_event_stream(system, run_id, cursor=cursor, ended=ended, watch=watch))
+@router.get("/{run_id}/events", response_class=EventSourceResponse, responses={**STREAM, **ERRORS})
+async def stream_events(
+    run_id: str,
+    request: Request,
+    system: SystemDep,
+    principal: StreamPrincipal,
+    after: Annotated[
+        int | None,
+        Query(ge=0, description="Resume after this event id (for clients that cannot send headers)"),
+    ] = None,
+    last_event_id: Annotated[
+        int | None,
+        Header(ge=0, description="The id of the last event received; the stream resumes after it"),
+    ] = None,
+) -> EventSourceResponse:
+    """Live run events (Server-Sent Events) until the run ends or the access token lapses.
 
-    return router
+    Each event's `id` is its timeline seq; a reconnect with `Last-Event-ID` (or `?after=`) gets only
+    the events after it. Authenticated like every route; since a browser's EventSource cannot send
+    headers, the access token may come as the `access_token` query parameter here (and only here).
+    When the token expires or is revoked the stream sends `event: error` with the reason and closes.
+    """
+    auth = auth_of(request)
+    # A browser's automatic reconnect sends the header and repeats the URL: the header is newer.
+    cursor = last_event_id if last_event_id is not None else (after or 0)
+    ended = await anyio.to_thread.run_sync(lambda: _visible_and_ended(auth, principal, system, run_id))
+    watch = TokenWatch(auth, principal, recheck_seconds=RECHECK_SECONDS)
+    return EventSourceResponse(_event_stream(system, run_id, cursor=cursor, ended=ended, watch=watch))
 
 
 def _visible_and_ended(auth: Access, principal: Principal, system: System, run_id: str) -> bool:

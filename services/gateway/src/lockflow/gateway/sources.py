@@ -14,14 +14,15 @@ from pydantic.json_schema import JsonDict
 
 from lockflow.access.address import client_address
 from lockflow.access.deps import Authorized, Principal
-from lockflow.access.policy import Scope
+from lockflow.access.policy import Role, Scope
 from lockflow.audit import chain as audit
 from lockflow.common.cache import cache_key
 from lockflow.common.errors import LockflowError
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.service_requests import describe_file, source_health
-from lockflow.gateway.access import auth_of, check_source, visible
+from lockflow.gateway.access import auth_of, check_source
 from lockflow.gateway.bootstrap import Runtime as System
+from lockflow.gateway.deps import SettingsDep, SystemDep
 from lockflow.gateway.limits import Limiter
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.uploads import check_config_path, forget_upload, record_upload, store_upload
@@ -94,14 +95,6 @@ class SourceRun(BaseModel):
     )
 
 
-def _system(request: Request) -> System:
-    system: System = request.app.state.system
-    return system
-
-
-SystemDep = Annotated[System, Depends(_system)]
-
-
 def rate_limited(limiter: Limiter, user: str) -> None:
     """Count one event against the user's per-minute limit; 429 with Retry-After past it."""
     try:
@@ -150,171 +143,209 @@ def _invalid(exc: ConfigInvalid) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": str(exc), "errors": exc.errors})
 
 
-def sources_router(settings: SourceSettings) -> APIRouter:
-    """The /sources routes bound to the gateway's settings."""
-    router = APIRouter(prefix="/sources", tags=["sources"], responses=ERRORS)
+router = APIRouter(prefix="/sources", tags=["sources"], responses=ERRORS)
 
-    def allowed(request: Request, system: System, principal: Principal, ref: str, scope: Scope) -> None:
-        view = registry.get_source(system.db, ref=ref, settings=settings)
-        check_source(auth_of(request), principal, source=view, scope=scope)
 
-    @router.post("", status_code=201)
-    async def create(body: SourceCreate, request: Request, system: SystemDep, principal: Authorized) -> Any:
-        """Register a source; 422 lists each config field that is wrong."""
-        await anyio.to_thread.run_sync(lambda: _own_paths(system, principal, body.config, settings))
-        try:
-            view = await anyio.to_thread.run_sync(
-                lambda: registry.create_source(
-                    system.db,
-                    name=body.name,
-                    kind=body.type,
-                    config=body.config,
-                    actor=principal.username,
-                    settings=settings,
-                )
-            )
-        except ConfigInvalid as exc:
-            return _invalid(exc)
-        await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="created", view=view))
-        return view
+def _allowed(
+    request: Request, system: System, settings: SourceSettings, principal: Principal, ref: str, scope: Scope
+) -> None:
+    """404/403 unless the caller may see (or own) the source."""
+    view = registry.get_source(system.db, ref=ref, settings=settings)
+    check_source(auth_of(request), principal, source=view, scope=scope)
 
-    @router.get("", responses=LISTED)
-    async def list_all(
-        request: Request, response: Response, system: SystemDep, principal: Authorized, page: PagingDep
-    ) -> list[dict[str, Any]]:
-        """The sources the caller created or that are shared with them (admins: all), secrets masked.
 
-        Filtered by the caller first, then paged (`offset`, `limit`); the total is in X-Total-Count.
-        """
-
-        def read() -> list[dict[str, Any]]:
-            rows = registry.list_sources(system.db, settings=settings)
-            return visible(auth_of(request), principal, rows, object_type="source", owner_key="created_by")
-
-        mine = await anyio.to_thread.run_sync(read)
-        return with_total(response, page.of(mine), len(mine))
-
-    @router.get("/{ref}")
-    async def get_one(ref: str, request: Request, system: SystemDep, principal: Authorized) -> dict[str, Any]:
-        """One source by id or name, secrets masked, with its approved contract."""
-
-        def read() -> dict[str, Any]:
-            view = registry.get_source(system.db, ref=ref, settings=settings)
-            check_source(auth_of(request), principal, source=view, scope=Scope.VISIBLE)
-            return view
-
-        return await anyio.to_thread.run_sync(read)
-
-    @router.patch("/{ref}")
-    async def update(
-        ref: str, body: SourceUpdate, request: Request, system: SystemDep, principal: Authorized
-    ) -> Any:
-        """Change a source's name or config (its owner only); the new config is checked like a new one."""
-        await anyio.to_thread.run_sync(lambda: allowed(request, system, principal, ref, Scope.OWNER))
-        await anyio.to_thread.run_sync(lambda: _own_paths(system, principal, body.config, settings))
-        try:
-            view = await anyio.to_thread.run_sync(
-                lambda: registry.update_source(
-                    system.db,
-                    ref=ref,
-                    changes=body.config,
-                    name=body.name,
-                    actor=principal.username,
-                    settings=settings,
-                )
-            )
-        except ConfigInvalid as exc:
-            return _invalid(exc)
-        await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="updated", view=view))
-        return view
-
-    @router.delete("/{ref}", status_code=204)
-    async def delete(ref: str, request: Request, system: SystemDep, principal: Authorized) -> Response:
-        """Remove a source and its contract (its owner only)."""
-
-        def remove() -> None:
-            view = registry.get_source(system.db, ref=ref, settings=settings)
-            check_source(auth_of(request), principal, source=view, scope=Scope.OWNER)
-            registry.delete_source(system.db, ref=ref, actor=principal.username)
-            _audit_source(request, principal, change="deleted", view=view)
-
-        await anyio.to_thread.run_sync(remove)
-        return Response(status_code=204)
-
-    @router.post("/{ref}/test", responses=ASKS)
-    async def test(ref: str, request: Request, system: SystemDep, principal: Authorized) -> dict[str, Any]:
-        """Check that the source is reachable, authorised and readable, and how long that took.
-
-        The ingest service runs the check (a request over the bus) and stores its result.
-        """
-        await anyio.to_thread.run_sync(lambda: allowed(request, system, principal, ref, Scope.VISIBLE))
-        health = await source_health(system.requester, ref=ref)
-        return health.model_dump(mode="json")
-
-    @router.post("/{ref}/runs", status_code=201)
-    async def start_run(
-        ref: str, body: SourceRun, request: Request, system: SystemDep, principal: Authorized
-    ) -> dict[str, str]:
-        """Start a run on the source; gate 1 shows its health, sample, schema and drift."""
-
-        def create() -> str:
-            allowed(request, system, principal, ref, Scope.VISIBLE)
-            rules = quality_rules_of(body.rules)
-            spec = registry.spec_for(system.db, ref=ref, settings=settings)
-            return intake.request_run(
+@router.post("", status_code=201)
+async def create(
+    body: SourceCreate, request: Request, system: SystemDep, settings: SettingsDep, principal: Authorized
+) -> Any:
+    """Register a source; 422 lists each config field that is wrong."""
+    await anyio.to_thread.run_sync(lambda: _own_paths(system, principal, body.config, settings))
+    try:
+        view = await anyio.to_thread.run_sync(
+            lambda: registry.create_source(
                 system.db,
-                name=body.name or ref,
-                source=spec,
-                goal=body.goal,
-                requested_by=principal.username,
-                quality_rules=rules,
+                name=body.name,
+                kind=body.type,
+                config=body.config,
+                actor=principal.username,
+                settings=settings,
             )
+        )
+    except ConfigInvalid as exc:
+        return _invalid(exc)
+    await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="created", view=view))
+    return view
 
-        run_id = await anyio.to_thread.run_sync(create)
-        await system.relay_outbox()
-        return {"id": run_id, "status": "running"}
 
-    @router.post("/upload", status_code=201, dependencies=[Depends(upload_rate)], responses=ASKS)
-    async def upload(
-        request: Request,
-        system: SystemDep,
-        principal: Authorized,
-        file: Annotated[
-            UploadFile, File(description="CSV/TSV, JSON, JSON lines, Parquet, Excel, .gz or .zip")
-        ],
-        name: Annotated[str | None, Form(max_length=200, json_schema_extra=SOURCE_NAME)] = None,
-    ) -> Any:
-        """Upload a file (streamed into the artifact store, limited) as a file source; a known file's schema
-        is reused."""
-        limit = getattr(settings, "max_upload_bytes", settings.max_file_bytes)
-        suffix = "".join(Path(file.filename or "upload").suffixes[-2:]).lower()[:12]
-        stored = await store_upload(file, system.artifacts, limit=limit, suffix=suffix)
-        digest = stored.digest
-        try:
-            await anyio.to_thread.run_sync(
-                lambda: record_upload(
-                    system.db, upload=stored, owner=principal.username, original_name=file.filename
-                )
+@router.get("", responses=LISTED)
+async def list_all(
+    request: Request,
+    response: Response,
+    system: SystemDep,
+    settings: SettingsDep,
+    principal: Authorized,
+    page: PagingDep,
+) -> list[dict[str, Any]]:
+    """The sources the caller created or that are shared with them (admins: all), secrets masked.
+
+    Filtered by the caller in the query, then paged (`offset`, `limit`); the total is in X-Total-Count.
+    """
+
+    def read() -> tuple[list[dict[str, Any]], int]:
+        admin = Role.ADMIN in principal.roles
+        auth = auth_of(request)
+        return registry.sources_page(
+            system.db,
+            settings=settings,
+            owner=None if admin else principal.username,
+            shared=() if admin else auth.shared_ids(object_type="source", username=principal.username),
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+    rows, total = await anyio.to_thread.run_sync(read)
+    return with_total(response, rows, total)
+
+
+@router.get("/{ref}")
+async def get_one(
+    ref: str, request: Request, system: SystemDep, settings: SettingsDep, principal: Authorized
+) -> dict[str, Any]:
+    """One source by id or name, secrets masked, with its approved contract."""
+
+    def read() -> dict[str, Any]:
+        view = registry.get_source(system.db, ref=ref, settings=settings)
+        check_source(auth_of(request), principal, source=view, scope=Scope.VISIBLE)
+        return view
+
+    return await anyio.to_thread.run_sync(read)
+
+
+@router.patch("/{ref}")
+async def update(
+    ref: str,
+    body: SourceUpdate,
+    request: Request,
+    system: SystemDep,
+    settings: SettingsDep,
+    principal: Authorized,
+) -> Any:
+    """Change a source's name or config (its owner only); the new config is checked like a new one."""
+    await anyio.to_thread.run_sync(lambda: _allowed(request, system, settings, principal, ref, Scope.OWNER))
+    await anyio.to_thread.run_sync(lambda: _own_paths(system, principal, body.config, settings))
+    try:
+        view = await anyio.to_thread.run_sync(
+            lambda: registry.update_source(
+                system.db,
+                ref=ref,
+                changes=body.config,
+                name=body.name,
+                actor=principal.username,
+                settings=settings,
             )
-            columns, cached = await _columns(system, stored.spec(), digest)
-            view = await anyio.to_thread.run_sync(
-                lambda: registry.create_source(
-                    system.db,
-                    name=name or registry.safe_name(Path(file.filename or "upload").name, f"-{digest[:8]}"),
-                    kind="file",
-                    # The path names the upload (as `POST /runs` does); the reader uses the uri.
-                    config={"path": str(settings.upload_dir() / stored.name), "uri": stored.uri},
-                    actor=principal.username,
-                    settings=settings,
-                )
-            )
-        except LockflowError:
-            await anyio.to_thread.run_sync(lambda: forget_upload(system.db, system.artifacts, upload=stored))
-            raise
-        await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="created", view=view))
-        return {**view, "content_hash": digest, "columns": columns, "schema_cached": cached}
+        )
+    except ConfigInvalid as exc:
+        return _invalid(exc)
+    await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="updated", view=view))
+    return view
 
-    return router
+
+@router.delete("/{ref}", status_code=204)
+async def delete(
+    ref: str, request: Request, system: SystemDep, settings: SettingsDep, principal: Authorized
+) -> Response:
+    """Remove a source and its contract (its owner only)."""
+
+    def remove() -> None:
+        view = registry.get_source(system.db, ref=ref, settings=settings)
+        check_source(auth_of(request), principal, source=view, scope=Scope.OWNER)
+        registry.delete_source(system.db, ref=ref, actor=principal.username)
+        _audit_source(request, principal, change="deleted", view=view)
+
+    await anyio.to_thread.run_sync(remove)
+    return Response(status_code=204)
+
+
+@router.post("/{ref}/test", responses=ASKS)
+async def test(
+    ref: str, request: Request, system: SystemDep, settings: SettingsDep, principal: Authorized
+) -> dict[str, Any]:
+    """Check that the source is reachable, authorised and readable, and how long that took.
+
+    The ingest service runs the check (a request over the bus) and stores its result.
+    """
+    await anyio.to_thread.run_sync(lambda: _allowed(request, system, settings, principal, ref, Scope.VISIBLE))
+    health = await source_health(system.requester, ref=ref)
+    return health.model_dump(mode="json")
+
+
+@router.post("/{ref}/runs", status_code=201)
+async def start_run(
+    ref: str,
+    body: SourceRun,
+    request: Request,
+    system: SystemDep,
+    settings: SettingsDep,
+    principal: Authorized,
+) -> dict[str, str]:
+    """Start a run on the source; gate 1 shows its health, sample, schema and drift."""
+
+    def create() -> str:
+        _allowed(request, system, settings, principal, ref, Scope.VISIBLE)
+        rules = quality_rules_of(body.rules)
+        spec = registry.spec_for(system.db, ref=ref, settings=settings)
+        return intake.request_run(
+            system.db,
+            name=body.name or ref,
+            source=spec,
+            goal=body.goal,
+            requested_by=principal.username,
+            quality_rules=rules,
+        )
+
+    run_id = await anyio.to_thread.run_sync(create)
+    await system.relay_outbox()
+    return {"id": run_id, "status": "running"}
+
+
+@router.post("/upload", status_code=201, dependencies=[Depends(upload_rate)], responses=ASKS)
+async def upload(
+    request: Request,
+    system: SystemDep,
+    settings: SettingsDep,
+    principal: Authorized,
+    file: Annotated[UploadFile, File(description="CSV/TSV, JSON, JSON lines, Parquet, Excel, .gz or .zip")],
+    name: Annotated[str | None, Form(max_length=200, json_schema_extra=SOURCE_NAME)] = None,
+) -> Any:
+    """Upload a file (streamed into the artifact store, limited) as a file source; a known file's schema
+    is reused."""
+    limit = getattr(settings, "max_upload_bytes", settings.max_file_bytes)
+    suffix = "".join(Path(file.filename or "upload").suffixes[-2:]).lower()[:12]
+    stored = await store_upload(file, system.artifacts, limit=limit, suffix=suffix)
+    digest = stored.digest
+    try:
+        await anyio.to_thread.run_sync(
+            lambda: record_upload(
+                system.db, upload=stored, owner=principal.username, original_name=file.filename
+            )
+        )
+        columns, cached = await _columns(system, stored.spec(), digest)
+        view = await anyio.to_thread.run_sync(
+            lambda: registry.create_source(
+                system.db,
+                name=name or registry.safe_name(Path(file.filename or "upload").name, f"-{digest[:8]}"),
+                kind="file",
+                # The path names the upload (as `POST /runs` does); the reader uses the uri.
+                config={"path": str(settings.upload_dir() / stored.name), "uri": stored.uri},
+                actor=principal.username,
+                settings=settings,
+            )
+        )
+    except LockflowError:
+        await anyio.to_thread.run_sync(lambda: forget_upload(system.db, system.artifacts, upload=stored))
+        raise
+    await anyio.to_thread.run_sync(lambda: _audit_source(request, principal, change="created", view=view))
+    return {**view, "content_hash": digest, "columns": columns, "schema_cached": cached}
 
 
 def _own_paths(
