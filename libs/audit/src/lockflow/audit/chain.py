@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from lockflow.common.auth_tables import AuditRow
@@ -153,6 +153,13 @@ def verify_chain(session: Session, *, batch: int = 1000) -> ChainReport:
             if row_hash(row) != row.hash:
                 return ChainReport(False, count, row.id, "the row's content does not match its hash")
             previous, count, last_id = row.hash, count + 1, row.id
+
+
+def records_after(session: Session, *, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Up to `limit` records after the id `after`, oldest first, and how many follow `after` in all."""
+    rows = session.scalars(select(AuditRow).where(AuditRow.id > after).order_by(AuditRow.id).limit(limit))
+    total = session.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.id > after))
+    return [record_to_dict(r) for r in rows], total or 0
 
 
 def record_to_dict(row: AuditRow) -> dict[str, Any]:

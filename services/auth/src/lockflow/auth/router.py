@@ -1,293 +1,24 @@
-"""The auth HTTP API (login, refresh, logout, password, JWKS, users, audit, shares) and `install_auth`."""
+"""The auth HTTP API's assembly (`install_auth`: sessions, users, audit, shares) and the service's wiring."""
 
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Any
 
-import anyio
 import redis
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lockflow.access.address import client_address
 from lockflow.access.build import token_state
-from lockflow.access.deps import Access, Authorized, install_access, unauthorized
-from lockflow.access.policy import Role
-from lockflow.access.tokens import InvalidToken
-from lockflow.audit import chain as audit
+from lockflow.access.deps import Access, install_access
+from lockflow.auth import auditlog, sessions, shares, users
 from lockflow.auth.keys import keyring_from_settings
 from lockflow.auth.passwords import Passwords
-from lockflow.auth.service import AuthService, Forbidden, LoginFailed, LoginThrottled
+from lockflow.auth.service import AuthService
 from lockflow.auth.settings import AuthSettings
 from lockflow.auth.throttle import LoginThrottle, MemoryFailures, RedisFailures
 from lockflow.common.asgi import read_at_most, refuse_too_large, replay
-from lockflow.common.auth_tables import AuditRow
 from lockflow.common.db import Database
-from lockflow.common.errors import Conflict, InvalidInput, NotFound
 
 LIMITED_PATHS = ("/auth/login", "/auth/refresh", "/auth/password")
-
-
-class Login(BaseModel):
-    """Username and password."""
-
-    username: str = Field(min_length=1, max_length=256)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class Refresh(BaseModel):
-    """A refresh token from login or an earlier refresh."""
-
-    refresh_token: str = Field(min_length=1, max_length=4096)
-
-
-# Documented so that a schema-valid value is one the service accepts: the role names, and the
-# default password length policy (LOCKFLOW_PASSWORD_MIN/MAX_LENGTH may differ; then 422 says so).
-RoleName = Annotated[str, Field(json_schema_extra={"enum": [r.value for r in Role]})]
-NEW_PASSWORD = {
-    "minLength": AuthSettings.model_fields["password_min_length"].default,
-    "maxLength": AuthSettings.model_fields["password_max_length"].default,
-}
-
-
-class PasswordChange(BaseModel):
-    """The current password and the new one."""
-
-    current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=1, max_length=1024, json_schema_extra=NEW_PASSWORD)
-
-
-# The names `AuthService.create_user` accepts, published so that the schema and the service agree.
-USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
-
-
-class UserCreate(BaseModel):
-    """A new user."""
-
-    username: str = Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)
-    password: str = Field(min_length=1, max_length=1024, json_schema_extra=NEW_PASSWORD)
-    roles: list[RoleName] = Field(min_length=1)
-
-
-class RolesSet(BaseModel):
-    """The user's new roles (replacing the old)."""
-
-    roles: list[RoleName] = Field(min_length=1)
-
-
-class ShareCreate(BaseModel):
-    """Share a run or source you own with another user."""
-
-    object_type: Literal["run", "source"]
-    object_id: str = Field(min_length=1, max_length=200)
-    username: str = Field(min_length=1, max_length=64)
-
-
-class TokenResponse(BaseModel):
-    """Tokens after login or refresh."""
-
-    access_token: str
-    token_type: str
-    expires_in: int
-    refresh_token: str
-    refresh_expires_in: int
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing, invalid or revoked token, or wrong credentials"},
-    403: {"description": "the caller's roles may not do this"},
-    404: {"description": "no such object (or not visible to the caller)"},
-    409: {"description": "conflicts with the current state"},
-    413: {"description": "request body too large"},
-    422: {"description": "invalid input"},
-    429: {"description": "too many failed logins"},
-}
-
-
-TOTAL_HEADER = "X-Total-Count"
-USERS_LISTED: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": f"One page of the users; how many there are in all is in {TOTAL_HEADER}",
-        "headers": {TOTAL_HEADER: {"description": "How many users there are", "schema": {"type": "integer"}}},
-    }
-}
-
-AUDIT_LISTED: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": f"Records after the cursor; how many follow it in all is in {TOTAL_HEADER}",
-        "headers": {TOTAL_HEADER: {"description": "Records after the cursor", "schema": {"type": "integer"}}},
-    }
-}
-
-
-def _client(request: Request) -> str:
-    return client_address(request)
-
-
-def _service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth
-    return service
-
-
-Service = Annotated[AuthService, Depends(_service)]
-
-
-async def _call(fn: Callable[[], Any]) -> Any:
-    """Run a blocking use case in a thread and translate its errors into HTTP answers."""
-    try:
-        return await anyio.to_thread.run_sync(fn)
-    except LoginThrottled as exc:
-        raise HTTPException(429, str(exc), headers={"Retry-After": str(int(exc.retry_after) + 1)}) from exc
-    except (LoginFailed, InvalidToken) as exc:
-        raise unauthorized(str(exc)) from exc
-    except Forbidden as exc:
-        raise HTTPException(403, str(exc)) from exc
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except Conflict as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except InvalidInput as exc:
-        raise HTTPException(422, str(exc)) from exc
-
-
-def auth_router() -> APIRouter:
-    """The auth routes; the service is read from app.state.auth."""
-    router = APIRouter(tags=["auth"], responses=ERRORS)
-
-    @router.post("/auth/login", response_model=TokenResponse)
-    async def login(body: Login, request: Request, service: Service) -> Any:
-        """Password login: an access token (minutes) and a refresh token (rotated on every use)."""
-        pair = await _call(
-            lambda: service.login(username=body.username, password=body.password, client=_client(request))
-        )
-        return pair.as_dict()
-
-    @router.post("/auth/refresh", response_model=TokenResponse)
-    async def refresh(body: Refresh, request: Request, service: Service) -> Any:
-        """A new token pair for a refresh token; reusing an old one ends the session."""
-        pair = await _call(lambda: service.refresh(refresh_token=body.refresh_token, client=_client(request)))
-        return pair.as_dict()
-
-    @router.post("/auth/logout", status_code=204)
-    async def logout(request: Request, principal: Authorized, service: Service) -> Response:
-        """End this session: its access and refresh tokens stop working at once."""
-        await _call(lambda: service.logout(claims=principal.claims, client=_client(request)))
-        return Response(status_code=204)
-
-    @router.post("/auth/password", status_code=204)
-    async def change_password(
-        body: PasswordChange, request: Request, principal: Authorized, service: Service
-    ) -> Response:
-        """Change your password; every other session of yours ends."""
-        await _call(
-            lambda: service.change_password(
-                claims=principal.claims,
-                current=body.current_password,
-                new=body.new_password,
-                client=_client(request),
-            )
-        )
-        return Response(status_code=204)
-
-    @router.get("/auth/me")
-    async def me(principal: Authorized) -> dict[str, Any]:
-        """Who the token belongs to and what it may do."""
-        return {"id": principal.user_id, "username": principal.username, "roles": sorted(principal.roles)}
-
-    @router.get("/.well-known/jwks.json")
-    async def jwks(response: Response, service: Service) -> dict[str, Any]:
-        """The public keys that verify lockflow tokens (cache for 5 minutes; refetch on an unknown kid)."""
-        response.headers["Cache-Control"] = "public, max-age=300"
-        return service.ring.jwks()
-
-    @router.get("/auth/users", responses=USERS_LISTED)
-    async def users(
-        _admin: Authorized,
-        response: Response,
-        service: Service,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    ) -> list[dict[str, Any]]:
-        """Users and their roles by name, paged (`offset`, `limit`); the total is in X-Total-Count."""
-        every: list[dict[str, Any]] = await _call(service.list_users)
-        response.headers[TOTAL_HEADER] = str(len(every))
-        return every[offset : offset + limit]
-
-    @router.post("/auth/users", status_code=201)
-    async def create_user(body: UserCreate, admin: Authorized, service: Service) -> dict[str, Any]:
-        """Add a user with roles."""
-        return await _call(  # type: ignore[no-any-return]
-            lambda: service.create_user(
-                username=body.username, password=body.password, roles=body.roles, actor=admin.username
-            )
-        )
-
-    @router.put("/auth/users/{username}/roles")
-    async def set_roles(username: str, body: RolesSet, admin: Authorized, service: Service) -> dict[str, Any]:
-        """Replace a user's roles; their older tokens are refused at once."""
-        return await _call(  # type: ignore[no-any-return]
-            lambda: service.set_roles(username=username, roles=body.roles, actor=admin.username)
-        )
-
-    @router.post("/auth/users/{username}/disable")
-    async def disable(username: str, admin: Authorized, service: Service) -> dict[str, Any]:
-        """Disable a user and end their sessions."""
-        return await _call(lambda: service.disable(username=username, actor=admin.username))  # type: ignore[no-any-return]
-
-    @router.get("/audit", responses=AUDIT_LISTED)
-    async def audit_log(
-        _admin: Authorized,
-        response: Response,
-        service: Service,
-        after: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[dict[str, Any]]:
-        """Audit records after an id (the cursor), oldest first; X-Total-Count: how many follow the cursor."""
-
-        def read() -> tuple[list[dict[str, Any]], int]:
-            with service.db.transaction() as s:
-                rows = s.scalars(
-                    select(AuditRow).where(AuditRow.id > after).order_by(AuditRow.id).limit(limit)
-                )
-                total = s.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.id > after))
-                return [audit.record_to_dict(r) for r in rows], total or 0
-
-        records, total = await _call(read)
-        response.headers[TOTAL_HEADER] = str(total)
-        return records  # type: ignore[no-any-return]
-
-    @router.get("/audit/verify")
-    async def audit_verify(_admin: Authorized, service: Service) -> dict[str, Any]:
-        """Recompute the hash chain; `ok` false names the first row that does not match."""
-
-        def check() -> dict[str, Any]:
-            with service.db.transaction() as s:
-                report = audit.verify_chain(s)
-            return {
-                "ok": report.ok,
-                "rows": report.rows,
-                "broken_at": report.broken_at,
-                "reason": report.reason,
-            }
-
-        return await _call(check)  # type: ignore[no-any-return]
-
-    @router.post("/shares", status_code=204)
-    async def share(body: ShareCreate, request: Request, principal: Authorized, service: Service) -> Response:
-        """Share a run or source you own with another user (they may then see it and decide its gates)."""
-        await _call(
-            lambda: service.share(
-                object_type=body.object_type,
-                object_id=body.object_id,
-                username=body.username,
-                actor=principal.username,
-                client=_client(request),
-            )
-        )
-        return Response(status_code=204)
-
-    return router
+ROUTERS = (sessions.router, users.router, auditlog.router, shares.router)
 
 
 class BodyLimit:
@@ -373,6 +104,7 @@ def install_auth(
     app.state.auth = service
     if getattr(app.state, "access", None) is None:
         install_access(app, access_for(service))
-    app.include_router(auth_router())
+    for routes in ROUTERS:
+        app.include_router(routes)
     app.add_middleware(BodyLimit, max_bytes=settings.login_body_max_bytes)  # type: ignore[arg-type]
     return service

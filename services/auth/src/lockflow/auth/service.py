@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from lockflow.access import shares
 from lockflow.access.build import token_spec
@@ -150,10 +150,12 @@ class AuthService:
         self.create_user(username=username, password=password, roles=[Role.ADMIN.value], actor="system")
         return password
 
-    def list_users(self) -> list[dict[str, Any]]:
-        """Every user, without password hashes."""
+    def users_page(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of the users by name, without password hashes, and how many there are."""
         with self.db.transaction() as s:
-            return [_user_dict(u) for u in s.scalars(select(UserRow).order_by(UserRow.username))]
+            page = s.scalars(select(UserRow).order_by(UserRow.username).limit(limit).offset(offset))
+            rows = [_user_dict(u) for u in page]
+            return rows, s.scalar(select(func.count()).select_from(UserRow)) or 0
 
     def set_roles(self, *, username: str, roles: list[str], actor: str) -> dict[str, Any]:
         """Replace a user's roles; their tokens issued before are refused at once."""
