@@ -22,7 +22,7 @@ from lockflow.common.models import DatasetRef
 from lockflow.common.worker import StageDeps
 from lockflow.datasets.canonical import infer_schema
 from lockflow.quality.detect import assess
-from lockflow.quality.detectors import STALE_AFTER_DAYS
+from lockflow.quality.detectors.base import STALE_AFTER_DAYS
 from lockflow.quality.handlers import apply_chosen_resolutions, assess_quality
 
 NEWEST = date(2025, 11, 30)

@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 from lockflow.common.models import ResolutionChoice
 from lockflow.quality import patterns
 from lockflow.quality.detect import assess
-from lockflow.quality.detectors import category_mapping, outlier_severity
+from lockflow.quality.detectors.consistency import category_mapping
+from lockflow.quality.detectors.outliers import outlier_severity
 from lockflow.quality.resolve import apply_resolutions
 
 

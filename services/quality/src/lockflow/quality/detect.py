@@ -1,8 +1,9 @@
 """Stage 3 detection: find data quality problems and rank ways to fix them.
 
 `assess` (a DataFrame), `assess_parquet` and `assess_csv` (files, streamed in batches) all run
-the same single streaming pass (profile.py) and then the catalogue of detectors
-(detectors.py), and score the result overall and per dimension. Nothing here mutates its input.
+the same single streaming pass (profile.py) and then the catalogue of detectors (the detectors
+package, one module per family), and score the result overall and per dimension. Nothing here
+mutates its input.
 """
 
 from collections.abc import Iterable
@@ -21,7 +22,8 @@ from lockflow.common.kinds import category_facts
 from lockflow.common.models import ColumnSchema, Finding, QualityDimension
 from lockflow.datasets.parquet import parquet_batches
 from lockflow.quality import patterns
-from lockflow.quality.detectors import DETECTORS, TUKEY_K, Context
+from lockflow.quality.detectors import DETECTORS, Context
+from lockflow.quality.detectors.base import TUKEY_K
 from lockflow.quality.profile import Profile, profile_batches, rebatch, table_batches
 from lockflow.qualityrules.rules import QualityRules
 

@@ -155,7 +155,7 @@ def arrow_table(frame: pd.DataFrame) -> pa.Table:
 
 def _isolation_mask(frame: pd.DataFrame, finding: Finding) -> pd.Series:
     """The detector's rule on every row: the same column pairs and thresholds, refitted forest (seed 0)."""
-    from lockflow.quality.detectors import multivariate_scores
+    from lockflow.quality.detectors.outliers import multivariate_scores
 
     names = [c for c in finding.columns if c in frame.columns]
     complete = frame[names].apply(pd.to_numeric, errors="coerce").astype("float64").dropna()
