@@ -7,7 +7,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import RealEvidence
+from real_evidence import RealEvidence
 
 from lockflow.charts import analytics, insights, quality
 from lockflow.charts.catalog import charts_of, preview_charts

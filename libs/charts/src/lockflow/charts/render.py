@@ -10,6 +10,6 @@ def to_svg(spec: dict[str, Any]) -> str:
     return str(vlc.vegalite_to_svg(spec))
 
 
-def to_png(spec: dict[str, Any], *, scale: float = 2.0) -> bytes:
-    """The spec drawn as PNG bytes (scale 2: sharp on high-density screens)."""
+def to_png(spec: dict[str, Any], *, scale: float = 1.5) -> bytes:
+    """The spec drawn as PNG bytes (scale 1.5: sharp on high-density screens, half the bytes of 3)."""
     return bytes(vlc.vegalite_to_png(spec, scale=scale))

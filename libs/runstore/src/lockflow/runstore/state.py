@@ -42,6 +42,7 @@ class RunState(Model):
     findings: list[Finding] = Field(default_factory=list)
     quality_rules: dict[str, Any] | None = None
     quality_dimensions: dict[str, float] = Field(default_factory=dict)
+    quality_dimensions_after: dict[str, float] = Field(default_factory=dict)  # after gate 2's fixes
     findings_after: list[Finding] | None = None
     applied: list[AppliedResolution] = Field(default_factory=list)
     score_before: float | None = None

@@ -35,6 +35,8 @@ from lockflow.common.service_requests import check_file, preview_fixes
 from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway.access import auth_of, check_run, run_reader
 from lockflow.gateway.bootstrap import Runtime, build_gateway, build_gateway_access
+from lockflow.gateway.charts import router as charts_router
+from lockflow.gateway.charts import with_preview_charts
 from lockflow.gateway.events import events_router
 from lockflow.gateway.failures import UnexpectedErrors
 from lockflow.gateway.hardening import NoServerPaths, SecurityHeaders, html_policy, install_allow_header
@@ -154,6 +156,7 @@ def create_app(
     _routes(app, settings)
     app.include_router(sources_router(settings))
     app.include_router(runs_router())
+    app.include_router(charts_router)
     app.include_router(events_router())
     return app
 
@@ -311,12 +314,17 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         request: Request,
         system: SystemDep,
         principal: Authorized,
-        format: Literal["markdown", "json", "html"] = "json",
+        format: Literal["markdown", "json", "html", "pdf"] = "json",
     ) -> Response:
-        """The final report in the asked format."""
+        """The final report in the asked format (pdf: the HTML report printed, charts included)."""
         await _visible_run(request, principal, run_id)
         uris = await anyio.to_thread.run_sync(lambda: views.report_uris(system.db, run_id=run_id))
-        body = (await anyio.to_thread.run_sync(system.artifacts.read_bytes, uris[format])).decode()
+        if format not in uris:
+            raise NotFound(f"run {run_id}'s report has no {format} (it was compiled before that export)")
+        data = await anyio.to_thread.run_sync(system.artifacts.read_bytes, uris[format])
+        if format == "pdf":
+            return Response(data, media_type="application/pdf")
+        body = data.decode()
         if format == "json":
             return JSONResponse(json.loads(body))
         if format == "html":
@@ -388,7 +396,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
         state, context = await anyio.to_thread.run_sync(
             lambda: views.quality_gate_inputs(system.db, request_id=request_id)
         )
-        return await preview_fixes(
+        answer = await preview_fixes(
             system.requester,
             run_id=found["run_id"],
             request_id=request_id,
@@ -397,6 +405,7 @@ def _routes(app: FastAPI, settings: GatewaySettings) -> None:
             context=context,
             params=body.model_dump(),
         )
+        return with_preview_charts(answer)
 
     @app.post(
         "/decisions/{request_id}", response_model=DecisionAccepted, responses=ERRORS, tags=["decisions"]
