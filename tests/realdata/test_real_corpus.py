@@ -23,6 +23,8 @@ from corpus_datasets import CI, RealDataset
 from corpus_harness import (
     POLICIES,
     RunOutcome,
+    check_formats,
+    embedded_settings,
     facts_of_frame,
     facts_of_report,
     policy_for,
@@ -57,6 +59,7 @@ def test_real_dataset_runs_through_every_stage(dataset: RealDataset, policy: str
     assert outcome.status == "completed", _failure(dataset, outcome)
     report = outcome.report
     assert report is not None
+    check_formats(outcome, embedded_settings(tmp_path / "home").resolved_artifact_dir())
     expected = facts_of_frame(dataset.read_with_pandas(path))
     got = facts_of_report(report)
     assert got.rows == expected.rows
