@@ -35,7 +35,9 @@ def correlation_heatmap(pairs: list[CorrelationPair]) -> Chart | None:
         x=alt.X("a:N", title=None, sort=kept), y=alt.Y("b:N", title=None, sort=kept)
     )
     heat = base.mark_rect().encode(
-        color=alt.Color("r:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1]), title="Pearson r"),
+        color=alt.Color(
+            "r:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True), title="Pearson r"
+        ),
         tooltip=["a:N", "b:N", alt.Tooltip("r:Q", format=".3f"), "n:Q"],
     )
     text = base.mark_text(fontSize=9).encode(text=alt.Text("r:Q", format=".2f"))

@@ -60,6 +60,8 @@ def histogram(col: ColumnStats, fences: tuple[float, float] | None = None) -> Ch
                 "part:N",
                 title=None,
                 scale=alt.Scale(domain=["inside the fences", "beyond a fence"], range=["#4c78a8", "#e45756"]),
+                # Without fences (no outlier finding) every bin is inside: no legend to read.
+                legend=alt.Legend() if fences is not None else None,
             ),
             tooltip=["start:Q", "end:Q", "count:Q"],
         )
