@@ -467,6 +467,13 @@ th { background: #f3f3f3; }
 figure { margin: 0 0 1rem; max-width: 100%; break-inside: avoid; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { font-size: 0.85rem; color: #444; max-width: 34rem; }
+@page { size: A4; margin: 12mm; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 9pt; }
+  table { width: 100%; table-layout: fixed; font-size: 7.5pt; }
+  th, td { overflow-wrap: anywhere; }
+  .charts { display: block; }
+}
 """
 
 
