@@ -188,10 +188,15 @@ def run_cli(
     )
 
 
+def printed_path(done: subprocess.CompletedProcess[str], fmt: str) -> Path:
+    """The path of the report in one format, as the CLI printed it."""
+    line = next(line for line in done.stdout.splitlines() if line.strip().startswith(fmt))
+    return Path(line.split()[-1])
+
+
 def report_printed_by(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     """The JSON report whose path the CLI printed."""
-    line = next(line for line in done.stdout.splitlines() if line.strip().startswith("json"))
-    return json.loads(Path(line.split()[-1]).read_text())  # type: ignore[no-any-return]
+    return json.loads(printed_path(done, "json").read_text())  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

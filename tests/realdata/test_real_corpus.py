@@ -28,6 +28,7 @@ from corpus_harness import (
     facts_of_frame,
     facts_of_report,
     policy_for,
+    printed_path,
     report_printed_by,
     run_cli,
     run_in_process,
@@ -97,3 +98,4 @@ def test_the_cli_runs_a_real_file_as_a_user_would(name: str, goal: str | None, t
     assert "completed" in done.stdout
     report = report_printed_by(done)
     assert facts_of_report(report) == facts_of_frame(dataset.read_with_pandas(path))
+    assert printed_path(done, "pdf").read_bytes().startswith(b"%PDF-")  # the PDF export, charts included
