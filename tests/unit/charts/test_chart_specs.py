@@ -157,3 +157,39 @@ def test_top_categories_mark_the_proposed_merges() -> None:
     assert chart is not None
     marks = {r["value"]: r["merge"] for r in _rows(chart)}
     assert marks == {"Paris": "kept", "paris": "merge into 'Paris'", "Rome": "kept"}
+
+
+def test_the_variants_the_weather_data_lacks_are_valid_too(validator: jsonschema.protocols.Validator) -> None:
+    from datetime import date
+
+    from lockflow.common.models import ChangePoint, TimeSeries
+
+    periods = [date(2024, m, 1) for m in range(1, 13)]
+    series = TimeSeries(
+        date_column="day",
+        value="sales",
+        aggregate="mean",
+        freq="MS",
+        periods=periods,
+        values=[1.0, 2.0, None, 2.5, 9.0, 9.5, 10.0, 9.0, 11.0, 10.5, 12.0, 11.0],
+        trend_slope=0.9,
+        change_points=[
+            ChangePoint(
+                at=date(2024, 5, 1),
+                mean_before=1.8,
+                mean_after=10.3,
+                p_value=0.001,
+                periods_before=4,
+                periods_after=8,
+            )
+        ],
+    )
+    chart = analytics.time_series(series)
+    assert chart is not None
+    assert not list(validator.iter_errors(chart.spec))
+    assert [r["at"] for r in _rows(chart, -1)] == ["2024-05-01"]
+    merged = quality.top_categories(
+        ColumnStats(name="c", kind="categorical", count=5, missing=0, distinct=2, top=[("A", 3), ("a", 2)]),
+        {"a": "A"},
+    )
+    assert merged is not None and not list(validator.iter_errors(merged.spec))
