@@ -64,6 +64,8 @@ def rendered(real: RealEvidence, tmp_path_factory: pytest.TempPathFactory) -> di
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "report.html").write_text(page)
     (ARTIFACTS / "report.pdf").write_bytes(pdf)
+    # Beside its PNGs, which test_markdown_links_pngs_stored_beside_it copies there.
+    (ARTIFACTS / "report.md").write_text(re.sub(r"\.\./[0-9a-f]{2}/", "", markdown))
     return {
         "figures": figures,
         "page": page,
@@ -89,6 +91,8 @@ def test_every_kind_is_handled_by_every_consumer(real: RealEvidence, rendered: d
 def test_html_report_is_self_contained_and_readable_offline(rendered: dict[str, object]) -> None:
     page = str(rendered["page"])
     assert "<script" not in page and "src=" not in page and "<link" not in page
+    # The gateway serves the page with a CSP that allows only its hashed <style> block: no style="".
+    assert "style=" not in page
     refs = re.findall(r'(?:xlink:)?href="([^"]*)"', page)
     assert all(r.startswith("#") for r in refs), refs
     ids = re.findall(r'\bid="([^"]+)"', page)
