@@ -55,6 +55,7 @@ def real() -> RealEvidence:
         score_before=assessed.score,
         score_after=min(100.0, assessed.score + 1),
         analytics=result,
+        quality_histograms=assessed.summary["histograms"],
         insights=find_insights(
             frame=frame, analytics=result, params=InsightParams(goal=Goal(target="temp_max"))
         ),

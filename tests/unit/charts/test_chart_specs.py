@@ -78,6 +78,20 @@ def test_histogram_bins_are_the_profiles_bins_and_the_fences_are_qualitys(real: 
             assert all(b["end"] <= low or b["start"] >= high for b in beyond)
 
 
+def test_before_analytics_the_histograms_are_qualitys_profile_of_every_row(real: RealEvidence) -> None:
+    from dataclasses import replace
+
+    assessed = real.evidence.quality_histograms
+    assert set(assessed) == {"precipitation", "temp_max", "temp_min", "wind"}
+    charts = charts_of(replace(real.evidence, analytics=None), stage="quality")
+    for name, hist in assessed.items():
+        assert hist["exact"]  # 1,461 rows fit quality's sample: these are the counts of every row
+        bars = _rows(_one(charts, f"histogram:{name}"))
+        assert [b["count"] for b in bars] == hist["counts"]
+        assert sum(hist["counts"]) == real.frame[name].notna().sum()
+        assert bars[0]["start"] == real.frame[name].min() and bars[-1]["end"] == real.frame[name].max()
+
+
 def test_heatmap_cells_are_the_correlations(real: RealEvidence) -> None:
     result = real.evidence.analytics
     assert result is not None

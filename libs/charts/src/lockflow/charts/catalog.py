@@ -23,6 +23,9 @@ class Evidence:
     score_after: float | None = None
     analytics: AnalyticsResult | None = None
     insights: list[Insight] = field(default_factory=list)
+    # Quality's histograms of the data as assessed (column -> edges, counts, exact): the histograms
+    # until analytics has described the data.
+    quality_histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _quality(ev: Evidence) -> list[Chart | None]:
@@ -36,11 +39,16 @@ def _quality(ev: Evidence) -> list[Chart | None]:
     ]
     if ev.dataset is not None:
         charts.append(quality.missing_values(ev.dataset.columns, ev.dataset.rows))
+    fences, merges = quality.outlier_fences(ev.findings), quality.proposed_merges(ev.findings)
     if ev.analytics is not None:
-        fences, merges = quality.outlier_fences(ev.findings), quality.proposed_merges(ev.findings)
         for col in ev.analytics.columns:
             charts.append(quality.histogram(col, fences.get(col.name)))
             charts.append(quality.top_categories(col, merges.get(col.name)))
+    else:
+        for name, hist in ev.quality_histograms.items():
+            col = quality.assessed_column(name, hist)
+            note = "" if hist.get("exact", True) else ", of quality's row sample"
+            charts.append(quality.histogram(col, fences.get(name), note=note))
     return charts
 
 

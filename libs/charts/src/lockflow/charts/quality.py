@@ -41,7 +41,22 @@ def bins(edges: list[float], counts: list[int]) -> list[dict[str, Any]]:
     return [{"start": edges[i], "end": edges[i + 1], "count": int(c)} for i, c in enumerate(counts)]
 
 
-def histogram(col: ColumnStats, fences: tuple[float, float] | None = None) -> Chart | None:
+def assessed_column(name: str, hist: dict[str, Any]) -> ColumnStats:
+    """A numeric column as quality's histogram describes it (before analytics has run)."""
+    counts = [int(c) for c in hist.get("counts") or []]
+    edges = [float(e) for e in hist.get("edges") or []]
+    return ColumnStats(
+        name=name,
+        kind="numeric",
+        count=sum(counts),
+        missing=0,
+        distinct=0,
+        histogram_edges=edges,
+        histogram_counts=counts,
+    )
+
+
+def histogram(col: ColumnStats, fences: tuple[float, float] | None = None, *, note: str = "") -> Chart | None:
     """A numeric column's histogram; bins beyond the outlier fences in another colour, fences as rules."""
     if col.kind != "numeric" or len(col.histogram_edges) != len(col.histogram_counts) + 1:
         return None
@@ -67,7 +82,7 @@ def histogram(col: ColumnStats, fences: tuple[float, float] | None = None) -> Ch
         )
     )
     chart: alt.TopLevelMixin = bars
-    described = f"Distribution of '{col.name}' in {len(rows)} bins ({sum(col.histogram_counts)} values)"
+    described = f"Distribution of '{col.name}' in {len(rows)} bins ({sum(col.histogram_counts)} values{note})"
     if fences is not None:
         marks = [{"fence": "lower fence", "at": fences[0]}, {"fence": "upper fence", "at": fences[1]}]
         rules = (

@@ -61,6 +61,7 @@ def evidence_of(state: RunState) -> Evidence:
         score_after=state.score_after,
         analytics=state.analytics,
         insights=state.insights,
+        quality_histograms=state.quality_histograms,
     )
 
 

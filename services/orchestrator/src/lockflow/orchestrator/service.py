@@ -255,6 +255,7 @@ def _store_result(state: RunState, event: Event) -> None:
     elif isinstance(event, QualityAssessed):
         state.findings, state.score_before = event.payload.findings, event.payload.score
         state.quality_dimensions, state.quality_dimensions_after = event.payload.dimension_scores, {}
+        state.quality_histograms = event.payload.profile.get("histograms") or {}
         state.findings_after, state.applied, state.score_after = None, [], None
         state.dataset_current = event.payload.dataset
         state.judged_as_of = event.payload.as_of
