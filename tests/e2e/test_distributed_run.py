@@ -225,12 +225,16 @@ def _check_artifacts_went_through_s3(s3: Any, url: str, report: dict[str, Any], 
     assert (
         report["dataset"]["ingested"]["uri"] != report["dataset"]["final"]["uri"]
     )  # the fixes made a new one
-    assert {k.rsplit(".", 1)[1] for k in keys} == {"parquet", "json", "md", "html"}
+    # The report's charts: a PNG each (linked from the Markdown, beside it), and the report as PDF.
+    assert {k.rsplit(".", 1)[1] for k in keys} == {"parquet", "json", "md", "html", "png", "pdf"}
+    for chart in report["charts"]:
+        assert f"{prefix}/{chart['png'].removeprefix('../')}" in keys, chart
     assert cluster.private is not None
     kept = [
         p
         for p in cluster.private.rglob("*")
-        if p.is_file() and (p.suffix in (".parquet", ".md", ".html", ".csv") or p.name.startswith(".tmp-"))
+        if p.is_file()
+        and (p.suffix in (".parquet", ".md", ".html", ".csv", ".png", ".pdf") or p.name.startswith(".tmp-"))
     ]
     assert kept == [], f"a process kept data in its own folders: {kept}"
 

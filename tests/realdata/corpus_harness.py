@@ -72,6 +72,7 @@ class RunOutcome:
     report: dict[str, Any] | None = None
     output: str = ""
     decisions: list[str] = field(default_factory=list)
+    formats: dict[str, bytes] = field(default_factory=dict)  # every stored format of the report
 
 
 def embedded_settings(home: Path) -> CommonSettings:
@@ -148,12 +149,27 @@ def run_in_process(
             decisions=[d["option"] for d in detail["decisions"]],
         )
         if status == "completed":
-            uri = views.report_uris(db, run_id=run["id"])["json"]
+            uris = views.report_uris(db, run_id=run["id"])
             store = LocalArtifactStore(settings.resolved_artifact_dir())
-            outcome.report = json.loads(store.path_of(uri).read_text())
+            outcome.formats = {fmt: store.path_of(uri).read_bytes() for fmt, uri in uris.items()}
+            outcome.report = json.loads(outcome.formats["json"])
     finally:
         db.dispose()
     return outcome
+
+
+def check_formats(outcome: RunOutcome, artifact_dir: Path) -> None:
+    """Every report format rendered with the report's charts: inline SVG, linked PNGs, a PDF."""
+    assert outcome.report is not None
+    charts = outcome.report["charts"]
+    assert set(outcome.formats) == {"markdown", "json", "html", "pdf"}
+    assert outcome.formats["html"].decode().count("<svg") == len(charts)
+    markdown = outcome.formats["markdown"].decode()
+    for chart in charts:
+        assert f"]({chart['png']})" in markdown
+        name = Path(chart["png"]).name
+        assert (artifact_dir / name[:2] / name).read_bytes()[:4] == b"\x89PNG"
+    assert outcome.formats["pdf"].startswith(b"%PDF-")
 
 
 def run_cli(
@@ -172,10 +188,15 @@ def run_cli(
     )
 
 
+def printed_path(done: subprocess.CompletedProcess[str], fmt: str) -> Path:
+    """The path of the report in one format, as the CLI printed it."""
+    line = next(line for line in done.stdout.splitlines() if line.strip().startswith(fmt))
+    return Path(line.split()[-1])
+
+
 def report_printed_by(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     """The JSON report whose path the CLI printed."""
-    line = next(line for line in done.stdout.splitlines() if line.strip().startswith("json"))
-    return json.loads(Path(line.split()[-1]).read_text())  # type: ignore[no-any-return]
+    return json.loads(printed_path(done, "json").read_text())  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,12 @@ from corpus_datasets import CI, RealDataset
 from corpus_harness import (
     POLICIES,
     RunOutcome,
+    check_formats,
+    embedded_settings,
     facts_of_frame,
     facts_of_report,
     policy_for,
+    printed_path,
     report_printed_by,
     run_cli,
     run_in_process,
@@ -57,6 +60,7 @@ def test_real_dataset_runs_through_every_stage(dataset: RealDataset, policy: str
     assert outcome.status == "completed", _failure(dataset, outcome)
     report = outcome.report
     assert report is not None
+    check_formats(outcome, embedded_settings(tmp_path / "home").resolved_artifact_dir())
     expected = facts_of_frame(dataset.read_with_pandas(path))
     got = facts_of_report(report)
     assert got.rows == expected.rows
@@ -94,3 +98,4 @@ def test_the_cli_runs_a_real_file_as_a_user_would(name: str, goal: str | None, t
     assert "completed" in done.stdout
     report = report_printed_by(done)
     assert facts_of_report(report) == facts_of_frame(dataset.read_with_pandas(path))
+    assert printed_path(done, "pdf").read_bytes().startswith(b"%PDF-")  # the PDF export, charts included

@@ -73,6 +73,7 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/runs/{run_id}/events"): Rule(EVERYONE, Scope.VISIBLE),
     ("GET", "/runs/{run_id}/report"): Rule(EVERYONE, Scope.VISIBLE),
     ("GET", "/runs/{run_id}/plan"): Rule(EVERYONE, Scope.VISIBLE),
+    ("GET", "/runs/{run_id}/charts"): Rule(EVERYONE, Scope.VISIBLE),
     # Re-running a failed step decides nothing new: those who may decide on the run may ask for it.
     ("POST", "/runs/{run_id}/retry"): Rule(AUTHORS, Scope.VISIBLE),
     ("GET", "/decisions"): Rule(EVERYONE, Scope.LISTED),

@@ -234,6 +234,12 @@ class CompileReportPayload(StageCommandPayload):
     judged_as_of: date | None = Field(
         default=None, description="The date quality judged the data against (staleness), when known"
     )
+    dimensions_before: dict[str, float] = Field(
+        default_factory=dict, description="Quality score per dimension as assessed (the report's chart)"
+    )
+    dimensions_after: dict[str, float] = Field(
+        default_factory=dict, description="Quality score per dimension after the applied fixes; empty if none"
+    )
 
 
 class ReportCompiledPayload(StageCommandPayload):

@@ -480,3 +480,4 @@ class ReportRef(Model):
     markdown_uri: str
     json_uri: str
     html_uri: str
+    pdf_uri: str | None = Field(default=None, description="The HTML report printed to PDF (charts included)")

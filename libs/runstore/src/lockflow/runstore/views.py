@@ -254,6 +254,15 @@ def quality_gate_inputs(db: Database, *, request_id: str) -> tuple[RunState, Dec
         return state, state.decision_context()
 
 
+def run_state(db: Database, *, run_id: str) -> tuple[RunState, str]:
+    """A run's stored results and who started it (NotFound for no such run)."""
+    with db.transaction() as session:
+        row = session.execute(select(RunRow.state, RunRow.requested_by).where(RunRow.id == run_id)).first()
+        if row is None:
+            raise NotFound(f"no run {run_id}")
+        return RunState.model_validate(row.state or {}), row.requested_by
+
+
 def run_status(db: Database, *, run_id: str) -> str:
     """A run's status alone (NotFound for no such run)."""
     with db.transaction() as session:
@@ -306,4 +315,7 @@ def report_uris(db: Database, *, run_id: str) -> dict[str, str]:
         report = RunState.model_validate(run.state).report
         if report is None:
             raise NotFound(f"run {run_id} has no report yet (status: {run.status})")
-        return {"markdown": report.markdown_uri, "json": report.json_uri, "html": report.html_uri}
+        uris = {"markdown": report.markdown_uri, "json": report.json_uri, "html": report.html_uri}
+        if report.pdf_uri:  # reports compiled before the PDF export have none
+            uris["pdf"] = report.pdf_uri
+        return uris

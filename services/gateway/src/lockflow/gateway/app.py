@@ -23,7 +23,7 @@ from lockflow.common.errors import (
 )
 from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.telemetry import setup_tracing
-from lockflow.gateway import decisions, events, health, runs, sources
+from lockflow.gateway import charts, decisions, events, health, runs, sources
 from lockflow.gateway.bootstrap import Runtime, build_gateway, build_gateway_access
 from lockflow.gateway.failures import UnexpectedErrors
 from lockflow.gateway.hardening import NoServerPaths, SecurityHeaders, install_allow_header
@@ -100,8 +100,8 @@ def create_app(
     app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
     install_openapi(app)
     install_allow_header(app)
-    for routes in (health.router, runs.router, events.router, decisions.router, sources.router):
-        app.include_router(routes)
+    for resource in (health, runs, charts, events, decisions, sources):
+        app.include_router(resource.router)
     return app
 
 

@@ -15,6 +15,7 @@ from lockflow.common.pipeline import Gate, QualityChoices
 from lockflow.common.service_requests import preview_fixes
 from lockflow.gateway.access import auth_of, check_run, run_reader
 from lockflow.gateway.bootstrap import Runtime
+from lockflow.gateway.charts import with_preview_charts
 from lockflow.gateway.deps import SystemDep
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.responses import ASKS, ERRORS
@@ -75,7 +76,7 @@ async def preview_decision(
     state, context = await anyio.to_thread.run_sync(
         lambda: views.quality_gate_inputs(system.db, request_id=request_id)
     )
-    return await preview_fixes(
+    answer = await preview_fixes(
         system.requester,
         run_id=found["run_id"],
         request_id=request_id,
@@ -84,6 +85,7 @@ async def preview_decision(
         context=context,
         params=body.model_dump(),
     )
+    return with_preview_charts(answer)
 
 
 @router.post("/{request_id}", response_model=DecisionAccepted, responses=ERRORS)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from lockflow.access.deps import Authorized, Principal
 from lockflow.access.policy import Scope
 from lockflow.audit import chain as audit
-from lockflow.common.errors import LockflowError
+from lockflow.common.errors import LockflowError, NotFound
 from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.paths import resolve_inside
 from lockflow.common.service_requests import check_file
@@ -160,12 +160,17 @@ async def get_report(
     request: Request,
     system: SystemDep,
     principal: Authorized,
-    format: Literal["markdown", "json", "html"] = "json",
+    format: Literal["markdown", "json", "html", "pdf"] = "json",
 ) -> Response:
-    """The final report in the asked format."""
+    """The final report in the asked format (pdf: the HTML report printed, charts included)."""
     await _visible_run(request, principal, run_id)
     uris = await anyio.to_thread.run_sync(lambda: views.report_uris(system.db, run_id=run_id))
-    body = (await anyio.to_thread.run_sync(system.artifacts.read_bytes, uris[format])).decode()
+    if format not in uris:
+        raise NotFound(f"run {run_id}'s report has no {format} (it was compiled before that export)")
+    data = await anyio.to_thread.run_sync(system.artifacts.read_bytes, uris[format])
+    if format == "pdf":
+        return Response(data, media_type="application/pdf")
+    body = data.decode()
     if format == "json":
         return JSONResponse(json.loads(body))
     if format == "html":

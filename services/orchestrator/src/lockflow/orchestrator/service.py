@@ -254,7 +254,8 @@ def _store_result(state: RunState, event: Event) -> None:
         state.source_drift, state.schema_cached = p.drift, p.schema_cached
     elif isinstance(event, QualityAssessed):
         state.findings, state.score_before = event.payload.findings, event.payload.score
-        state.quality_dimensions = event.payload.dimension_scores
+        state.quality_dimensions, state.quality_dimensions_after = event.payload.dimension_scores, {}
+        state.quality_histograms = event.payload.profile.get("histograms") or {}
         state.findings_after, state.applied, state.score_after = None, [], None
         state.dataset_current = event.payload.dataset
         state.judged_as_of = event.payload.as_of
@@ -262,6 +263,7 @@ def _store_result(state: RunState, event: Event) -> None:
         applied = event.payload
         state.dataset_current, state.applied = applied.dataset, applied.applied
         state.findings_after, state.score_after = applied.findings_after, applied.score_after
+        state.quality_dimensions_after = applied.dimensions_after
     elif isinstance(event, AnalyticsCompleted):
         state.analytics, state.analytics_cached = event.payload.result, event.payload.cached
         state.analytics_parts_cached = event.payload.parts_cached
@@ -540,6 +542,8 @@ def _build_command(
             decisions=decisions_of(session, run.id),
             requested_by=run.requested_by,
             judged_as_of=state.judged_as_of,
+            dimensions_before=state.quality_dimensions,
+            dimensions_after=state.quality_dimensions_after,
         ),
         producer=PRODUCER,
     )

@@ -23,9 +23,11 @@ from lockflow.common.models import ColumnSchema, Finding, QualityDimension
 from lockflow.datasets.parquet import parquet_batches
 from lockflow.quality import patterns
 from lockflow.quality.detectors import DETECTORS, Context
-from lockflow.quality.detectors.base import TUKEY_K
+from lockflow.quality.detectors.base import TUKEY_K, numeric_sample
 from lockflow.quality.profile import Profile, profile_batches, rebatch, table_batches
 from lockflow.qualityrules.rules import QualityRules
+
+HISTOGRAM_BINS = 20  # as analytics' default: the same column looks the same at gates 2 and 3
 
 BATCH_ROWS = 65_536
 # pyarrow's streaming CSV reader reads ~40 blocks ahead, so the block size sets its memory
@@ -132,7 +134,7 @@ def assess_batches(
 
 
 def summary_of(profile: Profile) -> dict[str, Any]:
-    """How the pass ran, for the record."""
+    """How the pass ran, for the record, and the numeric columns' histograms (gate 2's charts)."""
     return {
         "rows": profile.rows,
         "columns": len(profile.columns),
@@ -140,7 +142,23 @@ def summary_of(profile: Profile) -> dict[str, Any]:
         "sample_rows": len(profile.sample.keys),
         "sample_exact": profile.sample.exact,
         "hashes_spilled": profile.spilled,
+        "histograms": histograms_of(profile),
     }
+
+
+def histograms_of(profile: Profile) -> dict[str, dict[str, Any]]:
+    """Per numeric column, the histogram of the row sample's values (every row when they fit it)."""
+    out: dict[str, dict[str, Any]] = {}
+    for col in profile.columns.values():
+        if col.kind != "numeric":
+            continue
+        values = numeric_sample(profile, col, []).to_numpy()
+        values = values[np.isfinite(values)]
+        if not len(values):
+            continue
+        counts, edges = np.histogram(values, bins=HISTOGRAM_BINS)
+        out[col.name] = {"edges": edges.tolist(), "counts": counts.tolist(), "exact": profile.sample.exact}
+    return out
 
 
 def _cells(finding: Finding, columns: int) -> float:

@@ -19,6 +19,7 @@ from lockflow.quality.resolve import apply_resolutions, changed_cells
 from lockflow.quality.sketches import RowSample
 
 PREVIEW_ROWS = 200_000
+HISTOGRAM_BINS = 20
 CHANGED_ROWS_SHOWN = 10
 BATCH_ROWS = 65_536
 
@@ -86,6 +87,37 @@ def preview(
             for c in affected
         },
         "changed_rows": _row_diff(frame, after, touched_rows, removed),
+        "histograms": {
+            c: pair
+            for c in affected
+            if c in frame.columns and c in after.columns
+            for pair in [histogram_pair(frame[c], after[c])]
+            if pair is not None
+        },
+    }
+
+
+def _finite(series: pd.Series) -> np.ndarray:
+    values = pd.to_numeric(series, errors="coerce").dropna().astype("float64").to_numpy()
+    return values[np.isfinite(values)]
+
+
+def histogram_pair(
+    before: pd.Series, after: pd.Series, *, bins: int = HISTOGRAM_BINS
+) -> dict[str, Any] | None:
+    """A numeric column's histograms before and after the fixes on the same edges (None if not numeric)."""
+    numeric = pd.api.types.is_numeric_dtype
+    if not (numeric(before) and numeric(after)) or pd.api.types.is_bool_dtype(before):
+        return None
+    old, new = _finite(before), _finite(after)
+    both = np.concatenate([old, new])
+    if not len(both):
+        return None
+    low, high = float(both.min()), float(both.max())
+    edges = np.linspace(low, high, bins + 1) if high > low else np.array([low - 0.5, low + 0.5])
+    return {
+        "before": {"edges": edges.tolist(), "counts": np.histogram(old, bins=edges)[0].tolist()},
+        "after": {"edges": edges.tolist(), "counts": np.histogram(new, bins=edges)[0].tolist()},
     }
 
 

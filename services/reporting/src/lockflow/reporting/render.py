@@ -10,6 +10,7 @@ import html
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from lockflow.common.events import CompileReportPayload
 from lockflow.common.kinds import category_facts, category_label, insight_label, strategy_facts
 from lockflow.common.models import AppliedResolution, CorrelationPair, DatasetRef, DecisionRecord
+from lockflow.reporting.figures import SECTION_OF_STAGE, Figure
 
 TOP_CORRELATIONS = 10
 _NEWLINES = re.compile(r"\r\n|\r|\n")
@@ -409,8 +411,12 @@ def _pct(share: Any) -> str:
 # ---- Markdown ---------------------------------------------------------------------------------
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown: a heading per section and a table per list."""
+def _figures_of(figures: Sequence[Figure], section: _Section) -> list[Figure]:
+    return [f for f in figures if SECTION_OF_STAGE.get(f.chart.stage) == section.title]
+
+
+def render_markdown(report: dict[str, Any], figures: Sequence[Figure] = ()) -> str:
+    """The report as Markdown: a heading per section, a table per list, its charts as linked PNGs."""
     out = [f"# Report: {_md_text(report['run']['name'])}", ""]
     for section in _sections(report):
         out += [f"## {section.title}", ""]
@@ -421,6 +427,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             if table.caption:
                 out += [f"### {table.caption}", ""]
             out += _md_table(table)
+        for figure in _figures_of(figures, section):
+            if figure.png_link:
+                alt = _md_text(figure.chart.title).replace("[", "\\[").replace("]", "\\]")
+                out += [f"![{alt}]({figure.png_link})", "", f"_{_md_text(figure.chart.description)}_", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -453,11 +463,22 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; 
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
+.charts { display: flex; flex-wrap: wrap; gap: 1.5rem; }
+figure { margin: 0 0 1rem; max-width: 100%; break-inside: avoid; }
+figure svg { max-width: 100%; height: auto; }
+figcaption { font-size: 0.85rem; color: #444; max-width: 34rem; }
+@page { size: A4; margin: 12mm; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 9pt; }
+  table { width: 100%; table-layout: fixed; font-size: 7.5pt; }
+  th, td { overflow-wrap: anywhere; }
+  .charts { display: block; }
+}
 """
 
 
-def render_html(report: dict[str, Any]) -> str:
-    """The report as one self-contained HTML page; every piece of data text is escaped."""
+def render_html(report: dict[str, Any], figures: Sequence[Figure] = ()) -> str:
+    """The report as one self-contained HTML page, its charts inline SVG; every data text is escaped."""
     title = html.escape(f"Report: {report['run']['name']}")
     body: list[str] = [f"<h1>{title}</h1>"]
     for section in _sections(report):
@@ -465,12 +486,24 @@ def render_html(report: dict[str, Any]) -> str:
         if section.lines:
             body.append("<ul>" + "".join(f"<li>{_html_text(line)}</li>" for line in section.lines) + "</ul>")
         body += [_html_table(table) for table in section.tables]
+        shown = _figures_of(figures, section)
+        if shown:
+            body.append('<div class="charts">' + "".join(_html_figure(f) for f in shown) + "</div>")
         body.append("</section>")
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
+    )
+
+
+def _html_figure(figure: Figure) -> str:
+    # The SVG is vl-convert's (Vega's renderer escapes every text it draws); the words around it are ours.
+    title, described = html.escape(figure.chart.title), html.escape(figure.chart.description)
+    return (
+        f'<figure role="img" aria-label="{title}" data-chart="{html.escape(figure.chart.id)}">{figure.svg}'
+        f"<figcaption><strong>{title}</strong>. {described}</figcaption></figure>"
     )
 
 
