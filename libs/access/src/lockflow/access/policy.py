@@ -52,6 +52,9 @@ PUBLIC = Rule(None)
 # (method, route template) -> rule. A route missing here is refused (deny by default).
 ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
+    # Probes and Prometheus call these without a token; neither shows a run, a user or a key.
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
     ("POST", "/auth/login"): PUBLIC,
     ("POST", "/auth/refresh"): PUBLIC,
     ("GET", "/.well-known/jwks.json"): PUBLIC,

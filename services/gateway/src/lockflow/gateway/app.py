@@ -39,6 +39,7 @@ from lockflow.gateway.events import events_router
 from lockflow.gateway.failures import UnexpectedErrors
 from lockflow.gateway.hardening import NoServerPaths, SecurityHeaders, html_policy, install_allow_header
 from lockflow.gateway.limits import BodyLimit, make_limiter
+from lockflow.gateway.monitoring import HttpMetrics, monitoring_router
 from lockflow.gateway.openapi import install_openapi
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.runs import runs_router
@@ -149,12 +150,14 @@ def create_app(
     )
     app.add_middleware(NoServerPaths, folders=server_folders(settings))  # type: ignore[arg-type]
     app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
+    app.add_middleware(HttpMetrics)  # type: ignore[arg-type]
     install_openapi(app)
     install_allow_header(app)
     _routes(app, settings)
     app.include_router(sources_router(settings))
     app.include_router(runs_router())
     app.include_router(events_router())
+    app.include_router(monitoring_router())
     return app
 
 

@@ -13,12 +13,15 @@ from datetime import timedelta
 
 import anyio
 
+from lockflow.common import metrics
 from lockflow.common.bus import DeliveredEvent, Subscription
+from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.logging import get_logger
 from lockflow.common.outbox import publish_pending
 from lockflow.common.runtime import Adapters, run_service
 from lockflow.common.settings import CommonSettings
 from lockflow.orchestrator.liveness import LivenessPolicy
+from lockflow.orchestrator.observe import lag_loop, observe
 from lockflow.orchestrator.service import handle_event, sweep_attempts
 
 NAME = "orchestrator"
@@ -44,9 +47,13 @@ class Orchestrator:
 
         async def on_event(delivered: DeliveredEvent) -> None:
             await anyio.to_thread.run_sync(handle_event, self.adapters.db, delivered.event)
+            await anyio.to_thread.run_sync(observe, self.adapters.db, delivered.event)
             await self.relay_outbox()
 
         bus = self.adapters.bus
+        metrics.watch_database(self.adapters.db)
+        if isinstance(bus, KafkaBus):
+            self.tasks.append(asyncio.create_task(lag_loop(bus.bootstrap, bus.prefix)))
         self.subscriptions.append(
             await bus.subscribe(
                 topics=[self.adapters.events_topic()], group=f"{bus.prefix}-{NAME}", handler=on_event
