@@ -34,6 +34,7 @@ from lockflow.common.pipeline import Gate, QualityChoices
 from lockflow.common.service_requests import check_file, preview_fixes
 from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway.access import auth_of, check_run, run_reader
+from lockflow.gateway.alerts import alerts_router
 from lockflow.gateway.bootstrap import Runtime, build_gateway, build_gateway_access
 from lockflow.gateway.events import events_router
 from lockflow.gateway.failures import UnexpectedErrors
@@ -158,6 +159,7 @@ def create_app(
     app.include_router(runs_router())
     app.include_router(events_router())
     app.include_router(monitoring_router())
+    app.include_router(alerts_router())
     return app
 
 
