@@ -130,6 +130,14 @@ def test_database_collector_counts_active_runs_and_pending_gates(tmp_path: Path)
     db.dispose()
 
 
+def test_a_scrape_still_answers_when_the_database_is_away(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'gone.db'}")
+    db.dispose()
+    (tmp_path / "gone.db").unlink()
+    (tmp_path / "gone.db").mkdir()  # a folder where the file was: every query fails
+    assert list(metrics.DatabaseCollector(db).collect()) == []
+
+
 def _get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:

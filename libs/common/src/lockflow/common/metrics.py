@@ -36,9 +36,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from lockflow.common.db import Database, DecisionRequestRow, RunRow
+from lockflow.common.logging import get_logger
 from lockflow.common.pipeline import GATES as GATE_DEFINITIONS
 from lockflow.common.pipeline import STAGES, Gate
 
+log = get_logger(__name__)
 # The one registry of this process; everything below registers on it.
 REGISTRY = CollectorRegistry(auto_describe=True)
 # CPU seconds, resident memory, open files: the resource use the seed asks for.
@@ -232,7 +234,11 @@ class DatabaseCollector(Collector):
             "Age of the oldest decision waiting, by gate",
             labels=["gate"],
         )
-        runs, gates = self._read()
+        try:
+            runs, gates = self._read()
+        except Exception as exc:  # the database away: the scrape still answers, without these gauges
+            log.warning("database_metrics_not_read", error=repr(exc))
+            return []
         for state in RUN_STATES:
             active.add_metric([state], runs.get(state, 0))
         now = self.clock()

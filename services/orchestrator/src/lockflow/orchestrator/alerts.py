@@ -6,8 +6,9 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import anyio
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from lockflow.common.db import AlertRow, Database, DecisionRequestRow, QualityScoreRow, RunRow, utcnow
@@ -161,8 +162,22 @@ async def deliver_pending(db: Database, settings: OrchestratorSettings, client: 
     if not settings.alert_webhook_url:
         return 0
     now = utcnow()
+    # The database calls run in a thread: the orchestrator's event loop keeps consuming meanwhile.
+    due = await anyio.to_thread.run_sync(_due, db, now)
+    delivered = 0
+    for row in due:
+        if not await anyio.to_thread.run_sync(_claim, db, row.id, now):
+            continue  # another orchestrator took it a moment ago
+        error = await _post(settings, client, _as_dict(row))
+        await anyio.to_thread.run_sync(_record_delivery, db, row.id, error, settings.alert_webhook_attempts)
+        delivered += error is None
+    return delivered
+
+
+def _due(db: Database, now: datetime) -> list[AlertRow]:
+    """Alerts waiting for delivery whose next try is due, oldest first."""
     with db.transaction() as session:
-        due = list(
+        return list(
             session.scalars(
                 select(AlertRow)
                 .where(AlertRow.delivery == "pending")
@@ -171,12 +186,20 @@ async def deliver_pending(db: Database, settings: OrchestratorSettings, client: 
                 .limit(50)
             )
         )
-    delivered = 0
-    for row in due:
-        error = await _post(settings, client, _as_dict(row))
-        _record_delivery(db, row.id, error, settings.alert_webhook_attempts)
-        delivered += error is None
-    return delivered
+
+
+def _claim(db: Database, alert_id: int, now: datetime) -> bool:
+    """Lease one alert's delivery (its next try pushed past the call's timeout), so two orchestrators
+    never POST the same alert at once; False when another holds it."""
+    lease = now + timedelta(seconds=2 * DELIVERY_TIMEOUT_SECONDS)
+    with db.transaction() as session:
+        taken = session.execute(
+            update(AlertRow)
+            .where(AlertRow.id == alert_id, AlertRow.delivery == "pending")
+            .where((AlertRow.next_delivery_at.is_(None)) | (AlertRow.next_delivery_at <= now))
+            .values(next_delivery_at=lease)
+        )
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
 
 
 async def _post(
