@@ -779,6 +779,9 @@ install_missing() {
     [[ -x $PG_BIN/initdb && -x $PG_BIN/psql && -x $PG_BIN/pg_isready ]] || want+=(postgresql)
     command -v redis-server >/dev/null && command -v redis-cli >/dev/null || want+=(redis-server)
     mariadb_installed || want+=(mariadb-server)
+    # Prometheus and promtool (Debian's package): the suite starts its own Prometheus per test and
+    # checks monitoring/alerts.yml with `promtool test rules`; nothing here keeps one running.
+    command -v prometheus >/dev/null && command -v promtool >/dev/null || want+=(prometheus)
     if ((${#want[@]})); then apt_install "${want[@]}"; fi
 }
 

@@ -39,6 +39,8 @@ class DevCluster:
     port: int = field(default_factory=free_port)
     auth_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Each worker's /metrics, /healthz and /readyz port (LOCKFLOW_METRICS_PORT), kept across restarts.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     # Where each process's log stood when it was started: after a restart, only its new lines count.
     log_starts: dict[str, int] = field(default_factory=dict)
 
@@ -60,6 +62,10 @@ class DevCluster:
             (root / sub).mkdir(parents=True, exist_ok=True)
         tmp = str(root / "tmp")
         return {"LOCKFLOW_HOME": str(root / "home"), "TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}, root / "work"
+
+    def metrics_url(self, name: str) -> str:
+        """A worker's metrics base URL (/metrics, /healthz, /readyz); the gateway's is its own."""
+        return self.url if name == "gateway" else f"http://127.0.0.1:{self.metrics_ports[name]}"
 
     @property
     def auth_url(self) -> str:
@@ -98,7 +104,8 @@ class DevCluster:
             self._spawn(name, "lockflow.cli", ["serve-auth", "--port", str(self.auth_port)])
         else:
             # Each service from its own composition root, so none loads another service's code.
-            self._spawn(name, f"lockflow.{name}.bootstrap", [])
+            port = self.metrics_ports.setdefault(name, free_port())
+            self._spawn(name, f"lockflow.{name}.bootstrap", [], env={"LOCKFLOW_METRICS_PORT": str(port)})
 
     def wait_ready(self, name: str, *, timeout: float = 90.0, deadline: float | None = None) -> None:
         """Return when a launched process is ready: a worker says so, a web service answers /healthz."""

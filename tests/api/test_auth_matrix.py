@@ -23,7 +23,7 @@ from lockflow.common.pipeline import Gate
 
 PASSWORD = "correct horse battery staple"
 USERS = {Role.VIEWER: "vic", Role.ANALYST: "ana", Role.APPROVER: "apo", Role.ADMIN: "adm"}
-PUBLIC = {"/healthz", "/auth/login", "/auth/refresh", "/.well-known/jwks.json"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/auth/login", "/auth/refresh", "/.well-known/jwks.json"}
 
 
 def _stub(app: FastAPI, method: str, route: str) -> None:

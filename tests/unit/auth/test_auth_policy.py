@@ -25,7 +25,7 @@ EXPECTED_WRITERS = {"analyst", "approver"}
 
 
 def _expected(method: str, route: str, role: Role) -> bool:
-    if route in ("/healthz", "/auth/login", "/auth/refresh", "/.well-known/jwks.json"):
+    if route in ("/healthz", "/readyz", "/metrics", "/auth/login", "/auth/refresh", "/.well-known/jwks.json"):
         return True
     if route in ("/auth/me", "/auth/logout", "/auth/password"):
         return True
@@ -46,6 +46,8 @@ def test_every_endpoint_cell(method: str, route: str, role: Role) -> None:
 def test_public_routes_and_deny_by_default() -> None:
     assert {r for (m, r) in ENDPOINTS if is_public(m, r)} == {
         "/healthz",
+        "/readyz",
+        "/metrics",
         "/auth/login",
         "/auth/refresh",
         "/.well-known/jwks.json",

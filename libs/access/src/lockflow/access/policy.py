@@ -52,6 +52,9 @@ PUBLIC = Rule(None)
 # (method, route template) -> rule. A route missing here is refused (deny by default).
 ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
+    # Probes and Prometheus call these without a token; neither shows a run, a user or a key.
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
     ("POST", "/auth/login"): PUBLIC,
     ("POST", "/auth/refresh"): PUBLIC,
     ("GET", "/.well-known/jwks.json"): PUBLIC,
@@ -82,6 +85,10 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("POST", "/decisions/{request_id}"): Rule(AUTHORS, Scope.VISIBLE),
     # A dry run of gate 2's choices: nothing changes, but only those who may decide may try.
     ("POST", "/decisions/{request_id}/preview"): Rule(AUTHORS, Scope.VISIBLE),
+    ("GET", "/alerts"): Rule(EVERYONE, Scope.LISTED),
+    ("GET", "/alerts/stream"): Rule(EVERYONE, Scope.LISTED),
+    # Acknowledging changes what others see: those who may act on the run.
+    ("POST", "/alerts/{alert_id}/ack"): Rule(AUTHORS, Scope.VISIBLE),
     ("GET", "/sources"): Rule(EVERYONE, Scope.LISTED),
     ("POST", "/sources"): Rule(AUTHORS),
     ("POST", "/sources/upload"): Rule(AUTHORS),

@@ -195,6 +195,39 @@ class UploadRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class AlertRow(Base):
+    """An alert a user sees (a stage failed, a gate overdue, a quality score low or dropping), and its
+    webhook delivery; `dedup_key` makes raising the same alert twice (a redelivered event) a no-op."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    run_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    severity: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    # Webhook delivery: pending (or none when no webhook is set), delivered, given_up.
+    delivery: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_delivery_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+
+
+class QualityScoreRow(Base):
+    """A run's assessed quality score by its source, so a score is compared with the source's earlier runs."""
+
+    __tablename__ = "quality_scores"
+    run_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(1000), index=True)
+    score: Mapped[float]
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 def make_engine(url: str) -> Engine:
     """An engine with settings that suit each backend."""
     if url.startswith("sqlite"):

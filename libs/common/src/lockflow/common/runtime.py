@@ -22,7 +22,9 @@ from lockflow.common.bus.port import requests_topic
 from lockflow.common.cache import Cache, MemoryCache, RedisCache
 from lockflow.common.clock import Clock
 from lockflow.common.db import Database, is_database_outage
+from lockflow.common.health import readiness
 from lockflow.common.logging import configure_logging
+from lockflow.common.metrics import serve_metrics, set_build_info
 from lockflow.common.pipeline import STAGES, all_topics
 from lockflow.common.reqreply import Requester, RequestHandler, RequestWorker, replies_topic
 from lockflow.common.settings import CommonSettings
@@ -153,6 +155,16 @@ async def serve(name: str, settings: CommonSettings, start: Start) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running: Running | None = None
+    set_build_info(name)
+    metrics = (
+        serve_metrics(
+            settings.metrics_port,
+            readiness(settings, adapters.db, adapters.artifacts),
+            host=settings.metrics_host,
+        )
+        if settings.metrics_port
+        else None
+    )
     try:
         await ensure_topics(adapters)
         await adapters.bus.start()
@@ -164,6 +176,8 @@ async def serve(name: str, settings: CommonSettings, start: Start) -> None:
             await running.stop()
         await adapters.bus.stop()
         adapters.db.dispose()
+        if metrics is not None:
+            metrics.shutdown()
 
 
 def run_service(name: str, settings_kind: type[CommonSettings], start: Start) -> None:

@@ -61,6 +61,14 @@ class CommonSettings(BaseSettings):
         "unset: the system temp dir",
     )
     otlp_endpoint: str | None = None
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port a worker serves /metrics, /healthz and /readyz on (the gateway serves them on its "
+        "own port); unset: not served",
+    )
+    metrics_host: str = Field(default="0.0.0.0", description="Address the worker's metrics port listens on")
     log_level: str = "INFO"
     secret_key: SecretStr = SecretStr(DEFAULT_DEV_SECRET)
     as_of: datetime | None = Field(

@@ -15,6 +15,7 @@ it stops allocating; an attempt that was superseded before the worker started it
 
 import ctypes
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,6 +33,7 @@ from tenacity import (
     wait_incrementing,
 )
 
+from lockflow.common import metrics
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.bus import Bus, DeliveredEvent, Subscription
 from lockflow.common.cache import Cache
@@ -99,23 +101,41 @@ class StageWorker:
             return
         with structlog.contextvars.bound_contextvars(run_id=command.run_id, stage=self.stage):
             attempt_id = str(getattr(command.payload, "attempt_id", ""))
+            metrics.STAGE_QUEUE_WAIT.labels(stage=self.stage).observe(
+                metrics.seconds_since(command.occurred_at)
+            )
             if not await anyio.to_thread.run_sync(self._mark_started, attempt_id):
                 log.info("superseded_attempt_skipped", attempt_id=attempt_id)
+                metrics.STAGE_MESSAGES.labels(stage=self.stage, outcome="skipped").inc()
                 return
             log.info("stage_started", command=command.type)
+            started = time.perf_counter()
+            error_type = ""
             try:
                 outcome = await self._run_with_retries(handler, command)
             except LockflowError as exc:
                 log.info("stage_failed", error=str(exc))
-                outcome = self._failed(command, str(exc))
+                outcome, error_type = self._failed(command, str(exc)), error_type_of(exc)
             except Exception as exc:
                 # A bug or a lasting outage: end the attempt visibly rather than leave the run hanging.
                 log.exception("stage_crashed", error=repr(exc))
-                outcome = self._failed(
-                    command, f"unexpected error in {self.stage}: {type(exc).__name__}: {exc}"
+                outcome, error_type = (
+                    self._failed(command, f"unexpected error in {self.stage}: {type(exc).__name__}: {exc}"),
+                    "unexpected",
                 )
+            self._observe(started, error_type)
             await bus.publish(outcome)
             log.info("stage_finished", outcome=outcome.type)
+
+    def _observe(self, started: float, error_type: str) -> None:
+        """Count the attempt's outcome and time (an empty error type: it succeeded)."""
+        metrics.STAGE_DURATION.labels(stage=self.stage).observe(time.perf_counter() - started)
+        if error_type:
+            metrics.STAGE_MESSAGES.labels(stage=self.stage, outcome="failed").inc()
+            metrics.STAGE_FAILURES.labels(stage=self.stage, error_type=error_type).inc()
+        else:
+            metrics.STAGE_MESSAGES.labels(stage=self.stage, outcome="succeeded").inc()
+            metrics.STAGE_LAST_SUCCESS.labels(stage=self.stage).set(metrics.now_seconds())
 
     async def _run_with_retries(self, handler: StageHandler, command: Command) -> Event:
         # The stage timeout covers the whole attempt, retries included (the sweep's deadline does).
@@ -127,7 +147,7 @@ class StageWorker:
             wait=wait_incrementing(start=RETRY_BACKOFF_SECONDS, increment=RETRY_BACKOFF_SECONDS),
             retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(LockflowError),
             sleep=anyio.sleep,
-            before_sleep=_log_retry,
+            before_sleep=self._retrying,
             reraise=True,
         )
         outcome: Event = await retrying(self._run_within_budget, handler, command, ends_at=ends_at)
@@ -171,6 +191,10 @@ class StageWorker:
             f"{settings.stage_timeout_seconds:g}s (LOCKFLOW_STAGE_TIMEOUT_SECONDS)"
         )
 
+    def _retrying(self, state: RetryCallState) -> None:
+        metrics.STAGE_RETRIES.labels(stage=self.stage).inc()
+        _log_retry(state)
+
     def _mark_started(self, attempt_id: str) -> bool:
         """Record the start (heartbeat, deadline); False if the attempt was superseded or settled."""
         if self.deps.db is None or not attempt_id:
@@ -211,6 +235,18 @@ class StageWorker:
             error=error,
         )
         return command.follow(StageFailed, payload, producer=self.stage)
+
+
+def error_type_of(exc: LockflowError) -> str:
+    """The failure's kind as a bounded label: a stopped budget, an unreachable dependency, or bad input."""
+    message = str(exc)
+    if "LOCKFLOW_STAGE_TIMEOUT_SECONDS" in message:
+        return "timeout"
+    if "LOCKFLOW_MEMORY_BUDGET_MB" in message:
+        return "memory_budget"
+    if "Unavailable" in type(exc).__name__:
+        return "unavailable"
+    return "invalid_input"
 
 
 class AttemptStopped(BaseException):

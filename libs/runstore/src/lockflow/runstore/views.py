@@ -111,6 +111,11 @@ def _runs_of(reader: Reader | None) -> ColumnElement[bool] | None:
     return or_(own, RUNS.id.in_(list(reader.shared_runs))) if reader.shared_runs else own
 
 
+def runs_visible_to(reader: Reader | None) -> ColumnElement[bool] | None:
+    """The SQL condition for the runs a reader may see (None: every run), for other lists to filter by."""
+    return _runs_of(reader)
+
+
 def runs_page(db: Database, *, reader: Reader | None, limit: int = 100, offset: int = 0) -> Page:
     """Newest runs first, only the reader's (filtered in the query), then the page, with the total."""
     query, count = select(*SUMMARY_COLUMNS), select(func.count()).select_from(RunRow.__table__)

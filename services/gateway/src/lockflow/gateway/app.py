@@ -23,11 +23,12 @@ from lockflow.common.errors import (
 )
 from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.telemetry import setup_tracing
-from lockflow.gateway import charts, decisions, events, health, runs, sources
+from lockflow.gateway import alerts, charts, decisions, events, health, monitoring, runs, sources
 from lockflow.gateway.bootstrap import Runtime, build_gateway, build_gateway_access
 from lockflow.gateway.failures import UnexpectedErrors
 from lockflow.gateway.hardening import NoServerPaths, SecurityHeaders, install_allow_header
 from lockflow.gateway.limits import BodyLimit, make_limiter
+from lockflow.gateway.monitoring import HttpMetrics
 from lockflow.gateway.openapi import install_openapi
 from lockflow.gateway.responses import EVERY_ROUTE
 from lockflow.gateway.settings import GatewaySettings
@@ -98,9 +99,10 @@ def create_app(
     )
     app.add_middleware(NoServerPaths, folders=server_folders(settings))  # type: ignore[arg-type]
     app.add_middleware(SecurityHeaders)  # type: ignore[arg-type]
+    app.add_middleware(HttpMetrics)  # type: ignore[arg-type]
     install_openapi(app)
     install_allow_header(app)
-    for resource in (health, runs, charts, events, decisions, sources):
+    for resource in (health, monitoring, runs, charts, events, decisions, sources, alerts):
         app.include_router(resource.router)
     return app
 

@@ -12,16 +12,24 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import anyio
+import httpx
 
+from lockflow.common import metrics
 from lockflow.common.bus import DeliveredEvent, Subscription
+from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.logging import get_logger
 from lockflow.common.outbox import publish_pending
 from lockflow.common.runtime import Adapters, run_service
-from lockflow.common.settings import CommonSettings
+from lockflow.orchestrator.alerts import deliver_pending, raise_for_event, rules_of, sweep_overdue_gates
 from lockflow.orchestrator.liveness import LivenessPolicy
+from lockflow.orchestrator.observe import lag_loop, observe
 from lockflow.orchestrator.service import handle_event, sweep_attempts
+from lockflow.orchestrator.settings import OrchestratorSettings
 
 NAME = "orchestrator"
+ALERT_DELIVERY_SECONDS = 1.0
+GATE_SWEEP_SECONDS = 30.0
+ALERT_DELIVERY_TIMEOUT = 10.0
 log = get_logger(__name__)
 
 
@@ -34,6 +42,12 @@ class Orchestrator:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    @property
+    def settings(self) -> OrchestratorSettings:
+        """The orchestrator's own settings (the embedded process passes another service's: read ours)."""
+        settings = self.adapters.settings
+        return settings if isinstance(settings, OrchestratorSettings) else OrchestratorSettings()
+
     async def relay_outbox(self) -> int:
         """Publish whatever the outbox holds (serialised within this process)."""
         async with self.relay_lock:
@@ -44,9 +58,15 @@ class Orchestrator:
 
         async def on_event(delivered: DeliveredEvent) -> None:
             await anyio.to_thread.run_sync(handle_event, self.adapters.db, delivered.event)
+            await anyio.to_thread.run_sync(observe, self.adapters.db, delivered.event)
+            await anyio.to_thread.run_sync(raise_for_event, self.adapters.db, delivered.event, rules)
             await self.relay_outbox()
 
+        rules = rules_of(self.settings)
         bus = self.adapters.bus
+        metrics.watch_database(self.adapters.db)
+        if isinstance(bus, KafkaBus):
+            self.tasks.append(asyncio.create_task(lag_loop(bus.bootstrap, bus.prefix)))
         self.subscriptions.append(
             await bus.subscribe(
                 topics=[self.adapters.events_topic()], group=f"{bus.prefix}-{NAME}", handler=on_event
@@ -86,6 +106,23 @@ class Orchestrator:
                 await asyncio.sleep(interval)
 
         self.tasks.append(asyncio.create_task(loop()))
+        self.tasks.append(asyncio.create_task(self._alert_loop()))
+
+    async def _alert_loop(self) -> None:
+        """Deliver stored alerts to the webhook every second; alert on overdue gates every 30 s."""
+        settings = self.settings
+        rules = rules_of(settings)
+        swept = 0.0
+        async with httpx.AsyncClient(timeout=ALERT_DELIVERY_TIMEOUT) as client:
+            while True:
+                try:
+                    if time.monotonic() - swept >= GATE_SWEEP_SECONDS:
+                        swept = time.monotonic()
+                        await anyio.to_thread.run_sync(sweep_overdue_gates, self.adapters.db, rules)
+                    await deliver_pending(self.adapters.db, settings, client)
+                except Exception as exc:  # a database or receiver hiccup: try again at the next turn
+                    log.warning("alert_loop_failed", error=repr(exc))
+                await asyncio.sleep(ALERT_DELIVERY_SECONDS)
 
     async def stop(self) -> None:
         """Stop the relay loop and the consumer."""
@@ -109,7 +146,7 @@ async def start(adapters: Adapters) -> Orchestrator:
 
 def main() -> None:
     """Run the orchestrator as its own process over Kafka (distributed mode)."""
-    run_service(NAME, CommonSettings, start)
+    run_service(NAME, OrchestratorSettings, start)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 
+from lockflow.common import metrics
 from lockflow.common.bus.port import Bus, Handler, RawHandler, RawRecord, Subscription
 from lockflow.common.logging import get_logger
 from lockflow.common.telemetry import Headers
@@ -204,6 +205,8 @@ class KafkaBus(Bus):
         try:
             while not subscription.stopped.is_set():
                 batches = await consumer.getmany(timeout_ms=500)
+                if subscription.group:  # a group member's loop is alive: the worker's heartbeat
+                    metrics.CONSUMER_POLL.labels(group=subscription.group).set(metrics.now_seconds())
                 for tp, records in batches.items():
                     for record in records:
                         await deliver(record)
@@ -217,3 +220,26 @@ class KafkaBus(Bus):
             raise
         finally:
             await consumer.stop()
+
+
+async def measure_lag(bootstrap: str, groups: list[str]) -> dict[tuple[str, str], int]:
+    """End offsets minus committed offsets, summed per (group, topic), read from the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="lockflow-lag")
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="lockflow-lag")
+    await admin.start()
+    await reader.start()
+    try:
+        lag: dict[tuple[str, str], int] = {}
+        for group in groups:
+            committed = await admin.list_consumer_group_offsets(group)
+            if not committed:
+                continue
+            ends = await reader.end_offsets(list(committed))
+            for partition, offset in committed.items():
+                behind = max(0, ends.get(partition, 0) - max(offset.offset, 0))
+                key = (group, partition.topic)
+                lag[key] = lag.get(key, 0) + behind
+        return lag
+    finally:
+        await reader.stop()
+        await admin.close()

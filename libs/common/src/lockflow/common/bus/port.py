@@ -16,6 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 from tenacity import AsyncRetrying, stop_after_attempt, wait_incrementing
 
+from lockflow.common import metrics
 from lockflow.common.errors import InvalidEvent
 from lockflow.common.events import Event, parse_event, serialize_event
 from lockflow.common.logging import get_logger
@@ -179,6 +180,7 @@ class Bus(abc.ABC):
             event = parse_event(value)
         except InvalidEvent as exc:
             log.warning("event_invalid", topic=topic, offset=offset, reason=str(exc))
+            metrics.BUS_MESSAGES.labels(topic=topic, outcome="invalid").inc()
             await self._dead_letter(topic, partition, offset, key, value, headers, f"invalid event: {exc}")
             return
         token = otel_context.attach(context_from_headers(headers))
@@ -205,7 +207,9 @@ class Bus(abc.ABC):
             async for attempt in retrying:
                 with attempt:
                     await self._handle_once(delivered, handler, attempt.retry_state.attempt_number)
+            metrics.BUS_MESSAGES.labels(topic=delivered.topic, outcome="handled").inc()
         except Exception as exc:
+            metrics.BUS_MESSAGES.labels(topic=delivered.topic, outcome="dead_lettered").inc()
             await self._dead_letter(
                 delivered.topic,
                 delivered.partition,
@@ -280,3 +284,4 @@ class Bus(abc.ABC):
             ("dlq-original-offset", str(offset).encode()),
         ]
         await self.publish_raw(f"{topic}.dlq", key=key or b"", value=value, headers=dlq_headers)
+        metrics.DLQ_RECORDS.labels(topic=topic).inc()
