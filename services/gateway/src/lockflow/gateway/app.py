@@ -45,6 +45,7 @@ from lockflow.gateway.runs import runs_router
 from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit, ErrorBody, RunCreate, RunCreated
 from lockflow.gateway.settings import GatewaySettings
 from lockflow.gateway.sources import rate_limited, sources_router, upload_rate
+from lockflow.gateway.ui import install_ui
 from lockflow.gateway.uploads import check_upload_path, forget_upload, record_upload, store_upload
 from lockflow.plans import export as plan_export
 from lockflow.qualityrules.rules import RULES_MAX_CHARS, quality_rules_of
@@ -155,6 +156,7 @@ def create_app(
     app.include_router(sources_router(settings))
     app.include_router(runs_router())
     app.include_router(events_router())
+    install_ui(app)
     return app
 
 

@@ -1,0 +1,48 @@
+/** The seven stages of a run as a timeline, from its step attempts and its open gate. */
+import type { Attempt, RunDetail } from "../api/queries";
+import { between } from "./format";
+
+export const STAGES = ["ingest", "quality", "analytics", "insights", "recommendations", "reporting"] as const;
+const STAGE_OF_STEP: Record<string, string> = {
+  ingest: "ingest",
+  assess_quality: "quality",
+  apply_resolutions: "quality",
+  analyse: "analytics",
+  generate_insights: "insights",
+  recommend: "recommendations",
+  report: "reporting",
+};
+export const GATE_AFTER_STAGE: Record<string, string> = {
+  ingest: "source_review",
+  quality: "quality_review",
+  analytics: "analytics_review",
+  insights: "insight_review",
+  recommendations: "action_selection",
+};
+
+export interface StageRow {
+  stage: string;
+  status: "pending" | "running" | "succeeded" | "failed" | "waiting";
+  durationMs: number | null;
+  attempts: number;
+  error: string | null;
+}
+
+/** Each stage's latest status and the summed duration of its finished attempts. */
+export function stageRows(run: Pick<RunDetail, "attempts" | "open_gate" | "status">): StageRow[] {
+  return STAGES.map((stage) => {
+    const attempts: Attempt[] = run.attempts.filter((a) => STAGE_OF_STEP[a.step] === stage);
+    const last = attempts[attempts.length - 1];
+    const durations = attempts.map((a) => between(a.requested_at, a.finished_at)).filter((d): d is number => d !== null);
+    let status: StageRow["status"] = "pending";
+    if (last) status = last.status === "succeeded" ? "succeeded" : last.status === "failed" || last.status === "dead" ? "failed" : "running";
+    if (status === "succeeded" && run.open_gate && GATE_AFTER_STAGE[stage] === run.open_gate) status = "waiting";
+    return {
+      stage,
+      status,
+      durationMs: durations.length ? durations.reduce((a, b) => a + b, 0) : null,
+      attempts: attempts.length,
+      error: last?.error ?? null,
+    };
+  });
+}
