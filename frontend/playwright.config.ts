@@ -6,7 +6,7 @@ export default defineConfig({
   testDir: "e2e",
   workers: 1,
   retries: 0,
-  timeout: 240_000,
+  timeout: 420_000,
   expect: { timeout: 30_000 },
   outputDir: "artifacts/test-results",
   reporter: [["list"]],

@@ -32,7 +32,7 @@ const WHO: Record<string, string> = {
   action_selection: "an approver who did not start the run (separation of duties)",
 };
 
-export function GatePanel({ requestId, run }: { requestId: string; run: RunDetail }) {
+export function GatePanel({ requestId, run, onConflict }: { requestId: string; run: RunDetail; onConflict(error: unknown): void }) {
   const found = useRequest(requestId);
   const { me } = useAuth();
   const queries = useQueryClient();
@@ -56,8 +56,10 @@ export function GatePanel({ requestId, run }: { requestId: string; run: RunDetai
         }),
       );
     } catch (failure) {
-      setError(failure);
       unchanged = failure instanceof ApiError && failure.status === 422;
+      // A 409 (decided by someone else first) outlives this panel, which the refresh below closes.
+      if (failure instanceof ApiError && failure.status === 409) onConflict(failure);
+      else setError(failure);
     } finally {
       setBusy(false);
       // After a decision (or a 409: someone else's), show what the server now holds.

@@ -109,6 +109,7 @@ export function RunPage() {
   const ended = ["completed", "failed", "aborted"].includes(run.data?.status ?? "");
   useRunEvents(runId, ended);
   const [retryError, setRetryError] = useState<unknown>(null);
+  const [conflict, setConflict] = useState<unknown>(null);
 
   if (run.isPending) return <Loading what="the run" />;
   if (run.error || !run.data) return <ErrorMessage error={run.error} />;
@@ -151,9 +152,10 @@ export function RunPage() {
         </div>
       )}
       {data.status === "aborted" && <p className="error">Aborted: {data.error}</p>}
+      <ErrorMessage error={conflict} />
       {me?.username === data.requested_by && <ShareForm runId={data.id} />}
       {request ? (
-        <GatePanel key={request.id} requestId={request.id} run={data} />
+        <GatePanel key={request.id} requestId={request.id} run={data} onConflict={setConflict} />
       ) : (
         data.status === "running" && <p role="status" className="muted">Working: {data.current_step ?? "…"}. {gateLabel(data.open_gate) !== "–" ? gateLabel(data.open_gate) : ""}</p>
       )}
