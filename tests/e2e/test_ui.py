@@ -27,7 +27,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 USERS = {"ana": ["analyst"], "apo": ["approver"], "apo2": ["approver"], "vic": ["viewer"]}
 
 
-def _npx(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def _npx(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run a tool of the frontend's node_modules; the output is kept for the failure message."""
     npx = shutil.which("npx")
     assert npx, "Node (npx) is not installed: run `make ui-deps`"

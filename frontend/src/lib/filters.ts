@@ -34,7 +34,11 @@ export function matches(run: RunRow, filters: RunFilters): boolean {
   const state = runState(run);
   const byStatus =
     filters.status === "all" ||
-    (filters.status === "waiting" ? state === "waiting for a decision" : filters.status === "running" ? state === "running" : run.status === filters.status);
+    (filters.status === "waiting"
+      ? state === "waiting for a decision"
+      : filters.status === "running"
+        ? state === "running" || run.status === "decided"
+        : run.status === filters.status);
   const q = filters.q.trim().toLowerCase();
   return byStatus && (!q || run.name.toLowerCase().includes(q) || run.id.startsWith(q) || run.requested_by.toLowerCase().includes(q));
 }

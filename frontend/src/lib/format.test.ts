@@ -30,6 +30,8 @@ describe("formatters", () => {
   });
   it("names states as people say them", () => {
     expect(runState({ status: "running", open_gate: "quality_review" })).toBe("waiting for a decision");
+    expect(runState({ status: "waiting", open_gate: "source_review" })).toBe("waiting for a decision");
+    expect(runState({ status: "decided", open_gate: null })).toBe("decided, being applied");
     expect(runState({ status: "running", open_gate: null })).toBe("running");
     expect(gateLabel("action_selection")).toBe("Gate 5 · Action selection");
   });

@@ -60,7 +60,8 @@ export interface RunSummary {
 
 /** What a person calls a run's state: "waiting for a decision", never "deferred". */
 export function runState(run: RunSummary): string {
-  if (run.status === "running" && run.open_gate) return "waiting for a decision";
+  if (run.status === "waiting" || (run.status === "running" && run.open_gate)) return "waiting for a decision";
+  if (run.status === "decided") return "decided, being applied";
   return run.status;
 }
 

@@ -106,7 +106,7 @@ describe("run filters in the URL", () => {
     expect(parseFilters(new URLSearchParams("status=deferred&page=-3"))).toEqual({ status: "all", q: "", page: 1 });
   });
   it("filters by state and search, then pages with the total", () => {
-    const runs = [run("a", "running", "quality_review", "sales.csv"), run("b", "running", null), run("c", "completed", null, "sales2.csv")];
+    const runs = [run("a", "waiting", "quality_review", "sales.csv"), run("b", "running", null), run("c", "completed", null, "sales2.csv")];
     expect(filterRuns(runs, { status: "waiting", q: "", page: 1 }).rows.map((r) => r.id)).toEqual(["a"]);
     expect(filterRuns(runs, { status: "running", q: "", page: 1 }).rows.map((r) => r.id)).toEqual(["b"]);
     expect(filterRuns(runs, { status: "all", q: "SALES", page: 1 }).total).toBe(2);
