@@ -15,6 +15,7 @@ export default function VegaChart({ chart }: { chart: ChartItem }) {
   const box = useRef<HTMLDivElement>(null);
   const { theme } = useTheme();
   const [failed, setFailed] = useState<string | null>(null);
+  const [svg, setSvg] = useState<(() => Promise<string>) | null>(null);
 
   useEffect(() => {
     let finalize: (() => void) | undefined;
@@ -27,14 +28,18 @@ export default function VegaChart({ chart }: { chart: ChartItem }) {
       if (cancelled || !box.current) return;
       try {
         // The interpreter evaluates Vega expressions without eval: the UI's CSP has no 'unsafe-eval'.
-        const result = await embed(box.current, chart.spec as never, {
+        // The spec's own description names the SVG for screen readers (Vega sets its aria-label).
+        const spec = { description: `${chart.title}: ${chart.description}`, ...chart.spec };
+        const result = await embed(box.current, spec as never, {
           ast: true,
           expr: expressionInterpreter,
-          actions: { export: true, source: false, compiled: false, editor: false },
+          // vega-embed's own menu is an unnamed <summary>: our download button replaces it.
+          actions: false,
           theme: theme === "dark" ? "dark" : undefined,
           renderer: "svg",
         });
         finalize = () => result.finalize();
+        setSvg(() => () => result.view.toImageURL("svg"));
       } catch (error) {
         setFailed(error instanceof Error ? error.message : String(error));
       }
@@ -51,7 +56,23 @@ export default function VegaChart({ chart }: { chart: ChartItem }) {
         <strong>{chart.title}</strong>
         <span className="muted"> {chart.description}</span>
       </figcaption>
-      <div ref={box} role="img" aria-label={`${chart.title}: ${chart.description}`} />
+      <div ref={box} />
+      {svg && (
+        <button
+          type="button"
+          className="btn btn-secondary"
+          onClick={() =>
+            void svg().then((url) => {
+              const link = document.createElement("a");
+              link.href = url;
+              link.download = `${chart.id.replace(/\W+/g, "-")}.svg`;
+              link.click();
+            })
+          }
+        >
+          Download {chart.title} (SVG)
+        </button>
+      )}
       {failed && <p className="error">This chart could not be drawn: {failed}</p>}
     </figure>
   );
