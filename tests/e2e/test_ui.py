@@ -106,3 +106,5 @@ def test_a_whole_run_in_the_browser(served_up: tuple[str, Path]) -> None:
     done = _npx("playwright", "test", env=env, timeout=900)
     print(done.stdout)
     _check(done)
+    metrics = FRONTEND / "artifacts" / "metrics.json"
+    print("UI metrics (run view time to interactive, ms):", metrics.read_text())
