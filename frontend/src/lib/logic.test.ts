@@ -137,3 +137,31 @@ describe("the run timeline", () => {
     expect(failed[0]).toMatchObject({ status: "failed", error: "boom", durationMs: null });
   });
 });
+
+import { openFindings, stageSummary } from "./timeline";
+
+describe("stage summaries", () => {
+  const results = {
+    dataset_ingested: { rows: 4025, columns: 10 },
+    score_before: 98.2,
+    score_after: 99.1,
+    findings: [{}, {}, {}],
+    findings_after: [{}],
+    analytics: { rows_used: 4025, parts: ["describe", "drivers"] },
+    insights: [{}, {}],
+    actions: [{}, {}, {}],
+    plan: [{}],
+    report: { html_uri: "x" },
+  };
+  it("says what each stage produced", () => {
+    expect(stageSummary("ingest", results)).toBe("4,025 rows × 10 columns");
+    expect(stageSummary("quality", results)).toBe("score 98.2 → 99.1; 1 open finding(s)");
+    expect(stageSummary("analytics", results)).toBe("2 analyses on 4,025 rows");
+    expect(stageSummary("recommendations", results)).toBe("3 actions proposed, 1 chosen");
+    expect(stageSummary("reporting", {})).toBe("");
+  });
+  it("counts the findings left open (all of them when none was fixed)", () => {
+    expect(openFindings(results)).toBe(1);
+    expect(openFindings({ findings: [{}, {}], findings_after: null })).toBe(2);
+  });
+});

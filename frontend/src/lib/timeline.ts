@@ -46,3 +46,36 @@ export function stageRows(run: Pick<RunDetail, "attempts" | "open_gate" | "statu
     };
   });
 }
+
+type Results = Record<string, unknown>;
+const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
+
+/** One line per finished stage saying what it produced (from the run's results). */
+export function stageSummary(stage: string, results: Results): string {
+  const dataset = (results.dataset_ingested ?? {}) as { rows?: number; columns?: number };
+  const analytics = (results.analytics ?? {}) as { rows_used?: number; parts?: unknown[] };
+  switch (stage) {
+    case "ingest":
+      return dataset.rows != null ? `${dataset.rows.toLocaleString("en-US")} rows × ${dataset.columns ?? "?"} columns` : "";
+    case "quality": {
+      if (results.score_before == null) return "";
+      const after = results.score_after != null ? ` → ${String(results.score_after)}` : "";
+      return `score ${String(results.score_before)}${after}; ${openFindings(results)} open finding(s)`;
+    }
+    case "analytics":
+      return analytics.rows_used != null ? `${count(analytics.parts)} analyses on ${analytics.rows_used.toLocaleString("en-US")} rows` : "";
+    case "insights":
+      return results.insights ? `${count(results.insights)} insights` : "";
+    case "recommendations":
+      return results.actions ? `${count(results.actions)} actions proposed${results.plan ? `, ${count(results.plan)} chosen` : ""}` : "";
+    case "reporting":
+      return results.report ? "report ready" : "";
+    default:
+      return "";
+  }
+}
+
+/** Quality findings left in the data: after the fixes if any were applied, else all found. */
+export function openFindings(results: Results): number {
+  return count(results.findings_after ?? results.findings);
+}

@@ -9,7 +9,7 @@ import { useAuth } from "../auth";
 import { Button, ErrorMessage, Loading, StatusBadge } from "../components/ui";
 import { formatDuration, formatTime, gateLabel, runState } from "../lib/format";
 import { mayStartRuns } from "../lib/roles";
-import { stageRows } from "../lib/timeline";
+import { openFindings, stageRows, stageSummary } from "../lib/timeline";
 import { GatePanel } from "../gates/GatePanel";
 import { PastDecisions } from "../gates/PastDecisions";
 
@@ -66,6 +66,7 @@ function Timeline({ run }: { run: RunDetail }) {
           <strong>{s.stage}</strong>
           <span className="badge">{s.status === "waiting" ? "waiting for a decision" : s.status}</span>
           <span className="muted">{formatDuration(s.durationMs)}</span>
+          {s.status === "succeeded" && <small>{stageSummary(s.stage, run.results)}</small>}
           {s.attempts > 1 && <span className="muted">{s.attempts} attempts</span>}
           {s.status === "failed" && s.error && <span className="error">{s.error}</span>}
         </li>
@@ -130,7 +131,7 @@ export function RunPage() {
     <section data-testid="run-view">
       <div className="row spread">
         <h1>{data.name}</h1>
-        <StatusBadge state={runState(data)} />
+        <StatusBadge state={data.status === "completed" && openFindings(data.results) > 0 ? `completed with ${openFindings(data.results)} open quality findings` : runState(data)} />
       </div>
       <p className="muted">
         Started by {data.requested_by} at {formatTime(data.created_at)} · id {data.id}
