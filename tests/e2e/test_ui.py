@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
 CHROMIUM = Path("/usr/bin/chromium")
+TOKEN_SECONDS = 30
 USERS = {"ana": ["analyst"], "apo": ["approver"], "apo2": ["approver"], "vic": ["viewer"]}
 
 
@@ -61,7 +62,14 @@ def served_up(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`lockflow up` on a free port with a fresh home: (base URL, home); the users of the test made."""
     port = free_port()
     home = tmp_path / "home"
-    env = {"PATH": "/usr/bin:/bin", "LOCKFLOW_HOME": str(home)}
+    # Access tokens live 30 s with no leeway: the browser's sessions outlive several, so the silent
+    # refresh and the event stream's resume after its token lapsed are exercised, not assumed.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LOCKFLOW_HOME": str(home),
+        "LOCKFLOW_ACCESS_TOKEN_SECONDS": str(TOKEN_SECONDS),
+        "LOCKFLOW_CLOCK_SKEW_SECONDS": "0",
+    }
     log = (tmp_path / "up.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "lockflow.cli", "up", "--port", str(port)], env=env, stdout=log, stderr=log
@@ -102,6 +110,7 @@ def test_a_whole_run_in_the_browser(served_up: tuple[str, Path]) -> None:
         "LOCKFLOW_ADMIN_PASSWORD": initial_admin_password(home),
         "LOCKFLOW_SAMPLE": str(SAMPLE),
         "CHROMIUM": str(CHROMIUM),
+        "LOCKFLOW_TOKEN_SECONDS": str(TOKEN_SECONDS),
     }
     done = _npx("playwright", "test", env=env, timeout=900)
     print(done.stdout)

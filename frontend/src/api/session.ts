@@ -25,9 +25,10 @@ export function onSessionChange(listener: Listener): () => void {
   return () => listeners.delete(listener);
 }
 
-/** How many milliseconds from now to refresh a token valid for `expiresIn` seconds. */
+/** How many milliseconds from now to refresh a token valid for `expiresIn` seconds (a short-lived one
+at half its life). */
 export function refreshDelay(expiresIn: number): number {
-  return Math.max(5, expiresIn - EARLY_SECONDS) * 1000;
+  return Math.max(5, expiresIn > 2 * EARLY_SECONDS ? expiresIn - EARLY_SECONDS : expiresIn / 2) * 1000;
 }
 
 export function store(tokens: Tokens): void {

@@ -49,6 +49,7 @@ describe("error messages", () => {
   });
   it("refreshes tokens before they lapse", () => {
     expect(refreshDelay(900)).toBe(870_000);
-    expect(refreshDelay(10)).toBe(5_000);
+    expect(refreshDelay(30)).toBe(15_000);
+    expect(refreshDelay(6)).toBe(5_000);
   });
 });
