@@ -237,4 +237,12 @@ test("errors are clear messages: a wrong password, an unknown run, a deep link b
   // The deep link is kept through sign-in; the unknown run is a 404 said plainly.
   await expect(page).toHaveURL(/\/ui\/runs\/no-such-run/);
   await expect(page.getByRole("alert")).toContainText("Not found");
+  // A narrow window: the list still fits and stays accessible; the first Tab reaches the skip link.
+  await page.setViewportSize({ width: 400, height: 800 });
+  await page.goto("/ui/?status=completed");
+  await expect(page.getByRole("button", { name: "Completed" })).toHaveAttribute("aria-pressed", "true");
+  await accessible(page, "runs list, narrow, filtered");
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("link", { name: "Skip to content" })).toBeFocused();
+  await page.screenshot({ path: `${SHOTS}/runs-narrow.png`, fullPage: true });
 });

@@ -51,7 +51,7 @@ export function RunsPage() {
         <Empty>No runs match. {mayStartRuns(me).allowed ? "Start one with an upload." : ""}</Empty>
       ) : (
         <>
-          <table>
+          <table className="nowrap">
             <caption className="sr-only">Runs, newest first</caption>
             <thead>
               <tr>
