@@ -102,10 +102,15 @@ test("an analyst takes a run through five gates, an approver chooses the plan, t
   await panel3.getByLabel("N Clusters").fill("1");
   await expect(panel3.getByText("must be at least 2")).toBeVisible();
   await expect(panel3.getByRole("button", { name: "Modify and run again" })).toBeDisabled();
-  await panel3.getByLabel("N Clusters").fill("3");
+  await panel3.getByLabel("N Clusters").fill("4");
   await panel3.getByRole("button", { name: "Modify and run again" }).click();
   await expect(analyst.getByTestId("past-decisions")).toContainText("modify", { timeout: 60_000 });
   panel3 = await gate(analyst, "analytics_review");
+  const compare = panel3.getByTestId("analytics-compare");
+  await expect(compare).toContainText("Clusters (k)");
+  await expect(compare.locator("tr", { hasText: "Clusters (k)" }).locator("td").nth(2)).toHaveText("4");
+  await accessible(analyst, "gate 3 after the loop-back");
+  await analyst.screenshot({ path: `${SHOTS}/gate3-after-modify.png`, fullPage: true });
   await panel3.getByRole("button", { name: "Accept the analytics" }).click();
 
   // Gate 4: ranked insights; accept.

@@ -1,6 +1,8 @@
 /** The evidence and the option forms of each of the five gates. */
 import { useMemo, useState } from "react";
-import { api, ok } from "../api/client";
+import { useQuery } from "@tanstack/react-query";
+import { api, ok, page } from "../api/client";
+import type { DecisionRequest } from "../api/queries";
 import { RunCharts } from "../components/RunCharts";
 import { ErrorMessage } from "../components/ui";
 import { listChange, move, statRows, type StatPair } from "../lib/diff";
@@ -252,6 +254,59 @@ function Preview({ preview }: { preview: Obj }) {
   );
 }
 
+/** The figures of one analytics result that a modify changes, by name. */
+export function analyticsFigures(a: Obj): Record<string, string> {
+  const clustering = obj(a.clustering);
+  const drivers = arr(obj(a.drivers).drivers);
+  return {
+    "Clusters (k)": formatNumber(clustering.k),
+    Silhouette: formatNumber(clustering.silhouette),
+    "Anomalous rows": formatNumber(obj(a.anomalies).count),
+    "Top drivers": drivers.slice(0, 3).map((d) => String(d.column)).join(", ") || "–",
+    "Trend per period": formatNumber(obj(a.time_series).trend_slope),
+    "Rows used": formatNumber(a.rows_used),
+  };
+}
+
+/** After a modify (a loop back to analytics), the earlier results beside the new ones. */
+function EarlierAnalytics({ props, now }: { props: DecideProps; now: Obj }) {
+  const earlier = useQuery({
+    queryKey: ["decisions", "gate3-history", props.run.id],
+    queryFn: async () => {
+      const found = await page(api.GET("/decisions", { params: { query: { status: "all", run_id: props.run.id, limit: 1000 } } }));
+      const rows = (found.rows as unknown as DecisionRequest[]).filter((r) => r.gate === "analytics_review" && r.id !== props.request.id);
+      const last = rows[rows.length - 1];
+      if (!last) return null;
+      const full = await ok(api.GET("/decisions/{request_id}", { params: { path: { request_id: last.id } } }));
+      return obj((full as unknown as DecisionRequest).context.analytics);
+    },
+  });
+  if (!earlier.data) return null;
+  const before = analyticsFigures(earlier.data);
+  const after = analyticsFigures(now);
+  return (
+    <table data-testid="analytics-compare">
+      <caption>New results beside the earlier ones (before the modify)</caption>
+      <thead>
+        <tr>
+          <th scope="col">Figure</th>
+          <th scope="col">Earlier</th>
+          <th scope="col">Now</th>
+        </tr>
+      </thead>
+      <tbody>
+        {Object.keys(after).map((name) => (
+          <tr key={name} className={before[name] !== after[name] ? "changed" : ""}>
+            <td>{name}</td>
+            <td>{before[name]}</td>
+            <td>{after[name]}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 export function Gate3(props: DecideProps) {
   const a = obj(props.request.context.analytics);
   const columns = arr(a.columns);
@@ -263,6 +318,7 @@ export function Gate3(props: DecideProps) {
   return (
     <>
       <p>{String(a.sample_note ?? "")}</p>
+      <EarlierAnalytics props={props} now={a} />
       <RunCharts runId={props.run.id} stage="analytics" />
       <table>
         <caption>Statistics by column</caption>

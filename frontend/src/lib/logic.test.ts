@@ -159,6 +159,7 @@ describe("stage summaries", () => {
     expect(stageSummary("analytics", results)).toBe("2 analyses on 4,025 rows");
     expect(stageSummary("recommendations", results)).toBe("3 actions proposed, 1 chosen");
     expect(stageSummary("reporting", {})).toBe("");
+    expect(stageSummary("ingest", { dataset_ingested: { rows: 5, columns: [{ name: "a" }, { name: "b" }] } })).toBe("5 rows × 2 columns");
   });
   it("counts the findings left open (all of them when none was fixed)", () => {
     expect(openFindings(results)).toBe(1);

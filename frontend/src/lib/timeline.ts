@@ -52,11 +52,13 @@ const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
 
 /** One line per finished stage saying what it produced (from the run's results). */
 export function stageSummary(stage: string, results: Results): string {
-  const dataset = (results.dataset_ingested ?? {}) as { rows?: number; columns?: number };
+  const dataset = (results.dataset_ingested ?? {}) as { rows?: number; columns?: unknown };
   const analytics = (results.analytics ?? {}) as { rows_used?: number; parts?: unknown[] };
   switch (stage) {
     case "ingest":
-      return dataset.rows != null ? `${dataset.rows.toLocaleString("en-US")} rows × ${dataset.columns ?? "?"} columns` : "";
+      // The dataset names its columns (a list); older results held their number.
+      if (dataset.rows == null) return "";
+      return `${dataset.rows.toLocaleString("en-US")} rows × ${Array.isArray(dataset.columns) ? dataset.columns.length : String(dataset.columns ?? "?")} columns`;
     case "quality": {
       if (results.score_before == null) return "";
       const after = results.score_after != null ? ` → ${String(results.score_after)}` : "";
