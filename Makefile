@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lock demo up test test-unit services-up services-down services-status lint schemas bench
+.PHONY: install lock demo up test test-unit services-up services-down services-status lint schemas bench ui ui-deps client
 
 install: $(VENV)/.installed
 
@@ -46,8 +46,30 @@ services-down:
 services-status:
 	bash scripts/services.sh status
 
+## The web UI's tools: Node packages exactly as package-lock.json pins them (npm ci), and Debian's
+## chromium for Playwright (no browser download works here). Only `make test` and `make ui` need them:
+## the built UI is committed inside the gateway's package, so running lockflow needs no Node.
+UI_DIST := services/gateway/src/lockflow/gateway/ui_dist
+
+ui-deps: frontend/node_modules/.installed
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+frontend/node_modules/.installed: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+## Build the UI into the gateway's package (commit the result) and record its sources' hash.
+ui: install ui-deps
+	cd frontend && npm run build
+	$(BIN)/python scripts/ui_source_hash.py > $(UI_DIST)/SOURCE.sha256
+
+## Regenerate the UI's typed API client from the app's OpenAPI (after an API change; then make ui).
+client: install ui-deps
+	$(BIN)/python scripts/ui_openapi.py > frontend/openapi.json
+	cd frontend && npx --no-install openapi-typescript openapi.json -o src/api/schema.d.ts
+
 ## Install everything, start Kafka, PostgreSQL, Redis and MariaDB, and run the whole suite.
-test: install services-up
+test: install services-up ui-deps
 	eval "$$(bash scripts/services.sh env)" && $(BIN)/pytest -q -p no:cacheprovider tests
 
 test-unit: install

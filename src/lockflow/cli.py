@@ -246,6 +246,8 @@ def _serve(*, host: str, port: int, start_workers: bool) -> None:
         auth_url = (settings.jwks_url or "").removesuffix("/.well-known/jwks.json")
         login = f"POST /auth/login on the auth service ({auth_url})"
     console.print(f"lockflow API on http://{host}:{port} (docs at /docs), mode={settings.mode}")
+    if start_workers:  # the UI signs in on the same port: only where the auth routes are served too
+        console.print(f"web UI: open http://{host}:{port}/ui/")
     console.print(f"every endpoint but /healthz and /docs needs a token: {login}, then Bearer")
     if app is None:
         from lockflow.gateway.serving import serve_workers

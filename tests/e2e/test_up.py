@@ -64,4 +64,5 @@ def test_up_serves_a_run_that_can_be_aborted_at_a_gate(tmp_path: Path, sales: pd
         process.wait(timeout=20)
     printed = process.stdout.read().decode() if process.stdout else ""
     assert "created the first user 'admin'" in printed and str(password_file) in printed
+    assert f"web UI: open http://127.0.0.1:{port}/ui/" in printed
     assert password_file.read_text().strip() not in printed  # the password is only in the file

@@ -32,6 +32,7 @@ from lockflow.gateway.monitoring import HttpMetrics
 from lockflow.gateway.openapi import install_openapi
 from lockflow.gateway.responses import EVERY_ROUTE
 from lockflow.gateway.settings import GatewaySettings
+from lockflow.gateway.ui import install_ui
 
 log = get_logger(__name__)
 DATABASE_AWAY = "the database is not answering; try again in a few seconds"
@@ -104,6 +105,7 @@ def create_app(
     install_allow_header(app)
     for resource in (health, monitoring, runs, charts, events, decisions, sources, alerts):
         app.include_router(resource.router)
+    install_ui(app)
     return app
 
 

@@ -1,0 +1,96 @@
+import { Link, useSearchParams } from "react-router-dom";
+import { useRuns } from "../api/queries";
+import { useAuth } from "../auth";
+import { Button, Empty, ErrorMessage, Loading, StatusBadge } from "../components/ui";
+import { filterRuns, filtersToParams, parseFilters, STATUSES, type RunFilters } from "../lib/filters";
+import { formatTime, gateLabel, runState } from "../lib/format";
+import { mayStartRuns } from "../lib/roles";
+import { useNavigate } from "react-router-dom";
+
+const LABELS: Record<string, string> = {
+  all: "All",
+  running: "Running",
+  waiting: "Waiting for a decision",
+  completed: "Completed",
+  failed: "Failed",
+  aborted: "Aborted",
+};
+
+export function RunsPage() {
+  const [params, setParams] = useSearchParams();
+  const filters = parseFilters(params);
+  const runs = useRuns();
+  const { me } = useAuth();
+  const navigate = useNavigate();
+  const set = (change: Partial<RunFilters>) => setParams(filtersToParams({ ...filters, page: 1, ...change }));
+  const shown = filterRuns(runs.data?.rows ?? [], filters);
+
+  return (
+    <section>
+      <div className="row spread">
+        <h1>Runs</h1>
+        <Button variant="primary" verdict={mayStartRuns(me)} onClick={() => navigate("/new")}>
+          Start a run
+        </Button>
+      </div>
+      <div className="row filters" role="group" aria-label="Filter runs">
+        {STATUSES.map((s) => (
+          <button key={s} type="button" className={`chip ${filters.status === s ? "on" : ""}`} aria-pressed={filters.status === s} onClick={() => set({ status: s })}>
+            {LABELS[s]}
+          </button>
+        ))}
+        <label htmlFor="search" className="sr-only">
+          Search runs
+        </label>
+        <input id="search" type="search" placeholder="Search by name, id or who started it" value={filters.q} onChange={(e) => set({ q: e.target.value })} />
+      </div>
+      <ErrorMessage error={runs.error} />
+      {runs.isPending ? (
+        <Loading what="runs" />
+      ) : shown.total === 0 ? (
+        <Empty>No runs match. {mayStartRuns(me).allowed ? "Start one with an upload." : ""}</Empty>
+      ) : (
+        <>
+          <table className="nowrap">
+            <caption className="sr-only">Runs, newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">State</th>
+                <th scope="col">Gate</th>
+                <th scope="col">Started by</th>
+                <th scope="col">Started</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.rows.map((run) => (
+                <tr key={run.id}>
+                  <td>
+                    <Link to={`/runs/${run.id}`}>{run.name}</Link>
+                  </td>
+                  <td>
+                    <StatusBadge state={runState(run)} />
+                  </td>
+                  <td>{gateLabel(run.open_gate)}</td>
+                  <td>{run.requested_by}</td>
+                  <td>{formatTime(run.created_at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <nav className="row" aria-label="Pages">
+            <button type="button" className="btn btn-secondary" disabled={filters.page <= 1} onClick={() => set({ page: filters.page - 1 })}>
+              Previous
+            </button>
+            <span>
+              Page {filters.page} of {shown.pages} · {shown.total} run{shown.total === 1 ? "" : "s"}
+            </span>
+            <button type="button" className="btn btn-secondary" disabled={filters.page >= shown.pages} onClick={() => set({ page: filters.page + 1 })}>
+              Next
+            </button>
+          </nav>
+        </>
+      )}
+    </section>
+  );
+}
