@@ -3,13 +3,14 @@
 #   Kafka 4.x (KRaft, one combined broker+controller), PostgreSQL 15, Redis,
 #   MariaDB (a database *source*: the connector's tests read real tables from it),
 #   SeaweedFS (an S3-compatible object store: the artifact store of distributed mode),
-#   built from its Go module.
+#   built from its Go module,
+#   Jaeger v2 (traces over OTLP, in-memory storage), built from its Go module.
 #
 # Usage: scripts/services.sh up|down|status|env
 #   up      install/download what is missing, start what is not running, wait
 #           until each answers, then print the endpoints as shell exports
 #           (progress goes to stderr, so `eval "$(scripts/services.sh up)"` works)
-#   down    stop all five and wait for them to exit (data is kept)
+#   down    stop all six and wait for them to exit (data is kept)
 #   status  one line per service; exits 1 if any is down
 #   env     print the endpoint exports only: eval "$(scripts/services.sh env)"
 #
@@ -25,6 +26,8 @@
 #   LOCKFLOW_SEAWEEDFS_VERSION  Go module version of github.com/seaweedfs/seaweedfs
 #   LOCKFLOW_S3_PORT         default 8333 (S3 API); SeaweedFS's master, volume and filer take
 #   LOCKFLOW_SEAWEEDFS_PORTS default "9333 8380 8888", each also port+10000 for gRPC
+#   LOCKFLOW_JAEGER_VERSION  Go module version of github.com/jaegertracing/jaeger, default v1.76.0
+#   LOCKFLOW_JAEGER_PORTS    default "4318 4317 16686 13133": OTLP/HTTP, OTLP/gRPC, query API + UI, health
 #   LOCKFLOW_SERVICES_TIMEOUT  seconds each service may take to answer, default 120
 #
 # Meant for root on Debian 12 (dev machines and CI); as a normal user it works
@@ -75,6 +78,16 @@ SEAWEED_S3_CONFIG=$SEAWEED_STATE/s3.json
 # The one identity of the local store (loopback only, like the databases' passwords here).
 S3_ACCESS_KEY=lockflow
 S3_SECRET_KEY=lockflow-s3-secret
+# Jaeger v2's Go module is tagged v1.x (its path has no /v2): v1.76.0 is Jaeger 2.13.0, the
+# version docker-compose.yml runs. Built once per version into the cache.
+JAEGER_VERSION=${LOCKFLOW_JAEGER_VERSION:-v1.76.0}
+JAEGER_HOME=$CACHE_DIR/jaeger-$JAEGER_VERSION
+JAEGER=$JAEGER_HOME/bin/jaeger
+read -r JAEGER_OTLP_PORT JAEGER_GRPC_PORT JAEGER_QUERY_PORT JAEGER_HEALTH_PORT <<<"${LOCKFLOW_JAEGER_PORTS:-4318 4317 16686 13133}"
+JAEGER_STATE=$STATE_DIR/jaeger
+JAEGER_CONF=$JAEGER_STATE/config.yaml
+JAEGER_LOG=$JAEGER_STATE/jaeger.log
+JAEGER_PIDFILE=$JAEGER_STATE/jaeger.pid
 MARIADBD=${LOCKFLOW_MARIADBD:-/usr/sbin/mariadbd}
 MARIADB_LINK=$STATE_DIR/mariadb  # the MariaDB dir itself, or a symlink to it (see mariadb_layout)
 
@@ -737,6 +750,133 @@ seaweed_status() {
     fi
 }
 
+# ---------------------------------------------------------------- Jaeger v2 (traces)
+
+# The collector and query service in one process, spans kept in memory, on loopback only.
+jaeger_running() { pid_alive "$JAEGER_PIDFILE" "--config=$JAEGER_CONF"; }
+jaeger_ready() {
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$HOST:$JAEGER_HEALTH_PORT/status" 2>/dev/null) == 200 ]]
+}
+
+# `go install pkg@version` refuses the module (its go.mod has a replace directive), so a small
+# tools module of our own requires it and builds cmd/jaeger; niced, one package at a time (two
+# cores, shared). Built under a temp name and renamed, so an interrupted build is never trusted.
+jaeger_build() {
+    [[ -x $JAEGER ]] && return 0
+    command -v go >/dev/null || die "jaeger: Go is needed to build it (https://go.dev/dl/, 1.26+)"
+    mkdir -p "$JAEGER_HOME/tools" "$JAEGER_HOME/bin"
+    log "jaeger: building Jaeger ($JAEGER_VERSION) from its Go module (minutes; log: $JAEGER_HOME/build.log)"
+    (
+        cd "$JAEGER_HOME/tools"
+        [[ -f go.mod ]] || printf 'module lockflow.local/jaeger-tools\n\ngo 1.26\n' >go.mod
+        GOFLAGS=-mod=mod nice -n 19 go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" &&
+            GOFLAGS=-mod=mod nice -n 19 go build -p 1 -o "$JAEGER.tmp.$$" github.com/jaegertracing/jaeger/cmd/jaeger
+    ) >>"$JAEGER_HOME/build.log" 2>&1 || {
+        rm -f "$JAEGER.tmp.$$"
+        die_with_log jaeger "$JAEGER_HOME/build.log" "go build of cmd/jaeger failed"
+    }
+    mv "$JAEGER.tmp.$$" "$JAEGER"
+}
+
+# The all-in-one configuration, with every listener on loopback and the collector's own
+# metrics off (their default port, 8888, is SeaweedFS's filer here).
+jaeger_render_config() {
+    mkdir -p "$JAEGER_STATE"
+    cat >"$JAEGER_CONF" <<YAML
+service:
+  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: info
+extensions:
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: $HOST:$JAEGER_HEALTH_PORT
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: $HOST:$JAEGER_QUERY_PORT
+    grpc:
+      endpoint: $HOST:$((JAEGER_QUERY_PORT - 1))
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 100000
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: $HOST:$JAEGER_GRPC_PORT
+      http:
+        endpoint: $HOST:$JAEGER_OTLP_PORT
+processors:
+  batch: {}
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+YAML
+}
+
+jaeger_ports() {
+    local port
+    for port in "$JAEGER_OTLP_PORT" "$JAEGER_GRPC_PORT" "$JAEGER_QUERY_PORT" "$((JAEGER_QUERY_PORT - 1))" "$JAEGER_HEALTH_PORT"; do
+        check_port_free jaeger "$port"
+    done
+}
+
+JAEGER_STARTED=0
+jaeger_up() {
+    mkdir -p "$JAEGER_STATE"
+    if jaeger_running && jaeger_ready; then
+        log "jaeger: already running (pid $(cat "$JAEGER_PIDFILE"))"
+        return 0
+    fi
+    if ! jaeger_running; then
+        jaeger_build
+        jaeger_ports
+        jaeger_render_config
+        if [[ -f $JAEGER_LOG ]]; then mv "$JAEGER_LOG" "$JAEGER_LOG.prev"; fi
+        log "jaeger: starting OTLP on $HOST:$JAEGER_OTLP_PORT, query on $HOST:$JAEGER_QUERY_PORT (log: $JAEGER_LOG)"
+        # shellcheck disable=SC2016  # $$ and $@ are for the inner bash
+        nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$JAEGER_PIDFILE" \
+            "$JAEGER" --config="$JAEGER_CONF" </dev/null >>"$JAEGER_LOG" 2>&1 9>&- &
+    fi
+    JAEGER_STARTED=1
+}
+
+jaeger_wait_ready() {
+    local deadline=$((SECONDS + TIMEOUT))
+    until jaeger_ready; do
+        if ! jaeger_running && [[ -s $JAEGER_PIDFILE ]]; then
+            die_with_log jaeger "$JAEGER_LOG" "jaeger exited during startup"
+        fi
+        ((SECONDS < deadline)) || die_with_log jaeger "$JAEGER_LOG" "no answer on $HOST:$JAEGER_HEALTH_PORT after ${TIMEOUT}s"
+        sleep 0.5
+    done
+    log "jaeger: ready, OTLP on $HOST:$JAEGER_OTLP_PORT"
+}
+
+jaeger_down() { stop_pid jaeger "$JAEGER_PIDFILE" "--config=$JAEGER_CONF"; }
+
+jaeger_status() {
+    if jaeger_running && jaeger_ready; then
+        echo "jaeger    up    $HOST:$JAEGER_QUERY_PORT  (pid $(cat "$JAEGER_PIDFILE"), OTLP $HOST:$JAEGER_OTLP_PORT, in memory)"
+    else
+        echo "jaeger    down  $HOST:$JAEGER_QUERY_PORT"
+        return 1
+    fi
+}
+
 # ---------------------------------------------------------------- commands
 
 print_env() {
@@ -747,6 +887,8 @@ print_env() {
     echo "export LOCKFLOW_TEST_S3_URL=http://$HOST:$S3_PORT"
     echo "export LOCKFLOW_TEST_S3_ACCESS_KEY_ID=$S3_ACCESS_KEY"
     echo "export LOCKFLOW_TEST_S3_SECRET_ACCESS_KEY=$S3_SECRET_KEY"
+    echo "export LOCKFLOW_TEST_OTLP_ENDPOINT=http://$HOST:$JAEGER_OTLP_PORT/v1/traces"
+    echo "export LOCKFLOW_TEST_JAEGER_URL=http://$HOST:$JAEGER_QUERY_PORT"
 }
 
 # One up/down at a time per state dir (two terminals, or CI retrying).
@@ -769,6 +911,7 @@ preflight_ports() {
     redis_running || check_port_free redis "$REDIS_PORT"
     mariadb_running || check_port_free mariadb "$MARIADB_PORT"
     seaweed_running || seaweed_ports
+    jaeger_running || jaeger_ports
 }
 
 # Every missing Debian package in one apt-get run: on a fresh machine each
@@ -793,9 +936,11 @@ cmd_up() {
     kafka_up
     mariadb_up
     seaweed_up
+    jaeger_up
     redis_up
     pg_up
     if ((SEAWEED_STARTED)); then seaweed_wait_ready; fi
+    if ((JAEGER_STARTED)); then jaeger_wait_ready; fi
     if ((MARIADB_STARTED)); then mariadb_wait_ready; fi
     if ((KAFKA_STARTED)); then kafka_wait_ready; fi
     print_env
@@ -808,6 +953,7 @@ cmd_down() {
     pg_down
     mariadb_down
     seaweed_down
+    jaeger_down
 }
 
 cmd_status() {
@@ -817,6 +963,7 @@ cmd_status() {
     redis_status || rc=1
     mariadb_status || rc=1
     seaweed_status || rc=1
+    jaeger_status || rc=1
     return "$rc"
 }
 
