@@ -88,6 +88,11 @@ test("an analyst takes a run through five gates, an approver chooses the plan, t
   const preview = analyst.getByTestId("preview-result");
   await expect(preview).toContainText("nothing is applied yet");
   await expect(preview.getByRole("table", { name: "Statistics before and after" })).toBeVisible();
+  // The quality stage's own charts (GET /runs/{id}/charts) and the preview's before/after histograms
+  // (its answer's `charts`) are drawn as SVG from their Vega-Lite specs.
+  await expect(panel2.getByRole("region", { name: "Charts" }).locator("figure svg").first()).toBeVisible({ timeout: 30_000 });
+  await expect(preview.getByRole("region", { name: "Before and after" }).locator("figure svg").first()).toBeVisible({ timeout: 30_000 });
+  await expect(analyst.getByText("could not be drawn")).toHaveCount(0);
   await accessible(analyst, "gate 2 with preview");
   await analyst.screenshot({ path: `${SHOTS}/gate2-preview.png`, fullPage: true });
   await preview.scrollIntoViewIfNeeded();
@@ -96,6 +101,7 @@ test("an analyst takes a run through five gates, an approver chooses the plan, t
 
   // Gate 3: a bad value is refused in the browser; then modify (a loop back to analytics), then accept.
   let panel3 = await gate(analyst, "analytics_review");
+  await expect(panel3.getByRole("region", { name: "Charts" }).locator("figure svg").first()).toBeVisible({ timeout: 30_000 });
   await accessible(analyst, "gate 3");
   await analyst.screenshot({ path: `${SHOTS}/gate3.png`, fullPage: true });
   await panel3.locator("summary", { hasText: "Modify and run again" }).click();
@@ -176,37 +182,6 @@ test("an analyst takes a run through five gates, an approver chooses the plan, t
   await accessible(analyst, "report");
   await analyst.screenshot({ path: `${SHOTS}/report.png`, fullPage: true });
 
-  // A chart spec as the charts service serves it is drawn (SVG, under the UI's CSP) and stays
-  // accessible. The route is stood in for here only while that service's endpoint is not merged.
-  await analyst.route(/\/runs\/[^/]+\/charts$/, (route) =>
-    route.fulfill({
-      json: {
-        total: 1,
-        items: [
-          {
-            id: "missing_values:all",
-            kind: "missing_values",
-            stage: "quality",
-            title: "Missing values by column",
-            description: "How many values each column lacks",
-            spec: {
-              $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-              data: { values: [{ column: "units", missing: 13 }, { column: "satisfaction", missing: 321 }] },
-              mark: { type: "bar", tooltip: true },
-              encoding: { x: { field: "column", type: "nominal" }, y: { field: "missing", type: "quantitative" } },
-            },
-          },
-        ],
-      },
-    }),
-  );
-  await analyst.reload();
-  const chart = analyst.getByRole("figure", { name: "Missing values by column" });
-  await expect(chart.locator("svg").first()).toBeVisible();
-  await expect(analyst.getByText("could not be drawn")).toHaveCount(0);
-  await accessible(analyst, "report with a chart");
-  await chart.screenshot({ path: `${SHOTS}/chart.png` });
-  await analyst.unroute(/\/runs\/[^/]+\/charts$/);
   await analyst.goto(runUrl);
   await expect(analyst.getByTestId("past-decisions")).toContainText("apo");
   await accessible(analyst, "completed run");

@@ -33,9 +33,14 @@ export function useCharts(runId: string) {
 export function RunCharts({ runId, stage, match }: { runId: string; stage: string; match?: (c: ChartItem) => boolean }) {
   const charts = useCharts(runId);
   const items = (charts.data?.items ?? []).filter((c) => c.stage === stage && (!match || match(c)));
+  return <ChartGrid items={items} label="Charts" />;
+}
+
+/** Chart items drawn side by side (nothing when there are none), e.g. a gate-2 preview's before/after. */
+export function ChartGrid({ items, label }: { items: ChartItem[]; label: string }) {
   if (!items.length) return null;
   return (
-    <section aria-label="Charts" className="charts">
+    <section aria-label={label} className="charts">
       <Suspense fallback={<p className="muted">Drawing charts…</p>}>
         {items.map((chart) => (
           <VegaChart key={chart.id} chart={chart} />

@@ -3,7 +3,8 @@ import { useMemo, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { api, ok, page } from "../api/client";
 import type { DecisionRequest } from "../api/queries";
-import { RunCharts } from "../components/RunCharts";
+import { ChartGrid, RunCharts } from "../components/RunCharts";
+import type { ChartItem } from "../components/VegaChart";
 import { ErrorMessage } from "../components/ui";
 import { listChange, move, statRows, type StatPair } from "../lib/diff";
 import { formatBytes, formatNumber, formatShare } from "../lib/format";
@@ -227,6 +228,7 @@ function Preview({ preview }: { preview: Obj }) {
           ))}
         </tbody>
       </table>
+      <ChartGrid items={(Array.isArray(preview.charts) ? preview.charts : []) as ChartItem[]} label="Before and after" />
       <table>
         <caption>Changed rows (first ones)</caption>
         <thead>
