@@ -85,7 +85,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("gateway-auth")
-    with TestClient(create_app(embedded_settings(tmp))) as client:
+    # Live streams (run events, alerts) end after 1 s here, so every cell's answer can be read whole.
+    with TestClient(create_app(embedded_settings(tmp, stream_max_seconds=1.0))) as client:
         yield World(client, tmp)
 
 
@@ -317,3 +318,11 @@ def test_the_upload_limit_is_shared_by_two_gateway_replicas(tmp_path: Path, redi
         assert a.post("/runs/upload", files=empty, headers=headers).status_code == 429
         other = sign_in(b, "bo", ["analyst"])
         assert a.post("/runs/upload", files=empty, headers=other).status_code == 422  # a separate count
+
+
+def test_a_live_stream_ends_at_its_time_limit_with_a_reason(world: World) -> None:
+    started = time.monotonic()
+    answer = world.client.get("/alerts/stream", headers=world.headers[Role.ADMIN])
+    assert answer.status_code == 200
+    assert "event: error" in answer.text and "time limit" in answer.text
+    assert time.monotonic() - started < 30

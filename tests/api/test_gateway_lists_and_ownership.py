@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from lockflow.auth.testing import share_run, sign_in
-from lockflow.common.db import SourceRow, UploadRow
+from lockflow.common.db import RunRow, SourceRow, UploadRow
 from lockflow.embedded import create_app
 from lockflow.gateway.pages import TOTAL_HEADER
 from lockflow.gateway.testing import embedded_settings
@@ -311,3 +311,53 @@ def test_an_upload_uri_comes_only_from_the_server_and_shared_bytes_outlive_a_ref
     assert refused.status_code == 422 and "no_such_column" in refused.json()["detail"]
     assert [(r.name, r.uri) for r in _upload_rows(client)] == [(anas.name, anas.uri)]
     assert client.app.state.system.artifacts.read_bytes(anas.uri) == content  # type: ignore[attr-defined]
+
+
+def test_runs_filter_by_state_and_search_in_the_query_after_the_callers_runs_are_picked(
+    client: TestClient, data_dir: Path
+) -> None:
+    path = _sales(data_dir)
+    ana = sign_in(client, "ana", ["analyst"])
+    bob = sign_in(client, "bob", ["analyst"])
+
+    def start(headers: dict[str, str], name: str) -> str:
+        body = {"path": str(path), "goal": {"target": "revenue"}, "name": name}
+        answer = client.post("/runs", json=body, headers=headers)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["id"])
+
+    # (name, status, open findings): as the orchestrator leaves them; bob's runs share every state.
+    planted = [
+        ("weekly 100% sales", "completed", 3),
+        ("weekly sales", "completed", 0),
+        ("march import", "completed", None),
+        ("returns", "failed", 2),
+        ("Weekly churn", "waiting", 1),
+        ("daily", "running", None),
+    ]
+    ids = {name: start(ana, name) for name, _, _ in planted}
+    for name, _, _ in planted:
+        start(bob, name)
+    with client.app.state.system.db.transaction() as session:  # type: ignore[attr-defined]
+        for row in session.scalars(select(RunRow)):
+            name, status, open_findings = next(p for p in planted if p[0] == row.name)
+            row.status, row.open_findings = status, open_findings
+
+    def names(**params: object) -> tuple[set[str], int]:
+        rows, total = _page(client, "/runs", ana, **params)
+        assert {r["requested_by"] for r in rows} <= {"ana"}
+        return {r["name"] for r in rows}, total
+
+    assert names(status="completed_with_findings") == ({"weekly 100% sales"}, 1)
+    assert names(status="completed") == ({"weekly sales", "march import"}, 2)
+    assert names(status="failed") == ({"returns"}, 1)
+    assert names(status="waiting") == ({"Weekly churn"}, 1)
+    assert names(status="running") == ({"daily"}, 1)
+    assert names(q="WEEKLY") == ({"weekly 100% sales", "weekly sales", "Weekly churn"}, 3)
+    assert names(q="100%") == ({"weekly 100% sales"}, 1)  # % is a character here, not a wildcard
+    assert names(q="weekly", status="completed", limit=1)[1] == 1
+    assert names(q=ids["returns"]) == ({"returns"}, 1)  # ids are time-ordered: a short prefix is shared
+    assert names(q="ana") == (set(ids), 6)  # who started it
+    refused = client.get("/runs", params={"status": "done"}, headers=ana)
+    assert refused.status_code == 422 and "status" in refused.json()["detail"]
+    assert client.get("/runs", params={"q": "x" * 201}, headers=ana).status_code == 422

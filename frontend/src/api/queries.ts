@@ -1,6 +1,7 @@
 /** The server state the pages share (TanStack Query): runs, a run, decision requests, the inbox. */
 import { useQuery } from "@tanstack/react-query";
 import { api, ok, page } from "./client";
+import { runsQuery, type RunFilters } from "../lib/filters";
 
 export interface RunRow {
   id: string;
@@ -69,6 +70,20 @@ export function useRuns() {
       const found = await page(api.GET("/runs", { params: { query: { limit: LIST_LIMIT } } }));
       return { rows: found.rows as unknown as RunRow[], total: found.total };
     },
+    refetchInterval: 5_000,
+  });
+}
+
+/** One page of the runs list, filtered by state and search on the server (the URL's filters). */
+export function useRunsPage(filters: RunFilters) {
+  const query = runsQuery(filters);
+  return useQuery({
+    queryKey: ["runs", "page", query],
+    queryFn: async () => {
+      const found = await page(api.GET("/runs", { params: { query } }));
+      return { rows: found.rows as unknown as RunRow[], total: found.total };
+    },
+    placeholderData: (previous) => previous,
     refetchInterval: 5_000,
   });
 }

@@ -430,7 +430,8 @@ export interface paths {
          * List Runs
          * @description Newest runs first: those the caller started or that are shared with them (admins: all).
          *
-         *     Filtered by the caller in the query, then paged (`offset`, `limit`); the total is in X-Total-Count.
+         *     Filtered by the caller (and `status`, `q`) in the query, then paged (`offset`, `limit`); the total
+         *     is in X-Total-Count.
          */
         get: operations["list_runs_runs_get"];
         put?: never;
@@ -3340,6 +3341,10 @@ export interface operations {
     list_runs_runs_get: {
         parameters: {
             query?: {
+                /** @description Only runs in this state; `completed` means without open quality findings */
+                status?: "running" | "waiting" | "completed" | "completed_with_findings" | "failed" | "aborted";
+                /** @description Only runs whose name or starter contains this, or id starts so */
+                q?: string;
                 /** @description At most this many rows */
                 limit?: number;
                 /** @description Skip this many rows first */

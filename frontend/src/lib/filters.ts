@@ -1,8 +1,6 @@
 /** The runs list's filters as they live in the URL (?status=&q=&page=), typed both ways. */
-import type { RunRow } from "../api/queries";
-import { runState } from "./format";
 
-export const STATUSES = ["all", "running", "waiting", "completed", "failed", "aborted"] as const;
+export const STATUSES = ["all", "running", "waiting", "completed", "completed_with_findings", "failed", "aborted"] as const;
 export type StatusFilter = (typeof STATUSES)[number];
 export const PAGE_SIZE = 20;
 
@@ -30,22 +28,19 @@ export function filtersToParams(filters: RunFilters): Record<string, string> {
   return out;
 }
 
-export function matches(run: RunRow, filters: RunFilters): boolean {
-  const state = runState(run);
-  const byStatus =
-    filters.status === "all" ||
-    (filters.status === "waiting"
-      ? state === "waiting for a decision"
-      : filters.status === "running"
-        ? state === "running" || run.status === "decided"
-        : run.status === filters.status);
-  const q = filters.q.trim().toLowerCase();
-  return byStatus && (!q || run.name.toLowerCase().includes(q) || run.id.startsWith(q) || run.requested_by.toLowerCase().includes(q));
+/** The GET /runs query for the filters: the server filters by state and search, then pages (with the total). */
+export function runsQuery(filters: RunFilters): { status?: Exclude<StatusFilter, "all">; q?: string; limit: number; offset: number } {
+  const query: { status?: Exclude<StatusFilter, "all">; q?: string; limit: number; offset: number } = {
+    limit: PAGE_SIZE,
+    offset: (filters.page - 1) * PAGE_SIZE,
+  };
+  if (filters.status !== "all") query.status = filters.status;
+  const q = filters.q.trim().slice(0, 200);
+  if (q) query.q = q;
+  return query;
 }
 
-/** The page of the filtered runs and how many match in all. */
-export function filterRuns(runs: RunRow[], filters: RunFilters): { rows: RunRow[]; total: number; pages: number } {
-  const found = runs.filter((r) => matches(r, filters));
-  const start = (filters.page - 1) * PAGE_SIZE;
-  return { rows: found.slice(start, start + PAGE_SIZE), total: found.length, pages: Math.max(1, Math.ceil(found.length / PAGE_SIZE)) };
+/** How many pages a total makes (at least one, so "page 1 of 1" for an empty list). */
+export function pageCount(total: number): number {
+  return Math.max(1, Math.ceil(total / PAGE_SIZE));
 }

@@ -93,24 +93,20 @@ describe("roles", () => {
   });
 });
 
-import { filterRuns, filtersToParams, parseFilters } from "./filters";
+import { filtersToParams, pageCount, parseFilters, runsQuery } from "./filters";
 
 describe("run filters in the URL", () => {
-  const run = (id: string, status: string, open_gate: string | null, name = id) => ({
-    id, name, status, open_gate, current_step: null, decided_gate: null, requested_by: "ana", error: null, created_at: "", updated_at: "",
-  });
   it("round-trips and refuses bad values", () => {
     const f = parseFilters(new URLSearchParams("status=waiting&q=sales&page=2"));
     expect(f).toEqual({ status: "waiting", q: "sales", page: 2 });
     expect(filtersToParams(f)).toEqual({ status: "waiting", q: "sales", page: "2" });
     expect(parseFilters(new URLSearchParams("status=deferred&page=-3"))).toEqual({ status: "all", q: "", page: 1 });
   });
-  it("filters by state and search, then pages with the total", () => {
-    const runs = [run("a", "waiting", "quality_review", "sales.csv"), run("b", "running", null), run("c", "completed", null, "sales2.csv")];
-    expect(filterRuns(runs, { status: "waiting", q: "", page: 1 }).rows.map((r) => r.id)).toEqual(["a"]);
-    expect(filterRuns(runs, { status: "running", q: "", page: 1 }).rows.map((r) => r.id)).toEqual(["b"]);
-    expect(filterRuns(runs, { status: "all", q: "SALES", page: 1 }).total).toBe(2);
-    expect(filterRuns(runs, { status: "all", q: "", page: 5 }).rows).toEqual([]);
+  it("asks the server for the state, the search and the page", () => {
+    expect(runsQuery({ status: "completed_with_findings", q: "  sales ", page: 3 })).toEqual({ status: "completed_with_findings", q: "sales", limit: 20, offset: 40 });
+    expect(runsQuery({ status: "all", q: "   ", page: 1 })).toEqual({ limit: 20, offset: 0 });
+    expect(runsQuery({ status: "all", q: "x".repeat(300), page: 1 }).q).toHaveLength(200);
+    expect([pageCount(0), pageCount(20), pageCount(21)]).toEqual([1, 1, 2]);
   });
 });
 

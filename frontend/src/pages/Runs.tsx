@@ -1,8 +1,8 @@
 import { Link, useSearchParams } from "react-router-dom";
-import { useRuns } from "../api/queries";
+import { useRunsPage } from "../api/queries";
 import { useAuth } from "../auth";
 import { Button, Empty, ErrorMessage, Loading, StatusBadge } from "../components/ui";
-import { filterRuns, filtersToParams, parseFilters, STATUSES, type RunFilters } from "../lib/filters";
+import { filtersToParams, pageCount, parseFilters, STATUSES, type RunFilters } from "../lib/filters";
 import { formatTime, gateLabel, runState } from "../lib/format";
 import { mayStartRuns } from "../lib/roles";
 import { useNavigate } from "react-router-dom";
@@ -12,6 +12,7 @@ const LABELS: Record<string, string> = {
   running: "Running",
   waiting: "Waiting for a decision",
   completed: "Completed",
+  completed_with_findings: "Completed with open findings",
   failed: "Failed",
   aborted: "Aborted",
 };
@@ -19,11 +20,12 @@ const LABELS: Record<string, string> = {
 export function RunsPage() {
   const [params, setParams] = useSearchParams();
   const filters = parseFilters(params);
-  const runs = useRuns();
+  const runs = useRunsPage(filters);
   const { me } = useAuth();
   const navigate = useNavigate();
   const set = (change: Partial<RunFilters>) => setParams(filtersToParams({ ...filters, page: 1, ...change }));
-  const shown = filterRuns(runs.data?.rows ?? [], filters);
+  const total = runs.data?.total ?? 0;
+  const shown = { rows: runs.data?.rows ?? [], total, pages: pageCount(total) };
 
   return (
     <section>

@@ -57,6 +57,8 @@ class RunRow(Base):
     traceparent: Mapped[str | None] = mapped_column(String(80))
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    # Findings still present after gate 2's fixes; None until quality has assessed the run.
+    open_findings: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

@@ -3,9 +3,9 @@
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from lockflow.common.db import Database, DecisionRequestRow, DecisionRow, RunEventRow, RunRow, StageAttemptRow
@@ -31,6 +31,7 @@ SUMMARY_COLUMNS = (
     RUNS.open_gate,
     RUNS.requested_by,
     RUNS.error,
+    RUNS.open_findings,
     RUNS.created_at,
     RUNS.updated_at,
 )
@@ -50,6 +51,8 @@ def run_summary(run: Any, *, decided: bool = False) -> dict[str, Any]:
         "decided_gate": decided_gate,
         "requested_by": run.requested_by,
         "error": run.error,
+        # Quality findings still open after gate 2 (None before quality assessed the run).
+        "open_findings": run.open_findings,
         "created_at": run.created_at.isoformat(),
         "updated_at": run.updated_at.isoformat(),
     }
@@ -116,12 +119,51 @@ def runs_visible_to(reader: Reader | None) -> ColumnElement[bool] | None:
     return _runs_of(reader)
 
 
-def runs_page(db: Database, *, reader: Reader | None, limit: int = 100, offset: int = 0) -> Page:
-    """Newest runs first, only the reader's (filtered in the query), then the page, with the total."""
+# What a run list can be narrowed to, as a person names it; "completed" means without open findings.
+RunFilter = Literal["running", "waiting", "completed", "completed_with_findings", "failed", "aborted"]
+RUN_FILTERS: tuple[str, ...] = get_args(RunFilter)
+
+
+def _run_filter(status: str) -> ColumnElement[bool]:
+    """The SQL condition for one of RUN_FILTERS."""
+    if status == "completed":
+        return and_(RUNS.status == "completed", or_(RUNS.open_findings.is_(None), RUNS.open_findings == 0))
+    if status == "completed_with_findings":
+        return and_(RUNS.status == "completed", RUNS.open_findings > 0)
+    if status not in RUN_FILTERS:
+        raise InvalidInput(f"unknown run status filter {status!r}: use one of {', '.join(RUN_FILTERS)}")
+    return RUNS.status == status
+
+
+def _run_search(text: str) -> ColumnElement[bool]:
+    """Runs whose name or starter contains the text (any case), or whose id starts with it."""
+    return or_(
+        func.lower(RUNS.name).contains(text.lower(), autoescape=True),
+        func.lower(RUNS.requested_by).contains(text.lower(), autoescape=True),
+        RUNS.id.startswith(text.lower(), autoescape=True),
+    )
+
+
+def runs_page(
+    db: Database,
+    *,
+    reader: Reader | None,
+    limit: int = 100,
+    offset: int = 0,
+    status: str | None = None,
+    search: str | None = None,
+) -> Page:
+    """Newest runs first, only the reader's (and, when asked, of one status or matching a search;
+    filtered in the query), then the page, with the total."""
     query, count = select(*SUMMARY_COLUMNS), select(func.count()).select_from(RunRow.__table__)
-    visible = _runs_of(reader)
-    if visible is not None:
-        query, count = query.where(visible), count.where(visible)
+    wanted = (
+        _runs_of(reader),
+        _run_filter(status) if status else None,
+        _run_search(search) if search else None,
+    )
+    conditions = [c for c in wanted if c is not None]
+    for condition in conditions:
+        query, count = query.where(condition), count.where(condition)
     query = query.order_by(RUNS.created_at.desc(), RUNS.id.desc()).limit(limit).offset(offset)
     with db.transaction() as session:
         rows = _summary_rows(session, query)

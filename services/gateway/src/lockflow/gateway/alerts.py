@@ -14,7 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 from lockflow.access.deps import Authorized
 from lockflow.gateway.access import StreamPrincipal, auth_of, run_reader
 from lockflow.gateway.bootstrap import Runtime as System
-from lockflow.gateway.deps import SystemDep
+from lockflow.gateway.deps import SettingsDep, SystemDep
 from lockflow.gateway.events import RECHECK_SECONDS, TokenWatch
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.schemas import ErrorBody
@@ -82,6 +82,7 @@ async def acknowledge(
 async def stream(
     request: Request,
     system: SystemDep,
+    settings: SettingsDep,
     principal: StreamPrincipal,
     last_event_id: Annotated[int | None, Header(ge=0, description="Resume after this alert id")] = None,
     after: Annotated[int | None, Query(ge=0, description="Resume after this alert id")] = None,
@@ -92,7 +93,9 @@ async def stream(
     cursor = last_event_id if last_event_id is not None else after
     if cursor is None:
         cursor = await anyio.to_thread.run_sync(alerts.last_alert_id, system.db)
-    watch = TokenWatch(auth, principal, recheck_seconds=RECHECK_SECONDS)
+    watch = TokenWatch(
+        auth, principal, recheck_seconds=RECHECK_SECONDS, max_seconds=settings.stream_max_seconds
+    )
     return EventSourceResponse(_alert_stream(system, reader, cursor=cursor, watch=watch))
 
 

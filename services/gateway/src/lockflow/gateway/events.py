@@ -22,7 +22,7 @@ from sse_starlette.sse import EventSourceResponse
 from lockflow.access.deps import Access, Principal
 from lockflow.gateway.access import StreamPrincipal, auth_of, check_run
 from lockflow.gateway.bootstrap import Runtime as System
-from lockflow.gateway.deps import SystemDep
+from lockflow.gateway.deps import SettingsDep, SystemDep
 from lockflow.gateway.schemas import ErrorBody
 from lockflow.runstore import views
 
@@ -59,11 +59,15 @@ STREAM: dict[int | str, dict[str, Any]] = {
 class TokenWatch:
     """Whether the stream's access token still holds: not past its expiry, not revoked since."""
 
-    def __init__(self, auth: Access, principal: Principal, *, recheck_seconds: float) -> None:
+    def __init__(
+        self, auth: Access, principal: Principal, *, recheck_seconds: float, max_seconds: float
+    ) -> None:
         self.auth = auth
         self.claims = principal.claims
         # The verifier accepts a token up to `leeway` seconds past exp; the stream lives exactly as long.
         self.deadline = self.claims.expires_at + auth.verifier.leeway
+        # And never longer than the stream limit: an idle stream holds a connection and a poll loop.
+        self.closes_at = time.time() + max_seconds
         self.recheck_seconds = recheck_seconds
         self.checked_at = time.monotonic()
 
@@ -71,6 +75,8 @@ class TokenWatch:
         """Why the stream must end now; None while the token is good."""
         if time.time() >= self.deadline:
             return "the access token has expired; log in or refresh, then reconnect with Last-Event-ID"
+        if time.time() >= self.closes_at:
+            return "the stream reached its time limit; reconnect with Last-Event-ID"
         if time.monotonic() - self.checked_at < self.recheck_seconds:
             return None
         self.checked_at = time.monotonic()
@@ -91,6 +97,7 @@ async def stream_events(
     run_id: str,
     request: Request,
     system: SystemDep,
+    settings: SettingsDep,
     principal: StreamPrincipal,
     after: Annotated[
         int | None,
@@ -112,7 +119,9 @@ async def stream_events(
     # A browser's automatic reconnect sends the header and repeats the URL: the header is newer.
     cursor = last_event_id if last_event_id is not None else (after or 0)
     ended = await anyio.to_thread.run_sync(lambda: _visible_and_ended(auth, principal, system, run_id))
-    watch = TokenWatch(auth, principal, recheck_seconds=RECHECK_SECONDS)
+    watch = TokenWatch(
+        auth, principal, recheck_seconds=RECHECK_SECONDS, max_seconds=settings.stream_max_seconds
+    )
     return EventSourceResponse(_event_stream(system, run_id, cursor=cursor, ended=ended, watch=watch))
 
 

@@ -112,16 +112,36 @@ async def upload_run(
 
 @router.get("", responses={**ERRORS, **LISTED})
 async def list_runs(
-    request: Request, response: Response, system: SystemDep, principal: Authorized, page: PagingDep
+    request: Request,
+    response: Response,
+    system: SystemDep,
+    principal: Authorized,
+    page: PagingDep,
+    status: Annotated[
+        views.RunFilter | None,
+        Query(description="Only runs in this state; `completed` means without open quality findings"),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Only runs whose name or starter contains this, or id starts so"),
+    ] = None,
 ) -> list[dict[str, Any]]:
     """Newest runs first: those the caller started or that are shared with them (admins: all).
 
-    Filtered by the caller in the query, then paged (`offset`, `limit`); the total is in X-Total-Count.
+    Filtered by the caller (and `status`, `q`) in the query, then paged (`offset`, `limit`); the total
+    is in X-Total-Count.
     """
 
     def read() -> views.Page:
         reader = run_reader(auth_of(request), principal)
-        return views.runs_page(system.db, reader=reader, limit=page.limit, offset=page.offset)
+        return views.runs_page(
+            system.db,
+            reader=reader,
+            limit=page.limit,
+            offset=page.offset,
+            status=status,
+            search=q.strip() if q and q.strip() else None,
+        )
 
     found = await anyio.to_thread.run_sync(read)
     return with_total(response, found.rows, found.total)

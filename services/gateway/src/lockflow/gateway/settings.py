@@ -21,6 +21,8 @@ class GatewaySettings(SourceSettings, AccessSettings):
     start_workers: bool = False
     # Per user, counted across every gateway replica when a Redis URL is set.
     decisions_per_minute: int = 60
+    # A live stream (run events, alerts) ends after this long; the browser reconnects with Last-Event-ID.
+    stream_max_seconds: float = Field(default=900.0, gt=0, le=86_400)
     # `lockflow serve` only: this many server processes share the port (uvicorn workers), so the API
     # uses more than one core. Every per-process state is safe to multiply (see docs/architecture.md).
     gateway_workers: int = Field(default=1, ge=1, le=64)

@@ -420,6 +420,8 @@ def _apply_effect(
         run.status, run.error, run.current_step = "aborted", effect.reason, None
         _emit(session, cause.follow(RunAborted, RunEndedPayload(reason=effect.reason), producer=PRODUCER))
     run.state = state.model_dump(mode="json")
+    if state.score_before is not None:  # assessed: the list can tell completed runs with open findings
+        run.open_findings = len(state.unresolved_findings())
 
 
 def _open_gate(session: Session, run: RunRow, state: RunState, gate: Gate, cause: Event) -> None:
