@@ -220,7 +220,7 @@ test("errors are clear messages: a wrong password, an unknown run, a deep link b
   // A narrow window: the list still fits and stays accessible; the first Tab reaches the skip link.
   await page.setViewportSize({ width: 400, height: 800 });
   await page.goto("/ui/?status=completed");
-  await expect(page.getByRole("button", { name: "Completed" })).toHaveAttribute("aria-pressed", "true");
+  await expect(page.getByRole("button", { name: "Completed", exact: true })).toHaveAttribute("aria-pressed", "true");
   await accessible(page, "runs list, narrow, filtered");
   await page.keyboard.press("Tab");
   await expect(page.getByRole("link", { name: "Skip to content" })).toBeFocused();
