@@ -7,6 +7,7 @@ by walking up from the repository), made strict the same way. Nothing here talks
 """
 
 import asyncio
+import os
 import re
 import shutil
 import subprocess
@@ -34,12 +35,21 @@ WORKERS = ("orchestrator", *STAGES)
 METRICS_SETTINGS = {"LOCKFLOW_METRICS_PORT", "LOCKFLOW_METRICS_HOST"}
 
 
+# Where the workplace keeps them when the repository is cloned elsewhere (CI clones it to a temporary folder).
+WORKPLACE_CRDS = Path("/work/shared/k8s-crds")
+
+
 def _crd_dir() -> Path:
-    for parent in ROOT.parents:
-        found = parent / "shared" / "k8s-crds"
+    named = os.environ.get("LOCKFLOW_K8S_CRDS")
+    candidates = [Path(named)] if named else []
+    candidates += [parent / "shared" / "k8s-crds" for parent in ROOT.parents] + [WORKPLACE_CRDS]
+    for found in candidates:
         if found.is_dir():
             return found
-    raise AssertionError(f"no shared/k8s-crds/ above {ROOT}: the CRDs to validate k8s/ against are missing")
+    raise AssertionError(
+        f"no shared/k8s-crds/ above {ROOT} nor at {WORKPLACE_CRDS} (or LOCKFLOW_K8S_CRDS): the CRDs to "
+        "validate k8s/ against are missing"
+    )
 
 
 def _strict(node: Any) -> Any:

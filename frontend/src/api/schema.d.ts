@@ -1569,7 +1569,7 @@ export interface operations {
                 access_token?: string;
             };
             header?: {
-                /** @description Resume after this alert id */
+                /** @description Resume after this id */
                 "last-event-id"?: number;
             };
             path?: never;
@@ -3876,7 +3876,7 @@ export interface operations {
     stream_events_runs__run_id__events_get: {
         parameters: {
             query?: {
-                /** @description Resume after this event id (for clients that cannot send headers) */
+                /** @description Resume after this event id (for clients that cannot set headers) */
                 after?: number;
                 /** @description The access token, for EventSource clients that cannot send an Authorization header */
                 access_token?: string;

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from sse_starlette.sse import EventSourceResponse
 
 from lockflow.access.deps import Authorized
@@ -16,7 +16,7 @@ from lockflow.gateway.access import StreamPrincipal, auth_of, run_reader
 from lockflow.gateway.bootstrap import Runtime as System
 from lockflow.gateway.deps import SettingsDep, SystemDep
 from lockflow.gateway.events import RECHECK_SECONDS, TokenWatch
-from lockflow.gateway.pages import LISTED, PagingDep, with_total
+from lockflow.gateway.pages import LISTED, MAX_ID, PagingDep, with_total
 from lockflow.gateway.schemas import ErrorBody
 from lockflow.runstore import alerts
 from lockflow.runstore.views import Reader
@@ -69,7 +69,10 @@ async def list_alerts(
 
 @router.post("/{alert_id}/ack", responses=ERRORS)
 async def acknowledge(
-    alert_id: int, request: Request, system: SystemDep, principal: Authorized
+    alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    request: Request,
+    system: SystemDep,
+    principal: Authorized,
 ) -> dict[str, Any]:
     """Mark an alert seen (who and when are recorded); 409 when it already was."""
     reader = run_reader(auth_of(request), principal)
@@ -84,8 +87,8 @@ async def stream(
     system: SystemDep,
     settings: SettingsDep,
     principal: StreamPrincipal,
-    last_event_id: Annotated[int | None, Header(ge=0, description="Resume after this alert id")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this alert id")] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID, description="Resume after this id")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID, description="Resume after this alert id")] = None,
 ) -> EventSourceResponse:
     """New alerts on the caller's runs as they are raised (from now, or after the given id)."""
     auth = auth_of(request)

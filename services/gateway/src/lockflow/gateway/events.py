@@ -23,6 +23,7 @@ from lockflow.access.deps import Access, Principal
 from lockflow.gateway.access import StreamPrincipal, auth_of, check_run
 from lockflow.gateway.bootstrap import Runtime as System
 from lockflow.gateway.deps import SettingsDep, SystemDep
+from lockflow.gateway.pages import MAX_ID
 from lockflow.gateway.schemas import ErrorBody
 from lockflow.runstore import views
 
@@ -101,11 +102,13 @@ async def stream_events(
     principal: StreamPrincipal,
     after: Annotated[
         int | None,
-        Query(ge=0, description="Resume after this event id (for clients that cannot send headers)"),
+        Query(
+            ge=0, le=MAX_ID, description="Resume after this event id (for clients that cannot set headers)"
+        ),
     ] = None,
     last_event_id: Annotated[
         int | None,
-        Header(ge=0, description="The id of the last event received; the stream resumes after it"),
+        Header(ge=0, le=MAX_ID, description="The id of the last event received; the stream resumes after it"),
     ] = None,
 ) -> EventSourceResponse:
     """Live run events (Server-Sent Events) until the run ends or the access token lapses.

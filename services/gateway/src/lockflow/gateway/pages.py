@@ -11,6 +11,8 @@ from fastapi import Depends, Query, Response
 
 TOTAL_HEADER = "X-Total-Count"
 MAX_LIMIT = 1000
+# The largest id or cursor a route accepts: a database BIGINT (a bigger one is a 422, never a 500).
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from lockflow.gateway.access import auth_of, check_run, run_reader
 from lockflow.gateway.bootstrap import Runtime
 from lockflow.gateway.deps import SettingsDep, SystemDep
 from lockflow.gateway.hardening import html_policy
-from lockflow.gateway.pages import LISTED, PagingDep, with_total
+from lockflow.gateway.pages import LISTED, MAX_ID, PagingDep, with_total
 from lockflow.gateway.responses import ASKS, ERRORS
 from lockflow.gateway.schemas import RunCreate, RunCreated
 from lockflow.gateway.sources import upload_rate
@@ -167,7 +167,7 @@ async def get_timeline(
     request: Request,
     system: SystemDep,
     principal: Authorized,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[dict[str, Any]]:
     """The run's events after a cursor."""
     await _visible_run(request, principal, run_id)
