@@ -28,6 +28,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "the caller's roles may not do this"},
     404: {"model": ErrorBody, "description": "no such alert, or not the caller's to see"},
     409: {"model": ErrorBody, "description": "the alert was already acknowledged"},
+    422: {"model": ErrorBody, "description": "a parameter is not valid (the detail names it)"},
 }
 STREAM: dict[int | str, dict[str, Any]] = {
     200: {
