@@ -80,7 +80,12 @@ def fresh_postgres(postgres_url: str) -> Iterator[str]:
     yield url
     with admin.connect() as connection:
         connection.execute(
-            text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+            # Only client sessions: an autovacuum worker runs as the superuser, which a plain owner may not
+            # end (DROP DATABASE stops those workers itself).
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE datname = '{name}' AND backend_type = 'client backend'"
+            )
         )
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()

@@ -190,6 +190,24 @@ def test_405_lists_every_method_of_the_path_in_allow(served: Served) -> None:
             assert allowed - {"HEAD"} == documented, (path, answer.headers["allow"])
 
 
+def test_a_query_parameter_given_twice_is_refused_on_every_route_that_takes_one(served: Served) -> None:
+    """Every documented query parameter takes one value: a repeat is a 422 naming it, never the last one."""
+    tried = 0
+    for path, item in served.schema()["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] != "query":
+                    continue
+                name = parameter["name"]
+                answer = served.client.request(
+                    method.upper(), _concrete(path), params=[(name, "1"), (name, "2")], headers=served.headers
+                )
+                assert answer.status_code == 422, (method, path, name, answer.status_code, answer.text)
+                assert answer.json()["detail"] == f"query parameter {name!r} was given 2 times; give it once"
+                tried += 1
+    assert tried >= 15, tried
+
+
 def test_empty_values_are_either_accepted_or_refused_by_the_documented_schema(served: Served) -> None:
     schema = served.schema()["components"]["schemas"]
     assert schema["RunCreate"]["properties"]["path"]["minLength"] == 1

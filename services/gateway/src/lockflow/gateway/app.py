@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -26,7 +26,12 @@ from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway import alerts, charts, decisions, events, health, monitoring, runs, sources
 from lockflow.gateway.bootstrap import Runtime, build_gateway, build_gateway_access
 from lockflow.gateway.failures import UnexpectedErrors
-from lockflow.gateway.hardening import NoServerPaths, SecurityHeaders, install_allow_header
+from lockflow.gateway.hardening import (
+    NoServerPaths,
+    SecurityHeaders,
+    install_allow_header,
+    single_query_values,
+)
 from lockflow.gateway.limits import BodyLimit, make_limiter
 from lockflow.gateway.monitoring import HttpMetrics
 from lockflow.gateway.openapi import install_openapi
@@ -76,6 +81,7 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         responses=EVERY_ROUTE,
+        dependencies=[Depends(single_query_values)],
         description="A data pipeline that people steer: runs, gates and decisions.",
     )
     app.state.settings = settings

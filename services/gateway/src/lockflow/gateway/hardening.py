@@ -7,17 +7,20 @@
   cut out of every buffered answer (JSON, text, HTML), so a caller sees `upload-x.csv` or
   `sub/sales.csv`, never where the server keeps them. Event streams pass untouched.
 - 405: `Allow` lists every method the path has, not only those of the first route that matched it.
+- A query parameter given twice is a 422: every one of them takes a single value, and taking the last
+  one silently would answer a request that the OpenAPI calls invalid.
 """
 
 import base64
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -39,6 +42,18 @@ FIXED_HEADERS = {
     b"referrer-policy": b"no-referrer",
 }
 STYLE_BLOCK = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def single_query_values(request: Request) -> None:
+    """Refuse (422) a request that gives any query parameter more than once."""
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    repeated = sorted(key for key, n in counts.items() if n > 1)
+    if repeated:
+        first = repeated[0]
+        raise HTTPException(
+            status_code=422,
+            detail=f"query parameter {first!r} was given {counts[first]} times; give it once",
+        )
 
 
 def html_policy(body: str) -> str:

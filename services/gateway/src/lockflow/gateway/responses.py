@@ -19,10 +19,11 @@ ASKS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "the service doing this work could not be asked; try again"},
     504: {"model": ErrorBody, "description": "the service doing this work did not answer in time"},
 }
-# Any route may answer these: a body that is not parseable (400), over the body limit (413), or the
-# database away for a moment (503).
+# Any route may answer these: a body that is not parseable (400), over the body limit (413), a query
+# parameter given twice (422), or the database away for a moment (503).
 EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "the request body could not be parsed"},
     413: {"model": ErrorBody, "description": "the request body is over the limit"},
+    422: {"model": ErrorBody, "description": "a parameter is not valid, or a query parameter was repeated"},
     503: {"model": ErrorBody, "description": "the database is not answering; try again after Retry-After"},
 }
