@@ -3219,6 +3219,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description a parameter is not valid, or a query parameter was repeated */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description the database is not answering; try again after Retry-After */
             503: {
                 headers: {
@@ -3257,6 +3266,15 @@ export interface operations {
             };
             /** @description the request body is over the limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a parameter is not valid, or a query parameter was repeated */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3304,6 +3322,15 @@ export interface operations {
             };
             /** @description the request body is over the limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a parameter is not valid, or a query parameter was repeated */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
