@@ -31,6 +31,9 @@ from lockflow.gateway.testing import embedded_settings
 from lockflow.gateway.testing import served as serve_app
 
 EXAMPLES = 12
+# A live stream (GET /alerts/stream, /runs/{id}/events) is read by the fuzzer to its end: the streams
+# end after this many seconds here (900 by default), or every case that opens one would wait 15 minutes.
+STREAM_SECONDS = 2.0
 # Operations that end the caller's own session are fuzzed with a token of their own.
 SESSION_ENDING = {("POST", "/auth/logout"), ("POST", "/auth/password")}
 
@@ -38,7 +41,10 @@ SESSION_ENDING = {("POST", "/auth/logout"), ("POST", "/auth/password")}
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
-    app = create_app(embedded_settings(tmp, start_workers=False, max_upload_bytes=100_000))
+    settings = embedded_settings(
+        tmp, start_workers=False, max_upload_bytes=100_000, stream_max_seconds=STREAM_SECONDS
+    )
+    app = create_app(settings)
     with serve_app(app) as (base, _port):
         # One user holding every role, so the fuzzer reaches every handler past the role check.
         app.state.auth.create_user(
@@ -222,7 +228,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Uploads up to 1 MB: above the longest `rules` text the schema allows (200,000 characters). The
     # per-user upload rate limit (429, documented) is raised so that uploads are fuzzed past it.
     settings = embedded_settings(
-        tmp, start_workers=True, max_upload_bytes=1_000_000, uploads_per_minute=10_000
+        tmp,
+        start_workers=True,
+        max_upload_bytes=1_000_000,
+        uploads_per_minute=10_000,
+        stream_max_seconds=STREAM_SECONDS,
     )
     app = create_app(settings)
     with serve_app(app) as (base, _port):
