@@ -7,16 +7,17 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, get_args
 
 import click
 import typer
 from rich.console import Console
 
+from lockflow.cli_cluster import cluster_app
 from lockflow.cli_sources import source_app
 from lockflow.common.errors import LockflowError
 from lockflow.common.logging import configure_logging, get_logger
-from lockflow.common.models import Goal, SourceSpec
+from lockflow.common.models import DIRECTION_SYNONYMS, Direction, Goal, SourceSpec
 from lockflow.common.settings import CommonSettings
 from lockflow.common.settings_check import built_or_exit, settings_or_exit
 from lockflow.common.telemetry import setup_tracing
@@ -29,10 +30,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(source_app, name="source")
+app.add_typer(cluster_app, name="cluster")
 console = Console()
 log = get_logger(__name__)
 SAMPLE = Path(__file__).parent / "data" / "sample_sales.csv"
-DIRECTIONS = ("increase", "decrease", "max", "min")
+DIRECTIONS = (*get_args(Direction), *DIRECTION_SYNONYMS)
 EXIT_REFUSED = 2  # the input or the request could not be used; the message says why
 EXIT_CRASHED = 3  # an unexpected error; the log file has the traceback
 

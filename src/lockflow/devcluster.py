@@ -21,6 +21,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def service_command(
+    service: str, *, port: int, auth_port: int, metrics_port: int | None = None
+) -> tuple[str, list[str], dict[str, str]]:
+    """How to start one service as a process: the module to run, its arguments and its own variables."""
+    if service == "gateway":
+        jwks = {"LOCKFLOW_JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json"}
+        return "lockflow.cli", ["serve", "--port", str(port)], jwks
+    if service == "auth":
+        return "lockflow.cli", ["serve-auth", "--port", str(auth_port)], {}
+    if service not in WORKER_NAMES:
+        raise ValueError(f"unknown service {service!r}")
+    # Each service from its own composition root, so none loads another service's code.
+    own = {"LOCKFLOW_METRICS_PORT": str(metrics_port)} if metrics_port is not None else {}
+    return f"lockflow.{service}.bootstrap", [], own
+
+
 @dataclass
 class DevCluster:
     """The gateway, the auth service and one process per worker, sharing Kafka, PostgreSQL, Redis and the
@@ -97,15 +113,13 @@ class DevCluster:
 
     def launch(self, name: str) -> None:
         """Start one process (a worker by its name, "auth" or "gateway") without waiting for it."""
-        if name == "gateway":
-            jwks = {"LOCKFLOW_JWKS_URL": f"{self.auth_url}/.well-known/jwks.json"}
-            self._spawn(name, "lockflow.cli", ["serve", "--port", str(self.port)], env=jwks)
-        elif name == "auth":
-            self._spawn(name, "lockflow.cli", ["serve-auth", "--port", str(self.auth_port)])
-        else:
-            # Each service from its own composition root, so none loads another service's code.
-            port = self.metrics_ports.setdefault(name, free_port())
-            self._spawn(name, f"lockflow.{name}.bootstrap", [], env={"LOCKFLOW_METRICS_PORT": str(port)})
+        metrics_port = (
+            None if name in ("gateway", "auth") else self.metrics_ports.setdefault(name, free_port())
+        )
+        module, args, own = service_command(
+            name, port=self.port, auth_port=self.auth_port, metrics_port=metrics_port
+        )
+        self._spawn(name, module, args, env=own)
 
     def wait_ready(self, name: str, *, timeout: float = 90.0, deadline: float | None = None) -> None:
         """Return when a launched process is ready: a worker says so, a web service answers /healthz."""
