@@ -233,3 +233,28 @@ def test_a_source_path_the_os_cannot_resolve_is_a_422_not_a_500(client: TestClie
     assert patched.status_code == 422, patched.text
     run = client.post("/runs", json={"path": path}, headers=ana)
     assert run.status_code == 422, run.text
+
+
+def test_every_goal_direction_the_api_accepts_synonyms_included_is_in_the_openapi(
+    schema: dict[str, Any],
+) -> None:
+    """`"direction": "max"` was accepted (stored as increase) while the OpenAPI listed increase|decrease."""
+    from typing import get_args
+
+    from pydantic import ValidationError
+
+    from lockflow.common.models import DIRECTION_SYNONYMS, Direction, Goal
+
+    accepted = [*get_args(Direction), *DIRECTION_SYNONYMS]
+    documented = schema["components"]["schemas"]["Goal-Input"]["properties"]["direction"]["enum"]
+    assert sorted(documented) == sorted(accepted)
+    for direction in accepted:
+        assert Goal(direction=direction).direction in get_args(Direction)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        Goal(direction="sideways")  # type: ignore[arg-type]
+    # Answers carry the stored direction only.
+    stored = schema["components"]["schemas"]["Goal-Output"]["properties"]["direction"]["enum"]
+    assert sorted(stored) == sorted(get_args(Direction))
+    for name, body in schema["components"]["schemas"].items():
+        if "direction" in body.get("properties", {}) and name.startswith("Goal"):
+            assert set(body["properties"]["direction"]["enum"]) <= set(accepted), name

@@ -886,7 +886,26 @@ export interface components {
          * Goal
          * @description What the user wants to move: a target column and the direction that is good.
          */
-        Goal: {
+        "Goal-Input": {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Direction
+             * @default increase
+             * @enum {string}
+             */
+            direction: "increase" | "decrease" | "max" | "min";
+            /** Target */
+            target?: string | null;
+        };
+        /**
+         * Goal
+         * @description What the user wants to move: a target column and the direction that is good.
+         */
+        "Goal-Output": {
             /**
              * Description
              * @default
@@ -979,7 +998,7 @@ export interface components {
             /** Format */
             format?: ("csv" | "jsonl" | "parquet" | "json" | "xlsx") | null;
             /** @description Without a target, lockflow picks a numeric column that is not an id (named like an outcome such as revenue, else the most varied one) and says so in the answer; 422 if none suits */
-            goal?: components["schemas"]["Goal"];
+            goal?: components["schemas"]["Goal-Input"];
             /** Name */
             name?: string | null;
             /**
@@ -1000,7 +1019,7 @@ export interface components {
          * @description The new run's id, and its goal (with why the target was picked, when lockflow picked it).
          */
         RunCreated: {
-            goal?: components["schemas"]["Goal"] | null;
+            goal?: components["schemas"]["Goal-Output"] | null;
             /** Id */
             id: string;
             /**
@@ -1289,7 +1308,7 @@ export interface components {
          * @description Start a run on a registered source.
          */
         SourceRun: {
-            goal?: components["schemas"]["Goal"];
+            goal?: components["schemas"]["Goal-Input"];
             /** Name */
             name?: string | null;
             /**

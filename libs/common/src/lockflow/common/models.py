@@ -5,9 +5,9 @@ with messages meant for that person.
 """
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 LogicalType = Literal["integer", "float", "boolean", "datetime", "string"]
 Severity = Literal["low", "medium", "high"]
@@ -37,6 +37,8 @@ FindingCategory = Literal[
 ]
 QualityDimension = Literal["completeness", "validity", "uniqueness", "consistency", "timeliness"]
 Direction = Literal["increase", "decrease"]
+# What people also say for a direction; accepted wherever a goal is given, stored as the direction.
+DIRECTION_SYNONYMS: dict[str, Direction] = {"max": "increase", "min": "decrease"}
 Resample = Literal["D", "W", "MS"]
 HeavyStep = Literal["clustering", "anomalies", "drivers", "segments", "time_series"]
 SourceFormat = Literal["csv", "jsonl", "parquet", "json", "xlsx"]
@@ -118,14 +120,21 @@ class Goal(Model):
     """What the user wants to move: a target column and the direction that is good."""
 
     target: str | None = None
-    direction: Direction = "increase"
+    # A request may say max/min (the OpenAPI's input schema lists them); answers say increase/decrease.
+    direction: Annotated[
+        Direction,
+        WithJsonSchema(
+            {"type": "string", "enum": ["increase", "decrease", *DIRECTION_SYNONYMS], "default": "increase"},
+            mode="validation",
+        ),
+    ] = "increase"
     description: str = Field(default="", max_length=500)
 
     @field_validator("direction", mode="before")
     @classmethod
     def _min_max_synonyms(cls, value: Any) -> Any:
         # People say "max"/"min" as often as "increase"/"decrease"; both mean the same goal.
-        return {"max": "increase", "min": "decrease"}.get(value, value) if isinstance(value, str) else value
+        return DIRECTION_SYNONYMS.get(value, value) if isinstance(value, str) else value
 
 
 class Resolution(Model):
