@@ -20,7 +20,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -28,6 +27,8 @@ from lockflow.common.errors import NotFound
 from lockflow.common.models import ColumnSchema, DatasetRef
 
 if TYPE_CHECKING:
+    import pandas as pd  # only named in signatures: a process that never reads a frame skips pandas
+
     from lockflow.common.settings import CommonSettings
 
 DATASET_COMPRESSION = "zstd"
