@@ -19,7 +19,6 @@ MEMBERS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 # Bytecode: compiled once at install, and written as modules are imported. A shell that sets
 # PYTHONDONTWRITEBYTECODE (this machine's does) would otherwise make every process compile every module
 # it imports again: 10 s of each start here, and the suite starts hundreds of processes.
-export UV_COMPILE_BYTECODE := 1
 unexport PYTHONDONTWRITEBYTECODE
 
 $(UV):
@@ -27,7 +26,7 @@ $(UV):
 	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
 
 $(VENV)/.installed: $(UV) uv.lock pyproject.toml $(MEMBERS)
-	$(UV) sync -q --all-packages --locked --python $(PYTHON)
+	$(UV) sync -q --all-packages --locked --compile-bytecode --python $(PYTHON)
 	$(BIN)/python -m compileall -q -j 0 src libs services
 	touch $@
 
