@@ -11,6 +11,7 @@ import { RunPage } from "./pages/RunView";
 import { InboxPage } from "./pages/Inbox";
 import { ReportPage } from "./pages/Report";
 import { AuditPage } from "./pages/Audit";
+import { NewSourcePage, SourcePage, SourcesPage } from "./pages/Sources";
 import { Loading } from "./components/ui";
 
 /** How many open gates the signed-in user may decide (the inbox's count). */
@@ -41,6 +42,7 @@ function Header() {
             {count}
           </span>
         </NavLink>
+        <NavLink to="/sources">Sources</NavLink>
         {isAdmin(me) && <NavLink to="/admin/audit">Audit</NavLink>}
       </nav>
       <div className="row">
@@ -83,6 +85,9 @@ export function App() {
           <Route path="/runs/:runId" element={<RunPage />} />
           <Route path="/runs/:runId/report" element={<ReportPage />} />
           <Route path="/inbox" element={<InboxPage />} />
+          <Route path="/sources" element={<SourcesPage />} />
+          <Route path="/sources/new" element={<NewSourcePage />} />
+          <Route path="/sources/:ref" element={<SourcePage />} />
           <Route path="/admin/audit" element={<AuditPage />} />
           <Route path="/login" element={<Navigate to={(location.state as { from?: string } | null)?.from ?? "/"} replace />} />
           <Route path="*" element={<p role="alert">No such page. <Link to="/">Back to the runs</Link></p>} />
