@@ -11,6 +11,7 @@ import { RunPage } from "./pages/RunView";
 import { InboxPage } from "./pages/Inbox";
 import { ReportPage } from "./pages/Report";
 import { AuditPage } from "./pages/Audit";
+import { AdminPage } from "./pages/Admin";
 import { NewSourcePage, SourcePage, SourcesPage } from "./pages/Sources";
 import { Loading } from "./components/ui";
 
@@ -43,6 +44,9 @@ function Header() {
           </span>
         </NavLink>
         <NavLink to="/sources">Sources</NavLink>
+        <NavLink to="/admin" end>
+          Admin
+        </NavLink>
         {isAdmin(me) && <NavLink to="/admin/audit">Audit</NavLink>}
       </nav>
       <div className="row">
@@ -88,6 +92,7 @@ export function App() {
           <Route path="/sources" element={<SourcesPage />} />
           <Route path="/sources/new" element={<NewSourcePage />} />
           <Route path="/sources/:ref" element={<SourcePage />} />
+          <Route path="/admin" element={<AdminPage />} />
           <Route path="/admin/audit" element={<AuditPage />} />
           <Route path="/login" element={<Navigate to={(location.state as { from?: string } | null)?.from ?? "/"} replace />} />
           <Route path="*" element={<p role="alert">No such page. <Link to="/">Back to the runs</Link></p>} />

@@ -71,19 +71,22 @@ describe("editing a stored source", () => {
     expect(secretPlaceholder({ url: "postgresql://u:***@db/x" }, "url")).toBe("stored (postgresql://u:***@db/x); leave empty to keep");
   });
 
-  it("sends what is set, null for a cleared nullable field, and leaves an empty secret out", () => {
+  it("sends only what changed, null for a cleared nullable field, and leaves an empty secret out", () => {
     const before = textsFromConfig(stored, kind("api"));
-    const after = { ...before, records_path: "", max_pages: "" };
-    const changes = configChanges(before, after, kind("api"));
-    expect(changes).toEqual({ url: "https://api.example.com", auth: { type: "bearer", header: "X-API-Key" }, records_path: null });
-    expect(configChanges(before, { ...before, "auth.token": "new" }, kind("api")).auth).toEqual({ type: "bearer", header: "X-API-Key", token: "new" });
+    expect(configChanges(before, before, kind("api"))).toEqual({});
+    const after = { ...before, records_path: "", max_pages: "", "auth.header": "X-Key", "pagination.page_size": "50" };
+    expect(configChanges(before, after, kind("api"))).toEqual({ records_path: null, auth: { header: "X-Key" }, pagination: { page_size: 50 } });
+    expect(configChanges(before, { ...before, "auth.token": "new" }, kind("api"))).toEqual({ auth: { token: "new" } });
+    expect(configChanges(before, { ...before, headers: '{"A": "b"}' }, kind("api"))).toEqual({ headers: { A: "b" } });
   });
 
-  it("does not ask again for a required secret that is stored", () => {
+  it("does not ask again for a required field that is stored (a secret, the URL), but checks what changed", () => {
     const db = kind("database");
-    const changes = configChanges({ table: "sales" }, { table: "sales" }, db);
+    const changes = configChanges({ table: "sales" }, { table: "orders" }, db);
+    expect(changes).toEqual({ table: "orders" });
     expect(configProblems(changes, db)).toEqual({ url: "is required" });
-    expect(configProblems(changes, db, ["url"])).toEqual({});
+    expect(configProblems(changes, db, true)).toEqual({});
+    expect(configProblems(configChanges({}, { chunk_rows: "10" }, db), db, true)).toEqual({ chunk_rows: "must be at least 100" });
   });
 });
 

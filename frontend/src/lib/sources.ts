@@ -130,24 +130,34 @@ export function configFromTexts(texts: Texts, schema: Schema): Record<string, un
   return paramsFrom(texts, schema);
 }
 
-/** The body of an edit: every field set, and `null` for a nullable field that was cleared. A secret left
-empty is left out (it keeps its stored value); a cleared field that cannot be null keeps its value. */
+/** The body of an edit (a partial change): only the fields whose text changed, `null` for a nullable
+field that was cleared. A secret left empty is left out (it keeps its stored value), and so is a cleared
+field that cannot be null (it keeps its value). Unchanged fields are not sent back: the server shows
+paths relative to its folders, which must not be sent as the new value. */
 export function configChanges(before: Texts, after: Texts, schema: Schema): Record<string, unknown> {
-  const changes = paramsFrom(after, schema);
-  for (const [path, text] of Object.entries(before)) {
-    if (text.trim() === "" || (after[path] ?? "").trim() !== "") continue;
+  const full = paramsFrom(after, schema);
+  const changes: Record<string, unknown> = {};
+  for (const path of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const was = (before[path] ?? "").trim();
+    const now = (after[path] ?? "").trim();
+    if (was === now) continue;
     const field = at(schema, path);
-    if (field && nullable(field) && !isSecret(field)) put(changes, path, null);
+    if (!field) continue;
+    if (now === "") {
+      if (was !== "" && nullable(field) && !isSecret(field)) put(changes, path, null);
+      continue;
+    }
+    put(changes, path, path.split(".").reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], full));
   }
   return changes;
 }
 
-/** The problems of a config against its type's schema, by field path. On edit (`stored` secrets), a
-secret left empty is no problem: the stored one stays. */
-export function configProblems(config: Record<string, unknown>, schema: Schema, stored: string[] = []): Record<string, string> {
+/** The problems of a config against its type's schema, by field path. An edit is `partial`: a field it
+leaves out (a required one too, e.g. a stored secret) keeps its stored value, so none is missing. */
+export function configProblems(config: Record<string, unknown>, schema: Schema, partial = false): Record<string, string> {
   const found: Record<string, string> = {};
   for (const p of validate(config, schema)) {
-    if (stored.includes(p.path) && p.message === "is required") continue;
+    if (partial && p.message === "is required") continue;
     found[p.path] ??= p.message;
   }
   return found;

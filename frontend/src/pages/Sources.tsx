@@ -18,7 +18,6 @@ import {
   configProblems,
   healthSummary,
   nameProblem,
-  secretPaths,
   secretPlaceholder,
   serverProblems,
   sourceTypes,
@@ -253,8 +252,7 @@ function EditSource({ source, kind, onDone }: { source: SourceView; kind: Source
   const [name, setName] = useState(source.name);
   const [server, setServer] = useState<Record<string, string>>({});
   const changes = configChanges(before, texts, kind.schema);
-  const stored = source.secret_fields.filter((p) => secretPaths(kind.schema).includes(p));
-  const problems = { ...configProblems(changes, kind.schema, stored), ...server };
+  const problems = { ...configProblems(changes, kind.schema, true), ...server };
   const badName = nameProblem(name);
   const save = useMutation({
     mutationFn: async () =>
