@@ -86,6 +86,12 @@ test("an analyst adds a file source, tests and edits it, starts a run on it; an 
   await accessible(ana, "sources list");
   await ana.screenshot({ path: `${SHOTS}/sources.png`, fullPage: true });
 
+  // The monitoring page, open in a second session of the analyst before the run starts, shows it live.
+  const watch = await signIn(browser, "ana");
+  await watch.getByRole("link", { name: "Monitoring" }).click();
+  await expect(watch.getByText("No run is active.")).toBeVisible();
+  await accessible(watch, "monitoring, nothing active");
+
   // Start a run from the source, with a goal and a rule: gate 1 opens on it.
   await list.getByRole("link", { name: "sales" }).click();
   const start = ana.getByRole("form", { name: "Start a run on this source" });
@@ -95,6 +101,21 @@ test("an analyst adds a file source, tests and edits it, starts a run on it; an 
   await start.getByRole("button", { name: "Start the run" }).click();
   await expect(ana).toHaveURL(/\/ui\/runs\/[0-9a-f-]+$/);
   await expect(ana.getByTestId("gate-source_review")).toBeVisible({ timeout: 90_000 });
+
+  // Without a reload: the run is active, its gate waits (with its age and deadline), ingest has a duration.
+  await expect(watch.getByTestId("active-runs")).toContainText("sales from the registry", { timeout: 30_000 });
+  const waiting = watch.getByTestId("open-decisions");
+  await expect(waiting).toContainText("Gate 1");
+  await expect(waiting).toContainText(/due in 23 h/);
+  await expect(watch.getByTestId("runs-by-state")).toContainText(/waiting|running/);
+  await expect(watch.getByTestId("stage-durations")).toContainText("ingest");
+  await accessible(watch, "monitoring with a run");
+  await watch.screenshot({ path: `${SHOTS}/monitoring.png`, fullPage: true });
+
+  // The inbox shows the same gate with its deadline.
+  await ana.getByRole("link", { name: /Inbox/ }).click();
+  await expect(ana.getByTestId("inbox")).toContainText(/due in 23 h/);
+  await accessible(ana, "inbox with a deadline");
 
   // A viewer sees the source but may not add, edit, test or delete one: each says why.
   const vic = await signIn(browser, "vic");

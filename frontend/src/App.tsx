@@ -12,6 +12,7 @@ import { InboxPage } from "./pages/Inbox";
 import { ReportPage } from "./pages/Report";
 import { AuditPage } from "./pages/Audit";
 import { AdminPage } from "./pages/Admin";
+import { MonitoringPage } from "./pages/Monitoring";
 import { NewSourcePage, SourcePage, SourcesPage } from "./pages/Sources";
 import { Loading } from "./components/ui";
 
@@ -44,6 +45,7 @@ function Header() {
           </span>
         </NavLink>
         <NavLink to="/sources">Sources</NavLink>
+        <NavLink to="/monitoring">Monitoring</NavLink>
         <NavLink to="/admin" end>
           Admin
         </NavLink>
@@ -92,6 +94,7 @@ export function App() {
           <Route path="/sources" element={<SourcesPage />} />
           <Route path="/sources/new" element={<NewSourcePage />} />
           <Route path="/sources/:ref" element={<SourcePage />} />
+          <Route path="/monitoring" element={<MonitoringPage />} />
           <Route path="/admin" element={<AdminPage />} />
           <Route path="/admin/audit" element={<AuditPage />} />
           <Route path="/login" element={<Navigate to={(location.state as { from?: string } | null)?.from ?? "/"} replace />} />
