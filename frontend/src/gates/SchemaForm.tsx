@@ -133,7 +133,7 @@ export function SchemaForm({
         }
         return (
           <div className="field" key={path}>
-            <label htmlFor={id}>{label(name, sub)}</label>
+            <label htmlFor={id}>{label(name, raw.title ? raw : sub)}</label>
             {input}
             {hint && <small className="muted">{hint}</small>}
             {problem && (
