@@ -100,6 +100,7 @@ test("an analyst adds a file source, tests and edits it, starts a run on it; an 
   await start.getByLabel(/Data quality rules/).fill("rules:\n  - {column: revenue, not_null: true}\n");
   await start.getByRole("button", { name: "Start the run" }).click();
   await expect(ana).toHaveURL(/\/ui\/runs\/[0-9a-f-]+$/);
+  const runUrl = ana.url();
   await expect(ana.getByTestId("gate-source_review")).toBeVisible({ timeout: 90_000 });
 
   // Without a reload: the run is active, its gate waits (with its age and deadline), ingest has a duration.
@@ -116,6 +117,17 @@ test("an analyst adds a file source, tests and edits it, starts a run on it; an 
   await ana.getByRole("link", { name: /Inbox/ }).click();
   await expect(ana.getByTestId("inbox")).toContainText(/due in 23 h/);
   await accessible(ana, "inbox with a deadline");
+
+  // Gate 1 approved: quality assesses the data; its score shows on the monitoring page, charted.
+  await ana.goto(runUrl);
+  await ana.getByTestId("gate-source_review").getByRole("button", { name: "Approve the source" }).click();
+  await expect(ana.getByTestId("gate-quality_review")).toBeVisible({ timeout: 90_000 });
+  await expect(watch.getByTestId("quality")).toContainText("sales from the registry", { timeout: 30_000 });
+  await expect(watch.getByRole("figure", { name: "Quality score over runs" }).locator("svg").first()).toBeVisible({ timeout: 30_000 });
+  await expect(watch.getByText("could not be drawn")).toHaveCount(0);
+  await expect(watch.getByTestId("stage-durations")).toContainText("quality");
+  await accessible(watch, "monitoring with a quality score");
+  await watch.screenshot({ path: `${SHOTS}/monitoring-quality.png`, fullPage: true });
 
   // A viewer sees the source but may not add, edit, test or delete one: each says why.
   const vic = await signIn(browser, "vic");

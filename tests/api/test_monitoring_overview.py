@@ -10,7 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lockflow.auth.testing import share_run, sign_in
-from lockflow.common.db import Database, DecisionRequestRow, QualityScoreRow, RunRow, StageAttemptRow
+from lockflow.common.db import (
+    Database,
+    DecisionRequestRow,
+    QualityScoreRow,
+    RunRow,
+    SourceRow,
+    StageAttemptRow,
+)
 from lockflow.embedded import create_app
 from lockflow.gateway.testing import embedded_settings
 
@@ -111,7 +118,8 @@ def _history(db: Database) -> None:
                 QualityScoreRow(
                     run_id="r1", source_key="sales.csv", score=0.55, recorded_at=NOW - timedelta(hours=1)
                 ),
-                QualityScoreRow(run_id="r4", source_key="crm", score=0.8, recorded_at=NOW),
+                SourceRow(id="src-1", name="crm", type="api", config={}, created_by="bob"),
+                QualityScoreRow(run_id="r4", source_key="src-1", score=80.0, recorded_at=NOW),
             ]
         )
 
@@ -153,7 +161,10 @@ def test_the_overview_counts_and_lists_only_the_callers_runs(client: TestClient)
     assert [d["id"] for d in bobs["open_decisions"]] == ["q4"] and bobs["open_decisions"][0][
         "overdue"
     ] is False
-    assert bobs["failures"] == [] and [q["run_id"] for q in bobs["quality"]] == ["r4"]
+    assert bobs["failures"] == []
+    # A registered source's score is keyed by its id and shown by its name; a file's by its key.
+    assert [(q["run_id"], q["source"]) for q in bobs["quality"]] == [("r4", "crm")]
+    assert {q["source"] for q in seen["quality"]} == {"sales.csv"}
     share_run(client, ana, "r1", "bob")  # type: ignore[arg-type]
     bobs = client.get("/monitoring/overview", headers=bob).json()
     assert [d["id"] for d in bobs["open_decisions"]] == ["q1", "q4"]  # oldest first

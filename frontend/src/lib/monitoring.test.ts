@@ -23,9 +23,9 @@ describe("monitoring formatters", () => {
     expect(stateRows({}, 0)).toEqual([]);
   });
 
-  it("charts quality on a fixed 0-1 scale and each stage's median and p95", () => {
-    const q = qualitySpec([{ run_id: "r", run_name: "a", source: "s", score: 0.5, recorded_at: "2026-12-02T10:00:00" }]);
-    expect((q.encoding as { y: { scale: unknown } }).y.scale).toEqual({ domain: [0, 1] });
+  it("charts quality on the fixed 0-100 scale and each stage's median and p95", () => {
+    const q = qualitySpec([{ run_id: "r", run_name: "a", source: "s", score: 87.5, recorded_at: "2026-12-02T10:00:00" }]);
+    expect((q.encoding as { y: { scale: unknown } }).y.scale).toEqual({ domain: [0, 100] });
     const s = stageSpec([
       { step: "ingest", attempts: 2, succeeded: 2, failed: 0, finished: 2, mean_seconds: 2, median_seconds: 2, p95_seconds: 3, max_seconds: 3 },
       { step: "quality", attempts: 1, succeeded: 0, failed: 1, finished: 0, mean_seconds: null, median_seconds: null, p95_seconds: null, max_seconds: null },

@@ -44,17 +44,17 @@ export function stateRows(byState: Record<string, number>, withFindings: number)
   return rows;
 }
 
-/** Quality score over runs (oldest first), one line per source, the 0-1 scale fixed. */
+/** Quality score over runs (oldest first), one line per source, on the quality stage's fixed 0-100 scale. */
 export function qualitySpec(points: QualityPoint[]): Record<string, unknown> {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    width: "container",
+    width: 420,
     height: 220,
     data: { values: points.map((p, i) => ({ ...p, n: i + 1 })) },
     mark: { type: "line", point: true },
     encoding: {
       x: { field: "recorded_at", type: "temporal", title: "Assessed" },
-      y: { field: "score", type: "quantitative", title: "Quality score", scale: { domain: [0, 1] } },
+      y: { field: "score", type: "quantitative", title: "Quality score (0-100)", scale: { domain: [0, 100] } },
       color: { field: "source", type: "nominal", title: "Source" },
       tooltip: [
         { field: "run_name", title: "Run" },
@@ -73,7 +73,7 @@ export function stageSpec(stages: StageStat[]): Record<string, unknown> {
   ]);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    width: "container",
+    width: 420,
     height: 220,
     data: { values },
     mark: "bar",

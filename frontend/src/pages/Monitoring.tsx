@@ -248,7 +248,7 @@ export function MonitoringPage() {
             <Suspense fallback={<p className="muted">Drawing the chart…</p>}>
               <div className="charts">
                 <VegaChart
-                  chart={{ id: "quality-over-runs", stage: "monitoring", title: "Quality score over runs", description: "each assessed run's score (0 to 1), by source", spec: qualitySpec(data.quality) }}
+                  chart={{ id: "quality-over-runs", stage: "monitoring", title: "Quality score over runs", description: "each assessed run's score (0 to 100), by source", spec: qualitySpec(data.quality) }}
                 />
                 {data.stages.some((s) => s.median_seconds != null) && (
                   <VegaChart chart={{ id: "stage-durations", stage: "monitoring", title: "Stage durations", description: "median and p95 seconds of each stage", spec: stageSpec(data.stages) }} />

@@ -11,13 +11,21 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from lockflow.common.db import Database, DecisionRequestRow, QualityScoreRow, RunRow, StageAttemptRow
+from lockflow.common.db import (
+    Database,
+    DecisionRequestRow,
+    QualityScoreRow,
+    RunRow,
+    SourceRow,
+    StageAttemptRow,
+)
 from lockflow.runstore.views import Reader, runs_visible_to
 
 RUNS = RunRow.__table__.c
 ATTEMPTS = StageAttemptRow.__table__.c
 REQUESTS = DecisionRequestRow.__table__.c
 SCORES = QualityScoreRow.__table__.c
+SOURCES = SourceRow.__table__.c
 
 ACTIVE = ("running", "waiting")
 ATTEMPT_WINDOW = 2000  # durations over the latest this many attempts
@@ -149,8 +157,16 @@ def monitoring_overview(
             or 0
         )
         scores = sql.execute(
-            select(SCORES.run_id, RUNS.name, SCORES.source_key, SCORES.score, SCORES.recorded_at)
+            select(
+                SCORES.run_id,
+                RUNS.name,
+                # A registered source is keyed by its id: shown by its name (while it is registered).
+                func.coalesce(SOURCES.name, SCORES.source_key).label("source"),
+                SCORES.score,
+                SCORES.recorded_at,
+            )
             .join(RunRow.__table__, RUNS.id == SCORES.run_id)
+            .outerjoin(SourceRow.__table__, SOURCES.id == SCORES.source_key)
             .where(*seen)
             .order_by(SCORES.recorded_at.desc())
             .limit(LIST_LIMIT * 2)
@@ -210,7 +226,7 @@ def monitoring_overview(
             {
                 "run_id": s.run_id,
                 "run_name": s.name,
-                "source": s.source_key,
+                "source": s.source,
                 "score": s.score,
                 "recorded_at": _iso(s.recorded_at),
             }
