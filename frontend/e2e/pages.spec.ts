@@ -128,6 +128,12 @@ test("an analyst adds a file source, tests and edits it, starts a run on it; an 
   await expect(watch.getByTestId("stage-durations")).toContainText("quality");
   await accessible(watch, "monitoring with a quality score");
   await watch.screenshot({ path: `${SHOTS}/monitoring-quality.png`, fullPage: true });
+  // A narrow window: the page still fits (no wider than the window) and stays accessible.
+  await watch.setViewportSize({ width: 400, height: 800 });
+  await expect(watch.getByTestId("quality")).toBeVisible();
+  expect(await watch.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(400);
+  await accessible(watch, "monitoring, narrow");
+  await watch.screenshot({ path: `${SHOTS}/monitoring-narrow.png`, fullPage: true });
 
   // A viewer sees the source but may not add, edit, test or delete one: each says why.
   const vic = await signIn(browser, "vic");

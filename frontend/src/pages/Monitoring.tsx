@@ -178,7 +178,7 @@ export function MonitoringPage() {
       <section aria-labelledby="stages">
         <h2 id="stages">Stage durations</h2>
         {data.stages.length ? (
-          <table data-testid="stage-durations">
+          <table data-testid="stage-durations" tabIndex={0}>
             <caption className="sr-only">Each stage's attempts and how long the finished ones took (latest attempts)</caption>
             <thead>
               <tr>
