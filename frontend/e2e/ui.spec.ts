@@ -163,6 +163,20 @@ test("an analyst takes a run through five gates, an approver chooses the plan, t
   const firstAction = approverPanel.getByRole("checkbox").first();
   await firstAction.check();
   await approverPanel.getByRole("button", { name: "Move act-2 up" }).click(); // keyboard-reachable reorder
+  // Drag the last action (by its handle) onto the one above it, then take it back down with an arrow key.
+  const items = approverPanel.getByRole("list", { name: "Recommended actions, in plan order" }).getByRole("listitem");
+  const before = await items.evaluateAll((nodes) => nodes.map((n) => n.getAttribute("data-testid") ?? ""));
+  expect(before.length).toBeGreaterThan(2);
+  const last = before[before.length - 1] ?? "";
+  const handle = approverPanel.getByTestId(last).getByRole("button", { name: /^Reorder / });
+  await handle.dragTo(items.nth(before.length - 2));
+  await expect(items.nth(before.length - 2)).toHaveAttribute("data-testid", last);
+  await expect(approverPanel.getByTestId("reorder-said")).toHaveText(`${last.replace("action-", "")} moved to position ${before.length - 1} of ${before.length}.`);
+  await handle.focus();
+  await handle.press("ArrowDown");
+  await expect(handle).toBeFocused();
+  await expect(approverPanel.getByTestId("reorder-said")).toHaveText(`${last.replace("action-", "")} moved to position ${before.length} of ${before.length}.`);
+  expect(await items.evaluateAll((nodes) => nodes.map((n) => n.getAttribute("data-testid") ?? ""))).toEqual(before);
   await approverPanel.getByRole("checkbox").nth(0).check();
   await approver.screenshot({ path: `${SHOTS}/gate5.png`, fullPage: true });
   await secondPanel.getByRole("checkbox").first().check();

@@ -11,6 +11,9 @@ import { RunPage } from "./pages/RunView";
 import { InboxPage } from "./pages/Inbox";
 import { ReportPage } from "./pages/Report";
 import { AuditPage } from "./pages/Audit";
+import { AdminPage } from "./pages/Admin";
+import { MonitoringPage } from "./pages/Monitoring";
+import { NewSourcePage, SourcePage, SourcesPage } from "./pages/Sources";
 import { Loading } from "./components/ui";
 
 /** How many open gates the signed-in user may decide (the inbox's count). */
@@ -40,6 +43,11 @@ function Header() {
           <span className="count" aria-label={`${count} decisions waiting for you`} data-testid="inbox-count">
             {count}
           </span>
+        </NavLink>
+        <NavLink to="/sources">Sources</NavLink>
+        <NavLink to="/monitoring">Monitoring</NavLink>
+        <NavLink to="/admin" end>
+          Admin
         </NavLink>
         {isAdmin(me) && <NavLink to="/admin/audit">Audit</NavLink>}
       </nav>
@@ -83,6 +91,11 @@ export function App() {
           <Route path="/runs/:runId" element={<RunPage />} />
           <Route path="/runs/:runId/report" element={<ReportPage />} />
           <Route path="/inbox" element={<InboxPage />} />
+          <Route path="/sources" element={<SourcesPage />} />
+          <Route path="/sources/new" element={<NewSourcePage />} />
+          <Route path="/sources/:ref" element={<SourcePage />} />
+          <Route path="/monitoring" element={<MonitoringPage />} />
+          <Route path="/admin" element={<AdminPage />} />
           <Route path="/admin/audit" element={<AuditPage />} />
           <Route path="/login" element={<Navigate to={(location.state as { from?: string } | null)?.from ?? "/"} replace />} />
           <Route path="*" element={<p role="alert">No such page. <Link to="/">Back to the runs</Link></p>} />

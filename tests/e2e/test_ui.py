@@ -5,6 +5,7 @@
 Debian). Nothing here is skipped: a missing Node, node_modules or chromium fails loudly, naming the fix.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -59,9 +60,14 @@ def test_the_ui_type_checks_strictly() -> None:
 
 @pytest.fixture
 def served_up(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`lockflow up` on a free port with a fresh home: (base URL, home); the users of the test made."""
+    """`lockflow up` on a free port with a fresh home: (base URL, home); the users of the test made.
+
+    A folder of data files is allowed for file sources: `data/sample_sales.csv` (the bundled sample)."""
     port = free_port()
     home = tmp_path / "home"
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(SAMPLE, data / SAMPLE.name)
     # Access tokens live 30 s with no leeway: the browser's sessions outlive several, so the silent
     # refresh and the event stream's resume after its token lapsed are exercised, not assumed.
     env = {
@@ -69,6 +75,7 @@ def served_up(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "LOCKFLOW_HOME": str(home),
         "LOCKFLOW_ACCESS_TOKEN_SECONDS": str(TOKEN_SECONDS),
         "LOCKFLOW_CLOCK_SKEW_SECONDS": "0",
+        "LOCKFLOW_ALLOWED_DIRS": json.dumps([str(data)]),
     }
     log = (tmp_path / "up.log").open("w")
     process = subprocess.Popen(
@@ -112,8 +119,27 @@ def test_a_whole_run_in_the_browser(served_up: tuple[str, Path]) -> None:
         "CHROMIUM": str(CHROMIUM),
         "LOCKFLOW_TOKEN_SECONDS": str(TOKEN_SECONDS),
     }
-    done = _npx("playwright", "test", env=env, timeout=900)
+    done = _npx("playwright", "test", "e2e/ui.spec.ts", env=env, timeout=900)
     print(done.stdout)
     _check(done)
     metrics = FRONTEND / "artifacts" / "metrics.json"
     print("UI metrics (run view time to interactive, ms):", metrics.read_text())
+
+
+def test_sources_admin_and_monitoring_in_the_browser(served_up: tuple[str, Path]) -> None:
+    """An analyst adds a file source, tests, edits and runs it (an API source's token never shown, one
+    deleted after a confirmation); an admin creates a user and changes roles, a viewer sees why not; the
+    monitoring page shows the run live. axe-core on every page; screenshots in frontend/artifacts/."""
+    assert CHROMIUM.is_file(), "Debian's chromium is missing: run `make ui-deps` (apt-get install chromium)"
+    url, home = served_up
+    env = {
+        **os.environ,
+        "LOCKFLOW_URL": url,
+        "LOCKFLOW_PASSWORD": PASSWORD,
+        "LOCKFLOW_ADMIN_PASSWORD": initial_admin_password(home),
+        "LOCKFLOW_SOURCE_FILE": str(home.parent / "data" / SAMPLE.name),
+        "CHROMIUM": str(CHROMIUM),
+    }
+    done = _npx("playwright", "test", "e2e/pages.spec.ts", env=env, timeout=900)
+    print(done.stdout)
+    _check(done)

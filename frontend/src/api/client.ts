@@ -29,7 +29,7 @@ export async function ok<T>(
 ): Promise<T> {
   const { data, error, response } = await call;
   if (!response.ok) {
-    throw new ApiError(response.status, detailOf(error), response.headers.get("Retry-After"));
+    throw new ApiError(response.status, detailOf(error), response.headers.get("Retry-After"), error);
   }
   return data as T;
 }
@@ -55,7 +55,7 @@ export async function raw<T>(path: string, init: RequestInit = {}): Promise<T> {
   }
   const text = await answer.text();
   const body: unknown = text ? safeJson(text) : null;
-  if (!answer.ok) throw new ApiError(answer.status, detailOf(body), answer.headers.get("Retry-After"));
+  if (!answer.ok) throw new ApiError(answer.status, detailOf(body), answer.headers.get("Retry-After"), body);
   return body as T;
 }
 

@@ -5,6 +5,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly detail: string,
     readonly retryAfter: string | null = null,
+    /** The whole error body (e.g. a 422's `errors` list naming each wrong field). */
+    readonly body: unknown = null,
   ) {
     super(messageFor(status, detail, retryAfter));
     this.name = "ApiError";

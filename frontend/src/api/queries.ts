@@ -58,6 +58,8 @@ export interface DecisionRequest {
   context: Record<string, unknown>;
   created_at: string;
   decided_at: string | null;
+  /** When an open gate becomes overdue (the orchestrator alerts then); null once decided. */
+  deadline_at?: string | null;
 }
 
 // The whole visible list in one page: filters and search then work over every run the caller may see.

@@ -297,7 +297,8 @@ export interface paths {
         };
         /**
          * List Decisions
-         * @description Decision requests (open ones by default) of the runs the caller may see, oldest first.
+         * @description Decision requests (open ones by default) of the runs the caller may see, oldest first; an open
+         *     one's `deadline_at` is when it becomes overdue.
          *
          *     Filtered by the caller in the query, then paged (`offset`, `limit`); the total is in X-Total-Count.
          */
@@ -319,7 +320,7 @@ export interface paths {
         };
         /**
          * Get Decision
-         * @description One decision request with the results it is about.
+         * @description One decision request with the results it is about (and, while open, its `deadline_at`).
          */
         get: operations["get_decision_decisions__request_id__get"];
         put?: never;
@@ -391,6 +392,28 @@ export interface paths {
          * @description This process's metrics in the Prometheus text format (scraped by Prometheus).
          */
         get: operations["prometheus_metrics_metrics_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/monitoring/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Overview
+         * @description What the monitoring page shows, over the runs the caller may see (admins: all): runs by state, the
+         *     active ones, stage durations (over the latest attempts), failed attempts, open decisions oldest first
+         *     with their age and deadline, and quality scores over runs. Each list is bounded, with its total.
+         */
+        get: operations["overview_monitoring_overview_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3276,6 +3299,73 @@ export interface operations {
             };
             /** @description the request body could not be parsed */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request body is over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a parameter is not valid, or a query parameter was repeated */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the database is not answering; try again after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    overview_monitoring_overview_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the request body could not be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked access token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

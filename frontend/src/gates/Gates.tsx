@@ -6,7 +6,7 @@ import type { DecisionRequest } from "../api/queries";
 import { ChartGrid, RunCharts } from "../components/RunCharts";
 import type { ChartItem } from "../components/VegaChart";
 import { ErrorMessage } from "../components/ui";
-import { listChange, move, statRows, type StatPair } from "../lib/diff";
+import { listChange, move, moveTo, statRows, type StatPair } from "../lib/diff";
 import { formatBytes, formatNumber, formatShare } from "../lib/format";
 import type { Schema } from "../lib/jsonschema";
 import { DecideButton, problemsOf, type DecideProps } from "./GatePanel";
@@ -450,7 +450,16 @@ export function Gate5(props: DecideProps) {
   const [selected, setSelected] = useState<Set<string>>(() => new Set());
   const [owners, setOwners] = useState<Record<string, string>>({});
   const [due, setDue] = useState<Record<string, string>>({});
+  const [dragging, setDragging] = useState<number | null>(null);
+  const [said, setSaid] = useState("");
   const byId = new Map(items.map((i) => [String(i.id), i]));
+  // A drop or an arrow key on an item's handle: the move is announced to screen readers.
+  const place = (from: number, to: number) => {
+    const next = moveTo(order, from, to);
+    if (next === order) return;
+    setOrder(next);
+    setSaid(`${order[from]} moved to position ${to + 1} of ${order.length}.`);
+  };
   const chosen = order.filter((id) => selected.has(id));
   const params = {
     selected: chosen,
@@ -463,13 +472,48 @@ export function Gate5(props: DecideProps) {
       <p className="note">
         Separation of duties: the person who started this run ({props.run.requested_by}) may not choose its plan; another approver does.
       </p>
+      <p className="muted">Reorder by dragging an action, or focus its ⠿ handle and use the arrow keys (or the ↑ ↓ buttons).</p>
+      <p role="status" className="sr-only" data-testid="reorder-said">
+        {said}
+      </p>
       <ol className="actions" aria-label="Recommended actions, in plan order">
         {order.map((id, index) => {
           const item = byId.get(id) ?? {};
           const box = `pick-${id}`;
           return (
-            <li key={id} className="card">
+            <li
+              key={id}
+              className={`card${dragging === index ? " dragging" : ""}`}
+              data-testid={`action-${id}`}
+              draggable
+              onDragStart={(e) => {
+                setDragging(index);
+                e.dataTransfer.effectAllowed = "move";
+                e.dataTransfer.setData("text/plain", id);
+              }}
+              onDragOver={(e) => e.preventDefault()}
+              onDrop={(e) => {
+                e.preventDefault();
+                if (dragging !== null) place(dragging, index);
+                setDragging(null);
+              }}
+              onDragEnd={() => setDragging(null)}
+            >
               <div className="row">
+                <button
+                  type="button"
+                  className="btn btn-secondary handle"
+                  aria-label={`Reorder ${id} (drag, or the arrow keys)`}
+                  aria-keyshortcuts="ArrowUp ArrowDown"
+                  onKeyDown={(e) => {
+                    if (e.key === "ArrowUp" || e.key === "ArrowDown") {
+                      e.preventDefault();
+                      place(index, index + (e.key === "ArrowUp" ? -1 : 1));
+                    }
+                  }}
+                >
+                  ⠿
+                </button>
                 <input id={box} type="checkbox" checked={selected.has(id)} onChange={(e) => { const next = new Set(selected); if (e.target.checked) next.add(id); else next.delete(id); setSelected(next); }} />
                 <label htmlFor={box}>
                   <strong>{String(item.title)}</strong>

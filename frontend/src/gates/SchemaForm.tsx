@@ -48,6 +48,8 @@ export function SchemaForm({
   onChange,
   prefix = "",
   problems,
+  blank = "(unchanged)",
+  secretHint,
 }: {
   schema: Schema;
   root?: Schema;
@@ -55,6 +57,10 @@ export function SchemaForm({
   onChange(texts: Texts): void;
   prefix?: string;
   problems: Record<string, string>;
+  /** What an empty select says (a gate: unchanged; a new source: the default). */
+  blank?: string;
+  /** A secret field (format password) is a password input; this gives its placeholder (e.g. "stored"). */
+  secretHint?: (path: string) => string;
 }) {
   return (
     <div className="schema-form">
@@ -66,7 +72,7 @@ export function SchemaForm({
           return (
             <fieldset key={path}>
               <legend>{label(name, raw.title ? raw : sub)}</legend>
-              <SchemaForm schema={sub} root={root} texts={texts} onChange={onChange} prefix={path} problems={problems} />
+              <SchemaForm schema={sub} root={root} texts={texts} onChange={onChange} prefix={path} problems={problems} blank={blank} secretHint={secretHint} />
             </fieldset>
           );
         }
@@ -79,7 +85,7 @@ export function SchemaForm({
         if (sub.enum) {
           input = (
             <select id={id} value={value} onChange={(e) => set(e.target.value)} aria-invalid={!!problem}>
-              <option value="">(unchanged)</option>
+              <option value="">{blank}</option>
               {sub.enum.map((v) => (
                 <option key={String(v)} value={String(v)}>
                   {String(v)}
@@ -97,6 +103,19 @@ export function SchemaForm({
           );
         } else if (sub.type === "object") {
           input = <textarea id={id} rows={2} value={value} placeholder='{"column": "float"}' onChange={(e) => set(e.target.value)} aria-invalid={!!problem} />;
+        } else if (sub.format === "password" || (sub as { writeOnly?: boolean }).writeOnly) {
+          input = (
+            <input
+              id={id}
+              type="password"
+              autoComplete="new-password"
+              value={value}
+              placeholder={secretHint?.(path) ?? ""}
+              onChange={(e) => set(e.target.value)}
+              aria-invalid={!!problem}
+              aria-describedby={problem ? `${id}-problem` : undefined}
+            />
+          );
         } else {
           const numeric = sub.type === "integer" || sub.type === "number";
           input = (
@@ -114,7 +133,7 @@ export function SchemaForm({
         }
         return (
           <div className="field" key={path}>
-            <label htmlFor={id}>{label(name, sub)}</label>
+            <label htmlFor={id}>{label(name, raw.title ? raw : sub)}</label>
             {input}
             {hint && <small className="muted">{hint}</small>}
             {problem && (

@@ -60,3 +60,12 @@ export function move<T>(items: T[], index: number, by: -1 | 1): T[] {
   next.splice(to, 0, item as T);
   return next;
 }
+
+/** The items with the one at `from` put at `to` (a drop, or an arrow key); the same array if nothing moves. */
+export function moveTo<T>(items: T[], from: number, to: number): T[] {
+  if (from === to || from < 0 || from >= items.length || to < 0 || to >= items.length) return items;
+  const next = [...items];
+  const [item] = next.splice(from, 1);
+  next.splice(to, 0, item as T);
+  return next;
+}

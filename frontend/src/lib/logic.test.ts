@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compact, fieldValue, validate, type Schema } from "./jsonschema";
-import { listChange, move, statRows } from "./diff";
+import { listChange, move, moveTo, statRows } from "./diff";
 import { mayDecide, mayStartRuns } from "./roles";
 
 // The gate 3 and gate 4 parameter schemas as the server publishes them (trimmed to what is tested).
@@ -160,5 +160,17 @@ describe("stage summaries", () => {
   it("counts the findings left open (all of them when none was fixed)", () => {
     expect(openFindings(results)).toBe(1);
     expect(openFindings({ findings: [{}, {}], findings_after: null })).toBe(2);
+  });
+});
+
+describe("gate 5's reorder by drag and by keyboard", () => {
+  it("puts the dragged item where it is dropped, and leaves the list alone when nothing moves", () => {
+    const order = ["act-1", "act-2", "act-3", "act-4"];
+    expect(moveTo(order, 3, 0)).toEqual(["act-4", "act-1", "act-2", "act-3"]);
+    expect(moveTo(order, 0, 2)).toEqual(["act-2", "act-3", "act-1", "act-4"]);
+    expect(moveTo(order, 1, 1)).toBe(order);
+    expect(moveTo(order, 0, -1)).toBe(order); // an arrow key past the top
+    expect(moveTo(order, 3, 4)).toBe(order);
+    expect(order).toEqual(["act-1", "act-2", "act-3", "act-4"]);
   });
 });

@@ -45,3 +45,11 @@ export function mayStartRuns(me: Me | null): Verdict {
 export function isAdmin(me: Me | null): boolean {
   return !!me && me.roles.includes("admin");
 }
+
+/** May this user edit or delete a source registered by `owner`? (analyst or approver, and its owner) */
+export function mayManageSource(me: Me | null, owner: string): Verdict {
+  const author = mayStartRuns(me);
+  if (!author.allowed) return { allowed: false, reason: "Only an analyst or approver who registered the source may change it." };
+  if (me?.username !== owner) return { allowed: false, reason: `Only its owner (${owner}) may change this source.` };
+  return yes;
+}

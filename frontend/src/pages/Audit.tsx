@@ -1,6 +1,6 @@
 /** Admin: the audit log (filtered by actor and action) and the hash chain's verification. */
 import { useQuery } from "@tanstack/react-query";
-import { useSearchParams } from "react-router-dom";
+import { Link, useSearchParams } from "react-router-dom";
 import { api, ok, page } from "../api/client";
 import { useAuth } from "../auth";
 import { Empty, ErrorMessage, Loading } from "../components/ui";
@@ -38,7 +38,10 @@ export function AuditPage() {
   const set = (key: string, value: string) => setParams(Object.fromEntries(Object.entries({ actor, action, [key]: value }).filter(([, v]) => v)));
   return (
     <section>
-      <h1>Audit log</h1>
+      <div className="row spread">
+        <h1>Audit log</h1>
+        <Link to="/admin">Users and roles</Link>
+      </div>
       {chain && (
         <p role="status" className={chain.ok ? "ok" : "error"} data-testid="chain">
           {chain.ok ? `Hash chain verified: ${chain.rows} records intact.` : `Hash chain broken at record ${chain.broken_at}: ${chain.reason}`}

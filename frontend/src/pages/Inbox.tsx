@@ -4,6 +4,7 @@ import { useOpenRequests, useRuns } from "../api/queries";
 import { useAuth } from "../auth";
 import { Empty, ErrorMessage, Loading } from "../components/ui";
 import { formatTime, gateLabel } from "../lib/format";
+import { deadlineText } from "../lib/monitoring";
 import { mayDecide } from "../lib/roles";
 
 export function InboxPage() {
@@ -11,6 +12,7 @@ export function InboxPage() {
   const open = useOpenRequests();
   const runs = useRuns();
   const byId = new Map((runs.data?.rows ?? []).map((r) => [r.id, r]));
+  const due = (deadline: string | null | undefined) => deadlineText(deadline, open.dataUpdatedAt || Date.now());
   const mine = (open.data?.rows ?? []).filter((r) => mayDecide(me, r.gate, byId.get(r.run_id)?.requested_by ?? "").allowed);
   return (
     <section>
@@ -29,6 +31,7 @@ export function InboxPage() {
               <th scope="col">Gate</th>
               <th scope="col">Question</th>
               <th scope="col">Waiting since</th>
+              <th scope="col">Deadline</th>
             </tr>
           </thead>
           <tbody>
@@ -40,6 +43,15 @@ export function InboxPage() {
                 <td>{gateLabel(r.gate)}</td>
                 <td>{r.title}</td>
                 <td>{formatTime(r.created_at)}</td>
+                <td className={due(r.deadline_at).overdue ? "error" : ""}>
+                  {r.deadline_at ? (
+                    <>
+                      {due(r.deadline_at).text} <small className="muted">({formatTime(r.deadline_at)})</small>
+                    </>
+                  ) : (
+                    "none"
+                  )}
+                </td>
               </tr>
             ))}
           </tbody>

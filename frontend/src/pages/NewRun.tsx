@@ -1,7 +1,7 @@
 /** Start a run by upload: the size limit shown up front, a progress bar while the bytes go up. */
 import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { useNavigate } from "react-router-dom";
+import { Link, useNavigate } from "react-router-dom";
 import { accessToken } from "../api/session";
 import { ApiError, detailOf } from "../api/errors";
 import { useAuth } from "../auth";
@@ -64,6 +64,9 @@ export function NewRunPage() {
   return (
     <section>
       <h1>Start a run</h1>
+      <p>
+        Upload a file below, or <Link to="/sources">start from a registered source</Link> (a file, an API, a database or S3).
+      </p>
       <form className="card" onSubmit={(e) => void submit(e)}>
         <Field id="file" label="Data file (CSV, JSON lines, Parquet)" hint={limit ? `At most ${formatBytes(limit)}.` : undefined}>
           <input id="file" name="file" type="file" accept=".csv,.jsonl,.json,.parquet,.xlsx" required />

@@ -86,6 +86,7 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     # A dry run of gate 2's choices: nothing changes, but only those who may decide may try.
     ("POST", "/decisions/{request_id}/preview"): Rule(AUTHORS, Scope.VISIBLE),
     ("GET", "/alerts"): Rule(EVERYONE, Scope.LISTED),
+    ("GET", "/monitoring/overview"): Rule(EVERYONE, Scope.LISTED),
     ("GET", "/alerts/stream"): Rule(EVERYONE, Scope.LISTED),
     # Acknowledging changes what others see: those who may act on the run.
     ("POST", "/alerts/{alert_id}/ack"): Rule(AUTHORS, Scope.VISIBLE),

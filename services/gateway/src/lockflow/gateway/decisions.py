@@ -1,5 +1,6 @@
 """Decision routes: the open gates the caller may see, one request, gate 2's preview, and deciding."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -16,7 +17,7 @@ from lockflow.common.service_requests import preview_fixes
 from lockflow.gateway.access import auth_of, check_run, run_reader
 from lockflow.gateway.bootstrap import Runtime
 from lockflow.gateway.charts import with_preview_charts
-from lockflow.gateway.deps import SystemDep
+from lockflow.gateway.deps import SettingsDep, SystemDep
 from lockflow.gateway.pages import LISTED, PagingDep, with_total
 from lockflow.gateway.responses import ASKS, ERRORS
 from lockflow.gateway.schemas import DecisionAccepted, DecisionSubmit
@@ -26,17 +27,30 @@ from lockflow.runstore import intake, views
 router = APIRouter(prefix="/decisions", tags=["decisions"])
 
 
+def with_deadline(found: dict[str, Any], deadline_seconds: float) -> dict[str, Any]:
+    """The request with `deadline_at`: when an open gate is overdue (the orchestrator alerts then); None
+    once decided."""
+    deadline = None
+    if found.get("status") == "open" and found.get("created_at"):
+        asked = datetime.fromisoformat(found["created_at"])
+        asked = asked if asked.tzinfo else asked.replace(tzinfo=UTC)
+        deadline = (asked + timedelta(seconds=deadline_seconds)).isoformat()
+    return {**found, "deadline_at": deadline}
+
+
 @router.get("", responses={**ERRORS, **LISTED})
 async def list_decisions(
     request: Request,
     response: Response,
     system: SystemDep,
+    settings: SettingsDep,
     principal: Authorized,
     page: PagingDep,
     status: Literal["open", "decided", "all"] = "open",
     run_id: Annotated[str | None, Query(max_length=200)] = None,
 ) -> list[dict[str, Any]]:
-    """Decision requests (open ones by default) of the runs the caller may see, oldest first.
+    """Decision requests (open ones by default) of the runs the caller may see, oldest first; an open
+    one's `deadline_at` is when it becomes overdue.
 
     Filtered by the caller in the query, then paged (`offset`, `limit`); the total is in X-Total-Count.
     """
@@ -52,16 +66,17 @@ async def list_decisions(
         )
 
     found = await anyio.to_thread.run_sync(read)
-    return with_total(response, found.rows, found.total)
+    rows = [with_deadline(row, settings.alert_gate_deadline_seconds) for row in found.rows]
+    return with_total(response, rows, found.total)
 
 
 @router.get("/{request_id}", responses=ERRORS)
 async def get_decision(
-    request_id: str, request: Request, system: SystemDep, principal: Authorized
+    request_id: str, request: Request, system: SystemDep, settings: SettingsDep, principal: Authorized
 ) -> dict[str, Any]:
-    """One decision request with the results it is about."""
+    """One decision request with the results it is about (and, while open, its `deadline_at`)."""
     found = await _visible_request(request, system, principal, request_id)
-    return found
+    return with_deadline(found, settings.alert_gate_deadline_seconds)
 
 
 @router.post("/{request_id}/preview", responses={**ERRORS, **ASKS})

@@ -1,4 +1,6 @@
-"""The gateway's monitoring: /metrics (this process's registry), /readyz, and HTTP request metrics.
+"""The gateway's monitoring: /metrics (this process's registry), /readyz, HTTP request metrics, and the
+monitoring page's overview (/monitoring/overview: runs by state, stage durations, failures, open
+decisions with their age and deadline, quality over runs; only the caller's runs).
 
 Requests are labelled by the route's template (`/runs/{run_id}`), never the path itself: a path holds
 a run id, and one time series per run is what blows Prometheus up. A request no route matched is
@@ -6,15 +8,22 @@ labelled "unmatched".
 """
 
 import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lockflow.access.deps import Authorized
 from lockflow.common import metrics
 from lockflow.common.health import readiness
-from lockflow.gateway.deps import SystemDep
+from lockflow.common.pipeline import STAGES
+from lockflow.gateway.access import auth_of, run_reader
+from lockflow.gateway.deps import SettingsDep, SystemDep
+from lockflow.gateway.schemas import ErrorBody
+from lockflow.runstore.overview import monitoring_overview
 
 UNMATCHED = "unmatched"
 
@@ -37,6 +46,26 @@ async def readyz(system: SystemDep) -> JSONResponse:
     failed = sorted(name for name, result in results.items() if result != "ok")
     body = {"status": "ok" if not failed else "unavailable", "checks": results, "failed": failed}
     return JSONResponse(body, status_code=503 if failed else 200)
+
+
+@router.get(
+    "/monitoring/overview",
+    tags=["monitoring"],
+    responses={401: {"model": ErrorBody, "description": "missing, invalid or revoked access token"}},
+)
+async def overview(
+    request: Request, system: SystemDep, settings: SettingsDep, principal: Authorized
+) -> dict[str, Any]:
+    """What the monitoring page shows, over the runs the caller may see (admins: all): runs by state, the
+    active ones, stage durations (over the latest attempts), failed attempts, open decisions oldest first
+    with their age and deadline, and quality scores over runs. Each list is bounded, with its total."""
+    reader = run_reader(auth_of(request), principal)
+    deadline = timedelta(seconds=settings.alert_gate_deadline_seconds)
+    return await anyio.to_thread.run_sync(
+        lambda: monitoring_overview(
+            system.db, reader=reader, now=datetime.now(UTC), gate_deadline=deadline, stages=STAGES
+        )
+    )
 
 
 class HttpMetrics:

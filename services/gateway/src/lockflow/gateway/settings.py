@@ -23,6 +23,9 @@ class GatewaySettings(SourceSettings, AccessSettings):
     decisions_per_minute: int = 60
     # A live stream (run events, alerts) ends after this long; the browser reconnects with Last-Event-ID.
     stream_max_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    # A decision's deadline: the orchestrator alerts on a gate open longer than this (the same variable,
+    # LOCKFLOW_ALERT_GATE_DEADLINE_SECONDS, it reads); the inbox and the monitoring page show it.
+    alert_gate_deadline_seconds: float = Field(default=86_400, gt=0)
     # `lockflow serve` only: this many server processes share the port (uvicorn workers), so the API
     # uses more than one core. Every per-process state is safe to multiply (see docs/architecture.md).
     gateway_workers: int = Field(default=1, ge=1, le=64)
