@@ -30,7 +30,7 @@ def _runs_and_alerts(db: Database) -> None:
         for r in ("ra", "rb")
         for i in range(3)
     ]
-    drafts += quality_alerts("ra", source="s.csv", score=0.1, previous=[], rules=AlertRules())
+    drafts += quality_alerts("ra", source="s.csv", score=10.0, previous=[], rules=AlertRules())
     assert store(db, drafts) == 7
     assert store(db, drafts) == 0  # a redelivered fact raises nothing new
 

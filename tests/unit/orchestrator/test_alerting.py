@@ -17,7 +17,7 @@ from lockflow.orchestrator.alerting import (
     stage_failed,
 )
 
-RULES = AlertRules(quality_min=0.6, quality_drop=0.15, history=3, gate_deadline=timedelta(hours=1))
+RULES = AlertRules(quality_min=60, quality_drop=15, history=3, gate_deadline=timedelta(hours=1))
 
 
 def test_a_failed_stage_raises_one_critical_alert_per_attempt() -> None:
@@ -33,18 +33,18 @@ def test_a_failed_stage_raises_one_critical_alert_per_attempt() -> None:
 
 
 def test_quality_below_the_threshold_alerts() -> None:
-    kinds = [a.kind for a in quality_alerts("r1", source="sales.csv", score=0.55, previous=[], rules=RULES)]
+    kinds = [a.kind for a in quality_alerts("r1", source="sales.csv", score=55, previous=[], rules=RULES)]
     assert kinds == ["quality_low"]
-    assert quality_alerts("r1", source="sales.csv", score=0.6, previous=[], rules=RULES) == []
+    assert quality_alerts("r1", source="sales.csv", score=60, previous=[], rules=RULES) == []
 
 
 def test_a_sharp_drop_against_the_last_runs_alerts_and_older_runs_do_not_count() -> None:
-    # The mean of the last three is 0.9; 0.74 is 0.16 below it; the fourth (0.2) is past the history.
-    drops = quality_alerts("r9", source="s", score=0.74, previous=[0.9, 0.92, 0.88, 0.2], rules=RULES)
+    # The mean of the last three is 90; 74 is 16 below it; the fourth (20) is past the history.
+    drops = quality_alerts("r9", source="s", score=74, previous=[90, 92, 88, 20], rules=RULES)
     assert [a.kind for a in drops] == ["quality_drop"]
-    assert "0.90" in drops[0].title
-    assert quality_alerts("r9", source="s", score=0.76, previous=[0.9, 0.92, 0.88, 0.2], rules=RULES) == []
-    both = quality_alerts("r9", source="s", score=0.3, previous=[0.9], rules=RULES)
+    assert "90.0" in drops[0].title
+    assert quality_alerts("r9", source="s", score=76, previous=[90, 92, 88, 20], rules=RULES) == []
+    both = quality_alerts("r9", source="s", score=30, previous=[90], rules=RULES)
     assert sorted(a.kind for a in both) == ["quality_drop", "quality_low"]
 
 
@@ -81,3 +81,22 @@ def test_signature_is_hmac_sha256_of_version_timestamp_and_body() -> None:
 def test_backoff_doubles_and_is_capped() -> None:
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
     assert backoff(30).total_seconds() == 300
+
+
+def test_the_default_thresholds_are_on_the_scale_of_the_quality_stages_score() -> None:
+    """The rules once took 0-1 thresholds for a 0-100 score: `quality_low` could never fire."""
+    import numpy as np
+    from sklearn.datasets import load_iris
+
+    from lockflow.quality.detect import assess
+
+    iris = load_iris(as_frame=True).frame
+    clean = assess(frame=iris).score
+    rules = AlertRules()
+    assert 60 < clean <= 100
+    assert [a.kind for a in quality_alerts("r1", source="iris", score=clean, previous=[], rules=rules)] == []
+    # Most of its cells blanked: the score falls well below the threshold, and against the clean runs.
+    damaged = iris.mask(np.random.default_rng(3).random(iris.shape) < 0.8)
+    low = assess(frame=damaged).score
+    raised = quality_alerts("r2", source="iris", score=low, previous=[clean, clean], rules=rules)
+    assert low < rules.quality_min and sorted(a.kind for a in raised) == ["quality_drop", "quality_low"]

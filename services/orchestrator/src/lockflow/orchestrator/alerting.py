@@ -19,10 +19,11 @@ SIGNATURE_VERSION = "v0"
 @dataclass(frozen=True)
 class AlertRules:
     """The thresholds: a score below `quality_min`, or `quality_drop` below the mean of the source's last
-    `history` runs; a gate open longer than `gate_deadline`."""
+    `history` runs; a gate open longer than `gate_deadline`. Scores are on the quality stage's 0-100
+    scale, the one people see at gate 2 and in the report."""
 
-    quality_min: float = 0.6
-    quality_drop: float = 0.15
+    quality_min: float = 60.0
+    quality_drop: float = 15.0
     history: int = 5
     gate_deadline: timedelta = timedelta(hours=24)
 
@@ -75,8 +76,8 @@ def quality_alerts(
                 severity="warning",
                 run_id=run_id,
                 subject=source,
-                title=f"Quality score {score:.2f} is below {rules.quality_min:.2f}",
-                detail=f"The data of {source} scored {score:.2f}; the threshold is {rules.quality_min:.2f}.",
+                title=f"Quality score {score:.1f} is below {rules.quality_min:.1f}",
+                detail=f"The data of {source} scored {score:.1f}; the threshold is {rules.quality_min:.1f}.",
                 dedup_key=f"quality_low:{run_id}",
             )
         )
@@ -90,9 +91,9 @@ def quality_alerts(
                     severity="warning",
                     run_id=run_id,
                     subject=source,
-                    title=f"Quality score fell to {score:.2f} from a mean of {mean:.2f}",
-                    detail=f"{source}: {score:.2f} against {mean:.2f} over its last {len(earlier)} runs "
-                    f"(more than {rules.quality_drop:.2f} lower).",
+                    title=f"Quality score fell to {score:.1f} from a mean of {mean:.1f}",
+                    detail=f"{source}: {score:.1f} against {mean:.1f} over its last {len(earlier)} runs "
+                    f"(more than {rules.quality_drop:.1f} lower).",
                     dedup_key=f"quality_drop:{run_id}",
                 )
             )

@@ -54,7 +54,7 @@ def observe(db: Database, event: Event) -> None:
                 metrics.seconds_since(asked, event.payload.decided_at)
             )
     elif isinstance(event, QualityAssessed):
-        metrics.QUALITY_SCORE.observe(event.payload.score)
+        metrics.QUALITY_SCORE.observe(event.payload.score / 100)  # a ratio, as its name says
 
 
 def _created_at(db: Database, row: type[RunRow] | type[DecisionRequestRow], key: str) -> datetime | None:

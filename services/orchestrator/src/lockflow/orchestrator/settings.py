@@ -19,9 +19,15 @@ class OrchestratorSettings(CommonSettings):
     alert_webhook_attempts: int = Field(
         default=8, ge=1, le=50, description="Deliveries tried before giving up"
     )
-    alert_quality_min: float = Field(default=0.6, ge=0, le=1, description="A quality score below this alerts")
+    # On the quality score's own 0-100 scale (gate 2, the report, the monitoring page).
+    alert_quality_min: float = Field(
+        default=60.0, ge=0, le=100, description="A quality score (0-100) below this alerts"
+    )
     alert_quality_drop: float = Field(
-        default=0.15, ge=0, le=1, description="A score this much below the source's recent mean alerts"
+        default=15.0,
+        ge=0,
+        le=100,
+        description="A score this many points below the source's recent mean alerts",
     )
     alert_gate_deadline_seconds: float = Field(
         default=86_400, gt=0, description="A decision waiting longer than this alerts"
