@@ -118,3 +118,34 @@ export function Field({ label, hint, children, id }: { label: string; hint?: str
     </div>
   );
 }
+
+/** Previous / next over a paged list, with where we are and how many there are in all. */
+export function Pager({ page, pages, total, noun, go }: { page: number; pages: number; total: number; noun: string; go: (page: number) => void }) {
+  return (
+    <nav className="row" aria-label="Pages">
+      <button type="button" className="btn btn-secondary" disabled={page <= 1} onClick={() => go(page - 1)}>
+        Previous
+      </button>
+      <span>
+        Page {page} of {pages} · {total} {noun}
+        {total === 1 ? "" : "s"}
+      </span>
+      <button type="button" className="btn btn-secondary" disabled={page >= pages} onClick={() => go(page + 1)}>
+        Next
+      </button>
+    </nav>
+  );
+}
+
+/** A table's header row: one column header per name. */
+export function HeaderRow({ columns }: { columns: string[] }) {
+  return (
+    <tr>
+      {columns.map((h) => (
+        <th scope="col" key={h}>
+          {h}
+        </th>
+      ))}
+    </tr>
+  );
+}

@@ -5,7 +5,7 @@ import { api, ok, page } from "../api/client";
 import type { DecisionRequest } from "../api/queries";
 import { ChartGrid, RunCharts } from "../components/RunCharts";
 import type { ChartItem } from "../components/VegaChart";
-import { ErrorMessage } from "../components/ui";
+import { ErrorMessage, HeaderRow } from "../components/ui";
 import { listChange, move, moveTo, statRows, type StatPair } from "../lib/diff";
 import { formatBytes, formatNumber, formatShare } from "../lib/format";
 import type { Schema } from "../lib/jsonschema";
@@ -325,13 +325,7 @@ export function Gate3(props: DecideProps) {
       <table>
         <caption>Statistics by column</caption>
         <thead>
-          <tr>
-            {["Column", "Kind", "Missing", "Distinct", "Mean", "Median", "Min", "Max"].map((h) => (
-              <th scope="col" key={h}>
-                {h}
-              </th>
-            ))}
-          </tr>
+          <HeaderRow columns={["Column", "Kind", "Missing", "Distinct", "Mean", "Median", "Min", "Max"]} />
         </thead>
         <tbody>
           {columns.map((col) => (
@@ -405,13 +399,7 @@ export function Gate4(props: DecideProps) {
       <table>
         <caption>Insights, ranked</caption>
         <thead>
-          <tr>
-            {["#", "Insight", "Effect", "Confidence", "Interval", "Method"].map((h) => (
-              <th scope="col" key={h}>
-                {h}
-              </th>
-            ))}
-          </tr>
+          <HeaderRow columns={["#", "Insight", "Effect", "Confidence", "Interval", "Method"]} />
         </thead>
         <tbody>
           {insights.map((i, n) => (

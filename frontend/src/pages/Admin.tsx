@@ -5,7 +5,7 @@ import { useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, ok, page } from "../api/client";
 import { useAuth } from "../auth";
-import { Button, ConfirmButton, Empty, ErrorMessage, Field, Loading, StatusBadge } from "../components/ui";
+import { Button, ConfirmButton, Empty, ErrorMessage, Field, Loading, StatusBadge, Pager, HeaderRow } from "../components/ui";
 import { pageCount, PAGE_SIZE } from "../lib/filters";
 import { formatTime } from "../lib/format";
 import { isAdmin } from "../lib/roles";
@@ -188,13 +188,7 @@ export function AdminPage() {
           <table data-testid="users">
             <caption className="sr-only">Users by name</caption>
             <thead>
-              <tr>
-                {["User", "State", "Roles", "Created", "Actions"].map((h) => (
-                  <th scope="col" key={h}>
-                    {h}
-                  </th>
-                ))}
-              </tr>
+              <HeaderRow columns={["User", "State", "Roles", "Created", "Actions"]} />
             </thead>
             <tbody>
               {(users.data?.rows ?? []).map((u) => (
@@ -202,17 +196,7 @@ export function AdminPage() {
               ))}
             </tbody>
           </table>
-          <nav className="row" aria-label="Pages">
-            <button type="button" className="btn btn-secondary" disabled={current <= 1} onClick={() => go(current - 1)}>
-              Previous
-            </button>
-            <span>
-              Page {current} of {pages} · {total} user{total === 1 ? "" : "s"}
-            </span>
-            <button type="button" className="btn btn-secondary" disabled={current >= pages} onClick={() => go(current + 1)}>
-              Next
-            </button>
-          </nav>
+          <Pager page={current} pages={pages} total={total} noun="user" go={go} />
         </>
       )}
       <NewUser />

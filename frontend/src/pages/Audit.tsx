@@ -3,7 +3,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, ok, page } from "../api/client";
 import { useAuth } from "../auth";
-import { Empty, ErrorMessage, Loading } from "../components/ui";
+import { Empty, ErrorMessage, Loading, HeaderRow } from "../components/ui";
 import { formatTime } from "../lib/format";
 import { isAdmin } from "../lib/roles";
 
@@ -61,13 +61,7 @@ export function AuditPage() {
       ) : (
         <table>
           <thead>
-            <tr>
-              {["#", "When", "Actor", "Action", "Subject", "Gate", "Choice", "Rationale"].map((h) => (
-                <th scope="col" key={h}>
-                  {h}
-                </th>
-              ))}
-            </tr>
+            <HeaderRow columns={["#", "When", "Actor", "Action", "Subject", "Gate", "Choice", "Rationale"]} />
           </thead>
           <tbody>
             {rows.map((r) => (

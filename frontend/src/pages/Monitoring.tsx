@@ -4,7 +4,7 @@ import { lazy, Suspense } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
 import { api, ok, page } from "../api/client";
-import { Empty, ErrorMessage, Loading, StatusBadge } from "../components/ui";
+import { Empty, ErrorMessage, Loading, StatusBadge, HeaderRow } from "../components/ui";
 import { formatDuration, formatNumber, formatTime, gateLabel, parseUtc } from "../lib/format";
 import { deadlineText, formatAge, qualitySpec, stageSpec, stateRows, type QualityPoint, type StageStat } from "../lib/monitoring";
 
@@ -106,13 +106,7 @@ export function MonitoringPage() {
           <table className="nowrap" data-testid="active-runs">
             <caption className="sr-only">Runs running or waiting, latest change first</caption>
             <thead>
-              <tr>
-                {["Run", "State", "Step", "Gate", "Started by", "Last change"].map((h) => (
-                  <th scope="col" key={h}>
-                    {h}
-                  </th>
-                ))}
-              </tr>
+              <HeaderRow columns={["Run", "State", "Step", "Gate", "Started by", "Last change"]} />
             </thead>
             <tbody>
               {data.active_runs.map((r) => (
@@ -144,13 +138,7 @@ export function MonitoringPage() {
           <table className="nowrap" data-testid="open-decisions">
             <caption className="sr-only">Open decisions, oldest first</caption>
             <thead>
-              <tr>
-                {["Run", "Gate", "Waiting for", "Deadline"].map((h) => (
-                  <th scope="col" key={h}>
-                    {h}
-                  </th>
-                ))}
-              </tr>
+              <HeaderRow columns={["Run", "Gate", "Waiting for", "Deadline"]} />
             </thead>
             <tbody>
               {data.open_decisions.map((d) => {
@@ -181,13 +169,7 @@ export function MonitoringPage() {
           <table data-testid="stage-durations" tabIndex={0}>
             <caption className="sr-only">Each stage's attempts and how long the finished ones took (latest attempts)</caption>
             <thead>
-              <tr>
-                {["Stage", "Attempts", "Succeeded", "Failed", "Median", "p95", "Longest"].map((h) => (
-                  <th scope="col" key={h}>
-                    {h}
-                  </th>
-                ))}
-              </tr>
+              <HeaderRow columns={["Stage", "Attempts", "Succeeded", "Failed", "Median", "p95", "Longest"]} />
             </thead>
             <tbody>
               {data.stages.map((s) => (
@@ -214,13 +196,7 @@ export function MonitoringPage() {
           <table data-testid="failures">
             <caption className="sr-only">Failed stage attempts, newest first</caption>
             <thead>
-              <tr>
-                {["Run", "Stage", "Message", "When", "Run now"].map((h) => (
-                  <th scope="col" key={h}>
-                    {h}
-                  </th>
-                ))}
-              </tr>
+              <HeaderRow columns={["Run", "Stage", "Message", "When", "Run now"]} />
             </thead>
             <tbody>
               {data.failures.map((f, i) => (
@@ -258,13 +234,7 @@ export function MonitoringPage() {
             <table data-testid="quality">
               <caption className="sr-only">Quality scores, oldest first</caption>
               <thead>
-                <tr>
-                  {["Run", "Source", "Score", "Assessed"].map((h) => (
-                    <th scope="col" key={h}>
-                      {h}
-                    </th>
-                  ))}
-                </tr>
+                <HeaderRow columns={["Run", "Source", "Score", "Assessed"]} />
               </thead>
               <tbody>
                 {data.quality.map((q) => (

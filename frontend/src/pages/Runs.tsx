@@ -1,7 +1,7 @@
 import { Link, useSearchParams } from "react-router-dom";
 import { useRunsPage } from "../api/queries";
 import { useAuth } from "../auth";
-import { Button, Empty, ErrorMessage, Loading, StatusBadge } from "../components/ui";
+import { Button, Empty, ErrorMessage, Loading, StatusBadge, Pager } from "../components/ui";
 import { filtersToParams, pageCount, parseFilters, STATUSES, type RunFilters } from "../lib/filters";
 import { formatTime, gateLabel, runState } from "../lib/format";
 import { mayStartRuns } from "../lib/roles";
@@ -80,17 +80,7 @@ export function RunsPage() {
               ))}
             </tbody>
           </table>
-          <nav className="row" aria-label="Pages">
-            <button type="button" className="btn btn-secondary" disabled={filters.page <= 1} onClick={() => set({ page: filters.page - 1 })}>
-              Previous
-            </button>
-            <span>
-              Page {filters.page} of {shown.pages} · {shown.total} run{shown.total === 1 ? "" : "s"}
-            </span>
-            <button type="button" className="btn btn-secondary" disabled={filters.page >= shown.pages} onClick={() => set({ page: filters.page + 1 })}>
-              Next
-            </button>
-          </nav>
+          <Pager page={filters.page} pages={shown.pages} total={shown.total} noun="run" go={(page) => set({ page })} />
         </>
       )}
     </section>

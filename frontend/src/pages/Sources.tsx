@@ -7,7 +7,7 @@ import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom"
 import { api, ok, page } from "../api/client";
 import { ApiError } from "../api/errors";
 import { useAuth } from "../auth";
-import { Button, ConfirmButton, Empty, ErrorMessage, Field, Loading } from "../components/ui";
+import { Button, ConfirmButton, Empty, ErrorMessage, Field, Loading, Pager, HeaderRow } from "../components/ui";
 import { SchemaForm, type Texts } from "../gates/SchemaForm";
 import { pageCount, PAGE_SIZE } from "../lib/filters";
 import { formatTime } from "../lib/format";
@@ -81,13 +81,7 @@ export function SourcesPage() {
           <table className="nowrap" data-testid="sources">
             <caption className="sr-only">Registered sources</caption>
             <thead>
-              <tr>
-                {["Name", "Type", "Owner", "Last test", "Updated"].map((h) => (
-                  <th scope="col" key={h}>
-                    {h}
-                  </th>
-                ))}
-              </tr>
+              <HeaderRow columns={["Name", "Type", "Owner", "Last test", "Updated"]} />
             </thead>
             <tbody>
               {(sources.data?.rows ?? []).map((s) => (
@@ -103,17 +97,7 @@ export function SourcesPage() {
               ))}
             </tbody>
           </table>
-          <nav className="row" aria-label="Pages">
-            <button type="button" className="btn btn-secondary" disabled={current <= 1} onClick={() => go(current - 1)}>
-              Previous
-            </button>
-            <span>
-              Page {current} of {pages} · {total} source{total === 1 ? "" : "s"}
-            </span>
-            <button type="button" className="btn btn-secondary" disabled={current >= pages} onClick={() => go(current + 1)}>
-              Next
-            </button>
-          </nav>
+          <Pager page={current} pages={pages} total={total} noun="source" go={go} />
         </>
       )}
     </section>
