@@ -6,7 +6,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 const PASSWORD = process.env.LOCKFLOW_PASSWORD ?? "correct horse battery staple";
 const ADMIN_PASSWORD = process.env.LOCKFLOW_ADMIN_PASSWORD ?? "";
 const SAMPLE = process.env.LOCKFLOW_SAMPLE ?? "";
-const SHOTS = "artifacts/screenshots";
+// A run against the distributed services keeps its pictures and figures apart (LOCKFLOW_SHOTS_PREFIX).
+const PREFIX = process.env.LOCKFLOW_SHOTS_PREFIX ?? "";
+const SHOTS = `artifacts/screenshots${PREFIX ? `/${PREFIX.replace(/-$/, "")}` : ""}`;
 mkdirSync(SHOTS, { recursive: true });
 const metrics: Record<string, number> = {};
 
@@ -213,7 +215,7 @@ test("an analyst takes a run through five gates, an approver chooses the plan, t
   const lifetime = Number(process.env.LOCKFLOW_TOKEN_SECONDS ?? "0");
   if (lifetime) expect(Date.now() - analystSince).toBeGreaterThan(lifetime * 1000);
   metrics.analyst_session_s = Math.round((Date.now() - analystSince) / 1000);
-  writeFileSync("artifacts/metrics.json", JSON.stringify(metrics, null, 2));
+  writeFileSync(`artifacts/${PREFIX}metrics.json`, JSON.stringify(metrics, null, 2));
 });
 
 test("errors are clear messages: a wrong password, an unknown run, a deep link before sign-in", async ({ browser }) => {

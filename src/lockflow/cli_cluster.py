@@ -101,7 +101,7 @@ def _print_welcome(state: ClusterState) -> None:
     root = Path(state.root)
     password = root / "home" / "auth" / "initial-admin-password"
     console.print(f"\ncluster {state.name!r} is up: {len(state.members)} processes; logs in {root / 'logs'}")
-    console.print(f"  API and UI   {state.url}   (OpenAPI: {state.url}/docs)")
+    console.print(f"  web UI       {state.url}/ui/   (API: {state.url}, OpenAPI: {state.url}/docs)")
     console.print(f"  sign in      POST {state.auth_url}/auth/login  (users, shares and audit are there too)")
     if password.exists():
         console.print(f"  first admin  'admin', password in {password}")

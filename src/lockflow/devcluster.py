@@ -26,10 +26,14 @@ def service_command(
 ) -> tuple[str, list[str], dict[str, str]]:
     """How to start one service as a process: the module to run, its arguments and its own variables."""
     if service == "gateway":
-        jwks = {"LOCKFLOW_JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json"}
-        return "lockflow.cli", ["serve", "--port", str(port)], jwks
+        auth = f"http://127.0.0.1:{auth_port}"
+        own = {"LOCKFLOW_JWKS_URL": f"{auth}/.well-known/jwks.json", "LOCKFLOW_AUTH_URL": auth}
+        return "lockflow.cli", ["serve", "--port", str(port)], own
     if service == "auth":
-        return "lockflow.cli", ["serve-auth", "--port", str(auth_port)], {}
+        # The gateway forwards logins from loopback: its X-Forwarded-For names the real client, so the
+        # failed-login limit per address counts each client, not the gateway.
+        proxies = {"LOCKFLOW_TRUSTED_PROXIES": '["127.0.0.1/32"]'}
+        return "lockflow.cli", ["serve-auth", "--port", str(auth_port)], proxies
     if service not in WORKER_NAMES:
         raise ValueError(f"unknown service {service!r}")
     # Each service from its own composition root, so none loads another service's code.

@@ -24,6 +24,7 @@ from lockflow.common.errors import (
 from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.telemetry import setup_tracing
 from lockflow.gateway import alerts, charts, decisions, events, health, monitoring, runs, sources
+from lockflow.gateway.auth_proxy import AuthProxy
 from lockflow.gateway.bootstrap import Runtime, build_gateway, build_gateway_access
 from lockflow.gateway.failures import UnexpectedErrors
 from lockflow.gateway.hardening import (
@@ -98,6 +99,12 @@ def create_app(
     app.state.decision_limiter = make_limiter(
         redis_client, name="decisions", limit=settings.decisions_per_minute, prefix=settings.topic_prefix
     )
+    if settings.auth_url:
+        app.add_middleware(
+            AuthProxy,  # type: ignore[arg-type]
+            auth_url=settings.auth_url,
+            max_body_bytes=settings.max_body_bytes,
+        )
     app.add_middleware(
         BodyLimit,  # type: ignore[arg-type]
         max_body_bytes=settings.max_body_bytes,

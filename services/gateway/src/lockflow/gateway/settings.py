@@ -29,6 +29,9 @@ class GatewaySettings(SourceSettings, AccessSettings):
     # `lockflow serve` only: this many server processes share the port (uvicorn workers), so the API
     # uses more than one core. Every per-process state is safe to multiply (see docs/architecture.md).
     gateway_workers: int = Field(default=1, ge=1, le=64)
+    # Distributed mode: the auth service's base URL. Its routes (/auth/*, /shares, /audit, /.well-known)
+    # are then forwarded there, so the web UI and clients need the gateway's address only.
+    auth_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
 
     def source_dirs(self) -> list[Path]:
         """Folders a run may read a registered path from: the configured ones, the upload folder."""
