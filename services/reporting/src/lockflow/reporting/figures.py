@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from lockflow.charts.catalog import Evidence, charts_of
 from lockflow.charts.model import Chart
-from lockflow.charts.render import to_png, to_svg
+from lockflow.charts.render import svg_to_png, to_svg
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.events import CompileReportPayload
 
@@ -58,9 +58,10 @@ def draw(payload: CompileReportPayload, artifacts: ArtifactStore | None = None) 
     """Every chart the payload supports, as SVG; with a store, each PNG stored too (for Markdown)."""
     figures = []
     for n, chart in enumerate(charts_of(evidence_of(payload))):
+        svg = to_svg(chart.spec)
         link = None
         if artifacts is not None:
-            _, digest = artifacts.put_bytes(to_png(chart.spec), suffix=".png")
+            _, digest = artifacts.put_bytes(svg_to_png(svg), suffix=".png")
             link = beside(digest, ".png")
-        figures.append(Figure(chart=chart, svg=inline_svg(to_svg(chart.spec), f"c{n}"), png_link=link))
+        figures.append(Figure(chart=chart, svg=inline_svg(svg, f"c{n}"), png_link=link))
     return figures
