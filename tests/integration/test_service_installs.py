@@ -22,8 +22,28 @@ def _install_alone(member: packages.Member, env: Path) -> None:
     run_env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(env), "UV_PYTHON_DOWNLOADS": "never"}
     subprocess.run(
         [str(UV), "sync", "-q", "--frozen", "--no-dev", "--package", member.name, "--python", sys.executable],
-        cwd=ROOT, env=run_env, check=True, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=run_env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[packages.Member], Path]:
+    """Each service's own environment, installed once for the session (both tests of a service use it)."""
+    made: dict[str, Path] = {}
+
+    def install(member: packages.Member) -> Path:
+        if member.name not in made:
+            env = tmp_path_factory.mktemp(member.name) / "env"
+            _install_alone(member, env)
+            made[member.name] = env
+        return made[member.name]
+
+    return install
 
 
 def _modules(member: packages.Member) -> list[str]:
@@ -36,9 +56,10 @@ def _modules(member: packages.Member) -> list[str]:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("member", SERVICES, ids=lambda m: m.name)
-def test_a_service_installs_alone_and_imports(member: packages.Member, tmp_path: Path) -> None:
-    env = tmp_path / "env"
-    _install_alone(member, env)
+def test_a_service_installs_alone_and_imports(
+    member: packages.Member, installed: Callable[[packages.Member], Path]
+) -> None:
+    env = installed(member)
     python = env / "bin" / "python"
     script = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
     result = subprocess.run([str(python), "-c", script, *_modules(member)], capture_output=True, text=True)
@@ -110,10 +131,12 @@ def service_env(
 @pytest.mark.integration
 @pytest.mark.parametrize("member", WORKERS, ids=lambda m: m.name)
 def test_a_worker_service_starts_from_its_own_environment(
-    member: packages.Member, tmp_path: Path, service_env: dict[str, str]
+    member: packages.Member,
+    tmp_path: Path,
+    service_env: dict[str, str],
+    installed: Callable[[packages.Member], Path],
 ) -> None:
-    env_dir = tmp_path / "env"
-    _install_alone(member, env_dir)
+    env_dir = installed(member)
     name = member.name.removeprefix("lockflow-")
     log = tmp_path / f"{name}.log"
     process = _start(env_dir, f"lockflow.{name}.bootstrap", service_env, log)
@@ -125,14 +148,12 @@ def test_a_worker_service_starts_from_its_own_environment(
 
 @pytest.mark.integration
 def test_the_auth_service_and_the_gateway_start_from_their_own_environments(
-    tmp_path: Path, service_env: dict[str, str]
+    tmp_path: Path, service_env: dict[str, str], installed: Callable[[packages.Member], Path]
 ) -> None:
     import httpx
 
     by_name = {m.name: m for m in SERVICES}
-    auth_env, gateway_env = tmp_path / "auth-env", tmp_path / "gateway-env"
-    _install_alone(by_name["lockflow-auth"], auth_env)
-    _install_alone(by_name["lockflow-gateway"], gateway_env)
+    auth_env, gateway_env = installed(by_name["lockflow-auth"]), installed(by_name["lockflow-gateway"])
     auth_port, gateway_port = _free_port(), _free_port()
     auth_url = f"http://127.0.0.1:{auth_port}"
 
