@@ -36,7 +36,9 @@ def measure(args: list[str]) -> tuple[int, int]:
         run_env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(env), "UV_PYTHON_DOWNLOADS": "never"}
         subprocess.run(
             [str(UV), "sync", "-q", "--frozen", "--no-dev", "--python", sys.executable, *args],
-            cwd=ROOT, env=run_env, check=True,
+            cwd=ROOT,
+            env=run_env,
+            check=True,
         )
         return _size_and_count(env)
 

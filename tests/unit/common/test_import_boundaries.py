@@ -14,6 +14,8 @@ SERVICES = sorted(p.name for p in (ROOT / "services").iterdir() if (p / "src" / 
 LIBRARIES = sorted(p.name for p in (ROOT / "libs").iterdir() if (p / "src" / "lockflow" / p.name).is_dir())
 # The composition root's modules (lockflow.bootstrap, lockflow.cli, ...): only the root may import them.
 ROOT_MODULES = sorted(p.stem for p in (ROOT / "src" / "lockflow").glob("*.py"))
+
+
 def _imported(path: Path) -> set[str]:
     """Every module the file imports, absolute names."""
     names: set[str] = set()

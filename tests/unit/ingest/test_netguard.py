@@ -307,6 +307,4 @@ def test_storing_checks_database_hosts_and_tolerates_names_that_do_not_resolve_y
     check_config(later, settings)  # a name that does not resolve yet is stored; connections check again
     assert label_of(later, settings).startswith("postgresql+psycopg2://u:***@not-yet.invalid")
     allowed = SourceSettings(allow_hosts=["127.0.0.1"])
-    check_config(
-        parse_config("database", {"url": "postgresql://u:p@127.0.0.1/db", "table": "t"}), allowed
-    )
+    check_config(parse_config("database", {"url": "postgresql://u:p@127.0.0.1/db", "table": "t"}), allowed)

@@ -74,9 +74,7 @@ def test_yes_fixes_low_risk_findings_and_leaves_the_rest() -> None:
         "inconsistent_categories:gate": "merge_categories",
     }
     assert decision.rationale.startswith("--yes: fixed 2: duplicate_rows (drop_duplicates_keep_first)")
-    assert "left 2 for a person: missing_values:delay (impute_median is medium-risk: " in (
-        decision.rationale
-    )
+    assert "left 2 for a person: missing_values:delay (impute_median is medium-risk: " in (decision.rationale)
     capped = by_id["outliers:delay"].count
     assert f"outliers:delay (cap_to_fences is medium-risk: changes {capped} cells" in decision.rationale
     # What --yes answers is a decision the gate accepts as it is.
