@@ -25,6 +25,14 @@ DEADLINE = 3600.0
 NOW = datetime.now(UTC)
 
 
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """The history is dated from the test's own start, not from when the module was collected (in the
+    whole suite that is many minutes earlier, and the ages asserted below would be off by as much)."""
+    global NOW
+    NOW = datetime.now(UTC)
+
+
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = embedded_settings(tmp_path, alert_gate_deadline_seconds=DEADLINE)
