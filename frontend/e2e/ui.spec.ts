@@ -1,35 +1,14 @@
 /** The whole run in the browser against a real `lockflow up`: five gates, two people, roles, live updates. */
-import { expect, test, type Browser, type Page } from "@playwright/test";
-import AxeBuilder from "@axe-core/playwright";
+import { expect, test, type Page } from "@playwright/test";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { ADMIN_PASSWORD, PASSWORD, accessible, signIn } from "./helpers";
 
-const PASSWORD = process.env.LOCKFLOW_PASSWORD ?? "correct horse battery staple";
-const ADMIN_PASSWORD = process.env.LOCKFLOW_ADMIN_PASSWORD ?? "";
 const SAMPLE = process.env.LOCKFLOW_SAMPLE ?? "";
 // A run against the distributed services keeps its pictures and figures apart (LOCKFLOW_SHOTS_PREFIX).
 const PREFIX = process.env.LOCKFLOW_SHOTS_PREFIX ?? "";
 const SHOTS = `artifacts/screenshots${PREFIX ? `/${PREFIX.replace(/-$/, "")}` : ""}`;
 mkdirSync(SHOTS, { recursive: true });
 const metrics: Record<string, number> = {};
-
-async function signIn(browser: Browser, username: string, password = PASSWORD): Promise<Page> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto("/ui/");
-  await expect(page).toHaveURL(/\/ui\/login/);
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByTestId("whoami")).toContainText(username);
-  return page;
-}
-
-/** No WCAG 2.1 A/AA violation on the page as it stands. */
-async function accessible(page: Page, name: string): Promise<void> {
-  const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  const found = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
-  expect(found, `axe on ${name}`).toEqual([]);
-}
 
 const started = Date.now();
 function mark(what: string): void {
