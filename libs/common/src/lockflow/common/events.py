@@ -32,6 +32,7 @@ from lockflow.common.models import (
     SourceHealth,
     SourceSpec,
 )
+from lockflow.common.streams import StreamPolicy, StreamSpec, WindowResult
 
 E = TypeVar("E", bound="Event")
 
@@ -293,6 +294,23 @@ class RunEndedPayload(Payload):
     reason: str
 
 
+class StartStreamPayload(Payload):
+    spec: StreamSpec
+
+
+class StopStreamPayload(Payload):
+    stream_id: str
+    reason: str
+
+
+class ApplyStreamPolicyPayload(Payload):
+    policy: StreamPolicy
+
+
+class WindowAssessedPayload(Payload):
+    window: WindowResult
+
+
 class PreviewResolutionsPayload(Payload):
     """Gate 2's dry run: the run's current dataset, its findings and the checked choices."""
 
@@ -433,6 +451,13 @@ class RunFailed(Event):
     payload: RunEndedPayload
 
 
+class WindowAssessed(Event):
+    """A stream's window closed and was checked (and its records routed under the policy named)."""
+
+    type: Literal["WindowAssessed"] = "WindowAssessed"
+    payload: WindowAssessedPayload
+
+
 class RunAborted(Event):
     type: Literal["RunAborted"] = "RunAborted"
     payload: RunEndedPayload
@@ -544,6 +569,28 @@ class RequestFailed(Reply):
     payload: RequestFailedPayload
 
 
+class StartStream(Command):
+    """Start (or resume) consuming a stream under its approved contract; idempotent per stream id."""
+
+    stage: ClassVar[str | None] = "streams"
+    type: Literal["StartStream"] = "StartStream"
+    payload: StartStreamPayload
+
+
+class StopStream(Command):
+    stage: ClassVar[str | None] = "streams"
+    type: Literal["StopStream"] = "StopStream"
+    payload: StopStreamPayload
+
+
+class ApplyStreamPolicy(Command):
+    """A newly approved policy version: applied to every window that closes from now on."""
+
+    stage: ClassVar[str | None] = "streams"
+    type: Literal["ApplyStreamPolicy"] = "ApplyStreamPolicy"
+    payload: ApplyStreamPolicyPayload
+
+
 REQUEST_TYPES: tuple[type[Request], ...] = (PreviewResolutions, TestSource, CheckFile, DescribeFile)
 REPLY_TYPES: tuple[type[Reply], ...] = (
     ResolutionsPreviewed,
@@ -576,6 +623,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     GenerateInsights,
     RecommendActions,
     CompileReport,
+    WindowAssessed,
+    StartStream,
+    StopStream,
+    ApplyStreamPolicy,
     *REQUEST_TYPES,
     *REPLY_TYPES,
 )

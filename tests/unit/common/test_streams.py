@@ -1,0 +1,26 @@
+"""The stream finding table covers every kind, and each kind's default action is one it allows."""
+
+from lockflow.common.streams import (
+    STREAM_ACTIONS,
+    STREAM_FINDING_KINDS,
+    STREAM_FINDINGS,
+    stream_finding_facts,
+)
+
+
+def test_every_stream_finding_kind_has_its_facts() -> None:
+    assert set(STREAM_FINDINGS) == set(STREAM_FINDING_KINDS)
+
+
+def test_each_default_action_is_allowed_and_every_action_is_used() -> None:
+    for kind, facts in STREAM_FINDINGS.items():
+        assert facts.default_action in facts.actions, kind
+        assert set(facts.actions) <= set(STREAM_ACTIONS), kind
+    used = {action for facts in STREAM_FINDINGS.values() for action in facts.actions}
+    assert used == set(STREAM_ACTIONS)
+
+
+def test_an_unknown_kind_gets_generic_words_instead_of_an_error() -> None:
+    facts = stream_finding_facts("clock_skew")
+    assert facts.label == "Clock skew"
+    assert facts.default_action == "flag"
