@@ -30,7 +30,11 @@ def test_types_required_formats_enums_and_minimum_follow_the_sample() -> None:
     assert props["note"]["type"] == ["null", "string"] and "enum" not in props["note"]  # 45 distinct texts
     assert props["coupon"] == {"type": "string"}  # once: no enum from one value
     assert contract["required"] == ["id", "ts", "amount", "status"]  # note has nulls, coupon is mostly absent
-    assert contract["x-lockflow"] == {"inferred_from_records": 60, "event_time_field": "ts", "key_field": "id"}
+    assert contract["x-lockflow"] == {
+        "inferred_from_records": 60,
+        "event_time_field": "ts",
+        "key_field": "id",
+    }
     # What was inferred is a contract the worker can check, and the sample satisfies it.
     assert check_contract(contract, event_time_field="ts", key_field="id") is contract
 

@@ -10,7 +10,14 @@ from lockflow.common.models import SourceKind
 from lockflow.ingest.conn_kafka import KafkaConnector
 from lockflow.ingest.connections import build_connector
 from lockflow.sources.checks import check_config, label_of
-from lockflow.sources.configs import CONFIG_TYPES, ConfigInvalid, StreamConfig, masked, parse_config, split_secrets
+from lockflow.sources.configs import (
+    CONFIG_TYPES,
+    ConfigInvalid,
+    StreamConfig,
+    masked,
+    parse_config,
+    split_secrets,
+)
 from lockflow.sources.kafka import aiokafka_options, opened_security, sealed_security
 from lockflow.sources.secrets import SecretBox
 from lockflow.sources.settings import SourceSettings
@@ -52,7 +59,11 @@ def test_the_sasl_password_is_a_secret_split_out_masked_and_sealed_for_the_worke
     ("changes", "field", "message"),
     [
         ({"security": {"security_protocol": "SASL_SSL"}}, "security", "needs sasl_mechanism"),
-        ({"security": {"ssl_ca_pem": "-----BEGIN CERTIFICATE-----"}}, "security", "needs security_protocol SSL"),
+        (
+            {"security": {"ssl_ca_pem": "-----BEGIN CERTIFICATE-----"}},
+            "security",
+            "needs security_protocol SSL",
+        ),
         ({"bootstrap_servers": "kafka"}, "bootstrap_servers", "is not host:port"),
         ({"topic": "a topic"}, "topic", "should match pattern"),
         ({"window_seconds": 0}, "window_seconds", "greater than or equal to 1"),
@@ -62,7 +73,9 @@ def test_the_sasl_password_is_a_secret_split_out_masked_and_sealed_for_the_worke
 def test_a_bad_stream_config_names_its_field(changes: dict, field: str, message: str) -> None:
     with pytest.raises(ConfigInvalid) as caught:
         parse_config("stream", {**BASE, **changes})
-    assert any(e["field"] == field and message in e["message"] for e in caught.value.errors), caught.value.errors
+    assert any(e["field"] == field and message in e["message"] for e in caught.value.errors), (
+        caught.value.errors
+    )
 
 
 def test_the_brokers_must_be_hosts_the_network_policy_allows() -> None:

@@ -80,9 +80,7 @@ def infer_contract(
             )
     properties = {name: _property(seen[name], records=len(rows)) for name in order}
     required = [
-        name
-        for name in order
-        if len(seen[name]) == len(rows) and all(v is not None for v in seen[name])
+        name for name in order if len(seen[name]) == len(rows) and all(v is not None for v in seen[name])
     ]
     if event_time_field not in required:
         required.append(event_time_field)
@@ -115,11 +113,7 @@ def _property(values: list[Any], *, records: int) -> dict[str, Any]:
             counts: dict[str, int] = {}
             for v in present:
                 counts[v] = counts.get(v, 0) + 1
-            if (
-                records >= ENUM_MIN_RECORDS
-                and len(counts) <= ENUM_MAX_VALUES
-                and min(counts.values()) > 1
-            ):
+            if records >= ENUM_MIN_RECORDS and len(counts) <= ENUM_MAX_VALUES and min(counts.values()) > 1:
                 shown["enum"] = [*sorted(counts), *([None] if "null" in types else [])]
     elif concrete in (["integer"], ["number"]):
         if len(present) >= MINIMUM_MIN_VALUES and min(present) >= 0:

@@ -148,7 +148,9 @@ class KafkaSecurity(Config):
     sasl_username: str | None = Field(default=None, max_length=300)
     sasl_password: SecretStr | None = None
     ssl_ca_pem: str | None = Field(
-        default=None, max_length=100_000, description="The CA certificate(s) to trust, PEM (public, not secret)"
+        default=None,
+        max_length=100_000,
+        description="The CA certificate(s) to trust, PEM (public, not secret)",
     )
 
     def model_post_init(self, _context: Any) -> None:
@@ -180,7 +182,9 @@ class StreamConfig(Config):
     security: KafkaSecurity = Field(default_factory=KafkaSecurity)
     format: Literal["json"] = Field(default="json", description="Each record's value is one JSON object")
     event_time_field: str = Field(
-        min_length=1, max_length=300, description="The field holding the event time (ISO 8601 or epoch seconds)"
+        min_length=1,
+        max_length=300,
+        description="The field holding the event time (ISO 8601 or epoch seconds)",
     )
     key_field: str | None = Field(
         default=None, max_length=300, description="The field duplicates are found by (default: the Kafka key)"
@@ -188,9 +192,12 @@ class StreamConfig(Config):
     window_seconds: int = Field(default=60, ge=1, le=86_400)
     grace_seconds: int = Field(default=10, ge=0, le=86_400)
     unapproved_mode: Literal["hold", "pass"] = Field(
-        default="hold", description="Before the first policy: hold records (replayed once approved) or pass them"
+        default="hold",
+        description="Before the first policy: hold records (replayed once approved) or pass them",
     )
-    sample_records: int = Field(default=200, ge=1, le=10_000, description="Records gate 1 reads to infer the contract")
+    sample_records: int = Field(
+        default=200, ge=1, le=10_000, description="Records gate 1 reads to infer the contract"
+    )
     sample_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("bootstrap_servers")

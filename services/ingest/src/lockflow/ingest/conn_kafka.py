@@ -127,6 +127,7 @@ class KafkaConnector(Connector):
         try:
             await asyncio.wait_for(consumer.start(), CONNECT_SECONDS * 2)
         except (KafkaError, TimeoutError, OSError) as exc:
+            await consumer.stop()
             log.warning("stream_connect_failed", topic=c.topic, error=f"{type(exc).__name__}: {exc}")
             raise NotAuthorised(
                 f"the brokers at {c.bootstrap_servers} did not accept the connection "
@@ -134,15 +135,19 @@ class KafkaConnector(Connector):
             ) from exc
         try:
             found.authorised = True
-            if c.topic not in await consumer.topics():
+            # consumer.topics() names the topics but leaves the consumer's own metadata without their
+            # partitions; the cluster's metadata gives both.
+            cluster = await consumer._client.fetch_all_metadata()
+            partitions = cluster.partitions_for_topic(c.topic)
+            if not partitions:
                 raise InvalidInput(f"there is no topic {c.topic!r} on {c.bootstrap_servers}")
-            return await self._read(consumer)
+            return await self._read(consumer, sorted(partitions))
         finally:
             await consumer.stop()
 
-    async def _read(self, consumer: AIOKafkaConsumer) -> Sample:
+    async def _read(self, consumer: AIOKafkaConsumer, numbers: list[int]) -> Sample:
         c = self.config
-        partitions = [TopicPartition(c.topic, p) for p in sorted(consumer.partitions_for_topic(c.topic) or ())]
+        partitions = [TopicPartition(c.topic, p) for p in numbers]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
@@ -153,7 +158,8 @@ class KafkaConnector(Connector):
         sample = Sample()
         deadline = time.monotonic() + c.sample_timeout_seconds
         while sample.read < c.sample_records and time.monotonic() < deadline:
-            if not empty and all(await consumer.position(tp) >= ends[tp] for tp in partitions):
+            positions = [await consumer.position(tp) for tp in partitions]
+            if not empty and all(at >= ends[tp] for at, tp in zip(positions, partitions, strict=True)):
                 break  # read up to where the topic ended when the sample began
             left = max(0.05, deadline - time.monotonic())
             batches = await consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000), max_records=500)
@@ -170,7 +176,9 @@ class KafkaConnector(Connector):
             sample = self._sample
             found = f"{len(sample.records)} of {sample.read} sampled records are JSON objects"
             if not sample.read:
-                found = f"the topic is empty (nothing arrived within {self.config.sample_timeout_seconds:g} s)"
+                found = (
+                    f"the topic is empty (nothing arrived within {self.config.sample_timeout_seconds:g} s)"
+                )
             health = health.model_copy(update={"message": f"{health.message}; {found}"})
         return health
 
