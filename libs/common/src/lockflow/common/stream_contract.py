@@ -115,9 +115,8 @@ def _property(values: list[Any], *, records: int) -> dict[str, Any]:
                 counts[v] = counts.get(v, 0) + 1
             if records >= ENUM_MIN_RECORDS and len(counts) <= ENUM_MAX_VALUES and min(counts.values()) > 1:
                 shown["enum"] = [*sorted(counts), *([None] if "null" in types else [])]
-    elif concrete in (["integer"], ["number"]):
-        if len(present) >= MINIMUM_MIN_VALUES and min(present) >= 0:
-            shown["minimum"] = 0
+    elif concrete in (["integer"], ["number"]) and len(present) >= MINIMUM_MIN_VALUES and min(present) >= 0:
+        shown["minimum"] = 0
     return shown
 
 

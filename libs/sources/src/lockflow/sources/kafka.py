@@ -1,4 +1,4 @@
-"""A stream source's Kafka security: as carried in StreamSpec.security (password sealed), and as client options.
+"""A stream source's Kafka security: as StreamSpec.security carries it (sealed), and as client options.
 
 `StreamSpec.security` travels on the bus, so it holds the public settings and the SASL password sealed
 with the sources' key (the same Fernet box as the registry's secrets), never in clear. Whoever connects
