@@ -43,8 +43,7 @@ def test_the_sasl_password_is_a_secret_split_out_masked_and_sealed_for_the_worke
     assert public["security"]["sasl_password"] is None
     assert masked("stream", public, list(secrets))["security"]["sasl_password"] == "********"
     box = SecretBox(sources_key=None, secret_key=SecretStr("k" * 32))
-    assert isinstance(config, StreamConfig)
-    carried = sealed_security(config, box)
+    carried = sealed_security(public["security"], box.seal(secrets))
     assert "s3cret" not in str(carried) and carried["sasl_username"] == "producer"
     options = aiokafka_options(opened_security(carried, box))
     assert options == {

@@ -1,8 +1,9 @@
 """A stream source's Kafka security: as StreamSpec.security carries it (sealed), and as client options.
 
-`StreamSpec.security` travels on the bus, so it holds the public settings and the SASL password sealed
-with the sources' key (the same Fernet box as the registry's secrets), never in clear. Whoever connects
-(the ingest service's sampler, the stream worker) opens it with `aiokafka_options`.
+`StreamSpec.security` travels on the bus, so it holds the public settings (as the registry stores them)
+and, under "sealed", the registry's own Fernet token of the source's secrets (`security.sasl_password`),
+never the password in clear. Whoever connects (the stream worker) opens it with `opened_security` and
+the sources' key, then passes `aiokafka_options` to its clients.
 """
 
 from __future__ import annotations
@@ -12,22 +13,20 @@ from typing import Any
 from lockflow.sources.configs import KafkaSecurity, StreamConfig
 from lockflow.sources.secrets import SecretBox
 
-SEALED = "sealed"  # the key in StreamSpec.security holding the sealed {"sasl_password": ...}
+SEALED = "sealed"  # the key in StreamSpec.security holding the registry's token of the source's secrets
+PASSWORD = "security.sasl_password"  # the password's path among a stream source's secrets
 
 
-def sealed_security(config: StreamConfig, box: SecretBox) -> dict[str, Any]:
-    """The security settings for StreamSpec.security: public fields, the password sealed."""
-    security = config.security
-    shown = security.model_dump(mode="json", exclude={"sasl_password"})
-    secret = {"sasl_password": security.sasl_password.get_secret_value()} if security.sasl_password else {}
-    shown[SEALED] = box.seal(secret)
-    return shown
+def sealed_security(public_security: dict[str, Any], secrets_token: str | None) -> dict[str, Any]:
+    """StreamSpec.security: the stored public settings and the stored (sealed) secrets token."""
+    return {**{k: v for k, v in public_security.items() if k != "sasl_password"}, SEALED: secrets_token}
 
 
 def opened_security(security: dict[str, Any], box: SecretBox) -> KafkaSecurity:
     """StreamSpec.security back as the typed settings, the password unsealed."""
-    public = {k: v for k, v in security.items() if k != SEALED}
-    return KafkaSecurity.model_validate({**public, **box.open(security.get(SEALED))})
+    public = {k: v for k, v in security.items() if k not in (SEALED, "sasl_password")}
+    password = box.open(security.get(SEALED)).get(PASSWORD)
+    return KafkaSecurity.model_validate({**public, "sasl_password": password})
 
 
 def aiokafka_options(security: KafkaSecurity) -> dict[str, Any]:
