@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lockflow.common import metrics
 from lockflow.common.columns import choose_target, facts_from_rows
 from lockflow.common.contracts import save_contract
 from lockflow.common.db import (
@@ -611,6 +612,10 @@ def _on_window(session: Session, run: RunRow, event: WindowAssessed) -> None:
         first = False
         if ask:
             row.reopened = [r.reason for r in ask]
+            for reason in ask:
+                metrics.STREAM_REOPENED.labels(
+                    reason=metrics.bounded(reason.key.split(":")[0], metrics.STREAM_REOPEN_REASONS)
+                ).inc()
     stream.recent_scores = [*stream.recent_scores, window.quality_score][-RECENT_WINDOWS:]
     if first or ask:
         windows = recent_windows(session, stream_id=run.id)
