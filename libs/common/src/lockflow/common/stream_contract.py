@@ -73,10 +73,10 @@ def infer_contract(
                 seen[name] = []
                 order.append(name)
             seen[name].append(value)
-    for name in (event_time_field, key_field):
-        if name is not None and name not in seen:
+    for wanted in (event_time_field, key_field):
+        if wanted is not None and wanted not in seen:
             raise InvalidInput(
-                f"no sampled record has the field {name!r}; fields seen: {', '.join(order[:30])}"
+                f"no sampled record has the field {wanted!r}; fields seen: {', '.join(order[:30])}"
             )
     properties = {name: _property(seen[name], records=len(rows)) for name in order}
     required = [

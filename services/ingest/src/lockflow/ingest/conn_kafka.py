@@ -106,8 +106,8 @@ class KafkaConnector(Connector):
                 return
             except OSError as exc:
                 errors.append((host, port, exc))
-        host, port, exc = errors[0]
-        raise unreachable(host, port, exc, kind="stream")
+        first_host, first_port, error = errors[0]
+        raise unreachable(first_host, first_port, error, kind="stream")
 
     def sample(self, found: Probe | None = None) -> Sample:
         """The bounded sample (read once per connector)."""
