@@ -215,7 +215,15 @@ def test_a_stream_from_source_to_policy_to_snapshot(app: FastAPI, topic: str, ka
         # A snapshot of the first two windows: their micro-batches as one dataset, a batch run of its own.
         refused = client.post(f"/streams/{stream_id}/snapshots", json={}, headers=ana)
         assert refused.status_code == 422
-        empty = client.post(f"/streams/{stream_id}/snapshots", json={"last": 2}, headers=ana)
+        ranged = client.post(
+            f"/streams/{stream_id}/snapshots",
+            json={"start": "2026-12-02T04:00:00Z", "every_minutes": 60},
+            headers=ana,
+        )
+        assert ranged.status_code == 422 and "takes the last N windows" in ranged.text, ranged.text
+        empty = client.post(
+            f"/streams/{stream_id}/snapshots", json={"last": 2, "every_minutes": 60}, headers=ana
+        )
         assert empty.status_code == 422 and "none of the 2 selected windows" in empty.json()["detail"]
         snap = client.post(
             f"/streams/{stream_id}/snapshots",
@@ -238,6 +246,15 @@ def test_a_stream_from_source_to_policy_to_snapshot(app: FastAPI, topic: str, ka
         assert [s["id"] for s in client.get(f"/streams/{stream_id}", headers=ana).json()["snapshots"]] == [
             run_id
         ]
+        assert (
+            client.get(f"/streams/{stream_id}", headers=ana).json()["schedule"] is None
+        )  # refused: none set
+        hourly = client.post(
+            f"/streams/{stream_id}/snapshots", json={"last": 5, "every_minutes": 60}, headers=ana
+        )
+        assert hourly.status_code == 201 and hourly.json()["windows"] == 5, hourly.text
+        schedule = client.get(f"/streams/{stream_id}", headers=ana).json()["schedule"]
+        assert (schedule["last_windows"], schedule["every_minutes"], schedule["created_by"]) == (5, 60, "ana")
         assert client.get("/streams", headers=ana).headers["X-Total-Count"] == "1"  # a snapshot is no stream
 
         # A new kind of finding reopens gate 2 (with an alert); stopping there ends the live view.

@@ -849,6 +849,9 @@ export interface paths {
          * Create Snapshot
          * @description A dataset of the stream's windows (the last N, or a time range), run through the batch stages.
          *
+         *     With `every_minutes` (and `last`) the orchestrator takes the same snapshot again on that schedule
+         *     while the stream runs, each its own run (`GET /streams/{id}` shows the schedule).
+         *
          *     The windows' Parquet micro-batches become one Parquet artifact; the batch run (its own run, linked
          *     to the stream) starts at ingest and stops at each gate like any run. 422 when no window in the
          *     selection has records.
@@ -1209,6 +1212,11 @@ export interface components {
              * @description Windows ending at or before this time
              */
             end?: string | null;
+            /**
+             * Every Minutes
+             * @description Take this snapshot (the last N windows) again every so many minutes while it runs
+             */
+            every_minutes?: number | null;
             /** @description Without a target, lockflow picks one (as for a file) */
             goal?: components["schemas"]["Goal-Input"];
             /**

@@ -34,6 +34,7 @@ interface StreamRow {
   last_quality_score: number | null;
   last_freshness_p99_seconds: number | null;
   snapshots?: { id: string; name: string; status: string; created_at: string }[];
+  schedule?: { last_windows: number; every_minutes: number; next_at: string; created_by: string } | null;
 }
 
 export function StreamsPage() {
@@ -126,11 +127,13 @@ function Snapshot({ streamId }: { streamId: string }) {
   const { me } = useAuth();
   const navigate = useNavigate();
   const [last, setLast] = useState("10");
+  const [every, setEvery] = useState("");
   const [error, setError] = useState<unknown>(null);
   async function cut() {
     setError(null);
     try {
-      const made = await ok(api.POST("/streams/{stream_id}/snapshots", { params: { path: { stream_id: streamId } }, body: { last: Number(last) } }));
+      const body = { last: Number(last), ...(every ? { every_minutes: Number(every) } : {}) };
+      const made = await ok(api.POST("/streams/{stream_id}/snapshots", { params: { path: { stream_id: streamId } }, body }));
       navigate(`/runs/${(made as { id: string }).id}`);
     } catch (failure) {
       setError(failure);
@@ -143,6 +146,8 @@ function Snapshot({ streamId }: { streamId: string }) {
       <div className="row">
         <label htmlFor="last">Windows</label>
         <input id="last" inputMode="numeric" value={last} onChange={(e) => setLast(e.target.value)} />
+        <label htmlFor="every">and again every (minutes, optional)</label>
+        <input id="every" inputMode="numeric" value={every} onChange={(e) => setEvery(e.target.value)} placeholder="e.g. 60" />
         <Button variant="secondary" verdict={mayStartRuns(me)} onClick={() => void cut()}>
           Run a snapshot
         </Button>
@@ -262,6 +267,11 @@ export function StreamPage() {
             ))}
           </tbody>
         </table>
+      )}
+      {s.schedule && (
+        <p role="status">
+          A snapshot of the last {s.schedule.last_windows} windows runs every {s.schedule.every_minutes} minutes (next at {formatTime(s.schedule.next_at)}, set by {s.schedule.created_by}).
+        </p>
       )}
       {s.windows > 0 && <Snapshot streamId={s.id} />}
       {(s.snapshots ?? []).length > 0 && (

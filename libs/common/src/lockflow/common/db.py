@@ -273,6 +273,19 @@ class StreamPolicyRow(Base):
     approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class StreamSnapshotScheduleRow(Base):
+    """A stream's recurring snapshot: its last `last_windows` windows as a batch run every `every_seconds`."""
+
+    __tablename__ = "stream_snapshot_schedules"
+    stream_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    last_windows: Mapped[int] = mapped_column(Integer)
+    every_seconds: Mapped[int] = mapped_column(Integer)
+    goal: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(200))
+    next_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_run_id: Mapped[str | None] = mapped_column(String(36))
+
+
 def make_engine(url: str) -> Engine:
     """An engine with settings that suit each backend."""
     if url.startswith("sqlite"):

@@ -7,16 +7,34 @@ policy one `stream_policies` row. List reads filter in SQL, then page, and say t
 
 from __future__ import annotations
 
+import io
 from collections.abc import Collection
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from lockflow.common.db import Database, RunRow, StreamPolicyRow, StreamWindowRow
-from lockflow.common.errors import NotFound
+from lockflow.common.artifacts import ArtifactStore
+from lockflow.common.db import (
+    Database,
+    RunRow,
+    StreamPolicyRow,
+    StreamSnapshotScheduleRow,
+    StreamWindowRow,
+    utcnow,
+)
+from lockflow.common.errors import InvalidInput, NotFound
+from lockflow.common.logging import get_logger
+from lockflow.common.models import Goal, SourceSpec
 from lockflow.common.streams import StreamPolicy, WindowResult
+from lockflow.runstore import intake
+
+log = get_logger(__name__)
+ACTIVE = ("running", "waiting")
 
 
 def violations_of(window: WindowResult) -> int:
@@ -247,6 +265,17 @@ def get_stream(db: Database, *, stream_id: str) -> dict[str, Any]:
         if run is None or run.kind != "stream":
             raise NotFound(f"no stream {stream_id}")
         view = _stream_view(run, _summary(session, run.id))
+        schedule = session.get(StreamSnapshotScheduleRow, stream_id)
+        view["schedule"] = (
+            None
+            if schedule is None
+            else {
+                "last_windows": schedule.last_windows,
+                "every_minutes": schedule.every_seconds // 60,
+                "next_at": schedule.next_at.isoformat(),
+                "created_by": schedule.created_by,
+            }
+        )
         view["snapshots"] = [
             {"id": r.id, "name": r.name, "status": r.status, "created_at": r.created_at.isoformat()}
             for r in session.scalars(
@@ -257,3 +286,124 @@ def get_stream(db: Database, *, stream_id: str) -> dict[str, Any]:
             )
         ]
         return view
+
+
+# ---- snapshots: windows as a dataset, run through the batch stages ---------------------------------
+
+
+def snapshot_artifact(artifacts: ArtifactStore, rows: list[StreamWindowRow]) -> tuple[str, int]:
+    """The windows' Parquet micro-batches as one Parquet artifact (its uri) and its row count."""
+    tables = [pq.read_table(artifacts.open_input(r.artifact_uri)) for r in rows if r.artifact_uri]
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        raise InvalidInput(
+            f"none of the {len(rows)} selected windows has records stored (a micro-batch); "
+            "choose other windows"
+        )
+    table = pa.concat_tables(tables, promote_options="permissive")
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    uri, _digest = artifacts.put_bytes(buffer.getvalue(), suffix=".parquet")
+    return uri, table.num_rows
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot's dataset: what a batch run reads, and what it was cut from."""
+
+    spec: SourceSpec
+    windows: int
+    rows: int
+
+
+def cut_snapshot(
+    db: Database,
+    artifacts: ArtifactStore,
+    *,
+    stream_id: str,
+    stream_name: str,
+    last: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Snapshot:
+    """The selected windows as one Parquet artifact and the SourceSpec of a run on it."""
+    rows = snapshot_windows(db, stream_id=stream_id, last=last, start=start, end=end)
+    uri, count = snapshot_artifact(artifacts, rows)
+    spec = SourceSpec(path=f"{stream_name[:150]}-snapshot.parquet", format="parquet", uri=uri)
+    return Snapshot(spec, len(rows), count)
+
+
+def schedule_snapshots(
+    db: Database, *, stream_id: str, last_windows: int, every_minutes: int, goal: Goal, created_by: str
+) -> None:
+    """Snapshot the stream's last windows every `every_minutes` (replacing its schedule, if any)."""
+    with db.transaction() as session:
+        row = session.get(StreamSnapshotScheduleRow, stream_id)
+        if row is None:
+            row = StreamSnapshotScheduleRow(stream_id=stream_id)
+            session.add(row)
+        row.last_windows, row.every_seconds = last_windows, every_minutes * 60
+        row.goal, row.created_by = goal.model_dump(mode="json"), created_by
+        row.next_at = utcnow() + timedelta(minutes=every_minutes)
+
+
+def run_due_snapshots(db: Database, artifacts: ArtifactStore, *, now: datetime | None = None) -> list[str]:
+    """Start each scheduled snapshot that is due (once, however many processes sweep); the run ids.
+
+    A schedule is claimed by moving its next time on in one UPDATE, so two sweepers start it once; a
+    stream that ended loses its schedule; a selection without records is skipped until next time.
+    """
+    at = now or utcnow()
+    with db.transaction() as session:
+        due = [
+            (r.stream_id, r.next_at)
+            for r in session.scalars(
+                select(StreamSnapshotScheduleRow).where(StreamSnapshotScheduleRow.next_at <= at)
+            )
+        ]
+    started = []
+    for stream_id, next_at in due:
+        with db.transaction() as session:
+            schedule = session.get(StreamSnapshotScheduleRow, stream_id)
+            run = session.get(RunRow, stream_id)
+            if schedule is None or run is None:
+                continue
+            if run.status not in ACTIVE:
+                session.delete(schedule)
+                continue
+            claimed = session.execute(
+                update(StreamSnapshotScheduleRow)
+                .where(
+                    StreamSnapshotScheduleRow.stream_id == stream_id,
+                    StreamSnapshotScheduleRow.next_at == next_at,
+                )
+                .values(next_at=at + timedelta(seconds=schedule.every_seconds))
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            last, goal, owner, name = (
+                schedule.last_windows,
+                Goal.model_validate(schedule.goal),
+                schedule.created_by,
+                run.name,
+            )
+        try:
+            snapshot = cut_snapshot(db, artifacts, stream_id=stream_id, stream_name=name, last=last)
+        except InvalidInput as exc:
+            log.info("scheduled_snapshot_skipped", stream_id=stream_id, why=str(exc))
+            continue
+        run_id = intake.request_run(
+            db,
+            name=f"{name[:150]} snapshot",
+            source=snapshot.spec,
+            goal=goal,
+            requested_by=owner,
+            stream_id=stream_id,
+        )
+        with db.transaction() as session:
+            row = session.get(StreamSnapshotScheduleRow, stream_id)
+            if row is not None:
+                row.last_run_id = run_id
+        log.info("scheduled_snapshot_started", stream_id=stream_id, run_id=run_id, windows=snapshot.windows)
+        started.append(run_id)
+    return started

@@ -8,24 +8,18 @@ its run (owner, shared, admin).
 
 import asyncio
 import functools
-import io
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
-import pyarrow as pa
-import pyarrow.parquet as pq
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, Field, model_validator
 from sse_starlette.sse import EventSourceResponse
 
 from lockflow.access.deps import Authorized, Principal
-from lockflow.common.artifacts import ArtifactStore
-from lockflow.common.db import StreamWindowRow
-from lockflow.common.errors import InvalidInput
-from lockflow.common.models import Goal, SourceSpec
+from lockflow.common.models import Goal
 from lockflow.common.service_requests import check_file
 from lockflow.gateway.access import StreamPrincipal, auth_of, check_run, run_reader
 from lockflow.gateway.bootstrap import Runtime
@@ -67,6 +61,12 @@ class SnapshotCreate(BaseModel):
     start: datetime | None = Field(default=None, description="Windows starting at or after this time")
     end: datetime | None = Field(default=None, description="Windows ending at or before this time")
     name: str | None = Field(default=None, max_length=200)
+    every_minutes: int | None = Field(
+        default=None,
+        ge=5,
+        le=10_080,
+        description="Take this snapshot (the last N windows) again every so many minutes while it runs",
+    )
     goal: Goal = Field(
         default_factory=Goal, description="Without a target, lockflow picks one (as for a file)"
     )
@@ -77,6 +77,8 @@ class SnapshotCreate(BaseModel):
             raise ValueError("give last (the last N windows), or a time range (start and/or end)")
         if self.last is not None and (self.start is not None or self.end is not None):
             raise ValueError("give either last or a time range, not both")
+        if self.every_minutes is not None and self.last is None:
+            raise ValueError("a schedule (every_minutes) takes the last N windows (last), not a time range")
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise ValueError("start must be before end")
         return self
@@ -233,48 +235,51 @@ async def create_snapshot(
 ) -> SnapshotCreated:
     """A dataset of the stream's windows (the last N, or a time range), run through the batch stages.
 
+    With `every_minutes` (and `last`) the orchestrator takes the same snapshot again on that schedule
+    while the stream runs, each its own run (`GET /streams/{id}` shows the schedule).
+
     The windows' Parquet micro-batches become one Parquet artifact; the batch run (its own run, linked
     to the stream) starts at ingest and stops at each gate like any run. 422 when no window in the
     selection has records.
     """
 
-    def cut() -> tuple[dict[str, Any], SourceSpec, int, int]:
+    def cut() -> tuple[dict[str, Any], store.Snapshot]:
         stream = _visible(request, principal, system, stream_id)
-        rows = store.snapshot_windows(
-            system.db, stream_id=stream_id, last=body.last, start=body.start, end=body.end
+        snapshot = store.cut_snapshot(
+            system.db,
+            system.artifacts,
+            stream_id=stream_id,
+            stream_name=stream["name"],
+            last=body.last,
+            start=body.start,
+            end=body.end,
         )
-        uri, count = snapshot_artifact(system.artifacts, rows)
-        name = f"{stream['name'][:150]}-snapshot.parquet"
-        return stream, SourceSpec(path=name, format="parquet", uri=uri), len(rows), count
+        return stream, snapshot
 
-    stream, spec, windows, count = await anyio.to_thread.run_sync(cut)
-    checked = await check_file(system.requester, spec=spec, goal=body.goal)
+    stream, snapshot = await anyio.to_thread.run_sync(cut)
+    checked = await check_file(system.requester, spec=snapshot.spec, goal=body.goal)
     name = body.name or f"{stream['name'][:150]} snapshot"
-    run_id = await anyio.to_thread.run_sync(
-        lambda: intake.request_run(
+
+    def start() -> str:
+        run_id = intake.request_run(
             system.db,
             name=name,
-            source=spec,
+            source=snapshot.spec,
             goal=checked.goal,
             requested_by=principal.username,
             stream_id=stream_id,
         )
-    )
+        if body.every_minutes is not None and body.last is not None:
+            store.schedule_snapshots(
+                system.db,
+                stream_id=stream_id,
+                last_windows=body.last,
+                every_minutes=body.every_minutes,
+                goal=checked.goal,
+                created_by=principal.username,
+            )
+        return run_id
+
+    run_id = await anyio.to_thread.run_sync(start)
     await system.relay_outbox()
-    return SnapshotCreated(id=run_id, stream_id=stream_id, windows=windows, rows=count)
-
-
-def snapshot_artifact(artifacts: ArtifactStore, rows: list[StreamWindowRow]) -> tuple[str, int]:
-    """The windows' micro-batches as one Parquet artifact (its uri) and its row count."""
-    tables = [pq.read_table(artifacts.open_input(r.artifact_uri)) for r in rows if r.artifact_uri]
-    tables = [t for t in tables if t.num_rows]
-    if not tables:
-        raise InvalidInput(
-            f"none of the {len(rows)} selected windows has records stored (a micro-batch); "
-            "choose other windows"
-        )
-    table = pa.concat_tables(tables, promote_options="permissive")
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    uri, _digest = artifacts.put_bytes(buffer.getvalue(), suffix=".parquet")
-    return uri, table.num_rows
+    return SnapshotCreated(id=run_id, stream_id=stream_id, windows=snapshot.windows, rows=snapshot.rows)

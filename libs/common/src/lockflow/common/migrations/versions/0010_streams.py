@@ -1,5 +1,6 @@
 """Live streams: a run's kind (batch or stream) and the stream a snapshot run was made from; each closed
-window of a stream (stream_windows) and each approved version of its standing policy (stream_policies)
+window of a stream (stream_windows), each approved version of its standing policy (stream_policies), and
+a stream's snapshot schedule (stream_snapshot_schedules)
 
 Revision ID: 0010
 Revises: 0009
@@ -48,9 +49,20 @@ def upgrade() -> None:
         sa.Column("approved_by", sa.String(200), nullable=False),
         sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "stream_snapshot_schedules",
+        sa.Column("stream_id", sa.String(36), sa.ForeignKey("runs.id"), primary_key=True),
+        sa.Column("last_windows", sa.Integer(), nullable=False),
+        sa.Column("every_seconds", sa.Integer(), nullable=False),
+        sa.Column("goal", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.Column("next_at", sa.DateTime(timezone=True), nullable=False, index=True),
+        sa.Column("last_run_id", sa.String(36), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("stream_snapshot_schedules")
     op.drop_table("stream_policies")
     op.drop_index("ix_stream_windows_stream_id_start", "stream_windows")
     op.drop_table("stream_windows")
