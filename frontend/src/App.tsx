@@ -14,6 +14,7 @@ import { AuditPage } from "./pages/Audit";
 import { AdminPage } from "./pages/Admin";
 import { MonitoringPage } from "./pages/Monitoring";
 import { NewSourcePage, SourcePage, SourcesPage } from "./pages/Sources";
+import { StreamPage, StreamsPage } from "./pages/Streams";
 import { Loading } from "./components/ui";
 
 /** How many open gates the signed-in user may decide (the inbox's count). */
@@ -45,6 +46,7 @@ function Header() {
           </span>
         </NavLink>
         <NavLink to="/sources">Sources</NavLink>
+        <NavLink to="/streams">Streams</NavLink>
         <NavLink to="/monitoring">Monitoring</NavLink>
         <NavLink to="/admin" end>
           Admin
@@ -94,6 +96,8 @@ export function App() {
           <Route path="/sources" element={<SourcesPage />} />
           <Route path="/sources/new" element={<NewSourcePage />} />
           <Route path="/sources/:ref" element={<SourcePage />} />
+          <Route path="/streams" element={<StreamsPage />} />
+          <Route path="/streams/:streamId" element={<StreamPage />} />
           <Route path="/monitoring" element={<MonitoringPage />} />
           <Route path="/admin" element={<AdminPage />} />
           <Route path="/admin/audit" element={<AuditPage />} />

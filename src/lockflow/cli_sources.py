@@ -63,7 +63,7 @@ def _call(action: Any) -> None:
 @source_app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="A unique name")],
-    type_: Annotated[str, typer.Option("--type", help="file, api, database or s3")],
+    type_: Annotated[str, typer.Option("--type", help="file, api, database, s3 or stream")],
     config: Annotated[Path, typer.Option(help="YAML or JSON file with the type's config")],
     by: Annotated[str, typer.Option(help="Who registers it")] = "local",
 ) -> None:

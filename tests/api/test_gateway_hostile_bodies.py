@@ -211,7 +211,7 @@ def test_a_query_parameter_given_twice_is_refused_on_every_route_that_takes_one(
 def test_empty_values_are_either_accepted_or_refused_by_the_documented_schema(served: Served) -> None:
     schema = served.schema()["components"]["schemas"]
     assert schema["RunCreate"]["properties"]["path"]["minLength"] == 1
-    assert schema["SourceCreate"]["properties"]["type"]["enum"] == ["file", "api", "database", "s3"]
+    assert schema["SourceCreate"]["properties"]["type"]["enum"] == ["file", "api", "database", "s3", "stream"]
     assert set(schema["UserCreate"]["properties"]["roles"]["items"]["enum"]) == {
         "viewer",
         "analyst",

@@ -206,13 +206,13 @@ def test_a_source_name_is_accepted_exactly_when_the_documented_pattern_matches(
 
 def test_a_decision_option_outside_every_gates_options_is_not_schema_valid(schema: dict[str, Any]) -> None:
     """Schemathesis sent option `C\\x80ú...` (schema-valid then); the service knows each gate's options."""
-    from lockflow.common.pipeline import GATES
+    from lockflow.common.pipeline import GATES, STREAM_GATES
 
     assert not _valid(schema, "DecisionSubmit", {"option": "C\x80ú\x1e¦6K0"})
     # And `gate: "LPT1"`: the gates are published too (null, or none, still means whichever is open).
     assert not _valid(schema, "DecisionSubmit", {"option": "approve", "gate": "LPT1"})
     assert _valid(schema, "DecisionSubmit", {"option": "approve", "gate": None})
-    for gate in GATES.values():
+    for gate in [*GATES.values(), *STREAM_GATES.values()]:  # a stream's gates take their own options
         for option in gate.options:
             body = {"option": option.name, "gate": gate.gate.value}
             assert _valid(schema, "DecisionSubmit", body), body

@@ -774,6 +774,137 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/streams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Streams
+         * @description Newest streams first: those the caller started or that are shared with them (admins: all).
+         *
+         *     Filtered in the query, then paged (`offset`, `limit`); the total is in X-Total-Count.
+         */
+        get: operations["list_streams_streams_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/streams/{stream_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Stream
+         * @description A stream: its topic, contract, policy version in force, totals, latest window and snapshots.
+         */
+        get: operations["get_stream_streams__stream_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/streams/{stream_id}/policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Policies
+         * @description Every approved version of the stream's standing policy, newest first (with its decision request).
+         */
+        get: operations["list_policies_streams__stream_id__policies_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/streams/{stream_id}/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Snapshot
+         * @description A dataset of the stream's windows (the last N, or a time range), run through the batch stages.
+         *
+         *     With `every_minutes` (and `last`) the orchestrator takes the same snapshot again on that schedule
+         *     while the stream runs, each its own run (`GET /streams/{id}` shows the schedule).
+         *
+         *     The windows' Parquet micro-batches become one Parquet artifact; the batch run (its own run, linked
+         *     to the stream) starts at ingest and stops at each gate like any run. 422 when no window in the
+         *     selection has records.
+         */
+        post: operations["create_snapshot_streams__stream_id__snapshots_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/streams/{stream_id}/windows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Windows
+         * @description The stream's closed windows, newest first: each a WindowResult, its `id`, why it reopened gate 2.
+         */
+        get: operations["list_windows_streams__stream_id__windows_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/streams/{stream_id}/windows/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream Windows
+         * @description Closed windows live (Server-Sent Events), resumable, until the stream's run ends or the token lapses.
+         *
+         *     Authenticated like `GET /runs/{run_id}/events` (an EventSource may send the token as `access_token`).
+         */
+        get: operations["stream_windows_streams__stream_id__windows_stream_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -886,7 +1017,7 @@ export interface components {
              * Option
              * @enum {string}
              */
-            option: "abort" | "accept" | "accept_as_is" | "apply" | "approve" | "choose" | "modify" | "reconfigure" | "refine";
+            option: "abort" | "accept" | "accept_as_is" | "apply" | "apply_policy" | "approve" | "choose" | "keep_policy" | "modify" | "reconfigure" | "refine" | "resample" | "stop";
             /** Params */
             params?: {
                 [key: string]: unknown;
@@ -1072,6 +1203,55 @@ export interface components {
             username: string;
         };
         /**
+         * SnapshotCreate
+         * @description Cut a dataset from a stream's windows and run it through the batch stages.
+         */
+        SnapshotCreate: {
+            /**
+             * End
+             * @description Windows ending at or before this time
+             */
+            end?: string | null;
+            /**
+             * Every Minutes
+             * @description Take this snapshot (the last N windows) again every so many minutes while it runs
+             */
+            every_minutes?: number | null;
+            /** @description Without a target, lockflow picks one (as for a file) */
+            goal?: components["schemas"]["Goal-Input"];
+            /**
+             * Last
+             * @description The last N windows
+             */
+            last?: number | null;
+            /** Name */
+            name?: string | null;
+            /**
+             * Start
+             * @description Windows starting at or after this time
+             */
+            start?: string | null;
+        };
+        /**
+         * SnapshotCreated
+         * @description The snapshot's batch run, and what it was cut from.
+         */
+        SnapshotCreated: {
+            /** Id */
+            id: string;
+            /** Rows */
+            rows: number;
+            /**
+             * Status
+             * @default running
+             */
+            status: string;
+            /** Stream Id */
+            stream_id: string;
+            /** Windows */
+            windows: number;
+        };
+        /**
          * SourceCreate
          * @description A new source: a unique name, its type, and the type's config.
          */
@@ -1084,10 +1264,10 @@ export interface components {
             name: string;
             /**
              * Type
-             * @description file, api, database or s3
+             * @description file, api, database, s3 or stream
              * @enum {string}
              */
-            type: "file" | "api" | "database" | "s3";
+            type: "file" | "api" | "database" | "s3" | "stream";
         } & ({
             /**
              * FileConfig
@@ -1325,6 +1505,95 @@ export interface components {
             };
             /** @constant */
             type: "s3";
+        } | {
+            /**
+             * StreamConfig
+             * @description A Kafka topic any producer writes JSON records to: read continuously in event-time windows.
+             */
+            config: {
+                /**
+                 * Bootstrap Servers
+                 * @description host:port[,host:port...] of the Kafka brokers
+                 */
+                bootstrap_servers: string;
+                /**
+                 * Consumer Group
+                 * @description Default: lockflow.stream.<source id>
+                 */
+                consumer_group?: string | null;
+                /**
+                 * Event Time Field
+                 * @description The field holding the event time (ISO 8601 or epoch seconds)
+                 */
+                event_time_field: string;
+                /**
+                 * Format
+                 * @description Each record's value is one JSON object
+                 * @default json
+                 * @constant
+                 */
+                format: "json";
+                /**
+                 * Grace Seconds
+                 * @default 10
+                 */
+                grace_seconds: number;
+                /**
+                 * Key Field
+                 * @description The field duplicates are found by (default: the Kafka key)
+                 */
+                key_field?: string | null;
+                /**
+                 * Sample Records
+                 * @description Records gate 1 reads to infer the contract
+                 * @default 200
+                 */
+                sample_records: number;
+                /**
+                 * Sample Timeout Seconds
+                 * @default 10
+                 */
+                sample_timeout_seconds: number;
+                /**
+                 * KafkaSecurity
+                 * @description How to reach a Kafka cluster: TLS (with the cluster's CA) and/or SASL with a sealed password.
+                 */
+                security?: {
+                    /** Sasl Mechanism */
+                    sasl_mechanism?: ("PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") | null;
+                    /** Sasl Password */
+                    sasl_password?: string | null;
+                    /** Sasl Username */
+                    sasl_username?: string | null;
+                    /**
+                     * Security Protocol
+                     * @default PLAINTEXT
+                     * @enum {string}
+                     */
+                    security_protocol: "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL";
+                    /**
+                     * Ssl Ca Pem
+                     * @description The CA certificate(s) to trust, PEM (public, not secret)
+                     */
+                    ssl_ca_pem?: string | null;
+                };
+                /** Topic */
+                topic: string;
+                /**
+                 * Unapproved Mode
+                 * @description Before the first policy: hold records (replayed once approved) or pass them
+                 * @default hold
+                 * @enum {string}
+                 */
+                unapproved_mode: "hold" | "pass";
+                /**
+                 * Window Seconds
+                 * @default 60
+                 */
+                window_seconds: number;
+            };
+            /** @constant */
+            type: "stream";
         });
         /**
          * SourceRun
@@ -5339,6 +5608,658 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    list_streams_streams_get: {
+        parameters: {
+            query?: {
+                /** @description Only streams whose run is in this state */
+                status?: string;
+                /** @description At most this many rows */
+                limit?: number;
+                /** @description Skip this many rows first */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the rows the caller may see; their total number is in X-Total-Count */
+            200: {
+                headers: {
+                    /** @description How many rows the caller may see in the whole list (after filtering) */
+                    "X-Total-Count"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the caller's roles may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object, or not the caller's to see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit reached; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the database is not answering; try again after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_stream_streams__stream_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                stream_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the caller's roles may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object, or not the caller's to see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit reached; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the database is not answering; try again after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_policies_streams__stream_id__policies_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                stream_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the caller's roles may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object, or not the caller's to see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit reached; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the database is not answering; try again after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_snapshot_streams__stream_id__snapshots_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                stream_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SnapshotCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotCreated"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the caller's roles may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object, or not the caller's to see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit reached; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the service doing this work could not be asked; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the service doing this work did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_windows_streams__stream_id__windows_get: {
+        parameters: {
+            query?: {
+                /** @description Windows starting at or after this time */
+                start?: string;
+                /** @description Windows ending at or before this time */
+                end?: string;
+                /** @description At most this many rows */
+                limit?: number;
+                /** @description Skip this many rows first */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                stream_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the rows the caller may see; their total number is in X-Total-Count */
+            200: {
+                headers: {
+                    /** @description How many rows the caller may see in the whole list (after filtering) */
+                    "X-Total-Count"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the caller's roles may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such object, or not the caller's to see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit reached; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the database is not answering; try again after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stream_windows_streams__stream_id__windows_stream_get: {
+        parameters: {
+            query?: {
+                /** @description Resume after this window id */
+                after?: number;
+                /** @description The access token, for EventSource clients that cannot send an Authorization header */
+                access_token?: string;
+            };
+            header?: {
+                /** @description The id of the last window received; resumes after it */
+                "last-event-id"?: number;
+            };
+            path: {
+                stream_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events: `event: window` per closed window (`id` its row id, `data` the window), `event: ended` when the stream's run ends, `event: error` when the token lapses */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        data: string;
+                        /** @enum {string} */
+                        event: "window" | "ended" | "error";
+                        id?: string;
+                    };
+                };
+            };
+            /** @description the request body could not be parsed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid, expired or revoked access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the caller's roles may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such run, or not the caller's to see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the request body is over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Last-Event-ID or after is not a non-negative integer */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the database is not answering; try again after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };

@@ -11,6 +11,7 @@ import { formatTime, gateLabel } from "../lib/format";
 import { validate, type Schema } from "../lib/jsonschema";
 import { mayDecide, type Verdict } from "../lib/roles";
 import { Gate1, Gate2, Gate3, Gate4, Gate5 } from "./Gates";
+import { StreamGate1, StreamGate2 } from "./StreamGates";
 
 export interface DecideProps {
   request: DecisionRequest;
@@ -78,9 +79,11 @@ export function GatePanel({ requestId, run, onConflict }: { requestId: string; r
     decide: (o, p) => void decide(o, p),
     option: (name) => request.options.find((o) => o.name === name),
   };
+  // A stream's gates decide about a stream that goes on: their own evidence and options.
+  const stream = request.context.stream === true;
   const body: Record<string, ReactNode> = {
-    source_review: <Gate1 {...props} />,
-    quality_review: <Gate2 {...props} />,
+    source_review: stream ? <StreamGate1 {...props} /> : <Gate1 {...props} />,
+    quality_review: stream ? <StreamGate2 {...props} /> : <Gate2 {...props} />,
     analytics_review: <Gate3 {...props} />,
     insight_review: <Gate4 {...props} />,
     action_selection: <Gate5 {...props} />,
@@ -100,13 +103,23 @@ export function GatePanel({ requestId, run, onConflict }: { requestId: string; r
         <textarea id="rationale" rows={2} maxLength={2000} value={rationale} onChange={(e) => setRationale(e.target.value)} />
       </div>
       <div className="row">
-        <ConfirmButton
-          label="Abort the run"
-          title="Abort this run?"
-          body="The run stops here for good; its results so far are kept."
-          verdict={verdict}
-          onConfirm={() => void decide("abort")}
-        />
+        {stream && request.gate === "quality_review" ? (
+          <ConfirmButton
+            label="Stop the stream"
+            title="Stop this stream?"
+            body="The stream worker stops consuming the topic and the run ends; its windows and policies are kept."
+            verdict={verdict}
+            onConfirm={() => void decide("stop")}
+          />
+        ) : (
+          <ConfirmButton
+            label="Abort the run"
+            title="Abort this run?"
+            body="The run stops here for good; its results so far are kept."
+            verdict={verdict}
+            onConfirm={() => void decide("abort")}
+          />
+        )}
       </div>
       <ErrorMessage error={error} />
     </section>

@@ -25,8 +25,8 @@ const kind = (name: string) => {
 };
 
 describe("source types from the OpenAPI", () => {
-  it("has the four types, with the server-set upload address left out of the file form", () => {
-    expect(types.map((t) => t.type)).toEqual(["file", "api", "database", "s3"]);
+  it("has the five types, with the server-set upload address left out of the file form", () => {
+    expect(types.map((t) => t.type)).toEqual(["file", "api", "database", "s3", "stream"]);
     expect(Object.keys(kind("file").properties ?? {})).toContain("path");
     expect(Object.keys(kind("file").properties ?? {})).not.toContain("uri");
     expect(kind("file").required).toEqual(["path"]);
@@ -36,6 +36,7 @@ describe("source types from the OpenAPI", () => {
     expect(secretPaths(kind("api"))).toEqual(["auth.password", "auth.token"]);
     expect(secretPaths(kind("database"))).toEqual(["url"]);
     expect(secretPaths(kind("s3"))).toEqual(["secret_access_key", "session_token"]);
+    expect(secretPaths(kind("stream"))).toEqual(["security.sasl_password"]);
     expect(secretPaths(kind("file"))).toEqual([]);
   });
 });

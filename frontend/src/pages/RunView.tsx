@@ -141,6 +141,12 @@ export function RunPage() {
             <Link to={`/runs/${data.id}/report`}>Open the report</Link>
           </>
         )}
+        {data.current_step === "stream" && (
+          <>
+            {" · "}
+            <Link to={`/streams/${data.id}`}>Open the live stream</Link>
+          </>
+        )}
       </p>
       <Timeline run={data} />
       {data.status === "failed" && (

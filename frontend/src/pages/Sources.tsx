@@ -299,7 +299,8 @@ function StartRun({ source }: { source: SourceView }) {
       };
       return (await ok(api.POST("/sources/{ref}/runs", { params: { path: { ref: source.id } }, body }))) as { id: string };
     },
-    onSuccess: (created) => navigate(`/runs/${created.id}`),
+    // A stream source starts a stream: a long-lived run with its own live page.
+    onSuccess: (created) => navigate(source.type === "stream" ? `/streams/${created.id}` : `/runs/${created.id}`),
   });
   return (
     <form

@@ -98,6 +98,14 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("DELETE", "/sources/{ref}"): Rule(AUTHORS, Scope.OWNER),
     ("POST", "/sources/{ref}/test"): Rule(AUTHORS, Scope.VISIBLE),
     ("POST", "/sources/{ref}/runs"): Rule(AUTHORS, Scope.VISIBLE),
+    # A stream is a run of kind "stream": seen by whoever may see its run; its gates are /decisions'.
+    ("GET", "/streams"): Rule(EVERYONE, Scope.LISTED),
+    ("GET", "/streams/{stream_id}"): Rule(EVERYONE, Scope.VISIBLE),
+    ("GET", "/streams/{stream_id}/windows"): Rule(EVERYONE, Scope.VISIBLE),
+    ("GET", "/streams/{stream_id}/windows/stream"): Rule(EVERYONE, Scope.VISIBLE),
+    ("GET", "/streams/{stream_id}/policies"): Rule(EVERYONE, Scope.VISIBLE),
+    # A snapshot starts a batch run: those who may start runs, on a stream they may see.
+    ("POST", "/streams/{stream_id}/snapshots"): Rule(AUTHORS, Scope.VISIBLE),
 }
 
 # Who may decide which gate (on a run they own or that is shared with them).

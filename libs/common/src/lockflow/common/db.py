@@ -47,6 +47,7 @@ class RunRow(Base):
     __table_args__ = (
         Index("ix_runs_created_at_id", "created_at", "id"),
         Index("ix_runs_requested_by_created_at", "requested_by", "created_at", "id"),
+        Index("ix_runs_kind_created_at", "kind", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -59,6 +60,10 @@ class RunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # Findings still present after gate 2's fixes; None until quality has assessed the run.
     open_findings: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # "batch", or "stream": a long-lived run whose id is the stream's (lockflow.common.streams).
+    kind: Mapped[str] = mapped_column(String(20), default="batch", server_default="batch")
+    # A snapshot run: the stream its dataset was cut from.
+    stream_id: Mapped[str | None] = mapped_column(String(36), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -228,6 +233,57 @@ class QualityScoreRow(Base):
     source_key: Mapped[str] = mapped_column(String(1000), index=True)
     score: Mapped[float]
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StreamWindowRow(Base):
+    """One closed window of a stream as its WindowAssessed said (`result` is the WindowResult)."""
+
+    __tablename__ = "stream_windows"
+    __table_args__ = (
+        UniqueConstraint("stream_id", "window_start", name="uq_stream_windows_start"),
+        Index("ix_stream_windows_stream_id_start", "stream_id", "window_start"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    policy_version: Mapped[int | None] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(20))
+    records: Mapped[int] = mapped_column(Integer)
+    violations: Mapped[int] = mapped_column(Integer)  # records with any finding
+    quality_score: Mapped[float]
+    freshness_p99_seconds: Mapped[float | None]
+    artifact_uri: Mapped[str | None] = mapped_column(String(1000))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Why this window reopened gate 2 (None: it did not).
+    reopened: Mapped[list[str] | None] = mapped_column(JSON)
+    closed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StreamPolicyRow(Base):
+    """One approved version of a stream's standing policy (`policy` is the StreamPolicy)."""
+
+    __tablename__ = "stream_policies"
+    stream_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    request_id: Mapped[str] = mapped_column(String(36))
+    approved_by: Mapped[str] = mapped_column(String(200))
+    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StreamSnapshotScheduleRow(Base):
+    """A stream's recurring snapshot: its last `last_windows` windows as a batch run every `every_seconds`."""
+
+    __tablename__ = "stream_snapshot_schedules"
+    stream_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    last_windows: Mapped[int] = mapped_column(Integer)
+    every_seconds: Mapped[int] = mapped_column(Integer)
+    goal: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(200))
+    next_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_run_id: Mapped[str | None] = mapped_column(String(36))
 
 
 def make_engine(url: str) -> Engine:

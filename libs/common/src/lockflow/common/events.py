@@ -138,6 +138,9 @@ class SourceIngestedPayload(StageCommandPayload):
         default=None, description="Changes against the source's approved contract; None when it has none"
     )
     schema_cached: bool = Field(default=False, description="Schema taken from the cache (same content hash)")
+    contract: dict[str, Any] | None = Field(
+        default=None, description="A stream's JSON Schema contract inferred from its sample; None for batches"
+    )
 
 
 class AssessQualityPayload(StageCommandPayload):

@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 from lockflow.common.db import Database, DecisionRequestRow, RunRow
 from lockflow.common.logging import get_logger
 from lockflow.common.pipeline import GATES as GATE_DEFINITIONS
-from lockflow.common.pipeline import STAGES, Gate
+from lockflow.common.pipeline import STAGES, STREAM_GATES, Gate
 
 log = get_logger(__name__)
 # The one registry of this process; everything below registers on it.
@@ -93,6 +93,53 @@ QUALITY_SCORE = Histogram(
     "lockflow_quality_score_ratio",
     "Quality score (0-1) of the datasets the quality stage assessed",
     buckets=SCORE_BUCKETS,
+    registry=REGISTRY,
+)
+
+# A live stream's windows, as the orchestrator records them (WindowAssessed); per stream in the API.
+STREAM_MODES = ("policy", "hold", "pass")
+STREAM_OUTCOMES = ("clean", "quarantined", "repaired", "dropped", "held", "late")
+STREAM_REOPEN_REASONS = ("new_kind", "violation_rate", "score_drop")
+FRESHNESS_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
+STREAM_WINDOWS = Counter(
+    "lockflow_stream_windows_recorded_total",
+    "Closed stream windows recorded, by the mode they were routed in (policy, hold, pass)",
+    ["mode"],
+    registry=REGISTRY,
+)
+STREAM_RECORDS = Counter(
+    "lockflow_stream_window_records_total",
+    "Records of closed stream windows, by what was done with them",
+    ["outcome"],
+    registry=REGISTRY,
+)
+STREAM_WINDOW_RECORDS = Counter(
+    "lockflow_stream_window_arrived_records_total",
+    "Records that arrived in closed stream windows",
+    registry=REGISTRY,
+)
+STREAM_FINDINGS = Counter(
+    "lockflow_stream_window_findings_total",
+    "Records with a finding in closed stream windows, by finding kind",
+    ["kind"],
+    registry=REGISTRY,
+)
+STREAM_QUALITY = Histogram(
+    "lockflow_stream_window_quality_ratio",
+    "Quality score (0-1) of each closed stream window",
+    buckets=SCORE_BUCKETS,
+    registry=REGISTRY,
+)
+STREAM_FRESHNESS = Histogram(
+    "lockflow_stream_window_freshness_seconds",
+    "A window's p99 end-to-end freshness (arrival minus event time): the stream's lag",
+    buckets=FRESHNESS_BUCKETS,
+    registry=REGISTRY,
+)
+STREAM_REOPENED = Counter(
+    "lockflow_stream_gate_reopened_total",
+    "Stream windows that reopened the quality policy's gate, by reason",
+    ["reason"],
     registry=REGISTRY,
 )
 
@@ -208,7 +255,10 @@ def seconds_since(moment: datetime, now: datetime | None = None) -> float:
 
 def option_label(gate: str, option: str) -> str:
     """The option as a label: gates' options are a closed set in the pipeline definition."""
-    known = {g.value: tuple(o.name for o in d.options) for g, d in GATE_DEFINITIONS.items()}
+    known = {
+        g.value: tuple(o.name for o in (*d.options, *(STREAM_GATES[g].options if g in STREAM_GATES else ())))
+        for g, d in GATE_DEFINITIONS.items()
+    }
     return bounded(option, known.get(gate, ()))
 
 

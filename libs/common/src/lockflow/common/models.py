@@ -42,7 +42,7 @@ DIRECTION_SYNONYMS: dict[str, Direction] = {"max": "increase", "min": "decrease"
 Resample = Literal["D", "W", "MS"]
 HeavyStep = Literal["clustering", "anomalies", "drivers", "segments", "time_series"]
 SourceFormat = Literal["csv", "jsonl", "parquet", "json", "xlsx"]
-SourceKind = Literal["file", "api", "database", "s3"]
+SourceKind = Literal["file", "api", "database", "s3", "stream"]  # stream: a Kafka topic, read live
 
 
 class Model(BaseModel):

@@ -20,6 +20,8 @@ from lockflow.common.models import (
     SourceFormat,
     SourceOptions,
 )
+from lockflow.common.stream_contract import check_contract
+from lockflow.common.streams import STREAM_FINDINGS, StreamPolicyRule, UnapprovedMode
 
 
 class Step(StrEnum):
@@ -46,9 +48,15 @@ STAGE_OF_STEP: dict[Step, str] = {
 STAGES: tuple[str, ...] = ("ingest", "quality", "analytics", "insights", "recommendations", "reporting")
 
 
+# A live stream's commands (StartStream, StopStream, ApplyStreamPolicy) go to the stream worker's stage.
+STREAM_STAGE = "streams"
+# The current_step of a stream run once its contract is approved: the stream worker consumes it.
+STREAMING = "stream"
+
+
 def all_topics(prefix: str) -> list[str]:
     """Every topic lockflow uses: the events topic and each stage's commands (DLQs: ensure_topics)."""
-    return [f"{prefix}.events", *[f"{prefix}.commands.{s}" for s in STAGES]]
+    return [f"{prefix}.events", *[f"{prefix}.commands.{s}" for s in (*STAGES, STREAM_STAGE)]]
 
 
 class Gate(StrEnum):
@@ -118,7 +126,38 @@ class AbortRun:
     reason: str
 
 
-Effect = RequestStep | OpenGate | CompleteRun | AbortRun
+@dataclass(frozen=True)
+class StartStreaming:
+    """A stream's contract is approved: the stream worker starts consuming it (StartStream)."""
+
+
+@dataclass(frozen=True)
+class ApplyPolicy:
+    """A new version of a stream's standing policy: every window from now on (ApplyStreamPolicy)."""
+
+
+@dataclass(frozen=True)
+class KeepStreaming:
+    """Gate 2 of a stream closed with the policy in force unchanged; the stream goes on."""
+
+
+@dataclass(frozen=True)
+class StopStreaming:
+    """A person stopped the stream (StopStream); the run ends."""
+
+    reason: str
+
+
+Effect = (
+    RequestStep
+    | OpenGate
+    | CompleteRun
+    | AbortRun
+    | StartStreaming
+    | ApplyPolicy
+    | KeepStreaming
+    | StopStreaming
+)
 
 
 @dataclass(frozen=True)
@@ -238,6 +277,68 @@ GATES: dict[Gate, GateDefinition] = {
 GATE_AFTER_STEP: dict[Step, Gate] = {d.after: g for g, d in GATES.items()}
 
 
+class StreamApproval(Model):
+    """Gate 1 of a stream 'approve': the contract as inferred, or as the person edited it."""
+
+    contract: dict[str, Any] | None = Field(
+        default=None, description="The JSON Schema of one record; the inferred one when left out"
+    )
+    unapproved_mode: UnapprovedMode | None = Field(
+        default=None,
+        description="Before the first policy: hold or pass records (the source's setting if unset)",
+    )
+
+
+class StreamPolicyChoice(Model):
+    """Gate 2 of a stream 'apply_policy': one rule per finding kind (and field), and when to ask again."""
+
+    rules: list[StreamPolicyRule] = Field(min_length=1)
+    reopen_violation_rate: float = Field(default=0.05, ge=0, le=1)
+    reopen_score_drop: float = Field(default=15.0, ge=0, le=100)
+
+
+_STOP = GateOption("stop", "Stop the stream; the run ends.", StopStreaming("stopped at gate"))
+
+# A stream's gates: the same two decisions a batch run's first gates take, about a stream that goes on.
+STREAM_GATES: dict[Gate, GateDefinition] = {
+    Gate.SOURCE_REVIEW: GateDefinition(
+        Gate.SOURCE_REVIEW,
+        "Approve the stream's contract",
+        Step.INGEST,
+        (
+            GateOption(
+                "approve",
+                "This contract (as inferred, or edited) is right; start checking the stream's windows.",
+                StartStreaming(),
+                StreamApproval,
+            ),
+            GateOption("resample", "Read a new sample from the topic.", RequestStep(Step.INGEST)),
+            _ABORT,
+        ),
+    ),
+    Gate.QUALITY_REVIEW: GateDefinition(
+        Gate.QUALITY_REVIEW,
+        "Approve the stream's standing quality policy",
+        Step.ASSESS_QUALITY,
+        (
+            GateOption(
+                "apply_policy",
+                "Apply these rules to every window that closes from now on (a new policy version).",
+                ApplyPolicy(),
+                StreamPolicyChoice,
+            ),
+            GateOption("keep_policy", "Keep the policy in force unchanged.", KeepStreaming()),
+            _STOP,
+        ),
+    ),
+}
+
+
+def gate_definitions(*, stream: bool = False) -> dict[Gate, GateDefinition]:
+    """The gates of a batch run, or of a stream."""
+    return STREAM_GATES if stream else GATES
+
+
 class InvalidDecision(InvalidInput):
     """The decision does not fit the open gate (wrong gate, unknown option, bad parameters)."""
 
@@ -260,6 +361,14 @@ class DecisionContext:
     action_ids: frozenset[str] = frozenset()
     datetime_columns: frozenset[str] = frozenset()
     constant_columns: frozenset[str] = frozenset()
+    # A stream: its event-time and key fields, the fields of its contract, the finding kinds gate 2 was
+    # opened about (each needs a rule), and whether a policy is already in force.
+    stream: bool = False
+    event_time_field: str | None = None
+    key_field: str | None = None
+    stream_fields: frozenset[str] = frozenset()
+    stream_kinds: frozenset[str] = frozenset()
+    has_policy: bool = False
 
 
 @dataclass(frozen=True)
@@ -300,9 +409,11 @@ def decide(
         raise InvalidDecision(
             f"this decision request is for gate {request_gate.value}, not {submitted_gate!r}"
         )
-    definition = GATES[request_gate]
+    definition = gate_definitions(stream=context.stream)[request_gate]
     chosen = definition.option(option)
     parsed = _parse_params(chosen, params or {})
+    if chosen.name == "keep_policy" and not context.has_policy:
+        raise InvalidDecision("no policy is in force yet: approve one with apply_policy, or stop the stream")
     _check_against_context(request_gate, parsed, context)
     return AcceptedDecision(request_gate, chosen.name, parsed, chosen.effect)
 
@@ -322,7 +433,11 @@ def _parse_params(option: GateOption, params: dict[str, Any]) -> BaseModel | Non
 
 
 def _check_against_context(gate: Gate, params: BaseModel | None, context: DecisionContext) -> None:
-    if isinstance(params, QualityChoices):
+    if isinstance(params, StreamApproval):
+        _check_stream_approval(params, context)
+    elif isinstance(params, StreamPolicyChoice):
+        check_stream_policy(params, context)
+    elif isinstance(params, QualityChoices):
         _check_quality_choices(params, context)
     elif isinstance(params, AnalyticsParams):
         _check_analytics_params(params, context)
@@ -342,6 +457,43 @@ def _check_against_context(gate: Gate, params: BaseModel | None, context: Decisi
         unknown = [i for i in params.selected if i not in context.action_ids]
         if unknown:
             raise InvalidDecision(f"unknown action ids: {', '.join(unknown)}")
+
+
+def _check_stream_approval(params: StreamApproval, context: DecisionContext) -> None:
+    if params.contract is None:
+        return
+    try:
+        check_contract(
+            params.contract, event_time_field=context.event_time_field or "", key_field=context.key_field
+        )
+    except InvalidInput as exc:
+        raise InvalidDecision(f"contract: {exc}") from exc
+
+
+def check_stream_policy(params: StreamPolicyChoice, context: DecisionContext) -> None:
+    """Each rule's action must be one its kind allows, its field one of the contract's, one rule per
+    kind and field, a constant for repair_constant, and a rule for every kind gate 2 was opened about."""
+    seen: set[tuple[str, str | None]] = set()
+    for rule in params.rules:
+        facts = STREAM_FINDINGS[rule.kind]
+        if rule.action not in facts.actions:
+            raise InvalidDecision(
+                f"{rule.kind}: action {rule.action!r} does not apply to {facts.words}; "
+                f"choose one of: {', '.join(facts.actions)}"
+            )
+        if rule.field is not None and context.stream_fields and rule.field not in context.stream_fields:
+            raise InvalidDecision(f"{rule.kind}: {rule.field!r} is not a field of the stream's contract")
+        if rule.action == "repair_constant" and rule.constant is None:
+            raise InvalidDecision(f"{rule.kind}: repair_constant needs the 'constant' it writes")
+        if (rule.kind, rule.field) in seen:
+            where = f" for field {rule.field!r}" if rule.field else ""
+            raise InvalidDecision(f"{rule.kind} has more than one rule{where}")
+        seen.add((rule.kind, rule.field))
+    missing = sorted(context.stream_kinds - {kind for kind, _ in seen})
+    if missing:
+        raise InvalidDecision(
+            f"give a rule for every kind of finding the stream showed; missing: {', '.join(missing)}"
+        )
 
 
 def _check_analytics_params(params: AnalyticsParams, context: DecisionContext) -> None:
@@ -520,13 +672,13 @@ def _check_constant(
         )
 
 
-def option_specs(gate: Gate) -> list[dict[str, Any]]:
-    """The options of a gate as shown to a person (name, description, parameter schema)."""
+def option_specs(gate: Gate, *, stream: bool = False) -> list[dict[str, Any]]:
+    """The options of a gate (a batch run's, or a stream's) as shown to a person."""
     return [
         {
             "name": o.name,
             "description": o.description,
             "params_schema": o.params_model.model_json_schema() if o.params_model else None,
         }
-        for o in GATES[gate].options
+        for o in gate_definitions(stream=stream)[gate].options
     ]

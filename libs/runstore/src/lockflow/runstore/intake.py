@@ -71,8 +71,12 @@ def request_run(
     goal: Goal,
     requested_by: str,
     quality_rules: dict[str, Any] | None = None,
+    stream_id: str | None = None,
 ) -> str:
-    """Create a run and publish RunRequested; the run's root span makes it one trace."""
+    """Create a run and publish RunRequested; the run's root span makes it one trace.
+
+    A stream source makes a stream run (kind "stream"); `stream_id` links a snapshot run to its stream.
+    """
     run_id = new_id()
     with tracer().start_as_current_span("lockflow.run", context=otel_context.Context()) as span:
         span.set_attribute("lockflow.run_id", run_id)
@@ -89,6 +93,8 @@ def request_run(
                     requested_by=requested_by,
                     traceparent=traceparent,
                     state=state.model_dump(mode="json"),
+                    kind="stream" if source.kind == "stream" else "batch",
+                    stream_id=stream_id,
                 )
             )
             event = RunRequested(

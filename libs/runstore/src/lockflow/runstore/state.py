@@ -24,6 +24,23 @@ from lockflow.common.models import (
     SourceSpec,
 )
 from lockflow.common.pipeline import DecisionContext
+from lockflow.common.streams import StreamPolicy, StreamSpec, UnapprovedMode
+
+
+class StreamState(Model):
+    """A stream run's contract, spec and policy in force, and what its gate 2 rules read."""
+
+    contract: dict[str, Any] | None = None  # inferred from gate 1's latest sample
+    event_time_field: str | None = None
+    key_field: str | None = None
+    spec: StreamSpec | None = None  # set when gate 1 approved the contract (what StartStream carried)
+    unapproved_mode: UnapprovedMode | None = None
+    policy: StreamPolicy | None = None  # the version in force
+    gate_kinds: list[str] = Field(default_factory=list)  # the finding kinds the open gate 2 asks about
+    acknowledged: list[str] = Field(default_factory=list)  # reopen reasons a person already decided on
+    asked: list[str] = Field(default_factory=list)  # the reasons the open gate 2 asks about
+    windows: int = 0
+    recent_scores: list[float] = Field(default_factory=list)  # the last windows' scores, newest last
 
 
 class RunState(Model):
@@ -60,6 +77,7 @@ class RunState(Model):
     actions: list[ActionItem] = Field(default_factory=list)
     plan: list[PlannedAction] = Field(default_factory=list)
     report: ReportRef | None = None
+    stream: StreamState | None = None  # a stream run's (source kind "stream")
 
     def unresolved_findings(self) -> list[Finding]:
         """Findings still present after any applied resolutions."""
@@ -95,7 +113,22 @@ class RunState(Model):
             constant_columns=frozenset(
                 c.name for c in (self.analytics.columns if self.analytics else []) if c.distinct < 2
             ),
+            **self._stream_context(),
         )
+
+    def _stream_context(self) -> dict[str, Any]:
+        if self.source.kind != "stream":
+            return {}
+        stream = self.stream or StreamState()
+        contract = (stream.spec.contract if stream.spec else stream.contract) or {}
+        return {
+            "stream": True,
+            "event_time_field": stream.event_time_field,
+            "key_field": stream.key_field,
+            "stream_fields": frozenset(contract.get("properties") or {}),
+            "stream_kinds": frozenset(stream.gate_kinds),
+            "has_policy": stream.policy is not None,
+        }
 
     def effective_insight_params(self) -> InsightParams:
         """The insight parameters in force: the user's refinement, or the run's goal."""

@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL, make_url
 
 from lockflow.common import paths
 from lockflow.common.errors import InvalidInput
-from lockflow.sources.configs import ApiConfig, Config, DatabaseConfig, FileConfig, S3Config
+from lockflow.sources.configs import ApiConfig, Config, DatabaseConfig, FileConfig, S3Config, StreamConfig
 from lockflow.sources.netguard import NetPolicy, Unresolvable
 from lockflow.sources.settings import SourceSettings
 
@@ -101,6 +101,9 @@ def check_config(config: Config, settings: SourceSettings) -> None:
         elif isinstance(config, S3Config):
             if config.endpoint_url:
                 policy.check_url(config.endpoint_url)
+        elif isinstance(config, StreamConfig):
+            for host, port in config.servers():
+                policy.check_host(host, port)
         else:
             raise InvalidInput(f"no checks for {type(config).__name__}")
     except Unresolvable:
@@ -128,6 +131,12 @@ def s3_label(config: S3Config) -> str:
     return f"s3://{config.bucket}/{config.prefix}{config.glob or ''}"
 
 
+def stream_label(config: StreamConfig) -> str:
+    """kafka://first-broker/topic (no credentials)."""
+    host, port = config.servers()[0]
+    return f"kafka://{host}:{port}/{config.topic}"
+
+
 def label_of(config: Config, settings: SourceSettings) -> str:
     """What people see as the source of a run: a path, a URL without its query or password, a bucket."""
     if isinstance(config, FileConfig):
@@ -138,4 +147,6 @@ def label_of(config: Config, settings: SourceSettings) -> str:
         return database_label(_database_url(config, settings), config)
     if isinstance(config, S3Config):
         return s3_label(config)
+    if isinstance(config, StreamConfig):
+        return stream_label(config)
     raise InvalidInput(f"no label for {type(config).__name__}")

@@ -135,11 +135,92 @@ class S3Config(Config):
     max_objects: int = Field(default=1000, ge=1, le=100_000)
 
 
+KAFKA_TOPIC = r"^[A-Za-z0-9._-]{1,249}$"
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaSecurity(Config):
+    """How to reach a Kafka cluster: TLS (with the cluster's CA) and/or SASL with a sealed password."""
+
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = Field(default=None, max_length=300)
+    sasl_password: SecretStr | None = None
+    ssl_ca_pem: str | None = Field(
+        default=None,
+        max_length=100_000,
+        description="The CA certificate(s) to trust, PEM (public, not secret)",
+    )
+
+    def model_post_init(self, _context: Any) -> None:
+        """SASL needs a mechanism, a user name and a password; a CA only means something with TLS."""
+        if self.security_protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"{self.security_protocol} needs {', '.join(missing)}")
+        if self.ssl_ca_pem and not self.security_protocol.endswith("SSL"):
+            raise ValueError("ssl_ca_pem needs security_protocol SSL or SASL_SSL")
+        if self.ssl_ca_pem and "-----BEGIN CERTIFICATE-----" not in self.ssl_ca_pem:
+            raise ValueError("ssl_ca_pem must be PEM text starting with -----BEGIN CERTIFICATE-----")
+
+
+class StreamConfig(Config):
+    """A Kafka topic any producer writes JSON records to: read continuously in event-time windows."""
+
+    bootstrap_servers: str = Field(
+        min_length=3, max_length=2000, description="host:port[,host:port...] of the Kafka brokers"
+    )
+    topic: str = Field(pattern=KAFKA_TOPIC)
+    consumer_group: str | None = Field(
+        default=None, max_length=249, pattern=KAFKA_TOPIC, description="Default: lockflow.stream.<source id>"
+    )
+    security: KafkaSecurity = Field(default_factory=KafkaSecurity)
+    format: Literal["json"] = Field(default="json", description="Each record's value is one JSON object")
+    event_time_field: str = Field(
+        min_length=1,
+        max_length=300,
+        description="The field holding the event time (ISO 8601 or epoch seconds)",
+    )
+    key_field: str | None = Field(
+        default=None, max_length=300, description="The field duplicates are found by (default: the Kafka key)"
+    )
+    window_seconds: int = Field(default=60, ge=1, le=86_400)
+    grace_seconds: int = Field(default=10, ge=0, le=86_400)
+    unapproved_mode: Literal["hold", "pass"] = Field(
+        default="hold",
+        description="Before the first policy: hold records (replayed once approved) or pass them",
+    )
+    sample_records: int = Field(
+        default=200, ge=1, le=10_000, description="Records gate 1 reads to infer the contract"
+    )
+    sample_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server.strip()!r} is not host:port")
+        return value
+
+    def servers(self) -> list[tuple[str, int]]:
+        """The brokers as (host, port)."""
+        pairs = [s.strip().rpartition(":") for s in self.bootstrap_servers.split(",")]
+        return [(host.strip("[]"), int(port)) for host, _, port in pairs]
+
+
 CONFIG_TYPES: dict[str, type[Config]] = {
     "file": FileConfig,
     "api": ApiConfig,
     "database": DatabaseConfig,
     "s3": S3Config,
+    "stream": StreamConfig,
 }
 
 

@@ -220,5 +220,5 @@ def spec_for(db: Database, *, ref: str, settings: SourceSettings) -> SourceSpec:
     """The run's SourceSpec for a registered source (a label for people, the id for the reader)."""
     row, config = load_source_config(db, ref=ref, settings=settings)
     label = label_of(config, settings)
-    fmt = getattr(config, "format", None)
+    fmt = None if row.type == "stream" else getattr(config, "format", None)  # a stream's is its records'
     return SourceSpec(kind=kind_of(row.type), path=label, format=fmt, source_id=row.id)

@@ -23,7 +23,7 @@ from lockflow.common.errors import (
 )
 from lockflow.common.logging import configure_logging, get_logger
 from lockflow.common.telemetry import setup_tracing
-from lockflow.gateway import alerts, charts, decisions, events, health, monitoring, runs, sources
+from lockflow.gateway import alerts, charts, decisions, events, health, monitoring, runs, sources, streams
 from lockflow.gateway.auth_proxy import AuthProxy
 from lockflow.gateway.bootstrap import Runtime, build_gateway, build_gateway_access
 from lockflow.gateway.failures import UnexpectedErrors
@@ -116,7 +116,7 @@ def create_app(
     app.add_middleware(HttpMetrics)  # type: ignore[arg-type]
     install_openapi(app)
     install_allow_header(app)
-    for resource in (health, monitoring, runs, charts, events, decisions, sources, alerts):
+    for resource in (health, monitoring, runs, charts, events, decisions, sources, streams, alerts):
         app.include_router(resource.router)
     install_ui(app)
     return app

@@ -6,10 +6,13 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonDict
 
 from lockflow.common.models import Goal, SourceFormat
-from lockflow.common.pipeline import GATES, Gate
+from lockflow.common.pipeline import GATES, STREAM_GATES, Gate
 
-# Every gate's options (which of them the open request's gate takes is checked on submit: 422 otherwise).
-OPTIONS = sorted({option.name for gate in GATES.values() for option in gate.options})
+# Every gate's options, a batch run's and a stream's (which of them the open request's gate takes is
+# checked on submit: 422 otherwise).
+OPTIONS = sorted(
+    {option.name for table in (GATES, STREAM_GATES) for gate in table.values() for option in gate.options}
+)
 OPTION_SCHEMA: JsonDict = {"enum": list(OPTIONS)}
 
 

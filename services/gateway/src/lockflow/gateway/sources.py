@@ -74,7 +74,9 @@ class SourceCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra=_config_per_type)
 
     name: str = Field(min_length=1, max_length=200, json_schema_extra=SOURCE_NAME)
-    type: str = Field(description="file, api, database or s3", json_schema_extra={"enum": list(CONFIG_TYPES)})
+    type: str = Field(
+        description="file, api, database, s3 or stream", json_schema_extra={"enum": list(CONFIG_TYPES)}
+    )
     config: dict[str, Any]
 
 

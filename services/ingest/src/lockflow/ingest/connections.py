@@ -10,10 +10,11 @@ from lockflow.common.models import SourceHealth
 from lockflow.ingest.conn_db import DatabaseConnector
 from lockflow.ingest.conn_file import FileConnector
 from lockflow.ingest.conn_http import HttpApiConnector
+from lockflow.ingest.conn_kafka import KafkaConnector
 from lockflow.ingest.conn_s3 import S3Connector
 from lockflow.ingest.connector import Connector
 from lockflow.ingest.uploaded import Spool
-from lockflow.sources.configs import ApiConfig, Config, DatabaseConfig, FileConfig, S3Config
+from lockflow.sources.configs import ApiConfig, Config, DatabaseConfig, FileConfig, S3Config, StreamConfig
 from lockflow.sources.netguard import NetPolicy
 from lockflow.sources.registry import load_source_config
 from lockflow.sources.settings import SourceSettings
@@ -47,6 +48,8 @@ def build_connector(
         )
     if isinstance(config, S3Config):
         return S3Connector(config, policy=policy, limits=settings.file_limits())
+    if isinstance(config, StreamConfig):
+        return KafkaConnector(config, policy=policy)
     raise InvalidInput(f"no connector for {type(config).__name__}")
 
 

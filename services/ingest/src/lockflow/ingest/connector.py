@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -70,6 +71,10 @@ class Connector(abc.ABC):
 
     def content_hash(self) -> str | None:
         """A hash of the source's bytes when it is cheap to know (files), for the schema cache."""
+        return None
+
+    def contract(self) -> dict[str, Any] | None:
+        """A stream's JSON Schema contract inferred from what was read (None for batch sources)."""
         return None
 
     def bytes_read(self) -> int:

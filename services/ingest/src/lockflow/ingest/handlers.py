@@ -54,6 +54,7 @@ def ingest_source(command: Command, deps: StageDeps) -> Event:
         health=result.health,
         drift=result.drift,
         schema_cached=result.cached,
+        contract=result.contract,
     )
     return command.follow(SourceIngested, payload, producer=PRODUCER)
 

@@ -37,6 +37,7 @@ class Ingested:
     health: SourceHealth | None
     drift: list[SchemaChange] | None
     cached: bool
+    contract: dict[str, Any] | None = None  # a stream's JSON Schema inferred from its sample
 
 
 def connector_for(
@@ -99,7 +100,7 @@ def _ingest(
     if spec.source_id is not None and db is not None:
         contract = contract_of(db, source_id=spec.source_id)
         drift = schema_drift(contract, dataset.columns) if contract is not None else None
-    return Ingested(dataset, sample, size, shown, health, drift, cached)
+    return Ingested(dataset, sample, size, shown, health, drift, cached, connector.contract())
 
 
 def read_into_artifact(

@@ -1,7 +1,8 @@
 """Which alerts a fact raises, and how one is told to a webhook: pure rules, no database, no HTTP.
 
-Three kinds: a stage failed; a gate waited past its deadline; a run's quality score fell below the
-threshold or sharply below the mean of its source's previous runs. The webhook message is Slack's
+Four kinds: a stage failed; a gate waited past its deadline; a run's quality score fell below the
+threshold or sharply below the mean of its source's previous runs; a stream's window reopened its
+quality policy's gate (stream_rules.py says when). The webhook message is Slack's
 incoming-webhook JSON (`text` plus `blocks`), signed like Slack's own requests: HMAC-SHA256 of
 `v0:<timestamp>:<body>` with the shared secret, so a receiver can refuse a forged or replayed call.
 """
@@ -98,6 +99,21 @@ def quality_alerts(
                 )
             )
     return drafts
+
+
+def stream_gate_reopened(
+    stream_id: str, *, topic: str, window_start: datetime, reasons: Sequence[str]
+) -> AlertDraft:
+    """A stream's window reopened its gate 2 (the stream goes on under the policy in force)."""
+    return AlertDraft(
+        kind="stream_gate_reopened",
+        severity="warning",
+        run_id=stream_id,
+        subject=topic,
+        title=f"Stream {topic}: the quality policy needs a decision again",
+        detail=f"The window from {window_start.isoformat()} showed " + "; ".join(reasons) + ".",
+        dedup_key=f"stream_gate_reopened:{stream_id}:{window_start.isoformat()}",
+    )
 
 
 def overdue_gates(open_gates: Sequence[OpenGate], *, now: datetime, rules: AlertRules) -> list[AlertDraft]:

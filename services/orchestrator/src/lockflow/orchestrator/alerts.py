@@ -11,8 +11,16 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from lockflow.common.db import AlertRow, Database, DecisionRequestRow, QualityScoreRow, RunRow, utcnow
-from lockflow.common.events import Event, QualityAssessed, StageFailed
+from lockflow.common.db import (
+    AlertRow,
+    Database,
+    DecisionRequestRow,
+    QualityScoreRow,
+    RunRow,
+    StreamWindowRow,
+    utcnow,
+)
+from lockflow.common.events import Event, QualityAssessed, StageFailed, WindowAssessed
 from lockflow.common.logging import get_logger
 from lockflow.orchestrator.alerting import (
     AlertDraft,
@@ -24,6 +32,7 @@ from lockflow.orchestrator.alerting import (
     signature,
     slack_message,
     stage_failed,
+    stream_gate_reopened,
 )
 from lockflow.orchestrator.settings import OrchestratorSettings
 
@@ -58,8 +67,30 @@ def raise_for_event(db: Database, event: Event, rules: AlertRules) -> list[Alert
         drafts = quality_alerts(
             event.run_id, source=source, score=event.payload.score, previous=previous, rules=rules
         )
+    elif isinstance(event, WindowAssessed):
+        drafts = _stream_reopened(db, event)
     store(db, drafts)
     return drafts
+
+
+def _stream_reopened(db: Database, event: WindowAssessed) -> list[AlertDraft]:
+    """The alert of a window that reopened its stream's gate 2 (the orchestrator marked it when stored)."""
+    window = event.payload.window
+    with db.transaction() as session:
+        row = session.scalars(
+            select(StreamWindowRow).where(
+                StreamWindowRow.stream_id == event.run_id, StreamWindowRow.window_start == window.window_start
+            )
+        ).first()
+        if row is None or not row.reopened:
+            return []
+        state = session.scalar(select(RunRow.state).where(RunRow.id == event.run_id)) or {}
+    topic = ((state.get("stream") or {}).get("spec") or {}).get("topic") or event.run_id
+    return [
+        stream_gate_reopened(
+            event.run_id, topic=topic, window_start=window.window_start, reasons=row.reopened
+        )
+    ]
 
 
 def _source_key(db: Database, run_id: str) -> str:

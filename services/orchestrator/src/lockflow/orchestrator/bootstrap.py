@@ -25,6 +25,7 @@ from lockflow.orchestrator.liveness import LivenessPolicy
 from lockflow.orchestrator.observe import lag_loop, observe
 from lockflow.orchestrator.service import handle_event, sweep_attempts
 from lockflow.orchestrator.settings import OrchestratorSettings
+from lockflow.runstore.streams import run_due_snapshots
 
 NAME = "orchestrator"
 ALERT_DELIVERY_SECONDS = 1.0
@@ -119,10 +120,17 @@ class Orchestrator:
                     if time.monotonic() - swept >= GATE_SWEEP_SECONDS:
                         swept = time.monotonic()
                         await anyio.to_thread.run_sync(sweep_overdue_gates, self.adapters.db, rules)
+                        await self._due_snapshots()
                     await deliver_pending(self.adapters.db, settings, client)
                 except Exception as exc:  # a database or receiver hiccup: try again at the next turn
                     log.warning("alert_loop_failed", error=repr(exc))
                 await asyncio.sleep(ALERT_DELIVERY_SECONDS)
+
+    async def _due_snapshots(self) -> None:
+        """Start the streams' scheduled snapshots that are due (each a batch run; see runstore.streams)."""
+        started = await anyio.to_thread.run_sync(run_due_snapshots, self.adapters.db, self.adapters.artifacts)
+        if started:
+            await self.relay_outbox()
 
     async def stop(self) -> None:
         """Stop the relay loop and the consumer."""

@@ -27,6 +27,12 @@ def gate_context(gate: Gate, state: RunState) -> dict[str, Any]:
             if state.source_drift is not None
             else None,
             "schema_cached": state.schema_cached,
+            # A stream: the JSON Schema inferred from the sample, which 'approve' takes as it is or edited.
+            **(
+                {"stream": True, "contract": state.stream.contract, "sample_malformed": _malformed(state)}
+                if state.stream is not None
+                else {}
+            ),
         }
     if gate is Gate.QUALITY_REVIEW:
         return {
@@ -55,6 +61,11 @@ def gate_context(gate: Gate, state: RunState) -> dict[str, Any]:
             ),
         }
     return {"items": [a.model_dump(mode="json") for a in state.actions]}
+
+
+def _malformed(state: RunState) -> int:
+    contract = (state.stream.contract if state.stream else None) or {}
+    return int((contract.get("x-lockflow") or {}).get("malformed_in_sample", 0))
 
 
 def quality_finding(finding: Finding) -> dict[str, Any]:

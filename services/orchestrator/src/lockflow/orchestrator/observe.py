@@ -22,9 +22,11 @@ from lockflow.common.events import (
     RunCompleted,
     RunFailed,
     RunRequested,
+    WindowAssessed,
 )
 from lockflow.common.logging import get_logger
 from lockflow.common.pipeline import STAGES
+from lockflow.common.streams import STREAM_FINDING_KINDS
 
 log = get_logger(__name__)
 ENDED = {RunCompleted: "completed", RunFailed: "failed", RunAborted: "aborted"}
@@ -55,6 +57,24 @@ def observe(db: Database, event: Event) -> None:
             )
     elif isinstance(event, QualityAssessed):
         metrics.QUALITY_SCORE.observe(event.payload.score / 100)  # a ratio, as its name says
+    elif isinstance(event, WindowAssessed):
+        observe_window(event)
+
+
+def observe_window(event: WindowAssessed) -> None:
+    """Count a closed stream window: its records by outcome, its findings by kind, score and lag."""
+    window = event.payload.window
+    metrics.STREAM_WINDOWS.labels(mode=metrics.bounded(window.mode, metrics.STREAM_MODES)).inc()
+    metrics.STREAM_WINDOW_RECORDS.inc(window.records)
+    for outcome in metrics.STREAM_OUTCOMES:
+        count = getattr(window, outcome)
+        if count:
+            metrics.STREAM_RECORDS.labels(outcome=outcome).inc(count)
+    for kind, count in window.findings.items():
+        metrics.STREAM_FINDINGS.labels(kind=metrics.bounded(kind, STREAM_FINDING_KINDS)).inc(count)
+    metrics.STREAM_QUALITY.observe(window.quality_score / 100)
+    if window.freshness_p99_seconds is not None:
+        metrics.STREAM_FRESHNESS.observe(window.freshness_p99_seconds)
 
 
 def _created_at(db: Database, row: type[RunRow] | type[DecisionRequestRow], key: str) -> datetime | None:

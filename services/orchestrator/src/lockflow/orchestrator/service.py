@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lockflow.common import metrics
 from lockflow.common.columns import choose_target, facts_from_rows
 from lockflow.common.contracts import save_contract
 from lockflow.common.db import (
@@ -20,6 +21,7 @@ from lockflow.common.db import (
     OutboxRow,
     ProcessedEventRow,
     RunRow,
+    SourceRow,
     StageAttemptRow,
     utcnow,
 )
@@ -29,6 +31,8 @@ from lockflow.common.events import (
     AnalyticsCompleted,
     ApplyResolutions,
     ApplyResolutionsPayload,
+    ApplyStreamPolicy,
+    ApplyStreamPolicyPayload,
     AssessQuality,
     AssessQualityPayload,
     Command,
@@ -59,6 +63,11 @@ from lockflow.common.events import (
     RunFailed,
     SourceIngested,
     StageFailed,
+    StartStream,
+    StartStreamPayload,
+    StopStream,
+    StopStreamPayload,
+    WindowAssessed,
     parse_event,
 )
 from lockflow.common.ids import new_id
@@ -74,24 +83,41 @@ from lockflow.common.models import (
 )
 from lockflow.common.outbox import add_to_outbox
 from lockflow.common.pipeline import (
-    GATES,
+    STREAMING,
     AbortRun,
+    ApplyPolicy,
     CompleteRun,
     Effect,
     Gate,
     InsightRefinement,
+    KeepStreaming,
     OpenGate,
     QualityChoices,
     RequestStep,
     SourceReconfiguration,
+    StartStreaming,
     Step,
+    StopStreaming,
+    StreamApproval,
+    StreamPolicyChoice,
+    gate_definitions,
     next_after_step,
     option_specs,
 )
+from lockflow.common.streams import StreamPolicy, StreamSpec
 from lockflow.orchestrator.gate_context import gate_context
 from lockflow.orchestrator.liveness import AttemptClock, LivenessPolicy, Overdue, overdue_attempts
+from lockflow.orchestrator.stream_rules import (
+    RECENT_WINDOWS,
+    Reopen,
+    gate_two_context,
+    reopen_reasons,
+    still_acknowledged,
+    to_ask,
+)
 from lockflow.runstore.intake import record_timeline
-from lockflow.runstore.state import RunState
+from lockflow.runstore.state import RunState, StreamState
+from lockflow.runstore.streams import add_policy, next_policy_version, recent_windows, record_window
 
 PRODUCER = "orchestrator"
 CONSUMER = "orchestrator"
@@ -213,6 +239,8 @@ def handle_event(db: Database, event: Event) -> None:
             _on_decision_made(session, run, event)
         elif isinstance(event, RetryRequested):
             _on_retry_requested(session, run, event)
+        elif isinstance(event, WindowAssessed):
+            _on_window(session, run, event)
 
 
 def _on_run_requested(session: Session, run: RunRow, event: Event) -> None:
@@ -252,6 +280,13 @@ def _store_result(state: RunState, event: Event) -> None:
         state.sample, state.bytes_read = p.sample, p.bytes_read
         state.source_config, state.source_health = p.config, p.health
         state.source_drift, state.schema_cached = p.drift, p.schema_cached
+        if state.source.kind == "stream":
+            stream = state.stream or StreamState()
+            settings = p.config  # the stream source's config as stored (secrets masked)
+            stream.contract = p.contract
+            stream.event_time_field = settings.get("event_time_field")
+            stream.key_field = settings.get("key_field")
+            state.stream = stream
     elif isinstance(event, QualityAssessed):
         state.findings, state.score_before = event.payload.findings, event.payload.score
         state.quality_dimensions, state.quality_dimensions_after = event.payload.dimension_scores, {}
@@ -337,7 +372,7 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
     if run.open_gate != p.gate:
         return
     gate = Gate(p.gate)
-    option = GATES[gate].option(p.option)
+    option = gate_definitions(stream=state_is_stream(run))[gate].option(p.option)
     params = option.params_model.model_validate(p.params) if option.params_model else None
     state = RunState.model_validate(run.state)
     choices: list[ResolutionChoice] = []
@@ -359,6 +394,22 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
         # Only what the user set changes; the goal stays a Goal model, not a dict.
         changes = {k: getattr(params, k) for k in params.model_dump(exclude_none=True)}
         state.insight_params = current.model_copy(update=changes)
+    elif isinstance(params, StreamApproval):
+        assert state.stream is not None
+        state.stream.spec = _stream_spec(session, run, state, params)
+    elif isinstance(params, StreamPolicyChoice):
+        assert state.stream is not None
+        policy = StreamPolicy(
+            stream_id=run.id,
+            version=next_policy_version(session, stream_id=run.id),
+            rules=params.rules,
+            approved_by=p.decided_by,
+            approved_at=p.decided_at,
+            reopen_violation_rate=params.reopen_violation_rate,
+            reopen_score_drop=params.reopen_score_drop,
+        )
+        add_policy(session, policy=policy, request_id=p.request_id)
+        state.stream.policy = policy
     elif isinstance(params, ActionSelection):
         by_id = {a.id: a for a in state.actions}
         state.plan = [
@@ -375,10 +426,16 @@ def _on_decision_made(session: Session, run: RunRow, event: DecisionMade) -> Non
             run_id=run.id,
             approved_by=p.decided_by,
         )
+    if state.stream is not None and gate is Gate.QUALITY_REVIEW:
+        # Whatever was decided, the reasons this gate was asked about are now a person's decision.
+        state.stream.acknowledged = sorted({*state.stream.acknowledged, *state.stream.asked})
+        state.stream.asked, state.stream.gate_kinds = [], []
     run.open_gate = None
     effect = option.effect
     if isinstance(effect, AbortRun):
         effect = AbortRun(f"aborted at {gate.value} by {p.decided_by}: {p.rationale}".strip(": "))
+    elif isinstance(effect, StopStreaming):
+        effect = StopStreaming(f"stream stopped at {gate.value} by {p.decided_by}: {p.rationale}".strip(": "))
     _apply_effect(session, run, state, effect, cause=event, choices=choices)
 
 
@@ -419,16 +476,27 @@ def _apply_effect(
     elif isinstance(effect, AbortRun):
         run.status, run.error, run.current_step = "aborted", effect.reason, None
         _emit(session, cause.follow(RunAborted, RunEndedPayload(reason=effect.reason), producer=PRODUCER))
+    else:
+        _apply_stream_effect(session, run, state, effect, cause=cause)
     run.state = state.model_dump(mode="json")
     if state.score_before is not None:  # assessed: the list can tell completed runs with open findings
         run.open_findings = len(state.unresolved_findings())
 
 
-def _open_gate(session: Session, run: RunRow, state: RunState, gate: Gate, cause: Event) -> None:
+def _open_gate(
+    session: Session,
+    run: RunRow,
+    state: RunState,
+    gate: Gate,
+    cause: Event,
+    *,
+    context: dict[str, Any] | None = None,
+) -> None:
     request_id = new_id()
-    options = option_specs(gate)
-    context = gate_context(gate, state)
-    title = GATES[gate].title
+    stream = state.source.kind == "stream"
+    options = option_specs(gate, stream=stream)
+    context = context if context is not None else gate_context(gate, state)
+    title = gate_definitions(stream=stream)[gate].title
     session.add(
         DecisionRequestRow(
             id=request_id,
@@ -449,6 +517,125 @@ def _open_gate(session: Session, run: RunRow, state: RunState, gate: Gate, cause
         context=context,
     )
     _emit(session, cause.follow(DecisionRequested, payload, producer=PRODUCER))
+
+
+# ---- a live stream (a run of kind "stream": its run id is the stream's id) -----------------------
+
+
+def state_is_stream(run: RunRow) -> bool:
+    """True for a stream run."""
+    return run.kind == "stream"
+
+
+def _stream_spec(session: Session, run: RunRow, state: RunState, approval: StreamApproval) -> StreamSpec:
+    """What the stream worker needs, from the stream source as stored and the approved contract.
+
+    The SASL password travels sealed: `security["sealed"]` is the registry's own token of the source's
+    secrets (`lockflow.sources.kafka.opened_security` opens it with the sources' key).
+    """
+    stream = state.stream
+    source = session.get(SourceRow, state.source.source_id) if state.source.source_id else None
+    if stream is None or source is None:
+        raise RuntimeError(f"stream {run.id}: its registered source is gone")
+    config = source.config
+    contract = approval.contract if approval.contract is not None else stream.contract
+    if contract is None:
+        raise RuntimeError(f"stream {run.id}: no contract to approve")
+    return StreamSpec(
+        stream_id=run.id,
+        source_id=source.id,
+        bootstrap_servers=config["bootstrap_servers"],
+        topic=config["topic"],
+        consumer_group=config.get("consumer_group") or f"lockflow.stream.{source.id}",
+        # As lockflow.sources.kafka.sealed_security makes it: the public settings and the sealed token.
+        security={
+            **{k: v for k, v in (config.get("security") or {}).items() if k != "sasl_password"},
+            "sealed": source.secrets,
+        },
+        format=config.get("format") or "json",
+        event_time_field=config["event_time_field"],
+        key_field=config.get("key_field"),
+        window_seconds=config.get("window_seconds") or 60,
+        grace_seconds=config.get("grace_seconds") if config.get("grace_seconds") is not None else 10,
+        contract=contract,
+        unapproved_mode=approval.unapproved_mode or config.get("unapproved_mode") or "hold",
+    )
+
+
+def _apply_stream_effect(
+    session: Session, run: RunRow, state: RunState, effect: Effect, *, cause: Event
+) -> None:
+    stream = state.stream
+    assert stream is not None, f"run {run.id} is not a stream"
+    if isinstance(effect, StartStreaming):
+        assert stream.spec is not None
+        run.status, run.current_step, run.open_gate = "running", STREAMING, None
+        _emit(session, cause.follow(StartStream, StartStreamPayload(spec=stream.spec), producer=PRODUCER))
+    elif isinstance(effect, ApplyPolicy):
+        assert stream.policy is not None
+        run.status, run.open_gate = "running", None
+        _emit(
+            session,
+            cause.follow(
+                ApplyStreamPolicy, ApplyStreamPolicyPayload(policy=stream.policy), producer=PRODUCER
+            ),
+        )
+    elif isinstance(effect, KeepStreaming):
+        run.status, run.open_gate = "running", None
+    elif isinstance(effect, StopStreaming):
+        run.status, run.error, run.current_step, run.open_gate = "aborted", effect.reason, None, None
+        stop = StopStreamPayload(stream_id=run.id, reason=effect.reason)
+        _emit(session, cause.follow(StopStream, stop, producer=PRODUCER))
+        _emit(session, cause.follow(RunAborted, RunEndedPayload(reason=effect.reason), producer=PRODUCER))
+
+
+def _on_window(session: Session, run: RunRow, event: WindowAssessed) -> None:
+    """Store a closed window; open gate 2 after the first, or again when a window calls for it."""
+    state = RunState.model_validate(run.state)
+    stream = state.stream
+    window = event.payload.window
+    if not state_is_stream(run) or stream is None or stream.spec is None:
+        log.warning("window_for_a_run_not_streaming", run_id=run.id)
+        return
+    row = record_window(session, stream_id=run.id, window=window)
+    if row is None:
+        log.info("window_already_stored", stream_id=run.id, window_start=window.window_start.isoformat())
+        return
+    stream.windows += 1
+    ask: list[Reopen] = []
+    if stream.policy is None:
+        first = run.open_gate is None and not stream.asked and not _asked_before(session, run.id)
+    else:
+        found = reopen_reasons(window, stream.policy, stream.recent_scores)
+        stream.acknowledged = still_acknowledged(stream.acknowledged, found)
+        ask = to_ask(found, stream.acknowledged) if run.open_gate is None else []
+        first = False
+        if ask:
+            row.reopened = [r.reason for r in ask]
+            for reason in ask:
+                metrics.STREAM_REOPENED.labels(
+                    reason=metrics.bounded(reason.key.split(":")[0], metrics.STREAM_REOPEN_REASONS)
+                ).inc()
+    stream.recent_scores = [*stream.recent_scores, window.quality_score][-RECENT_WINDOWS:]
+    if first or ask:
+        windows = recent_windows(session, stream_id=run.id)
+        context = gate_two_context(windows, policy=stream.policy, contract=stream.spec.contract, reasons=ask)
+        stream.gate_kinds = list(context["required_kinds"])
+        stream.asked = [r.key for r in ask]
+        _open_gate(session, run, state, Gate.QUALITY_REVIEW, event, context=context)
+    run.state = state.model_dump(mode="json")
+
+
+def _asked_before(session: Session, run_id: str) -> bool:
+    """Gate 2 of this stream was already asked (and answered without a policy, e.g. never)."""
+    return (
+        session.scalar(
+            select(DecisionRequestRow.id).where(
+                DecisionRequestRow.run_id == run_id, DecisionRequestRow.gate == Gate.QUALITY_REVIEW.value
+            )
+        )
+        is not None
+    )
 
 
 def _build_command(
