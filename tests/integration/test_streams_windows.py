@@ -94,3 +94,58 @@ def test_windows_are_counted_exactly_and_a_malformed_record_is_quarantined(
     assert sorted(o.headers["lockflow-flags"] for o in flagged) == ["late_record", "out_of_range:amount"]
     late = next(o for o in out if o.headers.get("lockflow-late") == "true")
     assert json.loads(late.value)["id"] == "r301"
+
+
+def test_a_policy_governs_the_windows_that_close_after_it_only(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topic = f"{topic_prefix}.orders"
+    make_topic(kafka_bootstrap, topic, partitions=1)
+    spec = spec_for(kafka_bootstrap, topic, unapproved_mode="pass")
+    box = PolicyBox()
+    source = Source(kafka_bootstrap, topic)
+    events = f"{topic_prefix}.events"
+    with running(spec, box, topic_prefix, kafka_bootstrap, tmp_path):
+        source.send([record(1, BASE_MS), record(2, BASE_MS + 100, amount=-5.0)])  # window 0
+        source.send([record(3, BASE_MS + 2500)])  # closes window 0 under no policy: passed untouched
+        (before,) = windows(kafka_bootstrap, events, spec.stream_id, count=1)
+        box.offer(policy_for(spec.stream_id, 1, [("out_of_range", "quarantine")]))
+        source.send([record(4, BASE_MS + 2600, amount=-1.0)])  # window 2, closed after the policy came
+        source.send([record(5, BASE_MS + 5000)])
+        _, after = windows(kafka_bootstrap, events, spec.stream_id, count=2)
+    assert (before.mode, before.policy_version, before.clean, before.quarantined) == ("pass", None, 2, 0)
+    assert (after.mode, after.policy_version, after.clean, after.quarantined) == ("policy", 1, 1, 1)
+    out = read_all(kafka_bootstrap, [f"{topic}.clean", f"{topic}.quarantine"], until=4)
+    by_id = {json.loads(o.value)["id"]: o for o in out}
+    assert by_id["r2"].topic.endswith(".clean") and by_id["r2"].headers["lockflow-unapproved"] == "true"
+    assert by_id["r2"].headers["lockflow-policy-version"] == "none"
+    assert by_id["r4"].topic.endswith(".quarantine") and by_id["r4"].headers["lockflow-reason"] == "out_of_range:amount"
+    assert by_id["r4"].headers["lockflow-policy-version"] == "1"
+
+
+def test_held_records_are_replayed_through_the_first_policy(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topic = f"{topic_prefix}.orders"
+    make_topic(kafka_bootstrap, topic, partitions=1)
+    spec = spec_for(kafka_bootstrap, topic, unapproved_mode="hold")
+    box = PolicyBox()
+    source = Source(kafka_bootstrap, topic)
+    events = f"{topic_prefix}.events"
+    with running(spec, box, topic_prefix, kafka_bootstrap, tmp_path):
+        source.send([record(1, BASE_MS, amount=10.0), record(2, BASE_MS + 100, amount=20.0)])  # window 0
+        source.send([record(3, BASE_MS + 1100, amount=None)])  # window 1: a required value missing
+        source.send([b"[1, 2"], timestamp=BASE_MS + 1200)  # window 1: malformed
+        source.send([record(4, BASE_MS + 3500)])  # closes windows 0 and 1: held
+        first, second = windows(kafka_bootstrap, events, spec.stream_id, count=2)
+        assert read_all(kafka_bootstrap, [f"{topic}.clean", f"{topic}.quarantine"], quiet_s=1.0) == []
+        box.offer(policy_for(spec.stream_id, 1, [("null_value", "repair_last_median")]))
+        out = read_all(kafka_bootstrap, [f"{topic}.clean", f"{topic}.quarantine"], until=4, quiet_s=10)
+    assert (first.mode, first.held, second.held, second.policy_version) == ("hold", 2, 2, None)
+    assert len(out) == 4 and all(o.headers["lockflow-replayed"] == "true" for o in out)
+    assert {o.headers["lockflow-policy-version"] for o in out} == {"1"}
+    malformed = next(o for o in out if o.topic.endswith(".quarantine"))
+    assert malformed.value == b"[1, 2" and malformed.headers["lockflow-reason"] == "malformed"
+    repaired = next(o for o in out if o.topic.endswith(".clean") and json.loads(o.value)["id"] == "r3")
+    assert json.loads(repaired.value)["amount"] == 15.0  # window 0's median
+    assert repaired.headers["lockflow-flags"] == "repaired:null_value:amount"

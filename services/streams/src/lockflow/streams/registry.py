@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -97,7 +98,13 @@ class RegistryReader(threading.Thread):
             {"bootstrap.servers": self.bootstrap, "group.id": "lockflow-streams-registry", "enable.auto.commit": False}
         )
         tp = TopicPartition(self.topic, 0)
-        _low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        high = -1
+        while high < 0 and not self.stopping.is_set():
+            try:  # a registry just created may not be in the cluster's metadata yet
+                _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            except KafkaException as exc:
+                log.info("registry_not_ready", error=str(exc))
+                time.sleep(0.5)
         consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
         caught_up = high <= 0
         if caught_up:
