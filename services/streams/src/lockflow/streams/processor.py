@@ -15,6 +15,7 @@ leaves or dies. The transactional id is the stream's, so a new owner fences the 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import threading
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -93,7 +95,7 @@ def kafka_config(spec: StreamSpec) -> dict[str, Any]:
     return config
 
 
-@dataclass
+@dataclass(slots=True)
 class Buffered:
     """A record in an open window: where it came from, when it was read, what the checks found."""
 
@@ -213,6 +215,7 @@ class StreamProcessor(threading.Thread):
         self.active = False
         self.state = State()
         self.windows: dict[int, list[Buffered]] = defaultdict(list)
+        self.oldest: dict[int, dict[int, int]] = defaultdict(dict)  # window start -> partition -> oldest offset
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self.in_txn = False
@@ -304,6 +307,7 @@ class StreamProcessor(threading.Thread):
         self.producer = producer
         self.state = self._read_snapshot()
         self.windows = defaultdict(list)
+        self.oldest = defaultdict(dict)
         consumer = Consumer(
             {
                 **self.base,
@@ -347,6 +351,7 @@ class StreamProcessor(threading.Thread):
             self.consumer = None
             self.producer = None
             self.windows = defaultdict(list)
+            self.oldest = defaultdict(dict)
             self.in_txn = False
             self.active = False
             log.info("stream_released", stream_id=self.spec.stream_id, worker=self.worker_id)
@@ -458,6 +463,9 @@ class StreamProcessor(threading.Thread):
     def _buffer(self, partition: int, offset: int, now_ms: int, checked: Checked, record_id: str) -> None:
         start = window_start(checked.event_ms, self.window_ms)
         self.windows[start].append(Buffered(partition, offset, now_ms, checked, [(H_RECORD_ID, record_id.encode())]))
+        oldest = self.oldest[start]
+        if offset < oldest.get(partition, offset + 1):
+            oldest[partition] = offset
 
     def _emit_late(self, checked: Checked, record_id: str, now_ms: int) -> None:
         """A record whose window had closed: counted in the window open now, routed at once."""
@@ -486,6 +494,7 @@ class StreamProcessor(threading.Thread):
     def _close(self, start: int) -> None:
         """Close one window: mark duplicates, route every record under the policy now in force, report."""
         buffered = self.windows.pop(start, [])
+        self.oldest.pop(start, None)
         late = self.state.late.pop(start, 0)
         mark_duplicates([b.checked for b in buffered])
         policy = self.policies.get()
@@ -536,14 +545,14 @@ class StreamProcessor(threading.Thread):
         """Send one record where the policy (or the unapproved mode) says; its route."""
         policy = self.policies.get()
         checked = item.checked
-        headers = [*item.headers, (H_WINDOW, _iso(window).encode())]
+        headers = [*item.headers, (H_WINDOW, _iso(window))]
         if policy is None:
             if self.spec.unapproved_mode == "hold":
                 headers += [
                     (H_POLICY, b"none"),
                     (H_MODE, b"hold"),
                     (H_FINDINGS, json.dumps([f.as_json() for f in checked.findings]).encode()),
-                    (H_LAST_MEDIANS, json.dumps(self.state.last_medians).encode()),
+                    (H_LAST_MEDIANS, orjson.dumps(self.state.last_medians)),
                 ]
                 self._produce(self.topics["hold"], checked.raw, headers, key=checked.key)
                 route = "hold"
@@ -575,7 +584,7 @@ class StreamProcessor(threading.Thread):
             return "quarantine"
         if verdict.flags:
             headers.append((H_FLAGS, ",".join(verdict.flags).encode()))
-        value = json.dumps(verdict.value).encode() if verdict.repaired else checked.raw
+        value = orjson.dumps(verdict.value) if verdict.repaired else checked.raw
         self._produce(self.topics["clean"], value, headers, key=checked.key)
         return "clean"
 
@@ -606,7 +615,7 @@ class StreamProcessor(threading.Thread):
         headers = dict(msg.headers() or [])
         findings = [Finding.from_json(f) for f in json.loads(headers.get(H_FINDINGS, b"[]"))]
         raw = msg.value() or b""
-        value = None if any(f.kind == "malformed" for f in findings) else json.loads(raw)
+        value = None if any(f.kind == "malformed" for f in findings) else orjson.loads(raw)
         key = msg.key().decode("utf-8", "replace") if msg.key() is not None else None
         checked = Checked(value=value, raw=raw, event_ms=0, key=key, findings=findings)
         last = {str(k): float(v) for k, v in json.loads(headers.get(H_LAST_MEDIANS, b"{}")).items()}
@@ -686,10 +695,10 @@ class StreamProcessor(threading.Thread):
     def _offsets(self) -> list[TopicPartition]:
         """Per partition, the oldest record still in an open window, else the next one to read."""
         oldest: dict[int, int] = dict(self.state.processed)
-        for items in self.windows.values():
-            for item in items:
-                if item.partition >= 0 and item.offset < oldest.get(item.partition, item.offset + 1):
-                    oldest[item.partition] = item.offset
+        for offsets in self.oldest.values():
+            for partition, offset in offsets.items():
+                if offset < oldest.get(partition, offset + 1):
+                    oldest[partition] = offset
         out = [TopicPartition(self.spec.topic, p, o) for p, o in oldest.items()]
         out += [TopicPartition(self.topics["hold"], p, o) for p, o in self.state.hold_processed.items()]
         return out
@@ -739,5 +748,7 @@ def _column_type(prop: dict[str, Any]) -> tuple[pa.DataType, Any]:
     return pa.string(), lambda v: None if v is None else json.dumps(v)
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+@functools.lru_cache(maxsize=64)
+def _iso(ms: int) -> bytes:
+    """A window start as the ISO-8601 bytes of its header."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().encode()
