@@ -317,6 +317,8 @@ class StreamProcessor(threading.Thread):
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
+                # What librdkafka prefetches per partition: kept small, a lagging worker's memory stays flat.
+                "queued.max.messages.kbytes": 8192,
             }
         )
         parts = self._partitions(consumer, self.spec.topic)
