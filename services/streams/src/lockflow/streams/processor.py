@@ -56,6 +56,7 @@ from lockflow.streams.checks import (
 log = get_logger(__name__)
 
 SNAPSHOT_TAIL = 32
+IDLE_MS = 1000  # a partition with nothing read for this long does not hold the watermark back
 
 # Headers every output record carries (the names a consumer of .clean/.quarantine reads).
 H_RECORD_ID = "lockflow-record-id"  # <topic>/<partition>/<offset>: the same id however often it is read
@@ -112,7 +113,8 @@ class State:
 
     processed: dict[int, int] = field(default_factory=dict)  # partition -> next offset not yet read
     hold_processed: dict[int, int] = field(default_factory=dict)
-    watermark_ms: int | None = None  # the greatest event time read
+    watermark_ms: int | None = None  # the stream's watermark (see `_watermark`), never going back
+    partition_max: dict[int, int] = field(default_factory=dict)  # partition -> greatest event time read
     closed_through_ms: int | None = None  # every window ending at or before this is closed
     late: dict[int, int] = field(default_factory=dict)  # open window start -> late records counted in it
     last_medians: dict[str, float] = field(default_factory=dict)
@@ -125,6 +127,7 @@ class State:
                 "processed": self.processed,
                 "hold_processed": self.hold_processed,
                 "watermark_ms": self.watermark_ms,
+                "partition_max": self.partition_max,
                 "closed_through_ms": self.closed_through_ms,
                 "late": self.late,
                 "last_medians": self.last_medians,
@@ -140,6 +143,7 @@ class State:
             processed={int(k): int(v) for k, v in data["processed"].items()},
             hold_processed={int(k): int(v) for k, v in data.get("hold_processed", {}).items()},
             watermark_ms=data["watermark_ms"],
+            partition_max={int(k): int(v) for k, v in data.get("partition_max", {}).items()},
             closed_through_ms=data["closed_through_ms"],
             late={int(k): int(v) for k, v in data["late"].items()},
             last_medians={str(k): float(v) for k, v in data["last_medians"].items()},
@@ -217,6 +221,10 @@ class StreamProcessor(threading.Thread):
         self.windows: dict[int, list[Buffered]] = defaultdict(list)
         self.oldest: dict[int, dict[int, int]] = defaultdict(dict)  # window start -> partition -> oldest offset
         self.consumer: Consumer | None = None
+        self.initial_high: dict[int, int] = {}  # partition -> its end when this worker took the stream
+        self.next_offset: dict[int, int] = {}  # partition -> the next offset to read
+        self.last_read: dict[int, float] = {}  # partition -> when a record was last read (monotonic)
+        self.activated_at = 0.0
         self.producer: Producer | None = None
         self.in_txn = False
         self.dirty = False
@@ -323,6 +331,12 @@ class StreamProcessor(threading.Thread):
         )
         parts = self._partitions(consumer, self.spec.topic)
         committed = consumer.committed(parts, timeout=30)
+        self.initial_high, self.next_offset, self.last_read = {}, {}, {}
+        for tp in committed:
+            low, high = consumer.get_watermark_offsets(tp, timeout=30)
+            self.initial_high[tp.partition] = high
+            self.next_offset[tp.partition] = tp.offset if tp.offset >= 0 else low
+        self.activated_at = time.monotonic()
         consumer.assign([TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_BEGINNING) for p in committed])
         self.consumer = consumer
         self.hold_assigned = False
@@ -446,6 +460,8 @@ class StreamProcessor(threading.Thread):
             fallback_ms=timestamp if timestamp > 0 else now_ms,
         )
         record_id = f"{self.spec.topic}/{partition}/{offset}"
+        self.next_offset[partition] = offset + 1
+        self.last_read[partition] = time.monotonic()
         seen_before = offset < self.state.processed.get(partition, -1)
         closed = self.state.closed_through_ms
         late = closed is not None and is_late(checked.event_ms, window_ms=self.window_ms, closed_through_ms=closed)
@@ -459,8 +475,8 @@ class StreamProcessor(threading.Thread):
             self._emit_late(checked, record_id, now_ms)
             return
         self._buffer(partition, offset, now_ms, checked, record_id)
-        if self.state.watermark_ms is None or checked.event_ms > self.state.watermark_ms:
-            self.state.watermark_ms = checked.event_ms
+        if checked.event_ms > self.state.partition_max.get(partition, -1):
+            self.state.partition_max[partition] = checked.event_ms
 
     def _buffer(self, partition: int, offset: int, now_ms: int, checked: Checked, record_id: str) -> None:
         start = window_start(checked.event_ms, self.window_ms)
@@ -480,8 +496,35 @@ class StreamProcessor(threading.Thread):
 
     # ---- closing windows -------------------------------------------------------------------------
 
+    def _watermark(self) -> int | None:
+        """The least of the partitions' greatest event times, over the partitions with records yet to read.
+
+        A partition read ahead of another cannot close a window the other still has records for; a
+        partition read to its end, or silent for IDLE_MS (a producer's transaction markers can keep
+        its last offset unreachable), holds nothing back.
+        """
+        assert self.consumer is not None
+        now = time.monotonic()
+        behind: list[int] = []
+        for partition, next_offset in self.next_offset.items():
+            _low, high = self.consumer.get_watermark_offsets(TopicPartition(self.spec.topic, partition), cached=True)
+            if high is None or high < 0:
+                high = self.initial_high.get(partition, 0)
+            idle = (now - self.last_read.get(partition, self.activated_at)) * 1000 >= IDLE_MS
+            if next_offset < high and not idle:
+                seen = self.state.partition_max.get(partition)
+                if seen is None:
+                    return self.state.watermark_ms  # a partition not read yet: nothing can close
+                behind.append(seen)
+        candidate = min(behind) if behind else max(self.state.partition_max.values(), default=None)
+        if candidate is None:
+            return self.state.watermark_ms
+        if self.state.watermark_ms is None or candidate > self.state.watermark_ms:
+            self.state.watermark_ms = candidate
+        return self.state.watermark_ms
+
     def _close_windows(self) -> None:
-        if self.state.watermark_ms is None:
+        if self._watermark() is None:
             return
         limit = closable_until(self.state.watermark_ms, grace_ms=self.grace_ms)
         boundary = window_start(limit, self.window_ms)
