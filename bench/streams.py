@@ -60,13 +60,28 @@ PAD = "x" * 84  # brings a record to ~200 bytes
 
 def produce(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
     """Send n records as fast as librdkafka takes them; (first send, all acknowledged) in time.time()."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000,
-                         "compression.type": "lz4", "enable.idempotence": True})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "compression.type": "lz4",
+            "enable.idempotence": True,
+        }
+    )
     started = time.time()
     for i in range(n):
         amount = 5000.0 if i % 100 == 0 else float(i % 997)
-        value = json.dumps({"id": f"r{i:09d}", "ts": int(time.time() * 1000), "amount": amount, "country": "DE",
-                            "customer": f"c{i % 5000:05d}", "note": PAD})
+        value = json.dumps(
+            {
+                "id": f"r{i:09d}",
+                "ts": int(time.time() * 1000),
+                "amount": amount,
+                "country": "DE",
+                "customer": f"c{i % 5000:05d}",
+                "note": PAD,
+            }
+        )
         while True:
             try:
                 producer.produce(topic, value=value)
@@ -107,33 +122,64 @@ def main() -> None:
     topic, ceiling = f"{prefix}.orders", f"{prefix}.ceiling"
     create(bootstrap, [topic, ceiling], args.partitions)
     n = args.records
-    print(f"{n:,} records of ~200 bytes, {args.partitions} partitions, {args.window} s windows, {args.grace} s grace")
+    print(
+        f"{n:,} records of ~200 bytes, {args.partitions} partitions, "
+        f"{args.window} s windows, {args.grace} s grace"
+    )
 
     first, acked = produce(bootstrap, ceiling, n)
     print(f"ceiling (a topic nobody reads): {n / (acked - first):,.0f} records/s")
 
     tmp = Path(tempfile.mkdtemp(prefix="lockflow-bench-streams-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKFLOW_")}
-    env.update(LOCKFLOW_MODE="distributed", LOCKFLOW_KAFKA_BOOTSTRAP=bootstrap, LOCKFLOW_TOPIC_PREFIX=prefix,
-               LOCKFLOW_HOME=str(tmp))
+    env.update(
+        LOCKFLOW_MODE="distributed",
+        LOCKFLOW_KAFKA_BOOTSTRAP=bootstrap,
+        LOCKFLOW_TOPIC_PREFIX=prefix,
+        LOCKFLOW_HOME=str(tmp),
+    )
     log = (tmp / "worker.log").open("wb")
-    worker = subprocess.Popen([sys.executable, "-m", "lockflow.streams.bootstrap"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "lockflow.streams.bootstrap"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         while b"ready" not in (tmp / "worker.log").read_bytes():
             assert worker.poll() is None, (tmp / "worker.log").read_text()
             time.sleep(0.1)
-        spec = StreamSpec(stream_id=f"s-{prefix}", source_id="bench", bootstrap_servers=bootstrap, topic=topic,
-                          consumer_group=f"{topic}.lockflow", event_time_field="ts", key_field=None,
-                          window_seconds=args.window, grace_seconds=args.grace, contract=CONTRACT,
-                          unapproved_mode="pass")
-        policy = StreamPolicy(stream_id=spec.stream_id, version=1, approved_by="bench", approved_at=datetime.now(UTC),
-                              rules=[StreamPolicyRule(kind="out_of_range", action="quarantine"),
-                                     StreamPolicyRule(kind="null_value", action="repair_last_median")])
+        spec = StreamSpec(
+            stream_id=f"s-{prefix}",
+            source_id="bench",
+            bootstrap_servers=bootstrap,
+            topic=topic,
+            consumer_group=f"{topic}.lockflow",
+            event_time_field="ts",
+            key_field=None,
+            window_seconds=args.window,
+            grace_seconds=args.grace,
+            contract=CONTRACT,
+            unapproved_mode="pass",
+        )
+        policy = StreamPolicy(
+            stream_id=spec.stream_id,
+            version=1,
+            approved_by="bench",
+            approved_at=datetime.now(UTC),
+            rules=[
+                StreamPolicyRule(kind="out_of_range", action="quarantine"),
+                StreamPolicyRule(kind="null_value", action="repair_last_median"),
+            ],
+        )
         commands = Producer({"bootstrap.servers": bootstrap})
-        for event in (StartStream(run_id=spec.stream_id, producer="bench", payload=StartStreamPayload(spec=spec)),
-                      ApplyStreamPolicy(run_id=spec.stream_id, producer="bench",
-                                        payload=ApplyStreamPolicyPayload(policy=policy))):
+        for event in (
+            StartStream(run_id=spec.stream_id, producer="bench", payload=StartStreamPayload(spec=spec)),
+            ApplyStreamPolicy(
+                run_id=spec.stream_id, producer="bench", payload=ApplyStreamPolicyPayload(policy=policy)
+            ),
+        ):
             commands.produce(f"{prefix}.commands.streams", value=serialize_event(event), key=spec.stream_id)
         assert commands.flush(30) == 0
         while b"stream_owned" not in (tmp / "worker.log").read_bytes() and rss_mb(worker.pid) > 0:
@@ -151,12 +197,24 @@ def main() -> None:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         first, acked = produce(bootstrap, topic, n)
-        closer = Producer({"bootstrap.servers": bootstrap})  # one record far enough ahead to close every window
-        closer.produce(topic, value=json.dumps({"id": "closer", "ts": int(time.time() * 1000) + 1000 * (
-            args.window + args.grace + 1), "amount": 1.0}))
+        closer = Producer(
+            {"bootstrap.servers": bootstrap}
+        )  # one record far enough ahead to close every window
+        closer.produce(
+            topic,
+            value=json.dumps(
+                {
+                    "id": "closer",
+                    "ts": int(time.time() * 1000) + 1000 * (args.window + args.grace + 1),
+                    "amount": 1.0,
+                }
+            ),
+        )
         closer.flush(30)
         results: dict[str, tuple[float, int]] = {}
-        events = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench", "isolation.level": "read_committed"})
+        events = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "bench", "isolation.level": "read_committed"}
+        )
         parts = events.list_topics(f"{prefix}.events", timeout=10).topics[f"{prefix}.events"].partitions
         events.assign([TopicPartition(f"{prefix}.events", p, OFFSET_BEGINNING) for p in parts])
         counted, last_closed = 0, 0.0
@@ -174,28 +232,42 @@ def main() -> None:
         stop.set()
         sampler.join()
         assert counted >= n, f"only {counted:,} of {n:,} records counted in closed windows"
-        print(f"through the stream worker: {n / (last_closed - first):,.0f} records/s "
-              f"(first sent -> last window assessed, {last_closed - first:.1f} s; producer alone {acked - first:.1f} s)")
+        print(
+            f"through the stream worker: {n / (last_closed - first):,.0f} records/s "
+            f"(first sent -> last window assessed, {last_closed - first:.1f} s; "
+            f"producer alone {acked - first:.1f} s)"
+        )
         latencies = read_latencies(bootstrap, topic, results, n)
         qs = statistics.quantiles(latencies, n=100)
-        print(f"event time -> window result: p50 {qs[49]:.2f} s, p99 {qs[98]:.2f} s "
-              f"(window {args.window} s + grace {args.grace} s included), {len(latencies):,} records")
+        print(
+            f"event time -> window result: p50 {qs[49]:.2f} s, p99 {qs[98]:.2f} s "
+            f"(window {args.window} s + grace {args.grace} s included), {len(latencies):,} records"
+        )
         shown = memory[:: max(1, len(memory) // 12)]
-        print("worker RSS (s, MB): " + ", ".join(f"{t:.0f}:{m:.0f}" for t, m in shown)
-              + f"; min {min(m for _, m in memory):.0f}, max {max(m for _, m in memory):.0f}")
+        print(
+            "worker RSS (s, MB): "
+            + ", ".join(f"{t:.0f}:{m:.0f}" for t, m in shown)
+            + f"; min {min(m for _, m in memory):.0f}, max {max(m for _, m in memory):.0f}"
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
         log.close()
         AdminClient({"bootstrap.servers": bootstrap}).delete_topics(
-            [t for t in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
-             if t.startswith(f"{prefix}.")])
+            [
+                t
+                for t in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+                if t.startswith(f"{prefix}.")
+            ]
+        )
     print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def read_latencies(bootstrap: str, topic: str, results: dict[str, tuple[float, int]], n: int) -> list[float]:
     """Each output record's event time to its window's result, read back from .clean and .quarantine."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench", "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "bench", "isolation.level": "read_committed"}
+    )
     outs = [f"{topic}.clean", f"{topic}.quarantine"]
     meta = consumer.list_topics(timeout=10).topics
     consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in outs for p in meta[t].partitions])

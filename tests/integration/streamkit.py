@@ -87,7 +87,11 @@ class Source:
         self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
 
     def send(
-        self, values: Iterable[bytes], *, key: bytes | None = None, partition: int | None = None,
+        self,
+        values: Iterable[bytes],
+        *,
+        key: bytes | None = None,
+        partition: int | None = None,
         timestamp: int | None = None,
     ) -> int:
         """Send and wait for each to be acknowledged; how many were sent."""
@@ -121,11 +125,17 @@ class Out:
         return self.headers["lockflow-record-id"]
 
 
-def read_all(bootstrap: str, topics: list[str], *, until: int | None = None, quiet_s: float = 2.0) -> list[Out]:
-    """Every committed record of the topics (read_committed), once `until` have arrived or none came for quiet_s."""
+def read_all(
+    bootstrap: str, topics: list[str], *, until: int | None = None, quiet_s: float = 2.0
+) -> list[Out]:
+    """Every committed record of the topics, once `until` have arrived or none came for quiet_s."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "reader", "isolation.level": "read_committed",
-         "enable.auto.commit": False}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "reader",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
     )
     admin = AdminClient({"bootstrap.servers": bootstrap})
     meta = admin.list_topics(timeout=10).topics
@@ -147,11 +157,17 @@ def read_all(bootstrap: str, topics: list[str], *, until: int | None = None, qui
         consumer.close()
 
 
-def windows(bootstrap: str, events_topic: str, stream_id: str, *, count: int, timeout: float = 60) -> list[WindowResult]:
+def windows(
+    bootstrap: str, events_topic: str, stream_id: str, *, count: int, timeout: float = 60
+) -> list[WindowResult]:
     """The stream's WindowAssessed results, once `count` have been committed (fails after timeout)."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "reader", "isolation.level": "read_committed",
-         "enable.auto.commit": False}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "reader",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
     )
     deadline = time.monotonic() + timeout
     while events_topic not in consumer.list_topics(timeout=10).topics:

@@ -15,14 +15,19 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
 from streamkit import BASE_MS, Source, make_topic, policy_for, read_all, record, spec_for, windows
 
-from lockflow.common.events import ApplyStreamPolicy, ApplyStreamPolicyPayload, StartStream, StartStreamPayload, serialize_event
+from lockflow.common.events import (
+    ApplyStreamPolicy,
+    ApplyStreamPolicyPayload,
+    StartStream,
+    StartStreamPayload,
+    serialize_event,
+)
 from lockflow.common.streams import WindowResult
 
 pytestmark = pytest.mark.integration
@@ -47,7 +52,10 @@ class Worker:
         )
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lockflow.streams.bootstrap"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "lockflow.streams.bootstrap"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
         self.wait_for("lockflow worker streams ready")
@@ -74,7 +82,9 @@ def _command(bootstrap: str, prefix: str, *events: object) -> None:
     producer = Producer({"bootstrap.servers": bootstrap})
     for event in events:
         producer.produce(
-            f"{prefix}.commands.streams", value=serialize_event(event), key=event.run_id,  # type: ignore[attr-defined]
+            f"{prefix}.commands.streams",
+            value=serialize_event(event),
+            key=event.run_id,  # type: ignore[attr-defined]
             headers=[("event-type", event.type.encode())],  # type: ignore[attr-defined]
         )
     assert producer.flush(30) == 0
@@ -100,7 +110,9 @@ class Feed(threading.Thread):
     def run(self) -> None:
         for i in range(TOTAL):
             amount = 5000.0 if i % EVERY_BAD == 0 else float(i % 100)
-            self.producer.produce(self.topic, value=record(i, BASE_MS + i, amount=amount), on_delivery=self.delivered)
+            self.producer.produce(
+                self.topic, value=record(i, BASE_MS + i, amount=amount), on_delivery=self.delivered
+            )
             self.sent += 1
             if i % 100 == 99:
                 self.producer.flush(30)
@@ -115,7 +127,9 @@ def _start(bootstrap: str, prefix: str, topic: str) -> str:
         bootstrap,
         prefix,
         StartStream(run_id=spec.stream_id, producer="tests", payload=StartStreamPayload(spec=spec)),
-        ApplyStreamPolicy(run_id=spec.stream_id, producer="tests", payload=ApplyStreamPolicyPayload(policy=policy)),
+        ApplyStreamPolicy(
+            run_id=spec.stream_id, producer="tests", payload=ApplyStreamPolicyPayload(policy=policy)
+        ),
     )
     return spec.stream_id
 
@@ -125,7 +139,9 @@ def _until_counted(bootstrap: str, prefix: str, stream_id: str, timeout: float =
     deadline = time.monotonic() + timeout
     count = TOTAL // 1000
     while True:
-        found = windows(bootstrap, f"{prefix}.events", stream_id, count=count, timeout=max(1, deadline - time.monotonic()))
+        found = windows(
+            bootstrap, f"{prefix}.events", stream_id, count=count, timeout=max(1, deadline - time.monotonic())
+        )
         if sum(w.records + w.late for w in found) >= TOTAL or time.monotonic() > deadline:
             return found
         count = len(found) + 1
@@ -135,7 +151,9 @@ def _check(bootstrap: str, topic: str, feed: Feed, found: list[WindowResult]) ->
     assert not feed.failures
     starts = Counter(w.window_start for w in found)
     assert max(starts.values()) == 1, f"a window was assessed twice: {starts}"
-    assert sum(w.records + w.late for w in found) == TOTAL, [(w.window_start, w.records, w.late) for w in found]
+    assert sum(w.records + w.late for w in found) == TOTAL, [
+        (w.window_start, w.records, w.late) for w in found
+    ]
     out = read_all(bootstrap, [f"{topic}.clean", f"{topic}.quarantine"], until=TOTAL)
     ids = Counter(o.record_id for o in out)
     duplicated = [i for i, n in ids.items() if n > 1]
@@ -144,9 +162,9 @@ def _check(bootstrap: str, topic: str, feed: Feed, found: list[WindowResult]) ->
     assert not missing, f"{len(missing)} records lost, e.g. {sorted(missing)[:3]}"
     quarantined = [o for o in out if o.topic.endswith(".quarantine")]
     assert len(quarantined) == TOTAL // EVERY_BAD
-    assert sum(w.quarantined for w in found) + sum(1 for o in quarantined if o.headers.get("lockflow-late")) >= len(
-        quarantined
-    )
+    assert sum(w.quarantined for w in found) + sum(
+        1 for o in quarantined if o.headers.get("lockflow-late")
+    ) >= len(quarantined)
 
 
 def test_no_record_is_lost_or_duplicated_across_a_sigkill_of_the_worker(
@@ -165,7 +183,9 @@ def test_no_record_is_lost_or_duplicated_across_a_sigkill_of_the_worker(
     first.kill(signal.SIGKILL)  # mid-window, mid-transaction
     second = Worker("second", tmp_path, kafka_bootstrap, topic_prefix)
     feed.join(120)
-    Source(kafka_bootstrap, topic).send([record(TOTAL + 1, BASE_MS + TOTAL + 10_000)])  # closes the last windows
+    Source(kafka_bootstrap, topic).send(
+        [record(TOTAL + 1, BASE_MS + TOTAL + 10_000)]
+    )  # closes the last windows
     try:
         found = _until_counted(kafka_bootstrap, topic_prefix, stream_id)
         _check(kafka_bootstrap, topic, feed, found)

@@ -32,7 +32,9 @@ pytestmark = pytest.mark.integration
 
 
 @contextmanager
-def running(spec: StreamSpec, box: PolicyBox, prefix: str, bootstrap: str, tmp: Path) -> Iterator[StreamProcessor]:
+def running(
+    spec: StreamSpec, box: PolicyBox, prefix: str, bootstrap: str, tmp: Path
+) -> Iterator[StreamProcessor]:
     processor = StreamProcessor(
         spec=spec,
         policies=box,
@@ -119,7 +121,10 @@ def test_a_policy_governs_the_windows_that_close_after_it_only(
     by_id = {json.loads(o.value)["id"]: o for o in out}
     assert by_id["r2"].topic.endswith(".clean") and by_id["r2"].headers["lockflow-unapproved"] == "true"
     assert by_id["r2"].headers["lockflow-policy-version"] == "none"
-    assert by_id["r4"].topic.endswith(".quarantine") and by_id["r4"].headers["lockflow-reason"] == "out_of_range:amount"
+    assert (
+        by_id["r4"].topic.endswith(".quarantine")
+        and by_id["r4"].headers["lockflow-reason"] == "out_of_range:amount"
+    )
     assert by_id["r4"].headers["lockflow-policy-version"] == "1"
 
 

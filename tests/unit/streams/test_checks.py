@@ -32,11 +32,15 @@ CONTRACT = Contract(
 
 
 def _check(raw: bytes):  # type: ignore[no-untyped-def]
-    return check_record(raw, contract=CONTRACT, event_time_field="ts", key_field="id", message_key=None, fallback_ms=7)
+    return check_record(
+        raw, contract=CONTRACT, event_time_field="ts", key_field="id", message_key=None, fallback_ms=7
+    )
 
 
 def _policy(*rules: StreamPolicyRule) -> StreamPolicy:
-    return StreamPolicy(stream_id="s", version=3, rules=list(rules), approved_by="a", approved_at=datetime.now(UTC))
+    return StreamPolicy(
+        stream_id="s", version=3, rules=list(rules), approved_by="a", approved_at=datetime.now(UTC)
+    )
 
 
 def test_a_record_falls_in_the_tumbling_window_of_its_event_time() -> None:
@@ -60,7 +64,9 @@ def test_event_times_are_read_as_iso_text_or_epoch_seconds_or_milliseconds() -> 
 
 def test_each_kind_of_finding_is_named_with_its_field() -> None:
     assert _check(b'{"id": "a", "ts": 1, "amount": 5, "country": "DE"}').findings == []
-    kinds = {(f.kind, f.field) for f in _check(b'{"id": "a", "ts": 1, "amount": "x", "country": "XX"}').findings}
+    kinds = {
+        (f.kind, f.field) for f in _check(b'{"id": "a", "ts": 1, "amount": "x", "country": "XX"}').findings
+    }
     assert kinds == {("type_violation", "amount"), ("contract_violation", "country")}
     kinds = {(f.kind, f.field) for f in _check(b'{"id": "a", "ts": 1, "amount": 500}').findings}
     assert kinds == {("out_of_range", "amount")}
@@ -79,21 +85,33 @@ def test_a_repeated_key_is_a_duplicate_after_its_first_arrival() -> None:
 
 def test_quarantine_wins_over_a_repair_and_a_drop() -> None:
     record = _check(b'{"id": "a", "ts": 1, "amount": 500, "country": "XX"}')
-    verdict = decide(record, policy=_policy(StreamPolicyRule(kind="out_of_range", action="repair_constant", constant=0)),
-                     last_medians={})
+    verdict = decide(
+        record,
+        policy=_policy(StreamPolicyRule(kind="out_of_range", action="repair_constant", constant=0)),
+        last_medians={},
+    )
     assert verdict.route == "quarantine" and verdict.reasons == ["contract_violation:country"]
 
 
 def test_repairs_write_the_constant_or_the_last_windows_median() -> None:
     record = _check(b'{"id": "a", "ts": 1, "amount": 500}')
-    constant = decide(record, policy=_policy(StreamPolicyRule(kind="out_of_range", action="repair_constant",
-                                                              constant=100)), last_medians={})
+    constant = decide(
+        record,
+        policy=_policy(StreamPolicyRule(kind="out_of_range", action="repair_constant", constant=100)),
+        last_medians={},
+    )
     assert (constant.route, constant.value["amount"], constant.repaired) == ("clean", 100, True)  # type: ignore[index]
-    last = decide(record, policy=_policy(StreamPolicyRule(kind="out_of_range", action="repair_last_median")),
-                  last_medians={"amount": 42.0})
+    last = decide(
+        record,
+        policy=_policy(StreamPolicyRule(kind="out_of_range", action="repair_last_median")),
+        last_medians={"amount": 42.0},
+    )
     assert last.value["amount"] == 42.0 and last.flags == ["repaired:out_of_range:amount"]  # type: ignore[index]
-    none_yet = decide(record, policy=_policy(StreamPolicyRule(kind="out_of_range", action="repair_last_median")),
-                      last_medians={})
+    none_yet = decide(
+        record,
+        policy=_policy(StreamPolicyRule(kind="out_of_range", action="repair_last_median")),
+        last_medians={},
+    )
     assert none_yet.route == "quarantine"
     assert record.value["amount"] == 500  # type: ignore[index]
 

@@ -1,4 +1,4 @@
-"""The pure parts of the stream worker: a record's window, its findings, the policy's verdict, a window's figures.
+"""The stream worker's pure parts: a record's window, its findings, the policy's verdict, a window's figures.
 
 Nothing here touches Kafka: `processor.py` feeds records in and routes what comes out. A record is
 checked once, when it is read (`check_record`); the policy is applied when its window closes
@@ -7,7 +7,6 @@ checked once, when it is read (`check_record`); the policy is applied when its w
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -166,7 +165,7 @@ def check_record(
     message_key: bytes | None,
     fallback_ms: int,
 ) -> Checked:
-    """Decode one record and check it against the contract (a record without event time gets `fallback_ms`)."""
+    """Decode one record and check it against the contract (no event time: `fallback_ms`)."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -187,7 +186,9 @@ def check_record(
 
 
 def _malformed(raw: bytes, event_ms: int, detail: str) -> Checked:
-    return Checked(value=None, raw=raw, event_ms=event_ms, key=None, findings=[Finding("malformed", None, detail)])
+    return Checked(
+        value=None, raw=raw, event_ms=event_ms, key=None, findings=[Finding("malformed", None, detail)]
+    )
 
 
 def median(values: list[float]) -> float | None:
@@ -226,13 +227,15 @@ def medians(records: list[Checked], number_fields: tuple[str, ...]) -> dict[str,
 
 
 def mark_duplicates(records: list[Checked]) -> None:
-    """Add a duplicate_key finding to every record whose key was already seen in the window (in arrival order)."""
+    """Add a duplicate_key finding to each record whose key came before in the window (arrival order)."""
     seen: set[str] = set()
     for record in records:
         if record.key is None:
             continue
         if record.key in seen:
-            record.findings.append(Finding("duplicate_key", None, f"key {record.key!r} seen before in the window"))
+            record.findings.append(
+                Finding("duplicate_key", None, f"key {record.key!r} seen before in the window")
+            )
         else:
             seen.add(record.key)
 
@@ -260,7 +263,9 @@ def quality_score(records: int, findings: dict[StreamFindingKind, int]) -> float
     """100 for a clean window, down by each kind's share of records, weighted (0 at worst; 100 when empty)."""
     if records == 0:
         return 100.0
-    penalty = sum(SCORE_WEIGHTS.get(kind, 1.0) * min(count, records) / records for kind, count in findings.items())
+    penalty = sum(
+        SCORE_WEIGHTS.get(kind, 1.0) * min(count, records) / records for kind, count in findings.items()
+    )
     return round(max(0.0, 100.0 * (1.0 - penalty)), 2)
 
 
@@ -275,7 +280,9 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
 
-def rule_for(policy: StreamPolicy, kind: StreamFindingKind, field_name: str | None) -> StreamPolicyRule | None:
+def rule_for(
+    policy: StreamPolicy, kind: StreamFindingKind, field_name: str | None
+) -> StreamPolicyRule | None:
     """The rule for a finding: the one naming its field first, then the kind's rule for every field."""
     general: StreamPolicyRule | None = None
     for rule in policy.rules:
@@ -288,16 +295,16 @@ def rule_for(policy: StreamPolicy, kind: StreamFindingKind, field_name: str | No
     return general
 
 
-def decide(
-    record: Checked, *, policy: StreamPolicy, last_medians: dict[str, float]
-) -> Verdict:
+def decide(record: Checked, *, policy: StreamPolicy, last_medians: dict[str, float]) -> Verdict:
     """Apply the policy to one record: quarantine wins, then a drop, then repairs and flags."""
     value = dict(record.value) if record.value is not None else None
     verdict = Verdict(route="clean", value=value)
     actions: list[tuple[Finding, StreamAction, StreamPolicyRule | None]] = []
     for finding in record.findings:
         rule = rule_for(policy, finding.kind, finding.field)
-        action: StreamAction = rule.action if rule is not None else STREAM_FINDINGS[finding.kind].default_action
+        action: StreamAction = (
+            rule.action if rule is not None else STREAM_FINDINGS[finding.kind].default_action
+        )
         if action not in STREAM_FINDINGS[finding.kind].actions:
             action = "quarantine"  # an action the kind cannot take (e.g. repairing a malformed record)
         actions.append((finding, action, rule))

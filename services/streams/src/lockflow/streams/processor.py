@@ -1,4 +1,4 @@
-"""One running stream: read the topic, keep tumbling event-time windows, close them under the policy, exactly once.
+"""One running stream: read the topic, keep tumbling event-time windows, close them under the policy, once.
 
 Delivery (docs/architecture.md, "The stream worker"): consume-transform-produce in Kafka
 transactions. Each transaction carries the routed records (`.clean`, `.quarantine`, `.hold`), the
@@ -29,7 +29,15 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from lockflow.common.artifacts import ArtifactStore
@@ -212,14 +220,18 @@ class StreamProcessor(threading.Thread):
         self.base = kafka_config(spec)
         # WindowAssessed goes in the transaction when lockflow's Kafka is the stream's; else after it.
         self.events_producer: Producer | None = (
-            None if events_bootstrap == spec.bootstrap_servers else Producer({"bootstrap.servers": events_bootstrap})
+            None
+            if events_bootstrap == spec.bootstrap_servers
+            else Producer({"bootstrap.servers": events_bootstrap})
         )
         self.stopping = threading.Event()
         self.owner = threading.Event()
         self.active = False
         self.state = State()
         self.windows: dict[int, list[Buffered]] = defaultdict(list)
-        self.oldest: dict[int, dict[int, int]] = defaultdict(dict)  # window start -> partition -> oldest offset
+        self.oldest: dict[int, dict[int, int]] = defaultdict(
+            dict
+        )  # window start -> partition -> oldest offset
         self.consumer: Consumer | None = None
         self.initial_high: dict[int, int] = {}  # partition -> its end when this worker took the stream
         self.next_offset: dict[int, int] = {}  # partition -> the next offset to read
@@ -337,14 +349,24 @@ class StreamProcessor(threading.Thread):
             self.initial_high[tp.partition] = high
             self.next_offset[tp.partition] = tp.offset if tp.offset >= 0 else low
         self.activated_at = time.monotonic()
-        consumer.assign([TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_BEGINNING) for p in committed])
+        consumer.assign(
+            [
+                TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_BEGINNING)
+                for p in committed
+            ]
+        )
         self.consumer = consumer
         self.hold_assigned = False
         self.in_txn = False
         self.dirty = False
         self.last_commit = time.monotonic()
         self.active = True
-        log.info("stream_owned", stream_id=self.spec.stream_id, worker=self.worker_id, closed=self.state.windows_closed)
+        log.info(
+            "stream_owned",
+            stream_id=self.spec.stream_id,
+            worker=self.worker_id,
+            closed=self.state.windows_closed,
+        )
 
     def _partitions(self, consumer: Consumer, topic: str) -> list[TopicPartition]:
         meta = consumer.list_topics(topic, timeout=30).topics[topic]
@@ -405,7 +427,7 @@ class StreamProcessor(threading.Thread):
         while time.monotonic() < deadline:
             msg = reader.poll(0.5)
             if msg is not None and msg.error() is None and msg.value() is not None:
-                state = State.from_json(msg.value())
+                state = State.from_json(_bytes(msg.value()))
             idle = idle + 1 if msg is None else 0
             # read_committed: the last offsets may be transaction markers, which are never delivered
             if reader.position([tp])[0].offset >= high or idle >= 2:
@@ -415,13 +437,15 @@ class StreamProcessor(threading.Thread):
     # ---- the loop --------------------------------------------------------------------------------
 
     def _step_safely(self) -> None:
-        """One step; a transaction the broker aborted is retried from the last commit, a fenced owner stops."""
+        """One step; an aborted transaction is retried from the last commit, a fenced owner stops."""
         try:
             self._step()
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             fenced = isinstance(error, KafkaError) and (
-                error.fatal() or error.code() == KafkaError._FENCED or error.code() == KafkaError.PRODUCER_FENCED
+                error.fatal()
+                or error.code() == KafkaError._FENCED
+                or error.code() == KafkaError.PRODUCER_FENCED
             )
             log.warning("stream_step_failed", stream_id=self.spec.stream_id, error=str(exc), fenced=fenced)
             self._deactivate(commit=False)  # re-read from the last commit on the next turn (if still owner)
@@ -449,7 +473,7 @@ class StreamProcessor(threading.Thread):
             self._commit()
 
     def _on_record(self, msg: Message, now_ms: int) -> None:
-        partition, offset = msg.partition(), msg.offset()
+        partition, offset = _where(msg)
         timestamp = msg.timestamp()[1]
         checked = check_record(
             msg.value() or b"",
@@ -464,7 +488,9 @@ class StreamProcessor(threading.Thread):
         self.last_read[partition] = time.monotonic()
         seen_before = offset < self.state.processed.get(partition, -1)
         closed = self.state.closed_through_ms
-        late = closed is not None and is_late(checked.event_ms, window_ms=self.window_ms, closed_through_ms=closed)
+        late = closed is not None and is_late(
+            checked.event_ms, window_ms=self.window_ms, closed_through_ms=closed
+        )
         self.dirty = True
         if seen_before:
             if not late:  # read before the restart, and its window is still open: back into it
@@ -480,7 +506,9 @@ class StreamProcessor(threading.Thread):
 
     def _buffer(self, partition: int, offset: int, now_ms: int, checked: Checked, record_id: str) -> None:
         start = window_start(checked.event_ms, self.window_ms)
-        self.windows[start].append(Buffered(partition, offset, now_ms, checked, [(H_RECORD_ID, record_id.encode())]))
+        self.windows[start].append(
+            Buffered(partition, offset, now_ms, checked, [(H_RECORD_ID, record_id.encode())])
+        )
         oldest = self.oldest[start]
         if offset < oldest.get(partition, offset + 1):
             oldest[partition] = offset
@@ -507,7 +535,9 @@ class StreamProcessor(threading.Thread):
         now = time.monotonic()
         behind: list[int] = []
         for partition, next_offset in self.next_offset.items():
-            _low, high = self.consumer.get_watermark_offsets(TopicPartition(self.spec.topic, partition), cached=True)
+            _low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.spec.topic, partition), cached=True
+            )
             if high is None or high < 0:
                 high = self.initial_high.get(partition, 0)
             idle = (now - self.last_read.get(partition, self.activated_at)) * 1000 >= IDLE_MS
@@ -524,9 +554,10 @@ class StreamProcessor(threading.Thread):
         return self.state.watermark_ms
 
     def _close_windows(self) -> None:
-        if self._watermark() is None:
+        watermark = self._watermark()
+        if watermark is None:
             return
-        limit = closable_until(self.state.watermark_ms, grace_ms=self.grace_ms)
+        limit = closable_until(watermark, grace_ms=self.grace_ms)
         boundary = window_start(limit, self.window_ms)
         starts = sorted({*self.windows.keys(), *self.state.late.keys()})
         for start in starts:
@@ -616,7 +647,9 @@ class StreamProcessor(threading.Thread):
                 counts["repaired"] += 1
         return route
 
-    def _send(self, verdict: Verdict, checked: Checked, headers: list[tuple[str, bytes]], policy: StreamPolicy) -> str:
+    def _send(
+        self, verdict: Verdict, checked: Checked, headers: list[tuple[str, bytes]], policy: StreamPolicy
+    ) -> str:
         headers = [*headers, (H_POLICY, str(policy.version).encode()), (H_MODE, b"policy")]
         if verdict.route == "drop":
             return "drop"
@@ -643,7 +676,10 @@ class StreamProcessor(threading.Thread):
         parts = self._partitions(self.consumer, self.topics["hold"])
         committed = self.consumer.committed(parts, timeout=30)
         self.consumer.incremental_assign(
-            [TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_BEGINNING) for p in committed]
+            [
+                TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_BEGINNING)
+                for p in committed
+            ]
         )
         self.hold_assigned = True
         log.info("stream_replaying_held", stream_id=self.spec.stream_id)
@@ -652,16 +688,17 @@ class StreamProcessor(threading.Thread):
         """One held record through the policy now in force (its findings were made when its window closed)."""
         policy = self.policies.get()
         assert policy is not None
-        partition, offset = msg.partition(), msg.offset()
+        partition, offset = _where(msg)
         self.dirty = True
         if offset < self.state.hold_processed.get(partition, -1):
             return
         self.state.hold_processed[partition] = offset + 1
-        headers = dict(msg.headers() or [])
+        headers = {k: _bytes(v) for k, v in list(msg.headers() or [])}  # type: ignore[str-unpack]
         findings = [Finding.from_json(f) for f in json.loads(headers.get(H_FINDINGS, b"[]"))]
-        raw = msg.value() or b""
+        raw = _bytes(msg.value())
         value = None if any(f.kind == "malformed" for f in findings) else orjson.loads(raw)
-        key = msg.key().decode("utf-8", "replace") if msg.key() is not None else None
+        message_key = msg.key()
+        key = _bytes(message_key).decode("utf-8", "replace") if message_key is not None else None
         checked = Checked(value=value, raw=raw, event_ms=0, key=key, findings=findings)
         last = {str(k): float(v) for k, v in json.loads(headers.get(H_LAST_MEDIANS, b"{}")).items()}
         verdict = decide(checked, policy=policy, last_medians=last)
@@ -678,19 +715,23 @@ class StreamProcessor(threading.Thread):
             self.producer.begin_transaction()
             self.in_txn = True
 
-    def _produce(self, topic: str, value: bytes, headers: list[tuple[str, bytes]], *, key: str | None) -> None:
+    def _produce(
+        self, topic: str, value: bytes, headers: list[tuple[str, bytes]], *, key: str | None
+    ) -> None:
         self._begin()
         assert self.producer is not None
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key, headers=headers)
+                self.producer.produce(topic, value=value, key=key, headers=list(headers))
                 return
             except BufferError:  # the local queue is full: let it drain
                 self.producer.poll(0.05)
 
     def _publish_result(self, result: WindowResult) -> None:
         event = WindowAssessed(
-            event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.spec.stream_id}/{result.window_start.isoformat()}")),
+            event_id=str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"{self.spec.stream_id}/{result.window_start.isoformat()}")
+            ),
             run_id=self.spec.stream_id,
             producer="streams",
             correlation_id=self.spec.stream_id,
@@ -731,7 +772,9 @@ class StreamProcessor(threading.Thread):
         if self.after_commit and self.events_producer is not None:
             for event in self.after_commit:  # another cluster: at least once, the event id is the window's
                 self.events_producer.produce(
-                    self.events_topic, value=serialize_event(event), key=event.run_id,
+                    self.events_topic,
+                    value=serialize_event(event),
+                    key=event.run_id,
                     headers=[("event-type", b"WindowAssessed")],
                 )
             self.events_producer.flush(30)
@@ -777,6 +820,20 @@ class StreamProcessor(threading.Thread):
         return uri
 
 
+def _where(msg: Message) -> tuple[int, int]:
+    """A record's partition and offset (always set on a record that was read)."""
+    partition, offset = msg.partition(), msg.offset()
+    assert partition is not None and offset is not None
+    return partition, offset
+
+
+def _bytes(value: str | bytes | None) -> bytes:
+    """A record's value, key or header as bytes."""
+    if value is None:
+        return b""
+    return value.encode() if isinstance(value, str) else value
+
+
 def _column_type(prop: dict[str, Any]) -> tuple[pa.DataType, Any]:
     """A contract property's Parquet type and how to cast a JSON value to it (None where it does not fit)."""
     declared = prop.get("type")
@@ -785,7 +842,10 @@ def _column_type(prop: dict[str, Any]) -> tuple[pa.DataType, Any]:
     if types == {"integer"}:
         return pa.int64(), lambda v: v if isinstance(v, int) and not isinstance(v, bool) else None
     if types <= {"integer", "number"} and types:
-        return pa.float64(), lambda v: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+        return (
+            pa.float64(),
+            lambda v: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None,
+        )
     if types == {"boolean"}:
         return pa.bool_(), lambda v: v if isinstance(v, bool) else None
     if types == {"string"}:

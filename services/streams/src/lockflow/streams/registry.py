@@ -61,7 +61,12 @@ class RegistryWriter:
     def put(self, key: str, value: bytes | None) -> None:
         """One entry (None deletes it)."""
         failures: list[KafkaError] = []
-        self.producer.produce(self.topic, key=key, value=value, on_delivery=lambda err, _m: err and failures.append(err))
+
+        def delivered(err: KafkaError | None, _msg: object) -> None:
+            if err is not None:
+                failures.append(err)
+
+        self.producer.produce(self.topic, key=key, value=value, on_delivery=delivered)
         self.producer.flush(30)
         if failures:
             raise KafkaException(failures[0])
@@ -95,7 +100,11 @@ class RegistryReader(threading.Thread):
     def run(self) -> None:
         """Follow the registry until stopped."""
         consumer = Consumer(
-            {"bootstrap.servers": self.bootstrap, "group.id": "lockflow-streams-registry", "enable.auto.commit": False}
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": "lockflow-streams-registry",
+                "enable.auto.commit": False,
+            }
         )
         tp = TopicPartition(self.topic, 0)
         high = -1
@@ -112,12 +121,17 @@ class RegistryReader(threading.Thread):
         try:
             while not self.stopping.is_set():
                 msg = consumer.poll(0.2)
-                if not caught_up and (msg is None or msg.error() is None) and (
-                    (msg is not None and msg.offset() + 1 >= high) or consumer.position([tp])[0].offset >= high
+                if (
+                    not caught_up
+                    and (msg is None or msg.error() is None)
+                    and (
+                        (msg is not None and (msg.offset() or 0) + 1 >= high)
+                        or consumer.position([tp])[0].offset >= high
+                    )
                 ):
                     # What was registered before this worker started: its streams with their policies.
                     if msg is not None and msg.error() is None:
-                        self.apply(msg.key().decode(), msg.value())
+                        self.apply(_text(msg.key()), _raw(msg.value()))
                     caught_up = True
                     self.ready.set()
                     for stream_id, entry in self.entries.items():
@@ -129,12 +143,12 @@ class RegistryReader(threading.Thread):
                     log.warning("registry_read_failed", error=str(msg.error()))
                     continue
                 try:
-                    stream_id = self.apply(msg.key().decode(), msg.value())
+                    changed = self.apply(_text(msg.key()), _raw(msg.value()))
                 except Exception:  # one bad entry must not stop the others
                     log.exception("registry_entry_invalid", key=msg.key())
                     continue
-                if stream_id is not None and caught_up:
-                    self.on_change(stream_id, self.entries[stream_id])
+                if changed is not None and caught_up:
+                    self.on_change(changed, self.entries[changed])
         finally:
             consumer.close()
 
@@ -153,3 +167,15 @@ class RegistryReader(threading.Thread):
         else:
             return None
         return stream_id
+
+
+def _text(key: str | bytes | None) -> str:
+    """A registry key as text."""
+    if key is None:
+        return ""
+    return key if isinstance(key, str) else key.decode()
+
+
+def _raw(value: str | bytes | None) -> bytes | None:
+    """A registry value as bytes (None: a deletion)."""
+    return value.encode() if isinstance(value, str) else value

@@ -16,7 +16,13 @@ class Supervisor:
     """Starts, restarts and stops the processors as the registry changes."""
 
     def __init__(
-        self, *, artifacts: ArtifactStore | None, events_topic: str, events_bootstrap: str, tuning: Tuning, worker_id: str
+        self,
+        *,
+        artifacts: ArtifactStore | None,
+        events_topic: str,
+        events_bootstrap: str,
+        tuning: Tuning,
+        worker_id: str,
     ) -> None:
         self.artifacts = artifacts
         self.events_topic = events_topic
