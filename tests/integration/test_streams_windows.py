@@ -154,3 +154,32 @@ def test_held_records_are_replayed_through_the_first_policy(
     repaired = next(o for o in out if o.topic.endswith(".clean") and json.loads(o.value)["id"] == "r3")
     assert json.loads(repaired.value)["amount"] == 15.0  # window 0's median
     assert repaired.headers["lockflow-flags"] == "repaired:null_value:amount"
+
+
+def test_out_of_order_records_and_a_partition_read_behind_another_are_not_late(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topic = f"{topic_prefix}.orders"
+    make_topic(kafka_bootstrap, topic, partitions=2)
+    spec = spec_for(kafka_bootstrap, topic, key_field=None)
+    box = PolicyBox()
+    box.offer(policy_for(spec.stream_id, 1, [("late_record", "flag")]))
+    source = Source(kafka_bootstrap, topic)
+    # Partition 0 runs 5 s ahead of partition 1, and within each the event times go back and forth
+    # (less than the grace): whichever partition is read first, nothing is late.
+    ahead = [BASE_MS + t for t in (0, 900, 300, 1500, 1200, 2500, 3100, 2900, 5500)]
+    behind = [BASE_MS + t for t in (100, 50, 950, 1100, 1900, 1300)]
+    source.send((record(i, t) for i, t in enumerate(ahead)), partition=0)
+    source.send((record(100 + i, t) for i, t in enumerate(behind)), partition=1)
+    with running(spec, box, topic_prefix, kafka_bootstrap, tmp_path) as processor:
+        wait_processed(processor, len(ahead) + len(behind))
+        source.send([record(200, BASE_MS + 9000)], partition=1)  # partition 1 catches up: windows 0-3 close
+        found = windows(kafka_bootstrap, f"{topic_prefix}.events", spec.stream_id, count=4)
+        source.send([record(201, BASE_MS + 950)], partition=0)  # now late: window 0 has closed
+        source.send([record(202, BASE_MS + 20_000)], partition=0)
+        source.send([record(203, BASE_MS + 20_000)], partition=1)
+        later = windows(kafka_bootstrap, f"{topic_prefix}.events", spec.stream_id, count=6)
+    counts = {int(w.window_start.timestamp() * 1000) - BASE_MS: w.records for w in found}
+    assert counts == {0: 6, 1000: 5, 2000: 2, 3000: 1}
+    assert sum(w.late for w in found) == 0
+    assert sum(w.late for w in later) == 1
