@@ -290,7 +290,7 @@ def worker(
     name: Annotated[
         str,
         typer.Argument(
-            help="orchestrator, ingest, quality, analytics, insights, recommendations or reporting"
+            help="orchestrator, ingest, quality, analytics, insights, recommendations, reporting or streams"
         ),
     ],
 ) -> None:

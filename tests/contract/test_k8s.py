@@ -329,6 +329,8 @@ def test_network_policies_deny_by_default_and_let_each_service_reach_only_what_i
         "auth": {5432, 6379, 4318},
         "orchestrator": {9092, 5432, 6379, 4318},
         **{stage: {9092, 5432, 6379, 443, 4318} for stage in STAGES},
+        # The stream worker: like a stage (a stream's own cluster elsewhere needs its own egress rule).
+        "streams": {9092, 5432, 6379, 443, 4318},
     }
     for name, deployment in _of(overlay, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]

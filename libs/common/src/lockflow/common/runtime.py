@@ -34,7 +34,7 @@ from lockflow.common.worker import StageDeps, StageHandler, StageWorker
 
 EXIT_UNREACHABLE = 1
 # One process each in distributed mode, each from its service's `lockflow.<name>.bootstrap`.
-WORKER_NAMES = ("orchestrator", *STAGES)
+WORKER_NAMES = ("orchestrator", *STAGES, "streams")
 # Requests and replies matter only while someone waits (seconds); Kafka drops them after an hour.
 SHORT_LIVED = {"retention.ms": "3600000"}
 

@@ -1,0 +1,26 @@
+"""The stream worker's settings (LOCKFLOW_STREAMS_*), on top of every service's."""
+
+from pydantic import Field
+
+from lockflow.common.settings import CommonSettings
+
+
+class StreamsSettings(CommonSettings):
+    """How the stream worker commits, reads and hands a stream over."""
+
+    streams_commit_interval_ms: int = Field(
+        default=200,
+        ge=10,
+        le=60_000,
+        description="How often a stream's transaction commits (latency vs throughput)",
+    )
+    streams_batch: int = Field(default=5000, ge=1, le=100_000, description="Records read at once")
+    streams_lease_session_timeout_ms: int = Field(
+        default=6000,
+        ge=6000,
+        le=300_000,
+        description="How long a killed owner keeps a stream before another takes it",
+    )
+    streams_output_partitions: int = Field(
+        default=3, ge=1, le=1000, description="Partitions of the topics it creates"
+    )
