@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from streamkit import (
     BASE_MS,
     Source,
@@ -26,6 +27,7 @@ from streamkit import (
 
 from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.streams import StreamSpec
+from lockflow.sources.secrets import SecretBox
 from lockflow.streams.processor import PolicyBox, StreamProcessor, Tuning
 
 pytestmark = pytest.mark.integration
@@ -38,6 +40,7 @@ def running(
     processor = StreamProcessor(
         spec=spec,
         policies=box,
+        box=SecretBox(sources_key=None, secret_key=SecretStr("a test's own secret key")),
         artifacts=LocalArtifactStore(tmp / "artifacts"),
         events_topic=f"{prefix}.events",
         events_bootstrap=bootstrap,

@@ -1,8 +1,13 @@
 """What the stream worker keeps between transactions, and how it reads the registry."""
 
+import json
 from datetime import UTC, datetime
 
+from pydantic import SecretStr
+
 from lockflow.common.streams import StreamPolicy, StreamPolicyRule, StreamSpec
+from lockflow.sources.kafka import sealed_security
+from lockflow.sources.secrets import SecretBox
 from lockflow.streams.processor import PolicyBox, State, kafka_config, output_topics
 from lockflow.streams.registry import RegistryReader
 
@@ -52,12 +57,20 @@ def test_a_policy_box_keeps_the_newest_version() -> None:
     assert box.get() is not None and box.get().version == 2  # type: ignore[union-attr]
 
 
-def test_the_security_settings_become_librdkafkas_and_empty_ones_are_left_out() -> None:
-    assert kafka_config(SPEC) == {
+def test_the_sealed_security_settings_open_into_librdkafkas_and_the_password_never_travels() -> None:
+    box = SecretBox(sources_key=None, secret_key=SecretStr("a unit test's key"))
+    public = {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "sasl_username": "reader"}
+    sealed = sealed_security(public, box.seal({"security.sasl_password": "s3cret"}))
+    assert "s3cret" not in json.dumps(sealed)
+    spec = SPEC.model_copy(update={"security": sealed})
+    assert kafka_config(spec, box) == {
         "bootstrap.servers": "k:9092",
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "PLAIN",
+        "sasl.username": "reader",
+        "sasl.password": "s3cret",
     }
+    assert kafka_config(SPEC.model_copy(update={"security": {}}), box) == {"bootstrap.servers": "k:9092"}
     assert output_topics("orders")["quarantine"] == "orders.quarantine"
 
 

@@ -47,6 +47,18 @@ def aiokafka_options(security: KafkaSecurity) -> dict[str, Any]:
     return options
 
 
+def librdkafka_options(security: KafkaSecurity) -> dict[str, str]:
+    """The same settings as librdkafka configuration properties (confluent-kafka's clients)."""
+    options = {"security.protocol": security.security_protocol}
+    if security.security_protocol.endswith("SSL") and security.ssl_ca_pem:
+        options["ssl.ca.pem"] = security.ssl_ca_pem
+    if security.security_protocol.startswith("SASL_"):
+        options["sasl.mechanism"] = str(security.sasl_mechanism)
+        options["sasl.username"] = str(security.sasl_username)
+        options["sasl.password"] = security.sasl_password.get_secret_value() if security.sasl_password else ""
+    return options
+
+
 def consumer_group(config: StreamConfig, source_id: str) -> str:
     """The stream's consumer group: the configured one, or lockflow.stream.<source id>."""
     return config.consumer_group or f"lockflow.stream.{source_id}"

@@ -17,6 +17,7 @@ import anyio
 from lockflow.common.bus import Subscription
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.runtime import Adapters, run_service
+from lockflow.sources.secrets import SecretBox
 from lockflow.streams.handlers import STAGE, commands_topic, handle_command
 from lockflow.streams.processor import Tuning
 from lockflow.streams.registry import RegistryReader, RegistryWriter, ensure_registry
@@ -70,6 +71,7 @@ async def start(adapters: Adapters) -> Streams:
         events_bootstrap=settings.kafka_bootstrap,
         tuning=tuning,
         worker_id=f"{socket.gethostname()}-{os.getpid()}",
+        secrets=SecretBox(sources_key=getattr(settings, "sources_key", None), secret_key=settings.secret_key),
     )
     reader = RegistryReader(settings.kafka_bootstrap, prefix, supervisor.on_change)
     reader.start()

@@ -44,6 +44,8 @@ from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.events import WindowAssessed, WindowAssessedPayload, serialize_event
 from lockflow.common.logging import get_logger
 from lockflow.common.streams import StreamFindingKind, StreamPolicy, StreamSpec, WindowResult
+from lockflow.sources.kafka import librdkafka_options, opened_security
+from lockflow.sources.secrets import SecretBox
 from lockflow.streams.checks import (
     Checked,
     Contract,
@@ -91,16 +93,15 @@ def output_topics(topic: str) -> dict[str, str]:
     }
 
 
-def kafka_config(spec: StreamSpec) -> dict[str, Any]:
-    """librdkafka settings for the stream's cluster: the bootstrap servers and the security dict.
+def kafka_config(spec: StreamSpec, box: SecretBox) -> dict[str, Any]:
+    """librdkafka settings for the stream's cluster: its bootstrap servers and its security, unsealed here.
 
-    The security dict's keys are librdkafka's, with dots or underscores (sasl_mechanism = sasl.mechanism).
+    `spec.security` travels sealed (lockflow.sources.kafka); the password exists in clear only in this
+    process's client configuration.
     """
     config: dict[str, Any] = {"bootstrap.servers": spec.bootstrap_servers}
-    for key, value in spec.security.items():
-        if value is None or value == "":
-            continue
-        config[key.replace("_", ".")] = value
+    if spec.security:
+        config.update(librdkafka_options(opened_security(spec.security, box)))
     return config
 
 
@@ -200,6 +201,7 @@ class StreamProcessor(threading.Thread):
         *,
         spec: StreamSpec,
         policies: PolicyBox,
+        box: SecretBox,
         artifacts: ArtifactStore | None,
         events_topic: str,
         events_bootstrap: str,
@@ -217,7 +219,7 @@ class StreamProcessor(threading.Thread):
         self.contract = Contract(spec.contract)
         self.window_ms = spec.window_seconds * 1000
         self.grace_ms = spec.grace_seconds * 1000
-        self.base = kafka_config(spec)
+        self.base = kafka_config(spec, box)
         # WindowAssessed goes in the transaction when lockflow's Kafka is the stream's; else after it.
         self.events_producer: Producer | None = (
             None

@@ -1,12 +1,15 @@
 """The stream worker's settings (LOCKFLOW_STREAMS_*), on top of every service's."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from lockflow.common.settings import CommonSettings
 
 
 class StreamsSettings(CommonSettings):
     """How the stream worker commits, reads and hands a stream over."""
+
+    # The sources' Fernet key (as the gateway's and ingest's): a stream's security settings arrive sealed.
+    sources_key: SecretStr | None = None
 
     streams_commit_interval_ms: int = Field(
         default=200,

@@ -6,6 +6,7 @@ import threading
 
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.logging import get_logger
+from lockflow.sources.secrets import SecretBox
 from lockflow.streams.processor import PolicyBox, StreamProcessor, Tuning
 from lockflow.streams.registry import Entry
 
@@ -23,7 +24,9 @@ class Supervisor:
         events_bootstrap: str,
         tuning: Tuning,
         worker_id: str,
+        secrets: SecretBox,
     ) -> None:
+        self.secrets = secrets  # opens each stream's sealed security settings
         self.artifacts = artifacts
         self.events_topic = events_topic
         self.events_bootstrap = events_bootstrap
@@ -55,6 +58,7 @@ class Supervisor:
             processor = StreamProcessor(
                 spec=entry.spec,
                 policies=box,
+                box=self.secrets,
                 artifacts=self.artifacts,
                 events_topic=self.events_topic,
                 events_bootstrap=self.events_bootstrap,
