@@ -24,8 +24,8 @@ from lockflow.common.models import ColumnSchema, Finding, QualityDimension
 from lockflow.datasets.parquet import parquet_batches
 from lockflow.quality import patterns
 from lockflow.quality.detectors import DETECTORS, Context
-from lockflow.quality.detectors.outliers import detect_multivariate_outliers
 from lockflow.quality.detectors.base import TUKEY_K, numeric_sample
+from lockflow.quality.detectors.outliers import detect_multivariate_outliers
 from lockflow.quality.profile import Profile, profile_batches, rebatch, table_batches
 from lockflow.qualityrules.rules import QualityRules
 
