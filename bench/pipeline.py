@@ -46,6 +46,8 @@ def embedded_demo() -> None:
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "lockflow.cli", "run", str(SAMPLE), "--yes", "--home", home],
+            # Embedded defaults: not the services' database or broker from the environment.
+            env={k: v for k, v in os.environ.items() if not k.startswith("LOCKFLOW_")},
             capture_output=True,
             text=True,
             check=False,
