@@ -1,6 +1,6 @@
 """Quality assessment figures: lockflow's full catalogue vs ydata-profiling minimal vs the raw parse.
 
-    python bench/quality.py [--rows 2000000] [--big-rows 10000000] [--skip-ydata] [--repeat 3]
+    python bench/quality.py [--rows 2000000] [--big-rows 10000000] [--skip-ydata] [--skip-gx] [--repeat 3]
 
 Generates (once, cached) a 12-column CSV with planted problems, then runs, each in its own
 process so peak memory (max RSS) is measured per tool:
@@ -9,7 +9,11 @@ process so peak memory (max RSS) is measured per tool:
      1 and 2 alternate --repeat times and the medians are reported;
   3. ydata-profiling `minimal=True` on pandas, in its own virtualenv (it pins pandas < 3),
      created on first use under ~/.cache/lockflow/bench-venv;
-  4. lockflow again on a --big-rows file (lockflow only), to show that peak memory does not grow
+  4. Great Expectations (pinned in the dev group, run in this environment, pandas engine, an
+     ephemeral context, analytics off) validating the checks both tools have, as expectations
+     (CHECKS: not null on every column, unique key and unique rows, in set, between, regex match,
+     type), beside lockflow given the same checks as its user rules on top of its whole catalogue;
+  5. lockflow again on a --big-rows file (lockflow only), to show that peak memory does not grow
      with the rows (--big-rows 0 skips it).
 Each timer starts after the tool's imports (lockflow's detectors load scikit-learn, ydata-profiling
 its own stack); the import times are printed beside. The machine's load average is printed before
@@ -17,6 +21,7 @@ and after: on a shared machine it moves the times.
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -26,6 +31,22 @@ import time
 from pathlib import Path
 
 CACHE = Path(os.environ.get("LOCKFLOW_BENCH_CACHE", Path.home() / ".cache" / "lockflow"))
+# The generated file's columns and the pandas dtype each reads as (GX's type expectation).
+_DTYPES = {
+    "customer_id": "int64",
+    "age": "int64",
+    "income": "float64",
+    "net": "float64",
+    "tax": "float64",
+    "total": "float64",
+    "city": "str",
+    "signup": "str",
+    "email": "str",
+    "code": "str",
+    "x": "float64",
+    "y": "float64",
+}
+_COLUMNS = list(_DTYPES)
 VENV = CACHE / "bench-venv"
 
 
@@ -113,13 +134,31 @@ import sys, time, pyarrow.csv as c
 t = time.perf_counter(); table = c.read_csv(sys.argv[1])
 print(f"{time.perf_counter() - t:.3f} {table.num_rows}")
 """
+# The checks lockflow and Great Expectations both have, on the bench's columns: (kind, column, argument).
+# Each is a lockflow user rule and a GX expectation; lockflow's catalogue finds these problems by
+# itself too (nulls, repeated keys and rows, implied ranges, formats, numbers stored as text).
+CHECKS = [
+    *(("not_null", c, None) for c in _COLUMNS),
+    ("unique", "customer_id", None),
+    ("unique_rows", None, None),
+    ("in_set", "city", ["Oslo", "Lima", "Pune"]),
+    ("between", "age", [0, 120]),
+    ("between", "income", [0, None]),
+    ("between", "x", [-10, 10]),
+    ("matches", "email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+    ("matches", "signup", r"\d{4}-\d{2}-\d{2}"),
+    ("matches", "code", r"\d+"),
+    *(("type", c, t) for c, t in _DTYPES.items()),
+]
 LOCKFLOW = """
-import sys, time
+import json, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
 from lockflow.quality.detect import assess_csv
+from lockflow.qualityrules.rules import parse_rules
 print(f"IMPORTS {time.perf_counter() - t0:.2f}", file=sys.stderr)
-t = time.perf_counter(); a = assess_csv(path=Path(sys.argv[1]))
+rules = parse_rules(json.loads(sys.argv[2])) if len(sys.argv) > 2 else None
+t = time.perf_counter(); a = assess_csv(path=Path(sys.argv[1]), rules=rules)
 print(f"{time.perf_counter() - t:.3f} {a.summary['rows']} {len(a.findings)} {a.score}")
 for f in a.findings:
     print("#", f.id, f.count, "exact" if f.exact else "estimated", file=sys.stderr)
@@ -136,14 +175,79 @@ print(f"{time.perf_counter() - t:.3f} {len(frame)} {len(report.get_description()
 """
 
 
-def measure(python: str, code: str, path: Path) -> tuple[list[str], float, str]:
+GX = """
+import json, os, sys, time
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+t0 = time.perf_counter()
+import pandas as pd
+import great_expectations as gx
+import great_expectations.expectations as gxe
+print(f"IMPORTS {time.perf_counter() - t0:.2f}", file=sys.stderr)
+checks = json.loads(sys.argv[2])
+t = time.perf_counter(); frame = pd.read_csv(sys.argv[1])
+context = gx.get_context(mode="ephemeral")
+batch = (
+    context.data_sources.add_pandas("bench").add_dataframe_asset("frame")
+    .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame})
+)
+suite = gx.ExpectationSuite(name="bench")
+for kind, column, arg in checks:
+    if kind == "not_null":
+        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    elif kind == "unique":
+        suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column=column))
+    elif kind == "unique_rows":
+        suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(frame.columns)))
+    elif kind == "in_set":
+        suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=arg))
+    elif kind == "between":
+        low, high = arg
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
+    elif kind == "matches":
+        suite.add_expectation(gxe.ExpectColumnValuesToMatchRegex(column=column, regex=f"^(?:{arg})$"))
+    elif kind == "type":
+        suite.add_expectation(gxe.ExpectColumnValuesToBeOfType(column=column, type_=arg))
+result = batch.validate(suite)
+failed = sum(1 for r in result.results if not r.success)
+print(f"{time.perf_counter() - t:.3f} {len(frame)} {failed} {len(result.results)}")
+for r in result.results:
+    if not r.success:
+        print("#", r.expectation_config.type, r.expectation_config.kwargs.get("column", "(rows)"),
+              r.result.get("unexpected_count"), file=sys.stderr)
+"""
+
+
+def lockflow_rules() -> dict[str, list[dict[str, object]]]:
+    """CHECKS as lockflow user rules (the type checks are the catalogue's own: no rule for them)."""
+    rules: list[dict[str, object]] = []
+    for kind, column, arg in CHECKS:
+        if kind == "not_null":
+            rules.append({"column": column, "not_null": True})
+        elif kind == "unique":
+            rules.append({"column": column, "unique": True})
+        elif kind == "in_set":
+            rules.append({"column": column, "in_set": arg})
+        elif kind == "between":
+            rules.append({"column": column, "between": arg})
+        elif kind == "matches":
+            rules.append({"column": column, "matches": arg})
+    return {"rules": rules}
+
+
+def measure(
+    python: str, code: str, path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[list[str], float, str]:
     """Run code in a fresh process; (its first output line split, its peak RSS in MiB, stderr)."""
     tail = (
         "\nimport resource, sys\n"
         "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
     )
     done = subprocess.run(
-        [python, "-c", textwrap.dedent(code) + tail, str(path)], capture_output=True, text=True, check=False
+        [python, "-c", textwrap.dedent(code) + tail, str(path), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
     if done.returncode:
         raise SystemExit(f"{python} failed:\n{done.stderr[-2000:]}")
@@ -192,6 +296,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--big-rows", type=int, default=10_000_000)
     parser.add_argument("--skip-ydata", action="store_true")
+    parser.add_argument("--skip-gx", action="store_true", help="not Great Expectations")
     parser.add_argument(
         "--repeat", type=int, default=3, help="paired parse + lockflow runs (median reported)"
     )
@@ -240,6 +345,24 @@ def main() -> None:
             f"(lockflow is {float(yd_s) / lf_s:.1f}x faster)"
         )
         print(f"    (imports before the timer: {imports_of(yd_err)} s)")
+    if not args.skip_gx:
+        checks = json.dumps(CHECKS)
+        (gx_s, _, gx_failed, gx_total), gx_mem, gx_err = measure(sys.executable, GX, path, checks)
+        rules = json.dumps(lockflow_rules())
+        (lr_s, _, lr_findings, _), lr_mem, _ = measure(sys.executable, LOCKFLOW, path, rules)
+        print(
+            f"Great Expectations 1.24.1:  {float(gx_s):7.2f} s   peak {gx_mem:7.0f} MiB   "
+            f"{gx_failed} of {gx_total} expectations failed (pandas, read_csv included)"
+        )
+        print(f"    (imports before the timer: {imports_of(gx_err)} s)")
+        for line in gx_err.splitlines():
+            if line.startswith("#"):
+                print("   ", line[2:])
+        print(
+            f"lockflow + the same checks:  {float(lr_s):7.2f} s   peak {lr_mem:7.0f} MiB   "
+            f"{lr_findings} findings (the catalogue + {len(lockflow_rules()['rules'])} rules)   "
+            f"(lockflow is {float(gx_s) / float(lr_s):.1f}x faster than Great Expectations)"
+        )
     if big is not None:
         (big_s, big_rows, big_findings, big_score), big_mem, _ = measure(sys.executable, LOCKFLOW, big)
         big_rate = int(big_rows) / float(big_s)

@@ -104,6 +104,13 @@ class CommonSettings(BaseSettings):
     heartbeat_timeout_seconds: float = Field(
         default=60, gt=0, description="An attempt silent for longer is taken as its worker having died"
     )
+    outbox_wake: bool = Field(
+        default=True,
+        description="Publish outbox rows as soon as their transaction commits; off: at the sweep only",
+    )
+    outbox_sweep_seconds: float = Field(
+        default=1.0, gt=0, description="How often the outbox relay sweeps for rows left unsent (a crash)"
+    )
     max_dispatches: int = Field(
         default=3, ge=1, description="Times an attempt whose worker died is sent before the run fails"
     )

@@ -23,7 +23,7 @@ from lockflow.common.cache import Cache
 from lockflow.common.clock import Clock
 from lockflow.common.db import Database
 from lockflow.common.logging import get_logger
-from lockflow.common.outbox import publish_pending
+from lockflow.common.outbox import OutboxRelay
 from lockflow.common.reqreply import Requester
 from lockflow.common.runtime import Adapters, build_adapters, ensure_topics
 from lockflow.common.settings import CommonSettings
@@ -57,26 +57,34 @@ class GatewaySystem(Adapters):
 
     subscriptions: list[Subscription] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _relay: OutboxRelay | None = field(default=None, init=False, repr=False)
+
+    @property
+    def relay(self) -> OutboxRelay:
+        """This process's outbox relay (woken by the intake's commits; see lockflow.common.outbox)."""
+        if self._relay is None:
+            self._relay = OutboxRelay(
+                self.db,
+                self.bus,
+                sweep_seconds=self.settings.outbox_sweep_seconds,
+                wake_on_commit=self.settings.outbox_wake,
+            )
+        return self._relay
 
     async def relay_outbox(self) -> int:
-        """Publish whatever the outbox holds (serialised within this process)."""
-        async with self.relay_lock:
-            return await publish_pending(self.db, self.bus)
+        """Publish what the intake just wrote (serialised within this process); with LOCKFLOW_OUTBOX_WAKE
+        off, nothing: the sweep publishes it."""
+        if not self.settings.outbox_wake:
+            return 0
+        return await self.relay.publish()
 
-    def start_relay_loop(self, *, interval: float = 1.0) -> None:
-        """Publish periodically what a crash may have left in the outbox, outliving a transient broker
-        or database error. (Overdue attempts are the orchestrator's to sweep, in its own process.)"""
-
-        async def loop() -> None:
-            while True:
-                try:
-                    await self.relay_outbox()
-                except Exception as exc:
-                    log.warning("outbox_relay_failed", error=repr(exc))
-                await asyncio.sleep(interval)
-
-        self.tasks.append(asyncio.create_task(loop()))
+    def start_relay_loop(self, *, interval: float | None = None) -> None:
+        """Publish at each commit that wrote outbox rows, and sweep every `interval` (default
+        LOCKFLOW_OUTBOX_SWEEP_SECONDS) what a crash may have left, outliving a transient broker or
+        database error. (Overdue attempts are the orchestrator's to sweep, in its own process.)"""
+        if interval is not None:
+            self.relay.sweep_seconds = interval
+        self.relay.start()
 
     async def start(self) -> None:
         """Serve the API: the topics exist, the bus is up, replies are listened for, the outbox relayed."""
@@ -87,6 +95,7 @@ class GatewaySystem(Adapters):
 
     async def close(self) -> None:
         """Stop consumers, background tasks and connections."""
+        await self.relay.stop()
         for task in self.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

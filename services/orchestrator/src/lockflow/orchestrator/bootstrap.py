@@ -18,7 +18,7 @@ from lockflow.common import metrics
 from lockflow.common.bus import DeliveredEvent, Subscription
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.logging import get_logger
-from lockflow.common.outbox import publish_pending
+from lockflow.common.outbox import OutboxRelay
 from lockflow.common.runtime import Adapters, run_service
 from lockflow.orchestrator.alerts import deliver_pending, raise_for_event, rules_of, sweep_overdue_gates
 from lockflow.orchestrator.liveness import LivenessPolicy
@@ -41,7 +41,7 @@ class Orchestrator:
     adapters: Adapters
     subscriptions: list[Subscription] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _relay: OutboxRelay | None = field(default=None, init=False, repr=False)
 
     @property
     def settings(self) -> OrchestratorSettings:
@@ -49,10 +49,25 @@ class Orchestrator:
         settings = self.adapters.settings
         return settings if isinstance(settings, OrchestratorSettings) else OrchestratorSettings()
 
+    @property
+    def relay(self) -> OutboxRelay:
+        """This process's outbox relay (woken by every commit here that wrote outbox rows)."""
+        if self._relay is None:
+            settings = self.adapters.settings
+            self._relay = OutboxRelay(
+                self.adapters.db,
+                self.adapters.bus,
+                sweep_seconds=settings.outbox_sweep_seconds,
+                wake_on_commit=settings.outbox_wake,
+            )
+        return self._relay
+
     async def relay_outbox(self) -> int:
-        """Publish whatever the outbox holds (serialised within this process)."""
-        async with self.relay_lock:
-            return await publish_pending(self.adapters.db, self.adapters.bus)
+        """Publish what was just written (serialised within this process); with LOCKFLOW_OUTBOX_WAKE
+        off, nothing: the sweep publishes it."""
+        if not self.adapters.settings.outbox_wake:
+            return 0
+        return await self.relay.publish()
 
     async def start(self) -> None:
         """Consume the events topic and apply each event to its run."""
@@ -90,21 +105,21 @@ class Orchestrator:
             await self.relay_outbox()
         return len(done)
 
-    def start_relay_loop(self, *, interval: float = 1.0) -> None:
-        """Sweep the outbox periodically, so an event left by a crash is still published, and the
+    def start_relay_loop(self, *, interval: float | None = None) -> None:
+        """Publish at each commit that wrote outbox rows and sweep the outbox every `interval` (default
+        LOCKFLOW_OUTBOX_SWEEP_SECONDS), so an event left by a crash is still published; sweep the
         pending attempts every heartbeat interval, so an attempt whose worker died is noticed."""
+        if interval is not None:
+            self.relay.sweep_seconds = interval
+        self.relay.start()
 
         async def loop() -> None:
-            swept = 0.0
             while True:
                 try:
-                    await self.relay_outbox()
-                    if time.monotonic() - swept >= self.adapters.settings.heartbeat_seconds:
-                        swept = time.monotonic()
-                        await self.sweep_attempts()
+                    await self.sweep_attempts()
                 except Exception as exc:  # the sweep must outlive a transient broker or DB error
-                    log.warning("outbox_relay_failed", error=repr(exc))
-                await asyncio.sleep(interval)
+                    log.warning("attempt_sweep_failed", error=repr(exc))
+                await asyncio.sleep(self.adapters.settings.heartbeat_seconds)
 
         self.tasks.append(asyncio.create_task(loop()))
         self.tasks.append(asyncio.create_task(self._alert_loop()))
@@ -134,6 +149,7 @@ class Orchestrator:
 
     async def stop(self) -> None:
         """Stop the relay loop and the consumer."""
+        await self.relay.stop()
         for task in self.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -423,12 +423,22 @@ def _feed_numeric(col: ColumnProfile, array: pa.Array, present: pa.Array, offset
     col.minimum = low if col.minimum is None else min(col.minimum, low)
     col.maximum = high if col.maximum is None else max(col.maximum, high)
     col.total += float(pc.sum(pc.cast(present, pa.float64())).as_py() or 0.0)
-    # Only sentinels inside the batch's [min, max] can occur in it (usually none or a few).
-    for sentinel in patterns.SENTINELS:
-        if low <= sentinel <= high:
-            hits = pc.equal(array, pa.scalar(sentinel).cast(array.type, safe=False))
-            if count_true(hits):
-                col.sentinels.setdefault(sentinel, Tally()).add(hits, offset)
+    # Only sentinels inside the batch's [min, max] can occur in it (usually none or a few): one
+    # look-up of them all over the batch, then the few hits are told apart.
+    inside = [s for s in patterns.SENTINELS if low <= s <= high]
+    if not inside:
+        return
+    wanted = pa.array(inside, pa.float64()).cast(array.type, safe=False)
+    at = pc.indices_nonzero(pc.fill_null(pc.is_in(array, value_set=wanted), False)).to_numpy()
+    if len(at) == 0:
+        return
+    found = np.asarray(array.take(pa.array(at)).to_numpy(zero_copy_only=False), dtype=np.float64)
+    for sentinel in inside:
+        positions = at[found == sentinel]
+        if len(positions):
+            tally = col.sentinels.setdefault(sentinel, Tally())
+            tally.count += len(positions)
+            tally.rows.extend(int(i) + offset for i in positions[: max(0, FIRST_ROWS - len(tally.rows))])
 
 
 class _RowView:

@@ -327,13 +327,23 @@ class RepeatCounter:
 def _repeats(hashes: np.ndarray, rows: np.ndarray) -> tuple[int, list[int]]:
     """Entries equal to an earlier (lower row number) entry, and up to 5 of the smallest rows.
 
-    `rows` ascend (entries arrive in row order and spills keep it), so a stable sort on the hash
-    alone puts equal hashes in row order.
+    The count needs only the sorted hashes (an unstable sort: no permutation to carry). `rows`
+    ascend (entries arrive in row order and spills keep it), so the first repeats are found among
+    the entries whose hash repeats at all, in row order: a prefix of them one longer per repeated
+    hash than the rows wanted holds that many repeats.
     """
     if len(hashes) == 0:
         return 0, []
-    order = np.argsort(hashes, kind="stable")
-    h = hashes[order]
-    repeat = np.concatenate([[False], h[1:] == h[:-1]])
-    flagged = np.sort(rows[order][repeat])
-    return int(repeat.sum()), [int(r) for r in flagged[:5]]
+    ordered = np.sort(hashes)
+    same = ordered[1:] == ordered[:-1]
+    count = int(np.count_nonzero(same))
+    if count == 0:
+        return 0, []
+    repeated = ordered[1:][same]
+    repeated = repeated[np.concatenate([[True], repeated[1:] != repeated[:-1]])]
+    at = np.minimum(np.searchsorted(repeated, hashes), len(repeated) - 1)
+    candidates = np.flatnonzero(repeated[at] == hashes)[: 5 + len(repeated)]
+    _, first = np.unique(hashes[candidates], return_index=True)
+    later = np.ones(len(candidates), dtype=bool)
+    later[first] = False
+    return count, [int(r) for r in rows[candidates[later]][:5]]
