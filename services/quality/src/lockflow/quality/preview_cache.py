@@ -38,7 +38,7 @@ MAX_JOBS = 64  # finished exact answers waiting to be fetched when the cache can
 
 
 class ByteLRU:
-    """A thread-safe mapping bounded by the bytes its values are said to take; least recently used out first."""
+    """A thread-safe mapping bounded by the bytes its values take; least recently used out first."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes

@@ -178,7 +178,7 @@ def preview_counts(
 
 
 def _frames(handle: pq.ParquetFile, batch_rows: int) -> Iterator[pd.DataFrame]:
-    """The file's rows as frames of up to `batch_rows` rows, indexed by row number, with the whole file's dtypes."""
+    """The rows as frames of up to `batch_rows` rows, indexed by row number, with the whole file's dtypes."""
     nullable = columns_with_nulls(handle)
     start = 0
     for batch in handle.iter_batches(batch_size=batch_rows):
