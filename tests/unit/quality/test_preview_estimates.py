@@ -169,3 +169,21 @@ def test_the_handler_answers_from_the_sample_then_exactly(
     exact = ask()
     assert exact["exact"] is True and exact["rows_previewed"] == len(table)
     assert handlers.preview_store(deps).cache.max_bytes == handlers.QualitySettings().preview_cache_bytes
+
+
+def test_new_choices_drop_the_exact_answers_still_queued_for_older_ones(dataset: Path) -> None:
+    findings, choices = choices_for(dataset)
+    store = PreviewStore(max_bytes=64 * 1024 * 1024, sample_rows=1_000, exact_rows=1_000_000)
+    gate = __import__("threading").Event()
+    store._worker.submit(gate.wait)  # the worker is busy: what follows queues
+    opener = lambda: open_path(dataset)  # noqa: E731
+    store.answer(uri="u", open_input=opener, findings=findings, choices=choices[:1])
+    store.answer(uri="u", open_input=opener, findings=findings, choices=choices[:2])
+    assert len(store._jobs) == 1  # the first one's exact answer was dropped from the queue
+    gate.set()
+    store.wait(uri="u", findings=findings, choices=choices[:2])
+    assert store.answer(uri="u", open_input=opener, findings=findings, choices=choices[:2])["exact"] is True
+    again = store.answer(uri="u", open_input=opener, findings=findings, choices=choices[:1])
+    assert again["exact"] is False and again["exact_pending"] is True  # asked again: queued again
+    store.wait(uri="u", findings=findings, choices=choices[:1])
+    assert store.answer(uri="u", open_input=opener, findings=findings, choices=choices[:1])["exact"] is True

@@ -160,28 +160,42 @@ class PreviewStore:
         if exact is not None:
             return exact
         known = self.cache.get(("answer", *key))
-        if known is not None:
-            return {**known, "exact_pending": self._pending(key)}
-        data = self.sample(uri, open_input)
-        first = preview(frame=data.frame, total_rows=data.total, findings=findings, choices=choices)
-        if first["exact"]:
-            first["exact_pending"] = False
-            self.cache.put(("answer", *key), first, answer_bytes(first))
-            return first
+        if known is not None and (known["exact"] or "exact_error" in known):
+            return {**known, "exact_pending": False}
+        if known is None:
+            data = self.sample(uri, open_input)
+            known = preview(frame=data.frame, total_rows=data.total, findings=findings, choices=choices)
+            known["exact_pending"] = False
+            self.cache.put(("answer", *key), known, answer_bytes(known))
+            if known["exact"]:
+                return known
+        self._submit(key, lambda: self._exact(known, open_input, findings, choices))
+        return {**known, "exact_pending": self._pending(key)}
+
+    def _submit(self, key: tuple[str, str], work: Callable[[], dict[str, Any]]) -> None:
+        """Compute the exact answer for `key` in the background, unless it is under way. The exact
+        answers still queued for other choices on the same dataset are dropped: the person moved on
+        (asking for them again queues them again)."""
         with self._lock:
-            if key not in self._jobs:
-                self._jobs[key] = self._worker.submit(self._exact, first, open_input, findings, choices)
-                while len(self._jobs) > MAX_JOBS:
-                    self._jobs.popitem(last=False)
-        self.cache.put(("answer", *key), first, answer_bytes(first))
-        return {**first, "exact_pending": self._pending(key)}
+            if key in self._jobs and not self._jobs[key].cancelled():
+                return
+            for other, job in list(self._jobs.items()):
+                if other[0] == key[0] and other != key and job.cancel():
+                    del self._jobs[other]
+            self._jobs[key] = self._worker.submit(work)
+            while len(self._jobs) > MAX_JOBS:
+                self._jobs.popitem(last=False)
 
     def wait(self, *, uri: str, findings: list[Finding], choices: list[ResolutionChoice]) -> None:
         """Block until the exact answer for these choices is computed (tests and benches)."""
         with self._lock:
             job = self._jobs.get((uri, choices_key(findings, choices)))
-        if job is not None:
+        if job is not None and not job.cancelled():
             job.exception()
+
+    def close(self) -> None:
+        """Drop the exact answers still queued (the one under way finishes)."""
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
     def _pending(self, key: tuple[str, str]) -> bool:
         with self._lock:
@@ -192,7 +206,7 @@ class PreviewStore:
         """The exact answer once computed (kept in the cache; handed over once if it does not fit)."""
         with self._lock:
             job = self._jobs.get(key)
-            if job is None or not job.done():
+            if job is None or not job.done() or job.cancelled():
                 return None
             del self._jobs[key]
         try:
@@ -200,7 +214,11 @@ class PreviewStore:
         except Exception as exc:
             log.warning("preview_exact_failed", error=repr(exc))
             known = self.cache.get(("answer", *key))
-            return None if known is None else {**known, "exact_pending": False, "exact_error": str(exc)}
+            if known is None:
+                return None
+            failed = {**known, "exact_pending": False, "exact_error": str(exc)}  # not asked again
+            self.cache.put(("answer", *key), failed, answer_bytes(failed))
+            return failed
         exact = {**exact, "exact_pending": False}
         self.cache.put(("answer", *key), exact, answer_bytes(exact))
         return exact
