@@ -65,7 +65,8 @@ def assess_quality(command: Command, deps: StageDeps) -> Event:
         profile=assessment.summary,
         as_of=as_of,
     )
-    preview_store(deps).warm(p.dataset.uri, _opener(deps, p.dataset.uri))  # gate 2 opens on it next
+    # Gate 2 opens on this dataset next: read its preview sample now.
+    preview_store(deps).warm(p.dataset.uri, _opener(deps, p.dataset.uri), assessment.findings)
     return command.follow(QualityAssessed, payload, producer=PRODUCER)
 
 

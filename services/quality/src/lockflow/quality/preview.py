@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 
 from lockflow.common.kinds import category_label, strategy_facts
 from lockflow.common.models import AppliedResolution, Finding, ResolutionChoice
-from lockflow.quality.resolve import apply_resolutions, changed_cells
+from lockflow.quality.resolve import apply_resolutions, changed_cells, prime_found
 
-SAMPLE_ROWS = 30_000
+SAMPLE_ROWS = 20_000
 HISTOGRAM_BINS = 20
 CHANGED_ROWS_SHOWN = 10
 Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile: a two-sided 95 % interval
@@ -135,12 +135,27 @@ def scale_count(count: int, n: int, total: int, *, z: float = Z95) -> tuple[int,
 
 
 def preview(
-    *, frame: pd.DataFrame, total_rows: int, findings: list[Finding], choices: list[ResolutionChoice]
+    *,
+    frame: pd.DataFrame,
+    total_rows: int,
+    findings: list[Finding],
+    choices: list[ResolutionChoice],
+    memo: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Apply `choices` to a copy of `frame` and describe the difference; `frame` is not changed.
 
-    When `frame` is a sample of `total_rows` rows the counts are scaled estimates with a margin."""
-    applied = apply_resolutions(frame=frame, findings=findings, choices=choices, keep_index=True)
+    When `frame` is a sample of `total_rows` rows the counts are scaled estimates with a margin.
+    `memo` (one per frame) keeps what does not depend on the choices: the columns' statistics
+    before, the rows with each finding's problem."""
+    memo = {} if memo is None else memo
+    applied = apply_resolutions(
+        frame=frame,
+        findings=findings,
+        choices=choices,
+        keep_index=True,
+        found_memo=memo.setdefault("found", {}),
+    )
+    before_stats = memo.setdefault("before", {})
     after = applied.frame
     n = len(frame)
     sampled = n < total_rows
@@ -183,7 +198,7 @@ def preview(
         "steps": describe_steps(applied.applied, findings),
         "columns": {
             c: {
-                "before": column_stats(frame[c]) if c in frame.columns else None,
+                "before": _stats_once(before_stats, frame, c) if c in frame.columns else None,
                 "after": column_stats(after[c]) if c in after.columns else None,
             }
             for c in affected
@@ -197,6 +212,21 @@ def preview(
             if pair is not None
         },
     }
+
+
+def prime(frame: pd.DataFrame, findings: list[Finding], memo: dict[str, Any]) -> None:
+    """Fill a frame's preview memo before the first preview: every column's statistics, every
+    offered row-level fix's rows."""
+    before = memo.setdefault("before", {})
+    for column in frame.columns:
+        _stats_once(before, frame, column)
+    prime_found(frame, findings, memo.setdefault("found", {}))
+
+
+def _stats_once(memo: dict[str, Any], frame: pd.DataFrame, column: str) -> dict[str, Any]:
+    if column not in memo:
+        memo[column] = column_stats(frame[column])
+    return memo[column]
 
 
 def whole_data_counts(counts: dict[str, Any], *, n: int, total: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,14 @@ import pyarrow as pa
 import structlog
 
 from lockflow.common.models import Finding, ResolutionChoice
-from lockflow.quality.preview import describe_steps, preview, read_sample, read_whole, whole_data_counts
+from lockflow.quality.preview import (
+    describe_steps,
+    preview,
+    prime,
+    read_sample,
+    read_whole,
+    whole_data_counts,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +97,8 @@ class Sample:
 
     frame: pd.DataFrame
     total: int
+    memo: dict[str, Any] = field(default_factory=dict)  # preview's per-frame memo (see preview.preview)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 def frame_bytes(frame: pd.DataFrame) -> int:
@@ -143,9 +152,16 @@ class PreviewStore:
                 self.cache.put(("sample", uri), found, frame_bytes(frame))
         return found
 
-    def warm(self, uri: str, open_input: Opener) -> None:
-        """Read the dataset's sample in the background (gate 2 is about to open on it)."""
-        self._worker.submit(self._quietly, self.sample, uri, open_input)
+    def prepare(self, uri: str, open_input: Opener, findings: list[Finding]) -> Sample:
+        """The dataset's sample, with what every preview of these findings needs from it computed."""
+        data = self.sample(uri, open_input)
+        with data.lock:
+            prime(data.frame, findings, data.memo)
+        return data
+
+    def warm(self, uri: str, open_input: Opener, findings: list[Finding]) -> None:
+        """Prepare the dataset's sample in the background (gate 2 is about to open on it)."""
+        self._worker.submit(self._quietly, self.prepare, uri, open_input, findings)
 
     def forget(self, uri: str) -> int:
         """Drop what is kept for a dataset (its gate was decided); how many entries went."""
@@ -164,7 +180,14 @@ class PreviewStore:
             return {**known, "exact_pending": False}
         if known is None:
             data = self.sample(uri, open_input)
-            known = preview(frame=data.frame, total_rows=data.total, findings=findings, choices=choices)
+            with data.lock:
+                known = preview(
+                    frame=data.frame,
+                    total_rows=data.total,
+                    findings=findings,
+                    choices=choices,
+                    memo=data.memo,
+                )
             known["exact_pending"] = False
             self.cache.put(("answer", *key), known, answer_bytes(known))
             if known["exact"]:

@@ -15,6 +15,7 @@ says so in its note instead of failing; combinations that cannot mean anything a
 when the choice is made (`lockflow.common.pipeline.check_quality_choices`).
 """
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -23,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.kinds import STRATEGIES
@@ -118,19 +121,47 @@ def apply_resolutions(
     findings: list[Finding],
     choices: list[ResolutionChoice],
     keep_index: bool = False,
+    found_memo: dict[str, pd.Series | None] | None = None,
 ) -> Applied:
     """Apply `choices` to a copy of `frame`; a choice that cannot be applied raises InvalidInput.
 
-    With keep_index the result keeps the row labels of the rows that remain (for previews)."""
+    With keep_index the result keeps the row labels of the rows that remain (for previews);
+    `found_memo` keeps the rows found per finding and params for the next call on the same frame."""
     if not frame.index.is_unique:
         frame = frame.reset_index(drop=True)  # rows are matched by label from step to step
     steps = [
-        replace(s, found=_rows_found(frame, s)) if s.strategy in ROW_STRATEGIES else s
+        replace(s, found=_found_once(frame, s, found_memo)) if s.strategy in ROW_STRATEGIES else s
         for s in plan_steps(columns=list(frame.columns), findings=findings, choices=choices)
     ]
     result, records = run_steps(frame.copy(deep=True), steps)
     applied = [r.plain() for r in records]
     return Applied(frame=result if keep_index else result.reset_index(drop=True), applied=applied)
+
+
+def _found_once(
+    frame: pd.DataFrame, step: _Step, memo: dict[str, pd.Series | None] | None
+) -> pd.Series | None:
+    """_rows_found, kept in `memo` (the frame's) by finding and params."""
+    if memo is None:
+        return _rows_found(frame, step)
+    key = json.dumps([step.finding.id, step.params], sort_keys=True, default=str)
+    if key not in memo:
+        memo[key] = _rows_found(frame, step)
+    return memo[key]
+
+
+def prime_found(frame: pd.DataFrame, findings: list[Finding], memo: dict[str, pd.Series | None]) -> None:
+    """Find the rows of every row-level fix each finding offers (its default params) into `memo`."""
+    for finding in findings:
+        for offered in finding.resolutions:
+            if offered.strategy not in ROW_STRATEGIES:
+                continue
+            choice = ResolutionChoice(finding_id=finding.id, strategy=offered.strategy)
+            try:
+                (step,) = _plan(list(frame.columns), findings, [choice])
+                _found_once(frame, step, memo)
+            except InvalidInput:
+                continue  # refused when chosen, with the reason; nothing to find beforehand
 
 
 def plan_steps(
@@ -259,6 +290,10 @@ def changed_cells(before: pd.Series, after: pd.Series) -> pd.Series:
             return pd.Series(~(same | both_missing), index=before.index)
     elif _is_date(before) or _is_date(after):
         same = _dates(before) == _dates(after)
+    elif isinstance(before.dtype, pd.StringDtype) and isinstance(after.dtype, pd.StringDtype):
+        # Two text columns: compared as they are (missing is handled above), not via object arrays.
+        text_same = before.eq(after).fillna(False).to_numpy(dtype=bool)
+        return pd.Series(~(text_same | both_missing), index=before.index)
     text_same = before.astype("str").to_numpy(dtype=object) == after.astype("str").to_numpy(dtype=object)
     return pd.Series(~(same | text_same | both_missing), index=before.index)
 
@@ -641,6 +676,16 @@ def _mask_one(value: str) -> str:
     return re.sub(r"[A-Za-z0-9]", "*", value[:-4]) + keep
 
 
+def _mask_all(values: pd.Series) -> list[str]:
+    """_mask_one of every value (all strings), in Arrow: the same text, without a Python call per value."""
+    try:
+        text = pa.array(values.to_numpy(dtype=object), pa.string())
+    except (pa.ArrowException, UnicodeEncodeError):  # text Arrow cannot hold (a lone surrogate)
+        return [_mask_one(v) for v in values]
+    head = pc.replace_substring_regex(pc.utf8_slice_codeunits(text, 0, -4), r"[A-Za-z0-9]", "*")
+    return pc.binary_join_element_wise(head, pc.utf8_slice_codeunits(text, -4), "").to_pylist()
+
+
 def _mask_personal(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Mask values holding personal data, keeping the last 4 characters."""
     column = _column(step)
@@ -650,7 +695,7 @@ def _mask_personal(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Reco
     assert step.found is not None
     mask = _rows_now(frame, step.found) & series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     new = series.copy()
-    new[mask] = series[mask].map(_mask_one)
+    new[mask] = _mask_all(series[mask])
     frame[column] = new
     changed = _count_changed(series, new)
     note = f"masked personal data in {COUNT} values of '{column}'"

@@ -15,7 +15,7 @@ class QualitySettings(CommonSettings):
         "out first, by bytes); 0 keeps nothing",
     )
     preview_sample_rows: int = Field(
-        default=30_000,
+        default=20_000,
         ge=100,
         description="Rows of the uniform sample a preview's first answer is computed on; "
         "a dataset this small or smaller is previewed exactly at once",

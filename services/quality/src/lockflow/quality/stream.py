@@ -177,11 +177,13 @@ def preview_counts(
     return counts
 
 
-def _frames(handle: pq.ParquetFile, batch_rows: int) -> Iterator[pd.DataFrame]:
+def _frames(
+    handle: pq.ParquetFile, batch_rows: int, columns: list[str] | None = None
+) -> Iterator[pd.DataFrame]:
     """The rows as frames of up to `batch_rows` rows, indexed by row number, with the whole file's dtypes."""
     nullable = columns_with_nulls(handle)
     start = 0
-    for batch in handle.iter_batches(batch_size=batch_rows):
+    for batch in handle.iter_batches(batch_size=batch_rows, columns=columns):
         frame = batch.to_pandas()
         frame.index = pd.RangeIndex(start, start + len(frame))
         start += len(frame)
@@ -204,7 +206,7 @@ def _found(handle: pq.ParquetFile, step: _Step) -> pd.Series | None:
     category = step.finding.category
     if category in ("duplicate_rows", "duplicate_keys"):
         names = handle.schema_arrow.names if category == "duplicate_rows" else [step.finding.columns[0]]
-        keys = [_row_keys(frame, names) for frame in _frames(handle, BATCH_ROWS)]
+        keys = [_row_keys(frame, names) for frame in _frames(handle, BATCH_ROWS, names)]
         hi, lo = np.concatenate([k[0] for k in keys]), np.concatenate([k[1] for k in keys])
         rows = np.arange(len(hi), dtype=np.int64)
         return pd.Series(
