@@ -1,6 +1,6 @@
 """Gate 2 at any size: preview latency through the quality service's handler, and the apply's memory.
 
-    python bench/preview.py [--sizes 50000,2000000,10000000] [--sets 12] [--exact-sets 3]
+    python bench/preview.py [--sizes 50000,2000000,10000000] [--sets 12] [--exact-sets 3,3,1]
                             [--apply-sizes 2000000,10000000]
 
 The data is bench/quality.py's generated file (planted nulls, sentinels, repeats, bad dates ...),
@@ -213,15 +213,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="50000,2000000,10000000")
     parser.add_argument("--sets", type=int, default=12, help="choice sets per size")
-    parser.add_argument("--exact-sets", type=int, default=3, help="of which waited for exact")
+    parser.add_argument(
+        "--exact-sets",
+        default="3,3,1",
+        help="per size, how many sets are waited for exact (the last repeats)",
+    )
     parser.add_argument("--apply-sizes", default="2000000,10000000", help="'' skips the apply")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     print(f"start: {load()}", flush=True)
-    for rows in sizes:  # each size in its own process: one store, one cache, as a service has
+    exact = [int(n) for n in args.exact_sets.split(",")]
+    for i, rows in enumerate(sizes):  # each size in its own process: one store, one cache, as a service has
+        waited = exact[min(i, len(exact) - 1)]
         subprocess.run(
-            [sys.executable, __file__, "--latency", str(rows), str(args.sets), str(args.exact_sets)],
-            check=True,
+            [sys.executable, __file__, "--latency", str(rows), str(args.sets), str(waited)], check=True
         )
     print(f"after previews: {load()}", flush=True)
     for rows in [int(s) for s in args.apply_sizes.split(",") if s]:
