@@ -17,9 +17,9 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,9 @@ class PreviewStore:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preview-exact")
+        # Requests computing a first answer now: the background's batches wait for none (see _yield).
+        self._answering = 0
+        self._idle = threading.Condition()
 
     def sample(self, uri: str, open_input: Opener) -> Sample:
         """The dataset's sample, read once (concurrent callers wait for the one read)."""
@@ -179,21 +182,39 @@ class PreviewStore:
         if known is not None and (known["exact"] or "exact_error" in known):
             return {**known, "exact_pending": False}
         if known is None:
-            data = self.sample(uri, open_input)
-            with data.lock:
-                known = preview(
-                    frame=data.frame,
-                    total_rows=data.total,
-                    findings=findings,
-                    choices=choices,
-                    memo=data.memo,
-                )
+            with self._answering_now():
+                data = self.sample(uri, open_input)
+                with data.lock:
+                    known = preview(
+                        frame=data.frame,
+                        total_rows=data.total,
+                        findings=findings,
+                        choices=choices,
+                        memo=data.memo,
+                    )
             known["exact_pending"] = False
             self.cache.put(("answer", *key), known, answer_bytes(known))
             if known["exact"]:
                 return known
         self._submit(key, lambda: self._exact(known, open_input, findings, choices))
         return {**known, "exact_pending": self._pending(key)}
+
+    @contextmanager
+    def _answering_now(self) -> Iterator[None]:
+        with self._idle:
+            self._answering += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._answering -= 1
+                self._idle.notify_all()
+
+    def _yield(self) -> None:
+        """Before each batch of a background exact answer: wait while a request computes a first
+        answer (up to 5 s), so the person's click is not slowed by the figures that come after."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._answering == 0, timeout=5)
 
     def _submit(self, key: tuple[str, str], work: Callable[[], dict[str, Any]]) -> None:
         """Compute the exact answer for `key` in the background, unless it is under way. The exact
@@ -262,7 +283,7 @@ class PreviewStore:
         from lockflow.quality.stream import preview_counts
 
         with open_input() as source:
-            counts = preview_counts(path=source, findings=findings, choices=choices)
+            counts = preview_counts(path=source, findings=findings, choices=choices, pause=self._yield)
         return {
             **first,
             **whole_data_counts(counts.as_dict(), n=total, total=total),

@@ -18,7 +18,7 @@ Memory is one batch plus one column plus a few bytes per row (the found rows, an
 row for a duplicate removal), where the in-memory apply held the whole table two or three times.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,6 +51,9 @@ DUPLICATES = frozenset(
 )
 HASH_KEYS = ("lockflow-dupes-1", "lockflow-dupes-2")  # two 64-bit hashes: a 128-bit key per row
 LAST_PHASE_BEFORE_DUPLICATES = PHASES["drop_rows"]
+
+
+Pause = Callable[[], None] | None  # called before each batch (a background job yields to requests)
 
 
 class Sink(Protocol):
@@ -92,16 +95,20 @@ class Counts:
 
 
 def prepared_steps(
-    *, path: Path | pa.NativeFile, findings: list[Finding], choices: list[ResolutionChoice]
+    *,
+    path: Path | pa.NativeFile,
+    findings: list[Finding],
+    choices: list[ResolutionChoice],
+    pause: Pause = None,
 ) -> tuple[pq.ParquetFile, list[_Step]]:
     """The steps with what they need from every row fixed beforehand (passes 1 and 2)."""
     handle = pq.ParquetFile(path)
     steps = plan_steps(columns=handle.schema_arrow.names, findings=findings, choices=choices)
-    steps = [replace(s, found=_found(handle, s)) if s.strategy in ROW_STRATEGIES else s for s in steps]
+    steps = [replace(s, found=_found(handle, s, pause)) if s.strategy in ROW_STRATEGIES else s for s in steps]
     steps = _freeze_column_stats(handle, steps)
     for i, step in enumerate(steps):
         if step.strategy in DUPLICATES:
-            steps[i] = replace(step, frozen={"keep": _kept_rows(handle, steps[:i], step)})
+            steps[i] = replace(step, frozen={"keep": _kept_rows(handle, steps[:i], step, pause)})
     return handle, steps
 
 
@@ -149,12 +156,14 @@ def preview_counts(
     findings: list[Finding],
     choices: list[ResolutionChoice],
     batch_rows: int = BATCH_ROWS,
+    pause: Pause = None,
 ) -> Counts:
-    """The preview's counts over every row, batch by batch (nothing is written)."""
-    handle, steps = prepared_steps(path=path, findings=findings, choices=choices)
+    """The preview's counts over every row, batch by batch (nothing is written); `pause` is called
+    before each batch."""
+    handle, steps = prepared_steps(path=path, findings=findings, choices=choices, pause=pause)
     counts = Counts()
     records: list[Recorded] | None = None
-    for frame in _frames(handle, batch_rows):
+    for frame in _frames(handle, batch_rows, pause=pause):
         before = frame.copy(deep=True)
         after, batch_records = run_steps(frame, _for_batch(steps, frame))
         records = (
@@ -178,12 +187,14 @@ def preview_counts(
 
 
 def _frames(
-    handle: pq.ParquetFile, batch_rows: int, columns: list[str] | None = None
+    handle: pq.ParquetFile, batch_rows: int, columns: list[str] | None = None, pause: Pause = None
 ) -> Iterator[pd.DataFrame]:
     """The rows as frames of up to `batch_rows` rows, indexed by row number, with the whole file's dtypes."""
     nullable = columns_with_nulls(handle)
     start = 0
     for batch in handle.iter_batches(batch_size=batch_rows, columns=columns):
+        if pause is not None:
+            pause()
         frame = batch.to_pandas()
         frame.index = pd.RangeIndex(start, start + len(frame))
         start += len(frame)
@@ -201,12 +212,12 @@ def _columns(handle: pq.ParquetFile, names: list[str]) -> pd.DataFrame:
     return handle.read(columns=names).to_pandas()
 
 
-def _found(handle: pq.ParquetFile, step: _Step) -> pd.Series | None:
+def _found(handle: pq.ParquetFile, step: _Step, pause: Pause = None) -> pd.Series | None:
     """The rows with the step's problem in the data as found, over every row."""
     category = step.finding.category
     if category in ("duplicate_rows", "duplicate_keys"):
         names = handle.schema_arrow.names if category == "duplicate_rows" else [step.finding.columns[0]]
-        keys = [_row_keys(frame, names) for frame in _frames(handle, BATCH_ROWS, names)]
+        keys = [_row_keys(frame, names) for frame in _frames(handle, BATCH_ROWS, names, pause)]
         hi, lo = np.concatenate([k[0] for k in keys]), np.concatenate([k[1] for k in keys])
         rows = np.arange(len(hi), dtype=np.int64)
         return pd.Series(
@@ -233,11 +244,11 @@ def _freeze_column_stats(handle: pq.ParquetFile, steps: list[_Step]) -> list[_St
     return out
 
 
-def _kept_rows(handle: pq.ParquetFile, before: list[_Step], step: _Step) -> np.ndarray:
+def _kept_rows(handle: pq.ParquetFile, before: list[_Step], step: _Step, pause: Pause = None) -> np.ndarray:
     """Which rows (by row number) a duplicate removal keeps, after the steps before it."""
     total = handle.metadata.num_rows
     keys_hi, keys_lo, rows, present = [], [], [], []
-    for frame in _frames(handle, BATCH_ROWS):
+    for frame in _frames(handle, BATCH_ROWS, pause=pause):
         fixed, _ = run_steps(frame, _for_batch(before, frame))
         subset = [c for c in step.finding.columns if c in fixed.columns]
         hi, lo = _row_keys(fixed, subset)
