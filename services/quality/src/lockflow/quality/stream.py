@@ -44,6 +44,7 @@ from lockflow.quality.resolve import (
     plan_steps,
     run_steps,
 )
+from lockflow.qualityrules.rules import Rule
 
 BATCH_ROWS = 65_536
 DUPLICATES = frozenset(
@@ -224,7 +225,36 @@ def _found(handle: pq.ParquetFile, step: _Step, pause: Pause = None) -> pd.Serie
             ~_first_of_each(np.lexsort((rows, lo, hi)), hi, lo, rows), index=pd.RangeIndex(len(hi))
         )
     names = list(dict.fromkeys(step.finding.columns))
-    return _rows_found(_columns(handle, names), step)
+    if not _row_local(step.finding):  # a model fitted on every row, a unique rule: the whole columns
+        return _rows_found(_columns(handle, names), step)
+    parts = [_rows_found(frame, step) for frame in _frames(handle, BATCH_ROWS, names, pause)]
+    if any(p is None for p in parts) or not parts:
+        return None if parts else _rows_found(_columns(handle, names), step)
+    return pd.Series(np.concatenate([p.to_numpy(dtype=bool) for p in parts if p is not None]))
+
+
+# Categories whose problem each row has or not by itself (so it is found batch by batch).
+ROW_LOCAL = frozenset(
+    {
+        "missing_values",
+        "type_mismatch",
+        "outliers",
+        "invalid_format",
+        "encoding",
+        "personal_data",
+        "inconsistent_categories",
+        "constant_column",
+    }
+)
+
+
+def _row_local(finding: Finding) -> bool:
+    """Whether each row has the finding's problem or not by itself (any rule but `unique`)."""
+    if finding.category in ROW_LOCAL:
+        return True
+    if finding.category not in ("out_of_range", "rule_violation", "cross_column"):
+        return False
+    return "rule" in finding.details and Rule.model_validate(finding.details["rule"]).kind != "unique"
 
 
 def _freeze_column_stats(handle: pq.ParquetFile, steps: list[_Step]) -> list[_Step]:
