@@ -373,10 +373,17 @@ def _show_preview(request: dict[str, Any], params: dict[str, Any], preview: Any,
     except LockflowError as exc:
         console.print(f"[bold red]not accepted:[/] {escape(str(exc))}")
         return False
+    margin = result.get("margin") or {}
+
+    def count(key: str) -> str:  # "≈ estimate ± margin" for a first answer from a sample
+        if result.get("exact", True) or key not in margin:
+            return str(result[key])
+        return f"≈ {result[key]} ± {margin[key]}"
+
     _say(
         console,
-        f"preview ({result['method']}): {result['rows_removed']} rows removed, {result['rows_changed']} rows "
-        f"and {result['cells_changed']} cells changed"
+        f"preview ({result['method']}): {count('rows_removed')} rows removed, {count('rows_changed')} rows "
+        f"and {count('cells_changed')} cells changed"
         + (f", columns added: {', '.join(result['columns_added'])}" if result["columns_added"] else ""),
     )
     for step in result["steps"]:

@@ -1,5 +1,5 @@
 /** The evidence and the option forms of each of the five gates. */
-import { useMemo, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { api, ok, page } from "../api/client";
 import type { DecisionRequest } from "../api/queries";
@@ -7,7 +7,7 @@ import { ChartGrid, RunCharts } from "../components/RunCharts";
 import type { ChartItem } from "../components/VegaChart";
 import { ErrorMessage, HeaderRow } from "../components/ui";
 import { listChange, move, moveTo, statRows, type StatPair } from "../lib/diff";
-import { formatBytes, formatNumber, formatShare } from "../lib/format";
+import { formatBytes, formatEstimate, formatNumber, formatShare } from "../lib/format";
 import type { Schema } from "../lib/jsonschema";
 import { DecideButton, problemsOf, type DecideProps } from "./GatePanel";
 import { paramsFrom, SchemaForm, type Texts } from "./SchemaForm";
@@ -103,6 +103,7 @@ export function Gate2(props: DecideProps) {
   const [preview, setPreview] = useState<Obj | null>(null);
   const [previewError, setPreviewError] = useState<unknown>(null);
   const [previewing, setPreviewing] = useState(false);
+  const previewToken = useRef(0); // a newer preview (or a changed choice) stops polling for an older one
   const choices = findings
     .filter((f) => picked[String(f.id)])
     .map((f) => {
@@ -112,16 +113,33 @@ export function Gate2(props: DecideProps) {
   const counts = SEVERITY.map((s) => [s, findings.filter((f) => f.severity === s).length] as const).filter(([, n]) => n > 0);
   const problems = problemsOf(props.option("apply"), { choices });
 
+  function clearPreview() {
+    previewToken.current += 1;
+    setPreview(null);
+  }
+
   async function runPreview() {
+    const token = ++previewToken.current;
     setPreviewing(true);
     setPreviewError(null);
+    const ask = async () => (await ok(api.POST("/decisions/{request_id}/preview", { params: { path: { request_id: props.request.id } }, body: { choices } }))) as Obj;
     try {
-      const answer = await ok(api.POST("/decisions/{request_id}/preview", { params: { path: { request_id: props.request.id } }, body: { choices } }));
-      setPreview(answer as Obj);
-    } catch (failure) {
-      setPreviewError(failure);
-    } finally {
+      let answer = await ask();
+      setPreview(answer);
       setPreviewing(false);
+      // A first answer from a sample: the service computes the exact figures meanwhile; ask again
+      // (answered from its cache) until they are there.
+      for (let tries = 0; answer.exact_pending === true && tries < 240; tries++) {
+        await new Promise((done) => setTimeout(done, 500));
+        if (token !== previewToken.current) return;
+        answer = await ask();
+        if (token !== previewToken.current) return;
+        setPreview(answer);
+      }
+    } catch (failure) {
+      if (token === previewToken.current) setPreviewError(failure);
+    } finally {
+      if (token === previewToken.current) setPreviewing(false);
     }
   }
 
@@ -169,7 +187,7 @@ export function Gate2(props: DecideProps) {
                   <label htmlFor={selectId} className="sr-only">
                     Resolution for {id}
                   </label>
-                  <select id={selectId} value={picked[id] ?? ""} onChange={(e) => { setPicked({ ...picked, [id]: e.target.value }); setPreview(null); }}>
+                  <select id={selectId} value={picked[id] ?? ""} onChange={(e) => { setPicked({ ...picked, [id]: e.target.value }); clearPreview(); }}>
                     <option value="">leave as is</option>
                     {arr(f.resolutions).map((r, i) => (
                       <option key={String(r.strategy)} value={String(r.strategy)}>
@@ -198,10 +216,25 @@ export function Gate2(props: DecideProps) {
 
 function Preview({ preview }: { preview: Obj }) {
   const rows = statRows(obj(preview.columns) as Record<string, StatPair>);
+  const exact = preview.exact !== false;
+  const margin = obj(preview.margin);
   return (
-    <section className="card" aria-labelledby="preview-title" data-testid="preview-result">
+    <section className="card" aria-labelledby="preview-title" data-testid="preview-result" data-exact={String(exact)}>
       <h3 id="preview-title">Preview: nothing is applied yet</h3>
-      <KeyValues values={{ method: preview.method, "rows removed": preview.rows_removed, "rows changed": preview.rows_changed, "cells changed": preview.cells_changed }} />
+      {!exact && (
+        <p className="muted" data-testid="preview-estimate">
+          Estimates from a sample of {formatNumber(preview.sample_rows)} of {formatNumber(preview.rows_total)} rows (± a 95 % margin)
+          {preview.exact_pending === true ? "; the exact figures follow…" : "."} The notes below count the sampled rows.
+        </p>
+      )}
+      <KeyValues
+        values={{
+          method: preview.method,
+          "rows removed": formatEstimate(preview.rows_removed, margin.rows_removed, exact),
+          "rows changed": formatEstimate(preview.rows_changed, margin.rows_changed, exact),
+          "cells changed": formatEstimate(preview.cells_changed, margin.cells_changed, exact),
+        }}
+      />
       <ul>
         {arr(preview.steps).map((s) => (
           <li key={String(s.finding_id)}>{String(s.note)}</li>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { between, formatBytes, formatDuration, formatNumber, formatShare, gateLabel, runState } from "./format";
+import { between, formatBytes, formatDuration, formatEstimate, formatNumber, formatShare, gateLabel, runState } from "./format";
 import { messageFor } from "../api/errors";
 import { refreshDelay } from "../api/session";
 
@@ -51,5 +51,17 @@ describe("error messages", () => {
     expect(refreshDelay(900)).toBe(870_000);
     expect(refreshDelay(30)).toBe(15_000);
     expect(refreshDelay(6)).toBe(5_000);
+  });
+});
+
+describe("formatEstimate", () => {
+  it("shows an exact count as it is", () => {
+    expect(formatEstimate(1234, 0, true)).toBe("1,234");
+  });
+  it("shows an estimate with its margin", () => {
+    expect(formatEstimate(1234, 56, false)).toBe("≈ 1,234 ± 56");
+  });
+  it("falls back to the figure when no margin came", () => {
+    expect(formatEstimate(7, undefined, false)).toBe("7");
   });
 });

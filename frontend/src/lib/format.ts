@@ -76,3 +76,9 @@ export const GATE_LABELS: Record<string, string> = {
 export function gateLabel(gate: string | null | undefined): string {
   return gate ? (GATE_LABELS[gate] ?? gate) : "–";
 }
+
+/** A preview count: the figure itself when exact, else "≈ estimate ± margin" (a 95 % interval). */
+export function formatEstimate(value: unknown, margin: unknown, exact: boolean): string {
+  if (exact || typeof margin !== "number") return formatNumber(value);
+  return `≈ ${formatNumber(value)} ± ${formatNumber(margin)}`;
+}

@@ -5,8 +5,8 @@
 """
 
 from lockflow.common.runtime import Adapters, Together, run_service, start_answering, start_stage
-from lockflow.common.settings import CommonSettings
 from lockflow.quality.handlers import HANDLERS, REQUESTS
+from lockflow.quality.settings import QualitySettings
 
 STAGE = "quality"
 __all__ = ["HANDLERS", "REQUESTS", "STAGE", "main", "start"]
@@ -21,7 +21,7 @@ async def start(adapters: Adapters) -> Together:
 
 def main() -> None:
     """Run the quality service as its own process over Kafka (distributed mode)."""
-    run_service(STAGE, CommonSettings, start)
+    run_service(STAGE, QualitySettings, start)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Stage 3 handlers: assess quality; apply the resolutions a person chose and re-score."""
 
-import pyarrow as pa
+import threading
 
 from lockflow.common.events import (
     ApplyResolutions,
@@ -19,13 +19,33 @@ from lockflow.common.events import (
 )
 from lockflow.common.reqreply import RequestHandler
 from lockflow.common.worker import StageDeps, StageHandler
-from lockflow.datasets.canonical import infer_schema
 from lockflow.quality.detect import assess_parquet
-from lockflow.quality.preview import load_for_preview, preview
-from lockflow.quality.resolve import apply_resolutions
+from lockflow.quality.preview_cache import PreviewStore
+from lockflow.quality.settings import QualitySettings
+from lockflow.quality.stream import stream_apply
 from lockflow.qualityrules.rules import parse_rules
 
 PRODUCER = "quality"
+_STORE: PreviewStore | None = None
+_STORE_LOCK = threading.Lock()
+
+
+def preview_store(deps: StageDeps) -> PreviewStore:
+    """The process's one preview store, sized by the quality service's settings."""
+    global _STORE
+    with _STORE_LOCK:
+        if _STORE is None:
+            settings = deps.settings if isinstance(deps.settings, QualitySettings) else QualitySettings()
+            _STORE = PreviewStore(
+                max_bytes=settings.preview_cache_bytes,
+                sample_rows=settings.preview_sample_rows,
+                exact_rows=settings.preview_exact_rows,
+            )
+        return _STORE
+
+
+def _opener(deps: StageDeps, uri: str):  # type: ignore[no-untyped-def]
+    return lambda: deps.artifacts.open_input(uri)
 
 
 def assess_quality(command: Command, deps: StageDeps) -> Event:
@@ -45,6 +65,8 @@ def assess_quality(command: Command, deps: StageDeps) -> Event:
         profile=assessment.summary,
         as_of=as_of,
     )
+    # Gate 2 opens on this dataset next: read its preview sample now.
+    preview_store(deps).warm(p.dataset.uri, _opener(deps, p.dataset.uri), assessment.findings)
     return command.follow(QualityAssessed, payload, producer=PRODUCER)
 
 
@@ -56,13 +78,12 @@ def apply_chosen_resolutions(command: Command, deps: StageDeps) -> Event:
     as_of = deps.clock.today()
     with deps.artifacts.open_input(p.dataset.uri) as source:
         before = assess_parquet(path=source, rules=rules, as_of=as_of)
-    frame = deps.artifacts.read_frame(p.dataset)
-    applied = apply_resolutions(frame=frame, findings=p.findings, choices=p.choices)
-    table = pa.Table.from_pandas(applied.frame, preserve_index=False)
-    records = applied.applied
-    del frame, applied  # keep one copy of the data in memory, not three
-    dataset = deps.artifacts.put_table(table, columns=infer_schema(table))
-    del table
+    with deps.artifacts.open_dataset() as writer:
+        with deps.artifacts.open_input(p.dataset.uri) as source:
+            streamed = stream_apply(path=source, findings=p.findings, choices=p.choices, sink=writer)
+        dataset = writer.commit(columns=streamed.columns)
+    records = streamed.applied
+    preview_store(deps).forget(p.dataset.uri)  # gate 2 was decided on it
     with deps.artifacts.open_input(dataset.uri) as source:
         after = assess_parquet(path=source, rules=rules, as_of=as_of)
     ids_before = {f.id for f in before.findings}
@@ -94,9 +115,9 @@ def preview_resolutions(request: Request, deps: StageDeps) -> Reply:
     """Gate 2's dry run: apply the checked choices to a copy (or a sample) of the dataset; store nothing."""
     assert isinstance(request, PreviewResolutions)
     p = request.payload
-    with deps.artifacts.open_input(p.dataset.uri) as source:
-        frame, total = load_for_preview(path=source)
-    answer = preview(frame=frame, total_rows=total, findings=p.findings, choices=p.choices)
+    answer = preview_store(deps).answer(
+        uri=p.dataset.uri, open_input=_opener(deps, p.dataset.uri), findings=p.findings, choices=p.choices
+    )
     payload = ResolutionsPreviewedPayload(preview=answer)
     return request.follow(ResolutionsPreviewed, payload, producer=PRODUCER)
 

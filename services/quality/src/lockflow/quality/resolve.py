@@ -15,6 +15,7 @@ says so in its note instead of failing; combinations that cannot mean anything a
 when the choice is made (`lockflow.common.pipeline.check_quality_choices`).
 """
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -23,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.kinds import STRATEGIES
@@ -79,6 +82,37 @@ class _Step:
     strategy: str
     params: dict[str, Any]
     found: pd.Series | None = None  # the rows with the problem in the data as found (ROW_STRATEGIES)
+    # What a step takes from the whole column (a median, quantiles, the interpolated column, the rows
+    # a duplicate removal keeps), fixed beforehand when the data is fixed batch by batch.
+    frozen: dict[str, Any] | None = None
+
+
+# Stands for a step's count in its note, so a note made per batch can be said for the whole data.
+COUNT = "\x00"
+
+
+class Recorded(AppliedResolution):
+    """A step's record with its note's count kept apart (`template`, `count`) for adding up batches."""
+
+    template: str = ""
+    count: int = 0
+
+    def plain(self) -> AppliedResolution:
+        """The published record."""
+        return AppliedResolution(**self.model_dump(exclude={"template", "count"}))
+
+    def plus(self, other: "Recorded") -> "Recorded":
+        """The record of the same step over more rows: counts added, the note said again."""
+        count = self.count + other.count
+        return Recorded(
+            finding_id=self.finding_id,
+            strategy=self.strategy,
+            rows_removed=self.rows_removed + other.rows_removed,
+            cells_changed=self.cells_changed + other.cells_changed,
+            note=self.template.replace(COUNT, str(count)),
+            template=self.template,
+            count=count,
+        )
 
 
 def apply_resolutions(
@@ -87,23 +121,66 @@ def apply_resolutions(
     findings: list[Finding],
     choices: list[ResolutionChoice],
     keep_index: bool = False,
+    found_memo: dict[str, pd.Series | None] | None = None,
 ) -> Applied:
     """Apply `choices` to a copy of `frame`; a choice that cannot be applied raises InvalidInput.
 
-    With keep_index the result keeps the row labels of the rows that remain (for previews)."""
+    With keep_index the result keeps the row labels of the rows that remain (for previews);
+    `found_memo` keeps the rows found per finding and params for the next call on the same frame."""
     if not frame.index.is_unique:
         frame = frame.reset_index(drop=True)  # rows are matched by label from step to step
-    planned = sorted(_plan(frame, findings, choices), key=lambda s: (PHASES[s.strategy], s.order))
-    steps = [replace(s, found=_rows_found(frame, s)) if s.strategy in ROW_STRATEGIES else s for s in planned]
-    result = frame.copy(deep=True)
-    applied = []
-    for step in steps:
-        result, record = _APPLY[step.strategy](result, step)
-        applied.append(record)
+    steps = [
+        replace(s, found=_found_once(frame, s, found_memo)) if s.strategy in ROW_STRATEGIES else s
+        for s in plan_steps(columns=list(frame.columns), findings=findings, choices=choices)
+    ]
+    result, records = run_steps(frame.copy(deep=True), steps)
+    applied = [r.plain() for r in records]
     return Applied(frame=result if keep_index else result.reset_index(drop=True), applied=applied)
 
 
-def _plan(frame: pd.DataFrame, findings: list[Finding], choices: list[ResolutionChoice]) -> list[_Step]:
+def _found_once(
+    frame: pd.DataFrame, step: _Step, memo: dict[str, pd.Series | None] | None
+) -> pd.Series | None:
+    """_rows_found, kept in `memo` (the frame's) by finding and params."""
+    if memo is None:
+        return _rows_found(frame, step)
+    key = json.dumps([step.finding.id, step.params], sort_keys=True, default=str)
+    if key not in memo:
+        memo[key] = _rows_found(frame, step)
+    return memo[key]
+
+
+def prime_found(frame: pd.DataFrame, findings: list[Finding], memo: dict[str, pd.Series | None]) -> None:
+    """Find the rows of every row-level fix each finding offers (its default params) into `memo`."""
+    for finding in findings:
+        for offered in finding.resolutions:
+            if offered.strategy not in ROW_STRATEGIES:
+                continue
+            choice = ResolutionChoice(finding_id=finding.id, strategy=offered.strategy)
+            try:
+                (step,) = _plan(list(frame.columns), findings, [choice])
+                _found_once(frame, step, memo)
+            except InvalidInput:
+                continue  # refused when chosen, with the reason; nothing to find beforehand
+
+
+def plan_steps(
+    *, columns: list[str], findings: list[Finding], choices: list[ResolutionChoice]
+) -> list[_Step]:
+    """The checked choices as steps in application order (phase, then the findings' order)."""
+    return sorted(_plan(columns, findings, choices), key=lambda s: (PHASES[s.strategy], s.order))
+
+
+def run_steps(frame: pd.DataFrame, steps: list[_Step]) -> tuple[pd.DataFrame, list[Recorded]]:
+    """Apply the steps in turn to `frame` (changed in place where a step can)."""
+    records = []
+    for step in steps:
+        frame, record = _APPLY[step.strategy](frame, step)
+        records.append(record)
+    return frame, records
+
+
+def _plan(columns: list[str], findings: list[Finding], choices: list[ResolutionChoice]) -> list[_Step]:
     """Check every choice against its finding and merge its params over the defaults."""
     by_id = {finding.id: (i, finding) for i, finding in enumerate(findings)}
     seen: set[str] = set()
@@ -134,7 +211,7 @@ def _plan(frame: pd.DataFrame, findings: list[Finding], choices: list[Resolution
                 f"strategy '{choice.strategy}' for finding '{finding.id}' does not take "
                 f"{', '.join(unknown)} (it takes: {', '.join(sorted(allowed)) or 'no parameters'})"
             )
-        missing_columns = [c for c in finding.columns if c not in frame.columns]
+        missing_columns = [c for c in finding.columns if c not in columns]
         if missing_columns:
             raise InvalidInput(
                 f"finding '{finding.id}' names columns not in the data: {', '.join(missing_columns)}"
@@ -156,13 +233,18 @@ def _rows_now(frame: pd.DataFrame, found: pd.Series) -> np.ndarray:
     return found.reindex(frame.index, fill_value=False).to_numpy(dtype=bool)
 
 
-def _record(step: _Step, note: str, *, rows_removed: int = 0, cells_changed: int = 0) -> AppliedResolution:
-    return AppliedResolution(
+def _record(
+    step: _Step, note: str, *, count: int = 0, rows_removed: int = 0, cells_changed: int = 0
+) -> Recorded:
+    """A step's record; COUNT in `note` stands for `count`."""
+    return Recorded(
         finding_id=step.finding.id,
         strategy=step.strategy,
         rows_removed=rows_removed,
         cells_changed=cells_changed,
-        note=note,
+        note=note.replace(COUNT, str(count)),
+        template=note,
+        count=count,
     )
 
 
@@ -170,7 +252,7 @@ def _column(step: _Step) -> str:
     return step.finding.columns[0]
 
 
-def _coerce_numeric(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _coerce_numeric(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Make the column numeric; unparseable values become missing."""
     column = _column(step)
     series = frame[column]
@@ -180,8 +262,8 @@ def _coerce_numeric(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, App
     numbers = pd.to_numeric(_text_or_numbers(series).where(~missing), errors="coerce").astype("float64")
     frame[column] = numbers
     lost = int((numbers.isna().to_numpy() & ~missing).sum())
-    note = f"converted '{column}' to numbers; {lost} values that were not numbers became missing"
-    return frame, _record(step, note, cells_changed=lost)
+    note = f"converted '{column}' to numbers; {COUNT} values that were not numbers became missing"
+    return frame, _record(step, note, count=lost, cells_changed=lost)
 
 
 def _text_or_numbers(series: pd.Series) -> pd.Series:
@@ -203,8 +285,15 @@ def changed_cells(before: pd.Series, after: pd.Series) -> pd.Series:
         num_before = _numbers(before)
         num_after = _numbers(after)
         same = (num_before == num_after) & ~np.isnan(num_before)
+        if _is_num(before) and _is_num(after):
+            # Two numeric columns: equal text means equal numbers, so the text comparison adds nothing.
+            return pd.Series(~(same | both_missing), index=before.index)
     elif _is_date(before) or _is_date(after):
         same = _dates(before) == _dates(after)
+    elif isinstance(before.dtype, pd.StringDtype) and isinstance(after.dtype, pd.StringDtype):
+        # Two text columns: compared as they are (missing is handled above), not via object arrays.
+        text_same = before.eq(after).fillna(False).to_numpy(dtype=bool)
+        return pd.Series(~(text_same | both_missing), index=before.index)
     text_same = before.astype("str").to_numpy(dtype=object) == after.astype("str").to_numpy(dtype=object)
     return pd.Series(~(same | text_same | both_missing), index=before.index)
 
@@ -235,7 +324,7 @@ def _dates(series: pd.Series) -> np.ndarray:
     return pd.to_datetime(parsed.to_numpy()).to_numpy(dtype="datetime64[ns]")
 
 
-def _fill(frame: pd.DataFrame, step: _Step, value: Any, how: str) -> tuple[pd.DataFrame, AppliedResolution]:
+def _fill(frame: pd.DataFrame, step: _Step, value: Any, how: str) -> tuple[pd.DataFrame, Recorded]:
     """Put `value` into every missing cell of the step's column."""
     column = _column(step)
     series = frame[column]
@@ -260,8 +349,8 @@ def _fill(frame: pd.DataFrame, step: _Step, value: Any, how: str) -> tuple[pd.Da
     filled = series.where(~mask, value)
     frame[column] = filled
     changed = _count_changed(series, filled)
-    note = f"filled {changed} missing values in '{column}' with {how} '{value}'"
-    return frame, _record(step, note, cells_changed=changed)
+    note = f"filled {COUNT} missing values in '{column}' with {how} '{value}'"
+    return frame, _record(step, note, count=changed, cells_changed=changed)
 
 
 def _all_text(series: pd.Series) -> bool:
@@ -287,36 +376,69 @@ def _numeric_or_fail(frame: pd.DataFrame, step: _Step) -> pd.Series:
     return series
 
 
-def _impute_median(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _impute_median(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Fill with the median of the present values."""
     return _impute_stat(frame, step, "median")
 
 
-def _impute_mean(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _impute_mean(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Fill with the mean of the present values."""
     return _impute_stat(frame, step, "mean")
 
 
-def _impute_stat(frame: pd.DataFrame, step: _Step, stat: str) -> tuple[pd.DataFrame, AppliedResolution]:
-    series = _numeric_or_fail(frame, step)
-    present = series[~_missing(series, step)].astype(float)
-    if present.empty:
+def _impute_stat(frame: pd.DataFrame, step: _Step, stat: str) -> tuple[pd.DataFrame, Recorded]:
+    _numeric_or_fail(frame, step)
+    value = (step.frozen or column_stat(frame, step))["value"]
+    if value is None:
         return frame, _nothing_to_take(step, f"the {stat}")
-    value = float(present.median() if stat == "median" else present.mean())
     return _fill(frame, step, value, f"the {stat}")
 
 
-def _nothing_to_take(step: _Step, what: str) -> AppliedResolution:
+# Strategies that take something from the whole column (see column_stat).
+WHOLE_COLUMN = frozenset({"impute_median", "impute_mean", "impute_mode", "winsorize", "impute_interpolate"})
+
+
+def column_stat(frame: pd.DataFrame, step: _Step) -> dict[str, Any]:
+    """What a WHOLE_COLUMN step takes from its column as `frame` holds it (every row of the data)."""
+    series = frame[_column(step)]
+    if step.strategy in ("impute_median", "impute_mean"):
+        series = _numeric_or_fail(frame, step)
+        present = series[~_missing(series, step)].astype(float)
+        if present.empty:
+            return {"value": None}
+        return {"value": float(present.median() if step.strategy == "impute_median" else present.mean())}
+    if step.strategy == "impute_mode":
+        return {"value": _mode(series, step)}
+    if step.strategy == "winsorize":
+        series = _numeric_or_fail(frame, step)
+        low_q, high_q = _quantiles(step)
+        lower, upper = (float(v) for v in series.quantile([low_q, high_q]))
+        return {"lower": lower, "upper": upper}
+    if step.strategy == "impute_interpolate":
+        series = _numeric_or_fail(frame, step).astype("float64")
+        filled = series.where(~_missing(series, step)).interpolate(limit_direction="both")
+        return {"filled": filled.to_numpy(), "start": int(frame.index[0]) if len(frame) else 0}
+    raise ValueError(f"{step.strategy} takes nothing from the whole column")
+
+
+def _nothing_to_take(step: _Step, what: str) -> Recorded:
     """An earlier step (or the data) left the column without values: there is nothing to fill from."""
     return _record(step, f"'{_column(step)}' has no values left to take {what} of; nothing was filled")
 
 
-def _impute_mode(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _impute_mode(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Fill with the most frequent present value (the smallest one on ties)."""
-    series = frame[_column(step)]
+    value = (step.frozen or column_stat(frame, step))["value"]
+    if value is None:
+        return frame, _nothing_to_take(step, "the mode")
+    return _fill(frame, step, value, "the mode")
+
+
+def _mode(series: pd.Series, step: _Step) -> Any:
+    """The most frequent present value (the smallest on ties), None if there is none."""
     present = series[~_missing(series, step).to_numpy()]
     if present.empty:
-        return frame, _nothing_to_take(step, "the mode")
+        return None
     counts = present.value_counts(sort=False, dropna=True)
     tied = list(counts[counts == counts.max()].index)
     try:
@@ -327,10 +449,10 @@ def _impute_mode(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Applie
         value = value.item()
     if is_numeric(series):
         value = float(value)
-    return _fill(frame, step, value, "the mode")
+    return value
 
 
-def _fill_constant(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _fill_constant(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Fill with the constant in params['value']."""
     if "value" not in step.params:
         raise InvalidInput(f"fill_constant for '{step.finding.id}' needs a 'value' parameter")
@@ -358,18 +480,18 @@ def _fences(step: _Step) -> tuple[float, float]:
     return lower, upper
 
 
-def _cap_to_fences(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _cap_to_fences(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Clip values outside [lower, upper] to the nearest fence."""
     lower, upper = _fences(step)
     column = _column(step)
     series = _numeric_or_fail(frame, step)
     frame[column] = series.clip(lower, upper)
     changed = _count_changed(series, frame[column])
-    note = f"capped {changed} values in '{column}' to [{lower:.4g}, {upper:.4g}]"
-    return frame, _record(step, note, cells_changed=changed)
+    note = f"capped {COUNT} values in '{column}' to [{lower:.4g}, {upper:.4g}]"
+    return frame, _record(step, note, count=changed, cells_changed=changed)
 
 
-def _flag_only(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _flag_only(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Add a boolean column that is True on the rows with this finding's problem."""
     column = _column(step)
     if step.found is None:
@@ -380,11 +502,8 @@ def _flag_only(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedR
     flag = _free_name(frame, wanted)
     frame[flag] = mask
     renamed = f" ('{wanted}' was taken)" if flag != wanted else ""
-    note = (
-        f"kept the values; added column '{flag}'{renamed} marking {int(mask.sum())} rows "
-        f"for '{step.finding.id}'"
-    )
-    return frame, _record(step, note)
+    note = f"kept the values; added column '{flag}'{renamed} marking {COUNT} rows for '{step.finding.id}'"
+    return frame, _record(step, note, count=int(mask.sum()))
 
 
 def _free_name(frame: pd.DataFrame, wanted: str) -> str:
@@ -396,48 +515,72 @@ def _free_name(frame: pd.DataFrame, wanted: str) -> str:
     return name
 
 
-def _drop_rows(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _drop_rows(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Remove the rows that had this finding's problem (and are still there)."""
     if step.found is None:
         raise InvalidInput(f"drop_rows does not apply to a {step.finding.category} finding")
     mask = _rows_now(frame, step.found)
     removed = int(mask.sum())
-    note = f"removed {removed} rows with {step.finding.category.replace('_', ' ')} ({step.finding.id})"
-    return frame[~mask], _record(step, note, rows_removed=removed)
+    note = f"removed {COUNT} rows with {step.finding.category.replace('_', ' ')} ({step.finding.id})"
+    return frame[~mask], _record(step, note, count=removed, rows_removed=removed)
 
 
-def _drop_duplicates(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _drop_duplicates(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Remove exact repeats over the finding's columns, keeping the first, last or most complete."""
     subset = [c for c in step.finding.columns if c in frame.columns]
-    if step.strategy == "drop_duplicates_most_complete":
+    keep = {"drop_duplicates_keep_first": "first", "drop_duplicates_keep_last": "last"}.get(
+        step.strategy, "most complete"
+    )
+    if step.frozen is not None:  # the rows to keep, decided over the whole data (row numbers)
+        result = frame[step.frozen["keep"][frame.index.to_numpy()]]
+    elif step.strategy == "drop_duplicates_most_complete":
         completeness = frame.notna().sum(axis=1)
         order = completeness.sort_values(ascending=False, kind="stable").index
         kept = frame.loc[order].drop_duplicates(subset=subset, keep="first")
         result = frame.loc[frame.index.isin(kept.index)]
-        keep = "most complete"
     else:
-        keep = "first" if step.strategy == "drop_duplicates_keep_first" else "last"
         result = frame.drop_duplicates(subset=subset, keep=keep)  # type: ignore[arg-type]
     removed = len(frame) - len(result)
-    note = f"removed {removed} repeated rows, keeping the {keep} occurrence"
-    return result, _record(step, note, rows_removed=removed)
+    note = f"removed {COUNT} repeated rows, keeping the {keep} occurrence"
+    return result, _record(step, note, count=removed, rows_removed=removed)
 
 
-def _interpolate(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _interpolate(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Fill missing numbers linearly between neighbours (ends take the nearest value)."""
     column = _column(step)
     series = _numeric_or_fail(frame, step).astype("float64")
-    mask = _missing(series, step)
-    filled = series.where(~mask).interpolate(limit_direction="both")
+    if step.frozen is None:
+        filled = pd.Series(column_stat(frame, step)["filled"], index=frame.index)
+    else:  # the whole column interpolated beforehand; this frame's rows are row numbers into it
+        positions = frame.index.to_numpy() - step.frozen["start"]
+        filled = pd.Series(step.frozen["filled"][positions], index=frame.index)
     frame[column] = filled
     changed = _count_changed(series, filled)
-    return frame, _record(step, f"interpolated {changed} missing values in '{column}'", cells_changed=changed)
+    note = f"interpolated {COUNT} missing values in '{column}'"
+    return frame, _record(step, note, count=changed, cells_changed=changed)
 
 
-def _winsorize(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _winsorize(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Clip to the column's lower/upper quantiles."""
     column = _column(step)
     series = _numeric_or_fail(frame, step)
+    _quantiles(step)  # checked before anything is taken
+    stat = step.frozen or column_stat(frame, step)
+    lower, upper = stat["lower"], stat["upper"]
+    if np.isnan(lower) or np.isnan(upper):
+        return frame, _record(step, f"'{column}' has no values left to winsorize; nothing changed")
+    frame[column] = series.clip(lower, upper)
+    changed = _count_changed(series, frame[column])
+    low_q, high_q = step.params.get("lower_quantile"), step.params.get("upper_quantile")
+    low_q, high_q = 0.01 if low_q is None else low_q, 0.99 if high_q is None else high_q
+    note = (
+        f"winsorized {COUNT} values in '{column}' to [{lower:.4g}, {upper:.4g}] ({low_q}-{high_q} quantiles)"
+    )
+    return frame, _record(step, note, count=changed, cells_changed=changed)
+
+
+def _quantiles(step: _Step) -> tuple[float, float]:
+    """winsorize's (lower, upper) quantiles, checked (0.01 and 0.99 unless given)."""
     low_q, high_q = step.params.get("lower_quantile"), step.params.get("upper_quantile")
     low_q, high_q = 0.01 if low_q is None else low_q, 0.99 if high_q is None else high_q
     if not all(isinstance(q, Real) and 0 <= float(q) <= 1 for q in (low_q, high_q)) or low_q >= high_q:
@@ -445,19 +588,10 @@ def _winsorize(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedR
             f"winsorize for '{step.finding.id}' needs 0 <= lower_quantile < upper_quantile <= 1, "
             f"got {low_q!r} and {high_q!r}"
         )
-    lower, upper = (float(v) for v in series.quantile([float(low_q), float(high_q)]))
-    if np.isnan(lower) or np.isnan(upper):
-        return frame, _record(step, f"'{column}' has no values left to winsorize; nothing changed")
-    frame[column] = series.clip(lower, upper)
-    changed = _count_changed(series, frame[column])
-    note = (
-        f"winsorized {changed} values in '{column}' to [{lower:.4g}, {upper:.4g}] "
-        f"({low_q}-{high_q} quantiles)"
-    )
-    return frame, _record(step, note, cells_changed=changed)
+    return float(low_q), float(high_q)
 
 
-def _coerce_datetime(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _coerce_datetime(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Parse text dates; values that are not real dates become missing (and are counted)."""
     column = _column(step)
     series = frame[column]
@@ -467,11 +601,11 @@ def _coerce_datetime(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Ap
     parsed = patterns.parse_dates(text_array(series, missing)).to_pandas()
     frame[column] = pd.Series(pd.to_datetime(parsed.to_numpy()), index=series.index)
     lost = int((parsed.isna().to_numpy() & ~missing).sum())
-    note = f"converted '{column}' to dates; {lost} values that were not real dates became missing"
-    return frame, _record(step, note, cells_changed=lost)
+    note = f"converted '{column}' to dates; {COUNT} values that were not real dates became missing"
+    return frame, _record(step, note, count=lost, cells_changed=lost)
 
 
-def _set_missing(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _set_missing(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Blank the values with this finding's problem."""
     column = _column(step)
     if step.found is None:
@@ -485,12 +619,12 @@ def _set_missing(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Applie
     blanked = series.where(~mask, None)
     frame[column] = blanked
     changed = _count_changed(series, blanked)
-    return frame, _record(step, f"blanked {changed} values in '{column}'", cells_changed=changed)
+    return frame, _record(step, f"blanked {COUNT} values in '{column}'", count=changed, cells_changed=changed)
 
 
 def _map_text(
     frame: pd.DataFrame, step: _Step, fn: Callable[[str], str], what: str
-) -> tuple[pd.DataFrame, AppliedResolution]:
+) -> tuple[pd.DataFrame, Recorded]:
     """Rewrite the column's text values with `fn`; numbers, dates and missing values stay as they are."""
     column = _column(step)
     series = frame[column]
@@ -499,20 +633,20 @@ def _map_text(
     new = series.map(lambda v: fn(v) if isinstance(v, str) else v)
     changed = _count_changed(series, new)
     frame[column] = new.astype(series.dtype) if str(series.dtype) == "str" else new
-    return frame, _record(step, f"{what} {changed} values in '{column}'", cells_changed=changed)
+    return frame, _record(step, f"{what} {COUNT} values in '{column}'", count=changed, cells_changed=changed)
 
 
-def _trim(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _trim(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Strip leading and trailing whitespace."""
     return _map_text(frame, step, str.strip, "trimmed")
 
 
-def _normalise_case(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _normalise_case(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Trim, collapse inner spaces and lower-case."""
     return _map_text(frame, step, lambda v: " ".join(v.split()).lower(), "normalised")
 
 
-def _merge_categories(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _merge_categories(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Rewrite variants to their canonical spelling with the (shown, or user-edited) mapping."""
     mapping = step.params.get("mapping")
     if not isinstance(mapping, dict) or not all(
@@ -532,7 +666,7 @@ def _repair(value: str) -> str:
     return "".join(ch for ch in value if ch in "\t\n\r" or (ord(ch) >= 32 and ord(ch) != 127))
 
 
-def _repair_text(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _repair_text(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Undo UTF-8-as-Latin-1 mojibake where it round-trips; drop control characters."""
     return _map_text(frame, step, _repair, "repaired")
 
@@ -542,7 +676,17 @@ def _mask_one(value: str) -> str:
     return re.sub(r"[A-Za-z0-9]", "*", value[:-4]) + keep
 
 
-def _mask_personal(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _mask_all(values: pd.Series) -> list[str]:
+    """_mask_one of every value (all strings), in Arrow: the same text, without a Python call per value."""
+    try:
+        text = pa.array(values.to_numpy(dtype=object), pa.string())
+    except (pa.ArrowException, UnicodeEncodeError):  # text Arrow cannot hold (a lone surrogate)
+        return [_mask_one(v) for v in values]
+    head = pc.replace_substring_regex(pc.utf8_slice_codeunits(text, 0, -4), r"[A-Za-z0-9]", "*")
+    return pc.binary_join_element_wise(head, pc.utf8_slice_codeunits(text, -4), "").to_pylist()
+
+
+def _mask_personal(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Mask values holding personal data, keeping the last 4 characters."""
     column = _column(step)
     series = frame[column]
@@ -551,15 +695,14 @@ def _mask_personal(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Appl
     assert step.found is not None
     mask = _rows_now(frame, step.found) & series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     new = series.copy()
-    new[mask] = series[mask].map(_mask_one)
+    new[mask] = _mask_all(series[mask])
     frame[column] = new
     changed = _count_changed(series, new)
-    return frame, _record(
-        step, f"masked personal data in {changed} values of '{column}'", cells_changed=changed
-    )
+    note = f"masked personal data in {COUNT} values of '{column}'"
+    return frame, _record(step, note, count=changed, cells_changed=changed)
 
 
-def _drop_column(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, AppliedResolution]:
+def _drop_column(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Recorded]:
     """Remove the finding's column."""
     column = _column(step)
     if column not in frame.columns:
@@ -567,7 +710,7 @@ def _drop_column(frame: pd.DataFrame, step: _Step) -> tuple[pd.DataFrame, Applie
     return frame.drop(columns=[column]), _record(step, f"removed column '{column}'", cells_changed=len(frame))
 
 
-_APPLY: dict[str, Callable[[pd.DataFrame, _Step], tuple[pd.DataFrame, AppliedResolution]]] = {
+_APPLY: dict[str, Callable[[pd.DataFrame, _Step], tuple[pd.DataFrame, Recorded]]] = {
     "coerce_numeric": _coerce_numeric,
     "impute_median": _impute_median,
     "impute_mean": _impute_mean,
