@@ -49,7 +49,7 @@ def aiokafka_options(security: KafkaSecurity) -> dict[str, Any]:
 
 def librdkafka_options(security: KafkaSecurity) -> dict[str, str]:
     """The same settings as librdkafka configuration properties (confluent-kafka's clients)."""
-    options = {"security.protocol": security.security_protocol}
+    options: dict[str, str] = {"security.protocol": security.security_protocol}
     if security.security_protocol.endswith("SSL") and security.ssl_ca_pem:
         options["ssl.ca.pem"] = security.ssl_ca_pem
     if security.security_protocol.startswith("SASL_"):
