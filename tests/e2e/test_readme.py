@@ -20,6 +20,8 @@ import pytest
 from kafka_cleanup import delete_topics_with_prefixes
 from sqlalchemy import create_engine, text
 
+from lockflow.common.runtime import WORKER_NAMES
+
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"^```bash tested:(\w+)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 FILE = re.compile(r"^```yaml file:(\S+)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
@@ -138,9 +140,10 @@ def test_the_distributed_path_runs_as_written_through_all_five_gates(
     output = done.stdout[-6000:] + done.stderr[-6000:]
     assert done.returncode == 0, output
     assert left == [], f"processes of the cluster outlived `cluster down`: {left}"
-    assert "cluster 'demo' is up: 9 processes" in done.stdout, output
+    processes = 2 + len(WORKER_NAMES)  # the gateway, the auth service, the orchestrator and every worker
+    assert f"cluster 'demo' is up: {processes} processes" in done.stdout, output
     assert "# Report" in done.stdout, output  # the report of the run decided through all five gates
-    assert "cluster 'demo': stopped 9 processes" in done.stdout, output
+    assert f"cluster 'demo': stopped {processes} processes" in done.stdout, output
     assert not (home / "clusters" / CLUSTER / "cluster.json").exists()
     # Created once, private to its owner: the keys the cluster's processes share.
     for key in ("signing-key.pem", "secret-key"):
