@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -156,3 +157,32 @@ def json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+@dataclass
+class ColumnTally:
+    """Null counts and examples per column of what a stage wrote, gathered batch by batch."""
+
+    rows: int = 0
+    nulls: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, table: pa.Table) -> None:
+        """Count one written batch."""
+        self.rows += table.num_rows
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            self.nulls[name] = self.nulls.get(name, 0) + column.null_count
+            add_examples(self.examples.setdefault(name, []), column)
+
+    def columns(self, schema: pa.Schema) -> list[ColumnSchema]:
+        """The written dataset's column summaries, in the schema's order."""
+        return [
+            ColumnSchema(
+                name=f.name,
+                dtype=logical_type(f.type),
+                nullable=self.nulls.get(f.name, 0) > 0,
+                null_count=self.nulls.get(f.name, 0),
+                examples=self.examples.get(f.name, []),
+            )
+            for f in schema
+        ]

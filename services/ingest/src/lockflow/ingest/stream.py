@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import ColumnSchema, LogicalType
-from lockflow.datasets.canonical import STRING, add_examples, logical_type, normalise, sample_rows, to_string
+from lockflow.datasets.canonical import STRING, ColumnTally, normalise, sample_rows, to_string
 from lockflow.ingest.read import SAMPLE_ROWS, cast_column, parse_iso_column
 
 _UTC = pa.timestamp("us", tz="UTC")
@@ -138,31 +138,16 @@ class _Col:
 
 
 @dataclass
-class Summary:
+class Summary(ColumnTally):
     """Null counts, examples and sample of exactly what was written, gathered piece by piece."""
 
-    nulls: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, list[str]] = field(default_factory=dict)
     sample: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, table: pa.Table) -> None:
+        """Count one written batch and keep the first rows as the sample."""
         if len(self.sample) < SAMPLE_ROWS:
             self.sample.extend(sample_rows(table, SAMPLE_ROWS - len(self.sample)))
-        for name, column in zip(table.column_names, table.columns, strict=True):
-            self.nulls[name] = self.nulls.get(name, 0) + column.null_count
-            add_examples(self.examples.setdefault(name, []), column)
-
-    def columns(self, schema: pa.Schema) -> list[ColumnSchema]:
-        return [
-            ColumnSchema(
-                name=f.name,
-                dtype=logical_type(f.type),
-                nullable=self.nulls.get(f.name, 0) > 0,
-                null_count=self.nulls.get(f.name, 0),
-                examples=self.examples.get(f.name, []),
-            )
-            for f in schema
-        ]
+        super().add(table)
 
 
 class _RawText:

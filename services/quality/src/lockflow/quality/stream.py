@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lockflow.common.models import AppliedResolution, ColumnSchema, Finding, ResolutionChoice
-from lockflow.datasets.canonical import add_examples, logical_type
+from lockflow.datasets.canonical import ColumnTally
 from lockflow.quality.preview import columns_with_nulls, whole_frame_dtypes
 from lockflow.quality.resolve import (
     PHASES,
@@ -124,7 +124,7 @@ def stream_apply(
     """Apply `choices` batch by batch into `sink`; the rows and records equal apply_resolutions'."""
     handle, steps = prepared_steps(path=path, findings=findings, choices=choices)
     records: list[Recorded] | None = None
-    tally = _Tally()
+    tally = ColumnTally()
     if handle.metadata.num_rows == 0:  # no batch to carry the schema: the empty table in memory
         empty = apply_resolutions(frame=handle.read().to_pandas(), findings=findings, choices=choices)
         table = pa.Table.from_pandas(empty.frame, preserve_index=False)
@@ -333,30 +333,3 @@ def _write(sink: Sink, table: pa.Table) -> None:
             sink.rewrite(wider, lambda piece: piece)
         table = table.cast(sink.schema)
     sink.write(table)
-
-
-class _Tally:
-    """Null counts and examples per column of what was written (the artifact's column summaries)."""
-
-    def __init__(self) -> None:
-        self.rows = 0
-        self.nulls: dict[str, int] = {}
-        self.examples: dict[str, list[str]] = {}
-
-    def add(self, table: pa.Table) -> None:
-        self.rows += table.num_rows
-        for name, column in zip(table.column_names, table.columns, strict=True):
-            self.nulls[name] = self.nulls.get(name, 0) + column.null_count
-            add_examples(self.examples.setdefault(name, []), column)
-
-    def columns(self, schema: pa.Schema) -> list[ColumnSchema]:
-        return [
-            ColumnSchema(
-                name=f.name,
-                dtype=logical_type(f.type),
-                nullable=self.nulls.get(f.name, 0) > 0,
-                null_count=self.nulls.get(f.name, 0),
-                examples=self.examples.get(f.name, []),
-            )
-            for f in schema
-        ]
