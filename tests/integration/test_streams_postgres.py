@@ -47,7 +47,7 @@ def test_the_stream_flow_on_postgres(fresh_postgres: str, tmp_path: Path) -> Non
         assert isinstance(outbox(db)[-1], ApplyStreamPolicy)
         service.handle_event(db, assessed(window(run_id, 1, findings={"late_record": 1}, policy_version=1)))
         (request,) = views.list_decision_requests(db, run_id=run_id)
-        assert request["context"]["reasons"] == ["1 late records, which policy v1 has no rule for"]
+        assert request["context"]["reasons"] == ["a late record, which policy v1 has no rule for"]
         rows, total = windows_page(db, stream_id=run_id)
         assert total == 2 and rows[0]["reopened"] == request["context"]["reasons"]
         assert [p["version"] for p in policies_of(db, stream_id=run_id)] == [1]

@@ -4,6 +4,7 @@ from lockflow.common.streams import (
     STREAM_ACTIONS,
     STREAM_FINDING_KINDS,
     STREAM_FINDINGS,
+    counted,
     stream_finding_facts,
 )
 
@@ -24,3 +25,9 @@ def test_an_unknown_kind_gets_generic_words_instead_of_an_error() -> None:
     facts = stream_finding_facts("clock_skew")
     assert facts.label == "Clock skew"
     assert facts.default_action == "flag"
+
+
+def test_a_count_reads_in_the_singular_for_one_and_the_plural_for_more() -> None:
+    for kind, facts in STREAM_FINDINGS.items():
+        assert counted(kind, 1) == facts.one and facts.one.split()[0] in ("a", "an"), kind
+        assert counted(kind, 3) == f"3 {facts.words}", kind

@@ -44,6 +44,7 @@ class StreamFindingFacts:
     """What a stream finding kind is called and which actions a policy may take on it."""
 
     words: str  # plural noun phrase for running text
+    one: str  # the same for a single one, with its article: "a late record"
     label: str  # for headings and table cells
     default_action: StreamAction
     actions: tuple[StreamAction, ...]  # the actions that make sense for this kind
@@ -52,24 +53,32 @@ class StreamFindingFacts:
 # fmt: off
 STREAM_FINDINGS: dict[StreamFindingKind, StreamFindingFacts] = {
     "malformed": StreamFindingFacts(
-        "malformed records", "Malformed", "quarantine", ("quarantine",)),
+        "malformed records", "a malformed record", "Malformed", "quarantine", ("quarantine",)),
     "contract_violation": StreamFindingFacts(
-        "contract violations", "Contract violation", "quarantine", ("quarantine", "flag")),
+        "contract violations", "a contract violation", "Contract violation", "quarantine",
+        ("quarantine", "flag")),
     "type_violation": StreamFindingFacts(
-        "type violations", "Type violation", "quarantine",
+        "type violations", "a type violation", "Type violation", "quarantine",
         ("quarantine", "repair_constant", "repair_last_median", "flag")),
     "null_value": StreamFindingFacts(
-        "missing required values", "Null value", "repair_last_median",
+        "missing required values", "a missing required value", "Null value", "repair_last_median",
         ("quarantine", "repair_constant", "repair_last_median", "flag")),
     "out_of_range": StreamFindingFacts(
-        "out-of-range values", "Out of range", "flag",
+        "out-of-range values", "an out-of-range value", "Out of range", "flag",
         ("quarantine", "repair_constant", "repair_last_median", "flag")),
     "duplicate_key": StreamFindingFacts(
-        "repeated keys", "Duplicate key", "drop_duplicate", ("drop_duplicate", "quarantine", "flag")),
+        "repeated keys", "a repeated key", "Duplicate key", "drop_duplicate",
+        ("drop_duplicate", "quarantine", "flag")),
     "late_record": StreamFindingFacts(
-        "late records", "Late record", "flag", ("flag", "quarantine")),
+        "late records", "a late record", "Late record", "flag", ("flag", "quarantine")),
 }
 # fmt: on
+
+
+def counted(kind: str, count: int) -> str:
+    """A count of one kind in running text: "a late record", "3 late records"."""
+    facts = stream_finding_facts(kind)
+    return facts.one if count == 1 else f"{count} {facts.words}"
 
 
 def stream_finding_facts(kind: str) -> StreamFindingFacts:
@@ -77,7 +86,8 @@ def stream_finding_facts(kind: str) -> StreamFindingFacts:
     known = STREAM_FINDINGS.get(kind)  # type: ignore[call-overload]
     if known is not None:
         return known
-    return StreamFindingFacts(kind.replace("_", " "), kind.replace("_", " ").capitalize(), "flag", ("flag",))
+    words = kind.replace("_", " ")
+    return StreamFindingFacts(words, f"one {words}", words.capitalize(), "flag", ("flag",))
 
 
 class StreamModel(BaseModel):

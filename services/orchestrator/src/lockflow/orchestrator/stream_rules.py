@@ -20,6 +20,7 @@ from lockflow.common.streams import (
     STREAM_FINDING_KINDS,
     StreamPolicy,
     WindowResult,
+    counted,
     stream_finding_facts,
 )
 
@@ -47,13 +48,8 @@ def reopen_reasons(
     covered = {rule.kind for rule in policy.rules}
     for kind in STREAM_FINDING_KINDS:
         if window.findings.get(kind, 0) > 0 and kind not in covered:
-            words = stream_finding_facts(kind).words
-            reasons.append(
-                Reopen(
-                    f"new_kind:{kind}",
-                    f"{window.findings[kind]} {words}, which policy v{policy.version} has no rule for",
-                )
-            )
+            said = f"{counted(kind, window.findings[kind])}, which policy v{policy.version} has no rule for"
+            reasons.append(Reopen(f"new_kind:{kind}", said))
     rate = violation_rate(window)
     if rate > policy.reopen_violation_rate:
         reasons.append(
