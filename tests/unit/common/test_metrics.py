@@ -28,7 +28,7 @@ from lockflow.devcluster import free_port
 # closed set. A run id, a user or a key never is one.
 ALLOWED_LABELS = {
     "service", "stage", "gate", "option", "outcome", "error_type", "topic", "group",
-    "method", "route", "status", "state", "version", "python",
+    "method", "route", "status", "state", "version", "python", "mode",
 }  # fmt: skip
 FORBIDDEN = {"run_id", "run", "user", "username", "key", "event_id", "request_id", "path"}
 

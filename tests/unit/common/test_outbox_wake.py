@@ -133,3 +133,21 @@ async def test_a_stopped_relay_is_not_woken_and_its_rows_wait_for_a_sweep(db: Da
         assert [e.run_id for _, e in bus.sent] == ["run-after"]
     finally:
         await again.stop()
+
+
+def test_a_relay_stops_even_while_commits_keep_waking_it(db: Database) -> None:
+    """A wake-up landing as stop cancels the relay must not swallow the cancel (the relay would never end)."""
+
+    async def scenario() -> None:
+        relay = OutboxRelay(db, RecordingBus(), sweep_seconds=0.001)
+        relay.start()
+        for _ in range(200):  # stop at many points of the loop, each time with a wake-up just queued
+            await asyncio.sleep(0)
+            relay.wake()
+            async with asyncio.timeout(5):
+                await relay.stop()
+            relay.start()
+        async with asyncio.timeout(5):
+            await relay.stop()
+
+    asyncio.run(scenario())

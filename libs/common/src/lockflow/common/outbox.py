@@ -81,6 +81,7 @@ class OutboxRelay:
         self._woken: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def publish(self) -> int:
         """Publish whatever the outbox holds now (serialised within this process); how many were sent."""
@@ -110,6 +111,7 @@ class OutboxRelay:
             return
         self._loop = asyncio.get_running_loop()
         self._woken = asyncio.Event()
+        self._stopping = False
         with _RELAYS_LOCK:
             _RELAYS.add(self)
         self._task = asyncio.create_task(self._run())
@@ -117,10 +119,15 @@ class OutboxRelay:
     async def _run(self) -> None:
         assert self._woken is not None
         wait, retries = 0.0, 0  # a first sweep at start: what a crashed process left
-        while True:
+        while not self._stopping:
             if wait > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives as the
+                # event is set (a commit's wake-up during stop), and the relay then never stops.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._woken.wait(), timeout=wait)
+                    async with asyncio.timeout(wait):
+                        await self._woken.wait()
+            if self._stopping:
+                return
             self._woken.clear()
             wait = self.sweep_seconds
             try:
@@ -136,6 +143,9 @@ class OutboxRelay:
         with _RELAYS_LOCK:
             _RELAYS.discard(self)
         task, self._task = self._task, None
+        self._stopping = True
+        if self._woken is not None:
+            self._woken.set()  # a loop that lost the cancel still sees the flag at once
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
