@@ -28,13 +28,23 @@ from lockflow.devcluster import free_port
 # closed set. A run id, a user or a key never is one.
 ALLOWED_LABELS = {
     "service", "stage", "gate", "option", "outcome", "error_type", "topic", "group",
-    "method", "route", "status", "state", "version", "python", "mode",
+    "method", "route", "status", "state", "version", "python", "mode", "kind", "reason",
 }  # fmt: skip
 FORBIDDEN = {"run_id", "run", "user", "username", "key", "event_id", "request_id", "path"}
 
 
 def _families() -> list[object]:
     return list(metrics.REGISTRY.collect())
+
+
+def test_every_declared_label_is_a_bounded_one() -> None:
+    """Declared label names are checked, not only those of samples other tests happened to emit."""
+    collectors = set(metrics.REGISTRY._names_to_collectors.values())
+    assert collectors
+    for collector in collectors:
+        labels = set(getattr(collector, "_labelnames", ()))
+        assert labels <= ALLOWED_LABELS, (collector, labels - ALLOWED_LABELS)
+        assert not labels & FORBIDDEN
 
 
 def test_every_metric_is_lockflow_prefixed_in_base_units_with_bounded_labels() -> None:
