@@ -75,7 +75,7 @@ client: install ui-deps
 
 ## Install everything, start Kafka, PostgreSQL, Redis and MariaDB, and run the whole suite.
 test: install services-up ui-deps
-	eval "$$(bash scripts/services.sh env)" && $(BIN)/pytest -q -p no:cacheprovider --durations=30 tests
+	eval "$$(bash scripts/services.sh env)" && $(BIN)/pytest -q -p no:cacheprovider -n 2 --dist worksteal --durations=30 tests
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit
