@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import socket
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ class Streams:
 async def start(adapters: Adapters) -> Streams:
     """Follow the registry, run its streams, and record the stream commands in it."""
     settings = adapters.settings
+    if isinstance(settings, StreamsSettings):
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(settings.streams_gc_young_threshold, older, oldest)
     tuning = (
         Tuning(
             commit_interval_ms=settings.streams_commit_interval_ms,

@@ -29,6 +29,7 @@ from lockflow.common.streams import (
 # An epoch number above this is in milliseconds (1e11 s is the year 5138).
 EPOCH_MS_ABOVE = 1e11
 NUMBER_TYPES = ("number", "integer")
+_NUMBERS = (int, float)
 # How much a record with findings weighs against the score: each kind's share of records, weighted.
 SCORE_WEIGHTS: dict[StreamFindingKind, float] = {
     "malformed": 1.0,
@@ -93,7 +94,7 @@ class Finding:
         return cls(kind=data["kind"], field=data.get("field"), detail=data.get("detail", ""))
 
 
-@dataclass
+@dataclass(slots=True)  # one per record read, tens of thousands held in an open window
 class Checked:
     """A record as read: its decoded value (None when malformed), its event time and findings."""
 
@@ -212,14 +213,10 @@ def percentile(values: list[float], q: float) -> float | None:
 def medians(records: list[Checked], number_fields: tuple[str, ...]) -> dict[str, float]:
     """Per number field, the median of the values that are numbers (booleans excluded)."""
     out: dict[str, float] = {}
+    decoded = [r.value for r in records if r.value is not None]
     for name in number_fields:
-        values = [
-            float(r.value[name])
-            for r in records
-            if r.value is not None
-            and isinstance(r.value.get(name), int | float)
-            and not isinstance(r.value.get(name), bool)
-        ]
+        column = [value.get(name) for value in decoded]
+        values = [float(v) for v in column if isinstance(v, _NUMBERS) and not isinstance(v, bool)]
         found = median(values)
         if found is not None:
             out[name] = found

@@ -22,9 +22,10 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pyarrow as pa
@@ -459,14 +460,16 @@ class StreamProcessor(threading.Thread):
         self._maybe_replay_holds()
         messages = self.consumer.consume(num_messages=self.tuning.batch, timeout=0.05)
         now_ms = int(time.time() * 1000)
+        read_at = time.monotonic()  # one clock read per batch: its records were all read at once
+        topic = self.spec.topic
         for msg in messages:
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise KafkaException(err)
-            if msg.topic() == self.spec.topic:
-                self._on_record(msg, now_ms)
+            if msg.topic() == topic:
+                self._on_record(msg, now_ms, read_at)
             else:
                 self._on_held(msg)
         self._close_windows()
@@ -474,7 +477,7 @@ class StreamProcessor(threading.Thread):
         if self.dirty and (due or self.stopping.is_set()):
             self._commit()
 
-    def _on_record(self, msg: Message, now_ms: int) -> None:
+    def _on_record(self, msg: Message, now_ms: int, read_at: float) -> None:
         partition, offset = _where(msg)
         timestamp = msg.timestamp()[1]
         checked = check_record(
@@ -485,9 +488,9 @@ class StreamProcessor(threading.Thread):
             message_key=msg.key(),
             fallback_ms=timestamp if timestamp > 0 else now_ms,
         )
-        record_id = f"{self.spec.topic}/{partition}/{offset}"
+        record_id = f"{self.spec.topic}/{partition}/{offset}".encode()
         self.next_offset[partition] = offset + 1
-        self.last_read[partition] = time.monotonic()
+        self.last_read[partition] = read_at
         seen_before = offset < self.state.processed.get(partition, -1)
         closed = self.state.closed_through_ms
         late = closed is not None and is_late(
@@ -506,23 +509,26 @@ class StreamProcessor(threading.Thread):
         if checked.event_ms > self.state.partition_max.get(partition, -1):
             self.state.partition_max[partition] = checked.event_ms
 
-    def _buffer(self, partition: int, offset: int, now_ms: int, checked: Checked, record_id: str) -> None:
+    def _buffer(self, partition: int, offset: int, now_ms: int, checked: Checked, record_id: bytes) -> None:
         start = window_start(checked.event_ms, self.window_ms)
-        self.windows[start].append(
-            Buffered(partition, offset, now_ms, checked, [(H_RECORD_ID, record_id.encode())])
-        )
+        self.windows[start].append(Buffered(partition, offset, now_ms, checked, [(H_RECORD_ID, record_id)]))
         oldest = self.oldest[start]
         if offset < oldest.get(partition, offset + 1):
             oldest[partition] = offset
 
-    def _emit_late(self, checked: Checked, record_id: str, now_ms: int) -> None:
+    def _emit_late(self, checked: Checked, record_id: bytes, now_ms: int) -> None:
         """A record whose window had closed: counted in the window open now, routed at once."""
         checked.findings.append(Finding("late_record", None, "its window had closed when it arrived"))
         watermark = self.state.watermark_ms if self.state.watermark_ms is not None else checked.event_ms
         counted_in = window_start(watermark, self.window_ms)
         self.state.late[counted_in] = self.state.late.get(counted_in, 0) + 1
-        headers = [(H_RECORD_ID, record_id.encode()), (H_LATE, b"true")]
-        self._route(Buffered(-1, -1, now_ms, checked, headers), window=counted_in, counts=None)
+        headers = [(H_RECORD_ID, record_id), (H_LATE, b"true")]
+        self._route(
+            Buffered(-1, -1, now_ms, checked, headers),
+            window=counted_in,
+            counts=None,
+            policy=self.policies.get(),
+        )
 
     # ---- closing windows -------------------------------------------------------------------------
 
@@ -580,7 +586,7 @@ class StreamProcessor(threading.Thread):
         counts: dict[str, int] = defaultdict(int)
         routes: list[str] = []
         for item in buffered:
-            routes.append(self._route(item, window=start, counts=counts))
+            routes.append(self._route(item, window=start, counts=counts, policy=policy))
         checked = [b.checked for b in buffered]
         findings: dict[StreamFindingKind, int] = defaultdict(int)
         for record in checked:
@@ -619,11 +625,13 @@ class StreamProcessor(threading.Thread):
         self._publish_result(result)
         self.dirty = True
 
-    def _route(self, item: Buffered, *, window: int, counts: dict[str, int] | None) -> str:
+    def _route(
+        self, item: Buffered, *, window: int, counts: dict[str, int] | None, policy: StreamPolicy | None
+    ) -> str:
         """Send one record where the policy (or the unapproved mode) says; its route."""
-        policy = self.policies.get()
         checked = item.checked
-        headers = [*item.headers, (H_WINDOW, _iso(window))]
+        headers = item.headers  # the record's own list: it is sent once, so it is extended in place
+        headers.append((H_WINDOW, _iso(window)))
         if policy is None:
             if self.spec.unapproved_mode == "hold":
                 headers += [
@@ -641,6 +649,12 @@ class StreamProcessor(threading.Thread):
             if counts is not None:
                 counts[route] += 1
             return route
+        if not checked.findings:  # nothing for a rule to act on: clean, unchanged (what `decide` says)
+            headers += [(H_POLICY, _version(policy.version)), (H_MODE, b"policy")]
+            self._produce(self.topics["clean"], checked.raw, headers, key=checked.key)
+            if counts is not None:
+                counts["clean"] += 1
+            return "clean"
         verdict = decide(checked, policy=policy, last_medians=self.state.last_medians)
         route = self._send(verdict, checked, headers, policy)
         if counts is not None:
@@ -652,7 +666,7 @@ class StreamProcessor(threading.Thread):
     def _send(
         self, verdict: Verdict, checked: Checked, headers: list[tuple[str, bytes]], policy: StreamPolicy
     ) -> str:
-        headers = [*headers, (H_POLICY, str(policy.version).encode()), (H_MODE, b"policy")]
+        headers = [*headers, (H_POLICY, _version(policy.version)), (H_MODE, b"policy")]
         if verdict.route == "drop":
             return "drop"
         if verdict.route == "quarantine":
@@ -724,7 +738,9 @@ class StreamProcessor(threading.Thread):
         assert self.producer is not None
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key, headers=list(headers))
+                # the list as it is (a copy per record costs); the cast only widens its type for mypy
+                sent = cast("list[tuple[str, str | bytes | None]]", headers)
+                self.producer.produce(topic, value=value, key=key, headers=sent)
                 return
             except BufferError:  # the local queue is full: let it drain
                 self.producer.poll(0.05)
@@ -799,11 +815,15 @@ class StreamProcessor(threading.Thread):
         """The window's records as Parquet (the contract's fields typed, plus where each one went)."""
         if self.artifacts is None or not buffered:
             return None
-        columns: dict[str, list[Any]] = {
+        columns: dict[str, Any] = {
             "_record_id": [b.headers[0][1].decode() for b in buffered],
-            "_event_time": [datetime.fromtimestamp(b.checked.event_ms / 1000, UTC) for b in buffered],
+            # epoch ms as they are: the same timestamps as datetimes, without one object per record
+            "_event_time": pa.array([b.checked.event_ms for b in buffered], pa.timestamp("ms", tz="UTC")),
             "_route": routes,
-            "_findings": [",".join(sorted({f.kind for f in b.checked.findings})) for b in buffered],
+            "_findings": [
+                ",".join(sorted({f.kind for f in b.checked.findings})) if b.checked.findings else ""
+                for b in buffered
+            ],
         }
         fields = [
             pa.field("_record_id", pa.string()),
@@ -811,9 +831,10 @@ class StreamProcessor(threading.Thread):
             pa.field("_route", pa.string()),
             pa.field("_findings", pa.string()),
         ]
+        values = [b.checked.value or _EMPTY for b in buffered]  # a malformed record: every field None
         for name, prop in self.contract.properties.items():
-            kind, caster = _column_type(prop)
-            columns[name] = [caster(b.checked.value.get(name)) if b.checked.value else None for b in buffered]
+            kind, cast = _column_type(prop)
+            columns[name] = cast([value.get(name) for value in values])
             fields.append(pa.field(name, kind))
         table = pa.Table.from_pydict(columns, schema=pa.schema(fields))
         sink = io.BytesIO()
@@ -836,23 +857,37 @@ def _bytes(value: str | bytes | None) -> bytes:
     return value.encode() if isinstance(value, str) else value
 
 
-def _column_type(prop: dict[str, Any]) -> tuple[pa.DataType, Any]:
-    """A contract property's Parquet type and how to cast a JSON value to it (None where it does not fit)."""
+_EMPTY: dict[str, Any] = {}
+_NUMBERS = (int, float)
+Column = Callable[[list[Any]], list[Any]]
+
+
+def _column_type(prop: dict[str, Any]) -> tuple[pa.DataType, Column]:
+    """A contract property's Parquet type and how to cast a column of JSON values to it (None: no fit)."""
     declared = prop.get("type")
     types = {declared} if isinstance(declared, str) else set(declared or [])
     types.discard("null")
+    # A column at once: a window holds tens of thousands of records; a call per value costs more than a cast.
     if types == {"integer"}:
-        return pa.int64(), lambda v: v if isinstance(v, int) and not isinstance(v, bool) else None
+        return pa.int64(), lambda c: [
+            v if isinstance(v, int) and not isinstance(v, bool) else None for v in c
+        ]
     if types <= {"integer", "number"} and types:
         return (
             pa.float64(),
-            lambda v: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None,
+            lambda c: [float(v) if isinstance(v, _NUMBERS) and not isinstance(v, bool) else None for v in c],
         )
     if types == {"boolean"}:
-        return pa.bool_(), lambda v: v if isinstance(v, bool) else None
+        return pa.bool_(), lambda c: [v if isinstance(v, bool) else None for v in c]
     if types == {"string"}:
-        return pa.string(), lambda v: v if isinstance(v, str) else None
-    return pa.string(), lambda v: None if v is None else json.dumps(v)
+        return pa.string(), lambda c: [v if isinstance(v, str) else None for v in c]
+    return pa.string(), lambda c: [None if v is None else json.dumps(v) for v in c]
+
+
+@functools.lru_cache(maxsize=16)
+def _version(version: int) -> bytes:
+    """A policy version as the bytes of its header."""
+    return str(version).encode()
 
 
 @functools.lru_cache(maxsize=64)

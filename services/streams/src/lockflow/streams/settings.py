@@ -27,3 +27,13 @@ class StreamsSettings(CommonSettings):
     streams_output_partitions: int = Field(
         default=3, ge=1, le=1000, description="Partitions of the topics it creates"
     )
+    streams_gc_young_threshold: int = Field(
+        default=50_000,
+        ge=700,
+        le=10_000_000,
+        description=(
+            "Allocations between two young garbage collections in the worker process (Python's default is"
+            " 700): an open window holds ~10 objects per record, none of them in a cycle, and scanning"
+            " them 700 allocations at a time cost more than the checks"
+        ),
+    )
