@@ -27,3 +27,12 @@ class StreamsSettings(CommonSettings):
     streams_output_partitions: int = Field(
         default=3, ge=1, le=1000, description="Partitions of the topics it creates"
     )
+    streams_idle_close_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description=(
+            "Wall time without any record after which a stream's open windows close "
+            "(default: the stream's window + grace, the longest a live window waits in real time)"
+        ),
+    )
