@@ -560,9 +560,9 @@ class StreamProcessor(threading.Thread):
         if is_idle(now, max(last_record, self.activated_at), idle_close_ms=self.idle_close_ms):
             # Producers stopped: close what is open rather than wait for event time that may never come.
             open_starts = [*self.windows.keys(), *self.state.late.keys()]
-            idle = idle_watermark(open_starts, window_ms=self.window_ms, grace_ms=self.grace_ms)
-            if idle is not None and (candidate is None or idle > candidate):
-                candidate = idle
+            jump = idle_watermark(open_starts, window_ms=self.window_ms, grace_ms=self.grace_ms)
+            if jump is not None and (candidate is None or jump > candidate):
+                candidate = jump
         if candidate is None:
             return self.state.watermark_ms
         if self.state.watermark_ms is None or candidate > self.state.watermark_ms:
