@@ -49,6 +49,9 @@ class Worker:
             LOCKFLOW_HOME=str(tmp / name),
             LOCKFLOW_ARTIFACT_DIR=str(tmp / "artifacts"),
             LOCKFLOW_STREAMS_COMMIT_INTERVAL_MS="100",
+            # Windows close by event time only here (the closing record), not by an idle close while the
+            # stream changes hands: the worker that takes over is the one to close the last windows.
+            LOCKFLOW_STREAMS_IDLE_CLOSE_SECONDS="600",
         )
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(

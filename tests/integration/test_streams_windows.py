@@ -35,7 +35,13 @@ pytestmark = pytest.mark.integration
 
 @contextmanager
 def running(
-    spec: StreamSpec, box: PolicyBox, prefix: str, bootstrap: str, tmp: Path
+    spec: StreamSpec,
+    box: PolicyBox,
+    prefix: str,
+    bootstrap: str,
+    tmp: Path,
+    *,
+    idle_close_ms: int | None = None,
 ) -> Iterator[StreamProcessor]:
     processor = StreamProcessor(
         spec=spec,
@@ -44,7 +50,7 @@ def running(
         artifacts=LocalArtifactStore(tmp / "artifacts"),
         events_topic=f"{prefix}.events",
         events_bootstrap=bootstrap,
-        tuning=Tuning(commit_interval_ms=100, partitions=1),
+        tuning=Tuning(commit_interval_ms=100, partitions=1, idle_close_ms=idle_close_ms),
     )
     processor.start()
     try:
@@ -140,7 +146,8 @@ def test_held_records_are_replayed_through_the_first_policy(
     box = PolicyBox()
     source = Source(kafka_bootstrap, topic)
     events = f"{topic_prefix}.events"
-    with running(spec, box, topic_prefix, kafka_bootstrap, tmp_path):
+    # Window 3 must stay open while the policy arrives: no idle close in the seconds this takes.
+    with running(spec, box, topic_prefix, kafka_bootstrap, tmp_path, idle_close_ms=600_000):
         source.send([record(1, BASE_MS, amount=10.0), record(2, BASE_MS + 100, amount=20.0)])  # window 0
         source.send([record(3, BASE_MS + 1100, amount=None)])  # window 1: a required value missing
         source.send([b"[1, 2"], timestamp=BASE_MS + 1200)  # window 1: malformed
@@ -186,3 +193,34 @@ def test_out_of_order_records_and_a_partition_read_behind_another_are_not_late(
     assert counts == {0: 6, 1000: 5, 2000: 2, 3000: 1}
     assert sum(w.late for w in found) == 0
     assert sum(w.late for w in later) == 1
+
+
+def test_the_last_window_of_a_stream_whose_producers_stopped_closes(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topic = f"{topic_prefix}.orders"
+    make_topic(kafka_bootstrap, topic, partitions=1)
+    spec = spec_for(kafka_bootstrap, topic)
+    box = PolicyBox()
+    box.offer(policy_for(spec.stream_id, 1, [("out_of_range", "quarantine")]))
+    source = Source(kafka_bootstrap, topic)
+    events = f"{topic_prefix}.events"
+    with running(spec, box, topic_prefix, kafka_bootstrap, tmp_path, idle_close_ms=1500) as processor:
+        n = source.send(record(i, BASE_MS + i * 100) for i in range(15))  # windows 0 and 1, then silence
+        wait_processed(processor, n)
+        first, last = windows(kafka_bootstrap, events, spec.stream_id, count=2, timeout=30)
+        assert (first.records, last.records) == (10, 5)  # the last window closed with nothing after it
+        n += source.send([record(99, BASE_MS + 1900)])  # for the closed window: late
+        wait_processed(processor, n)
+    # A new owner restores the snapshot: the closed windows stay closed, the late record is not re-read.
+    with running(spec, box, topic_prefix, kafka_bootstrap, tmp_path, idle_close_ms=1500) as processor:
+        found = windows(kafka_bootstrap, events, spec.stream_id, count=3, timeout=30)
+    assert len({w.window_start for w in found}) == 3, found
+    assert (found[2].records, found[2].late) == (
+        0,
+        1,
+    )  # counted once, in the window open after the idle close
+    out = read_all(kafka_bootstrap, [f"{topic}.clean", f"{topic}.quarantine"], until=16)
+    ids = [o.record_id for o in out]
+    assert len(ids) == len(set(ids)) == 16
+    assert [json.loads(o.value)["id"] for o in out if o.headers.get("lockflow-late") == "true"] == ["r99"]

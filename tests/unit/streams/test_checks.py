@@ -9,6 +9,8 @@ from lockflow.streams.checks import (
     closable_until,
     decide,
     event_time_ms,
+    idle_watermark,
+    is_idle,
     is_late,
     mark_duplicates,
     median,
@@ -53,6 +55,22 @@ def test_a_window_closes_once_the_watermark_passes_its_end_by_the_grace() -> Non
     assert closable_until(15_500, grace_ms=2000) == 13_500
     assert is_late(12_999, window_ms=1000, closed_through_ms=13_000)
     assert not is_late(13_000, window_ms=1000, closed_through_ms=13_000)
+
+
+def test_an_idle_stream_moves_its_watermark_past_every_open_window() -> None:
+    watermark = idle_watermark([12_000, 14_000, 13_000], window_ms=1000, grace_ms=2000)
+    assert watermark == 17_000
+    assert watermark is not None
+    limit = window_start(closable_until(watermark, grace_ms=2000), 1000)
+    assert all(start + 1000 <= limit for start in (12_000, 13_000, 14_000))  # every open window closes
+    assert is_late(14_999, window_ms=1000, closed_through_ms=limit)  # a record coming later for it: late
+    assert not is_late(15_000, window_ms=1000, closed_through_ms=limit)
+    assert idle_watermark([], window_ms=1000, grace_ms=2000) is None  # nothing open: nothing moves
+
+
+def test_a_stream_is_idle_once_no_record_came_for_the_idle_close_time() -> None:
+    assert not is_idle(101.9, 100.0, idle_close_ms=2000)
+    assert is_idle(102.0, 100.0, idle_close_ms=2000)
 
 
 def test_event_times_are_read_as_iso_text_or_epoch_seconds_or_milliseconds() -> None:

@@ -61,6 +61,11 @@ async def start(adapters: Adapters) -> Streams:
             batch=settings.streams_batch,
             lease_session_timeout_ms=settings.streams_lease_session_timeout_ms,
             partitions=settings.streams_output_partitions,
+            idle_close_ms=(
+                None
+                if settings.streams_idle_close_seconds is None
+                else int(settings.streams_idle_close_seconds * 1000)
+            ),
         )
         if isinstance(settings, StreamsSettings)
         else Tuning()

@@ -57,6 +57,22 @@ def closable_until(watermark_ms: int, *, grace_ms: int) -> int:
     return watermark_ms - grace_ms
 
 
+def idle_watermark(open_starts: list[int], *, window_ms: int, grace_ms: int) -> int | None:
+    """The watermark at which every open window can close (None: no window is open).
+
+    When the stream has been silent for its idle close time, event time stops waiting for records
+    that may never come: the watermark jumps to the last open window's end plus the grace.
+    """
+    if not open_starts:
+        return None
+    return max(open_starts) + window_ms + grace_ms
+
+
+def is_idle(now_s: float, last_record_s: float, *, idle_close_ms: int) -> bool:
+    """Whether no record has been read for the idle close time (wall clock, seconds)."""
+    return (now_s - last_record_s) * 1000 >= idle_close_ms
+
+
 def event_time_ms(value: Any) -> int | None:
     """An event time as epoch ms: an ISO-8601 string, or epoch seconds or milliseconds (None: unreadable)."""
     if isinstance(value, bool):

@@ -56,6 +56,8 @@ from lockflow.streams.checks import (
     closable_until,
     decide,
     field_counts,
+    idle_watermark,
+    is_idle,
     is_late,
     mark_duplicates,
     medians,
@@ -67,6 +69,7 @@ from lockflow.streams.checks import (
 log = get_logger(__name__)
 
 SNAPSHOT_TAIL = 32
+COORDINATOR_TIMEOUT_S = 5  # a transaction's coordinator calls fail after this (then the step is retried)
 IDLE_MS = 1000  # a partition with nothing read for this long does not hold the watermark back
 
 # Headers every output record carries (the names a consumer of .clean/.quarantine reads).
@@ -169,6 +172,7 @@ class Tuning:
     batch: int = 5000
     lease_session_timeout_ms: int = 6000
     partitions: int = 3  # for the output topics this worker creates
+    idle_close_ms: int | None = None  # silence that closes the open windows (None: window + grace)
 
 
 class PolicyBox:
@@ -220,6 +224,7 @@ class StreamProcessor(threading.Thread):
         self.contract = Contract(spec.contract)
         self.window_ms = spec.window_seconds * 1000
         self.grace_ms = spec.grace_seconds * 1000
+        self.idle_close_ms = self.tuning.idle_close_ms or self.window_ms + self.grace_ms
         self.base = kafka_config(spec, box)
         # WindowAssessed goes in the transaction when lockflow's Kafka is the stream's; else after it.
         self.events_producer: Producer | None = (
@@ -537,7 +542,9 @@ class StreamProcessor(threading.Thread):
 
         A partition read ahead of another cannot close a window the other still has records for; a
         partition read to its end, or silent for IDLE_MS (a producer's transaction markers can keep
-        its last offset unreachable), holds nothing back.
+        its last offset unreachable), holds nothing back. When no partition has delivered a record for
+        the idle close time, the watermark passes every open window (`idle_watermark`), so the last
+        window of a stream whose producers stopped closes; a record for it that comes later is late.
         """
         assert self.consumer is not None
         now = time.monotonic()
@@ -555,6 +562,13 @@ class StreamProcessor(threading.Thread):
                     return self.state.watermark_ms  # a partition not read yet: nothing can close
                 behind.append(seen)
         candidate = min(behind) if behind else max(self.state.partition_max.values(), default=None)
+        last_record = max(self.last_read.values(), default=self.activated_at)
+        if is_idle(now, max(last_record, self.activated_at), idle_close_ms=self.idle_close_ms):
+            # Producers stopped: close what is open rather than wait for event time that may never come.
+            open_starts = [*self.windows.keys(), *self.state.late.keys()]
+            jump = idle_watermark(open_starts, window_ms=self.window_ms, grace_ms=self.grace_ms)
+            if jump is not None and (candidate is None or jump > candidate):
+                candidate = jump
         if candidate is None:
             return self.state.watermark_ms
         if self.state.watermark_ms is None or candidate > self.state.watermark_ms:
@@ -782,7 +796,7 @@ class StreamProcessor(threading.Thread):
         self.producer.produce(self.topics["state"], value=self.state.to_json(), key="state")
         offsets = self._offsets()
         if offsets:
-            self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
+            self._send_offsets(offsets)
         self.producer.commit_transaction(60)
         self.in_txn = False
         self.dirty = False
@@ -797,6 +811,38 @@ class StreamProcessor(threading.Thread):
                 )
             self.events_producer.flush(30)
         self.after_commit = []
+
+    def _send_offsets(self, offsets: list[TopicPartition]) -> None:
+        """Add the offsets to the transaction, failing (to be retried) instead of hanging when the group's
+        coordinator is away.
+
+        librdkafka's send_offsets_to_transaction ignores its timeout while the coordinator is down
+        (confluentinc/librdkafka#5456): across a broker restart it blocked for good. So the consumer asks
+        the coordinator first (a plain request that does time out), and the call itself runs under a
+        watchdog; on either failure the step is retried from the last commit with a new producer, whose
+        init_transactions fences the stuck one and aborts its transaction.
+        """
+        assert self.producer is not None and self.consumer is not None
+        self.consumer.committed(offsets, timeout=COORDINATOR_TIMEOUT_S)
+        producer, metadata = self.producer, self.consumer.consumer_group_metadata()
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def send() -> None:
+            try:
+                producer.send_offsets_to_transaction(offsets, metadata, COORDINATOR_TIMEOUT_S)
+            except BaseException as exc:  # handed to the stream's thread
+                failure.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=send, name=f"{self.name}-offsets", daemon=True).start()
+        if not done.wait(COORDINATOR_TIMEOUT_S + 2):
+            self.producer = None  # left to the stuck call; the next owner's producer fences it
+            self.in_txn = False
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "send_offsets_to_transaction hung"))
+        if failure:
+            raise failure[0]
 
     def _offsets(self) -> list[TopicPartition]:
         """Per partition, the oldest record still in an open window, else the next one to read."""

@@ -37,3 +37,12 @@ class StreamsSettings(CommonSettings):
             " them 700 allocations at a time cost more than the checks"
         ),
     )
+    streams_idle_close_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description=(
+            "Wall time without any record after which a stream's open windows close "
+            "(default: the stream's window + grace, the longest a live window waits in real time)"
+        ),
+    )
