@@ -124,9 +124,10 @@ def distributed_decision_latency(runs: int, *, wake: bool = True) -> list[float]
             "LOCKFLOW_OUTBOX_SWEEP_SECONDS": "1",
         }
         cluster = DevCluster(env=env, logs=Path(work) / "logs")
-        cluster.start()
         posts: list[tuple[datetime, str]] = []
         try:
+            # Inside the try: a start that times out (a loaded machine) still stops what it launched.
+            cluster.start()
             client = httpx.Client(base_url=cluster.url, timeout=30)
             auth = httpx.Client(base_url=cluster.auth_url, timeout=30)
             people = create_users(

@@ -80,6 +80,7 @@ def build_adapters(
                 bootstrap=settings.kafka_bootstrap,
                 client_id=client_id,
                 session_timeout_seconds=settings.kafka_session_timeout_seconds,
+                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                 prefix=settings.topic_prefix,
                 error_policy=policy,
             )

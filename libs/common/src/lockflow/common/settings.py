@@ -38,6 +38,14 @@ class CommonSettings(BaseSettings):
         description="How long the group waits for a silent consumer (a killed worker) before its "
         "partitions go to another member; the broker's default floor is 6 s",
     )
+    kafka_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=10,
+        le=500,
+        description="How long the broker holds a consumer's fetch with nothing new. A record of a partition "
+        "left out of the fetch in flight (its previous records were still being handled) waits for that "
+        "fetch to return, so this bounds the wait; aiokafka's default is 500 ms",
+    )
     topic_prefix: str = "lockflow"
     redis_url: str | None = None
     artifact_dir: Path | None = None

@@ -27,12 +27,14 @@ class KafkaBus(Bus):
         bootstrap: str,
         client_id: str = "lockflow",
         session_timeout_seconds: float = 30.0,
+        fetch_max_wait_ms: int = 100,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.bootstrap = bootstrap
         self.client_id = client_id
         self.session_timeout_ms = int(session_timeout_seconds * 1000)
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self._producer: AIOKafkaProducer | None = None
         self._subscriptions: list[Subscription] = []
 
@@ -133,7 +135,7 @@ class KafkaBus(Bus):
             client_id=f"{self.client_id}-tail",
             enable_auto_commit=False,
             # A reply is waited for by a person: hand it over as soon as the broker has it.
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
         )
         await consumer.start()
         try:
@@ -187,6 +189,10 @@ class KafkaBus(Bus):
             # A killed member's partitions move after this; heartbeats well inside it (Kafka: < 1/3).
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=max(1_000, self.session_timeout_ms // 10),
+            # aiokafka leaves a partition whose fetched records are not all handled yet (one record per
+            # poll) out of the next fetch and fetches it again only when that fetch returns: a command
+            # arriving meanwhile waits up to this long (the 500 ms default was the decision path's tail).
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
         )
         await consumer.start()
         subscription = Subscription(topics=topics, group=group)
