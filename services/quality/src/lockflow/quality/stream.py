@@ -1,24 +1,28 @@
 """Gate 2's fixes applied batch by batch: the same result as lockflow.quality.resolve in memory.
 
-`stream_apply` reads the Parquet dataset three times, never all of it at once:
+`stream_apply` reads the Parquet dataset batch by batch, never all of it at once:
 1. what the steps need from every row, one column (or one finding's columns) at a time: the rows
-   with each row-level finding's problem in the data as found (for duplicate rows and keys a
-   128-bit hash per row and its first occurrence), and each whole-column statistic (a median, a
-   mean, a mode, winsorize's quantiles, the interpolated column) on the column as the earlier
-   steps leave it. The column is kept in memory while its statistics are taken: an exact median
-   needs every value, and one column at a time is bounded by the column, not the table (a
-   two-pass selection would read the file once more per statistic, and a statistic after another
-   step on the same column would need that step replayed on every pass);
-2. only when a duplicate removal is chosen: which rows it keeps, from each row's key hash (and,
-   for "most complete", its count of present values) after the earlier steps, batch by batch;
+   with each row-level finding's problem in the data as found (one bit per row), and each
+   whole-column statistic on the column as the earlier steps leave it. A median is selected
+   exactly in a few passes over the column (the earlier steps on it replayed on each batch): a
+   histogram of the values' top bits narrows the middle rank to one bucket, whose values are then
+   collected and sorted once they fit in `memory_rows`. A mean (whose rounding depends on numpy
+   summing the whole column at once), a mode, winsorize's quantiles and the interpolated column are
+   still taken on the whole column in memory;
+2. for duplicate rows and keys (as found, or which rows a removal keeps after the earlier steps):
+   each row's 128-bit key hash, reduced per batch to the first row of each key, spilled to disk in
+   partitions by hash (a key's rows all land in one partition) when there are more than
+   `memory_rows` rows; each partition is then sorted alone and its first rows set in a bitmap;
 3. every step on each batch with those fixed, written to the new artifact batch by batch under
    the schema the whole result has (a batch whose column is all missing is widened to it).
 
-Memory is one batch plus one column plus a few bytes per row (the found rows, and 24 bytes per
-row for a duplicate removal), where the in-memory apply held the whole table two or three times.
+Memory is one batch, one duplicate partition (about `memory_rows` keys) and one bit per row per
+fix that acts on found rows, where the in-memory apply held the whole table two or three times.
 """
 
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +40,8 @@ from lockflow.quality.resolve import (
     ROW_STRATEGIES,
     WHOLE_COLUMN,
     Recorded,
+    _missing,
+    _numeric_or_fail,
     _rows_found,
     _Step,
     apply_resolutions,
@@ -52,6 +58,9 @@ DUPLICATES = frozenset(
 )
 HASH_KEYS = ("lockflow-dupes-1", "lockflow-dupes-2")  # two 64-bit hashes: a 128-bit key per row
 LAST_PHASE_BEFORE_DUPLICATES = PHASES["drop_rows"]
+# Rows whose duplicate keys (32 bytes each) or a median's candidate values are held at once.
+MEMORY_ROWS = 1 << 20
+KEYS = np.dtype([("hi", "u8"), ("lo", "u8"), ("first", "i8"), ("row", "i8")])  # sorted in this order
 
 
 Pause = Callable[[], None] | None  # called before each batch (a background job yields to requests)
@@ -101,15 +110,18 @@ def prepared_steps(
     findings: list[Finding],
     choices: list[ResolutionChoice],
     pause: Pause = None,
+    batch_rows: int = BATCH_ROWS,
+    memory_rows: int = MEMORY_ROWS,
 ) -> tuple[pq.ParquetFile, list[_Step]]:
     """The steps with what they need from every row fixed beforehand (passes 1 and 2)."""
     handle = pq.ParquetFile(path)
+    passes = _Passes(handle, batch_rows, memory_rows, pause)
     steps = plan_steps(columns=handle.schema_arrow.names, findings=findings, choices=choices)
-    steps = [replace(s, found=_found(handle, s, pause)) if s.strategy in ROW_STRATEGIES else s for s in steps]
-    steps = _freeze_column_stats(handle, steps)
+    steps = [replace(s, frozen=_found(passes, s)) if s.strategy in ROW_STRATEGIES else s for s in steps]
+    steps = _freeze_column_stats(passes, steps)
     for i, step in enumerate(steps):
         if step.strategy in DUPLICATES:
-            steps[i] = replace(step, frozen={"keep": _kept_rows(handle, steps[:i], step, pause)})
+            steps[i] = replace(step, frozen={"keep": _kept_rows(passes, steps[:i], step)})
     return handle, steps
 
 
@@ -120,9 +132,12 @@ def stream_apply(
     choices: list[ResolutionChoice],
     sink: Sink,
     batch_rows: int = BATCH_ROWS,
+    memory_rows: int = MEMORY_ROWS,
 ) -> Streamed:
     """Apply `choices` batch by batch into `sink`; the rows and records equal apply_resolutions'."""
-    handle, steps = prepared_steps(path=path, findings=findings, choices=choices)
+    handle, steps = prepared_steps(
+        path=path, findings=findings, choices=choices, batch_rows=batch_rows, memory_rows=memory_rows
+    )
     records: list[Recorded] | None = None
     tally = ColumnTally()
     if handle.metadata.num_rows == 0:  # no batch to carry the schema: the empty table in memory
@@ -158,10 +173,18 @@ def preview_counts(
     choices: list[ResolutionChoice],
     batch_rows: int = BATCH_ROWS,
     pause: Pause = None,
+    memory_rows: int = MEMORY_ROWS,
 ) -> Counts:
     """The preview's counts over every row, batch by batch (nothing is written); `pause` is called
     before each batch."""
-    handle, steps = prepared_steps(path=path, findings=findings, choices=choices, pause=pause)
+    handle, steps = prepared_steps(
+        path=path,
+        findings=findings,
+        choices=choices,
+        pause=pause,
+        batch_rows=batch_rows,
+        memory_rows=memory_rows,
+    )
     counts = Counts()
     records: list[Recorded] | None = None
     for frame in _frames(handle, batch_rows, pause=pause):
@@ -202,10 +225,53 @@ def _frames(
         yield whole_frame_dtypes(frame, handle, nullable)
 
 
+@dataclass(frozen=True)
+class _Passes:
+    """How the first passes read the file: batch size, what may be held at once, the pause."""
+
+    handle: pq.ParquetFile
+    batch_rows: int
+    memory_rows: int
+    pause: Pause
+
+    def frames(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        """The file's rows (or some columns of them), batch by batch."""
+        return _frames(self.handle, self.batch_rows, columns, self.pause)
+
+
+class RowBits:
+    """One bit per row of the file (packed eight to a byte): the rows found, or the rows kept."""
+
+    def __init__(self, rows: int) -> None:
+        self.packed = np.zeros((rows + 7) // 8, dtype=np.uint8)
+
+    def set(self, rows: np.ndarray) -> None:
+        """Set the bits of `rows` (row numbers)."""
+        rows = rows.astype(np.int64, copy=False)
+        np.bitwise_or.at(self.packed, rows >> 3, (1 << (rows & 7)).astype(np.uint8))
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        """The bits of `rows` (row numbers) as booleans."""
+        rows = rows.astype(np.int64, copy=False)
+        return ((self.packed[rows >> 3] >> (rows & 7).astype(np.uint8)) & 1).astype(bool)
+
+    def inverted(self) -> "RowBits":
+        """The other rows."""
+        out = RowBits(0)
+        out.packed = ~self.packed
+        return out
+
+
 def _for_batch(steps: list[_Step], frame: pd.DataFrame) -> list[_Step]:
-    """The steps with their found rows cut to this batch's rows."""
-    start, stop = int(frame.index[0]), int(frame.index[-1]) + 1
-    return [replace(s, found=s.found.iloc[start:stop]) if s.found is not None else s for s in steps]
+    """The steps with their found rows (a RowBits in `frozen`) as a Series over this batch's rows."""
+    out = []
+    for step in steps:
+        if step.strategy in ROW_STRATEGIES:
+            bits = step.frozen["found"] if step.frozen else None
+            found = None if bits is None else pd.Series(bits[frame.index.to_numpy()], index=frame.index)
+            step = replace(step, found=found, frozen=None)
+        out.append(step)
+    return out
 
 
 def _columns(handle: pq.ParquetFile, names: list[str]) -> pd.DataFrame:
@@ -213,24 +279,33 @@ def _columns(handle: pq.ParquetFile, names: list[str]) -> pd.DataFrame:
     return handle.read(columns=names).to_pandas()
 
 
-def _found(handle: pq.ParquetFile, step: _Step, pause: Pause = None) -> pd.Series | None:
-    """The rows with the step's problem in the data as found, over every row."""
+def _found(passes: _Passes, step: _Step) -> dict[str, RowBits | None]:
+    """The rows with the step's problem in the data as found, over every row (one bit each)."""
     category = step.finding.category
+    total = passes.handle.metadata.num_rows
     if category in ("duplicate_rows", "duplicate_keys"):
-        names = handle.schema_arrow.names if category == "duplicate_rows" else [step.finding.columns[0]]
-        keys = [_row_keys(frame, names) for frame in _frames(handle, BATCH_ROWS, names, pause)]
-        hi, lo = np.concatenate([k[0] for k in keys]), np.concatenate([k[1] for k in keys])
-        rows = np.arange(len(hi), dtype=np.int64)
-        return pd.Series(
-            ~_first_of_each(np.lexsort((rows, lo, hi)), hi, lo, rows), index=pd.RangeIndex(len(hi))
-        )
+        names = passes.handle.schema_arrow.names if category == "duplicate_rows" else step.finding.columns[:1]
+        keys = (_keys(frame, names, "drop_duplicates_keep_first") for frame in passes.frames(names))
+        return {"found": _first_rows(keys, total, passes.memory_rows).inverted()}
     names = list(dict.fromkeys(step.finding.columns))
     if not _row_local(step.finding):  # a model fitted on every row, a unique rule: the whole columns
-        return _rows_found(_columns(handle, names), step)
-    parts = [_rows_found(frame, step) for frame in _frames(handle, BATCH_ROWS, names, pause)]
-    if any(p is None for p in parts) or not parts:
-        return None if parts else _rows_found(_columns(handle, names), step)
-    return pd.Series(np.concatenate([p.to_numpy(dtype=bool) for p in parts if p is not None]))
+        return {"found": _bits(_rows_found(_columns(passes.handle, names), step), total)}
+    bits = RowBits(total)
+    for frame in passes.frames(names):
+        part = _rows_found(frame, step)
+        if part is None:
+            return {"found": None}
+        bits.set(frame.index.to_numpy()[part.to_numpy(dtype=bool)])
+    return {"found": bits if total else _bits(_rows_found(_columns(passes.handle, names), step), 0)}
+
+
+def _bits(found: pd.Series | None, total: int) -> RowBits | None:
+    """A found-rows Series over every row as bits."""
+    if found is None:
+        return None
+    bits = RowBits(total)
+    bits.set(np.flatnonzero(found.to_numpy(dtype=bool)))
+    return bits
 
 
 # Categories whose problem each row has or not by itself (so it is found batch by batch).
@@ -257,67 +332,172 @@ def _row_local(finding: Finding) -> bool:
     return "rule" in finding.details and Rule.model_validate(finding.details["rule"]).kind != "unique"
 
 
-def _freeze_column_stats(handle: pq.ParquetFile, steps: list[_Step]) -> list[_Step]:
+def _freeze_column_stats(passes: _Passes, steps: list[_Step]) -> list[_Step]:
     """Each whole-column step with its statistic taken on its column after the steps before it."""
     out = list(steps)
     targets = {s.finding.columns[0] for s in steps if s.strategy in WHOLE_COLUMN}
     for column in sorted(targets):
-        frame = _columns(handle, [column])
+        before: list[_Step] = []  # the steps on this column so far, their statistics frozen
+        whole: pd.DataFrame | None = None  # the whole column after them, read when a statistic needs it
         for i, step in enumerate(out):
             if PHASES[step.strategy] > PHASES["impute_median"] or step.finding.columns[0] != column:
                 continue
             if step.strategy == "flag_only":
                 continue  # adds a column; the column itself is not changed
-            if step.strategy in WHOLE_COLUMN:
-                step = out[i] = replace(step, frozen=column_stat(frame, step))
-            frame, _ = run_steps(frame, [step])
+            if step.strategy == "impute_median":
+                step = out[i] = replace(step, frozen=_median(passes, column, before, step))
+            elif step.strategy in WHOLE_COLUMN:
+                if whole is None:
+                    whole = _columns(passes.handle, [column])
+                    whole, _ = run_steps(whole, _for_batch(before, whole))
+                step = out[i] = replace(step, frozen=column_stat(whole, step))
+            if whole is not None:
+                whole, _ = run_steps(whole, _for_batch([step], whole))
+            before.append(step)
     return out
 
 
-def _kept_rows(handle: pq.ParquetFile, before: list[_Step], step: _Step, pause: Pause = None) -> np.ndarray:
+def _median(passes: _Passes, column: str, before: list[_Step], step: _Step) -> dict[str, Any]:
+    """impute_median's value, exactly as column_stat takes it, selected in passes over the column."""
+
+    def present() -> Iterator[np.ndarray]:
+        for frame in passes.frames([column]):
+            fixed, _ = run_steps(frame, _for_batch(before, frame))
+            series = _numeric_or_fail(fixed, step)
+            yield series[~_missing(series, step).to_numpy()].astype(float).to_numpy(dtype="float64")
+
+    count = sum(len(values) for values in present())
+    if count <= passes.memory_rows:  # small enough: the very computation column_stat makes
+        values = pd.Series(np.concatenate([np.empty(0), *present()]))
+        return {"value": float(values.median())} if count else {"value": None}
+    middle = [count // 2] if count % 2 else [count // 2 - 1, count // 2]
+    picked = _select(present, middle, passes.memory_rows)
+    # numpy's median: the middle value, or the mean of the two middle values (their sum halved).
+    return {"value": float(picked[0] if len(picked) == 1 else (picked[0] + picked[1]) / 2)}
+
+
+SIGN = np.uint64(1 << 63)
+
+
+def _sort_keys(values: np.ndarray) -> np.ndarray:
+    """Unsigned integers in the order of the floats `values` (no NaN): negative ones bit-flipped."""
+    bits = values.view(np.uint64)
+    return np.where(bits & SIGN, ~bits, bits | SIGN)
+
+
+def _from_sort_key(key: int) -> np.float64:
+    """The float a _sort_keys key stands for."""
+    bits = np.uint64(key)
+    return np.array([bits & ~SIGN if bits & SIGN else ~bits], dtype=np.uint64).view(np.float64)[0]
+
+
+def _select(values: Callable[[], Iterator[np.ndarray]], ranks: list[int], bound: int) -> list[np.float64]:
+    """The values at `ranks` (0-based, in sorted order) among all `values()` yields, in passes.
+
+    Each pass narrows a rank to the values sharing 16 more top bits of their sort key (a histogram);
+    once that bucket holds at most `bound` values they are collected and sorted."""
+    found: dict[int, np.float64] = {}
+    # rank -> (bits of the key known, those bits, the rank within them, collect now)
+    state = {r: (0, 0, r, False) for r in ranks}
+    while len(found) < len(ranks):
+        pending = {r: v for r, v in state.items() if r not in found}
+        counts = {r: np.zeros(1 << 16, dtype=np.int64) for r, v in pending.items() if not v[3]}
+        held: dict[int, list[np.ndarray]] = {r: [] for r, v in pending.items() if v[3]}
+        for batch in values():
+            keys = _sort_keys(batch)
+            for r, (known, prefix, _, collect) in pending.items():
+                inside = keys if known == 0 else keys[(keys >> np.uint64(64 - known)) == np.uint64(prefix)]
+                if collect:
+                    held[r].append(inside)
+                else:
+                    digit = (inside >> np.uint64(48 - known)) & np.uint64(0xFFFF)
+                    counts[r] += np.bincount(digit.astype(np.intp), minlength=1 << 16)
+        for r, (known, prefix, rank, collect) in pending.items():
+            if collect:
+                found[r] = _from_sort_key(int(np.sort(np.concatenate(held[r]))[rank]))
+                continue
+            below = np.cumsum(counts[r])
+            digit = int(np.searchsorted(below, rank, side="right"))
+            rank -= int(below[digit - 1]) if digit else 0
+            known, prefix = known + 16, (prefix << 16) | digit
+            if known == 64:  # every bit known: the value itself
+                found[r] = _from_sort_key(prefix)
+            state[r] = (known, prefix, rank, int(counts[r][digit]) <= bound)
+    return [found[r] for r in ranks]
+
+
+def _kept_rows(passes: _Passes, before: list[_Step], step: _Step) -> RowBits:
     """Which rows (by row number) a duplicate removal keeps, after the steps before it."""
-    total = handle.metadata.num_rows
-    keys_hi, keys_lo, rows, present = [], [], [], []
-    for frame in _frames(handle, BATCH_ROWS, pause=pause):
-        fixed, _ = run_steps(frame, _for_batch(before, frame))
-        subset = [c for c in step.finding.columns if c in fixed.columns]
-        hi, lo = _row_keys(fixed, subset)
-        keys_hi.append(hi)
-        keys_lo.append(lo)
-        rows.append(fixed.index.to_numpy(dtype=np.int64))
-        if step.strategy == "drop_duplicates_most_complete":
-            present.append(fixed.notna().sum(axis=1).to_numpy(dtype=np.int64))
-    hi, lo, row = np.concatenate(keys_hi), np.concatenate(keys_lo), np.concatenate(rows)
-    keep = np.zeros(total, dtype=bool)
-    if not len(row):
-        return keep
-    if step.strategy == "drop_duplicates_most_complete":
+
+    def keys() -> Iterator[np.ndarray]:
+        for frame in passes.frames():
+            fixed, _ = run_steps(frame, _for_batch(before, frame))
+            yield _keys(fixed, [c for c in step.finding.columns if c in fixed.columns], step.strategy)
+
+    return _first_rows(keys(), passes.handle.metadata.num_rows, passes.memory_rows)
+
+
+def _keys(frame: pd.DataFrame, subset: list[str], strategy: str) -> np.ndarray:
+    """Each row's key hash, row number and what decides which of a key's rows is kept (KEYS)."""
+    keys = np.empty(len(frame), dtype=KEYS)
+    keys["hi"], keys["lo"] = _row_keys(frame, subset)
+    keys["row"] = frame.index.to_numpy(dtype=np.int64)
+    if strategy == "drop_duplicates_most_complete":
         # pandas: sort by present values (most first, stable), keep the first of each key.
-        order = np.lexsort((row, -np.concatenate(present), lo, hi))
-    elif step.strategy == "drop_duplicates_keep_first":
-        order = np.lexsort((row, lo, hi))
+        keys["first"] = -frame.notna().sum(axis=1).to_numpy(dtype=np.int64)
+    elif strategy == "drop_duplicates_keep_last":
+        keys["first"] = -keys["row"]
     else:
-        order = np.lexsort((-row, lo, hi))
-    keep[row[_first_of_each(order, hi, lo, row)]] = True
-    return keep
+        keys["first"] = keys["row"]
+    return keys
 
 
-def _first_of_each(order: np.ndarray, hi: np.ndarray, lo: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """True for the rows (by position) that come first for their key in `order` (sorted by key)."""
-    hi, lo = hi[order], lo[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
-    flags = np.zeros(len(order), dtype=bool)
-    flags[order[first]] = True
-    return flags
+def _first_rows(batches: Iterable[np.ndarray], total: int, bound: int) -> RowBits:
+    """The rows that come first for their key (KEYS order) over all batches, as bits.
+
+    Each batch is cut to its first row per key (the others can never come first); above `bound`
+    rows those are spilled to disk in partitions by key hash, each then sorted alone."""
+    kept = RowBits(total)
+    parts = max(1, -(-total // bound))
+    with tempfile.TemporaryDirectory(prefix="lockflow-dupes-") as folder, ExitStack() as files:
+        spills = [files.enter_context(open(Path(folder) / f"{p}.keys", "wb")) for p in range(parts)]
+        held: list[np.ndarray] = []
+        for batch in batches:
+            firsts = _first_of_each(batch)
+            if parts == 1:
+                held.append(firsts)
+                continue
+            which = firsts["hi"] % np.uint64(parts)
+            for p in np.unique(which):
+                firsts[which == p].tofile(spills[p])
+        for spill in spills:
+            spill.close()
+            keys = np.concatenate(held) if parts == 1 else np.fromfile(spill.name, dtype=KEYS)
+            held = []
+            kept.set(_first_of_each(keys)["row"])
+    return kept
+
+
+def _first_of_each(keys: np.ndarray) -> np.ndarray:
+    """The first of each key's rows in KEYS order."""
+    if not len(keys):
+        return keys
+    ordered = keys[np.lexsort((keys["row"], keys["first"], keys["lo"], keys["hi"]))]
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = (ordered["hi"][1:] != ordered["hi"][:-1]) | (ordered["lo"][1:] != ordered["lo"][:-1])
+    return ordered[first]
 
 
 def _row_keys(frame: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """A 128-bit hash of each row's values in `names` (missing equals missing; 0.0 equals -0.0)."""
+    """A 128-bit hash of each row's values in `names` (missing equals missing; 0.0 equals -0.0).
+
+    Numbers are hashed as floats whatever their dtype: a cap leaves a batch's integer column integers
+    when nothing in that batch was clipped and makes it floats otherwise (the whole column in memory
+    is then floats), and 5 must meet 5.0 across batches."""
     part = frame[names].copy()
     for name in names:
-        if pd.api.types.is_float_dtype(part[name]):
-            values = part[name].to_numpy(dtype="float64")
+        if pd.api.types.is_numeric_dtype(part[name]) and not pd.api.types.is_bool_dtype(part[name]):
+            values = part[name].to_numpy(dtype="float64", na_value=np.nan)
             part[name] = np.where(np.isnan(values), np.nan, values + 0.0)
     return tuple(  # type: ignore[return-value]
         pd.util.hash_pandas_object(part, index=False, hash_key=key).to_numpy() for key in HASH_KEYS
