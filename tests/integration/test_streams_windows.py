@@ -116,7 +116,9 @@ def test_a_policy_governs_the_windows_that_close_after_it_only(
     box = PolicyBox()
     source = Source(kafka_bootstrap, topic)
     events = f"{topic_prefix}.events"
-    with running(spec, box, topic_prefix, kafka_bootstrap, tmp_path):
+    # Windows close by event time only here: an idle close on a loaded machine would close the next window
+    # before the policy arrives.
+    with running(spec, box, topic_prefix, kafka_bootstrap, tmp_path, idle_close_ms=600_000):
         source.send([record(1, BASE_MS), record(2, BASE_MS + 100, amount=-5.0)])  # window 0
         source.send([record(3, BASE_MS + 2500)])  # closes window 0 under no policy: passed untouched
         (before,) = windows(kafka_bootstrap, events, spec.stream_id, count=1)
