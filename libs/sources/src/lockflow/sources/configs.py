@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from lockflow.common.errors import InvalidInput
 from lockflow.common.models import SourceFormat, SourceKind
+from lockflow.sources.record_formats import RecordFormatName
 
 MASK = "********"
 
@@ -170,7 +179,7 @@ class KafkaSecurity(Config):
 
 
 class StreamConfig(Config):
-    """A Kafka topic any producer writes JSON records to: read continuously in event-time windows."""
+    """A Kafka topic any producer writes records to (JSON, or Confluent Avro): read in event-time windows."""
 
     bootstrap_servers: str = Field(
         min_length=3, max_length=2000, description="host:port[,host:port...] of the Kafka brokers"
@@ -180,7 +189,15 @@ class StreamConfig(Config):
         default=None, max_length=249, pattern=KAFKA_TOPIC, description="Default: lockflow.stream.<source id>"
     )
     security: KafkaSecurity = Field(default_factory=KafkaSecurity)
-    format: Literal["json"] = Field(default="json", description="Each record's value is one JSON object")
+    format: RecordFormatName = Field(
+        default="json",
+        description="json: each value is one JSON object; avro: Avro in the Confluent wire format",
+    )
+    schema_registry_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Avro only: the Confluent-compatible schema registry holding the writer schemas",
+    )
     event_time_field: str = Field(
         min_length=1,
         max_length=300,
@@ -208,6 +225,19 @@ class StreamConfig(Config):
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{server.strip()!r} is not host:port")
         return value
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _registry_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _avro_needs_registry(self) -> StreamConfig:
+        if self.format == "avro" and not self.schema_registry_url:
+            raise ValueError("an Avro stream needs schema_registry_url (where its writer schemas are)")
+        return self
 
     def servers(self) -> list[tuple[str, int]]:
         """The brokers as (host, port)."""

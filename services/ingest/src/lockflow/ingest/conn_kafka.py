@@ -11,7 +11,6 @@ run in worker threads.
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 from collections.abc import Iterator
@@ -32,6 +31,12 @@ from lockflow.sources.checks import stream_label
 from lockflow.sources.configs import StreamConfig
 from lockflow.sources.kafka import aiokafka_options
 from lockflow.sources.netguard import NetPolicy, unreachable
+from lockflow.sources.record_formats import (
+    RECORD_FORMAT_FACTS,
+    RecordFormat,
+    RecordUndecodable,
+    record_format,
+)
 
 log = get_logger(__name__)
 CONNECT_SECONDS = 10.0
@@ -42,9 +47,10 @@ class NotAuthorised(StageError):
 
 
 class Sample:
-    """What one bounded read of a topic found: the decoded records and how many were not JSON objects."""
+    """What one bounded read of a topic found: the decoded records and how many could not be read."""
 
-    def __init__(self) -> None:
+    def __init__(self, record_format: RecordFormat) -> None:
+        self.format = record_format
         self.records: list[dict[str, Any]] = []
         self.malformed = 0
         self.bytes = 0
@@ -55,11 +61,11 @@ class Sample:
         return len(self.records) + self.malformed
 
     def add(self, value: bytes | None) -> None:
-        """Decode one record's value; a value that is not a JSON object counts as malformed."""
+        """Decode one record's value; a value that is not an object in the stream's format is malformed."""
         self.bytes += len(value or b"")
         try:
-            decoded = json.loads(value) if value is not None else None
-        except (UnicodeDecodeError, ValueError):
+            decoded = self.format.decode(value) if value is not None else None
+        except RecordUndecodable:
             decoded = None
         if isinstance(decoded, dict):
             self.records.append(decoded)
@@ -75,6 +81,9 @@ class KafkaConnector(Connector):
     def __init__(self, config: StreamConfig, *, policy: NetPolicy) -> None:
         self.config = config
         self.policy = policy
+        self.format = record_format(
+            config.format, schema_registry_url=config.schema_registry_url, policy=policy
+        )
         self._sample: Sample | None = None
 
     def label(self) -> str:
@@ -82,8 +91,11 @@ class KafkaConnector(Connector):
         return stream_label(self.config)
 
     def check_network(self) -> object:
-        """Every bootstrap broker must be a host the network policy allows."""
-        return [self.policy.check_host(host, port) for host, port in self.config.servers()]
+        """Every bootstrap broker (and the schema registry) must be a host the network policy allows."""
+        checked: list[object] = [self.policy.check_host(h, p) for h, p in self.config.servers()]
+        if self.config.schema_registry_url:
+            checked.append(self.policy.check_url(self.config.schema_registry_url))
+        return checked
 
     def probe(self, found: Probe) -> None:
         """Reachable (a broker accepts TCP), authorised (the client connects), readable (a sample parses)."""
@@ -95,7 +107,8 @@ class KafkaConnector(Connector):
         if sample.read and not sample.records:
             found.readable = False
             raise InvalidInput(
-                f"none of the {sample.read} sampled records of topic {self.config.topic!r} is a JSON object"
+                f"none of the {sample.read} sampled records of topic {self.config.topic!r} "
+                f"is {RECORD_FORMAT_FACTS[self.format.name].one}"
             )
 
     def _tcp(self) -> None:
@@ -155,7 +168,7 @@ class KafkaConnector(Connector):
         for tp in partitions:
             consumer.seek(tp, max(starts[tp], ends[tp] - share))
         empty = all(ends[tp] <= starts[tp] for tp in partitions)
-        sample = Sample()
+        sample = Sample(self.format)
         deadline = time.monotonic() + c.sample_timeout_seconds
         while sample.read < c.sample_records and time.monotonic() < deadline:
             positions = [await consumer.position(tp) for tp in partitions]
@@ -174,7 +187,10 @@ class KafkaConnector(Connector):
         health = super().health()
         if health.ok and self._sample is not None:
             sample = self._sample
-            found = f"{len(sample.records)} of {sample.read} sampled records are JSON objects"
+            found = (
+                f"{len(sample.records)} of {sample.read} sampled records are "
+                f"{RECORD_FORMAT_FACTS[self.format.name].many}"
+            )
             if not sample.read:
                 found = (
                     f"the topic is empty (nothing arrived within {self.config.sample_timeout_seconds:g} s)"
@@ -186,8 +202,9 @@ class KafkaConnector(Connector):
         """The sample's records as one table (gate 1's dataset); nothing when the topic sent none."""
         sample = self.sample()
         if not sample.records:
+            label = RECORD_FORMAT_FACTS[self.format.name].label
             raise InvalidInput(
-                f"topic {self.config.topic!r} sent no JSON records within "
+                f"topic {self.config.topic!r} sent no {label} records within "
                 f"{self.config.sample_timeout_seconds:g} s; produce some, then read the sample again"
             )
         yield from records_to_tables(sample.records, options.chunk_rows)

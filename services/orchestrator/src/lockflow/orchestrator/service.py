@@ -553,6 +553,7 @@ def _stream_spec(session: Session, run: RunRow, state: RunState, approval: Strea
             "sealed": source.secrets,
         },
         format=config.get("format") or "json",
+        schema_registry_url=config.get("schema_registry_url"),
         event_time_field=config["event_time_field"],
         key_field=config.get("key_field"),
         window_seconds=config.get("window_seconds") or 60,

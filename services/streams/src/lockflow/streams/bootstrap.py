@@ -18,6 +18,7 @@ import anyio
 from lockflow.common.bus import Subscription
 from lockflow.common.bus.kafka import KafkaBus
 from lockflow.common.runtime import Adapters, run_service
+from lockflow.sources.netguard import NetPolicy
 from lockflow.sources.secrets import SecretBox
 from lockflow.streams.handlers import STAGE, commands_topic, handle_command
 from lockflow.streams.processor import Tuning
@@ -81,6 +82,7 @@ async def start(adapters: Adapters) -> Streams:
         tuning=tuning,
         worker_id=f"{socket.gethostname()}-{os.getpid()}",
         secrets=SecretBox(sources_key=getattr(settings, "sources_key", None), secret_key=settings.secret_key),
+        net_policy=NetPolicy.from_list(getattr(settings, "allow_hosts", [])),
     )
     reader = RegistryReader(settings.kafka_bootstrap, prefix, supervisor.on_change)
     reader.start()

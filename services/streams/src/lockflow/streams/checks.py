@@ -8,12 +8,12 @@ checked once, when it is read (`check_record`); the policy is applied when its w
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema_rs
-import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
@@ -25,7 +25,9 @@ from lockflow.common.streams import (
     StreamPolicy,
     StreamPolicyRule,
 )
+from lockflow.sources.record_formats import JsonRecords
 
+_JSON = JsonRecords()
 # An epoch number above this is in milliseconds (1e11 s is the year 5138).
 EPOCH_MS_ABOVE = 1e11
 NUMBER_TYPES = ("number", "integer")
@@ -181,14 +183,15 @@ def check_record(
     key_field: str | None,
     message_key: bytes | None,
     fallback_ms: int,
+    decode: Callable[[bytes], Any] = _JSON.decode,
 ) -> Checked:
-    """Decode one record and check it against the contract (no event time: `fallback_ms`)."""
+    """Decode one record (`decode` raises ValueError) and check it (no event time: `fallback_ms`)."""
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return _malformed(raw, fallback_ms, f"not JSON: {exc}")
+        value = decode(raw)
+    except ValueError as exc:
+        return _malformed(raw, fallback_ms, str(exc))
     if not isinstance(value, dict):
-        return _malformed(raw, fallback_ms, f"not a JSON object: {type(value).__name__}")
+        return _malformed(raw, fallback_ms, f"not an object: {type(value).__name__}")
     event_ms = event_time_ms(value.get(event_time_field))
     findings = contract.findings(value)
     if event_ms is None:

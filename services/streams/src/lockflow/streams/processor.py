@@ -46,6 +46,12 @@ from lockflow.common.events import WindowAssessed, WindowAssessedPayload, serial
 from lockflow.common.logging import get_logger
 from lockflow.common.streams import StreamFindingKind, StreamPolicy, StreamSpec, WindowResult
 from lockflow.sources.kafka import librdkafka_options, opened_security
+from lockflow.sources.record_formats import (
+    JsonRecords,
+    RecordFormat,
+    RecordUndecodable,
+    RegistryUnavailable,
+)
 from lockflow.sources.secrets import SecretBox
 from lockflow.streams.checks import (
     Checked,
@@ -212,9 +218,11 @@ class StreamProcessor(threading.Thread):
         events_bootstrap: str,
         tuning: Tuning | None = None,
         worker_id: str = "",
+        records: RecordFormat | None = None,
     ) -> None:
         super().__init__(name=f"stream-{spec.stream_id}", daemon=True)
         self.spec = spec
+        self.records = records or JsonRecords()
         self.policies = policies
         self.artifacts = artifacts
         self.events_topic = events_topic
@@ -448,6 +456,11 @@ class StreamProcessor(threading.Thread):
         """One step; an aborted transaction is retried from the last commit, a fenced owner stops."""
         try:
             self._step()
+        except RegistryUnavailable as exc:
+            # No record is judged without its schema: start again from the last commit once it answers.
+            log.warning("stream_registry_unavailable", stream_id=self.spec.stream_id, error=str(exc))
+            self._deactivate(commit=False)
+            time.sleep(1.0)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             fenced = isinstance(error, KafkaError) and (
@@ -492,6 +505,7 @@ class StreamProcessor(threading.Thread):
             key_field=self.spec.key_field,
             message_key=msg.key(),
             fallback_ms=timestamp if timestamp > 0 else now_ms,
+            decode=self.records.decode,
         )
         record_id = f"{self.spec.topic}/{partition}/{offset}".encode()
         self.next_offset[partition] = offset + 1
@@ -690,9 +704,19 @@ class StreamProcessor(threading.Thread):
             ]
             self._produce(self.topics["quarantine"], checked.raw, headers, key=checked.key)
             return "quarantine"
+        value = checked.raw
+        if verdict.repaired:
+            try:
+                value = self.records.encode_like(checked.raw, verdict.value or {})
+            except RecordUndecodable as exc:  # a repair the writer schema cannot hold: kept, unchanged
+                headers += [
+                    (H_REASON, ",".join([*verdict.reasons, f"repair_unfit: {exc}"]).encode()),
+                    (H_FINDINGS, json.dumps([f.as_json() for f in checked.findings]).encode()),
+                ]
+                self._produce(self.topics["quarantine"], checked.raw, headers, key=checked.key)
+                return "quarantine"
         if verdict.flags:
             headers.append((H_FLAGS, ",".join(verdict.flags).encode()))
-        value = orjson.dumps(verdict.value) if verdict.repaired else checked.raw
         self._produce(self.topics["clean"], value, headers, key=checked.key)
         return "clean"
 
@@ -726,7 +750,12 @@ class StreamProcessor(threading.Thread):
         headers = {k: _bytes(v) for k, v in list(msg.headers() or [])}  # type: ignore[str-unpack]
         findings = [Finding.from_json(f) for f in json.loads(headers.get(H_FINDINGS, b"[]"))]
         raw = _bytes(msg.value())
-        value = None if any(f.kind == "malformed" for f in findings) else orjson.loads(raw)
+        value = None
+        if not any(f.kind == "malformed" for f in findings):
+            try:
+                value = self.records.decode(raw)
+            except RecordUndecodable as exc:  # read when it was held, not now (its schema gone since)
+                findings.append(Finding("malformed", None, str(exc)))
         message_key = msg.key()
         key = _bytes(message_key).decode("utf-8", "replace") if message_key is not None else None
         checked = Checked(value=value, raw=raw, event_ms=0, key=key, findings=findings)

@@ -10,6 +10,8 @@ class StreamsSettings(CommonSettings):
 
     # The sources' Fernet key (as the gateway's and ingest's): a stream's security settings arrive sealed.
     sources_key: SecretStr | None = None
+    # Hosts (names or CIDR networks) a stream's schema registry may be on though internal (as the sources').
+    allow_hosts: list[str] = Field(default_factory=list)
 
     streams_commit_interval_ms: int = Field(
         default=200,

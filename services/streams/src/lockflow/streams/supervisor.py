@@ -6,6 +6,8 @@ import threading
 
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.logging import get_logger
+from lockflow.sources.netguard import NetPolicy
+from lockflow.sources.record_formats import record_format
 from lockflow.sources.secrets import SecretBox
 from lockflow.streams.processor import PolicyBox, StreamProcessor, Tuning
 from lockflow.streams.registry import Entry
@@ -25,8 +27,10 @@ class Supervisor:
         tuning: Tuning,
         worker_id: str,
         secrets: SecretBox,
+        net_policy: NetPolicy,
     ) -> None:
         self.secrets = secrets  # opens each stream's sealed security settings
+        self.net_policy = net_policy  # where a stream's schema registry may be
         self.artifacts = artifacts
         self.events_topic = events_topic
         self.events_bootstrap = events_bootstrap
@@ -64,6 +68,11 @@ class Supervisor:
                 events_bootstrap=self.events_bootstrap,
                 tuning=self.tuning,
                 worker_id=self.worker_id,
+                records=record_format(
+                    entry.spec.format,
+                    schema_registry_url=entry.spec.schema_registry_url,
+                    policy=self.net_policy,
+                ),
             )
             processor.start()
             self.running[stream_id] = processor
