@@ -1508,7 +1508,7 @@ export interface components {
         } | {
             /**
              * StreamConfig
-             * @description A Kafka topic any producer writes JSON records to: read continuously in event-time windows.
+             * @description A Kafka topic any producer writes records to (JSON, or Confluent Avro): read in event-time windows.
              */
             config: {
                 /**
@@ -1528,11 +1528,11 @@ export interface components {
                 event_time_field: string;
                 /**
                  * Format
-                 * @description Each record's value is one JSON object
+                 * @description json: each value is one JSON object; avro: Avro in the Confluent wire format
                  * @default json
-                 * @constant
+                 * @enum {string}
                  */
-                format: "json";
+                format: "json" | "avro";
                 /**
                  * Grace Seconds
                  * @default 10
@@ -1554,6 +1554,11 @@ export interface components {
                  * @default 10
                  */
                 sample_timeout_seconds: number;
+                /**
+                 * Schema Registry Url
+                 * @description Avro only: the Confluent-compatible schema registry holding the writer schemas
+                 */
+                schema_registry_url?: string | null;
                 /**
                  * KafkaSecurity
                  * @description How to reach a Kafka cluster: TLS (with the cluster's CA) and/or SASL with a sealed password.
