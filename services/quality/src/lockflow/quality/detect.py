@@ -109,7 +109,14 @@ def assess_csv(
     *, path: Path, rules: QualityRules | None = None, as_of: date | None = None, block_bytes: int = CSV_BLOCK
 ) -> Assessment:
     """Assess a CSV file in one pass over streamed blocks (bounded memory)."""
-    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_bytes))
+    # One parsing thread (the prefetch thread) and mimalloc: on two cores Arrow's parallel parse costs
+    # CPU the detectors' threads need, and the default pool hands freed blocks back to the OS
+    # only to fault fresh pages in for the next block (bench/quality.py, docs/architecture.md).
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
+        memory_pool=pa.mimalloc_memory_pool(),
+    )
     batches = rebatch(reader, BATCH_ROWS)
     return assess_batches(schema=reader.schema, batches=batches, rules=rules, as_of=as_of)
 
