@@ -22,7 +22,7 @@ from lockflow.common.kinds import STRATEGIES
 from lockflow.common.models import Finding, ResolutionChoice
 from lockflow.quality.detect import assess_parquet
 from lockflow.quality.resolve import apply_resolutions
-from lockflow.quality.stream import preview_counts, stream_apply
+from lockflow.quality.stream import prepared_steps, preview_counts, stream_apply
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "realdata"))
 import corpus_datasets
@@ -244,3 +244,15 @@ def test_streamed_apply_equals_in_memory_with_user_rules(tmp_path: Path) -> None
     assert len(ruled) >= 3, [f.id for f in findings]
     for choices in choice_sets(ruled):
         both_ways(path, findings, choices)
+
+
+def test_the_passes_handle_keeps_no_row_group_it_has_read(tmp_path: Path) -> None:
+    """The apply's passes read the file through one handle: what it read is not held after each batch."""
+    path = tmp_path / "wide.parquet"
+    values = np.random.default_rng(5).random(400_000)  # random doubles: 3.2 MB that do not compress
+    pq.write_table(pa.table({"x": values}), path, row_group_size=50_000)
+    handle, _ = prepared_steps(path=path, findings=[], choices=[])
+    for batch in handle.iter_batches(batch_size=65_536):
+        del batch
+    held = pa.total_allocated_bytes()
+    assert held < 1 << 20, f"the handle holds {held:,} bytes of the row groups it read"
