@@ -45,6 +45,15 @@ def _port_open(port: int) -> bool:
         return False
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id the storage tool accepts as an argument."""
+    # The tool reads an id starting with "-" as an option (Kafka's own Uuid.randomUuid avoids them).
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _tail(path: Path, chars: int = 3000) -> str:
     return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
 
@@ -103,7 +112,7 @@ class PrivateKafka:
         )
         if not (data / "meta.properties").exists():
             # A cluster id is 16 random bytes in URL-safe base64; made here to spare a JVM start.
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             subprocess.run(
                 self._java(
                     "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), tool=True

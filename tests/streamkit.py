@@ -35,11 +35,18 @@ def make_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
         future.result()
+    # The controller answers before the broker's metadata has the topic: a reader asking at once
+    # would be told there is no such topic.
     deadline = time.monotonic() + 30
-    while topic not in admin.list_topics(timeout=10).topics:
+    while not _has_partitions(admin, topic, partitions):
         if time.monotonic() > deadline:
-            raise AssertionError(f"topic {topic} never appeared")
+            raise AssertionError(f"topic {topic} never appeared with {partitions} partitions")
         time.sleep(0.2)
+
+
+def _has_partitions(admin: AdminClient, topic: str, partitions: int) -> bool:
+    found = admin.list_topics(topic, timeout=10).topics.get(topic)
+    return found is not None and found.error is None and len(found.partitions) == partitions
 
 
 def spec_for(bootstrap: str, topic: str, **overrides: Any) -> StreamSpec:

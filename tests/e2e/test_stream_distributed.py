@@ -17,8 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
-from streamkit import read_all
+from streamkit import make_topic, read_all
 
 from lockflow.auth.testing import admin_headers, create_users, share_run
 from lockflow.common.streams import STREAM_FINDINGS
@@ -91,8 +90,7 @@ def test_a_producer_a_person_a_policy_and_every_record_once(
     cluster: DevCluster, kafka_bootstrap: str
 ) -> None:
     topic = f"{cluster.env['LOCKFLOW_TOPIC_PREFIX']}-orders"
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(30)
+    make_topic(kafka_bootstrap, topic, partitions=2)
     # Window 0: clean records only (what gate 1 samples and infers the contract from).
     first = [_record(n, n * 0.05) for n in range(40)]
     _produce(kafka_bootstrap, topic, first)

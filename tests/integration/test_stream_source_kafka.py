@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from streamkit import make_topic
 
 from lockflow.common.artifacts import LocalArtifactStore
 from lockflow.common.ids import new_id
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.integration
 def topic(kafka_bootstrap: str) -> Iterator[str]:
     name = f"lockflow-test-stream-{new_id()[-12:]}"
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(30)
+    make_topic(kafka_bootstrap, name, partitions=3)
     yield name
     admin.delete_topics([name])[name].result(30)
 

@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from fastapi import FastAPI
+from streamkit import make_topic
 from streams_support import assessed, window
 
 from lockflow.auth.testing import add_user, login
@@ -35,7 +36,7 @@ READ_TIMEOUT = 10.0
 def topic(kafka_bootstrap: str) -> Iterator[str]:
     name = f"lockflow-test-api-{new_id()[-12:]}"
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])[name].result(30)
+    make_topic(kafka_bootstrap, name, partitions=2)
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     for i in range(80):
         record = {"order_id": f"o{i}", "ts": f"2026-12-02T04:00:{i % 60:02d}Z", "amount": 5 + i, "shop": "a"}
