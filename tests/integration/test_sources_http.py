@@ -30,6 +30,7 @@ class Api(BaseHTTPRequestHandler):
     """A small JSON API with every pagination style, 429s, failures, auth and redirects."""
 
     seen: list[str]
+    authorizations: list[str | None]
     counters: dict[str, int]
     redirect_to: str = ""
 
@@ -48,6 +49,7 @@ class Api(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.seen.append(self.path)
+        self.authorizations.append(self.headers.get("Authorization"))
         url = urlsplit(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         route = url.path
@@ -89,7 +91,7 @@ class Api(BaseHTTPRequestHandler):
 def serve(host: str) -> tuple[ThreadingHTTPServer, list[str], dict[str, int]]:
     seen: list[str] = []
     counters: dict[str, int] = {}
-    handler = type("H", (Api,), {"seen": seen, "counters": counters})
+    handler = type("H", (Api,), {"seen": seen, "authorizations": [], "counters": counters})
     server = ThreadingHTTPServer((host, 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, seen, counters
@@ -206,3 +208,19 @@ def test_a_redirect_to_an_internal_address_is_refused(api: Any, internal: Any, t
     with pytest.raises(ForbiddenDestination, match=r"127\.0\.0\.2, a loopback address"):
         read(connector({"url": base + "/redirect"}), tmp_path)
     assert seen == ["/redirect"] and target_seen == []
+
+
+def test_the_credentials_follow_a_redirect_on_the_api_s_origin_only(api: Any, tmp_path: Path) -> None:
+    base, seen, _, handler = api
+    bearer = {"type": "bearer", "token": TOKEN}
+    handler.redirect_to = base + "/auth"  # same origin: the token goes with it and the records come
+    assert len(read(connector({"url": base + "/redirect", "auth": bearer}), tmp_path)) == 3
+    elsewhere, _, _ = serve("127.0.0.2")
+    try:
+        handler.redirect_to = f"http://127.0.0.2:{elsewhere.server_port}/offset?offset=0&limit=4"
+        both = NetPolicy.from_list(["127.0.0.1/32", "127.0.0.2/32"])
+        assert len(read(connector({"url": base + "/redirect", "auth": bearer}, both), tmp_path)) == 4
+        assert elsewhere.RequestHandlerClass.authorizations == [None]  # type: ignore[attr-defined]
+        assert handler.authorizations[-1] == f"Bearer {TOKEN}" and seen[-1] == "/redirect"
+    finally:
+        elsewhere.shutdown()

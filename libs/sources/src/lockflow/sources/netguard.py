@@ -301,6 +301,11 @@ class NetPolicy:
         return httpx.URL(url), destination.address
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default_port = 443 if url.scheme == "https" else 80
+    return url.scheme, url.host.lower(), url.port or default_port
+
+
 def _pinned(request_url: httpx.URL, address: str) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
     """Connect to the checked address while the server still sees the host name (Host header, SNI)."""
     host = request_url.host
@@ -349,18 +354,24 @@ def safe_request(
     url: str,
     *,
     headers: dict[str, str] | None = None,
+    credentials: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
     max_bytes: int = 100 * 1024 * 1024,
 ) -> httpx.Response:
-    """One request with every hop checked; the body is read up to max_bytes; Unreachable if no answer."""
+    """One request with every hop checked; the body is read up to max_bytes; Unreachable if no answer.
+
+    `credentials` are headers sent only to the first URL's origin: a redirect elsewhere goes without them.
+    """
     current = url
+    origin = _origin(httpx.URL(url))
     for _hop in range(MAX_REDIRECTS + 1):
         checked, address = policy.check_url(current)
         target, extra_headers, extensions = _pinned(checked, address)
+        trusted = credentials if credentials and _origin(checked) == origin else {}
         request = client.build_request(
             method,
             target,
-            headers={**(headers or {}), **extra_headers},
+            headers={**(headers or {}), **trusted, **extra_headers},
             params=params or None,  # an empty dict would drop the query already in the URL
             extensions=extensions,
         )

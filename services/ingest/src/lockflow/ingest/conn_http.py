@@ -112,22 +112,24 @@ class HttpApiConnector(Connector):
         timeout = httpx.Timeout(self.config.timeout_seconds, connect=min(10.0, self.config.timeout_seconds))
         return httpx.Client(timeout=timeout, transport=self.transport, trust_env=False)
 
-    def _auth(self) -> tuple[dict[str, str], dict[str, str]]:
+    def _auth(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """The plain headers, the credential headers (for the API's own origin only) and query params."""
         auth = self.config.auth
         headers = {"Accept": "application/json", **self.config.headers}
+        credentials: dict[str, str] = {}
         params: dict[str, str] = {}
         if auth.type == "bearer":
-            headers["Authorization"] = f"Bearer {_secret(auth.token, 'auth.token')}"
+            credentials["Authorization"] = f"Bearer {_secret(auth.token, 'auth.token')}"
         elif auth.type == "api_key":
             key = _secret(auth.token, "auth.token")
             if auth.query_param:
                 params[auth.query_param] = key
             else:
-                headers[auth.header] = key
+                credentials[auth.header] = key
         elif auth.type == "basic":
             raw = f"{auth.username or ''}:{_secret(auth.password, 'auth.password')}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-        return headers, params
+            credentials["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        return headers, credentials, params
 
     def get(self, client: httpx.Client, url: str, params: dict[str, str]) -> httpx.Response:
         """One GET with retries, Retry-After and the circuit breaker; a 4xx other than 429 is final."""
@@ -150,12 +152,18 @@ class HttpApiConnector(Connector):
 
     def _attempt(self, client: httpx.Client, host: str, url: str, params: dict[str, str]) -> httpx.Response:
         """One request through the host's circuit; a network error, 429 or 5xx counts as its failure."""
-        headers, auth_params = self._auth()
+        headers, credentials, auth_params = self._auth()
         with self.breaker.guard(host):
             self.requests += 1
             try:
                 response = safe_request(
-                    client, self.policy, "GET", url, headers=headers, params={**params, **auth_params}
+                    client,
+                    self.policy,
+                    "GET",
+                    url,
+                    headers=headers,
+                    credentials=credentials,
+                    params={**params, **auth_params},
                 )
             except Unreachable as exc:  # refused, reset, timed out: one message whatever the cause
                 raise _Transient(str(exc)) from exc
@@ -223,13 +231,14 @@ class HttpApiConnector(Connector):
         first_status: list[int] = []
         with self._client() as client:
             host = urlsplit(self.config.url).hostname or ""
-            headers, auth_params = self._auth()
+            headers, credentials, auth_params = self._auth()
             response = safe_request(
                 client,
                 self.policy,
                 "GET",
                 self.config.url,
                 headers=headers,
+                credentials=credentials,
                 params={**self.config.params, **auth_params},
             )
             first_status.append(response.status_code)
