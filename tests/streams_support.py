@@ -52,13 +52,15 @@ def settings(tmp_path: Any) -> SourceSettings:
     return SourceSettings(home=tmp_path, allow_hosts=["127.0.0.1"], environment="test", redis_url=None)
 
 
-def stream_at_gate_1(db: Database, tmp_path: Any, *, owner: str = "ana") -> str:
+def stream_at_gate_1(
+    db: Database, tmp_path: Any, *, owner: str = "ana", config: dict[str, Any] | None = None
+) -> str:
     """A registered stream source, a run of it, its RunRequested and ingest result applied."""
     source = registry.create_source(
         db,
         name=f"orders-{len(outbox(db))}",
         kind="stream",
-        config=STREAM_CONFIG,
+        config=config or STREAM_CONFIG,
         actor=owner,
         settings=settings(tmp_path),
     )

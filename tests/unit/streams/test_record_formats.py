@@ -1,5 +1,6 @@
 """A stream's record formats: JSON, and Avro in the Confluent wire format (schemas from a registry)."""
 
+import base64
 import io
 import json
 import struct
@@ -170,10 +171,58 @@ def test_check_record_reads_avro_through_the_format() -> None:
     assert "first byte is 123" in bad.findings[0].detail
 
 
-def _registry(handler: Any) -> SchemaRegistry:
+def _registry(handler: Any, auth: tuple[str, str] | None = None) -> SchemaRegistry:
     policy = NetPolicy.from_list(["203.0.113.0/24"], resolver=lambda _host, _port: ["203.0.113.9"])
     client = httpx.Client(transport=httpx.MockTransport(handler))
-    return SchemaRegistry("http://registry.example:8081/apis/ccompat/v7/", policy=policy, client=client)
+    return SchemaRegistry(
+        "http://registry.example:8081/apis/ccompat/v7/", policy=policy, auth=auth, client=client
+    )
+
+
+def test_basic_auth_goes_to_the_registry_only_and_a_refusal_names_the_settings() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.headers["host"], request.headers.get("authorization")))
+        if request.url.path.endswith("/ids/7"):  # a registry behind a CDN: the schema is served elsewhere
+            return httpx.Response(302, headers={"location": "http://cdn.example/schema-7.json"})
+        if request.url.path == "/schema-7.json":
+            return httpx.Response(200, json={"schema": json.dumps(ORDER)})
+        return httpx.Response(401, json={"message": "Unauthorized"})
+
+    registry = _registry(handler, auth=("key-1", "r3gistry"))
+    assert registry.schema(7)["name"] == "shop.Order"
+    basic = "Basic " + base64.b64encode(b"key-1:r3gistry").decode()
+    assert seen == [("registry.example:8081", basic), ("cdn.example", None)]
+    with pytest.raises(RegistryUnavailable, match=r"refused the credentials given \(HTTP 401\); check sch"):
+        registry.schema(8)
+    with pytest.raises(RegistryUnavailable, match="refused a request without credentials"):
+        _registry(handler).schema(8)
+
+
+@pytest.mark.parametrize("extra", [{"schema_registry_username": "key-1"}, {"schema_registry_password": "r3"}])
+def test_the_registry_credentials_come_in_pairs(extra: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="needs schema_registry_username and schema_registry_password"):
+        StreamConfig(
+            bootstrap_servers="k:9092",
+            topic="t",
+            event_time_field="ts",
+            format="avro",
+            schema_registry_url="https://registry.example",
+            **extra,  # type: ignore[arg-type]
+        )
+
+
+def test_registry_credentials_without_a_registry_are_refused_and_a_pair_is_the_auth() -> None:
+    base = {"bootstrap_servers": "k:9092", "topic": "t", "event_time_field": "ts"}
+    pair = {"schema_registry_username": "key-1", "schema_registry_password": "r3gistry"}
+    with pytest.raises(ValueError, match="schema_registry_username needs schema_registry_url"):
+        StreamConfig.model_validate({**base, **pair})
+    config = StreamConfig.model_validate(
+        {**base, **pair, "format": "avro", "schema_registry_url": "https://registry.example"}
+    )
+    assert config.registry_auth() == ("key-1", "r3gistry")
+    assert "r3gistry" not in repr(config)
 
 
 def test_the_registry_adapter_asks_by_id_once_and_says_what_went_wrong() -> None:

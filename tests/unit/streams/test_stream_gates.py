@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streams_support import assessed, outbox, settings, stream_at_gate_1, window
+from streams_support import STREAM_CONFIG, assessed, outbox, settings, stream_at_gate_1, window
 
 from lockflow.common.db import Database
 from lockflow.common.events import ApplyStreamPolicy, DecisionRequested, RunAborted, StartStream, StopStream
@@ -16,7 +16,7 @@ from lockflow.orchestrator.alerting import AlertRules
 from lockflow.orchestrator.alerts import raise_for_event
 from lockflow.runstore import intake, views
 from lockflow.runstore.streams import policies_of, windows_page
-from lockflow.sources.kafka import opened_security
+from lockflow.sources.kafka import opened_registry_auth, opened_security
 from lockflow.sources.registry import secret_box
 
 RULES = [
@@ -78,6 +78,27 @@ def test_approving_the_contract_starts_the_stream_with_its_spec_and_the_password
     security = opened_security(spec.security, secret_box(settings(tmp_path)))
     assert security.sasl_password is not None and security.sasl_password.get_secret_value() == "s3cret"
     assert views.list_decision_requests(db, run_id=run_id) == []
+
+
+def test_the_schema_registry_password_travels_sealed_beside_the_kafka_one(
+    db: Database, tmp_path: Path
+) -> None:
+    config = {
+        **STREAM_CONFIG,
+        "format": "avro",
+        "schema_registry_url": "https://registry.example/apis/ccompat/v7",
+        "schema_registry_username": "key-1",
+        "schema_registry_password": "r3gistry",
+    }
+    run_id = stream_at_gate_1(db, tmp_path, config=config)
+    _decide(db, run_id, "approve", {"contract": _open(db, run_id)["context"]["contract"]})
+    start = outbox(db)[-1]
+    assert isinstance(start, StartStream)
+    spec = start.payload.spec
+    assert spec.schema_registry_username == "key-1" and "r3gistry" not in start.model_dump_json()
+    box = secret_box(settings(tmp_path))
+    assert opened_registry_auth(spec.schema_registry_username, spec.security, box) == ("key-1", "r3gistry")
+    assert opened_security(spec.security, box).sasl_password is not None  # the Kafka one still opens
 
 
 def test_an_edited_contract_the_worker_cannot_check_is_refused_at_gate_1(

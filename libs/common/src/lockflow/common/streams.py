@@ -132,6 +132,9 @@ class StreamSpec(StreamModel):
     )
     format: Literal["json", "avro"] = "json"
     schema_registry_url: str | None = None
+    schema_registry_username: str | None = Field(
+        default=None, description="The registry's basic-auth user; its password travels sealed in security"
+    )
     event_time_field: str
     key_field: str | None = None
     window_seconds: int = Field(ge=1)

@@ -198,6 +198,14 @@ class StreamConfig(Config):
         max_length=2000,
         description="Avro only: the Confluent-compatible schema registry holding the writer schemas",
     )
+    schema_registry_username: str | None = Field(
+        default=None,
+        max_length=300,
+        description="The registry's basic-auth user (Confluent Cloud: an API key)",
+    )
+    schema_registry_password: SecretStr | None = Field(
+        default=None, description="The registry's basic-auth password (stored encrypted)"
+    )
     event_time_field: str = Field(
         min_length=1,
         max_length=300,
@@ -237,7 +245,19 @@ class StreamConfig(Config):
     def _avro_needs_registry(self) -> StreamConfig:
         if self.format == "avro" and not self.schema_registry_url:
             raise ValueError("an Avro stream needs schema_registry_url (where its writer schemas are)")
+        if (self.schema_registry_username is None) != (self.schema_registry_password is None):
+            raise ValueError(
+                "the registry's basic auth needs schema_registry_username and schema_registry_password"
+            )
+        if self.schema_registry_username is not None and not self.schema_registry_url:
+            raise ValueError("schema_registry_username needs schema_registry_url")
         return self
+
+    def registry_auth(self) -> tuple[str, str] | None:
+        """The registry's basic-auth user and password, when it has them."""
+        if self.schema_registry_username is None or self.schema_registry_password is None:
+            return None
+        return self.schema_registry_username, self.schema_registry_password.get_secret_value()
 
     def servers(self) -> list[tuple[str, int]]:
         """The brokers as (host, port)."""

@@ -1,9 +1,10 @@
 """A stream source's Kafka security: as StreamSpec.security carries it (sealed), and as client options.
 
 `StreamSpec.security` travels on the bus, so it holds the public settings (as the registry stores them)
-and, under "sealed", the registry's own Fernet token of the source's secrets (`security.sasl_password`),
-never the password in clear. Whoever connects (the stream worker) opens it with `opened_security` and
-the sources' key, then passes `aiokafka_options` to its clients.
+and, under "sealed", the registry's own Fernet token of the source's secrets (`security.sasl_password`,
+`schema_registry_password`), never a password in clear. Whoever connects (the stream worker) opens it
+with `opened_security` (and `opened_registry_auth`) and the sources' key, then passes `aiokafka_options`
+to its clients.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from lockflow.sources.secrets import SecretBox
 
 SEALED = "sealed"  # the key in StreamSpec.security holding the registry's token of the source's secrets
 PASSWORD = "security.sasl_password"  # the password's path among a stream source's secrets
+REGISTRY_PASSWORD = "schema_registry_password"  # the schema registry's password's path among them
 
 
 def sealed_security(public_security: dict[str, Any], secrets_token: str | None) -> dict[str, Any]:
@@ -27,6 +29,18 @@ def opened_security(security: dict[str, Any], box: SecretBox) -> KafkaSecurity:
     public = {k: v for k, v in security.items() if k not in (SEALED, "sasl_password")}
     password = box.open(security.get(SEALED)).get(PASSWORD)
     return KafkaSecurity.model_validate({**public, "sasl_password": password})
+
+
+def opened_registry_auth(
+    username: str | None, security: dict[str, Any], box: SecretBox
+) -> tuple[str, str] | None:
+    """The schema registry's basic auth (StreamSpec's user, its password unsealed), when it has one."""
+    if username is None:
+        return None
+    password = box.open(security.get(SEALED)).get(REGISTRY_PASSWORD)
+    if password is None:
+        raise ValueError("the stream names a schema registry user but its sealed secrets hold no password")
+    return username, password
 
 
 def aiokafka_options(security: KafkaSecurity) -> dict[str, Any]:

@@ -108,10 +108,18 @@ class SchemaSource(Protocol):
 class SchemaRegistry:
     """A Confluent-compatible schema registry (Confluent, Apicurio's ccompat API, Karapace, Redpanda)."""
 
-    def __init__(self, url: str, *, policy: NetPolicy, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        policy: NetPolicy,
+        auth: tuple[str, str] | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.policy = policy
-        self.client = client or httpx.Client(timeout=REGISTRY_TIMEOUT_S)
+        self.client = client or httpx.Client(timeout=REGISTRY_TIMEOUT_S, trust_env=False)
+        self._credentials = {"Authorization": _basic(*auth)} if auth else {}
         self._schemas: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -137,10 +145,17 @@ class SchemaRegistry:
                 "GET",
                 url,
                 headers={"Accept": "application/vnd.schemaregistry.v1+json, application/json"},
+                credentials=self._credentials,
                 max_bytes=MAX_SCHEMA_BYTES,
             )
         except Unreachable as exc:
             raise RegistryUnavailable(f"the schema registry at {self.url} did not answer: {exc}") from exc
+        if response.status_code in (401, 403):
+            given = "the credentials given" if self._credentials else "a request without credentials"
+            raise RegistryUnavailable(
+                f"the schema registry at {self.url} refused {given} (HTTP {response.status_code}); "
+                "check schema_registry_username and schema_registry_password"
+            )
         if response.status_code == 404:
             raise RecordUndecodable(f"schema id {schema_id} is not in the registry at {self.url}")
         if response.status_code != 200:
@@ -224,8 +239,16 @@ def json_shaped(value: Any) -> Any:
     return value
 
 
+def _basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
 def record_format(
-    name: RecordFormatName, *, schema_registry_url: str | None, policy: NetPolicy
+    name: RecordFormatName,
+    *,
+    schema_registry_url: str | None,
+    policy: NetPolicy,
+    registry_auth: tuple[str, str] | None = None,
 ) -> RecordFormat:
     """The format a stream's records are read in."""
     if name == "json":
@@ -233,5 +256,5 @@ def record_format(
     if name == "avro":
         if not schema_registry_url:
             raise ValueError("an Avro stream needs the schema registry's URL")
-        return ConfluentAvro(SchemaRegistry(schema_registry_url, policy=policy))
+        return ConfluentAvro(SchemaRegistry(schema_registry_url, policy=policy, auth=registry_auth))
     raise ValueError(f"unknown record format {name!r}; choose one of: {', '.join(RECORD_FORMATS)}")

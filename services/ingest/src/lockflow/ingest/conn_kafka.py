@@ -82,7 +82,10 @@ class KafkaConnector(Connector):
         self.config = config
         self.policy = policy
         self.format = record_format(
-            config.format, schema_registry_url=config.schema_registry_url, policy=policy
+            config.format,
+            schema_registry_url=config.schema_registry_url,
+            policy=policy,
+            registry_auth=config.registry_auth(),
         )
         self._sample: Sample | None = None
 

@@ -530,8 +530,8 @@ def state_is_stream(run: RunRow) -> bool:
 def _stream_spec(session: Session, run: RunRow, state: RunState, approval: StreamApproval) -> StreamSpec:
     """What the stream worker needs, from the stream source as stored and the approved contract.
 
-    The SASL password travels sealed: `security["sealed"]` is the registry's own token of the source's
-    secrets (`lockflow.sources.kafka.opened_security` opens it with the sources' key).
+    The SASL and schema registry passwords travel sealed: `security["sealed"]` is the registry's own token
+    of the source's secrets (`lockflow.sources.kafka` opens it with the sources' key).
     """
     stream = state.stream
     source = session.get(SourceRow, state.source.source_id) if state.source.source_id else None
@@ -554,6 +554,7 @@ def _stream_spec(session: Session, run: RunRow, state: RunState, approval: Strea
         },
         format=config.get("format") or "json",
         schema_registry_url=config.get("schema_registry_url"),
+        schema_registry_username=config.get("schema_registry_username"),
         event_time_field=config["event_time_field"],
         key_field=config.get("key_field"),
         window_seconds=config.get("window_seconds") or 60,

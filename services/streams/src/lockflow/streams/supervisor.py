@@ -6,6 +6,7 @@ import threading
 
 from lockflow.common.artifacts import ArtifactStore
 from lockflow.common.logging import get_logger
+from lockflow.sources.kafka import opened_registry_auth
 from lockflow.sources.netguard import NetPolicy
 from lockflow.sources.record_formats import record_format
 from lockflow.sources.secrets import SecretBox
@@ -72,6 +73,9 @@ class Supervisor:
                     entry.spec.format,
                     schema_registry_url=entry.spec.schema_registry_url,
                     policy=self.net_policy,
+                    registry_auth=opened_registry_auth(
+                        entry.spec.schema_registry_username, entry.spec.security, self.secrets
+                    ),
                 ),
             )
             processor.start()
