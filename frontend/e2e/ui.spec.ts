@@ -164,6 +164,13 @@ test("an analyst takes a run through five gates, an approver chooses the plan, t
   await approverPanel.getByLabel(/Rationale/).fill("the two strongest levers");
   await approverPanel.getByRole("button", { name: /^Choose \d+ action/ }).click();
   await expect(approver.getByTestId("past-decisions")).toContainText("the two strongest levers", { timeout: 60_000 });
+  // A refresh that fails (its network gone) keeps what the stale page shows, saying so, choices included.
+  await expect(async () => {
+    await second.evaluate(() => window.dispatchEvent(new Event("visibilitychange")));
+    await expect(second.getByTestId("stale-notice")).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
+  await expect(second.getByTestId("stale-notice")).toContainText("Could not refresh this run");
+  await expect(secondPanel.getByRole("checkbox").first()).toBeChecked();
   await secondPanel.getByRole("button", { name: /^Choose \d+ action/ }).click();
   await expect(second.getByRole("alert").filter({ hasText: "Someone changed this first" })).toBeVisible();
 

@@ -1555,10 +1555,20 @@ export interface components {
                  */
                 sample_timeout_seconds: number;
                 /**
+                 * Schema Registry Password
+                 * @description The registry's basic-auth password (stored encrypted)
+                 */
+                schema_registry_password?: string | null;
+                /**
                  * Schema Registry Url
                  * @description Avro only: the Confluent-compatible schema registry holding the writer schemas
                  */
                 schema_registry_url?: string | null;
+                /**
+                 * Schema Registry Username
+                 * @description The registry's basic-auth user (Confluent Cloud: an API key)
+                 */
+                schema_registry_username?: string | null;
                 /**
                  * KafkaSecurity
                  * @description How to reach a Kafka cluster: TLS (with the cluster's CA) and/or SASL with a sealed password.

@@ -42,6 +42,17 @@ export function ErrorMessage({ error }: { error: unknown }) {
   );
 }
 
+/** A refresh that failed over data already shown: the data stays, with a note that it may be out of date. */
+export function StaleNotice({ error, what }: { error: unknown; what: string }) {
+  if (!error) return null;
+  const text = error instanceof Error ? error.message : String(error);
+  return (
+    <p role="status" className="muted" data-testid="stale-notice">
+      Could not refresh {what} ({text}); showing it as last loaded.
+    </p>
+  );
+}
+
 export function Loading({ what }: { what: string }) {
   return (
     <p role="status" className="muted">

@@ -36,7 +36,7 @@ describe("source types from the OpenAPI", () => {
     expect(secretPaths(kind("api"))).toEqual(["auth.password", "auth.token"]);
     expect(secretPaths(kind("database"))).toEqual(["url"]);
     expect(secretPaths(kind("s3"))).toEqual(["secret_access_key", "session_token"]);
-    expect(secretPaths(kind("stream"))).toEqual(["security.sasl_password"]);
+    expect(secretPaths(kind("stream"))).toEqual(["schema_registry_password", "security.sasl_password"]);
     expect(secretPaths(kind("file"))).toEqual([]);
   });
 });

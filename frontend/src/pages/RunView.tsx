@@ -6,7 +6,7 @@ import { api, ok } from "../api/client";
 import { accessToken, refresh } from "../api/session";
 import { useOpenRequests, useRun, type RunDetail } from "../api/queries";
 import { useAuth } from "../auth";
-import { Button, ErrorMessage, Loading, StatusBadge } from "../components/ui";
+import { Button, ErrorMessage, Loading, StaleNotice, StatusBadge } from "../components/ui";
 import { formatDuration, formatTime, gateLabel, runState } from "../lib/format";
 import { mayStartRuns } from "../lib/roles";
 import { openFindings, stageRows, stageSummary } from "../lib/timeline";
@@ -23,6 +23,7 @@ function useRunEvents(runId: string, ended: boolean): number {
     let source: EventSource | null = null;
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let failures = 0;
     const connect = () => {
       // EventSource cannot send headers: the token goes as ?access_token= (this route only).
       const url = `/runs/${encodeURIComponent(runId)}/events?after=${last.current}&access_token=${encodeURIComponent(accessToken() ?? "")}`;
@@ -37,7 +38,13 @@ function useRunEvents(runId: string, ended: boolean): number {
       for (const type of EVENT_TYPES) source.addEventListener(type, onEvent);
       const reconnect = () => {
         source?.close();
-        if (!stopped) timer = setTimeout(() => void refresh().finally(connect), 1_000);
+        // 1 s, then doubling to 30 s while it keeps failing (an outage is not met by a refresh a second).
+        const wait = Math.min(30_000, 1_000 * 2 ** failures);
+        failures += 1;
+        if (!stopped) timer = setTimeout(() => void refresh().finally(connect), wait);
+      };
+      source.onopen = () => {
+        failures = 0;
       };
       // The stream ends with `error` when the token lapses: refresh, then resume after the last id.
       source.addEventListener("error", reconnect);
@@ -113,7 +120,8 @@ export function RunPage() {
   const [conflict, setConflict] = useState<unknown>(null);
 
   if (run.isPending) return <Loading what="the run" />;
-  if (run.error || !run.data) return <ErrorMessage error={run.error} />;
+  // A failed refresh keeps the run on screen (react-query keeps the last data): only no data at all is an error.
+  if (!run.data) return <ErrorMessage error={run.error} />;
   const data = run.data;
   const request = open.data?.rows[0];
 
@@ -148,6 +156,7 @@ export function RunPage() {
           </>
         )}
       </p>
+      <StaleNotice error={run.error} what="this run" />
       <Timeline run={data} />
       {data.status === "failed" && (
         <div className="card" role="alert">

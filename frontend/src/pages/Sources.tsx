@@ -7,7 +7,7 @@ import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom"
 import { api, ok, page } from "../api/client";
 import { ApiError } from "../api/errors";
 import { useAuth } from "../auth";
-import { Button, ConfirmButton, Empty, ErrorMessage, Field, Loading, Pager, HeaderRow } from "../components/ui";
+import { Button, ConfirmButton, Empty, ErrorMessage, Field, Loading, Pager, HeaderRow, StaleNotice } from "../components/ui";
 import { SchemaForm, type Texts } from "../gates/SchemaForm";
 import { pageCount, PAGE_SIZE } from "../lib/filters";
 import { formatTime } from "../lib/format";
@@ -358,7 +358,7 @@ export function SourcePage() {
     },
   });
   if (source.isPending) return <Loading what="the source" />;
-  if (source.error || !source.data) return <ErrorMessage error={source.error} />;
+  if (!source.data) return <ErrorMessage error={source.error} />;
   const view = source.data;
   const kind = types.data?.find((t) => t.type === view.type);
   const manage = mayManageSource(me, view.created_by);
@@ -371,6 +371,7 @@ export function SourcePage() {
       <h1>
         Source {view.name} <small className="muted">({view.type})</small>
       </h1>
+      <StaleNotice error={source.error} what="this source" />
       <dl className="kv" data-testid="source-config">
         <div>
           <dt>Owner</dt>
