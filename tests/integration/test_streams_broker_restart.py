@@ -70,8 +70,16 @@ def test_no_record_is_lost_or_duplicated_across_a_broker_restart(
     assert not feed.is_alive(), "the feed never finished"
     Source(bootstrap, topic).send([record(TOTAL + 1, BASE_MS + TOTAL + 10_000)])  # closes the last windows
     try:
-        found = _until_counted(bootstrap, topic_prefix, stream_id)
+        try:
+            found = _until_counted(bootstrap, topic_prefix, stream_id)
+        except AssertionError as exc:  # the worker's own account of the outage, for whoever reads the failure
+            raise AssertionError(f"{exc}\nthe worker's log ends:\n{_stream_lines(worker.text())}") from exc
         _check(bootstrap, topic, feed, found)
         assert worker.process.poll() is None, worker.text()
     finally:
         worker.kill(signal.SIGTERM)
+
+
+def _stream_lines(log: str) -> str:
+    """The worker's own lines (what its processors did), not the Kafka clients' retries."""
+    return "\n".join(line for line in log.splitlines() if "lockflow.streams" in line)[-8000:]
