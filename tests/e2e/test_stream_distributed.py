@@ -5,13 +5,19 @@ stream source, approves the contract inferred at gate 1, and while no policy exi
 the records. The first closed window opens gate 2; the person approves a standing policy for every kind
 of finding seen, the held records are replayed through it, and each produced record comes out exactly
 once: in `.clean`, or in `.quarantine` with the reason in its headers, both naming the policy version.
-A snapshot of the windows then runs through the batch stages to its report.
+The stream's page in the browser shows the windows, and one closed while it is open arrives live. A
+snapshot of the windows then runs through the batch stages to its report.
 """
 
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +25,7 @@ import pytest
 from confluent_kafka import Producer
 from streamkit import make_topic, read_all
 
-from lockflow.auth.testing import admin_headers, create_users, share_run
+from lockflow.auth.testing import PASSWORD, admin_headers, create_users, share_run
 from lockflow.common.streams import STREAM_FINDINGS
 from lockflow.devcluster import DevCluster
 
@@ -27,6 +33,9 @@ pytestmark = pytest.mark.e2e
 TIMEOUT = 120.0
 WINDOW_SECONDS = 2
 START = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
+NEXT_WINDOW = "2026-12-02 04:01:00 UTC"  # as the page shows the window of the records at 60 s
+FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _wait(what: str, probe: Callable[[], Any], seconds: float = TIMEOUT) -> Any:
@@ -55,6 +64,44 @@ def _decide(
 ) -> None:
     answer = client.post(f"/decisions/{request['id']}", json={"option": option, "params": params or {}})
     assert answer.status_code == 200, answer.text
+
+
+def _watch_in_the_browser(
+    cluster: DevCluster, stream_id: str, tmp_path: Path, close_next_window: Callable[[], None]
+) -> None:
+    """Run frontend/e2e/stream.spec.ts as the analyst; once it shows the page, close one more window."""
+    assert CHROMIUM.is_file(), "Debian's chromium is missing: run `make ui-deps` (apt-get install chromium)"
+    npx = shutil.which("npx")
+    assert npx, "Node (npx) is not installed: run `make ui-deps`"
+    ready = tmp_path / "stream-page-ready"
+    env = {
+        **os.environ,
+        "LOCKFLOW_URL": cluster.url,
+        "LOCKFLOW_PASSWORD": PASSWORD,
+        "CHROMIUM": str(CHROMIUM),
+        "LOCKFLOW_STREAM_ID": stream_id,
+        "LOCKFLOW_STREAM_READY": str(ready),
+        "LOCKFLOW_STREAM_NEXT_WINDOW": NEXT_WINDOW,
+    }
+    with tempfile.TemporaryFile("w+") as out:
+        spec = subprocess.Popen(
+            [npx, "--no-install", "playwright", "test", "e2e/stream.spec.ts"],
+            cwd=FRONTEND,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            _wait("the stream page showing its windows", lambda: ready.exists() or spec.poll() is not None)
+            if ready.exists():
+                close_next_window()
+            spec.wait(timeout=TIMEOUT)
+        finally:
+            if spec.poll() is None:
+                spec.kill()
+        out.seek(0)
+        assert spec.returncode == 0, f"the stream page in the browser failed:\n{out.read()}"
 
 
 def _record(n: int, second: float, **fields: Any) -> bytes:
@@ -87,7 +134,7 @@ def _timestamp_ms(value: bytes) -> int:
 
 
 def test_a_producer_a_person_a_policy_and_every_record_once(
-    cluster: DevCluster, kafka_bootstrap: str
+    cluster: DevCluster, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     topic = f"{cluster.env['LOCKFLOW_TOPIC_PREFIX']}-orders"
     make_topic(kafka_bootstrap, topic, partitions=2)
@@ -153,6 +200,8 @@ def test_a_producer_a_person_a_policy_and_every_record_once(
 
     # Records far later close every window with the held ones, which are replayed through policy 1.
     last = [_record(n, 30 + n * 0.01) for n in range(130, 135)]
+    # Sent once the browser shows the stream: they close the window at 60 s (NEXT_WINDOW) and the one at 30 s.
+    closing = [_record(n, 60 + n * 0.01) for n in range(135, 140)] + [_record(140, 90)]
     _produce(kafka_bootstrap, topic, last)
     closed = first + second + later
     outputs = read_all(
@@ -182,6 +231,9 @@ def test_a_producer_a_person_a_policy_and_every_record_once(
     assert {w["mode"] for w in shown} <= {"hold", "policy"}
     assert client.get(f"/streams/{stream_id}/policies").json()[0]["version"] == 1
     assert set(STREAM_FINDINGS) >= seen
+
+    # In the browser: the stream's page shows the windows so far, and the next one arrives live.
+    _watch_in_the_browser(cluster, stream_id, tmp_path, lambda: _produce(kafka_bootstrap, topic, closing))
 
     # A snapshot of the windows runs through every batch stage to a report.
     snap = client.post(f"/streams/{stream_id}/snapshots", json={"last": 10, "goal": {"target": "amount"}})

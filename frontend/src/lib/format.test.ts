@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { between, formatBytes, formatDuration, formatEstimate, formatNumber, formatShare, gateLabel, runState } from "./format";
 import { messageFor } from "../api/errors";
+import { retryDelay } from "../api/events";
 import { refreshDelay } from "../api/session";
 
 describe("formatters", () => {
@@ -51,6 +52,9 @@ describe("error messages", () => {
     expect(refreshDelay(900)).toBe(870_000);
     expect(refreshDelay(30)).toBe(15_000);
     expect(refreshDelay(6)).toBe(5_000);
+  });
+  it("backs off reconnecting a dropped event stream: 1 s, doubling, at most 30 s", () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 40].map(retryDelay)).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
   });
 });
 

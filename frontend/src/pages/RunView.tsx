@@ -3,7 +3,8 @@ import { useEffect, useRef, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { useQueryClient } from "@tanstack/react-query";
 import { api, ok } from "../api/client";
-import { accessToken, refresh } from "../api/session";
+import { followEvents } from "../api/events";
+import { accessToken } from "../api/session";
 import { useOpenRequests, useRun, type RunDetail } from "../api/queries";
 import { useAuth } from "../auth";
 import { Button, ErrorMessage, Loading, StaleNotice, StatusBadge } from "../components/ui";
@@ -20,41 +21,20 @@ function useRunEvents(runId: string, ended: boolean): number {
   const last = useRef(0);
   useEffect(() => {
     if (ended) return;
-    let source: EventSource | null = null;
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let failures = 0;
-    const connect = () => {
+    return followEvents(
       // EventSource cannot send headers: the token goes as ?access_token= (this route only).
-      const url = `/runs/${encodeURIComponent(runId)}/events?after=${last.current}&access_token=${encodeURIComponent(accessToken() ?? "")}`;
-      source = new EventSource(url);
-      const onEvent = (e: MessageEvent) => {
-        if (e.lastEventId) last.current = Number(e.lastEventId);
-        setSeen((n) => n + 1);
-        void queries.invalidateQueries({ queryKey: ["run", runId] });
-        void queries.invalidateQueries({ queryKey: ["decisions"] });
-      };
-      source.onmessage = onEvent;
-      for (const type of EVENT_TYPES) source.addEventListener(type, onEvent);
-      const reconnect = () => {
-        source?.close();
-        // 1 s, then doubling to 30 s while it keeps failing (an outage is not met by a refresh a second).
-        const wait = Math.min(30_000, 1_000 * 2 ** failures);
-        failures += 1;
-        if (!stopped) timer = setTimeout(() => void refresh().finally(connect), wait);
-      };
-      source.onopen = () => {
-        failures = 0;
-      };
-      // The stream ends with `error` when the token lapses: refresh, then resume after the last id.
-      source.addEventListener("error", reconnect);
-    };
-    connect();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-      source?.close();
-    };
+      () => `/runs/${encodeURIComponent(runId)}/events?after=${last.current}&access_token=${encodeURIComponent(accessToken() ?? "")}`,
+      (source) => {
+        const onEvent = (e: MessageEvent) => {
+          if (e.lastEventId) last.current = Number(e.lastEventId);
+          setSeen((n) => n + 1);
+          void queries.invalidateQueries({ queryKey: ["run", runId] });
+          void queries.invalidateQueries({ queryKey: ["decisions"] });
+        };
+        source.onmessage = onEvent;
+        for (const type of EVENT_TYPES) source.addEventListener(type, onEvent);
+      },
+    );
   }, [runId, ended, queries]);
   return seen;
 }

@@ -4,7 +4,8 @@ import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ok, page } from "../api/client";
-import { accessToken, refresh } from "../api/session";
+import { followEvents } from "../api/events";
+import { accessToken } from "../api/session";
 import { useOpenRequests, useRun } from "../api/queries";
 import { useAuth } from "../auth";
 import { ChartGrid } from "../components/RunCharts";
@@ -89,35 +90,28 @@ function useLiveWindows(streamId: string, ended: boolean): StreamWindow[] {
   const [windows, setWindows] = useState<StreamWindow[]>([]);
   const last = useRef(0);
   useEffect(() => {
-    let source: EventSource | null = null;
     let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stop: (() => void) | undefined;
     const add = (arrived: StreamWindow[]) => {
       for (const w of arrived) last.current = Math.max(last.current, w.id);
       setWindows((known) => mergeWindows(known, arrived));
-    };
-    const connect = () => {
-      if (stopped || ended) return;
-      const url = `/streams/${encodeURIComponent(streamId)}/windows/stream?after=${last.current}&access_token=${encodeURIComponent(accessToken() ?? "")}`;
-      source = new EventSource(url);
-      source.addEventListener("window", (e) => add([JSON.parse((e as MessageEvent).data) as StreamWindow]));
-      source.addEventListener("ended", () => source?.close());
-      // `error`: the token lapsed or the connection dropped: refresh, then resume after the last id.
-      source.addEventListener("error", () => {
-        source?.close();
-        if (!stopped) timer = setTimeout(() => void refresh().finally(connect), 1_000);
-      });
     };
     void (async () => {
       const first = await ok(api.GET("/streams/{stream_id}/windows", { params: { path: { stream_id: streamId }, query: { limit: LIVE_WINDOWS } } }));
       if (stopped) return;
       add(first as unknown as StreamWindow[]);
-      connect();
+      if (ended) return;
+      stop = followEvents(
+        () => `/streams/${encodeURIComponent(streamId)}/windows/stream?after=${last.current}&access_token=${encodeURIComponent(accessToken() ?? "")}`,
+        (source) => {
+          source.addEventListener("window", (e) => add([JSON.parse((e as MessageEvent).data) as StreamWindow]));
+          source.addEventListener("ended", () => stop?.());
+        },
+      );
     })();
     return () => {
       stopped = true;
-      clearTimeout(timer);
-      source?.close();
+      stop?.();
     };
   }, [streamId, ended]);
   return windows;
