@@ -145,9 +145,13 @@ def _share(mask: pa.Array) -> float:
     )
 
 
-def format_ok(fmt: str, values: pa.Array) -> pa.Array:
-    """True where a value fits the format (dates must also exist in the calendar)."""
-    trimmed = pc.utf8_trim_whitespace(values)
+def format_ok(fmt: str, values: pa.Array, *, trimmed: pa.Array | None = None) -> pa.Array:
+    """True where a value fits the format (dates must also exist in the calendar).
+
+    `trimmed` is `values` with their whitespace trimmed, when the caller has it already.
+    """
+    if trimmed is None:
+        trimmed = pc.utf8_trim_whitespace(values)
     if fmt != "date":
         return pc.fill_null(pc.match_substring_regex(trimmed, FORMATS[fmt]), False)
     shaped = pc.match_substring_regex(trimmed, DATE_RE)
@@ -216,16 +220,39 @@ def pii_masks(
     if fmt == "phone":
         masks["phone"] = pa.array(format_fits) if format_fits is not None else format_ok("phone", present)
     # Cheap necessary conditions first; the regex runs only on values that meet them.
-    has_at = byte_counts(present, AT_BYTE) > 0
     if fmt == "email" and format_fits is not None:
         known = np.asarray(format_fits, dtype=bool)
-        masks["email"] = pa.array(known | match_where(present, EMAIL_IN_TEXT_RE, has_at & ~known))
+        masks["email"] = pa.array(known | _holding_email(present, ~known))
     else:
-        masks["email"] = pa.array(match_where(present, EMAIL_IN_TEXT_RE, has_at))
-    card_shaped = match_where(present, CARD_RE, byte_counts(present, DIGIT_BYTES) >= CARD_MIN_DIGITS)
+        masks["email"] = pa.array(match_where(present, EMAIL_IN_TEXT_RE, byte_counts(present, AT_BYTE) > 0))
+    # A card number needs 13 digits, so a value of fewer bytes is not counted through.
+    long_enough = _byte_lengths(present) >= CARD_MIN_DIGITS
+    card_shaped = np.zeros(len(present), dtype=bool)
+    if long_enough.any():
+        enough_digits = long_enough & (byte_counts(present, DIGIT_BYTES) >= CARD_MIN_DIGITS)
+        card_shaped = match_where(present, CARD_RE, enough_digits)
     if card_shaped.any():
         masks["card_number"] = pc.and_(pa.array(card_shaped), luhn_valid(present))
     return masks
+
+
+def _holding_email(values: pa.Array, candidates: np.ndarray) -> np.ndarray:
+    """Where a candidate value holds an email address; only the candidates are read."""
+    picked = np.flatnonzero(candidates)
+    out = np.zeros(len(values), dtype=bool)
+    if len(picked) == 0:
+        return out
+    subset = values if len(picked) == len(values) else values.take(pa.array(picked))
+    out[picked] = match_where(subset, EMAIL_IN_TEXT_RE, byte_counts(subset, AT_BYTE) > 0)
+    return out
+
+
+def _byte_lengths(values: pa.Array) -> np.ndarray:
+    """Each value's length in bytes (0 for a null); every value counts as long for non-strings."""
+    parts = _string_buffers(values)
+    if parts is None:
+        return np.full(len(values), np.iinfo(np.int64).max, dtype=np.int64)
+    return np.diff(parts[1])
 
 
 def _byte_table(chars: str = "", ranges: tuple[tuple[int, int], ...] = ()) -> np.ndarray:

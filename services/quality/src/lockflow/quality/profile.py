@@ -53,8 +53,10 @@ def first_rows(mask: pa.Array, offset: int, have: list[int]) -> None:
     have.extend(int(i) + offset for i in hits)
 
 
-def count_true(mask: pa.Array) -> int:
+def count_true(mask: pa.Array | pa.ChunkedArray) -> int:
     """Number of true values (nulls count as false)."""
+    if isinstance(mask, pa.BooleanArray):
+        return int(mask.true_count)  # from the bitmaps: no array is made
     return int(pc.sum(pc.cast(pc.fill_null(mask, False), pa.int64())).as_py() or 0)
 
 
@@ -561,7 +563,7 @@ def _feed_text(
         )
     fits = None
     if col.fmt:
-        fits = _bool(patterns.format_ok(col.fmt, values))
+        fits = _bool(patterns.format_ok(col.fmt, values, trimmed=trimmed))
         _tally(col.fmt_bad, view, ~fits & present, offset, array)
     for kind, mask in patterns.pii_masks(values, col.fmt, format_fits=fits).items():
         _tally(col.pii.setdefault(kind, Tally()), view, _bool(mask) & present, offset, None)
