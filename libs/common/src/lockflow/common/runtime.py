@@ -8,6 +8,7 @@ them in one process.
 """
 
 import asyncio
+import faulthandler
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -173,6 +174,10 @@ async def serve(name: str, settings: CommonSettings, start: Start) -> None:
         print(f"lockflow worker {name} ready", file=sys.stderr, flush=True)
         await stop.wait()
     finally:
+        # A stop that hangs (a client blocked on a closing connection) must not outlive the grace period:
+        # past it every thread's stack goes to stderr, for whoever finds out why, and the process exits 1.
+        # Left armed to the end: the interpreter's exit also joins threads (executors, non-daemon ones).
+        faulthandler.dump_traceback_later(settings.shutdown_seconds, exit=True)
         if running is not None:
             await running.stop()
         await adapters.bus.stop()

@@ -78,6 +78,13 @@ class CommonSettings(BaseSettings):
     )
     metrics_host: str = Field(default="0.0.0.0", description="Address the worker's metrics port listens on")
     log_level: str = "INFO"
+    shutdown_seconds: float = Field(
+        default=25.0,
+        gt=0,
+        le=600,
+        description="How long a stop (SIGTERM) may take; past it every thread's stack is printed and the "
+        "process exits 1 (within Kubernetes' 60 s grace)",
+    )
     secret_key: SecretStr = SecretStr(DEFAULT_DEV_SECRET)
     as_of: datetime | None = Field(
         default=None,
