@@ -67,6 +67,24 @@ def test_hyperloglog_is_within_its_stated_error() -> None:
     assert abs(small.estimate() - 500) <= 5  # linear counting is near exact for few values
 
 
+def test_hyperloglog_registers_hold_each_bucket_s_highest_rank() -> None:
+    # The reference: a hash's top p bits pick the register; its rank is one more than the leading
+    # zeros of the remaining 64 - p bits (64 - p + 1 when they are all zero).
+    rng = np.random.default_rng(7)
+    edges = [0, 1, 2**63, 2**64 - 1, 2**50, 2**50 - 1, (2**14 - 1) << 50, 12345 << 20]
+    hashes = np.concatenate(
+        [np.array(edges, dtype=np.uint64), rng.integers(0, 2**64, 20_000, dtype=np.uint64)]
+    )
+    sketch = HyperLogLog(p=14)
+    sketch.add(hashes[:9])
+    sketch.add(hashes[9:])
+    expected = np.zeros(1 << 14, dtype=np.uint8)
+    for h in (int(x) for x in hashes):
+        rest = h & ((1 << 50) - 1)
+        expected[h >> 50] = max(expected[h >> 50], 50 - rest.bit_length() + 1)
+    assert np.array_equal(sketch.registers, expected)
+
+
 def test_repeat_counter_spilled_equals_in_memory() -> None:
     rng = np.random.default_rng(1)
     hashes = hash_values(rng.integers(0, 50_000, 120_000))
