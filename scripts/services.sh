@@ -4,13 +4,15 @@
 #   MariaDB (a database *source*: the connector's tests read real tables from it),
 #   SeaweedFS (an S3-compatible object store: the artifact store of distributed mode),
 #   built from its Go module,
-#   Jaeger v2 (traces over OTLP, in-memory storage), built from its Go module.
+#   Jaeger v2 (traces over OTLP, in-memory storage), built from its Go module,
+#   Apicurio Registry 2.4.2 (a Confluent-compatible schema registry, H2 in memory: the Avro
+#   stream tests), built from Maven Central with Quarkus's Maven plugin (scripts/registry/).
 #
 # Usage: scripts/services.sh up|down|status|env
 #   up      install/download what is missing, start what is not running, wait
 #           until each answers, then print the endpoints as shell exports
 #           (progress goes to stderr, so `eval "$(scripts/services.sh up)"` works)
-#   down    stop all six and wait for them to exit (data is kept)
+#   down    stop all seven and wait for them to exit (data is kept)
 #   status  one line per service; exits 1 if any is down
 #   env     print the endpoint exports only: eval "$(scripts/services.sh env)"
 #
@@ -28,6 +30,7 @@
 #   LOCKFLOW_SEAWEEDFS_PORTS default "9333 8380 8888", each also port+10000 for gRPC
 #   LOCKFLOW_JAEGER_VERSION  Go module version of github.com/jaegertracing/jaeger, default v1.76.0
 #   LOCKFLOW_JAEGER_PORTS    default "4318 4317 16686 13133": OTLP/HTTP, OTLP/gRPC, query API + UI, health
+#   LOCKFLOW_REGISTRY_PORT   default 8681 (the schema registry's HTTP API, /apis/ccompat/v6)
 #   LOCKFLOW_SERVICES_TIMEOUT  seconds each service may take to answer, default 120
 #
 # Meant for root on Debian 12 (dev machines and CI); as a normal user it works
@@ -88,6 +91,13 @@ JAEGER_STATE=$STATE_DIR/jaeger
 JAEGER_CONF=$JAEGER_STATE/config.yaml
 JAEGER_LOG=$JAEGER_STATE/jaeger.log
 JAEGER_PIDFILE=$JAEGER_STATE/jaeger.pid
+REGISTRY_VERSION=2.4.2.Final  # pinned with scripts/registry/pom.xml (its substitutions fit this one)
+REGISTRY_PORT=${LOCKFLOW_REGISTRY_PORT:-8681}
+REGISTRY_HOME=$CACHE_DIR/apicurio-registry-$REGISTRY_VERSION
+REGISTRY_APP=$REGISTRY_HOME/quarkus-app
+REGISTRY_STATE=$STATE_DIR/registry
+REGISTRY_LOG=$REGISTRY_STATE/registry.log
+REGISTRY_PIDFILE=$REGISTRY_STATE/registry.pid
 MARIADBD=${LOCKFLOW_MARIADBD:-/usr/sbin/mariadbd}
 MARIADB_LINK=$STATE_DIR/mariadb  # the MariaDB dir itself, or a symlink to it (see mariadb_layout)
 
@@ -877,6 +887,95 @@ jaeger_status() {
     fi
 }
 
+# ---------------------------------------------------------------- schema registry
+
+registry_running() { pid_alive "$REGISTRY_PIDFILE" "$REGISTRY_APP/quarkus-run.jar"; }
+registry_ready() {
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$HOST:$REGISTRY_PORT/health/ready" 2>/dev/null) == 200 ]]
+}
+
+# Apicurio's app jar on Maven Central is a library, not a runnable server: a copy of our pom builds it
+# into a Quarkus fast-jar, with the app's own application.properties (from its jar; its package type
+# lines dropped) plus build.properties. Built next to the cache and renamed (an interrupted build is
+# never trusted); the pom's and the properties' hash is kept beside it, so editing either rebuilds.
+registry_build() {
+    local want have work
+    want=$(cat "$SCRIPT_DIR/registry/pom.xml" "$SCRIPT_DIR/registry/build.properties" | sha256sum | cut -d' ' -f1)
+    have=$(cat "$REGISTRY_APP/.build.sha256" 2>/dev/null || true)
+    [[ $want == "$have" && -f $REGISTRY_APP/quarkus-run.jar ]] && return 0
+    ensure_java
+    log "registry: building Apicurio Registry $REGISTRY_VERSION from Maven Central (a minute or two; log: $REGISTRY_HOME/build.log)"
+    mkdir -p "$REGISTRY_HOME"
+    work=$REGISTRY_HOME/build.$$
+    rm -rf "$work"
+    mkdir -p "$work/src/main/resources"
+    cp "$SCRIPT_DIR/registry/pom.xml" "$work/pom.xml"
+    (
+        cd "$work"
+        MAVEN_OPTS=${MAVEN_OPTS:--Xmx1500m} nice -n 19 mvn -B -q -Dstyle.color=never dependency:copy \
+            -Dartifact="io.apicurio:apicurio-registry-app:$REGISTRY_VERSION:jar" -Dtransitive=false \
+            -DoutputDirectory="$work/app" &&
+            python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read("application.properties"))' \
+                "$work/app/apicurio-registry-app-$REGISTRY_VERSION.jar" |
+            grep -v '^[^#]*quarkus\.package\.type' >src/main/resources/application.properties &&
+            cat "$SCRIPT_DIR/registry/build.properties" >>src/main/resources/application.properties &&
+            MAVEN_OPTS=${MAVEN_OPTS:--Xmx1500m} nice -n 19 mvn -B -T 1 -Dstyle.color=never package -DskipTests
+    ) >"$REGISTRY_HOME/build.log" 2>&1 || {
+        rm -rf "$work"
+        die_with_log registry "$REGISTRY_HOME/build.log" "the Quarkus build of Apicurio Registry failed"
+    }
+    [[ -f $work/target/quarkus-app/quarkus-run.jar ]] ||
+        die "registry: mvn succeeded but $work/target/quarkus-app/quarkus-run.jar is missing"
+    echo "$want" >"$work/target/quarkus-app/.build.sha256"
+    rm -rf "$REGISTRY_APP"
+    mv "$work/target/quarkus-app" "$REGISTRY_APP"
+    rm -rf "$work"
+}
+
+REGISTRY_STARTED=0
+registry_up() {
+    mkdir -p "$REGISTRY_STATE"
+    if registry_running && registry_ready; then
+        log "registry: already running (pid $(cat "$REGISTRY_PIDFILE"))"
+        return 0
+    fi
+    if ! registry_running; then
+        registry_build
+        check_port_free registry "$REGISTRY_PORT"
+        if [[ -f $REGISTRY_LOG ]]; then mv "$REGISTRY_LOG" "$REGISTRY_LOG.prev"; fi
+        log "registry: starting the schema registry on $HOST:$REGISTRY_PORT (log: $REGISTRY_LOG)"
+        # shellcheck disable=SC2016  # $$ and $@ are for the inner bash
+        nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$REGISTRY_PIDFILE" \
+            java -Xmx256m -XX:+UseSerialGC -Djava.awt.headless=true \
+            -Dquarkus.http.host="$HOST" -Dquarkus.http.port="$REGISTRY_PORT" \
+            -jar "$REGISTRY_APP/quarkus-run.jar" </dev/null >>"$REGISTRY_LOG" 2>&1 9>&- &
+    fi
+    REGISTRY_STARTED=1
+}
+
+registry_wait_ready() {
+    local deadline=$((SECONDS + TIMEOUT))
+    until registry_ready; do
+        if ! registry_running && [[ -s $REGISTRY_PIDFILE ]]; then
+            die_with_log registry "$REGISTRY_LOG" "the schema registry exited during startup"
+        fi
+        ((SECONDS < deadline)) || die_with_log registry "$REGISTRY_LOG" "no answer on $HOST:$REGISTRY_PORT after ${TIMEOUT}s"
+        sleep 0.5
+    done
+    log "registry: ready on $HOST:$REGISTRY_PORT"
+}
+
+registry_down() { stop_pid registry "$REGISTRY_PIDFILE" "$REGISTRY_APP/quarkus-run.jar"; }
+
+registry_status() {
+    if registry_running && registry_ready; then
+        echo "registry  up    $HOST:$REGISTRY_PORT  (pid $(cat "$REGISTRY_PIDFILE"), Apicurio $REGISTRY_VERSION, in memory)"
+    else
+        echo "registry  down  $HOST:$REGISTRY_PORT"
+        return 1
+    fi
+}
+
 # ---------------------------------------------------------------- commands
 
 print_env() {
@@ -889,6 +988,7 @@ print_env() {
     echo "export LOCKFLOW_TEST_S3_SECRET_ACCESS_KEY=$S3_SECRET_KEY"
     echo "export LOCKFLOW_TEST_OTLP_ENDPOINT=http://$HOST:$JAEGER_OTLP_PORT/v1/traces"
     echo "export LOCKFLOW_TEST_JAEGER_URL=http://$HOST:$JAEGER_QUERY_PORT"
+    echo "export LOCKFLOW_TEST_SCHEMA_REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v6"
 }
 
 # One up/down at a time per state dir (two terminals, or CI retrying).
@@ -912,6 +1012,7 @@ preflight_ports() {
     mariadb_running || check_port_free mariadb "$MARIADB_PORT"
     seaweed_running || seaweed_ports
     jaeger_running || jaeger_ports
+    registry_running || check_port_free registry "$REGISTRY_PORT"
 }
 
 # Every missing Debian package in one apt-get run: on a fresh machine each
@@ -937,9 +1038,11 @@ cmd_up() {
     mariadb_up
     seaweed_up
     jaeger_up
+    registry_up
     redis_up
     pg_up
     if ((SEAWEED_STARTED)); then seaweed_wait_ready; fi
+    if ((REGISTRY_STARTED)); then registry_wait_ready; fi
     if ((JAEGER_STARTED)); then jaeger_wait_ready; fi
     if ((MARIADB_STARTED)); then mariadb_wait_ready; fi
     if ((KAFKA_STARTED)); then kafka_wait_ready; fi
@@ -954,6 +1057,7 @@ cmd_down() {
     mariadb_down
     seaweed_down
     jaeger_down
+    registry_down
 }
 
 cmd_status() {
@@ -964,6 +1068,7 @@ cmd_status() {
     mariadb_status || rc=1
     seaweed_status || rc=1
     jaeger_status || rc=1
+    registry_status || rc=1
     return "$rc"
 }
 

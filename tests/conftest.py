@@ -1,8 +1,8 @@
 """Shared fixtures: endpoints of the real services, read from the environment.
 
-`make test` starts Kafka, PostgreSQL, Redis, MariaDB and SeaweedFS (an S3-compatible store) with
-scripts/services.sh and exports their endpoints. A test that needs one fails loudly when it is not
-reachable; it never skips.
+`make test` starts Kafka, PostgreSQL, Redis, MariaDB, SeaweedFS (an S3-compatible store), Jaeger and a
+schema registry (Apicurio) with scripts/services.sh and exports their endpoints. A test that needs
+one fails loudly when it is not reachable; it never skips.
 """
 
 import os
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -171,6 +172,19 @@ def s3_server() -> S3Server:
     except Exception as exc:
         pytest.fail(f"the S3 server at {server.endpoint} is not answering: {exc}", pytrace=False)
     return server
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url() -> str:
+    """The real schema registry's URL (Confluent-compatible); fails, never skips, when it does not answer."""
+    url = _require("LOCKFLOW_TEST_SCHEMA_REGISTRY_URL")
+    try:
+        answer = httpx.get(f"{url}/subjects", timeout=5, trust_env=False)
+    except httpx.HTTPError as exc:
+        pytest.fail(f"the schema registry at {url} is not answering: {exc}", pytrace=False)
+    if answer.status_code != 200:
+        pytest.fail(f"the schema registry at {url} answered {answer.status_code}", pytrace=False)
+    return url
 
 
 PREFIXES_HANDED_OUT: set[str] = set()
