@@ -1,8 +1,11 @@
 """The stream worker's throughput, latency and memory against the producer's own ceiling.
 
-    eval "$(bash scripts/services.sh env)"; python bench/streams.py [--records 100000] [--window 1]
+    eval "$(bash scripts/services.sh env)"; python bench/streams.py [--records 100000] [--window 1] [--avro]
 
-A librdkafka producer sends N JSON records of ~200 bytes (event time = the wall clock when sent).
+A librdkafka producer sends N JSON records of ~200 bytes (event time = the wall clock when sent);
+with --avro, the same records in Avro (Confluent wire format, confluent-kafka's AvroSerializer, the
+schema registered in LOCKFLOW_TEST_SCHEMA_REGISTRY_URL's registry), which the worker decodes with
+the writer schema it fetches from that registry.
 First the ceiling: the same producer writing to a topic nobody reads. Then through the stream
 worker (`python -m lockflow.streams.bootstrap`, its own process, started by StartStream and
 ApplyStreamPolicy commands like any stream): records/s from the first record sent to the last
@@ -29,6 +32,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -56,10 +61,58 @@ CONTRACT = {
     },
     "required": ["id", "ts", "amount"],
 }
-PAD = "x" * 84  # brings a record to ~200 bytes
+PAD = "x" * 84  # brings a record to ~200 bytes (as JSON)
+AVRO_SCHEMA = {
+    "type": "record",
+    "name": "BenchOrder",
+    "namespace": "lockflow.bench",
+    "fields": [
+        {"name": "id", "type": "string"},
+        {"name": "ts", "type": "long"},
+        {"name": "amount", "type": ["null", "double"]},
+        {"name": "country", "type": ["null", "string"], "default": None},
+        {"name": "customer", "type": ["null", "string"], "default": None},
+        {"name": "note", "type": ["null", "string"], "default": None},
+    ],
+}
 
 
-def produce(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
+class Records:
+    """How the producer writes a record and the bench reads one back: JSON, or Avro through a registry."""
+
+    def __init__(self, registry_url: str | None) -> None:
+        self.registry_url = registry_url
+        if registry_url is not None:
+            import fastavro
+            from confluent_kafka.schema_registry import SchemaRegistryClient
+            from confluent_kafka.schema_registry.avro import AvroSerializer
+
+            self._serializer = AvroSerializer(
+                SchemaRegistryClient({"url": registry_url}), json.dumps(AVRO_SCHEMA)
+            )
+            self._parsed = fastavro.parse_schema(AVRO_SCHEMA)
+            self._reader = fastavro.schemaless_reader
+
+    def encode(self, topic: str, value: dict[str, Any]) -> bytes:
+        """One record's bytes."""
+        if self.registry_url is None:
+            return json.dumps(value).encode()
+        from confluent_kafka.serialization import MessageField, SerializationContext
+
+        encoded = self._serializer(value, SerializationContext(topic, MessageField.VALUE))
+        assert encoded is not None
+        return encoded
+
+    def event_time_ms(self, raw: bytes) -> int:
+        """A record's event time, read back."""
+        if self.registry_url is None:
+            return int(json.loads(raw)["ts"])
+        import io
+
+        return int(self._reader(io.BytesIO(raw[5:]), self._parsed, self._parsed)["ts"])  # type: ignore[call-overload, index]
+
+
+def produce(bootstrap: str, topic: str, n: int, records: Records) -> tuple[float, float]:
     """Send n records as fast as librdkafka takes them; (first send, all acknowledged) in time.time()."""
     producer = Producer(
         {
@@ -73,7 +126,8 @@ def produce(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
     started = time.time()
     for i in range(n):
         amount = 5000.0 if i % 100 == 0 else float(i % 997)
-        value = json.dumps(
+        value = records.encode(
+            topic,
             {
                 "id": f"r{i:09d}",
                 "ts": int(time.time() * 1000),
@@ -81,7 +135,7 @@ def produce(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
                 "country": "DE",
                 "customer": f"c{i % 5000:05d}",
                 "note": PAD,
-            }
+            },
         )
         while True:
             try:
@@ -124,18 +178,31 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=1, help="window seconds")
     parser.add_argument("--grace", type=int, default=1, help="grace seconds")
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument(
+        "--avro",
+        action="store_true",
+        help="Avro records through the registry of LOCKFLOW_TEST_SCHEMA_REGISTRY_URL",
+    )
     args = parser.parse_args()
     bootstrap = os.environ.get("LOCKFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    registry_url = None
+    if args.avro:
+        registry_url = os.environ.get("LOCKFLOW_TEST_SCHEMA_REGISTRY_URL")
+        if not registry_url:
+            raise SystemExit(
+                '--avro needs LOCKFLOW_TEST_SCHEMA_REGISTRY_URL: eval "$(bash scripts/services.sh env)"'
+            )
+    records = Records(registry_url)
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     topic, ceiling = f"{prefix}.orders", f"{prefix}.ceiling"
     create(bootstrap, [topic, ceiling], args.partitions)
     n = args.records
     print(
-        f"{n:,} records of ~200 bytes, {args.partitions} partitions, "
-        f"{args.window} s windows, {args.grace} s grace"
+        f"{n:,} {'Avro' if args.avro else 'JSON'} records (~200 bytes as JSON), "
+        f"{args.partitions} partitions, {args.window} s windows, {args.grace} s grace"
     )
 
-    first, acked = produce(bootstrap, ceiling, n)
+    first, acked = produce(bootstrap, ceiling, n, records)
     print(f"ceiling (a topic nobody reads): {n / (acked - first):,.0f} records/s")
 
     tmp = Path(tempfile.mkdtemp(prefix="lockflow-bench-streams-"))
@@ -146,6 +213,8 @@ def main() -> None:
         LOCKFLOW_TOPIC_PREFIX=prefix,
         LOCKFLOW_HOME=str(tmp),
     )
+    if registry_url:  # the registry is on loopback: the worker's network policy must allow it
+        env["LOCKFLOW_ALLOW_HOSTS"] = json.dumps([urlsplit(registry_url).hostname or ""])
     log = (tmp / "worker.log").open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "lockflow.streams.bootstrap"],
@@ -170,6 +239,8 @@ def main() -> None:
             grace_seconds=args.grace,
             contract=CONTRACT,
             unapproved_mode="pass",
+            format="avro" if registry_url else "json",
+            schema_registry_url=registry_url,
         )
         policy = StreamPolicy(
             stream_id=spec.stream_id,
@@ -205,18 +276,19 @@ def main() -> None:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         cpu_before = cpu_seconds(worker.pid)
-        first, acked = produce(bootstrap, topic, n)
+        first, acked = produce(bootstrap, topic, n, records)
         closer = Producer(
             {"bootstrap.servers": bootstrap}
         )  # one record far enough ahead to close every window
         closer.produce(
             topic,
-            value=json.dumps(
+            value=records.encode(
+                topic,
                 {
                     "id": "closer",
                     "ts": int(time.time() * 1000) + 1000 * (args.window + args.grace + 1),
                     "amount": 1.0,
-                }
+                },
             ),
         )
         closer.flush(30)
@@ -251,7 +323,7 @@ def main() -> None:
             f"worker CPU (user + sys): {cpu_used:.1f} s, {cpu_used / n * 1e6:.1f} us per record "
             f"(comparable under load; {n / cpu_used:,.0f} records per CPU second)"
         )
-        latencies = read_latencies(bootstrap, topic, results, n)
+        latencies = read_latencies(bootstrap, topic, results, n, records)
         qs = statistics.quantiles(latencies, n=100)
         print(
             f"event time -> window result: p50 {qs[49]:.2f} s, p99 {qs[98]:.2f} s "
@@ -277,7 +349,9 @@ def main() -> None:
     print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
-def read_latencies(bootstrap: str, topic: str, results: dict[str, tuple[float, int]], n: int) -> list[float]:
+def read_latencies(
+    bootstrap: str, topic: str, results: dict[str, tuple[float, int]], n: int, records: Records
+) -> list[float]:
     """Each output record's event time to its window's result, read back from .clean and .quarantine."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "bench", "isolation.level": "read_committed"}
@@ -297,7 +371,7 @@ def read_latencies(bootstrap: str, topic: str, results: dict[str, tuple[float, i
             window = results.get(headers.get("lockflow-window-start", b"").decode())
             if window is None:
                 continue
-            latencies.append(window[0] - json.loads(msg.value())["ts"] / 1000)
+            latencies.append(window[0] - records.event_time_ms(msg.value()) / 1000)
     consumer.close()
     return latencies
 
