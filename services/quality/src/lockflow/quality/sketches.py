@@ -285,18 +285,26 @@ class RepeatCounter:
 
     def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
         """Add hashes with their row numbers (rows ascend across calls)."""
+        rows = rows.astype(np.int64, copy=False)
+        if self.folder is not None:  # spilling already: this batch goes to the partitions at once
+            self._write(hashes, rows)
+            return
         self.hashes.append(hashes)
-        self.rows.append(rows.astype(np.int64, copy=False))
+        self.rows.append(rows)
         self.held += len(hashes)
         if self.held >= self.budget:
             self._spill()
 
     def _spill(self) -> None:
-        if not self.hashes:
-            return
+        """Write what is held to the partitions, one added batch at a time (no whole-budget copies)."""
         if self.folder is None:
             self.folder = Path(tempfile.mkdtemp(prefix="lockflow-repeats-"))
-        hashes, rows = np.concatenate(self.hashes), np.concatenate(self.rows)
+        for hashes, rows in zip(self.hashes, self.rows, strict=True):
+            self._write(hashes, rows)
+        self.hashes, self.rows, self.held = [], [], 0
+
+    def _write(self, hashes: np.ndarray, rows: np.ndarray) -> None:
+        assert self.folder is not None
         part = ((hashes >> np.uint64(64 - 5)) % np.uint64(PARTITIONS)).astype(np.uint8)
         # One stable (radix, 8-bit keys) sort by partition keeps row order inside each partition.
         order = np.argsort(part, kind="stable")
@@ -307,7 +315,6 @@ class RepeatCounter:
                 continue
             with open(self.folder / f"{p}.bin", "ab") as out:
                 pairs[bounds[p] : bounds[p + 1]].tofile(out)
-        self.hashes, self.rows, self.held = [], [], 0
 
     def finish(self, sample_size: int = 5) -> RepeatResult:
         """Count repeats partition by partition (or in memory if nothing was spilled)."""
