@@ -150,7 +150,7 @@ class HyperLogLog:
         rest |= np.uint64(1 << (self.p - 1))
         # rank = leading zeros of the remaining bits + 1 = 64 - floor(log2(rest)); floor(log2) is
         # read from the exponent of rest as a float64 (as exact as np.log2 of the same float), whose
-        # biased form is 1023 + floor(log2): so rank = 1087 - biased. In place: no temporaries.
+        # biased form is 1023 + floor(log2): so rank = 1087 - biased, worked out in place.
         biased = rest.astype(np.float64).view(np.uint64)
         biased >>= np.uint64(52)
         np.subtract(np.uint64(1023 + 64), biased, out=biased)
