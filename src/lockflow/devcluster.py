@@ -13,6 +13,8 @@ import httpx
 
 from lockflow.common.runtime import WORKER_NAMES
 
+MAX_PORT_RETRIES = 3
+
 
 def free_port() -> int:
     """A free TCP port on loopback."""
@@ -63,6 +65,8 @@ class DevCluster:
     metrics_ports: dict[str, int] = field(default_factory=dict)
     # Where each process's log stood when it was started: after a restart, only its new lines count.
     log_starts: dict[str, int] = field(default_factory=dict)
+    # Workers started again on a new metrics port because another process took theirs first.
+    port_retries: dict[str, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -191,10 +195,26 @@ class DevCluster:
         self.restart(name, timeout=timeout)
 
     def _check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+        for name, process in list(self.processes.items()):
+            if process.poll() is None:
+                continue
+            if self._lost_its_port(name):
+                # free_port() only finds a port that was free: something (a client's ephemeral port)
+                # may bind it before the worker does. Another port, and the worker starts again.
+                self.port_retries[name] = self.port_retries.get(name, 0) + 1
+                self.metrics_ports[name] = free_port()
+                self.launch(name)
+                continue
+            tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+
+    def _lost_its_port(self, name: str) -> bool:
+        """Whether a worker exited because its metrics port was taken (three new ports at most)."""
+        return (
+            name in self.metrics_ports
+            and self.port_retries.get(name, 0) < MAX_PORT_RETRIES
+            and "Address already in use" in self.log_since_start(name)
+        )
 
     def stop(self) -> None:
         """Terminate every process and wait for it."""
