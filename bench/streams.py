@@ -20,6 +20,7 @@ the machine is shared.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ from urllib.parse import urlsplit
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.serialization import MessageField, SerializationContext
 
 from lockflow.common.events import (
     ApplyStreamPolicy,
@@ -97,8 +99,6 @@ class Records:
         """One record's bytes."""
         if self.registry_url is None:
             return json.dumps(value).encode()
-        from confluent_kafka.serialization import MessageField, SerializationContext
-
         encoded = self._serializer(value, SerializationContext(topic, MessageField.VALUE))
         assert encoded is not None
         return encoded
@@ -107,8 +107,6 @@ class Records:
         """A record's event time, read back."""
         if self.registry_url is None:
             return int(json.loads(raw)["ts"])
-        import io
-
         return int(self._reader(io.BytesIO(raw[5:]), self._parsed, self._parsed)["ts"])  # type: ignore[call-overload, index]
 
 
